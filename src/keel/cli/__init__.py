@@ -1,0 +1,1 @@
+"""The ``keel`` command line: a typer app, one module per command group."""

@@ -1,0 +1,55 @@
+"""What every command shares: the --project and --json options and how results print.
+
+Command modules import only this and typer at import time; anything heavy is imported
+inside the command body so ``keel --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from keel.project import Project
+
+__all__ = ["JsonOpt", "ProjectOpt", "console", "emit", "open_project"]
+
+ProjectOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--project",
+        "-p",
+        help="Project folder (default: the nearest folder with a keel.yaml, from the cwd up).",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+def console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def open_project(path: Path | None) -> Project:
+    from keel.project import Project
+
+    return Project.open(path)
+
+
+def emit(as_json: bool, data: Any, human: Callable[[Console], None]) -> None:
+    """Print ``data`` as JSON, or call ``human`` with a console for people."""
+    if as_json:
+        import orjson
+
+        options = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+        sys.stdout.write(orjson.dumps(data, default=str, option=options).decode() + "\n")
+    else:
+        human(console())

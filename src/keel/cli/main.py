@@ -1,0 +1,50 @@
+"""The ``keel`` entry point: builds the app and turns a KeelError into one sentence."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from keel import __version__
+from keel.cli import config, example, project, store
+from keel.errors import KeelError
+
+__all__ = ["app", "run"]
+
+app = typer.Typer(
+    name="keel",
+    help="Keel takes a machine-learning model from pilot to production.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+project.register(app)
+app.add_typer(config.app, name="config")
+app.add_typer(example.app, name="example")
+app.add_typer(store.app, name="store")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"keel {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Keel takes a machine-learning model from pilot to production."""
+
+
+def run() -> None:
+    """Console-script entry: user errors get one line on stderr and exit code 1."""
+    try:
+        app()
+    except KeelError as error:
+        sys.stderr.write(f"error: {error}\n")
+        sys.exit(1)

@@ -1,0 +1,148 @@
+"""The metadata store: one SQLAlchemy engine on SQLite (embedded) or PostgreSQL.
+
+``MetadataStore.open(url)`` connects, checks the database is usable, and applies pending
+migrations. SQLite runs in WAL mode so readers never block the writer; PostgreSQL is
+reached with a short connect timeout so a wrong URL fails in seconds, not minutes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+
+from keel.config import mask_url
+from keel.errors import MissingExtraError, ProjectError, StoreCorrupt, StoreUnavailable
+from keel.store import migrate
+from keel.store.leases import Leases
+
+__all__ = ["CONNECT_TIMEOUT_S", "MetadataStore", "create_engine"]
+
+CONNECT_TIMEOUT_S = 5
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+class MetadataStore:
+    """Runs, versions, registry, deployments, alerts, keys and leases live here."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.leases = Leases(engine)
+
+    @classmethod
+    def open(cls, url: str, *, migrate_schema: bool = True) -> MetadataStore:
+        """Connect to ``url``, verify it answers, and bring its schema up to date."""
+        engine = create_engine(url)
+        try:
+            if migrate_schema:
+                migrate.upgrade(engine)
+            else:
+                _ping(engine)
+        except exc.DatabaseError as error:
+            engine.dispose()
+            raise _explain(url, error) from None
+        return cls(engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def begin(self) -> Iterator[sa.Connection]:
+        """A connection inside one transaction, committed on success."""
+        with self.engine.begin() as connection:
+            yield connection
+
+    def ping(self) -> None:
+        """Raise ``StoreUnavailable`` unless the database answers a trivial query."""
+        try:
+            _ping(self.engine)
+        except exc.DatabaseError as error:
+            raise _explain(str(self.engine.url), error) from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def create_engine(url: str) -> sa.Engine:
+    """An engine for a ``sqlite:///`` or ``postgresql://`` URL, tuned for Keel."""
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url)
+    if url.startswith(("postgresql", "postgres")):
+        return _postgres_engine(url)
+    raise StoreUnavailable(
+        f"unsupported store URL {mask_url(url)}; use sqlite:///path/keel.db or postgresql://..."
+    )
+
+
+def _sqlite_engine(url: str) -> sa.Engine:
+    database = sa.make_url(url).database
+    if database and database != ":memory:":
+        _prepare_sqlite_file(Path(database))
+    engine = sa.create_engine(url, connect_args={"timeout": 30})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _prepare_sqlite_file(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ProjectError(
+            f"cannot create {path.parent} ({error.strerror}); make the project folder "
+            "writable or point store: in keel.yaml at a writable location"
+        ) from None
+    if path.exists() and path.stat().st_size > 0:
+        with path.open("rb") as handle:
+            if handle.read(len(_SQLITE_HEADER)) != _SQLITE_HEADER:
+                raise StoreCorrupt(
+                    f"{path} is not a SQLite database; move it aside (or restore a backup) "
+                    "and run the command again to start a fresh store"
+                )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _postgres_engine(url: str) -> sa.Engine:
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise MissingExtraError("psycopg", "postgres") from None
+    parsed = sa.make_url(url).set(drivername="postgresql+psycopg")
+    return sa.create_engine(
+        parsed, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}, pool_pre_ping=True
+    )
+
+
+def _ping(engine: sa.Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(sa.text("SELECT 1"))
+
+
+def _explain(url: str, error: exc.DatabaseError) -> StoreUnavailable | StoreCorrupt | ProjectError:
+    reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+    if "file is not a database" in reason or "malformed" in reason:
+        return StoreCorrupt(
+            f"the metadata store {mask_url(url)} is corrupt ({reason}); move it aside "
+            "(or restore a backup) and run the command again"
+        )
+    if "readonly" in reason or "read-only" in reason:
+        return ProjectError(
+            f"the metadata store {mask_url(url)} is read-only ({reason}); "
+            "make the project folder writable"
+        )
+    return StoreUnavailable(
+        f"cannot reach the metadata store at {mask_url(url)} ({reason}); check that the "
+        "database is running and that store: in keel.yaml or KEEL_STORE_URL is right"
+    )

@@ -1,0 +1,132 @@
+"""The metadata store on SQLite and PostgreSQL: migrations, corruption, reachability."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from keel.errors import StoreCorrupt, StoreUnavailable
+from keel.store import MetadataStore
+from keel.store.migrate import VERSION_TABLE
+
+
+def _tables(store: MetadataStore) -> set[str]:
+    return set(sa.inspect(store.engine).get_table_names())
+
+
+def test_open_creates_schema(store_url: str) -> None:
+    """Opening a fresh store applies every migration."""
+    store = MetadataStore.open(store_url)
+    try:
+        assert {"keel_leases", VERSION_TABLE} <= _tables(store)
+    finally:
+        store.close()
+
+
+def test_reopen_is_a_no_op(store_url: str) -> None:
+    """A second open finds the schema current and changes nothing."""
+    MetadataStore.open(store_url).close()
+    store = MetadataStore.open(store_url)
+    try:
+        with store.begin() as connection:
+            versions = connection.execute(sa.text(f"SELECT * FROM {VERSION_TABLE}")).all()
+        assert len(versions) == 1
+    finally:
+        store.close()
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
+    """The embedded store uses WAL so readers never block the writer."""
+    store = MetadataStore.open(f"sqlite:///{tmp_path / 'keel.db'}")
+    try:
+        with store.begin() as connection:
+            assert connection.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+    finally:
+        store.close()
+
+
+def test_corrupted_sqlite_file_is_refused(tmp_path: Path) -> None:
+    """A file that is not a SQLite database gives a clear error and is left untouched."""
+    path = tmp_path / "keel.db"
+    garbage = b"this is not a database\x00" * 100
+    path.write_bytes(garbage)
+    with pytest.raises(StoreCorrupt, match="not a SQLite database"):
+        MetadataStore.open(f"sqlite:///{path}")
+    assert path.read_bytes() == garbage
+
+
+def test_sqlite_file_with_damaged_pages_is_refused(tmp_path: Path) -> None:
+    """A real database whose pages were overwritten is reported corrupt, not a crash."""
+    path = tmp_path / "keel.db"
+    MetadataStore.open(f"sqlite:///{path}").close()
+    data = bytearray(path.read_bytes())
+    data[100:] = b"\xff" * (len(data) - 100)
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreCorrupt):
+        MetadataStore.open(f"sqlite:///{path}")
+
+
+def test_refused_connection_is_a_clear_error() -> None:
+    """A PostgreSQL URL nobody listens on fails at once with the URL and what to check."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(StoreUnavailable, match=f"cannot reach the metadata store.*:{port}"):
+        MetadataStore.open(f"postgresql://keel:secret@127.0.0.1:{port}/keel")
+
+
+def test_silent_server_times_out_instead_of_hanging() -> None:
+    """A server that accepts TCP but never answers is given up on after the timeout."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel completes handshakes; nobody ever speaks
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable) as caught:
+            MetadataStore.open(f"postgresql://keel:secret@127.0.0.1:{port}/keel")
+        elapsed = time.monotonic() - started
+    # the bound is the connect timeout (5 s) plus slack; the point is "no hang"
+    assert elapsed < 12, f"took {elapsed:.1f}s"
+    assert "secret" not in str(caught.value)
+
+
+def test_unsupported_url_is_a_clear_error() -> None:
+    """A URL of an unknown kind names the kinds Keel accepts."""
+    with pytest.raises(StoreUnavailable, match="sqlite:///"):
+        MetadataStore.open("mysql://root@localhost/keel")
+
+
+_OPEN_IN_CHILD = """
+import sys
+from keel.store import MetadataStore
+MetadataStore.open(sys.argv[1]).close()
+print("ok")
+"""
+
+
+def test_two_processes_opening_a_fresh_store_at_once(store_url: str) -> None:
+    """Racing first opens both succeed and the schema is migrated exactly once."""
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_IN_CHILD, store_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    results = [child.communicate(timeout=120) for child in children]
+    assert [child.returncode for child in children] == [0, 0, 0], results
+    store = MetadataStore.open(store_url)
+    try:
+        with store.begin() as connection:
+            versions = connection.execute(sa.text(f"SELECT * FROM {VERSION_TABLE}")).all()
+        assert len(versions) == 1
+    finally:
+        store.close()
