@@ -70,7 +70,7 @@ def parse_config(text: str, path: Path) -> LoadedConfig:
     """Validate keel.yaml text; ``path`` names the file in errors and anchors relative paths."""
     node = _compose(text, path)
     lines = dict(_walk_lines(node)) if node is not None else {}
-    raw = yaml.safe_load(text) if node is not None else None
+    raw = yaml.load(text, Loader=_Loader) if node is not None else None  # noqa: S506
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -93,13 +93,27 @@ def mask_url(url: str) -> str:
 # -- YAML with line numbers -------------------------------------------------------------
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false, so keys like ``on:`` stay strings."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
 def _compose(text: str, path: Path) -> yaml.Node | None:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
+        mark = exc.context_mark or exc.problem_mark
         line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{line}: malformed YAML, {exc.problem}") from None
+        context = f"{exc.context}: " if exc.context else ""
+        raise ConfigError(f"{path}{line}: malformed YAML, {context}{exc.problem}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: malformed YAML, {exc}") from None
     if node is not None:

@@ -1,0 +1,32 @@
+"""Running the real ``keel`` command in a child process, as users do."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+
+def keel(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+         timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m keel ARGS`` and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "keel", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def as_unprivileged(command: list[str]) -> list[str]:
+    """Prefix a command so it runs without root's power to ignore file permissions."""
+    if os.geteuid() != 0:
+        return command
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        raise RuntimeError("setpriv is needed to drop root for permission tests")
+    return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", *command]

@@ -1,0 +1,192 @@
+"""keel.yaml loading: valid files, and every kind of bad file a user writes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from keel.config import load_config, mask_url, parse_config
+from keel.errors import ConfigError
+from keel.schema import format_duration, parse_duration
+
+FULL = """\
+name: churn
+store: sqlite:///.keel/keel.db
+sources:
+  customers:
+    kind: csv
+    path: data/customers.csv
+    key: customer_id
+serving:
+  rate_limit: 100/second
+  cache: {ttl: 60s}
+monitoring:
+  window: 1h
+  retrain: {on: [drift], cooldown: 1d}
+"""
+
+
+def _parse(text: str, tmp_path: Path) -> object:
+    return parse_config(text, tmp_path / "keel.yaml")
+
+
+def test_every_section_is_optional(tmp_path: Path) -> None:
+    """An empty file is a valid project with defaults."""
+    loaded = parse_config("", tmp_path / "keel.yaml")
+    assert loaded.config.name == "keel-project"
+    assert loaded.config.sources == {}
+
+
+def test_full_config_parses_with_durations(tmp_path: Path) -> None:
+    """Sections and duration strings become typed values."""
+    loaded = parse_config(FULL, tmp_path / "keel.yaml")
+    assert loaded.config.serving is not None and loaded.config.serving.cache is not None
+    assert loaded.config.serving.cache.ttl == timedelta(seconds=60)
+    assert loaded.config.monitoring is not None
+    assert loaded.config.monitoring.retrain.cooldown == timedelta(days=1)
+
+
+def test_malformed_yaml_names_the_line(tmp_path: Path) -> None:
+    """A YAML syntax error points at the file and line."""
+    with pytest.raises(ConfigError, match=r"keel.yaml:3: malformed YAML"):
+        _parse("name: a\nsources:\n  x: [unclosed\n", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("nmae: x\n", r"keel.yaml:1: unknown key 'nmae'; did you mean 'name'\?"),
+        (
+            "sources:\n  c:\n    kind: csv\n    pth: a.csv\n",
+            r"keel.yaml:4: unknown key 'pth' in sources.c; did you mean 'path'\?",
+        ),
+        (
+            "serving:\n  cache: {ttl: 5s, tll: 3}\n",
+            r"keel.yaml:2: unknown key 'tll' in serving.cache; did you mean 'ttl'\?",
+        ),
+        ("zzzzzz: 1\n", r"unknown key 'zzzzzz'; expected one of: name, store"),
+    ],
+)
+def test_unknown_key_suggests_the_likely_fix(tmp_path: Path, text: str, message: str) -> None:
+    """A typo'd key is refused with its line and the closest real key."""
+    with pytest.raises(ConfigError, match=message):
+        _parse(text, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("serving:\n  timeout_ms: fast\n", r"keel.yaml:2: serving.timeout_ms: .*number"),
+        ("sources:\n  c:\n    kind: excel\n", r"keel.yaml:3: sources.c.kind: .*'csv'"),
+        ("serving:\n  cache: {ttl: soon}\n", r"'soon' is not a duration"),
+        ("sources:\n  c: {path: a.csv}\n", r"keel.yaml:2: sources.c.kind is required"),
+        ("sources: [a, b]\n", r"keel.yaml:1: sources: "),
+    ],
+)
+def test_wrong_types_name_the_key(tmp_path: Path, text: str, message: str) -> None:
+    """A value of the wrong type is refused with its dotted key and line."""
+    with pytest.raises(ConfigError, match=message):
+        _parse(text, tmp_path)
+
+
+def test_all_problems_are_reported_in_line_order(tmp_path: Path) -> None:
+    """Several mistakes are listed together, first line first."""
+    with pytest.raises(ConfigError) as caught:
+        _parse("nmae: x\nserving:\n  timeout_ms: fast\n", tmp_path)
+    lines = str(caught.value).splitlines()
+    assert [line.split(":")[1] for line in lines] == ["1", "3"]
+
+
+def test_duplicate_keys_are_refused(tmp_path: Path) -> None:
+    """YAML silently keeps the last duplicate; Keel refuses it."""
+    with pytest.raises(ConfigError, match=r"keel.yaml:2: key 'name' appears twice"):
+        _parse("name: a\nname: b\n", tmp_path)
+
+
+def test_non_mapping_file_is_refused(tmp_path: Path) -> None:
+    """A file that is a list or a scalar is not a config."""
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        _parse("- a\n- b\n", tmp_path)
+
+
+def test_missing_file_suggests_init(tmp_path: Path) -> None:
+    """Loading a keel.yaml that is not there says how to create one."""
+    with pytest.raises(ConfigError, match="keel init"):
+        load_config(tmp_path / "keel.yaml")
+
+
+def test_env_interpolation_and_masking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """${VAR} is replaced in the config and masked in the resolved view."""
+    monkeypatch.setenv("DB_PASSWORD", "hunter2")
+    loaded = parse_config(
+        "store: postgresql://keel:${DB_PASSWORD}@db/keel\n", tmp_path / "keel.yaml"
+    )
+    assert loaded.config.store == "postgresql://keel:hunter2@db/keel"
+    resolved = loaded.resolved()
+    assert resolved["store"] == "postgresql://keel:****@db/keel"
+    assert "hunter2" not in str(resolved)
+
+
+def test_literal_password_in_url_is_masked(tmp_path: Path) -> None:
+    """A password written straight into a URL is hidden in the resolved view too."""
+    loaded = parse_config("store: postgresql://keel:plain@db/keel\n", tmp_path / "keel.yaml")
+    assert loaded.resolved()["store"] == "postgresql://keel:****@db/keel"
+
+
+def test_unset_env_var_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reference to an unset variable says which one and where."""
+    monkeypatch.delenv("KEEL_NOT_SET", raising=False)
+    with pytest.raises(ConfigError, match=r"keel.yaml:2: alerts.sinks.0.url uses \$\{KEEL_NOT_SET\}"):
+        _parse("alerts:\n  sinks: [{kind: slack, url: '${KEEL_NOT_SET}'}]\n", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("features:\n  module: nope.py\n", "features.module"),
+        ("training:\n  labels: data/nope.csv\n", "training.labels"),
+        ("gate:\n  hard_examples: {file: hard.csv}\n", "gate.hard_examples.file"),
+    ],
+)
+def test_missing_referenced_files_are_errors(tmp_path: Path, text: str, key: str) -> None:
+    """A file the config names must exist, relative to the project."""
+    with pytest.raises(ConfigError, match=rf"{key} refers to '.*', which does not exist"):
+        _parse(text, tmp_path)
+
+
+def test_unmatched_source_glob_is_a_warning(tmp_path: Path) -> None:
+    """Data may arrive later: an empty source glob warns, it does not fail."""
+    loaded = parse_config("sources:\n  e: {kind: csv, path: 'in/*.csv'}\n", tmp_path / "keel.yaml")
+    assert loaded.warnings == ("source 'e': nothing matches in/*.csv yet",)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("10m", 600), ("1h", 3600), ("2d", 172800), ("1w", 604800), ("250ms", 0.25), (5, 5)],
+)
+def test_durations(text: str | int, seconds: float) -> None:
+    """Durations accept a number and a unit, or plain seconds."""
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("seconds", [0.25, 90, 600, 86400 * 3])
+def test_duration_round_trip(seconds: float) -> None:
+    """Formatting a duration gives text that parses back to it."""
+    value = timedelta(seconds=seconds)
+    assert parse_duration(format_duration(value)) == value
+
+
+def test_mask_url_leaves_urls_without_passwords() -> None:
+    """Only a password is masked; the rest of the URL stays readable."""
+    assert mask_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+    assert mask_url("s3://u:p@bucket/x") == "s3://u:****@bucket/x"
+
+
+def test_yaml_1_1_booleans_stay_strings(tmp_path: Path) -> None:
+    """``on:`` is a key and ``no`` a word: only true/false are booleans."""
+    loaded = parse_config("monitoring:\n  retrain: {on: [drift]}\n", tmp_path / "keel.yaml")
+    assert loaded.config.monitoring is not None
+    assert loaded.config.monitoring.retrain.on == ["drift"]
+    assert parse_config("name: no\n", tmp_path / "keel.yaml").config.name == "no"
