@@ -37,7 +37,9 @@ def main() -> None:
     keel = shutil.which("keel") or sys.exit("keel is not on PATH: activate the virtualenv")
     with tempfile.TemporaryDirectory() as folder:
         project = Path(folder)
-        subprocess.run([keel, "init", str(project), "--rows", "200"], check=True, capture_output=True)
+        subprocess.run(
+            [keel, "init", str(project), "--rows", "200"], check=True, capture_output=True
+        )
         cases = {
             "python -c pass": ([sys.executable, "-c", "pass"], None),
             "keel --help": ([keel, "--help"], 0.3),

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 
-def keel(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-         timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def keel(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m keel ARGS`` and capture its output."""
     return subprocess.run(
         [sys.executable, "-m", "keel", *args],

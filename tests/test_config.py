@@ -138,7 +138,9 @@ def test_literal_password_in_url_is_masked(tmp_path: Path) -> None:
 def test_unset_env_var_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A reference to an unset variable says which one and where."""
     monkeypatch.delenv("KEEL_NOT_SET", raising=False)
-    with pytest.raises(ConfigError, match=r"keel.yaml:2: alerts.sinks.0.url uses \$\{KEEL_NOT_SET\}"):
+    with pytest.raises(
+        ConfigError, match=r"keel.yaml:2: alerts.sinks.0.url uses \$\{KEEL_NOT_SET\}"
+    ):
         _parse("alerts:\n  sinks: [{kind: slack, url: '${KEEL_NOT_SET}'}]\n", tmp_path)
 
 
@@ -164,7 +166,15 @@ def test_unmatched_source_glob_is_a_warning(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("90s", 90), ("10m", 600), ("1h", 3600), ("2d", 172800), ("1w", 604800), ("250ms", 0.25), (5, 5)],
+    [
+        ("90s", 90),
+        ("10m", 600),
+        ("1h", 3600),
+        ("2d", 172800),
+        ("1w", 604800),
+        ("250ms", 0.25),
+        (5, 5),
+    ],
 )
 def test_durations(text: str | int, seconds: float) -> None:
     """Durations accept a number and a unit, or plain seconds."""

@@ -22,7 +22,8 @@ def _drawn_tree() -> dict[str, int]:
 def test_every_error_class_is_drawn() -> None:
     """No exception class is missing from the docstring tree."""
     classes = {
-        name for name, obj in inspect.getmembers(errors, inspect.isclass)
+        name
+        for name, obj in inspect.getmembers(errors, inspect.isclass)
         if issubclass(obj, errors.KeelError)
     }
     assert classes == set(_drawn_tree())

@@ -49,10 +49,11 @@ class LoadedConfig:
 
     def resolved(self) -> dict[str, Any]:
         """The config as plain data with defaults filled in and secrets masked."""
-        data = self.config.model_dump(mode="json", exclude_none=True)
+        data: dict[str, Any] = self.config.model_dump(mode="json", exclude_none=True)
         for loc, template in self.secrets.items():
             _set_in(data, loc, _ENV.sub(MASK, template))
-        return _mask_urls(data)
+        masked: dict[str, Any] = _mask_urls(data)
+        return masked
 
 
 def load_config(path: Path) -> LoadedConfig:
@@ -70,7 +71,7 @@ def parse_config(text: str, path: Path) -> LoadedConfig:
     """Validate keel.yaml text; ``path`` names the file in errors and anchors relative paths."""
     node = _compose(text, path)
     lines = dict(_walk_lines(node)) if node is not None else {}
-    raw = yaml.load(text, Loader=_Loader) if node is not None else None  # noqa: S506
+    raw = yaml.load(text, Loader=_Loader) if node is not None else None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

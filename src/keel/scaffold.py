@@ -7,6 +7,7 @@ is not one at all.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -58,8 +59,8 @@ def init_project(folder: Path, *, rows: int = 2000, seed: int = 42) -> Scaffold:
 def _make_folder(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.TemporaryFile(dir=folder)
-        probe.close()
+        with tempfile.TemporaryFile(dir=folder):
+            pass  # proves the folder is writable before any work is done
     except OSError as error:
         raise ProjectError(
             f"cannot write to {folder} ({error.strerror}); choose a writable folder"
@@ -93,7 +94,5 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def _remove_quietly(path: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):
         path.unlink()
-    except OSError:
-        pass

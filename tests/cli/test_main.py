@@ -96,7 +96,10 @@ def test_config_check_reports_the_line(project_dir: Path) -> None:
 def test_store_check_on_unreachable_database(project_dir: Path) -> None:
     """store check against a dead PostgreSQL URL fails with one clear line."""
     result = keel(
-        "store", "check", "--project", str(project_dir),
+        "store",
+        "check",
+        "--project",
+        str(project_dir),
         env={"KEEL_STORE_URL": "postgresql://keel:pw@127.0.0.1:9/keel"},
     )
     assert result.returncode == 1
@@ -106,7 +109,8 @@ def test_store_check_on_unreachable_database(project_dir: Path) -> None:
 
 def test_store_check_json(project_dir: Path) -> None:
     """store check --json reports the backend and that it is reachable."""
-    result = keel("store", "check", "--json", "--project", str(project_dir),
-                  env={"KEEL_STORE_URL": ""})
+    result = keel(
+        "store", "check", "--json", "--project", str(project_dir), env={"KEEL_STORE_URL": ""}
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["dialect"] == "sqlite"

@@ -109,10 +109,12 @@ def test_stale_release_does_not_free_a_new_holders_lease(leases: Leases, clock: 
 
 def test_hold_refuses_a_busy_name_with_a_clear_message(store: MetadataStore) -> None:
     """The context manager raises LeaseHeld naming the job and its holder."""
-    with store.leases.hold("train", ttl=30, holder="worker-1"):
-        with pytest.raises(LeaseHeld, match="'train' is already running.*worker-1"):
-            with store.leases.hold("train", ttl=30):
-                pass
+    with (
+        store.leases.hold("train", ttl=30, holder="worker-1"),
+        pytest.raises(LeaseHeld, match=r"'train' is already running.*worker-1"),
+        store.leases.hold("train", ttl=30),
+    ):
+        pass
     with store.leases.hold("train", ttl=30):
         pass  # released on exit: free again
 

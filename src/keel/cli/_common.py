@@ -7,7 +7,8 @@ inside the command body so ``keel --help`` stays fast.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
     from keel.project import Project
 
-__all__ = ["JsonOpt", "ProjectOpt", "console", "emit", "open_project"]
+__all__ = ["JsonOpt", "ProjectOpt", "console", "emit", "open_project", "progress"]
 
 ProjectOpt = Annotated[
     Path | None,
@@ -53,3 +54,16 @@ def emit(as_json: bool, data: Any, human: Callable[[Console], None]) -> None:
         sys.stdout.write(orjson.dumps(data, default=str, option=options).decode() + "\n")
     else:
         human(console())
+
+
+@contextmanager
+def progress(message: str, quiet: bool = False) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr while long work runs; yields a function to change its text.
+
+    ``quiet`` (set by --json) shows nothing, so scripts read clean output.
+    """
+    if quiet:
+        yield lambda _message: None
+        return
+    with console(stderr=True).status(message) as status:
+        yield lambda text: status.update(text)

@@ -24,7 +24,9 @@ def _kinds(value: str) -> list[str]:
 def generate(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the data into.")],
     rows: Annotated[int, typer.Option(help="Number of customers.")] = 2000,
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same bytes.")] = 42,
+    seed: Annotated[
+        int, typer.Option(help="Random seed; the same seed gives the same bytes.")
+    ] = 42,
     start: Annotated[
         datetime, typer.Option(formats=["%Y-%m-%d"], help="First day of the period.")
     ] = datetime(2026, 1, 1),
@@ -32,7 +34,9 @@ def generate(
     drift: Annotated[
         str, typer.Option(help="Comma-separated drift kinds for the second half of the period.")
     ] = "",
-    faults: Annotated[str, typer.Option(help="Comma-separated data-quality faults to inject.")] = "",
+    faults: Annotated[
+        str, typer.Option(help="Comma-separated data-quality faults to inject.")
+    ] = "",
     as_json: JsonOpt = False,
 ) -> None:
     """Write customers, monthly event files, delayed churn labels and hard examples.
@@ -56,10 +60,10 @@ def _generate(
     *,
     quiet: bool,
 ) -> dict[str, object]:
-    from keel.cli._common import console
+    from keel.cli._common import progress
     from keel.examples import generate as run_generator
 
-    with console(stderr=True).status(f"generating {rows} customers", disable=quiet):
+    with progress(f"generating {rows} customers", quiet=quiet):
         generated = run_generator(
             out,
             rows=rows,
@@ -69,7 +73,8 @@ def _generate(
             drift=_kinds(drift),
             faults=_kinds(faults),
         )
-    return generated.to_dict()
+    summary: dict[str, object] = generated.to_dict()
+    return summary
 
 
 def _print_summary(out: Console, result: dict[str, object]) -> None:
@@ -78,5 +83,6 @@ def _print_summary(out: Console, result: dict[str, object]) -> None:
         f"{result['labels']} labels to {result['out']}"
     )
     for key in ("drift", "faults"):
-        if result.get(key):
-            out.print(f"  {key}: {', '.join(str(k) for k in result[key])}")  # type: ignore[attr-defined]
+        kinds = result.get(key)
+        if isinstance(kinds, list) and kinds:
+            out.print(f"  {key}: {', '.join(kinds)}")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from keel.cli._common import JsonOpt, console, emit
+from keel.cli._common import JsonOpt, emit, progress
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -30,7 +30,7 @@ def init(
     """Create a working example project: keel.yaml, features.py and generated data."""
     from keel.scaffold import init_project
 
-    with console(stderr=True).status(f"creating a project in {folder}", disable=as_json):
+    with progress(f"creating a project in {folder}", quiet=as_json):
         result = init_project(folder, rows=rows, seed=seed)
     emit(as_json, result.to_dict(), lambda out: _created(out, result.to_dict()))
 
@@ -49,11 +49,10 @@ def quickstart(
     from keel.scaffold import init_project
 
     steps: list[dict[str, object]] = []
-    status = console(stderr=True).status("creating the example project", disable=as_json)
-    with status:
+    with progress("creating the example project", quiet=as_json) as update:
         created = init_project(folder, rows=rows, seed=seed)
         steps.append({"step": "init", **created.to_dict()})
-        status.update("opening the metadata store")
+        update("opening the metadata store")
         with Project.open(created.root) as project:
             project.store.ping()
             steps.append({"step": "store", "store": mask_url(project.store_url)})

@@ -119,7 +119,7 @@ class ArtifactStore:
     def _open(self, digest: str) -> IO[bytes]:
         key = self._key(digest)
         try:
-            return open(key, "rb") if self._local else self._fs.open(key, "rb")  # noqa: SIM115
+            return open(key, "rb") if self._local else self._fs.open(key, "rb")
         except FileNotFoundError:
             raise self._missing(digest) from None
 

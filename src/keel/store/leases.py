@@ -55,7 +55,9 @@ class Leases:
                 table.update()
                 .where(table.c.name == name)
                 .where(sa.or_(table.c.expires_at <= now, table.c.holder == holder))
-                .values(holder=holder, token=table.c.token + 1, acquired_at=now, expires_at=now + ttl)
+                .values(
+                    holder=holder, token=table.c.token + 1, acquired_at=now, expires_at=now + ttl
+                )
             )
             if taken.rowcount == 1:
                 return self._read(connection, name)
@@ -137,7 +139,9 @@ class Leases:
         current = self.current(name)
         until = "" if current is None else _when(current.expires_at)
         who = "" if current is None else f" by {current.holder}"
-        return LeaseHeld(f"'{name}' is already running (held{who}{until}); wait for it or retry later")
+        return LeaseHeld(
+            f"'{name}' is already running (held{who}{until}); wait for it or retry later"
+        )
 
 
 def _when(timestamp: float) -> str:
