@@ -15,6 +15,10 @@ from urllib.parse import urlparse
 
 import pytest
 
+# Two cores are shared by test processes: OpenMP pools sized to the machine in every
+# process oversubscribe it badly (a 0.3 s fit took 4-9 s), so tests use one thread each.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 POSTGRES_URL = os.environ.get("KEEL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("KEEL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

@@ -1,0 +1,105 @@
+"""`keel init` and `keel quickstart`: a working project, or a clear refusal."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from keel.errors import ProjectError
+from keel.project import Project
+from keel.scaffold import init_project
+
+from .helpers import as_unprivileged, keel
+
+
+def test_init_creates_a_valid_project(tmp_path: Path) -> None:
+    """The scaffold's keel.yaml validates and every file it names exists."""
+    result = init_project(tmp_path / "churn", rows=50)
+    assert {"keel.yaml", "features.py", "data/customers.csv", "data/labels.csv"} <= set(
+        result.files
+    )
+    with Project.open(tmp_path / "churn") as project:
+        assert project.config.name == "churn"
+        assert project.loaded.warnings == ()
+
+
+def test_init_refuses_an_existing_project(tmp_path: Path) -> None:
+    """Running init twice does not overwrite the first project."""
+    init_project(tmp_path, rows=20)
+    (tmp_path / "keel.yaml").write_text("name: mine\n")
+    with pytest.raises(ProjectError, match="already a Keel project"):
+        init_project(tmp_path, rows=20)
+    assert (tmp_path / "keel.yaml").read_text() == "name: mine\n"
+
+
+def test_two_inits_racing_make_one_project(tmp_path: Path) -> None:
+    """Two processes initialising one folder at once: one wins, one refuses clearly."""
+    target = tmp_path / "race"
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "keel", "init", str(target), "--rows", "300"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [child.communicate(timeout=120) for child in children]
+    codes = sorted(child.returncode for child in children)
+    assert codes == [0, 1], outputs
+    loser = next(err for (_, err), c in zip(outputs, children, strict=True) if c.returncode)
+    assert "already a Keel project" in loser
+    assert keel("config", "check", "--project", str(target)).returncode == 0
+    assert not (target / ".keel-init.lock").exists()
+
+
+def test_init_into_a_read_only_folder_is_refused() -> None:
+    """A folder that cannot be written to fails before any work, with one clear line."""
+    folder = Path(tempfile.mkdtemp(prefix="keel-ro-"))
+    try:
+        folder.chmod(0o555)
+        result = subprocess.run(
+            as_unprivileged([sys.executable, "-m", "keel", "init", str(folder)]),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=os.environ,
+        )
+        assert result.returncode == 1
+        assert result.stderr.startswith("error: cannot write to"), result.stderr
+        assert list(folder.iterdir()) == []
+    finally:
+        folder.chmod(0o755)
+        subprocess.run(["rm", "-rf", str(folder)], check=True)
+
+
+def test_quickstart_runs_the_story(tmp_path: Path) -> None:
+    """quickstart creates the project and its store, and reports each step."""
+    result = keel("quickstart", "--json", "--rows", "100", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [step["step"] for step in report["steps"]] == ["init", "store"]
+    assert (tmp_path / "keel-quickstart" / ".keel" / "keel.db").exists()
+
+
+def test_example_generate_json(tmp_path: Path) -> None:
+    """example generate --json reports what it wrote."""
+    result = keel("example", "generate", "--out", str(tmp_path), "--rows", "50", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["customers"] == 50
+    assert (tmp_path / "data" / "customers.csv").exists()
+
+
+def test_example_generate_rejects_unknown_kinds(tmp_path: Path) -> None:
+    """An unknown drift kind is a one-line error listing the valid ones."""
+    result = keel("example", "generate", "--out", str(tmp_path), "--drift", "shfit")
+    assert result.returncode == 1
+    assert "numeric_shift" in result.stderr
+    assert "Traceback" not in result.stderr
