@@ -80,12 +80,16 @@ def test_init_into_a_read_only_folder_is_refused() -> None:
 
 
 def test_quickstart_runs_the_story(tmp_path: Path) -> None:
-    """quickstart creates the project and its store, and reports each step."""
-    result = keel("quickstart", "--json", "--rows", "100", cwd=tmp_path)
+    """quickstart tells the whole story with a real server process and real HTTP."""
+    result = keel("quickstart", "--json", "--rows", "400", cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
-    assert [step["step"] for step in report["steps"]] == ["init", "store"]
-    assert (tmp_path / "keel-quickstart" / ".keel" / "keel.db").exists()
+    steps = {step["step"]: step for step in json.loads(result.stdout)["steps"]}
+    assert list(steps) == ["init", "ingest", "features", "train", "serve", "drift"]
+    assert steps["ingest"]["quarantined"] == 1
+    assert steps["features"]["skew_mismatches"] == 0
+    assert steps["train"]["gate"] == "passed"
+    assert steps["serve"]["failed"] == 0 and steps["serve"]["exit_code"] == 0
+    assert "monthly_charges" in steps["drift"]["drifted_columns"]
 
 
 def test_example_generate_json(tmp_path: Path) -> None:
@@ -103,3 +107,16 @@ def test_example_generate_rejects_unknown_kinds(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "numeric_shift" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("today", "start"),
+    [("2026-11-26", "2026-05-01"), ("2026-03-01", "2025-09-01"), ("2026-06-30", "2025-12-01")],
+)
+def test_example_data_ends_this_month(today: str, start: str) -> None:
+    """The scaffold's data covers the six months before the current one."""
+    from datetime import date
+
+    from keel.scaffold import example_start
+
+    assert example_start(date.fromisoformat(today)) == date.fromisoformat(start)

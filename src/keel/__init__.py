@@ -5,7 +5,9 @@ The public names are imported on first use so that ``keel --help`` stays fast.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from keel._lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -18,9 +20,4 @@ if TYPE_CHECKING:
 _LAZY = {"KeelError": "keel.errors", "Project": "keel.project"}
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'keel' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(_LAZY[name]), name)
+__getattr__ = lazy_getattr(__name__, _LAZY)

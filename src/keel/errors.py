@@ -15,24 +15,58 @@ escapes is a bug.
     ├── ArtifactError          the artifact store cannot be used
     │   ├── ArtifactNotFound   no artifact with that digest
     │   └── ArtifactCorrupt    the stored bytes do not match their digest
-    └── ExampleError           the example generator was asked for something it cannot do
+    ├── ExampleError           the example generator was asked for something it cannot do
+    ├── FeatureError           a feature definition or lookup cannot be used
+    │   └── OnlineStoreUnavailable  the online feature store cannot be reached
+    ├── DataError              a source cannot be read or a data version cannot be found
+    │   ├── SourceError        a source is misdeclared or its data cannot be read
+    │   └── DataVersionNotFound  no data version matches the id
+    ├── AuditError             the pilot to audit does not exist or cannot be listed
+    ├── TrainingError          a training run cannot go ahead
+    │   ├── TrainingDataError  the training data (or hard examples) is missing or unusable
+    │   └── EstimatorError     the estimator cannot be found, built or fitted
+    ├── RegistryError          the model registry cannot do what was asked
+    │   ├── VersionNotFound    no model version matches the reference
+    │   ├── DeployRefused      the version has no passing gate decision (use --force --reason)
+    │   └── ModelLoadError     the model artifact cannot be loaded back
+    ├── ServingError           the model server, its keys or its settings cannot do it
+    ├── AlertError             an alert rule, sink or alert id is unusable
+    ├── MonitoringError        the prediction log or a drift check cannot do what was asked
+    └── DashboardError         a dashboard action cannot go ahead (stale form, no reason)
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AlertError",
     "ArtifactCorrupt",
     "ArtifactError",
     "ArtifactNotFound",
+    "AuditError",
     "ConfigError",
+    "DashboardError",
+    "DataError",
+    "DataVersionNotFound",
+    "DeployRefused",
+    "EstimatorError",
     "ExampleError",
+    "FeatureError",
     "KeelError",
     "LeaseHeld",
     "MissingExtraError",
+    "ModelLoadError",
+    "MonitoringError",
+    "OnlineStoreUnavailable",
     "ProjectError",
+    "RegistryError",
+    "ServingError",
+    "SourceError",
     "StoreCorrupt",
     "StoreError",
     "StoreUnavailable",
+    "TrainingDataError",
+    "TrainingError",
+    "VersionNotFound",
 ]
 
 
@@ -89,3 +123,71 @@ class ArtifactCorrupt(ArtifactError):
 
 class ExampleError(KeelError):
     """The example data generator was given options it cannot honour."""
+
+
+class FeatureError(KeelError):
+    """A feature definition is invalid, or features cannot be computed or looked up."""
+
+
+class OnlineStoreUnavailable(FeatureError):
+    """The online feature store cannot be reached; serving falls back."""
+
+
+class DataError(KeelError):
+    """The data layer cannot do what was asked."""
+
+
+class SourceError(DataError):
+    """A source is misdeclared, or its data cannot be read (after any retries)."""
+
+
+class DataVersionNotFound(DataError):
+    """No data version matches the given id or prefix."""
+
+
+class AuditError(KeelError):
+    """The path given to ``keel audit`` does not exist or cannot be listed."""
+
+
+class TrainingError(KeelError):
+    """A training run cannot go ahead."""
+
+
+class TrainingDataError(TrainingError):
+    """The training data, a data version or the hard-example file is missing or unusable."""
+
+
+class EstimatorError(TrainingError):
+    """The estimator or training function cannot be found, built or fitted."""
+
+
+class RegistryError(KeelError):
+    """The model registry cannot do what was asked."""
+
+
+class VersionNotFound(RegistryError):
+    """No registered model version matches the reference."""
+
+
+class DeployRefused(RegistryError):
+    """The version has no passing gate decision and the deploy was not forced."""
+
+
+class ModelLoadError(RegistryError):
+    """The model artifact's bytes are intact but do not load as a model."""
+
+
+class MonitoringError(KeelError):
+    """The prediction log or a drift check cannot do what was asked."""
+
+
+class AlertError(KeelError):
+    """An alert rule, sink or alert id is unusable."""
+
+
+class ServingError(KeelError):
+    """The model server, its keys or its serving: settings cannot do what was asked."""
+
+
+class DashboardError(KeelError):
+    """A dashboard action cannot go ahead: a stale form, a missing reason."""

@@ -10,12 +10,15 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from keel.config import CONFIG_FILE, LoadedConfig, load_config
 from keel.errors import ProjectError
 from keel.schema import KeelConfig
-from keel.store.artifacts import ArtifactStore
-from keel.store.metadata import MetadataStore
+
+if TYPE_CHECKING:
+    from keel.store.artifacts import ArtifactStore
+    from keel.store.metadata import MetadataStore
 
 __all__ = ["STATE_DIR", "STORE_ENV", "Project", "find_root"]
 
@@ -77,10 +80,14 @@ class Project:
 
     @cached_property
     def store(self) -> MetadataStore:
+        from keel.store.metadata import MetadataStore
+
         return MetadataStore.open(self.store_url)
 
     @cached_property
     def artifacts(self) -> ArtifactStore:
+        from keel.store.artifacts import ArtifactStore
+
         return ArtifactStore(self.artifacts_location)
 
     def close(self) -> None:

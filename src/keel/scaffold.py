@@ -11,6 +11,7 @@ import contextlib
 import os
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -19,9 +20,10 @@ from filelock import FileLock, Timeout
 from keel.config import CONFIG_FILE
 from keel.errors import ProjectError
 
-__all__ = ["Scaffold", "init_project"]
+__all__ = ["EXAMPLE_MONTHS", "Scaffold", "example_start", "init_project"]
 
 _TEMPLATE = ("keel.yaml", "features.py")
+EXAMPLE_MONTHS = 6
 _GITIGNORE = ".keel/\n"
 
 
@@ -43,8 +45,15 @@ class Scaffold:
         }
 
 
+def example_start(today: date | None = None) -> date:
+    """The first day of the month six months back: the example data ends this month."""
+    today = today or datetime.now(UTC).date()
+    months = today.year * 12 + today.month - 1 - EXAMPLE_MONTHS
+    return date(months // 12, months % 12 + 1, 1)
+
+
 def init_project(folder: Path, *, rows: int = 2000, seed: int = 42) -> Scaffold:
-    """Create keel.yaml, features.py and generated data in ``folder``."""
+    """Create keel.yaml, features.py and data covering the last six months in ``folder``."""
     folder = folder.resolve()
     _make_folder(folder)
     try:
@@ -72,7 +81,7 @@ def _init_locked(folder: Path, rows: int, seed: int) -> Scaffold:
 
     if (folder / CONFIG_FILE).exists():
         raise ProjectError(f"{folder} is already a Keel project (it has a {CONFIG_FILE})")
-    data = generate(folder, rows=rows, seed=seed)
+    data = generate(folder, rows=rows, seed=seed, start=example_start(), months=EXAMPLE_MONTHS)
     _write_text(folder / "features.py", _template("features.py"))
     if not (folder / ".gitignore").exists():
         _write_text(folder / ".gitignore", _GITIGNORE)

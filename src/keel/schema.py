@@ -12,18 +12,33 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "AlertsConfig",
+    "ChecksConfig",
+    "ColumnCheck",
     "Duration",
     "FeaturesConfig",
     "GateConfig",
     "KeelConfig",
     "MonitoringConfig",
+    "OrderedCheck",
+    "ReferenceCheck",
+    "RetrySpec",
     "RolloutConfig",
+    "RuleCheck",
     "ServingConfig",
     "SourceConfig",
+    "StatisticsCheck",
     "TrainingConfig",
     "format_duration",
     "parse_duration",
@@ -69,7 +84,106 @@ class Section(BaseModel):
 # -- data -------------------------------------------------------------------------------
 
 
+ColumnType = Literal["string", "int", "float", "bool", "timestamp", "date", "category"]
+Bound = float | str | None
+
+
+class ColumnCheck(Section):
+    """What one column must satisfy; ``severity`` applies to every check on the column."""
+
+    type: ColumnType | None = None
+    not_null: bool = False
+    unique: bool = False
+    max_null_rate: float | None = Field(None, ge=0, le=1)
+    range: tuple[Bound, Bound] | None = None
+    allowed: list[str | int | float | bool] | None = None
+    regex: str | None = None
+    not_future: bool = False
+    freshness: Duration | None = None
+    severity: Severity = "error"
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as error:
+                raise ValueError(f"'{value}' is not a valid regular expression ({error})") from None
+        return value
+
+
+class RuleCheck(Section):
+    """A row-level business rule: every row must make ``expr`` true (NULL counts as true)."""
+
+    name: str
+    expr: str
+    severity: Severity = "error"
+
+
+class ReferenceCheck(Section):
+    """Every non-null ``column`` value exists in ``to`` (``source.column``), latest version."""
+
+    column: str
+    to: str = Field(pattern=r"^[A-Za-z_][\w-]*\.[A-Za-z_]\w*$")
+    severity: Severity = "error"
+
+
+class OrderedCheck(Section):
+    """``by`` never decreases in arrival order, globally or within each ``within`` entity."""
+
+    by: str
+    within: str | None = None
+    severity: Severity = "error"
+
+
+def _reference_shorthand(value: Any) -> Any:
+    return {"against": value} if isinstance(value, str) else value
+
+
+class StatisticsCheck(Section):
+    """Compare the batch's profile with a reference version's (``previous`` or an id)."""
+
+    against: str = "previous"
+    max_row_change: float | None = Field(None, ge=0)
+    max_null_rate_change: float | None = Field(0.05, ge=0, le=1)
+    max_cardinality_change: float | None = Field(None, ge=0)
+    max_psi: float | None = Field(0.2, ge=0)
+    max_ks: float | None = Field(0.1, ge=0, le=1)
+    alpha: float = Field(0.01, gt=0, lt=1)
+    severity: Severity = "warn"
+
+
+class ChecksConfig(Section):
+    """A source's validation suite; ``error`` checks block the batch, ``warn`` ones report."""
+
+    columns: dict[str, ColumnCheck] = Field(default_factory=dict)
+    rules: list[RuleCheck] = Field(default_factory=list)
+    references: list[ReferenceCheck] = Field(default_factory=list)
+    ordered: OrderedCheck | None = None
+    reference: Annotated[StatisticsCheck | None, BeforeValidator(_reference_shorthand)] = None
+    extra_columns: Literal["ignore", "warn", "error"] = "warn"
+
+    @model_validator(mode="after")
+    def _rule_names_differ(self) -> ChecksConfig:
+        names = [rule.name for rule in self.rules]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"rule names must differ; repeated: {', '.join(repeated)}")
+        return self
+
+
+class RetrySpec(Section):
+    """Retries of transient source errors, with exponential backoff from ``backoff``."""
+
+    attempts: int = Field(3, ge=1, le=20)
+    backoff: Duration = timedelta(seconds=1)
+
+
 class SourceConfig(Section):
+    """One source: files (``path``: file, folder, glob or fsspec URL), a SQL ``query`` on
+    ``url``, or a ``callable`` (``file.py:function``) returning a pandas DataFrame."""
+
     kind: Literal["csv", "parquet", "sql", "python"]
     path: str | None = None
     query: str | None = None
@@ -78,7 +192,19 @@ class SourceConfig(Section):
     key: str | None = None
     timestamp: str | None = None
     watermark: str | None = None
-    checks: dict[str, Any] = Field(default_factory=dict)
+    delimiter: str | None = Field(None, min_length=1, max_length=1)
+    encoding: Literal["utf-8", "utf-16", "latin-1"] | None = None
+    retry: RetrySpec = Field(default_factory=RetrySpec)
+    checks: ChecksConfig = Field(default_factory=ChecksConfig)
+
+    @model_validator(mode="after")
+    def _has_location(self) -> SourceConfig:
+        needed = {"csv": "path", "parquet": "path", "sql": "query", "python": "callable"}[self.kind]
+        if getattr(self, needed) is None:
+            raise ValueError(f"a {self.kind} source needs '{needed}:'")
+        if self.kind == "sql" and self.url is None:
+            raise ValueError("a sql source needs 'url:' (a SQLAlchemy database URL)")
+        return self
 
 
 # -- features ---------------------------------------------------------------------------
@@ -93,9 +219,17 @@ class FeaturesConfig(Section):
 
 
 class ModelSpec(Section):
+    """An estimator by import path (scikit-learn contract) or a ``train(X, y, params)``."""
+
     estimator: str | None = None
     function: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ModelSpec:
+        if (self.estimator is None) == (self.function is None):
+            raise ValueError("name exactly one of estimator: (import path) or function: (mod:fn)")
+        return self
 
 
 class SplitSpec(Section):
@@ -104,25 +238,37 @@ class SplitSpec(Section):
     column: str | None = None
 
 
+def _default_model() -> ModelSpec:
+    return ModelSpec(estimator="sklearn.ensemble.HistGradientBoostingClassifier")
+
+
 class TrainingConfig(Section):
+    """``data`` is a CSV/Parquet path, ``module:function``, ``features``, ``latest`` or a
+    data version id."""
+
     data: str = "latest"
     labels: str | None = None
-    target: str | None = None
+    label_time: str | None = None  # the labels' event-time column, for data: features
+    target: str = "label"
     features: list[str] = Field(default_factory=list)
-    model: ModelSpec = Field(default_factory=ModelSpec)
+    exclude: list[str] = Field(default_factory=list)
+    model: ModelSpec = Field(default_factory=_default_model)
     split: SplitSpec = Field(default_factory=SplitSpec)
     seed: int = 0
-    metrics: list[str] = Field(default_factory=list)
+    metrics: list[str] = Field(default_factory=lambda: ["roc_auc", "accuracy", "log_loss"])
 
 
 class HardExamples(Section):
     file: str
     must_pass: bool = True
+    metric: str = "accuracy"
+    max_drop: float = Field(0.0, ge=0)
 
 
 class SliceSpec(Section):
     column: str
     thresholds: dict[str, str] = Field(default_factory=dict)
+    min_rows: int = Field(20, ge=1)
 
 
 class MaxDrop(Section):
@@ -142,8 +288,11 @@ class GateConfig(Section):
 
 
 class CacheSpec(Section):
+    """The response cache: answers kept for ``ttl``, in process or in Redis (``url``)."""
+
     ttl: Duration = timedelta(seconds=60)
     url: str | None = None
+    max_entries: int = Field(100_000, ge=1)
 
 
 class ActionRule(Section):
@@ -151,23 +300,75 @@ class ActionRule(Section):
     say: str
 
 
+class BatchingSpec(Section):
+    """Micro-batching: rows waiting while the model is busy go in one call."""
+
+    max_batch: int = Field(64, ge=1, le=100_000)
+    max_wait_ms: float = Field(1.0, ge=0, le=1000)
+
+
+class ValidationSpec(Section):
+    """How strictly requests are checked beyond types and required fields."""
+
+    ranges: Literal["reject", "ignore"] = "reject"
+    range_margin: float = Field(0.1, ge=0)
+    unseen_categories: Literal["reject", "allow"] = "reject"
+    extra_fields: Literal["reject", "ignore"] = "reject"
+
+
 class ServingConfig(Section):
-    rate_limit: str | None = None
+    """The model server and its gateway (see keel.serving)."""
+
+    rate_limit: str | None = "100/second"
+    rate_limit_url: str | None = None
     cache: CacheSpec | None = None
     timeout_ms: float = Field(50, gt=0)
-    fallback: list[Literal["cache", "rule", "none"]] = Field(default_factory=lambda: ["none"])
+    fallback: list[Literal["cache", "rule", "none"]] = ["none"]
     rule: str | None = None
     actions: list[ActionRule] = Field(default_factory=list)
     max_body_kb: int = Field(1024, gt=0)
+    max_instances: int = Field(1000, ge=1)
+    body_timeout: Duration = timedelta(seconds=10)
+    entity: str | None = None
+    explain: bool = False
+    explain_top: int = Field(3, ge=1)
+    interval: float = Field(0.9, gt=0, lt=1)
+    batching: BatchingSpec = Field(default_factory=BatchingSpec)
+    validation: ValidationSpec = Field(default_factory=ValidationSpec)
+    reload_interval: Duration = timedelta(seconds=5)
+    keys_refresh: Duration = timedelta(seconds=5)
+    log_predictions: bool = True
+    log_fsync: bool = False
+    log_roll: Literal["worker", "server"] = "worker"
+    log_seal_every: Duration = timedelta(seconds=10)
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            from limits import parse
+
+            try:
+                parse(value)
+            except ValueError:
+                raise ValueError(f"'{value}' is not a rate limit; write e.g. 100/second") from None
+        return value
 
 
 # -- monitoring and alerts --------------------------------------------------------------
 
 
 class DriftSpec(Section):
-    tests: list[Literal["ks", "chi2", "psi", "mmd"]] = Field(default_factory=lambda: ["ks", "chi2"])
-    correction: Literal["holm", "bonferroni", "none"] = "holm"
+    tests: list[Literal["ks", "chi2", "psi", "mmd"]] = ["ks", "chi2"]
+    correction: Literal["holm", "bonferroni", "fdr", "none"] = "holm"
     alpha: float = Field(0.01, gt=0, lt=1)
+    min_effect: dict[Literal["ks", "chi2", "psi", "mmd"], float] = Field(default_factory=dict)
+    bins: int = Field(100, ge=2, le=10_000)
+    psi_bins: int = Field(10, ge=2, le=100)
+    max_categories: int = Field(50, ge=1)
+    mmd_sample: int = Field(300, ge=10, le=5_000)
+    permutations: int = Field(200, ge=10)
+    exclude: list[str] = Field(default_factory=list)
 
 
 class BusinessMetric(Section):
@@ -179,14 +380,21 @@ class BusinessMetric(Section):
 class PerformanceSpec(Section):
     label_delay: Duration = timedelta(days=30)
     business: list[BusinessMetric] = Field(default_factory=list)
+    score: str | None = None
+    kind: Literal["classification", "regression"] = "classification"
 
 
 class RetrainSpec(Section):
-    on: list[Literal["drift", "performance"]] = Field(default_factory=list)
+    on: list[Literal["drift", "performance", "schedule", "volume"]] = Field(default_factory=list)
     cooldown: Duration = timedelta(days=1)
+    every: Duration | None = None
+    min_new_rows: int | None = Field(None, ge=1)
+    floors: dict[str, float] = Field(default_factory=dict)
 
 
 class MonitoringConfig(Section):
+    log: str | None = None
+    reference: str | None = None
     window: Duration | dict[str, int] = timedelta(hours=1)
     drift: DriftSpec = Field(default_factory=DriftSpec)
     performance: PerformanceSpec = Field(default_factory=PerformanceSpec)
@@ -197,16 +405,20 @@ class AlertRule(Section):
     name: str
     when: str
     severity: Literal["critical", "warning", "info"] = "warning"
+    runbook: str | None = None
+    cooldown: Duration = timedelta(hours=1)
+    clear_after: int = Field(2, ge=1)
+    auto_resolve: bool = True
 
 
 class AlertSink(Section):
-    kind: Literal["slack", "webhook", "email", "log"]
+    kind: Literal["slack", "webhook", "pagerduty", "email", "log"]
+    name: str | None = None
     url: str | None = None
+    routing_key: str | None = None
     smtp: str | None = None
     to: list[str] = Field(default_factory=list)
-    severities: list[Literal["critical", "warning", "info"]] = Field(
-        default_factory=lambda: ["critical", "warning"]
-    )
+    severities: list[Literal["critical", "warning", "info"]] = ["critical", "warning"]
 
 
 class Contact(Section):

@@ -7,7 +7,14 @@ import sys
 import typer
 
 from keel import __version__
+from keel.cli import audit as audit_cli
 from keel.cli import config, example, project, store
+from keel.cli import data as data_cli
+from keel.cli import features as features_cli
+from keel.cli import monitoring as monitoring_cli
+from keel.cli import serving as serving_cli
+from keel.cli import training as training_cli
+from keel.cli import ui as ui_cli
 from keel.errors import KeelError
 
 __all__ = ["app", "run"]
@@ -21,9 +28,16 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 project.register(app)
+audit_cli.register(app)
 app.add_typer(config.app, name="config")
 app.add_typer(example.app, name="example")
 app.add_typer(store.app, name="store")
+app.add_typer(features_cli.app, name="features")
+data_cli.register(app)
+training_cli.register(app)
+monitoring_cli.register(app)
+serving_cli.register(app)
+ui_cli.register(app)
 
 
 def _version(value: bool) -> None:

@@ -43,20 +43,19 @@ def quickstart(
     seed: Seed = 42,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create the example project in a new folder and run the story end to end."""
-    from keel.config import mask_url
-    from keel.project import Project
-    from keel.scaffold import init_project
+    """Create the example project and run the story: data, features, model, serving, drift."""
+    from keel.cli._common import console
+    from keel.quickstart import run_story
 
+    out = console()
     steps: list[dict[str, object]] = []
     with progress("creating the example project", quiet=as_json) as update:
-        created = init_project(folder, rows=rows, seed=seed)
-        steps.append({"step": "init", **created.to_dict()})
-        update("opening the metadata store")
-        with Project.open(created.root) as project:
-            project.store.ping()
-            steps.append({"step": "store", "store": mask_url(project.store_url)})
-    emit(as_json, {"root": str(created.root), "steps": steps}, lambda out: _story(out, steps))
+        for step in run_story(folder, rows=rows, seed=seed, say=update):
+            steps.append(step.to_dict())
+            if not as_json:
+                out.print(f"[green]✓[/] [bold]{step.name}[/]: {step.summary}", highlight=False)
+    root = str(steps[0]["root"])
+    emit(as_json, {"root": root, "steps": steps}, lambda con: _next_steps(con, root))
 
 
 def _created(out: Console, result: dict[str, object]) -> None:
@@ -67,6 +66,6 @@ def _created(out: Console, result: dict[str, object]) -> None:
     out.print("  next: cd into it and run `keel config check`")
 
 
-def _story(out: Console, steps: list[dict[str, object]]) -> None:
-    _created(out, steps[0])
-    out.print(f"[green]✓[/] metadata store ready at {steps[1]['store']}")
+def _next_steps(out: Console, root: str) -> None:
+    out.print(f"\nThe project is in {root}. Next: cd into it and try `keel status`,")
+    out.print("`keel registry list`, `keel features get c_000042` or `keel serve`.")

@@ -15,11 +15,16 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from filelock import FileLock
 
-__all__ = ["VERSION_TABLE", "upgrade"]
+__all__ = ["VERSION_TABLE", "expected_heads", "upgrade"]
 
 VERSION_TABLE = "keel_alembic_version"
 _PG_LOCK_KEY = 0x6B65656C  # "keel"
 _SCRIPTS = Path(__file__).parent / "migrations"
+
+
+def expected_heads() -> set[str]:
+    """The newest revision of every branch (one branch per layer)."""
+    return set(ScriptDirectory.from_config(_config()).get_heads())
 
 
 def upgrade(engine: sa.Engine, lock_file: Path | None = None) -> bool:

@@ -1,7 +1,7 @@
 """Training: the model registry (versions, run records, status history, gate decisions).
 
 Revision ID: 0002_training
-Revises:
+Revises: 0001_foundation
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_training"
-down_revision = None
+down_revision = "0001_foundation"
 branch_labels = ("training",)
-depends_on = "0001_foundation"
+depends_on = None
 
 
 def upgrade() -> None:

@@ -1,0 +1,177 @@
+"""``keel features``: list, materialize, look up, build training sets, check skew."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from keel.cli._common import JsonOpt, ProjectOpt, emit, open_project, progress
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from keel.features import FeatureStore
+
+app = typer.Typer(
+    help="The feature store: one definition for training and serving.", no_args_is_help=True
+)
+
+At = Annotated[
+    datetime | None,
+    typer.Option(
+        "--at", formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"], help="Point in time (UTC); default now."
+    ),
+]
+
+
+def _store(project: Path | None) -> FeatureStore:
+    from keel.features import FeatureStore
+
+    return FeatureStore.open(open_project(project))
+
+
+@app.command("list")
+def list_features(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
+    """List feature views and request-time transforms with their definition hashes."""
+    store = _store(project)
+    views = [v.spec() | {"hash": v.definition_hash[:12]} for v in store.features.views.values()]
+    transforms = [
+        {"name": t.name, "inputs": list(t.inputs), "hash": t.definition_hash[:12]}
+        for t in store.features.transforms.values()
+    ]
+    data = {"views": views, "transforms": transforms, "hash": store.features.definition_hash}
+
+    def human(out: Console) -> None:
+        for view in views:
+            names = [f["name"] if isinstance(f, dict) else f for f in view["features"]]
+            out.print(
+                f"[bold]{view['name']}[/] ({view['source']} by {view['entity']}, "
+                f"hash {view['hash']}): {', '.join(names)}"
+            )
+        for transform in transforms:
+            inputs = ", ".join(transform["inputs"])
+            out.print(f"[bold]{transform['name']}[/] (request-time, from {inputs})")
+
+    emit(as_json, data, human)
+
+
+@app.command("materialize")
+def materialize(project: ProjectOpt = None, at: At = None, as_json: JsonOpt = False) -> None:
+    """Write each entity's newest feature values to the online store (incremental)."""
+    store = _store(project)
+    with progress("materializing features", quiet=as_json):
+        results = store.materialize(at)
+    data = [
+        {"view": r.view, "until": r.until.isoformat(), "written": r.written, "rows": r.rows}
+        for r in results
+    ]
+
+    def human(out: Console) -> None:
+        for item in data:
+            written, until = item["written"], item["until"]
+            out.print(f"[green]✓[/] {item['view']}: {written} entities written (as of {until})")
+
+    emit(as_json, data, human)
+
+
+@app.command("get")
+def get(
+    entity_id: Annotated[str, typer.Argument(help="The entity's id, e.g. c_000042.")],
+    project: ProjectOpt = None,
+    at: At = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Look up one entity's features online, as the server would."""
+    store = _store(project)
+    columns = {view.entity for view in store.features.views.values()}
+    found = store.lookup([dict.fromkeys(columns, entity_id)], at)[0]
+    data = {
+        "entity": entity_id,
+        "features": found.values,
+        "missing": list(found.missing),
+        "stale": list(found.stale),
+    }
+
+    def human(out: Console) -> None:
+        for name, value in found.values.items():
+            out.print(f"{name:<24} {value}")
+        if found.missing or found.stale:
+            out.print(
+                f"[yellow]![/] missing: {', '.join(found.missing) or '-'}; "
+                f"stale: {', '.join(found.stale) or '-'}"
+            )
+
+    emit(as_json, data, human)
+
+
+@app.command("build-training-set")
+def build_training_set(
+    labels: Annotated[Path, typer.Option("--labels", help="CSV or Parquet of label events.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Where to write the training set (.csv or .parquet).")
+    ],
+    timestamp: Annotated[str, typer.Option(help="The labels' event-time column.")] = "timestamp",
+    entity: Annotated[
+        str | None, typer.Option(help="The labels' entity column (default: the views').")
+    ] = None,
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Attach point-in-time correct features to label events; no label row is dropped."""
+    from keel.features.io import read_table, write_table
+
+    store = _store(project)
+    frame = read_table(labels)
+    key = entity or next(iter(store.features.views.values())).entity
+    with progress(f"joining features to {len(frame)} labels", quiet=as_json):
+        result = store.training_set(frame, key, timestamp)
+        write_table(result.frame, out)
+    data: dict[str, Any] = {
+        "out": str(out),
+        "rows": len(result.frame),
+        "missing": result.missing,
+        "definition_hash": result.definition_hash,
+    }
+
+    def human(console: Console) -> None:
+        console.print(f"[green]✓[/] wrote {data['rows']} rows to {out}")
+        for name, count in result.missing.items():
+            if count:
+                console.print(f"  {name}: {count} missing")
+
+    emit(as_json, data, human)
+
+
+@app.command("check")
+def check(
+    sample: Annotated[int, typer.Option(help="How many entities to compare.")] = 100,
+    project: ProjectOpt = None,
+    at: At = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Compare online features with offline recomputation for a sample of entities."""
+    store = _store(project)
+    with progress("checking online against offline", quiet=as_json):
+        report = store.check(store.sample_entities(sample), at)
+    data = {
+        "at": report.at.isoformat(),
+        "checked": report.checked,
+        "ok": report.ok,
+        "mismatches": report.mismatches,
+    }
+
+    def human(out: Console) -> None:
+        mark = "[green]✓[/]" if report.ok else "[red]✗[/]"
+        out.print(f"{mark} {report.checked} entities checked, {len(report.mismatches)} mismatches")
+        for item in report.mismatches[:20]:
+            out.print(
+                f"  {item['entity']} {item['feature']}: online {item['online']!r} "
+                f"offline {item['offline']!r}"
+            )
+
+    emit(as_json, data, human)
+    if not report.ok:
+        raise typer.Exit(1)

@@ -1,0 +1,244 @@
+"""``keel drift``: compare logged predictions with a reference, column by column."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from keel.cli._common import JsonOpt, ProjectOpt, emit
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from keel.monitoring.log import PredictionLog
+    from keel.monitoring.reference import Reference
+    from keel.monitoring.results import DriftReport
+    from keel.schema import MonitoringConfig
+
+__all__ = ["register"]
+
+LogOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--log", help="Prediction log folder (default: the project's log).", dir_okay=True
+    ),
+]
+ReferenceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--reference", "-r", help="Reference data (.csv, .parquet) or saved statistics (.json)."
+    ),
+]
+FirstOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--reference-first", min=1, help="Use the first N logged predictions as reference."
+    ),
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", help="Use a model version's reference statistics (e.g. production)."),
+]
+WindowOpt = Annotated[
+    str | None, typer.Option("--window", "-w", help="Only predictions of the last 1h, 30m, 2d...")
+]
+LastOpt = Annotated[int | None, typer.Option("--last", "-n", min=1, help="Only the last N.")]
+CorrectionOpt = Annotated[
+    str | None, typer.Option("--correction", help="holm, bonferroni, fdr or none.")
+]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the monitoring commands (and ``keel alerts``) to the ``keel`` app."""
+    from keel.cli import alerts, performance
+
+    app.command("drift")(drift)
+    app.command("monitor")(monitor)
+    performance.register(app)
+    app.add_typer(alerts.app, name="alerts", no_args_is_help=True)
+
+
+def drift(
+    reference: ReferenceOpt = None,
+    reference_first: FirstOpt = None,
+    window: WindowOpt = None,
+    last: LastOpt = None,
+    model: ModelOpt = None,
+    log: LogOpt = None,
+    correction: CorrectionOpt = None,
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Test logged predictions for drift against a reference, one verdict per column.
+
+    Works on any log folder (--log DIR), no keel.yaml needed; rolls spools left behind.
+    """
+    from keel.monitoring.wiring import (
+        WindowChoice,
+        drift_settings,
+        load_reference,
+        reference_options,
+        run_drift,
+    )
+
+    config = _monitoring_config(project, required=log is None)
+    opened = _open_log(log, project)
+    settings = drift_settings(config.drift if config else None)
+    settings = _with_correction(settings, correction)
+    choice = WindowChoice(
+        duration=_duration(window) if window else None,
+        last=last,
+        skip_first=reference_first if (reference_first and not window and not last) else 0,
+    )
+    try:
+        opened.flush()  # roll spool files a dead process left behind
+        options = reference_options(config.drift if config else None)
+        if reference is not None or reference_first is not None:
+            ref = load_reference(reference, opened, reference_first, **options)
+        else:
+            ref = _project_reference(model, config, project, opened, options)
+        report = run_drift(opened, ref, choice, settings)
+    finally:
+        opened.close(flush=False)
+    emit(as_json, report.to_dict(), lambda out: _print_report(out, report))
+
+
+def _monitoring_config(project: Path | None, *, required: bool) -> MonitoringConfig | None:
+    from keel.errors import ProjectError
+    from keel.project import Project
+
+    try:
+        with Project.open(project) as opened:
+            return opened.config.monitoring
+    except ProjectError:
+        if required:
+            raise
+        return None
+
+
+def _open_log(folder: Path | None, project: Path | None) -> PredictionLog:
+    from keel.errors import MonitoringError
+    from keel.monitoring.cycle import open_log
+    from keel.monitoring.log import PredictionLog
+    from keel.project import Project
+
+    if folder is not None:
+        if not folder.is_dir():
+            raise MonitoringError(f"{folder} is not a prediction log folder; pass --log DIR")
+        return PredictionLog(folder)
+    return open_log(Project.open(project))
+
+
+def _project_reference(
+    model: str | None,
+    config: MonitoringConfig | None,
+    project: Path | None,
+    log: PredictionLog,
+    options: dict[str, Any],
+) -> Reference:
+    """--model, else monitoring.reference (a file or model:REF); a project is needed."""
+    from keel.errors import MonitoringError, ProjectError
+    from keel.monitoring.cycle import project_reference
+    from keel.project import Project
+
+    text = f"model:{model}" if model else (config.reference if config else None)
+    if text is None:
+        raise MonitoringError(
+            "no reference to compare with: pass --reference FILE, --reference-first N, "
+            "--model VERSION, or set monitoring.reference in keel.yaml"
+        )
+    try:
+        with Project.open(project) as opened:
+            return project_reference(opened, text, log, options)
+    except ProjectError:
+        raise MonitoringError(f"--model needs a Keel project; {text} cannot be found") from None
+
+
+def _duration(text: str) -> Any:
+    from keel.errors import MonitoringError
+    from keel.schema import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise MonitoringError(f"--window {error}") from None
+
+
+def _with_correction(settings: Any, correction: str | None) -> Any:
+    import dataclasses
+
+    from keel.errors import MonitoringError
+
+    if correction is None:
+        return settings
+    if correction not in ("holm", "bonferroni", "fdr", "none"):
+        raise MonitoringError(
+            f"unknown --correction {correction!r}; use holm, bonferroni, fdr or none"
+        )
+    return dataclasses.replace(settings, correction=correction)
+
+
+def _print_report(out: Console, report: DriftReport) -> None:
+    from rich.table import Table
+
+    colour = {"drift": "red", "no_drift": "green", "insufficient_data": "yellow"}
+    out.print(
+        f"[{colour[report.decision]}]{report.decision}[/] — {report.rows} rows vs "
+        f"{report.reference_rows} reference rows ({report.correction}, alpha {report.alpha})"
+    )
+    table = Table(
+        "column", "role", "test", "statistic", "p (adj.)", "effect", "decision", "moved most"
+    )
+    for c in report.columns:
+        moved = ", ".join(f"{m.bucket} {m.reference:.0%}→{m.window:.0%}" for m in c.moved[:2])
+        table.add_row(
+            c.column,
+            c.role,
+            c.test,
+            f"{c.statistic:.4g}",
+            f"{c.p_adjusted:.3g}",
+            f"{c.effect:.3g} (≥{c.min_effect:g})",
+            f"[{colour[c.decision]}]{c.decision}[/]",
+            moved or (c.note or ""),
+        )
+    out.print(table)
+
+
+def monitor(
+    once: Annotated[bool, typer.Option("--once", help="Run one cycle and exit.")] = False,
+    every: Annotated[str, typer.Option("--every", help="Time between cycles, e.g. 5m.")] = "5m",
+    reference: ReferenceOpt = None,
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Roll the prediction log, check drift, raise or resolve alerts and deliver them."""
+    import functools
+    import time
+
+    from keel.monitoring.cycle import run_cycle
+
+    pause = _duration(every).total_seconds()
+    while True:
+        with _project(project) as opened:
+            data = run_cycle(opened, reference).to_dict()
+        emit(as_json, data, functools.partial(_print_cycle, data=data))
+        if once:
+            return
+        time.sleep(pause)
+
+
+def _project(path: Path | None) -> Any:
+    from keel.project import Project
+
+    return Project.open(path)
+
+
+def _print_cycle(out: Console, *, data: dict[str, Any]) -> None:
+    drift = data["drift"]
+    out.print(f"drift: {drift['decision']} ({drift['rows']} rows; drifted: {drift['drifted']})")
+    for rule, action in data["alerts"].items():
+        out.print(f"  alert {rule}: {action}")
+    d = data["deliveries"]
+    out.print(f"  deliveries: {d['delivered']} sent, {d['failed']} failed, {d['pending']} pending")

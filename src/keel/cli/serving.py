@@ -1,0 +1,110 @@
+"""``keel serve`` and ``keel keys create | list | revoke``.
+
+Only typer and ``keel.cli._common`` are imported here; uvicorn, FastAPI and the serving
+package load inside the command bodies, so ``keel --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from keel.cli._common import JsonOpt, ProjectOpt, emit, open_project
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+keys_app = typer.Typer(
+    help="API keys for the model server: create, list, revoke.", no_args_is_help=True
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.add_typer(keys_app, name="keys")
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1, max=64)] = 1,
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Serve the production model over HTTP until SIGTERM or Ctrl-C."""
+    from keel.serving.app import check_settings
+    from keel.serving.runner import run_server
+
+    with open_project(project) as opened:
+        check_settings(opened)
+        opened.store  # noqa: B018 - migrate once here, not in every worker at once
+        root = opened.root
+    data = {"url": f"http://{host}:{port}", "workers": workers, "project": str(root)}
+    emit(
+        as_json, data, lambda out: out.print(f"serving {root.name} on {data['url']}", style="green")
+    )
+    run_server(root, host, port, workers)
+
+
+@keys_app.command("create")
+def create(
+    name: Annotated[str, typer.Option("--name", help="Who or what the key is for.")],
+    scope: Annotated[
+        list[str],
+        typer.Option("--scope", help="predict, feedback or admin (repeat for several)."),
+    ],
+    rate_limit: Annotated[
+        str | None, typer.Option(help="This key's own limit, e.g. 10/second.")
+    ] = None,
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a key; it is shown once and only its hash is stored."""
+    from keel.serving.keys import KeyStore
+    from keel.training.provenance import actor
+
+    with open_project(project) as opened:
+        key, record = KeyStore(opened.store).create(name, scope, actor(), rate_limit)
+    data = {"key": key, **record.public()}
+
+    def human(out: Console) -> None:
+        out.print(f"[green]✓[/] key {record.key_id} for {name} ({', '.join(record.scopes)})")
+        out.print(key, soft_wrap=True)
+        out.print("[dim]store it now: it is not shown again[/]")
+
+    emit(as_json, data, human)
+
+
+@keys_app.command("list")
+def list_keys(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
+    """List keys (never their secrets)."""
+    from keel.serving.keys import KeyStore
+
+    with open_project(project) as opened:
+        keys = KeyStore(opened.store).list()
+    data = [key.public() for key in keys]
+
+    def human(out: Console) -> None:
+        if not keys:
+            out.print("no keys yet: keel keys create --name NAME --scope predict")
+        for key in keys:
+            state = "revoked" if key.revoked_at else "active"
+            limit = f"  limit {key.rate_limit}" if key.rate_limit else ""
+            out.print(f"{key.key_id}  {key.name:<20} {','.join(key.scopes):<24} {state}{limit}")
+
+    emit(as_json, data, human)
+
+
+@keys_app.command("revoke")
+def revoke(
+    key: Annotated[str, typer.Argument(help="The key's id or name.")],
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Revoke a key; servers refuse it within serving.keys_refresh."""
+    from keel.serving.keys import KeyStore
+
+    with open_project(project) as opened:
+        record = KeyStore(opened.store).revoke(key)
+    emit(as_json, record.public(), lambda out: out.print(f"[green]✓[/] revoked {record.key_id}"))

@@ -1,0 +1,307 @@
+"""``keel train``, ``keel gate``, ``keel deploy``, ``keel status`` and ``keel registry``.
+
+Only typer and ``keel.cli._common`` are imported here; each command imports its work
+inside its body. ``keel status`` in particular reads the registry with the standard
+library (``keel.training.status``) so it answers in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from keel.cli._common import JsonOpt, ProjectOpt, console, emit, open_project
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from keel.training.gate import GateDecision
+
+registry_app = typer.Typer(
+    help="The model registry: list, show, diff and import versions.", no_args_is_help=True
+)
+
+VersionArg = Annotated[str, typer.Argument(help="A version number, or latest / production.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("gate")(gate)
+    app.command("deploy")(deploy)
+    app.command("status")(status)
+    app.add_typer(registry_app, name="registry")
+
+
+def train(
+    config: Annotated[
+        Path | None,
+        typer.Option(help="A file with training: (and gate:) sections, instead of keel.yaml's."),
+    ] = None,
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train, register and gate a model version from the training: config.
+
+    Exits 2 when the new version fails its gate (it stays registered, as a candidate).
+    """
+    from keel.training.pipeline import train as run_training
+
+    training, policy = None, None
+    if config is not None:
+        from keel.training.configfile import load_training_file
+
+        training, policy = load_training_file(config)
+    with (
+        open_project(project) as opened,
+        _spinner("training", as_json),
+    ):
+        result = run_training(opened, training, policy)
+    data = {
+        "version": result.version.to_dict(),
+        "gate": None if result.decision is None else result.decision.to_dict(),
+    }
+
+    def human(out: Console) -> None:
+        version = result.version
+        _say(
+            out,
+            f"[green]✓[/] trained {version.label} on {version.data_rows} rows "
+            f"({version.data_ref}) in {version.duration_s:.1f}s",
+        )
+        _say(out, "  metrics: " + _metrics_text(version.metrics))
+        if result.decision is not None:
+            _print_decision(out, result.decision)
+
+    emit(as_json, data, human)
+    if result.decision is not None and not result.decision.passed:
+        raise typer.Exit(2)
+
+
+def gate(
+    version: VersionArg = "latest", project: ProjectOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Run the evaluation gate on a version and record the decision; exits 2 if it fails."""
+    from keel.training.gating import run_gate
+    from keel.training.registry import Registry
+
+    with (
+        open_project(project) as opened,
+        _spinner("gating", as_json),
+    ):
+        resolved = Registry(opened.store).resolve(version)
+        decision = run_gate(opened, resolved.version)
+    emit(
+        as_json,
+        {"version": resolved.version, **decision.to_dict()},
+        lambda out: _print_decision(out, decision),
+    )
+    if not decision.passed:
+        raise typer.Exit(2)
+
+
+def deploy(
+    version: VersionArg = "latest",
+    force: Annotated[bool, typer.Option(help="Deploy without a passing gate decision.")] = False,
+    reason: Annotated[str | None, typer.Option(help="Why: recorded in the status history.")] = None,
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a gated version the production model, recording who and why."""
+    from keel.training.gating import deploy as run_deploy
+
+    with open_project(project) as opened:
+        deployed = run_deploy(opened, version, force=force, reason=reason)
+    emit(
+        as_json,
+        deployed.to_dict(),
+        lambda out: _say(out, f"[green]✓[/] {deployed.label} is now the production model"),
+    )
+
+
+def status(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
+    """What runs in production, trained when, on what data, and how it compares."""
+    from keel.training.status import read_status, render_status
+
+    data = read_status(project)
+    emit(as_json, data, lambda out: _say(out, "\n".join(render_status(data))))
+
+
+@registry_app.command("list")
+def registry_list(
+    limit: Annotated[int, typer.Option(help="How many versions, newest first.")] = 20,
+    status_: Annotated[str | None, typer.Option("--status", help="Only this status.")] = None,
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List model versions, newest first."""
+    from keel.training.registry import Registry
+
+    with open_project(project) as opened:
+        versions = Registry(opened.store).versions(limit=limit, status=status_)
+    emit(as_json, [v.to_dict() for v in versions], lambda out: _print_list(out, versions))
+
+
+@registry_app.command("show")
+def registry_show(
+    version: VersionArg, project: ProjectOpt = None, as_json: JsonOpt = False
+) -> None:
+    """One version: lineage, metrics, gate decision and status history."""
+    from keel.training.registry import Registry
+
+    with open_project(project) as opened:
+        registry = Registry(opened.store)
+        found = registry.resolve(version)
+        data = {
+            **found.to_dict(),
+            "record": registry.record(found.version),
+            "gate": registry.gate_decision(found.version),
+            "history": [event.to_dict() for event in registry.history(found.version)],
+        }
+    emit(as_json, data, lambda out: _print_show(out, data))
+
+
+@registry_app.command("diff")
+def registry_diff(
+    first: VersionArg, second: VersionArg, project: ProjectOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Metric deltas, config differences and data differences between two versions."""
+    from keel.training.diff import diff_records
+    from keel.training.registry import Registry
+
+    with open_project(project) as opened:
+        registry = Registry(opened.store)
+        a, b = registry.resolve(first), registry.resolve(second)
+        data = diff_records(
+            a.version, registry.record(a.version), b.version, registry.record(b.version)
+        )
+    emit(as_json, data, lambda out: _print_diff(out, data))
+
+
+@registry_app.command("import")
+def registry_import(
+    model: Annotated[Path, typer.Argument(help="A joblib or pickle file of a fitted model.")],
+    sample: Annotated[Path, typer.Option(help="CSV/Parquet rows with features and target.")],
+    target: Annotated[str, typer.Option(help="The target column in the sample.")],
+    schema: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML/JSON list of feature columns (default: every sample column but the target)."
+        ),
+    ] = None,
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register an existing pilot model. Pickles run code when loaded: import only your own."""
+    from keel.training.importer import PICKLE_WARNING, import_model
+
+    if not as_json:
+        console(stderr=True).print(f"[yellow]warning:[/] {PICKLE_WARNING}", soft_wrap=True)
+    with open_project(project) as opened:
+        version = import_model(opened, model, sample, target, schema)
+    emit(
+        as_json,
+        version.to_dict(),
+        lambda out: _say(out, f"[green]✓[/] imported {model.name} as {version.label}"),
+    )
+
+
+# -- printing for people ----------------------------------------------------------------
+
+
+def _spinner(text: str, quiet: bool) -> AbstractContextManager[Any]:
+    """A spinner on stderr while work runs; nothing when the output is JSON."""
+    return nullcontext() if quiet else console(stderr=True).status(text)
+
+
+def _say(out: Console, text: str) -> None:
+    out.print(text, soft_wrap=True)  # long lines stay whole, so they can be grepped
+
+
+def _metrics_text(metrics: dict[str, Any]) -> str:
+    from keel.training.status import metrics_text
+
+    return metrics_text(metrics)
+
+
+def _when(timestamp: float | None) -> str:
+    from datetime import UTC, datetime
+
+    return (
+        "-" if timestamp is None else f"{datetime.fromtimestamp(timestamp, UTC):%Y-%m-%d %H:%M} UTC"
+    )
+
+
+def _print_decision(out: Console, decision: GateDecision) -> None:
+    verdict = "[green]passed[/]" if decision.passed else "[red]failed[/]"
+    _say(out, f"gate {verdict}")
+    for check in decision.checks:
+        mark = "[green]✓[/]" if check.passed else "[red]✗[/]"
+        value = "n/a" if check.value is None else f"{check.value:g}"
+        detail = f"  ({check.detail})" if check.detail else ""
+        _say(out, f"  {mark} {check.name}: {value} {check.threshold}{detail}")
+
+
+def _print_list(out: Console, versions: list[Any]) -> None:
+    from rich.table import Table
+
+    table = Table("version", "status", "gate", "trained", "data", "metrics")
+    for v in versions:
+        gated = {True: "passed", False: "failed", None: "-"}[v.gate_passed]
+        table.add_row(
+            str(v.version),
+            v.status,
+            gated,
+            _when(v.created_at),
+            v.data_ref,
+            _metrics_text(v.metrics),
+        )
+    out.print(table)  # a table wraps its own cells
+
+
+def _print_show(out: Console, data: dict[str, Any]) -> None:
+    record = data["record"]
+    _say(
+        out,
+        f"[bold]{data['name']}@{data['version']}[/] ({data['status']}), "
+        f"{data['source']} by {data['created_by']} at {_when(data['created_at'])}",
+    )
+    _say(out, f"  data: {data['data_ref']}, {data['data_rows']} rows")
+    _say(
+        out,
+        f"  config hash: {data['config_hash'][:12]}  artifact: {data['artifact'][:12]} "
+        f"({data['size_bytes']} bytes)",
+    )
+    code = record.get("code") or {}
+    _say(
+        out,
+        f"  code: {code.get('git_commit') or 'not a git repo'}"
+        f"{' (dirty)' if code.get('dirty') else ''}",
+    )
+    _say(out, "  metrics: " + _metrics_text(data["metrics"]))
+    gate = data["gate"]
+    _say(
+        out,
+        "  gate: not run"
+        if gate is None
+        else f"  gate: {'passed' if gate['passed'] else 'failed'} at {_when(gate['at'])}",
+    )
+    for event in data["history"]:
+        forced = " [red](forced)[/]" if event["forced"] else ""
+        _say(
+            out,
+            f"  {_when(event['at'])} {event['from_status'] or '-'} → "
+            f"{event['to_status']} by {event['actor']}: {event['reason']}{forced}",
+        )
+
+
+def _print_diff(out: Console, data: dict[str, Any]) -> None:
+    _say(out, f"version {data['a']} → {data['b']}")
+    for name, delta in data["metrics"].items():
+        _say(out, f"  {name}: {delta['a']} → {delta['b']} ({delta['delta']})")
+    for key, change in data["config"].items():
+        _say(out, f"  config {key}: {change['a']!r} → {change['b']!r}")
+    for key, change in data["data"].items():
+        _say(out, f"  data {key}: {change['a']!r} → {change['b']!r}")

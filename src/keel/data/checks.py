@@ -1,0 +1,255 @@
+"""Compile a source's checks into SQL-countable row checks plus findings known at once.
+
+``compile_suite`` is pure: from the checks in keel.yaml, the batch's schema and the clock
+it returns the row checks to count and the findings decided without touching a row
+(missing columns, retyped columns, bad rules). ``settle`` decides a row check from the
+profile alone when it can (no nulls, min and max within range, every category known),
+so only checks the profile cannot decide cost a pass over the rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from keel.data.batch import TABLE, quote, sql_literal
+from keel.data.model import Finding, Profile, Severity
+from keel.data.rules import RuleError, to_sql
+from keel.schema import ColumnCheck, RuleCheck, SourceConfig
+
+__all__ = ["RowCheck", "Suite", "compile_suite", "settle"]
+
+_ACCEPTS = {
+    "int": {"int"},
+    "float": {"int", "float"},
+    "string": {"string"},
+    "category": {"string", "int", "bool"},
+    "bool": {"bool"},
+    "timestamp": {"timestamp"},
+    "date": {"date"},
+}
+_CASTS = {"int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "timestamp": "TIMESTAMP"}
+_CASTS["date"] = "DATE"
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """A check whose violations are counted over rows: by ``predicate`` in the shared
+    pass, or by its own ``count_sql``; ``examples_sql`` selects failing rows."""
+
+    name: str
+    kind: str
+    severity: Severity
+    describe: str
+    column: str | None = None
+    predicate: str | None = None
+    count_sql: str | None = None
+    examples_sql: str = ""
+    settles_on: str | None = None
+    settle_args: tuple[object, ...] = ()
+
+    def examples(self, limit: int) -> str:
+        base = self.examples_sql or f"SELECT * FROM {TABLE} WHERE {self.predicate}"
+        return f"{base} LIMIT {limit}"
+
+
+@dataclass(frozen=True)
+class Suite:
+    """Row checks still to count, and findings already decided."""
+
+    row_checks: tuple[RowCheck, ...] = ()
+    findings: tuple[Finding, ...] = ()
+
+
+def compile_suite(
+    config: SourceConfig, schema: dict[str, str], kinds: dict[str, str], now: datetime
+) -> Suite:
+    """The row checks and immediate findings for a batch with ``schema`` (name -> type)."""
+    checks: list[RowCheck] = []
+    findings: list[Finding] = list(_extra_columns(config, schema))
+    for name, spec in _column_specs(config).items():
+        if name not in schema:
+            findings.append(_missing(name, spec.severity))
+            continue
+        found, row = _type_check(name, spec, schema[name], kinds[name])
+        findings += found
+        checks += row + _column_checks(name, spec, _typed(name, spec, kinds[name]), now)
+    for rule in config.checks.rules:
+        try:
+            checks.append(_rule(rule, schema))
+        except RuleError as error:
+            findings.append(_broken(f"rule:{rule.name}", "rule", rule.severity, str(error)))
+    ordered = config.checks.ordered
+    if ordered is not None:
+        found, row = _ordered(ordered.by, ordered.within, ordered.severity, schema)
+        findings += found
+        checks += row
+    return Suite(tuple(checks), tuple(findings))
+
+
+def _rule(rule: RuleCheck, schema: dict[str, str]) -> RowCheck:
+    predicate = f"NOT coalesce(({to_sql(rule.expr, schema)}), TRUE)"
+    describe = f"rule {rule.expr!r} is false"
+    return RowCheck(f"rule:{rule.name}", "rule", rule.severity, describe, predicate=predicate)
+
+
+def settle(check: RowCheck, profile: Profile) -> int | None:
+    """The violation count if the profile alone decides it, else None."""
+    column = profile.column(check.column) if check.column else None
+    if column is None or check.settles_on is None:
+        return None
+    if check.settles_on == "nulls":
+        return column.nulls
+    if check.settles_on == "allowed" and column.top_complete:
+        return sum(n for value, n in column.top if value not in check.settle_args)
+    if check.settles_on == "range" and column.kind in ("int", "float"):
+        return 0 if _within(column.min, column.max, check.settle_args) else None
+    if check.settles_on == "not_future" and column.kind == "timestamp":
+        newest = column.max
+        return 0 if newest is None or str(newest) <= str(check.settle_args[0]) else None
+    return None
+
+
+def _within(low: object, high: object, bounds: tuple[object, ...]) -> bool:
+    floor, ceiling = bounds
+    if low is None or high is None:
+        return True  # no values at all
+    above = floor is None or float(low) >= float(floor)  # type: ignore[arg-type]
+    below = ceiling is None or float(high) <= float(ceiling)  # type: ignore[arg-type]
+    return above and below
+
+
+def _column_specs(config: SourceConfig) -> dict[str, ColumnCheck]:
+    specs = dict(config.checks.columns)
+    if config.key is not None:
+        key = specs.get(config.key, ColumnCheck())
+        specs[config.key] = key.model_copy(update={"not_null": True, "unique": True})
+    return specs
+
+
+def _extra_columns(config: SourceConfig, schema: dict[str, str]) -> list[Finding]:
+    declared = set(config.checks.columns) | ({config.key} if config.key else set())
+    policy = config.checks.extra_columns
+    if not config.checks.columns or policy == "ignore":
+        return []
+    extra = [name for name in schema if name not in declared]
+    if not extra:
+        return []
+    message = f"columns not declared in checks: {', '.join(extra)}"
+    severity: Severity = "error" if policy == "error" else "warn"
+    finding = Finding("schema:extra_columns", "extra_columns", severity, "fail", message)
+    return [replace(finding, violations=len(extra))]
+
+
+def _missing(name: str, severity: Severity) -> Finding:
+    message = f"column '{name}' is missing from the batch"
+    return Finding(
+        f"{name}.missing", "missing_column", severity, "fail", message, column=name, violations=1
+    )
+
+
+def _broken(name: str, kind: str, severity: Severity, message: str) -> Finding:
+    return Finding(name, kind, severity, "fail", message)
+
+
+def _typed(name: str, spec: ColumnCheck, kind: str) -> str:
+    """The column as an SQL expression of its declared type (text read as numbers)."""
+    wanted = spec.type
+    if kind == "string" and wanted in _CASTS:
+        return f"try_cast({quote(name)} AS {_CASTS[wanted]})"
+    return quote(name)
+
+
+def _type_check(
+    name: str, spec: ColumnCheck, duck_type: str, kind: str
+) -> tuple[list[Finding], list[RowCheck]]:
+    wanted = spec.type
+    if wanted is None or kind in _ACCEPTS[wanted]:
+        return [], []
+    col = quote(name)
+    if kind == "string" and wanted in _CASTS:
+        predicate = f"{col} IS NOT NULL AND try_cast({col} AS {_CASTS[wanted]}) IS NULL"
+        describe = f"values of {name} are not {wanted}"
+        return [], [RowCheck(f"{name}.type", "type", spec.severity, describe, name, predicate)]
+    message = f"column '{name}' is {duck_type}, expected {wanted}"
+    return [
+        Finding(f"{name}.type", "type", spec.severity, "fail", message, column=name, violations=1)
+    ], []
+
+
+def _column_checks(name: str, spec: ColumnCheck, typed: str, now: datetime) -> list[RowCheck]:
+    col, severity = quote(name), spec.severity
+
+    def check(kind: str, describe: str, predicate: str, *args: object) -> RowCheck:
+        settles = kind if kind in ("not_null", "allowed", "range", "not_future") else None
+        if settles == "not_null":
+            settles = "nulls"
+        return RowCheck(f"{name}.{kind}", kind, severity, describe, name, predicate,
+                        settles_on=settles, settle_args=args)  # fmt: skip
+
+    checks: list[RowCheck] = []
+    if spec.not_null:
+        checks.append(check("not_null", f"{name} is null", f"{col} IS NULL"))
+    if spec.range is not None:
+        low, high = spec.range
+        parts = [f"{typed} < {sql_literal(low)}"] if low is not None else []
+        parts += [f"{typed} > {sql_literal(high)}"] if high is not None else []
+        predicate = "(" + (" OR ".join(parts) or "FALSE") + ")"
+        checks.append(check("range", f"{name} outside [{low}, {high}]", predicate, low, high))
+    if spec.allowed is not None:
+        allowed = tuple(str(v).lower() if isinstance(v, bool) else str(v) for v in spec.allowed)
+        listed = ", ".join(sql_literal(v) for v in allowed)
+        predicate = f"{col}::VARCHAR NOT IN ({listed})"
+        checks.append(check("allowed", f"{name} is not an allowed value", predicate, *allowed))
+    if spec.regex is not None:
+        predicate = f"NOT regexp_full_match({col}::VARCHAR, {sql_literal(spec.regex)})"
+        checks.append(check("regex", f"{name} does not match {spec.regex!r}", predicate))
+    if spec.unique:
+        checks.append(_unique(name, severity))
+    if spec.not_future:
+        stamp = now.isoformat()
+        predicate = f"{typed} > {sql_literal(stamp)}::TIMESTAMP"
+        checks.append(check("not_future", f"{name} is in the future", predicate, stamp))
+    return checks
+
+
+def _unique(name: str, severity: Severity) -> RowCheck:
+    """Duplicates beyond the first copy, counted together with up to 20 repeated values
+    (one GROUP BY); the examples are then the rows holding those values."""
+    col = quote(name)
+    repeated = (
+        f"SELECT {col} AS v, count(*) AS n FROM {TABLE} WHERE {col} IS NOT NULL "
+        f"GROUP BY {col} HAVING count(*) > 1"
+    )
+    count = f"SELECT coalesce(sum(n) - count(*), 0), list(v::VARCHAR)[1:20] FROM ({repeated})"
+    examples = (
+        f"SELECT * FROM {TABLE} WHERE {col}::VARCHAR IN (SELECT unnest($keys)) ORDER BY {col}"
+    )
+    return RowCheck(f"{name}.unique", "unique", severity, f"{name} has duplicate values", name,
+                    count_sql=count, examples_sql=examples)  # fmt: skip
+
+
+def _ordered(
+    by: str, within: str | None, severity: Severity, schema: dict[str, str]
+) -> tuple[list[Finding], list[RowCheck]]:
+    name = f"ordered:{by}" + (f" within {within}" if within else "")
+    absent = [c for c in (by, within) if c is not None and c not in schema]
+    if absent:
+        message = f"cannot check ordering: column '{absent[0]}' is missing"
+        return [_broken(name, "ordered", severity, message)], []
+    partition = f"PARTITION BY {quote(within)} " if within else ""
+    previous = f"lag({quote(by)}) OVER ({partition}ORDER BY rowid)"
+    lagged = f"SELECT *, {previous} AS {quote('previous_' + by)} FROM {TABLE}"
+    predicate = f"{quote(by)} < {quote('previous_' + by)}"
+    count = f"SELECT count(*) FILTER (WHERE {predicate}) FROM ({lagged})"
+    describe = f"{by} goes backwards" + (f" within a {within}" if within else "")
+    check = RowCheck(
+        name,
+        "ordered",
+        severity,
+        describe,
+        by,
+        count_sql=count,
+        examples_sql=f"SELECT * FROM ({lagged}) WHERE {predicate}",
+    )
+    return [], [check]

@@ -1,0 +1,285 @@
+"""Ingestion: read -> profile -> validate -> publish or quarantine, one source at a time.
+
+A thin shell around the pure core. Each source runs under the lease ``ingest:<source>``
+so two runs never interleave. Publishing writes the batch as Parquet to the artifact
+store, then records the version and its run in one metadata transaction: a crash before
+the transaction leaves only an orphan blob, and the next run, reading the same input,
+reuses that blob and completes the publish. Every run is recorded with its report.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from keel.data.access import parquet_path
+from keel.data.batch import TABLE, Batch, jsonable, quote
+from keel.data.catalog import Catalog
+from keel.data.model import DataVersion, Profile, Report, Run
+from keel.data.profiling import profile as profile_batch
+from keel.data.report import render_html
+from keel.data.sources import Read, read_source
+from keel.data.validation import Context, validate
+from keel.errors import SourceError
+from keel.project import Project
+from keel.schema import SourceConfig
+from keel.store.leases import Lease
+
+__all__ = ["LEASE_TTL_S", "Ingestion", "ingest", "ingestion_order", "utc_now"]
+
+LEASE_TTL_S = 60.0
+Progress = Callable[[str, str], None]
+
+
+def utc_now() -> datetime:
+    """The clock ingestion judges freshness and the future by: naive UTC."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def ingestion_order(sources: dict[str, SourceConfig]) -> list[str]:
+    """Source names with every referenced source before the sources that reference it."""
+    ordered: list[str] = []
+
+    def visit(name: str, trail: tuple[str, ...]) -> None:
+        if name in ordered or name in trail or name not in sources:
+            return
+        for ref in sources[name].checks.references:
+            visit(ref.to.split(".")[0], (*trail, name))
+        ordered.append(name)
+
+    for name in sources:
+        visit(name, ())
+    return ordered
+
+
+def ingest(
+    project: Project, source: str | None = None, *, progress: Progress | None = None
+) -> list[Run]:
+    """Ingest one source, or every source in dependency order; one run each."""
+    sources = project.config.sources
+    if not sources:
+        raise SourceError("keel.yaml declares no sources; add a sources: section to ingest data")
+    if source is not None and source not in sources:
+        known = ", ".join(sources) or "none are declared"
+        raise SourceError(f"no source named '{source}' in keel.yaml (sources: {known})")
+    names = [source] if source is not None else ingestion_order(dict(sources))
+    runner = Ingestion(project, progress=progress)
+    return [runner.run(name) for name in names]
+
+
+@dataclass
+class _Started:
+    id: str
+    source: str
+    at: float
+    lease: Lease
+
+
+class Ingestion:
+    """Runs ingestion for the sources of one project."""
+
+    def __init__(
+        self, project: Project, *, now: datetime | None = None, progress: Progress | None = None
+    ) -> None:
+        self.project = project
+        self.catalog = Catalog(project.store)
+        self.now = now
+        self._progress = progress or (lambda _source, _step: None)
+
+    def run(self, name: str, config: SourceConfig | None = None) -> Run:
+        """Ingest source ``name`` under its lease and return the recorded run.
+
+        ``config`` overrides the source's keel.yaml entry (e.g. to read another file).
+        """
+        config = config or self.project.config.sources[name]
+        with self.project.store.leases.hold(f"ingest:{name}", ttl=LEASE_TTL_S) as lease:
+            started = _Started(uuid.uuid4().hex, name, time.time(), lease)
+            try:
+                run = self._attempt(started, config)
+            except SourceError as error:
+                run = self._record(started, "failed", str(error))
+            except Exception as error:  # a bug or a store failure: still leave a record
+                self._record(started, "failed", f"{type(error).__name__}: {error}")
+                raise
+        return run
+
+    def check_file(self, name: str, path: Path) -> Report:
+        """Validate a file against source ``name``'s checks without publishing anything."""
+        config = self.project.config.sources[name]
+        kind = "parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv"
+        local = config.model_copy(update={"kind": kind, "path": str(path.resolve())})
+        read = read_source(self.project.root, local, set(), None)
+        if read.batch is None:
+            raise SourceError(f"{path} holds no data")
+        with read.batch as batch:
+            return self._validate(batch, name, config, profile_batch(batch))
+
+    def _attempt(self, started: _Started, config: SourceConfig) -> Run:
+        self._progress(started.source, "reading")
+        latest = self.catalog.latest(started.source)
+        seen = self.catalog.ingested_files(started.source)
+        watermark = latest.watermark if latest is not None else None
+        read = read_source(self.project.root, config, set(seen), watermark)
+        if read.batch is None:
+            return self._nothing_new(started, read, seen)
+        with read.batch as batch:
+            return self._process(started, config, batch, read.lineage)
+
+    def _nothing_new(self, started: _Started, read: Read, seen: dict[Any, str]) -> Run:
+        latest = self.catalog.latest(started.source)
+        holding = [v for (path, _), v in seen.items() if path in set(read.already)]
+        version = holding[-1] if holding else (latest.id if latest is not None else None)
+        message = "already ingested: nothing new since version " + (version or "-")[:12]
+        return self._record(started, "already_ingested", message, version_id=version, rows=0)
+
+    def _process(
+        self, started: _Started, config: SourceConfig, batch: Batch, lineage: dict[str, Any]
+    ) -> Run:
+        rows = batch.rows
+        if rows == 0 and "since" in lineage:
+            message = f"already ingested: no rows past {config.watermark} = {lineage['since']}"
+            return self._record(started, "already_ingested", message, rows=0)
+        if rows == 0:
+            return self._record(
+                started, "empty", "the batch has no rows; nothing published", rows=0
+            )
+        content = batch.content_id(started.source)
+        if self.catalog.find(content) is not None:
+            message = f"already ingested as version {content[:12]}"
+            return self._record(started, "already_ingested", message, version_id=content, rows=0)
+        self._progress(started.source, "profiling")
+        profile = profile_batch(batch)
+        self._progress(started.source, "validating")
+        report = self._validate(batch, started.source, config, profile)
+        page = render_html(report)
+        html = self.project.artifacts.put_bytes(page.encode())
+        self._keep_page(started, page)
+        checked = _Checked(content, profile, report, html, lineage)
+        if not report.passed:
+            return self._quarantine(started, batch, checked)
+        return self._publish(started, config, batch, checked)
+
+    def _validate(self, batch: Batch, name: str, config: SourceConfig, profile: Profile) -> Report:
+        reference = None
+        if config.checks.reference is not None:
+            reference = self._reference(name, config.checks.reference.against)
+        lookups = self._load_lookups(batch, config)
+        context = Context(now=self.now or utc_now(), reference=reference, lookups=lookups)
+        return validate(batch, name, config, profile, context)
+
+    def _reference(self, name: str, against: str) -> tuple[str, Profile] | None:
+        version = self.catalog.latest(name) if against == "previous" else self.catalog.get(against)
+        if version is None or version.profile is None:
+            return None
+        return version.id, version.profile
+
+    def _load_lookups(self, batch: Batch, config: SourceConfig) -> dict[str, str]:
+        """Load each referenced column's distinct values into a table beside the batch."""
+        lookups: dict[str, str] = {}
+        for index, spec in enumerate(config.checks.references):
+            other, column = spec.to.split(".")
+            version = self.catalog.latest(other)
+            if version is None or column not in version.schema:
+                continue
+            view = f"keel_lookup_{index}"
+            with parquet_path(self.project.artifacts, version.artifact) as path:
+                batch.con.execute(
+                    f"CREATE TABLE {view} AS SELECT DISTINCT {quote(column)}::VARCHAR AS value "
+                    f"FROM read_parquet('{_literal(path)}') WHERE {quote(column)} IS NOT NULL"
+                )
+            lookups[spec.to] = view
+        return lookups
+
+    def _store_batch(self, batch: Batch) -> str:
+        with tempfile.TemporaryDirectory(prefix="keel-batch-") as folder:
+            path = batch.write_parquet(Path(folder) / "batch.parquet")
+            return self.project.artifacts.put_file(path)
+
+    def _quarantine(self, started: _Started, batch: Batch, checked: _Checked) -> Run:
+        self._progress(started.source, "quarantining")
+        blob = self._store_batch(batch)
+        blocking = [f.check for f in checked.report.findings if f.blocking]
+        message = f"quarantined: {len(blocking)} blocking check(s) failed: {', '.join(blocking)}"
+        return self._record(
+            started, "quarantined", message, rows=checked.profile.rows, report=checked.report,
+            report_artifact=checked.html, quarantine_artifact=blob, lineage=checked.lineage,
+        )  # fmt: skip
+
+    def _publish(
+        self, started: _Started, config: SourceConfig, batch: Batch, checked: _Checked
+    ) -> Run:
+        self._progress(started.source, "publishing")
+        profile, content = checked.profile, checked.content
+        version = DataVersion(
+            id=content,
+            source=started.source,
+            artifact=self._store_batch(batch),
+            rows=profile.rows,
+            schema=profile.schema,
+            created_at=time.time(),
+            profile=profile,
+            watermark=_highest(batch, config.watermark),
+            time_min=_bound(profile, config.timestamp, "min"),
+            time_max=_bound(profile, config.timestamp, "max"),
+            lineage=checked.lineage,
+            run_id=started.id,
+        )
+        message = f"published version {content[:12]} ({profile.rows} rows)"
+        run = self._finish(
+            started, "published", message, version_id=content, rows=profile.rows,
+            report=checked.report, report_artifact=checked.html, lineage=checked.lineage,
+        )  # fmt: skip
+        # Fencing: publish only while the lease is still ours (LeaseHeld otherwise).
+        self.project.store.leases.renew(started.lease, LEASE_TTL_S)
+        if not self.catalog.publish(version, run):
+            run = replace(run, status="already_ingested")
+        return run
+
+    def _keep_page(self, started: _Started, page: str) -> None:
+        """A copy of the HTML report at .keel/reports/<source>-<run>.html to open directly."""
+        folder = self.project.state_dir / "reports"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{started.source}-{started.id[:8]}.html").write_text(page)
+
+    def _record(self, started: _Started, status: Any, message: str, **fields: Any) -> Run:
+        run = self._finish(started, status, message, **fields)
+        self.catalog.record(run)
+        return run
+
+    def _finish(self, started: _Started, status: Any, message: str, **fields: Any) -> Run:
+        return Run(started.id, started.source, status, started.at, time.time(), message, **fields)
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A validated batch's content id, profile, report (and its HTML digest), lineage."""
+
+    content: str
+    profile: Profile
+    report: Report
+    html: str
+    lineage: dict[str, Any]
+
+
+def _highest(batch: Batch, column: str | None) -> str | None:
+    """The batch's watermark: the largest value of the watermark column, as text."""
+    if column is None or column not in batch.schema:
+        return None
+    value = jsonable(batch.scalar(f"SELECT max({quote(column)}) FROM {TABLE}"))
+    return None if value is None else str(value)
+
+
+def _bound(profile: Profile, column: str | None, end: str) -> str | None:
+    found = profile.column(column) if column else None
+    value = None if found is None else getattr(found, end)
+    return None if value is None else str(value)
+
+
+def _literal(path: Path) -> str:
+    return str(path).replace("'", "''")

@@ -1,0 +1,160 @@
+"""Validate a batch: compile its checks, settle what the profile can, count the rest in
+one shared pass, fetch examples only for failing checks, and compare with a reference.
+
+``validate`` takes everything it needs as arguments (the batch, its profile, the clock,
+the reference profile, the referenced sources' values loaded as DuckDB views), so the
+same call serves ingestion, ``keel validate`` and tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from keel.data.batch import TABLE, Batch, quote, records
+from keel.data.checks import RowCheck, compile_suite, settle
+from keel.data.model import Finding, Profile, Report, Severity, Status
+from keel.data.stats import compare
+from keel.schema import ReferenceCheck, SourceConfig
+
+__all__ = ["EXAMPLES", "Context", "profile_findings", "validate"]
+
+EXAMPLES = 20
+"""Failing rows kept per failing check."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a validation may consult besides the batch: the clock, the reference
+    version's profile, and views holding other sources' latest values (``source.column``
+    -> view name in the batch's connection)."""
+
+    now: datetime
+    reference: tuple[str, Profile] | None = None
+    lookups: Mapping[str, str] = field(default_factory=dict)
+
+
+def validate(
+    batch: Batch, source: str, config: SourceConfig, profile: Profile, context: Context
+) -> Report:
+    """Run every check of ``config`` on ``batch``; the report lists one finding per check."""
+    kinds = {c.name: c.kind for c in profile.columns}
+    suite = compile_suite(config, profile.schema, kinds, context.now)
+    row_checks = list(suite.row_checks)
+    findings = list(suite.findings) + profile_findings(config, profile, context.now)
+    for spec in config.checks.references:
+        check, skipped = _reference(spec, profile, context.lookups)
+        findings += skipped
+        row_checks += check
+    findings += _run(batch, row_checks, profile)
+    reference_id = None
+    stats = config.checks.reference
+    if stats is not None and context.reference is not None:
+        reference_id, reference_profile = context.reference
+        findings += compare(profile, reference_profile, stats)
+    elif stats is not None:
+        message = f"skipped: no reference version ({stats.against}) to compare with yet"
+        findings.append(Finding("stats", "statistics", stats.severity, "skip", message))
+    return Report(source, profile.rows, tuple(findings), reference_id)
+
+
+def profile_findings(config: SourceConfig, profile: Profile, now: datetime) -> list[Finding]:
+    """Checks decided by the profile alone: maximum null rate and freshness."""
+    found: list[Finding] = []
+    for name, spec in config.checks.columns.items():
+        column = profile.column(name)
+        if column is None:
+            continue
+        if spec.max_null_rate is not None:
+            failed = column.null_rate > spec.max_null_rate
+            message = f"{name} null rate {column.null_rate:.2%} (max {spec.max_null_rate:.2%})"
+            status: Status = "fail" if failed else "pass"
+            found.append(
+                Finding(
+                    f"{name}.max_null_rate",
+                    "max_null_rate",
+                    spec.severity,
+                    status,
+                    message,
+                    name,
+                    column.nulls if failed else 0,
+                )
+            )
+        if spec.freshness is not None:
+            found.append(_freshness(name, column.max, spec.freshness, spec.severity, now))
+    return found
+
+
+def _freshness(
+    name: str, newest: object, limit: timedelta, severity: Severity, now: datetime
+) -> Finding:
+    check = f"{name}.freshness"
+    if not isinstance(newest, str):
+        message = f"{name} has no timestamps to judge freshness by"
+        return Finding(check, "freshness", severity, "fail", message, name, 1)
+    age = now - datetime.fromisoformat(newest).replace(tzinfo=None)
+    status: Status = "fail" if age > limit else "pass"
+    message = f"newest {name} is {newest} ({_days(age.total_seconds())} old, limit {limit})"
+    return Finding(check, "freshness", severity, status, message, name, int(status == "fail"))
+
+
+def _days(seconds: float) -> str:
+    return f"{seconds / 86400:.1f} days" if seconds >= 86400 else f"{seconds / 3600:.1f} hours"
+
+
+def _reference(
+    spec: ReferenceCheck, profile: Profile, lookups: Mapping[str, str]
+) -> tuple[list[RowCheck], list[Finding]]:
+    name = f"reference:{spec.column}->{spec.to}"
+    if profile.column(spec.column) is None:
+        message = f"cannot check references: column '{spec.column}' is missing"
+        return [], [Finding(name, "reference", spec.severity, "fail", message, spec.column, 1)]
+    view = lookups.get(spec.to)
+    if view is None:
+        message = f"skipped: {spec.to.split('.')[0]} has no published version to check against"
+        return [], [Finding(name, "reference", spec.severity, "skip", message, spec.column)]
+    col = f"{quote(spec.column)}::VARCHAR"
+    predicate = f"{quote(spec.column)} IS NOT NULL AND {col} NOT IN (SELECT value FROM {view})"
+    describe = f"{spec.column} values missing from {spec.to}"
+    return [RowCheck(name, "reference", spec.severity, describe, spec.column, predicate)], []
+
+
+def _run(batch: Batch, checks: list[RowCheck], profile: Profile) -> list[Finding]:
+    counts: dict[str, int] = {}
+    keys: dict[str, list[str]] = {}
+    shared: list[RowCheck] = []
+    for check in checks:
+        known = settle(check, profile)
+        if known is not None:
+            counts[check.name] = known
+        elif check.count_sql is not None:
+            row = batch.con.execute(check.count_sql).fetchone() or (0,)
+            counts[check.name] = int(row[0] or 0)
+            keys[check.name] = list(row[1] or []) if len(row) > 1 else []
+        else:
+            shared.append(check)
+    counts.update(_count_shared(batch, shared))
+    return [_judge(batch, c, counts[c.name], keys.get(c.name, [])) for c in checks]
+
+
+def _count_shared(batch: Batch, checks: list[RowCheck]) -> dict[str, int]:
+    if not checks:
+        return {}
+    selects = ", ".join(f"count(*) FILTER (WHERE {c.predicate})" for c in checks)
+    row = batch.con.execute(f"SELECT {selects} FROM {TABLE}").fetchone() or ()
+    return {c.name: int(n) for c, n in zip(checks, row, strict=True)}
+
+
+def _judge(batch: Batch, check: RowCheck, violations: int, keys: list[str]) -> Finding:
+    if violations == 0:
+        return Finding(check.name, check.kind, check.severity, "pass", "ok", check.column)
+    # Stop reading as soon as every violating row is found (duplicates show every copy).
+    sql = check.examples(EXAMPLES if check.kind == "unique" else min(EXAMPLES, violations))
+    cursor = batch.con.execute(sql, {"keys": keys}) if "$keys" in sql else batch.con.execute(sql)
+    examples = tuple(records(cursor))
+    rows = "row" if violations == 1 else "rows"
+    message = f"{violations} {rows}: {check.describe}"
+    return Finding(
+        check.name, check.kind, check.severity, "fail", message, check.column, violations, examples
+    )

@@ -1,0 +1,284 @@
+"""The offline store: feature values computed with DuckDB over validated data versions.
+
+A view's values as of a grid time are one Parquet blob in the artifact store, named in
+the metadata store by (view definition hash, input data versions, until). Computing the
+same thing twice reuses the blob. Training sets are point-in-time joins of label events
+against those blobs; no label row is ever dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from keel.errors import FeatureError
+from keel.features.definitions import FeatureSet, FeatureView, RequestTransform
+from keel.features.sql import floor_to_grid, literal, point_in_time_sql, quote, snapshot_sql
+from keel.features.tables import feature_snapshots
+from keel.project import Project
+
+__all__ = [
+    "OfflineStore",
+    "Snapshot",
+    "TrainingSet",
+    "apply_transforms",
+    "inputs_hash",
+    "plain",
+    "run_transform",
+]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A view's values as of ``until``, stored as Parquet."""
+
+    view: str
+    definition_hash: str
+    inputs: tuple[str, ...]
+    until: datetime
+    artifact: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """Label rows with features attached, and how many values each feature lacks."""
+
+    frame: Any  # pandas.DataFrame
+    missing: dict[str, int]
+    snapshots: tuple[Snapshot, ...]
+    definition_hash: str
+
+
+class OfflineStore:
+    """Compute, cache and join feature values for one project."""
+
+    def __init__(self, project: Project, features: FeatureSet) -> None:
+        self.project = project
+        self.features = features
+
+    # -- snapshots ------------------------------------------------------------------
+
+    def snapshot(self, view: FeatureView, until: datetime) -> Snapshot:
+        """The view's rows up to ``until`` (floored to the view's grid), cached."""
+        if view.is_aggregate:
+            until = floor_to_grid(until, view.step)
+        versions = self._versions(view.source)
+        inputs = tuple(v.id for v in versions)
+        cached = self._cached(view, inputs, until)
+        if cached is not None:
+            return cached
+        with _duckdb() as con:
+            _register_source(con, self.project, view.source, versions)
+            return self._compute(con, view, inputs, until)
+
+    def _compute(
+        self, con: Any, view: FeatureView, inputs: tuple[str, ...], until: datetime
+    ) -> Snapshot:
+        sql = snapshot_sql(view, "src", until)
+        with tempfile.TemporaryDirectory() as folder:
+            out = Path(folder) / "snapshot.parquet"
+            try:
+                con.execute(
+                    f"COPY ({sql} ORDER BY entity_id, feature_ts) TO '{out}' (FORMAT parquet)"
+                )
+            except Exception as error:  # DuckDB reports bad columns or SQL in definitions
+                raise FeatureError(
+                    f"feature view '{view.name}' cannot be computed: {error}"
+                ) from None
+            rows = con.execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchone()[0]
+            digest = self.project.artifacts.put_file(out)
+        snapshot = Snapshot(view.name, view.definition_hash, inputs, until, digest, int(rows))
+        self._record(snapshot)
+        return snapshot
+
+    def _versions(self, source: str) -> list[Any]:
+        from keel.data import Catalog
+
+        versions = Catalog(self.project.store).versions(source)
+        if not versions:
+            raise FeatureError(
+                f"source '{source}' has no ingested data yet; run `keel ingest --source {source}`"
+            )
+        return versions
+
+    def _cached(
+        self, view: FeatureView, inputs: tuple[str, ...], until: datetime
+    ) -> Snapshot | None:
+        table = feature_snapshots
+        query = sa.select(table).where(
+            table.c.view == view.name,
+            table.c.definition_hash == view.definition_hash,
+            table.c.inputs_hash == inputs_hash(inputs),
+            table.c.until == until.isoformat(),
+        )
+        with self.project.store.engine.connect() as connection:
+            row = connection.execute(query).mappings().first()
+        if row is None or not self.project.artifacts.exists(row["artifact"]):
+            return None
+        return Snapshot(
+            view.name, view.definition_hash, inputs, until, row["artifact"], row["rows"]
+        )
+
+    def _record(self, snapshot: Snapshot) -> None:
+        values = {
+            "view": snapshot.view,
+            "definition_hash": snapshot.definition_hash,
+            "inputs_hash": inputs_hash(snapshot.inputs),
+            "inputs": list(snapshot.inputs),
+            "until": snapshot.until.isoformat(),
+            "artifact": snapshot.artifact,
+            "rows": snapshot.rows,
+            "created_at": time.time(),
+        }
+        with self.project.store.begin() as connection:
+            connection.execute(feature_snapshots.insert().values(**values))
+
+    # -- training sets --------------------------------------------------------------
+
+    def training_set(self, labels: Any, entity: str, timestamp: str) -> TrainingSet:
+        """Attach every view's value as of each label's time; apply request transforms."""
+        _check_labels(labels, entity, timestamp)
+        until = _after(labels[timestamp].max())
+        snapshots = tuple(self.snapshot(v, until) for v in self.features.views.values())
+        frame = self._join(labels, entity, timestamp, snapshots)
+        frame = apply_transforms(frame, self.features.transforms)
+        missing = {n: int(frame[n].isna().sum()) for n in self.features.feature_names}
+        return TrainingSet(frame, missing, snapshots, self.features.definition_hash)
+
+    def _join(
+        self, labels: Any, entity: str, timestamp: str, snapshots: tuple[Snapshot, ...]
+    ) -> Any:
+        with _duckdb() as con:
+            frame = labels.reset_index(drop=True).assign(_keel_row=range(len(labels)))
+            con.register("labels", frame)
+            joins = []
+            for i, snap in enumerate(snapshots):
+                path = self.project.artifacts.local_path(snap.artifact)
+                con.execute(f"CREATE VIEW s{i} AS SELECT * FROM read_parquet('{path}')")
+                joins.append((self.features.view(snap.view), f"s{i}"))
+            result = con.execute(point_in_time_sql("labels", entity, timestamp, joins)).df()
+        return result.drop(columns=["_keel_row", "_keel_t"])
+
+    def latest_rows(
+        self, snapshot: Snapshot, after: datetime | None
+    ) -> Iterator[tuple[str, datetime, dict[str, Any]]]:
+        """Each entity's newest row in a snapshot, if newer than ``after``."""
+        view = self.features.view(snapshot.view)
+        path = self.project.artifacts.local_path(snapshot.artifact)
+        since = "" if after is None else f"WHERE feature_ts > {literal(after)}"
+        names = ", ".join(quote(n) for n in view.feature_names)
+        sql = (
+            f"SELECT entity_id, feature_ts, {names} FROM read_parquet('{path}') {since} "
+            "QUALIFY row_number() OVER (PARTITION BY entity_id ORDER BY feature_ts DESC) = 1 "
+            "ORDER BY entity_id"
+        )
+        with _duckdb() as con:
+            cursor = con.execute(sql)
+            while batch := cursor.fetchmany(10_000):
+                for entity_id, feature_ts, *values in batch:
+                    yield (
+                        entity_id,
+                        feature_ts,
+                        dict(zip(view.feature_names, map(plain, values), strict=True)),
+                    )
+
+
+def apply_transforms(frame: Any, transforms: dict[str, RequestTransform]) -> Any:
+    """Run each request-time transform over every row, exactly as serving runs it."""
+    if not transforms or frame.empty:
+        for name in transforms:
+            frame[name] = None
+        return frame
+    records = frame.to_dict("records")
+    for name, transform in transforms.items():
+        frame[name] = [run_transform(transform, _plain_row(row)) for row in records]
+    return frame
+
+
+def run_transform(transform: RequestTransform, row: dict[str, Any]) -> Any:
+    """One transform on one row: NaN becomes null; an exception or odd type is an error."""
+    try:
+        value = transform(row)
+    except Exception as error:
+        raise FeatureError(
+            f"transform '{transform.name}' raised {type(error).__name__}: {error}"
+        ) from None
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int | float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    raise FeatureError(
+        f"transform '{transform.name}' returned a {type(value).__name__}; "
+        "return a number, a string, a bool or None"
+    )
+
+
+def plain(value: Any) -> Any:
+    """A DuckDB/pandas/numpy scalar as a JSON-friendly Python value (NaN, NA -> None)."""
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return None
+    if hasattr(value, "item"):
+        return plain(value.item())
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _plain_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: plain(v) for k, v in row.items()}
+
+
+def _check_labels(labels: Any, entity: str, timestamp: str) -> None:
+    for column in (entity, timestamp):
+        if column not in labels.columns:
+            known = ", ".join(map(str, labels.columns))
+            raise FeatureError(f"the labels have no column '{column}' (columns: {known})")
+
+
+def _after(latest: Any) -> datetime:
+    """Just past the newest label time, so rows stamped exactly then are included."""
+    import pandas as pd
+
+    if pd.isna(latest):
+        raise FeatureError("the labels have no timestamps; fill the timestamp column")
+    moment: datetime = pd.Timestamp(latest).to_pydatetime()
+    return moment + timedelta(microseconds=1)
+
+
+def inputs_hash(inputs: tuple[str, ...]) -> str:
+    return hashlib.sha256("\n".join(inputs).encode()).hexdigest()
+
+
+@contextmanager
+def _duckdb() -> Iterator[Any]:
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _register_source(con: Any, project: Project, source: str, versions: list[Any]) -> None:
+    parts = []
+    for ordinal, version in enumerate(versions):
+        path = project.artifacts.local_path(version.artifact)
+        parts.append(
+            f"SELECT *, {ordinal} * 10000000000 + file_row_number AS _keel_seq "
+            f"FROM read_parquet('{path}', file_row_number = true)"
+        )
+    con.execute(f"CREATE VIEW src AS {' UNION ALL BY NAME '.join(parts)}")

@@ -1,0 +1,87 @@
+"""Monitoring: a durable prediction log, mergeable sketches and drift that is right.
+
+Usable on its own, around a model Keel did not train::
+
+    from keel.monitoring import DriftMonitor, PredictionLog, Reference, feature_view
+
+    log = PredictionLog("predictions/")          # a folder is enough
+
+    @log.watch(model_version="churn-v3")
+    def predict(rows): ...
+
+    reference = Reference.from_frame(training_frame)
+    report = DriftMonitor(reference).update(feature_view(log.read())).report
+
+Inside a Keel project the same parts are wired by ``keel.monitoring.cycle`` (``keel
+monitor``): segments committed in the metadata store, alerts (``keel.monitoring.alerts``)
+with an outbox, performance from feedback, and the retrain trigger
+(``keel.monitoring.retrain``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from keel._lazy import lazy_getattr
+
+if TYPE_CHECKING:
+    from keel.monitoring.drift import compare, compare_frame
+    from keel.monitoring.log import FlushResult, PredictionLog
+    from keel.monitoring.monitor import DriftMonitor
+    from keel.monitoring.performance import Performance, join_feedback, window_performance
+    from keel.monitoring.reference import Reference
+    from keel.monitoring.results import ColumnDrift, DriftReport, DriftSettings, Moved
+    from keel.monitoring.segments import SegmentInfo
+    from keel.monitoring.sketch import Bins, ColumnSketch, Layout, Sketch
+    from keel.monitoring.window import feature_view
+    from keel.monitoring.wrap import logged
+
+# Imported on first use: logging predictions must not pay for scipy at import time.
+_LAZY = {
+    "Bins": "sketch",
+    "ColumnDrift": "results",
+    "ColumnSketch": "sketch",
+    "DriftMonitor": "monitor",
+    "DriftReport": "results",
+    "DriftSettings": "results",
+    "FlushResult": "log",
+    "Layout": "sketch",
+    "Moved": "results",
+    "Performance": "performance",
+    "PredictionLog": "log",
+    "Reference": "reference",
+    "SegmentInfo": "segments",
+    "Sketch": "sketch",
+    "compare": "drift",
+    "compare_frame": "drift",
+    "feature_view": "window",
+    "join_feedback": "performance",
+    "logged": "wrap",
+    "window_performance": "performance",
+}
+
+__all__ = [
+    "Bins",
+    "ColumnDrift",
+    "ColumnSketch",
+    "DriftMonitor",
+    "DriftReport",
+    "DriftSettings",
+    "FlushResult",
+    "Layout",
+    "Moved",
+    "Performance",
+    "PredictionLog",
+    "Reference",
+    "SegmentInfo",
+    "Sketch",
+    "compare",
+    "compare_frame",
+    "feature_view",
+    "join_feedback",
+    "logged",
+    "window_performance",
+]
+
+
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -1,0 +1,308 @@
+"""The prediction log: a durable spool now, Parquet segments a moment later.
+
+``PredictionLog(folder)`` needs nothing else from Keel. ``record()`` returns only once
+the prediction is fsync'd to this process's spool file, so it is safe to acknowledge.
+``flush()`` seals the spool and rolls every sealed or abandoned spool file (another
+process's, after a crash) into a committed Parquet segment; opening a log and flushing is
+the replay after a restart.
+
+Layout of the folder::
+
+    spool/<id>.log           frames being written (locked) or waiting to be rolled
+    segments/<id>.parquet    rolled segments (unless they go to the artifact store)
+    committed/<id>.json      commit markers: a segment counts only once this exists
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from keel.monitoring.segments import (
+    ArtifactSegments,
+    FolderSegments,
+    Manifest,
+    SegmentInfo,
+    SegmentManifest,
+    SegmentStore,
+    fsync_dir,
+    locations,
+    read_segments,
+    write_parquet,
+)
+from keel.monitoring.spool import SpoolWriter, read_spool, try_lock
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from keel.project import Project
+
+__all__ = ["FlushResult", "PredictionLog", "Sketcher"]
+
+logger = logging.getLogger("keel.monitoring")
+
+Sketcher = Callable[[list[dict[str, Any]]], dict[str, Any]]
+"""Summarises a segment's records (e.g. drift sketches) into its commit marker."""
+
+
+@dataclass(frozen=True)
+class FlushResult:
+    """What one flush did."""
+
+    segments: int
+    rows: int
+    dropped_bytes: int
+
+
+class PredictionLog:
+    """Append predictions durably; roll them into Parquet segments; read them back."""
+
+    def __init__(
+        self,
+        folder: str | Path,
+        *,
+        segments: SegmentStore | None = None,
+        manifest: SegmentManifest | None = None,
+        sync: bool = True,
+        sketcher: Sketcher | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.folder = Path(folder)
+        self.store = segments or FolderSegments(self.folder / "segments")
+        self.manifest = manifest or Manifest(self.folder / "committed")
+        self._sync, self._sketcher, self._clock = sync, sketcher, clock
+        self._replica = _replica_name()
+        self._serial = 0
+        self._rotate_lock = threading.Lock()
+        self._writer: SpoolWriter | None = None
+        self._flusher: _Flusher | None = None
+
+    @classmethod
+    def for_project(cls, project: Project, **options: Any) -> PredictionLog:
+        """The project's log: spool under ``.keel/predictions`` (or ``monitoring.log``),
+        segments as artifacts committed in the metadata store (so every replica's segments
+        are seen from anywhere), each sketched on ``monitoring.reference`` when set."""
+        config = project.config.monitoring
+        folder = project.root / config.log if config and config.log else None
+        if "sketcher" not in options:
+            from keel.monitoring.cycle import project_sketcher
+
+            options["sketcher"] = project_sketcher(project)
+        from keel.monitoring.store_manifest import StoreManifest
+
+        segments = ArtifactSegments(project.artifacts)
+        options.setdefault("manifest", StoreManifest(project.store))
+        return cls(folder or project.state_dir / "predictions", segments=segments, **options)
+
+    # -- writing --------------------------------------------------------------------
+
+    def record(
+        self,
+        inputs: Mapping[str, Any],
+        output: Any,
+        *,
+        model_version: str | None = None,
+        route: str | None = None,
+        features: Mapping[str, Any] | None = None,
+        confidence: float | None = None,
+        latency_ms: float | None = None,
+        fallback: str | None = None,
+        prediction_id: str | None = None,
+    ) -> str:
+        """Log one prediction durably and return its id."""
+        entry = {
+            "prediction_id": prediction_id,
+            "inputs": dict(inputs),
+            "features": dict(features) if features is not None else None,
+            "output": output,
+            "model_version": model_version,
+            "route": route,
+            "confidence": confidence,
+            "latency_ms": latency_ms,
+            "fallback": fallback,
+        }
+        return self.append([entry])[0]
+
+    def append(self, entries: Iterable[Mapping[str, Any]]) -> list[str]:
+        """Log many predictions with one fsync; fills in missing ids and times."""
+        now = self._clock()
+        rows = [_complete(entry, now) for entry in entries]
+        with self._rotate_lock:
+            if self._writer is None:
+                self._writer = self._new_writer()
+            self._writer.append(rows)
+        return [row["prediction_id"] for row in rows]
+
+    def watch(self, **options: Any) -> Callable[[Any], Any]:
+        """Decorator: log every call of a ``predict`` function (see ``keel.monitoring.logged``)."""
+        from keel.monitoring.wrap import logged
+
+        return logged(self, **options)
+
+    # -- rolling --------------------------------------------------------------------
+
+    def flush(self) -> FlushResult:
+        """Seal this process's spool and roll every sealed spool file into a segment."""
+        with self._rotate_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+        spooled = sorted(self._spool_dir.glob("*.log")) if self._spool_dir.exists() else []
+        results = [self._roll(path) for path in spooled]
+        done = [result for result in results if result is not None]
+        return FlushResult(
+            segments=sum(1 for r in done if r.rows),
+            rows=sum(r.rows for r in done),
+            dropped_bytes=sum(r.dropped_bytes for r in done),
+        )
+
+    def _roll(self, path: Path) -> FlushResult | None:
+        handle = try_lock(path)
+        if handle is None:
+            return None  # still being written by a live writer
+        try:
+            if not path.exists():
+                return None  # another flusher rolled it while we waited for the lock
+            result = roll_spool(path, self.manifest, self.store, self._sketcher)
+        finally:
+            handle.close()
+        return result
+
+    def start_flusher(self, interval: float = 5.0) -> None:
+        """Flush in a background thread every ``interval`` seconds until ``close()``."""
+        if self._flusher is None:
+            self._flusher = _Flusher(self, interval)
+            self._flusher.start()
+
+    # -- reading --------------------------------------------------------------------
+
+    def segments(self) -> list[SegmentInfo]:
+        """Every committed segment."""
+        return self.manifest.segments()
+
+    def read(
+        self,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        last: int | None = None,
+    ) -> pd.DataFrame:
+        """Committed predictions as a DataFrame, by time, optionally only the last N."""
+        import pandas as pd
+
+        paths = locations(self.segments(), self.store)
+        if not paths:
+            return pd.DataFrame()
+        return read_segments(paths, start=start, end=end, last=last)
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def close(self, *, flush: bool = True) -> None:
+        """Stop the flusher, flush what is spooled (unless told not to) and release."""
+        if self._flusher is not None:
+            self._flusher.stop()
+            self._flusher = None
+        if flush:
+            self.flush()
+        with self._rotate_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+
+    def __enter__(self) -> PredictionLog:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @property
+    def _spool_dir(self) -> Path:
+        return self.folder / "spool"
+
+    def _new_writer(self) -> SpoolWriter:
+        self._serial += 1
+        stamp = f"{time.time_ns() // 1_000_000:013d}"
+        name = f"{stamp}-{self._replica}-{self._serial:06d}.log"
+        return SpoolWriter(self._spool_dir / name, sync=self._sync)
+
+
+def roll_spool(
+    path: Path, manifest: SegmentManifest, store: SegmentStore, sketcher: Sketcher | None = None
+) -> FlushResult:
+    """Turn one sealed spool file into a committed segment, then delete it (idempotent)."""
+    contents = read_spool(path)
+    segment_id = path.stem
+    rows = 0
+    if contents.records and not manifest.is_committed(segment_id):
+        info = write_segment(segment_id, contents.records, path.parent.parent, store, sketcher)
+        manifest.commit(info)
+        rows = info.rows
+    if contents.dropped_bytes:
+        logger.warning("dropped a torn tail of %d bytes from %s", contents.dropped_bytes, path)
+    path.unlink()
+    fsync_dir(path.parent)
+    return FlushResult(segments=1 if rows else 0, rows=rows, dropped_bytes=contents.dropped_bytes)
+
+
+def write_segment(
+    segment_id: str,
+    records: list[dict[str, Any]],
+    folder: Path,
+    store: SegmentStore,
+    sketcher: Sketcher | None = None,
+) -> SegmentInfo:
+    """Write and store the segment for ``records`` (not yet committed)."""
+    tmp_dir = folder / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_dir / f"{segment_id}.parquet"
+    write_parquet(records, tmp)
+    location = store.put(segment_id, tmp)
+    times = [float(record["time"]) for record in records]
+    return SegmentInfo(
+        id=segment_id,
+        location=location,
+        rows=len(records),
+        start=min(times),
+        end=max(times),
+        sketch=sketcher(records) if sketcher is not None else None,
+    )
+
+
+def _complete(entry: Mapping[str, Any], now: float) -> dict[str, Any]:
+    row = dict(entry)
+    row["prediction_id"] = row.get("prediction_id") or uuid.uuid4().hex
+    row["time"] = float(row.get("time") or now)
+    return row
+
+
+def _replica_name() -> str:
+    host = re.sub(r"[^A-Za-z0-9]+", "_", socket.gethostname())[:24]
+    return f"{host}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class _Flusher(threading.Thread):
+    def __init__(self, log: PredictionLog, interval: float) -> None:
+        super().__init__(name="keel-prediction-log-flusher", daemon=True)
+        self._log, self._interval = log, interval
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self._interval):
+            try:
+                self._log.flush()
+            except Exception:  # the server must keep serving; the next flush retries
+                logger.exception("prediction log flush failed; will retry")
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()

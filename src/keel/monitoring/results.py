@@ -1,0 +1,126 @@
+"""Drift settings and results: small frozen values, JSON-ready."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from keel.monitoring.stats import Correction
+
+__all__ = ["ColumnDrift", "Decision", "DriftReport", "DriftSettings", "Moved"]
+
+Decision = Literal["drift", "no_drift", "insufficient_data"]
+TestName = Literal["ks", "chi2", "psi", "mmd"]
+
+DEFAULT_MIN_EFFECT: Mapping[str, float] = {"ks": 0.1, "chi2": 0.05, "psi": 0.1, "mmd": 0.01}
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    """How drift is decided.
+
+    ``alpha`` is the level for the whole family of columns after ``correction``.
+    ``min_effect`` is the smallest effect worth an alert, per test (KS distance, total
+    variation distance for chi2, PSI, MMD^2). A column drifts only when its corrected
+    p-value is below ``alpha`` AND its effect reaches ``min_effect``. A window whose
+    smallest significant effect is larger than ``min_effect`` cannot see the effect that
+    matters, so unless it finds drift it reports ``insufficient_data``.
+    """
+
+    tests: tuple[TestName, ...] = ("ks", "chi2")
+    correction: Correction = "holm"
+    alpha: float = 0.01
+    min_effect: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIN_EFFECT))
+    exact_rows: int = 20_000
+    psi_bins: int = 10
+    mmd_sample: int = 300
+    mmd_min_rows: int = 100
+    permutations: int = 200
+    seed: int = 0
+    top: int = 3
+
+    def effect_gate(self, test: str) -> float:
+        return float(self.min_effect.get(test, DEFAULT_MIN_EFFECT[test]))
+
+
+@dataclass(frozen=True)
+class Moved:
+    """One bucket's share in the reference and in the window."""
+
+    bucket: str
+    reference: float
+    window: float
+
+    @property
+    def change(self) -> float:
+        return self.window - self.reference
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    """The verdict on one column (or on all numeric columns together, for MMD)."""
+
+    column: str
+    role: Literal["feature", "output", "multivariate"]
+    test: TestName
+    statistic: float
+    p_value: float
+    effect: float
+    effect_name: str
+    min_effect: float
+    critical_effect: float
+    rows: int
+    reference_rows: int
+    nulls: int = 0
+    reference_nulls: int = 0
+    psi: float | None = None
+    moved: tuple[Moved, ...] = ()
+    note: str | None = None
+    p_adjusted: float = 1.0
+    decision: Decision = "no_drift"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["moved"] = [{**asdict(m), "change": m.change} for m in self.moved]
+        return data
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """Every column's verdict and the window's overall decision."""
+
+    columns: tuple[ColumnDrift, ...]
+    rows: int
+    reference_rows: int
+    correction: Correction
+    alpha: float
+
+    @property
+    def drifted(self) -> list[str]:
+        return [c.column for c in self.columns if c.decision == "drift"]
+
+    @property
+    def decision(self) -> Decision:
+        """``drift`` if any column drifts; else ``insufficient_data`` if any column could
+        not see the configured effect; else ``no_drift``."""
+        decisions = {column.decision for column in self.columns}
+        if "drift" in decisions:
+            return "drift"
+        if "insufficient_data" in decisions or not self.columns:
+            return "insufficient_data"
+        return "no_drift"
+
+    def column(self, name: str) -> ColumnDrift:
+        return next(c for c in self.columns if c.column == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "decision": self.decision,
+            "drifted": self.drifted,
+            "rows": self.rows,
+            "reference_rows": self.reference_rows,
+            "correction": self.correction,
+            "alpha": self.alpha,
+            "columns": [column.to_dict() for column in self.columns],
+        }

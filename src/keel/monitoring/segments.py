@@ -1,0 +1,269 @@
+"""Parquet segments of the prediction log, where they live, and the commit markers.
+
+A segment is the Parquet file rolled from one spool file, written with DuckDB (no
+pyarrow). Records are flattened: ``input.<name>``, ``feature.<name>``, ``output`` (or
+``output.<key>`` for a dict output) beside the fixed columns. A segment counts only once
+its commit marker exists; the marker is named after the spool file, so rolling the same
+spool twice (a crash between writing and committing) commits it once.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import orjson
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from keel.store.artifacts import ArtifactStore
+
+__all__ = [
+    "ArtifactSegments",
+    "FolderSegments",
+    "Manifest",
+    "SegmentInfo",
+    "SegmentManifest",
+    "SegmentStore",
+    "flatten",
+    "read_segments",
+    "write_parquet",
+]
+
+FIXED = ("prediction_id", "model_version", "route", "confidence", "latency_ms", "fallback")
+NESTED = {"inputs": "input", "features": "feature"}
+_TEXT = ("prediction_id", "model_version", "route", "fallback")
+
+
+def flatten(record: Mapping[str, Any]) -> dict[str, Any]:
+    """One logged record as one flat row of scalar columns."""
+    row = {name: record.get(name) for name in FIXED}
+    row["time"] = record.get("time")
+    for key, prefix in NESTED.items():
+        for name, value in (record.get(key) or {}).items():
+            row[f"{prefix}.{name}"] = value
+    output = record.get("output")
+    if isinstance(output, Mapping):
+        for name, value in output.items():
+            row[f"output.{name}"] = value
+    else:
+        row["output"] = output
+    return row
+
+
+def _column(values: list[Any]) -> Any:
+    """A pandas-ready column: numbers as float, booleans, strings, anything else as JSON."""
+    import pandas as pd
+
+    present = [value for value in values if value is not None]
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+        return pd.array([float("nan") if v is None else float(v) for v in values], "float64")
+    if all(isinstance(v, bool) for v in present):
+        return pd.array(values, dtype="boolean")
+    return pd.array(
+        [v if v is None or isinstance(v, str) else orjson.dumps(v).decode() for v in values],
+        dtype="object",
+    )
+
+
+def records_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """The flattened records as a DataFrame with one type per column."""
+    import pandas as pd
+
+    rows = [flatten(record) for record in records]
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    data = {name: _column([row.get(name) for row in rows]) for name in names if name != "time"}
+    for name in _TEXT:
+        data[name] = pd.array([row.get(name) for row in rows], dtype="string")
+    frame = pd.DataFrame(data)
+    seconds = [row.get("time") or 0.0 for row in rows]
+    frame.insert(1, "time", pd.to_datetime(seconds, unit="s", utc=True))
+    frame.insert(2, "seq", range(len(rows)))
+    return frame
+
+
+def write_parquet(records: Sequence[Mapping[str, Any]], path: Path) -> None:
+    """Write the records to one Parquet file with DuckDB."""
+    import duckdb
+
+    frame = records_frame(records)
+    with duckdb.connect() as con:
+        con.register("records", frame)
+        con.execute(f"COPY records TO '{_quote(path)}' (FORMAT parquet, COMPRESSION zstd)")
+
+
+def read_segments(
+    paths: Sequence[Path],
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    last: int | None = None,
+) -> pd.DataFrame:
+    """Rows of the given segments (columns unioned by name), by time; optionally only
+    those in ``[start, end)`` and only the ``last`` N of them."""
+    import duckdb
+
+    files = ", ".join(f"'{_quote(path)}'" for path in paths)
+    where, params = _time_filter(start, end)
+    sql = f"SELECT * FROM read_parquet([{files}], union_by_name=true) {where}"
+    if last is not None:
+        sql = f"SELECT * FROM ({sql} ORDER BY time DESC, seq DESC LIMIT {int(last)})"
+    with duckdb.connect() as con:
+        return con.execute(f"{sql} ORDER BY time, seq", params).df()
+
+
+def _time_filter(start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    if start is not None:
+        clauses.append("time >= ?")
+        params.append(start)
+    if end is not None:
+        clauses.append("time < ?")
+        params.append(end)
+    return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _quote(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+# -- where segment files live -----------------------------------------------------------
+
+
+class SegmentStore(Protocol):
+    """Where segment files go: ``put`` returns a location that ``local`` can open."""
+
+    def put(self, segment_id: str, path: Path) -> str: ...
+
+    def local(self, location: str) -> Path: ...
+
+
+class FolderSegments:
+    """Segments as ``<folder>/<segment id>.parquet``; a rewrite replaces the same name."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def put(self, segment_id: str, path: Path) -> str:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        os.replace(path, self.folder / f"{segment_id}.parquet")
+        return f"file:{segment_id}.parquet"
+
+    def local(self, location: str) -> Path:
+        return self.folder / location.removeprefix("file:")
+
+
+class ArtifactSegments:
+    """Segments in Keel's content-addressed artifact store."""
+
+    def __init__(self, artifacts: ArtifactStore) -> None:
+        self.artifacts = artifacts
+
+    def put(self, segment_id: str, path: Path) -> str:
+        digest = self.artifacts.put_file(path)
+        path.unlink()
+        return f"sha256:{digest}"
+
+    def local(self, location: str) -> Path:
+        return self.artifacts.local_path(location.removeprefix("sha256:"))
+
+
+# -- commit markers ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    """A committed segment: where it is, how many rows, their time span, its sketches."""
+
+    id: str
+    location: str
+    rows: int
+    start: float
+    end: float
+    sketch: dict[str, Any] | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "location": self.location,
+            "rows": self.rows,
+            "start": self.start,
+            "end": self.end,
+            "sketch": self.sketch,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SegmentInfo:
+        return cls(
+            id=data["id"],
+            location=data["location"],
+            rows=int(data["rows"]),
+            start=float(data["start"]),
+            end=float(data["end"]),
+            sketch=data.get("sketch"),
+        )
+
+
+class SegmentManifest(Protocol):
+    """Where commits are recorded: a folder of markers, or the metadata store."""
+
+    def is_committed(self, segment_id: str) -> bool: ...
+
+    def commit(self, info: SegmentInfo) -> None: ...
+
+    def segments(self) -> list[SegmentInfo]: ...
+
+
+class Manifest:
+    """Commit markers, one small JSON file per segment, each created atomically."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def is_committed(self, segment_id: str) -> bool:
+        return (self.folder / f"{segment_id}.json").exists()
+
+    def commit(self, info: SegmentInfo) -> None:
+        """Publish a segment; committing the same id again replaces nothing it should not."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        _atomic_write(self.folder / f"{info.id}.json", orjson.dumps(info.to_dict()))
+
+    def segments(self) -> list[SegmentInfo]:
+        """Every committed segment, oldest spool first."""
+        if not self.folder.exists():
+            return []
+        markers = sorted(self.folder.glob("*.json"))
+        return [SegmentInfo.from_dict(orjson.loads(path.read_bytes())) for path in markers]
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename or unlink in ``folder`` durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def locations(infos: Iterable[SegmentInfo], store: SegmentStore) -> list[Path]:
+    return [store.local(info.location) for info in infos]

@@ -1,0 +1,266 @@
+"""The drift statistics as pure functions: no I/O, no clock, seeded randomness only.
+
+Each test returns its statistic and p-value; each effect size has a ``*_critical``
+companion giving the smallest effect a window of that size could declare significant at
+a given level, which is how a window too small to see the configured effect is told
+apart from a window with no drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from scipy import special, stats
+
+__all__ = [
+    "Correction",
+    "adjust",
+    "categorical_test",
+    "chi2_pooled",
+    "effective_n",
+    "ks_counts",
+    "ks_critical",
+    "ks_samples",
+    "mmd_permutation",
+    "pool_rare",
+    "psi",
+    "psi_critical",
+    "psi_groups",
+    "psi_test",
+    "tvd",
+    "tvd_critical",
+    "unseen_test",
+]
+
+Floats = npt.NDArray[np.float64]
+Correction = Literal["holm", "bonferroni", "fdr", "none"]
+_EPS = 1e-4  # share given to an empty bucket so PSI stays finite
+
+
+def effective_n(n: int, m: int) -> float:
+    """The two-sample size ``n*m/(n+m)`` that sets the noise of a comparison."""
+    return n * m / (n + m) if n and m else 0.0
+
+
+def _shares(counts: np.ndarray) -> Floats:
+    total = counts.sum()
+    return counts / total if total else np.zeros(len(counts))
+
+
+# -- Kolmogorov-Smirnov -----------------------------------------------------------------
+
+
+EXACT_KS_PAIRS = 1_000_000
+
+
+def ks_samples(reference: np.ndarray, window: np.ndarray) -> tuple[float, float]:
+    """Two-sample KS on raw values. The p-value is exact (scipy) for small samples, where
+    ``len(reference) * len(window)`` is at most a million, else asymptotic (the
+    one-sample distribution at n_eff, as scipy's ``asymp``). ``reference`` may be passed
+    already sorted; it is not copied then."""
+    if reference.size * window.size <= EXACT_KS_PAIRS:
+        result = stats.ks_2samp(window, reference, method="exact")
+        return float(result.statistic), float(result.pvalue)
+    ref = reference if _is_sorted(reference) else np.sort(reference)
+    win = np.sort(window)
+    distance = max(_max_gap(ref, win, ref), _max_gap(ref, win, win))
+    return distance, ks_pvalue(distance, effective_n(ref.size, win.size))
+
+
+def ks_pvalue(distance: float, n_eff: float) -> float:
+    """Asymptotic two-sided KS p-value with Stephens' small-sample correction."""
+    if n_eff <= 0:
+        return 1.0
+    root = np.sqrt(n_eff)
+    return float(np.clip(special.kolmogorov((root + 0.12 + 0.11 / root) * distance), 0, 1))
+
+
+def _is_sorted(values: np.ndarray) -> bool:
+    return bool(values.size < 2 or (values[1:] >= values[:-1]).all())
+
+
+def _max_gap(ref: np.ndarray, win: np.ndarray, points: np.ndarray) -> float:
+    gap = np.searchsorted(ref, points, "right") / ref.size
+    gap -= np.searchsorted(win, points, "right") / win.size
+    return float(np.abs(gap).max())
+
+
+def ks_counts(reference: np.ndarray, window: np.ndarray) -> tuple[float, float]:
+    """KS on two histograms over the same ordered bins (asymptotic p-value).
+
+    The distance is taken at bin edges only, so it never exceeds the raw distance and
+    the p-value errs on the side of "no drift".
+    """
+    gap = np.abs(np.cumsum(_shares(reference)) - np.cumsum(_shares(window)))
+    distance = float(gap.max()) if gap.size else 0.0
+    return distance, ks_pvalue(distance, effective_n(int(reference.sum()), int(window.sum())))
+
+
+def ks_critical(n: int, m: int, alpha: float) -> float:
+    """The smallest KS distance significant at ``alpha`` (asymptotic)."""
+    n_eff = effective_n(n, m)
+    return float(special.kolmogi(alpha) / np.sqrt(n_eff)) if n_eff else float("inf")
+
+
+# -- categories -------------------------------------------------------------------------
+
+
+def pool_rare(table: np.ndarray, min_expected: float = 5.0) -> np.ndarray:
+    """Merge the columns of a 2 x K table whose expected counts fall below ``min_expected``."""
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        return table
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    rare = expected.min(axis=0) < min_expected
+    kept, pooled = table[:, ~rare], table[:, rare].sum(axis=1, keepdims=True)
+    while rare.any() and kept.shape[1] and _min_expected(pooled, table) < min_expected:
+        smallest = int(np.argmin(kept.sum(axis=0)))
+        pooled = pooled + kept[:, [smallest]]
+        kept = np.delete(kept, smallest, axis=1)
+    return np.hstack([kept, pooled]) if rare.any() else kept
+
+
+def _min_expected(column: np.ndarray, table: np.ndarray) -> float:
+    return float((table.sum(axis=1) * column.sum() / table.sum()).min())
+
+
+def chi2_pooled(reference: np.ndarray, window: np.ndarray) -> tuple[float, float, int]:
+    """Chi-square test of homogeneity with rare categories pooled: statistic, p, df."""
+    table = pool_rare(np.vstack([reference, window]).astype(np.float64))
+    if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
+        return 0.0, 1.0, 0
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    statistic = float(((table - expected) ** 2 / expected).sum())
+    dof = table.shape[1] - 1
+    return statistic, float(special.chdtrc(dof, statistic)), dof
+
+
+def unseen_test(reference_rows: int, window_rows: int, unseen: int) -> float:
+    """One-sided Fisher exact p-value for ``unseen`` window values the reference never had.
+
+    Under no drift, each of the ``unseen`` values was as likely to land in the reference
+    as in the window; the chance that all of them landed in the window is hypergeometric.
+    """
+    if unseen == 0:
+        return 1.0
+    total = reference_rows + window_rows
+    return float(stats.hypergeom.sf(unseen - 1, total, unseen, window_rows))
+
+
+def categorical_test(
+    reference: np.ndarray, window: np.ndarray, unseen: int
+) -> tuple[float, float, int]:
+    """Chi-square over the buckets, with the last (``unseen``) bucket never pooled away.
+
+    The known buckets get the usual chi-square with rare ones pooled. The unseen bucket
+    adds one degree of freedom whose contribution is the exact (Fisher) p-value turned
+    back into a chi-square(1) quantile, because its expected count is usually tiny and
+    the chi-square approximation would be meaningless there.
+    """
+    statistic, _, df = chi2_pooled(reference[:-1], window[:-1])
+    if unseen:
+        p_unseen = unseen_test(int(reference.sum()), int(window.sum()), unseen)
+        statistic += float(special.chdtri(1, max(p_unseen, 1e-300)))
+        df += 1
+    return statistic, float(special.chdtrc(df, statistic)) if df else 1.0, df
+
+
+def tvd(reference: np.ndarray, window: np.ndarray) -> float:
+    """Total variation distance: the share of rows that would have to change bucket."""
+    return float(0.5 * np.abs(_shares(reference) - _shares(window)).sum())
+
+
+def tvd_critical(n_eff: float, df: int, alpha: float) -> float:
+    """The smallest TVD a chi-square test of ``df`` degrees can call significant.
+
+    Worst case over shifts: mass moving between two buckets that together hold all rows.
+    """
+    if n_eff <= 0:
+        return float("inf")
+    return float(np.sqrt(special.chdtri(max(df, 1), alpha) / (4 * n_eff)))
+
+
+# -- population stability index ---------------------------------------------------------
+
+
+def psi_groups(reference: np.ndarray, groups: int = 10) -> npt.NDArray[np.int64]:
+    """Group fine numeric buckets into ``groups`` reference-quantile bins.
+
+    The underflow and overflow buckets (first and last) stay groups of their own.
+    """
+    inner = reference[1:-1].astype(np.float64)
+    start = np.concatenate([[0.0], np.cumsum(inner)[:-1]]) / max(inner.sum(), 1.0)
+    group = np.minimum(np.floor(start * groups + 1e-9), groups - 1).astype(np.int64) + 1
+    return np.concatenate([[0], group, [groups + 1]]).astype(np.int64)
+
+
+def psi(reference: np.ndarray, window: np.ndarray) -> float:
+    """Population stability index, empty buckets given a share of 1e-4."""
+    expected = np.maximum(_shares(reference), _EPS)
+    actual = np.maximum(_shares(window), _EPS)
+    return float(((actual - expected) * np.log(actual / expected)).sum())
+
+
+def psi_test(reference: np.ndarray, window: np.ndarray) -> tuple[float, float]:
+    """PSI and its p-value: ``n_eff * PSI`` is about chi-square with buckets-1 degrees."""
+    used = (reference + window) > 0
+    value = psi(reference[used], window[used])
+    n_eff = effective_n(int(reference.sum()), int(window.sum()))
+    df = max(int(used.sum()) - 1, 1)
+    return value, float(special.chdtrc(df, n_eff * value)) if n_eff else 1.0
+
+
+def psi_critical(n_eff: float, buckets: int, alpha: float) -> float:
+    """The smallest PSI significant at ``alpha``."""
+    if n_eff <= 0:
+        return float("inf")
+    return float(special.chdtri(max(buckets - 1, 1), alpha) / n_eff)
+
+
+# -- maximum mean discrepancy -----------------------------------------------------------
+
+
+def mmd_permutation(
+    reference: np.ndarray, window: np.ndarray, *, permutations: int, seed: int
+) -> tuple[float, float]:
+    """RBF-kernel MMD^2 (bias-corrected by the permutation mean) and permutation p-value.
+
+    Rows are samples, columns standardised features; the bandwidth is the median
+    pairwise distance. All permutations are scored in one matrix product.
+    """
+    rng = np.random.default_rng(seed)
+    pooled = np.vstack([reference, window])
+    squared = np.sum((pooled[:, None, :] - pooled[None, :, :]) ** 2, axis=-1)
+    bandwidth = np.median(squared[np.triu_indices_from(squared, k=1)]) or 1.0
+    kernel = np.exp(-squared / bandwidth)
+    n, total = len(reference), len(pooled)
+    signs = np.where(np.arange(total) < n, 1.0 / n, -1.0 / (total - n))
+    shuffled = np.stack([rng.permutation(signs) for _ in range(permutations)], axis=1)
+    observed = float(signs @ kernel @ signs)
+    null = np.einsum("ip,ip->p", shuffled, kernel @ shuffled)
+    p_value = (1 + int((null >= observed).sum())) / (1 + permutations)
+    return observed - float(null.mean()), p_value
+
+
+# -- multiple testing -------------------------------------------------------------------
+
+
+def adjust(p_values: Sequence[float], method: Correction) -> Floats:
+    """P-values adjusted for testing many columns at once (family-wise or FDR)."""
+    p = np.asarray(p_values, dtype=np.float64)
+    m = p.size
+    if m == 0 or method == "none":
+        return p.copy()
+    if method == "bonferroni":
+        return np.minimum(p * m, 1.0)
+    order = np.argsort(p)
+    if method == "holm":
+        stepped = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    else:  # Benjamini-Hochberg
+        stepped = np.minimum.accumulate(m / np.arange(m, 0, -1) * p[order][::-1])[::-1]
+    adjusted = np.empty(m)
+    adjusted[order] = np.minimum(stepped, 1.0)
+    return adjusted

@@ -1,0 +1,73 @@
+"""Serving: the model server and its gateway.
+
+``create_app(project)`` builds the ASGI app that serves the registry's production model
+behind API keys with scopes, per-key rate limits, request validation compiled from the
+model's input schema, a response cache, online features, micro-batching and a fallback
+chain, and writes every answer to the prediction log before responding. ``keel serve``
+runs it; ``keel keys create | list | revoke`` manage the keys.
+
+Everything on the predict path is a ``ModelBackend`` (``version`` and
+``async predict(batch)``); ``MicroBatcher``, ``FallbackBackend`` and the feature lookup
+wrap one and are one, so any object of that shape can be served.
+
+The ``serving:`` section of keel.yaml (every key optional; defaults shown)::
+
+    serving:
+      rate_limit: 100/second          # per key; a key may carry its own
+      rate_limit_url: null            # redis://... to share limits between replicas
+      cache: null                     # {ttl: 60s, url: redis://..., max_entries: 100000}
+      timeout_ms: 50                  # per-request deadline, then the fallback chain
+      fallback: [none]                # any of cache, rule, none, in order
+      rule: null                      # "features:churn_rule" or "0.9 if tickets > 3 else 0.1"
+      actions: []                     # [{when: "probability >= 0.7", say: "Call today"}]
+      explain: false                  # explanations without asking (explain=true per call)
+      entity: null                    # e.g. customer_id: passed through, keys the cache step
+      max_body_kb: 1024               # 413 beyond
+      max_instances: 1000             # 413 beyond
+      body_timeout: 10s               # 408 for a client that sends its body too slowly
+      batching: {max_batch: 64, max_wait_ms: 1}  # waits only while requests pour in
+      validation: {ranges: reject, range_margin: 0.1, unseen_categories: reject,
+                   extra_fields: reject}
+      interval: 0.9                   # conformal coverage of regression intervals
+      reload_interval: 5s             # how often the registry is checked for a new model
+      keys_refresh: 5s                # how soon a revoked key is refused
+      log_predictions: true
+      log_fsync: false                # true: fsync each append (survives power loss)
+      log_roll: worker                # or server: roll spools into segments in-process
+      log_seal_every: 10s
+"""
+
+from keel.serving.app import create_app
+from keel.serving.asgi import KeelApp
+from keel.serving.backend import ModelBackend, ModelThread, Prediction, SklearnBackend
+from keel.serving.batching import MicroBatcher
+from keel.serving.cache import LastGood, MemoryCache, RedisCache
+from keel.serving.fallback import FallbackBackend, load_rule
+from keel.serving.keys import SCOPES, ApiKey, KeyRing, KeyStore
+from keel.serving.source import ModelSource, RegistrySource, conformal_halfwidth
+from keel.serving.validation import ValidationPolicy, Validator, compile_validator
+
+__all__ = [
+    "SCOPES",
+    "ApiKey",
+    "FallbackBackend",
+    "KeelApp",
+    "KeyRing",
+    "KeyStore",
+    "LastGood",
+    "MemoryCache",
+    "MicroBatcher",
+    "ModelBackend",
+    "ModelSource",
+    "ModelThread",
+    "Prediction",
+    "RedisCache",
+    "RegistrySource",
+    "SklearnBackend",
+    "ValidationPolicy",
+    "Validator",
+    "compile_validator",
+    "conformal_halfwidth",
+    "create_app",
+    "load_rule",
+]

@@ -1,0 +1,132 @@
+"""The fallback chain: what answers when the model cannot.
+
+``FallbackBackend`` wraps any backend (or none, before a model is loaded). A model
+exception, a missed deadline or a missing model sends each row down the chain configured
+in keel.yaml: ``cache`` (the last good answer for this input or entity), ``rule`` (a
+function in the project or an expression), ``none`` (an explicit "no prediction" with
+the reason). The chain always ends in an answer: a model failure is never a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from keel.errors import ServingError
+from keel.serving.backend import ModelBackend, Prediction
+from keel.serving.cache import LastGood, canonical
+from keel.serving.expressions import compile_expression
+
+__all__ = ["FallbackBackend", "load_rule"]
+
+logger = logging.getLogger("keel.serving")
+
+Rule = Callable[[Mapping[str, Any]], Any]
+_FUNCTION_REF = re.compile(r"^(?P<module>[A-Za-z_][\w./-]*):(?P<name>[A-Za-z_]\w*)$")
+
+
+class FallbackBackend:
+    """A backend that never fails: the model within its deadline, else the chain."""
+
+    def __init__(
+        self,
+        inner: ModelBackend | None,
+        steps: Sequence[str] = ("none",),
+        *,
+        deadline_ms: float = 50.0,
+        rule: Rule | None = None,
+        last_good: LastGood | None = None,
+        entity: str | None = None,
+    ) -> None:
+        self.inner = inner
+        self.version = inner.version if inner is not None else "none"
+        self.steps = tuple(steps)
+        self.deadline = deadline_ms / 1000
+        self.rule = rule
+        self.last_good = last_good if last_good is not None else LastGood()
+        self.entity = entity
+
+    async def predict(self, batch: list[dict[str, Any]]) -> list[Prediction]:
+        if self.inner is None:
+            return [self.fall_back(row, "no model is loaded") for row in batch]
+        try:
+            async with asyncio.timeout(self.deadline):
+                results = await self.inner.predict(batch)
+        except TimeoutError:
+            reason = f"the model did not answer within {self.deadline * 1000:g} ms"
+        except Exception as error:
+            logger.warning("model %s failed: %r", self.version, error)
+            reason = f"the model failed ({type(error).__name__})"
+        else:
+            if "cache" in self.steps:
+                for row, result in zip(batch, results, strict=True):
+                    self.last_good.remember(self._key(row), result)
+            return results
+        return [self.fall_back(row, reason) for row in batch]
+
+    def fall_back(self, row: dict[str, Any], reason: str) -> Prediction:
+        """The first answer the chain has for ``row``."""
+        for step in self.steps:
+            answer = self._step(step, row, reason)
+            if answer is not None:
+                return answer
+        return Prediction(prediction=None, fallback="none", reason=reason)
+
+    def _step(self, step: str, row: dict[str, Any], reason: str) -> Prediction | None:
+        if step == "cache":
+            found: Prediction | None = self.last_good.recall(self._key(row))
+            if found is None:
+                return None
+            return Prediction(
+                prediction=found.prediction,
+                probability=found.probability,
+                confidence=found.confidence,
+                interval=found.interval,
+                fallback="cache",
+                reason=reason,
+                model_version=found.model_version,
+            )
+        if step == "rule" and self.rule is not None:
+            return self._rule(row, reason)
+        if step == "none":
+            return Prediction(prediction=None, fallback="none", reason=reason)
+        return None
+
+    def _rule(self, row: dict[str, Any], reason: str) -> Prediction | None:
+        assert self.rule is not None
+        try:
+            value = self.rule(row)
+        except Exception as error:
+            logger.warning("fallback rule failed: %r", error)
+            return None
+        return Prediction(prediction=value, fallback="rule", reason=reason)
+
+    def _key(self, row: dict[str, Any]) -> Any:
+        if self.entity is not None and row.get(self.entity) is not None:
+            return ("entity", row[self.entity])
+        return canonical(row)
+
+
+def load_rule(text: str, root: Path) -> Rule:
+    """``module:function`` (a file in the project) or an expression over the input."""
+    match = _FUNCTION_REF.match(text.strip())
+    if match is None:
+        return compile_expression(text)
+    module = match["module"].replace(".", "/").removesuffix("/py")
+    path = root / f"{module}.py"
+    if not path.is_file():
+        raise ServingError(f"serving.rule names {path.name}, which is not in the project")
+    spec = importlib.util.spec_from_file_location(f"keel_rule_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    function = getattr(loaded, match["name"], None)
+    if not callable(function):
+        raise ServingError(f"serving.rule: {path.name} has no function {match['name']}")
+    rule: Rule = function
+    return rule

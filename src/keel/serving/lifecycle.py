@@ -1,0 +1,197 @@
+"""Start, hot-switch and stop: the server's background work.
+
+At start the keys are read from the store and the production model is loaded and warmed
+(readiness stays false until it is). While running, two loops poll the store: one
+refreshes the key ring (revocations take effect within ``keys_refresh``), one watches the
+registry and switches to a new production version without a restart. A version that
+fails to load (its digest does not verify, it does not unpickle, its warm-up prediction
+fails) leaves the previous one serving, is logged at CRITICAL and recorded as a critical
+alert in the monitoring layer's alert book, and is tried again a minute later. A store
+that goes away stops neither loop nor the serving: the last known keys and model stay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from keel.serving.backend import ModelBackend
+from keel.serving.cache import LastGood
+from keel.serving.fallback import Rule
+from keel.serving.features import FeatureClient
+from keel.serving.state import ServerState, serve_model
+
+if TYPE_CHECKING:
+    from keel.serving.source import ModelSource
+    from keel.store.metadata import MetadataStore
+
+__all__ = ["Lifecycle"]
+
+logger = logging.getLogger("keel.serving")
+_RETIRE_AFTER_S = 30.0  # an old model's thread outlives any request that started on it
+_RETRY_S = 60.0  # before trying again to load a version that failed
+
+
+class Lifecycle:
+    """Loads the model and keys, keeps them fresh, and shuts down cleanly."""
+
+    def __init__(
+        self,
+        state: ServerState,
+        *,
+        source: ModelSource | None,
+        model: ModelBackend | None,
+        store: MetadataStore | None,
+        rule: Rule | None,
+        alert: Callable[[str, dict[str, Any]], None] | None = None,
+        features: FeatureClient | None = None,
+    ) -> None:
+        self.state = state
+        self.source = source
+        self.model = model
+        self.store = store
+        self.rule = rule
+        self.alert = alert
+        self.features = features
+        self.last_good = LastGood()
+        self._failed: tuple[str, float] | None = None  # (ref, when) of the last failed load
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        if self.store is not None:
+            await self.refresh_keys()
+        if self.model is not None:
+            await self.install(self.model, None)
+        elif self.source is not None:
+            await self.check_source()
+        settings = self.state.settings
+        if self.store is not None:
+            self._spawn(self._every(settings.keys_refresh.total_seconds(), self.refresh_keys))
+        if self.source is not None:
+            self._spawn(self._every(settings.reload_interval.total_seconds(), self.check_source))
+
+    async def stop(self) -> None:
+        """Stop polling, then flush the prediction log (in-flight requests are done)."""
+        self.state.draining = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.state.log is not None:
+            await asyncio.to_thread(self.state.log.close)
+        _close(self.state.served.model)
+        if self.features is not None:
+            self.features.close()
+        close_cache = getattr(self.state.cache, "close", None)
+        if close_cache is not None:
+            await close_cache()
+
+    async def refresh_keys(self) -> None:
+        from keel.serving.keys import KeyStore
+
+        assert self.store is not None
+        try:
+            keys = await asyncio.to_thread(KeyStore(self.store).list, False)
+        except Exception as error:
+            self._store_down(error)
+            return
+        self.state.gate.keyring.replace(keys)
+        self.state.metadata_ok = True
+
+    async def check_source(self) -> None:
+        """Load the production version if it changed since the last look."""
+        assert self.source is not None
+        try:
+            ref = await asyncio.to_thread(self.source.current)
+        except Exception as error:
+            self._store_down(error)
+            return
+        self.state.metadata_ok = True
+        if ref is None or ref == self.state.served.ref or self._recently_failed(ref):
+            return
+        try:
+            model = await asyncio.to_thread(self.source.load, ref)
+        except Exception as error:
+            await self._load_failed(ref, error)
+            return
+        await self.install(model, ref)
+
+    async def install(self, model: ModelBackend, ref: str | None) -> None:
+        """Warm ``model`` up, then make it the served one in a single assignment."""
+        warm_up = getattr(model, "warm_up_rows", None)
+        try:
+            if warm_up is not None:
+                await model.predict(warm_up())
+            if self.features is not None:
+                await self.features.warm_up()
+        except Exception as error:
+            await self._load_failed(ref or model.version, error)
+            return
+        previous = self.state.served
+        self.state.served = serve_model(
+            model,
+            self.state.settings,
+            self.state.metrics,
+            ref=ref,
+            rule=self.rule,
+            last_good=self.last_good,
+            features=self.features,
+        )
+        self.state.metrics.serving(model.version, previous.version if previous.model else None)
+        self.state.ready = True
+        self._failed = None
+        logger.info("serving model %s", model.version)
+        if previous.model is not None and previous.model is not model:
+            asyncio.get_running_loop().call_later(_RETIRE_AFTER_S, _close, previous.model)
+
+    def _recently_failed(self, ref: str) -> bool:
+        """A version that failed to load is retried only after a pause (it may be transient)."""
+        failed = self._failed
+        return failed is not None and failed[0] == ref and time.monotonic() - failed[1] < _RETRY_S
+
+    async def _load_failed(self, ref: str, error: Exception) -> None:
+        self._failed = (ref, time.monotonic())
+        self.state.metrics.load_failures.inc()
+        self.state.last_load_error = {
+            "ref": ref,
+            "error": str(error) or repr(error),
+            "at": time.time(),
+        }
+        summary = f"model {ref} failed to load ({error}); still serving {self.state.served.version}"
+        logger.critical(summary)
+        if self.alert is not None:
+            await self._raise_alert(summary, dict(self.state.last_load_error))
+
+    async def _raise_alert(self, summary: str, details: dict[str, Any]) -> None:
+        assert self.alert is not None
+        try:
+            await asyncio.to_thread(self.alert, summary, details)
+        except Exception as error:  # the alert book is in the store, which may be down
+            logger.error("could not record the critical alert: %r", error)
+
+    def _store_down(self, error: Exception) -> None:
+        if self.state.metadata_ok is not False:
+            logger.error("metadata store unreachable (%s); serving with what is loaded", error)
+        self.state.metadata_ok = False
+
+    def _spawn(self, coroutine: Any) -> None:
+        self._tasks.append(asyncio.get_running_loop().create_task(coroutine))
+
+    async def _every(self, seconds: float, job: Any) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await job()
+            except Exception:  # a bug in one round must not end the loop
+                logger.exception("background job failed; retrying in %s s", seconds)
+
+
+def _close(model: ModelBackend | None) -> None:
+    close = getattr(model, "close", None)
+    if close is not None:
+        close()

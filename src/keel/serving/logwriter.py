@@ -1,0 +1,154 @@
+"""Writing answers to the prediction log before the response is sent.
+
+By default (``serving.log_fsync: false``) the answers finished in one turn of the event
+loop are appended together, one ``write`` to the spool file on the loop itself: the bytes
+are in the kernel before any of those responses leaves, so a killed server (SIGKILL
+included) loses nothing it acknowledged, and no thread hand-off is paid.
+With ``log_fsync: true`` each append is also fsync'd, which survives power loss too;
+fsyncs are slow, so they run on a writer thread with group commit: while one append
+runs, new entries gather and the next append takes them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
+
+from keel.serving.backend import ModelThread
+
+__all__ = ["LogWriter", "PredictionSink", "SealingLog"]
+
+logger = logging.getLogger("keel.serving")
+
+
+class PredictionSink(Protocol):
+    """The write side of a prediction log (``keel.monitoring.log.PredictionLog``)."""
+
+    def append(self, entries: Iterable[Mapping[str, Any]]) -> list[str]: ...
+
+    def close(self, *, flush: bool = True) -> None: ...
+
+
+class SealingLog:
+    """A prediction log whose spool is sealed every ``every`` seconds, for others to roll.
+
+    Rolling a spool into a Parquet segment costs far more CPU than appending to it, so
+    with ``serving.log_roll: worker`` the server only appends and seals (a fresh spool
+    file every ``log_seal_every``); ``keel monitor`` / ``keel worker`` (another process,
+    another core) roll the sealed files, and the server rolls what is left at shutdown.
+    """
+
+    def __init__(
+        self,
+        open_log: Callable[[], PredictionSink],
+        every: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._open = open_log
+        self.every = every
+        self._clock = clock
+        self.current = open_log()
+        self._due = clock() + every
+
+    def append(self, entries: Iterable[Mapping[str, Any]]) -> list[str]:
+        if self._clock() >= self._due:
+            self.seal()
+        return self.current.append(entries)
+
+    def seal(self) -> None:
+        """Start a fresh spool file; the previous one is closed, ready to be rolled."""
+        old, self.current = self.current, self._open()
+        self._due = self._clock() + self.every
+        old.close(flush=False)
+
+    def close(self, *, flush: bool = True) -> None:
+        self.current.close(flush=flush)
+
+
+class LogWriter:
+    """Appends entries durably, many requests per append."""
+
+    def __init__(self, sink: PredictionSink, *, inline: bool = False) -> None:
+        self.sink = sink
+        self.inline = inline
+        self.errors = 0
+        self._thread = None if inline else ModelThread("keel-prediction-log")
+        self._entries: list[Mapping[str, Any]] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._busy = False
+        self._tick: asyncio.Future[bool] | None = None
+
+    async def write(self, entries: list[dict[str, Any]]) -> bool:
+        """Append ``entries``; True once durable, False if the log could not take them."""
+        if self.inline:
+            self._entries.extend(entries)
+            if self._tick is None:  # the first answer of this loop turn: append at its end
+                self._tick = asyncio.get_running_loop().create_future()
+                asyncio.get_running_loop().call_soon(self._append_inline)
+            return await self._tick
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._entries.extend(entries)
+        self._waiters.append(future)
+        if not self._busy:
+            self._start()
+        try:
+            await future
+        except Exception as error:
+            logger.error("prediction log append failed: %r", error)
+            return False
+        return True
+
+    def _append_inline(self) -> None:
+        """One append (one write) for every answer finished in this turn of the loop."""
+        entries, tick = self._entries, self._tick
+        self._entries, self._tick = [], None
+        assert tick is not None
+        try:
+            self.sink.append(entries)
+        except Exception as error:
+            self.errors += 1
+            logger.error("prediction log append failed: %r", error)
+            tick.set_result(False)
+        else:
+            tick.set_result(True)
+
+    def _start(self) -> None:
+        entries, waiters = self._entries, self._waiters
+        self._entries, self._waiters = [], []
+        self._busy = True
+        task = asyncio.get_running_loop().create_task(self._append(entries, waiters))
+        task.add_done_callback(lambda _: None)
+        self._task = task
+
+    async def _append(self, entries: list[Mapping[str, Any]], waiters: list[Any]) -> None:
+        try:
+            assert self._thread is not None
+            await self._thread.run(lambda: self.sink.append(entries))
+        except Exception as error:
+            self.errors += 1
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(error)
+        else:
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+        finally:
+            self._busy = False
+            if self._waiters:
+                self._start()
+
+    def close(self) -> None:
+        """Flush the log into segments and stop the writer thread (at shutdown)."""
+        try:
+            self.sink.close(flush=True)
+        except Exception as error:  # e.g. the metadata store is down: the spool stays on disk
+            logger.error("prediction log not flushed (%r); it is rolled on the next start", error)
+            with contextlib.suppress(Exception):
+                self.sink.close(flush=False)
+        if self._thread is not None:
+            self._thread.stop()

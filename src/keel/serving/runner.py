@@ -1,0 +1,70 @@
+"""Run the server with uvicorn: one process, or several workers sharing the port.
+
+Workers import ``keel.serving.runner:app_from_env`` and open the project named in
+``KEEL_PROJECT``. With several workers, Prometheus multiprocess mode is switched on (a
+fresh folder under ``.keel/metrics``) before any worker starts, so ``/metrics`` sums
+every worker. uvicorn handles SIGTERM: it stops accepting, lets in-flight requests
+finish, then runs the app's shutdown (which flushes the prediction log) and exits 0.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from types import FrameType
+
+from uvicorn import server as uvicorn_server
+
+from keel.serving.asgi import KeelApp
+from keel.serving.metrics import MULTIPROC_ENV
+
+__all__ = ["PROJECT_ENV", "app_from_env", "run_server"]
+
+PROJECT_ENV = "KEEL_PROJECT"
+_GRACE_S = 30
+
+
+def app_from_env() -> KeelApp:
+    """The app for the project in ``KEEL_PROJECT`` (uvicorn's factory in each worker)."""
+    from keel.project import Project
+    from keel.serving.app import create_app
+
+    return create_app(Project.open(os.environ[PROJECT_ENV]))
+
+
+def run_server(root: Path, host: str, port: int, workers: int) -> None:
+    """Serve until SIGTERM or Ctrl-C; return (exit code 0) after a graceful shutdown."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ[PROJECT_ENV] = str(root)
+    if workers > 1:
+        folder = root / ".keel" / "metrics"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        os.environ[MULTIPROC_ENV] = str(folder)
+    config = uvicorn.Config(
+        "keel.serving.runner:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=_GRACE_S,
+        lifespan="on",
+    )
+    if workers > 1:
+        # each worker runs uvicorn's own server; the supervisor exits 0 after stopping them
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    else:
+        _Server(config).run()
+
+
+class _Server(uvicorn_server.Server):
+    """uvicorn's server, minus re-raising SIGTERM after a graceful shutdown (exit 0)."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        self._captured_signals.clear()

@@ -1,0 +1,150 @@
+"""What a running server holds: the served model, keys, limits, cache, log and metrics.
+
+``ServedModel`` is immutable and swapped in one assignment: a request takes the model
+it starts with and finishes on it, so a hot switch never drops or mixes a request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from keel.schema import ServingConfig
+from keel.serving.backend import ModelBackend, Prediction
+from keel.serving.batching import MicroBatcher
+from keel.serving.cache import LastGood, ResponseCache
+from keel.serving.expressions import compile_expression
+from keel.serving.fallback import FallbackBackend, Rule
+from keel.serving.features import FeatureClient, FeatureLookup, request_schema
+from keel.serving.gatekeeper import Gatekeeper
+from keel.serving.logwriter import LogWriter
+from keel.serving.metrics import Metrics
+from keel.serving.validation import ValidationPolicy, Validator, compile_validator
+
+__all__ = ["Action", "ServedModel", "ServerState", "compile_actions", "serve_model"]
+
+Action = tuple[Callable[[Mapping[str, Any]], Any], str]
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One loaded model and the chain in front of it."""
+
+    ref: str | None
+    version: str
+    model: ModelBackend | None
+    backend: ModelBackend
+    validator: Validator | None
+    explainer: Any = None  # has explain(row, top) when the model can explain itself
+    loaded_at: float = field(default_factory=time.time)
+
+    @property
+    def task(self) -> str | None:
+        """classification or regression, when the model says (SklearnBackend does)."""
+        return getattr(self.model, "task", None)
+
+
+def serve_model(
+    model: ModelBackend | None,
+    settings: ServingConfig,
+    metrics: Metrics,
+    *,
+    ref: str | None = None,
+    rule: Rule | None = None,
+    last_good: LastGood | None = None,
+    features: FeatureClient | None = None,
+) -> ServedModel:
+    """Put ``model`` (any backend) behind micro-batching and the fallback chain.
+
+    A backend that has a ``schema`` (the training layer's input schema) gets requests
+    validated against it; one with ``explain(row, top)`` can explain its answers.
+    """
+    inner: ModelBackend | None = None
+    validator = None
+    explainer: Any = model
+    if model is not None:
+        batching = settings.batching
+        inner = MicroBatcher(model, batching.max_batch, batching.max_wait_ms, metrics.batch)
+        schema = getattr(model, "schema", None)  # a backend without one is not validated
+        passthrough: tuple[str, ...] = ()
+        if features is not None:
+            inner = explainer = FeatureLookup(inner, features)
+            if schema is not None:
+                schema = request_schema(schema, features.feature_names)
+            passthrough = features.entities
+        if schema is not None:
+            validator = compile_validator(schema, _policy(settings, passthrough))
+    backend = FallbackBackend(
+        inner,
+        settings.fallback,
+        deadline_ms=settings.timeout_ms,
+        rule=rule,
+        last_good=last_good,
+        entity=settings.entity,
+    )
+    version = model.version if model is not None else "none"
+    return ServedModel(
+        ref=ref,
+        version=version,
+        model=model,
+        backend=backend,
+        validator=validator,
+        explainer=explainer,
+    )
+
+
+def _policy(settings: ServingConfig, passthrough: tuple[str, ...] = ()) -> ValidationPolicy:
+    spec = settings.validation
+    if settings.entity:
+        passthrough = (*passthrough, settings.entity)
+    return ValidationPolicy(
+        ranges=spec.ranges,
+        range_margin=spec.range_margin,
+        unseen_categories=spec.unseen_categories,
+        extra_fields=spec.extra_fields,
+        passthrough=passthrough,
+    )
+
+
+def compile_actions(settings: ServingConfig) -> list[Action]:
+    return [(compile_expression(rule.when), rule.say) for rule in settings.actions]
+
+
+def action_for(actions: list[Action], answer: Prediction, row: Mapping[str, Any]) -> str | None:
+    """The first action whose condition holds for this answer, in plain words."""
+    if answer.prediction is None:
+        return None
+    values = {
+        **row,
+        "prediction": answer.prediction,
+        "label": answer.prediction,
+        "probability": answer.probability,
+        "confidence": answer.confidence,
+    }
+    for condition, say in actions:
+        try:
+            if condition(values):
+                return say
+        except Exception:  # a condition that cannot apply to this answer does not fire
+            continue
+    return None
+
+
+@dataclass
+class ServerState:
+    """Everything the routes share; built by ``create_app``."""
+
+    settings: ServingConfig
+    metrics: Metrics
+    gate: Gatekeeper
+    served: ServedModel
+    cache: ResponseCache | None = None
+    log: LogWriter | None = None
+    actions: list[Action] = field(default_factory=list)
+    started_at: float = field(default_factory=time.time)
+    ready: bool = False
+    draining: bool = False
+    last_load_error: dict[str, Any] | None = None
+    metadata_ok: bool | None = None

@@ -1,0 +1,90 @@
+"""Training: reproducible training from one config, a model registry, an evaluation gate.
+
+    training:
+      data: data/train.csv            # or module:function, or a data version (Data layer)
+      target: churned
+      exclude: [customer_id]          # columns that are neither target nor features
+      model: {estimator: sklearn.ensemble.HistGradientBoostingClassifier, params: {}}
+      split: {by: time, column: prediction_time, test_size: 0.2}
+      seed: 42
+    gate:
+      thresholds: {roc_auc: ">= 0.80"}
+      vs_production: {roc_auc: {max_drop: 0.01}}
+      hard_examples: {file: data/hard_examples.csv, must_pass: true}
+      slices: {column: region, thresholds: {roc_auc: ">= 0.75"}}
+      latency_p99_ms: 5
+      max_size_mb: 50
+
+``train(project)`` fits, registers and gates a version; ``deploy(project, "latest")``
+promotes it; ``read_status()`` answers what runs in production. Names are imported on
+first use, so ``keel status`` (the standard library only, through
+``keel.training.status``) never pays for pandas or scikit-learn.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from keel._lazy import lazy_getattr
+
+__all__ = [
+    "Check",
+    "Evidence",
+    "GateDecision",
+    "ModelVersion",
+    "Registry",
+    "StatusEvent",
+    "TrainResult",
+    "TrainingFrame",
+    "build_training_table",
+    "decide",
+    "deploy",
+    "deploy_allowed",
+    "diff_records",
+    "import_model",
+    "load_bundle",
+    "predict_scores",
+    "read_status",
+    "resolve_training_frame",
+    "run_gate",
+    "train",
+]
+
+if TYPE_CHECKING:
+    from keel.training.artifact import load_bundle, predict_scores
+    from keel.training.data import TrainingFrame, resolve_training_frame
+    from keel.training.diff import diff_records
+    from keel.training.example import build_training_table
+    from keel.training.gate import Check, Evidence, GateDecision, decide
+    from keel.training.gating import deploy, deploy_allowed, run_gate
+    from keel.training.importer import import_model
+    from keel.training.pipeline import TrainResult, train
+    from keel.training.registry import Registry
+    from keel.training.status import read_status
+    from keel.training.versions import ModelVersion, StatusEvent
+
+_LAZY = {
+    "Check": "gate",
+    "Evidence": "gate",
+    "GateDecision": "gate",
+    "ModelVersion": "versions",
+    "Registry": "registry",
+    "StatusEvent": "versions",
+    "TrainResult": "pipeline",
+    "TrainingFrame": "data",
+    "build_training_table": "example",
+    "decide": "gate",
+    "deploy": "gating",
+    "deploy_allowed": "gating",
+    "diff_records": "diff",
+    "import_model": "importer",
+    "load_bundle": "artifact",
+    "predict_scores": "artifact",
+    "read_status": "status",
+    "resolve_training_frame": "data",
+    "run_gate": "gating",
+    "train": "pipeline",
+}
+
+
+__getattr__ = lazy_getattr(__name__, _LAZY)

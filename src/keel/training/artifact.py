@@ -1,0 +1,105 @@
+"""The model artifact: a plain dict pickled with a fixed protocol, stored by its sha256.
+
+The bundle holds the fitted estimator untouched, the input schema it was trained on, the
+task and the positive class. Serialisation is deterministic (same model → same bytes), so
+the same config and data give the same digest. Loading goes through the artifact store,
+which refuses bytes that do not match their digest before anything is unpickled.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from keel.errors import ModelLoadError
+from keel.training.inputs import prepare
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from keel.store.artifacts import ArtifactStore
+
+__all__ = ["FORMAT", "PROTOCOL", "dump_bundle", "load_bundle", "make_bundle", "predict_scores"]
+
+FORMAT = "keel-model/1"
+PROTOCOL = 5
+_RUNTIME_ONLY = {"_BinMapper": ("n_threads",)}
+
+
+def make_bundle(model: Any, schema: list[dict[str, Any]], target: str) -> dict[str, Any]:
+    """The artifact's content for a fitted ``model`` (whose machine-only state is reset)."""
+    reset_runtime_state(model)
+    classes: Any = getattr(model, "classes_", None)
+    is_classifier = hasattr(model, "predict_proba") and classes is not None
+    return {
+        "format": FORMAT,
+        "model": model,
+        "schema": schema,
+        "target": target,
+        "task": "classification" if is_classifier else "regression",
+        "positive": _plain(classes[-1]) if is_classifier else None,
+    }
+
+
+def dump_bundle(bundle: dict[str, Any]) -> bytes:
+    """The bundle's bytes: pickle protocol 5, no compression, no timestamps."""
+    return pickle.dumps(bundle, protocol=PROTOCOL)
+
+
+def load_bundle(artifacts: ArtifactStore, digest: str) -> dict[str, Any]:
+    """Load a verified artifact back; ``ModelLoadError`` if it is not a Keel model."""
+    data = artifacts.get_bytes(digest)
+    try:
+        bundle = pickle.loads(data)  # the digest was verified: these are our own bytes
+    except Exception as error:
+        raise ModelLoadError(
+            f"artifact {digest[:12]} does not load as a model ({type(error).__name__}); "
+            "train or import the version again"
+        ) from None
+    if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
+        raise ModelLoadError(f"artifact {digest[:12]} is not a Keel model bundle")
+    return bundle
+
+
+def predict_scores(bundle: dict[str, Any], frame: pd.DataFrame) -> np.ndarray[Any, Any]:
+    """Positive-class probabilities (classification) or predictions (regression)."""
+    X = prepare(frame, bundle["schema"])
+    model = bundle["model"]
+    if bundle["task"] == "classification":
+        proba = np.asarray(model.predict_proba(X))
+        return proba[:, -1].astype("float64")
+    return np.asarray(model.predict(X), dtype="float64")
+
+
+def reset_runtime_state(model: Any) -> None:
+    """Reset fitted state that records the machine, not the model, so bytes don't vary.
+
+    scikit-learn's histogram gradient boosting keeps the OpenMP thread count of the fit
+    (``_BinMapper.n_threads``); predictions do not depend on it, but the pickle does, so
+    the same training on a 2-core and an 8-core machine would give different digests.
+    """
+    stack, seen = [model], set()
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        for name in _RUNTIME_ONLY.get(type(obj).__name__, ()):
+            setattr(obj, name, None)
+        stack.extend(_fitted_children(obj))
+
+
+def _fitted_children(obj: Any) -> list[Any]:
+    if isinstance(obj, dict):
+        return list(obj.values())
+    if isinstance(obj, list | tuple):
+        return [item for item in obj if hasattr(item, "__dict__") or isinstance(item, list | tuple)]
+    if hasattr(obj, "__dict__") and type(obj).__module__.startswith("sklearn"):
+        return list(vars(obj).values())
+    return []
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value

@@ -1,0 +1,171 @@
+"""Where the training frame comes from: the one seam between training and the data layers.
+
+``training.data`` in keel.yaml is one of:
+
+- a CSV or Parquet file, relative to the project (``data/train.csv``);
+- ``module:function``, a callable that takes the project root and returns a DataFrame
+  (``keel.training.example:build_training_table`` builds the example project's table);
+- ``features``: the label events in ``training.labels`` with the project's feature views
+  and transforms joined point in time by the feature store (``training.label_time`` names
+  the labels' event-time column);
+- ``latest`` or a data version id, answered by the Data layer once it has landed.
+
+``resolve_training_frame`` is the only function that knows these kinds; everything after
+it sees a ``TrainingFrame``: the rows, a reference that names them, and their digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from keel.errors import TrainingDataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from keel.schema import TrainingConfig
+
+__all__ = ["TrainingFrame", "frame_digest", "read_table", "resolve_training_frame"]
+
+_CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+@dataclass(frozen=True)
+class TrainingFrame:
+    """The rows a run trains on, and how to name them again."""
+
+    frame: pd.DataFrame
+    ref: str
+    digest: str
+
+
+def resolve_training_frame(
+    root: Path, spec: str, training: TrainingConfig | None = None
+) -> TrainingFrame:
+    """The frame ``training.data`` names, read relative to the project ``root``."""
+    if spec == "features":
+        return _from_features(root, training)
+    if spec.lower().endswith(_TABLE_SUFFIXES) or "/" in spec:
+        return _from_file(root, spec)
+    if _CALLABLE.match(spec):
+        return _from_callable(root, spec)
+    return _from_data_version(root, spec)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A CSV (pandas) or Parquet (DuckDB, so pyarrow is not needed) file as a DataFrame."""
+    import pandas as pd
+
+    if path.suffix.lower() in (".parquet", ".pq"):
+        import duckdb
+
+        with duckdb.connect() as connection:
+            frame: pd.DataFrame = connection.read_parquet(str(path)).df()
+        return frame
+    try:
+        return pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise TrainingDataError(f"{path} is not a readable CSV file ({error})") from None
+
+
+def frame_digest(frame: pd.DataFrame) -> str:
+    """A sha256 over a frame's column names, dtypes and values."""
+    import pandas as pd
+
+    hasher = hashlib.sha256()
+    hasher.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
+    hasher.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return hasher.hexdigest()
+
+
+def _from_file(root: Path, spec: str) -> TrainingFrame:
+    path = (root / spec).resolve()
+    if not path.is_file():
+        raise TrainingDataError(
+            f"training.data names the file '{spec}', which does not exist in {root}; "
+            "fix the path (it is relative to the project folder)"
+        )
+    digest = _file_digest(path)
+    return TrainingFrame(read_table(path), f"file:{spec}@sha256:{digest[:12]}", digest)
+
+
+def _from_callable(root: Path, spec: str) -> TrainingFrame:
+    module_name, function_name = spec.split(":")
+    function = _import(root, module_name, function_name)
+    frame = function(root)
+    return TrainingFrame(frame, f"callable:{spec}", frame_digest(frame))
+
+
+def _from_features(root: Path, training: TrainingConfig | None) -> TrainingFrame:
+    """Labels joined with every feature as of each label's time (no label row dropped)."""
+    import pandas as pd
+
+    from keel.features import FeatureStore
+    from keel.project import Project
+
+    if training is None or training.labels is None:
+        raise TrainingDataError(
+            "training.data is 'features' but training.labels is not set; name the label file"
+        )
+    when = training.label_time or training.split.column
+    if when is None:
+        raise TrainingDataError(
+            "training.data is 'features': set training.label_time to the labels' time column"
+        )
+    labels = read_table(root / training.labels)
+    if when not in labels.columns:
+        raise TrainingDataError(f"{training.labels} has no column '{when}' (training.label_time)")
+    labels[when] = pd.to_datetime(labels[when], format="ISO8601")
+    with Project.open(root) as project:
+        store = FeatureStore.open(project)
+        try:
+            entity = next(iter(store.features.views.values())).entity
+            result = store.training_set(labels, entity, when)
+        finally:
+            store.close()
+    frame = result.frame.drop(columns=[c for c in result.frame if str(c).endswith("__missing")])
+    digest = frame_digest(frame)
+    ref = f"features:{result.definition_hash[:12]}+{training.labels}@sha256:{digest[:12]}"
+    return TrainingFrame(frame, ref, digest)
+
+
+def _from_data_version(root: Path, spec: str) -> TrainingFrame:
+    # The seam for the Data layer: a data version id (or ``latest``) resolves to a frame
+    # there. Until it has landed, no data version can exist, so the honest answer is this.
+    raise TrainingDataError(
+        f"training.data names the data version '{spec}', which does not exist in this "
+        "project; ingest data first, or set training.data to a CSV/Parquet file path "
+        "relative to the project"
+    )
+
+
+def _import(root: Path, module_name: str, function_name: str) -> Any:
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise TrainingDataError(
+            f"training.data names '{module_name}:{function_name}' but the module cannot be "
+            f"imported ({error}); fix the name or the module"
+        ) from None
+    if not callable(getattr(module, function_name, None)):
+        raise TrainingDataError(
+            f"training.data: module '{module_name}' has no function '{function_name}'"
+        )
+    return getattr(module, function_name)
+
+
+def _file_digest(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            hasher.update(chunk)
+    return hasher.hexdigest()

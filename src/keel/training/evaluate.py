@@ -1,0 +1,281 @@
+"""Gather the gate's evidence for a model: the I/O shell around ``keel.training.gate``.
+
+Scores the held-out rows, the hard examples and every slice; scores the production model
+on the same rows (so "no regression" compares like with like); measures single-row p99
+latency in process; and loads the artifact back from the store to check it predicts
+exactly what was recorded at training time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+from keel.errors import KeelError, TrainingDataError
+from keel.schema import GateConfig
+from keel.training.artifact import load_bundle, predict_scores
+from keel.training.data import read_table
+from keel.training.gate import Evidence, HardExampleResult
+from keel.training.metrics import classification_metrics, regression_metrics
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from keel.store.artifacts import ArtifactStore
+
+__all__ = [
+    "Production",
+    "gather_evidence",
+    "hard_example_result",
+    "measure_latency_p99_ms",
+    "model_metrics",
+    "scores_digest",
+]
+
+T = TypeVar("T")
+_LATENCY_CALLS = 100
+_LATENCY_MIN_CALLS = 20
+_LATENCY_BUDGET_S = 0.5  # a slow model is measured on fewer calls, never for long
+_EXTRA_HARD_COLUMNS = {"must_pass", "id", "case_id", "note", "description"}
+
+
+def scores_digest(scores: np.ndarray[Any, Any]) -> str:
+    """sha256 of scores as little-endian float64: "predicts exactly the same" is equality."""
+    return hashlib.sha256(np.ascontiguousarray(scores, dtype="<f8").tobytes()).hexdigest()
+
+
+def model_metrics(
+    bundle: dict[str, Any], frame: pd.DataFrame, names: list[str]
+) -> dict[str, float | None]:
+    """``names`` metrics of ``bundle`` on ``frame`` (which holds the target column)."""
+    scores = predict_scores(bundle, frame)
+    return metrics_of(bundle, frame[bundle["target"]].to_numpy(), scores, names)
+
+
+def metrics_of(
+    bundle: dict[str, Any],
+    y_true: np.ndarray[Any, Any],
+    scores: np.ndarray[Any, Any],
+    names: list[str],
+) -> dict[str, float | None]:
+    """``names`` metrics of already computed ``scores``, for the bundle's task."""
+    if bundle["task"] == "classification":
+        return classification_metrics(names, y_true, scores, bundle["positive"])
+    return regression_metrics(names, y_true, scores)
+
+
+def measure_latency_p99_ms(bundle: dict[str, Any], frame: pd.DataFrame) -> float:
+    """p99 wall time of single-row predictions (input shaping included), in ms.
+
+    Measured on one thread, as a server answers one request: a thread pool sized for
+    batch work only adds scheduling stalls to a single row.
+    """
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+    rows = [frame.iloc[[i % len(frame)]] for i in range(_LATENCY_CALLS + 3)]
+    timings: list[float] = []
+    deadline = time.perf_counter() + _LATENCY_BUDGET_S
+    with threadpool_limits(limits=1):
+        for index, row in enumerate(rows):
+            start = time.perf_counter()
+            predict_scores(bundle, row)
+            if index >= 3:  # the first calls warm caches
+                timings.append((time.perf_counter() - start) * 1000)
+            if len(timings) >= _LATENCY_MIN_CALLS and start > deadline:
+                break
+    return round(float(np.percentile(timings, 99)), 3)
+
+
+def read_hard_examples(
+    path: Path, bundle: dict[str, Any], allowed: set[str | None]
+) -> pd.DataFrame:
+    """The hard-example file, refused if it lacks columns or has ones we do not know."""
+    if not path.is_file():
+        raise TrainingDataError(
+            f"the hard-example file {path} does not exist; fix gate.hard_examples.file"
+        )
+    frame = read_table(path)
+    expected = f"expected_{bundle['target']}"
+    if bundle["target"] not in frame.columns and expected in frame.columns:
+        frame = frame.rename(columns={expected: bundle["target"]})
+    needed = {column["name"] for column in bundle["schema"]} | {bundle["target"]}
+    missing = sorted(needed - set(frame.columns))
+    unknown = sorted(set(frame.columns) - needed - allowed - _EXTRA_HARD_COLUMNS)
+    if missing or unknown:
+        raise TrainingDataError(
+            f"the hard-example file {path.name} does not match the model: "
+            + "; ".join(
+                part
+                for part in (
+                    f"missing columns {', '.join(missing)}" if missing else "",
+                    f"unknown columns {', '.join(unknown)}" if unknown else "",
+                )
+                if part
+            )
+            + " (it needs the feature columns and the target, optionally must_pass and id)"
+        )
+    return frame
+
+
+def hard_example_result(
+    bundle: dict[str, Any], frame: pd.DataFrame, metric: str, production: dict[str, Any] | None
+) -> HardExampleResult:
+    """The model's (and production's) ``metric`` on hard examples, and must-pass failures."""
+    scores = predict_scores(bundle, frame)
+    y_true = frame[bundle["target"]].to_numpy()
+    value = metrics_of(bundle, y_true, scores, [metric]).get(metric)
+    failed, total = _must_pass_failures(bundle, frame, scores)
+    return HardExampleResult(
+        rows=len(frame),
+        metric=metric,
+        value=value,
+        production_value=_try_metric(production, frame, metric),
+        must_pass_failed=failed,
+        must_pass_total=total,
+    )
+
+
+def gather_evidence(
+    policy: GateConfig,
+    artifacts: ArtifactStore,
+    record: dict[str, Any],
+    holdout: pd.DataFrame,
+    root: Path,
+    production: Production | None,
+) -> Evidence:
+    """Everything ``decide`` needs for the version whose run ``record`` is given.
+
+    Evidence that cannot be gathered (a hard-example file that does not match the model,
+    a slice column that does not exist) becomes a named problem, which fails the gate with
+    its reason instead of stopping it: the decision is still recorded.
+    """
+    digest = record["artifact"]["sha256"]
+    bundle, loadable, detail = _load_and_compare(artifacts, digest, holdout, record)
+    prod_version, prod_bundle = (
+        (production.version, production.bundle) if production else (None, None)
+    )
+    names = sorted(set(record["metrics"]) | set(policy.vs_production))
+    problems: dict[str, str] = {}
+    hard = _guarded(
+        problems, "hard_examples", lambda: _hard(policy, bundle, root, prod_bundle, record)
+    )
+    slices = _guarded(problems, "slices", lambda: _slice_evidence(policy, bundle, holdout))
+    return Evidence(
+        metrics=record["metrics"],
+        size_bytes=record["artifact"]["size_bytes"],
+        latency_p99_ms=measure_latency_p99_ms(bundle, holdout) if bundle else None,
+        loadable=loadable,
+        loadable_detail=detail,
+        production_version=prod_version,
+        production_metrics=_production_metrics(production, holdout, names),
+        hard_examples=hard,
+        problems=problems,
+        **(slices or {}),
+    )
+
+
+@dataclass(frozen=True)
+class Production:
+    """The current production model: its version, loaded bundle and recorded metrics."""
+
+    version: int
+    bundle: dict[str, Any]
+    metrics: dict[str, float | None]
+
+
+def _guarded(problems: dict[str, str], name: str, gather: Callable[[], T]) -> T | None:
+    try:
+        return gather()
+    except TrainingDataError as error:
+        problems[name] = str(error)
+        return None
+
+
+def _production_metrics(
+    production: Production | None, holdout: pd.DataFrame, names: list[str]
+) -> dict[str, float | None] | None:
+    """Production scored on the same rows; if it takes other inputs, its recorded metrics."""
+    if production is None:
+        return None
+    scored = _try_metric_set(production.bundle, holdout, names)
+    return scored if scored is not None else production.metrics
+
+
+def _load_and_compare(
+    artifacts: ArtifactStore, digest: str, holdout: pd.DataFrame, record: dict[str, Any]
+) -> tuple[Any, bool, str]:
+    try:
+        bundle = load_bundle(artifacts, digest)
+        scores = predict_scores(bundle, holdout)
+    except KeelError as error:
+        return None, False, str(error)
+    if scores_digest(scores) != record["holdout"]["scores_sha256"]:
+        return bundle, False, "the loaded model's held-out predictions differ from training's"
+    return bundle, True, ""
+
+
+def _hard(
+    policy: GateConfig, bundle: Any, root: Path, production: Any, record: dict[str, Any]
+) -> HardExampleResult | None:
+    spec = policy.hard_examples
+    if spec is None or bundle is None:
+        return None
+    training = record["training"]
+    allowed = {*training.get("exclude", []), (training.get("split") or {}).get("column")}
+    frame = read_hard_examples(root / spec.file, bundle, allowed)
+    return hard_example_result(bundle, frame, spec.metric, production)
+
+
+def _slice_evidence(policy: GateConfig, bundle: Any, holdout: pd.DataFrame) -> dict[str, Any]:
+    spec = policy.slices
+    if spec is None or bundle is None:
+        return {}
+    if spec.column not in holdout.columns:
+        raise TrainingDataError(
+            f"gate.slices.column '{spec.column}' is not a column of the training data"
+        )
+    names = list(spec.thresholds)
+    slices, rows = {}, {}
+    for value, part in holdout.groupby(spec.column, dropna=False, observed=True):
+        key = str(value)
+        slices[key] = model_metrics(bundle, part, names)
+        rows[key] = len(part)
+    return {"slices": slices, "slice_rows": rows}
+
+
+def _must_pass_failures(
+    bundle: dict[str, Any], frame: pd.DataFrame, scores: np.ndarray[Any, Any]
+) -> tuple[tuple[str, ...], int]:
+    if bundle["task"] != "classification":
+        return (), 0
+    if "must_pass" in frame.columns:  # only the rows flagged must pass; else every row
+        flags = frame["must_pass"].astype(str).str.lower().isin({"true", "1", "yes"}).to_numpy()
+    else:
+        flags = np.ones(len(frame), dtype=bool)
+    predicted_positive = scores >= 0.5
+    actual_positive = (frame[bundle["target"]] == bundle["positive"]).to_numpy()
+    wrong = flags & (predicted_positive != actual_positive)
+    ids = frame["id"] if "id" in frame.columns else frame.get("case_id", frame.index.to_series())
+    return tuple(str(ids.iloc[i]) for i in np.flatnonzero(wrong)), int(flags.sum())
+
+
+def _try_metric_set(
+    bundle: dict[str, Any] | None, frame: pd.DataFrame, names: list[str]
+) -> dict[str, float | None] | None:
+    if bundle is None:
+        return None
+    try:
+        return model_metrics(bundle, frame, names)
+    except KeelError:
+        return None  # the production model takes other inputs; no like-for-like comparison
+
+
+def _try_metric(bundle: dict[str, Any] | None, frame: pd.DataFrame, metric: str) -> float | None:
+    found = _try_metric_set(bundle, frame, [metric])
+    return None if found is None else found.get(metric)

@@ -1,0 +1,228 @@
+"""The evaluation gate: a pure decision over a policy (``gate:`` in keel.yaml) and evidence.
+
+``decide`` does no I/O and reads no clock. The evidence (metrics, the production model's
+metrics, hard-example results, slice metrics, measured latency, size, loadability) is
+gathered by ``keel.training.evaluate``; the decision lists every check with its value,
+threshold and outcome, and passes only if every check passes.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from keel.errors import ConfigError
+from keel.schema import GateConfig
+
+__all__ = [
+    "LOWER_IS_BETTER",
+    "Check",
+    "Evidence",
+    "GateDecision",
+    "HardExampleResult",
+    "decide",
+    "parse_threshold",
+]
+
+LOWER_IS_BETTER = frozenset({"log_loss", "brier", "mae", "rmse"})
+_THRESHOLD = re.compile(r"^\s*(>=|<=|>|<|==)\s*(-?\d+(?:\.\d+)?(?:[eE]-?\d+)?)\s*$")
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+    "==": operator.eq,
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One gate check: what was measured, against what, and whether it passed."""
+
+    name: str
+    passed: bool
+    value: float | None
+    threshold: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """Every check and the verdict: pass only if all checks pass."""
+
+    checks: tuple[Check, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    @property
+    def failures(self) -> tuple[Check, ...]:
+        return tuple(check for check in self.checks if not check.passed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "checks": [asdict(check) for check in self.checks]}
+
+
+@dataclass(frozen=True)
+class HardExampleResult:
+    """A model's results on the hard-example file."""
+
+    rows: int
+    metric: str
+    value: float | None
+    production_value: float | None
+    must_pass_failed: tuple[str, ...] = ()
+    must_pass_total: int = 0
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the gate decides on, measured by the shell."""
+
+    metrics: dict[str, float | None]
+    size_bytes: int
+    latency_p99_ms: float | None
+    loadable: bool
+    loadable_detail: str = ""
+    production_version: int | None = None
+    production_metrics: dict[str, float | None] | None = None
+    hard_examples: HardExampleResult | None = None
+    slices: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    slice_rows: dict[str, int] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+
+
+def parse_threshold(text: str) -> tuple[str, float]:
+    """``">= 0.8"`` as ``(">=", 0.8)``; a ConfigError for anything else."""
+    match = _THRESHOLD.match(text)
+    if match is None:
+        raise ConfigError(f"gate threshold '{text}' is not a comparison; write e.g. \">= 0.80\"")
+    return match.group(1), float(match.group(2))
+
+
+def decide(policy: GateConfig, evidence: Evidence) -> GateDecision:
+    """The gate's decision for ``evidence`` under ``policy``."""
+    checks = [
+        *_thresholds(policy.thresholds, evidence.metrics, "threshold"),
+        *_vs_production(policy, evidence),
+        *_hard_examples(policy, evidence.hard_examples),
+        *_slices(policy, evidence),
+        *_budgets(policy, evidence),
+        *(
+            Check(name, False, None, "evidence could be gathered", reason)
+            for name, reason in sorted(evidence.problems.items())
+        ),
+        Check(
+            "loadable",
+            evidence.loadable,
+            None,
+            "loads and predicts as trained",
+            evidence.loadable_detail,
+        ),
+    ]
+    return GateDecision(tuple(checks))
+
+
+def _compare(name: str, value: float | None, threshold: str, why_none: str) -> Check:
+    op, bound = parse_threshold(threshold)
+    if value is None:
+        return Check(name, False, None, threshold, why_none)
+    return Check(name, _OPS[op](value, bound), value, threshold)
+
+
+def _thresholds(
+    thresholds: dict[str, str], metrics: dict[str, float | None], prefix: str
+) -> Iterator[Check]:
+    for metric, threshold in sorted(thresholds.items()):
+        why = (
+            f"{metric} is undefined on these rows (e.g. only one class present)"
+            if metric in metrics
+            else f"{metric} was not computed; add it to training.metrics"
+        )
+        yield _compare(f"{prefix}:{metric}", metrics.get(metric), threshold, why)
+
+
+def _drop(metric: str, value: float, baseline: float) -> float:
+    return value - baseline if metric in LOWER_IS_BETTER else baseline - value
+
+
+def _no_regression(
+    name: str, metric: str, value: float | None, baseline: float | None, max_drop: float
+) -> Check:
+    threshold = f"drop <= {max_drop}"
+    if baseline is None:
+        return Check(name, True, value, threshold, "no production value to compare with")
+    if value is None:
+        return Check(name, False, None, threshold, f"{metric} is undefined for this model")
+    drop = round(_drop(metric, value, baseline), 9)
+    return Check(name, drop <= max_drop, value, threshold, f"production {baseline}, drop {drop}")
+
+
+def _vs_production(policy: GateConfig, evidence: Evidence) -> Iterator[Check]:
+    production = evidence.production_metrics or {}
+    for metric, rule in sorted(policy.vs_production.items()):
+        yield _no_regression(
+            f"vs_production:{metric}",
+            metric,
+            evidence.metrics.get(metric),
+            production.get(metric),
+            rule.max_drop,
+        )
+
+
+def _hard_examples(policy: GateConfig, result: HardExampleResult | None) -> Iterator[Check]:
+    spec = policy.hard_examples
+    if spec is None or result is None:
+        return
+    yield _no_regression(
+        f"hard_examples:{spec.metric}",
+        spec.metric,
+        result.value,
+        result.production_value,
+        spec.max_drop,
+    )
+    if spec.must_pass:
+        failed = result.must_pass_failed
+        detail = f"failed: {', '.join(failed[:10])}" if failed else ""
+        yield Check(
+            "hard_examples:must_pass",
+            not failed,
+            float(len(failed)),
+            f"0 of {result.must_pass_total} fail",
+            detail,
+        )
+
+
+def _slices(policy: GateConfig, evidence: Evidence) -> Iterator[Check]:
+    spec = policy.slices
+    if spec is None:
+        return
+    for value, metrics in sorted(evidence.slices.items()):
+        rows = evidence.slice_rows.get(value, 0)
+        if rows < spec.min_rows:
+            yield Check(
+                f"slice:{spec.column}={value}",
+                True,
+                float(rows),
+                f"rows >= {spec.min_rows}",
+                "too few rows to judge; not gated",
+            )
+            continue
+        yield from _thresholds(spec.thresholds, metrics, f"slice:{spec.column}={value}")
+
+
+def _budgets(policy: GateConfig, evidence: Evidence) -> Iterator[Check]:
+    if policy.latency_p99_ms is not None:
+        yield _compare(
+            "latency_p99_ms",
+            evidence.latency_p99_ms,
+            f"<= {policy.latency_p99_ms}",
+            "not measured: the model did not load",
+        )
+    if policy.max_size_mb is not None:
+        size_mb = round(evidence.size_bytes / 1_000_000, 6)
+        yield _compare("size_mb", size_mb, f"<= {policy.max_size_mb}", "not measured")

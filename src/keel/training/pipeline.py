@@ -1,0 +1,208 @@
+"""``keel train``: one config in, one registered, gated, reproducible model version out.
+
+The steps, each a small function: resolve the frame, choose feature columns, split, fit
+(seeded), serialise deterministically, score the held-out rows, compute metrics,
+calibration, reference statistics and the input schema, store the artifact and the
+held-out rows, register the version with its full run record, then run the gate.
+Only one training run per project at a time (a lease); a second one is told so.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from keel.errors import TrainingDataError
+from keel.schema import GateConfig, TrainingConfig
+from keel.training import provenance
+from keel.training.artifact import dump_bundle, make_bundle
+from keel.training.data import TrainingFrame, resolve_training_frame
+from keel.training.estimators import fit_model
+from keel.training.gate import GateDecision
+from keel.training.gating import run_gate
+from keel.training.inputs import infer_schema, prepare
+from keel.training.record import model_summary, registry_row, store_frame
+from keel.training.registry import Registry
+from keel.training.split import random_split, time_split
+from keel.training.versions import ModelVersion
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from keel.project import Project
+
+__all__ = ["TrainResult", "feature_columns", "train"]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """The registered version and, if a gate policy exists, its decision."""
+
+    version: ModelVersion
+    decision: GateDecision | None
+
+
+def train(
+    project: Project, config: TrainingConfig | None = None, gate: GateConfig | None = None
+) -> TrainResult:
+    """Train, register and gate one model version of ``project``."""
+    config = config or project.config.training
+    if config is None:
+        raise TrainingDataError("keel.yaml has no training: section; add one (see the README)")
+    gate = gate if gate is not None else project.config.gate
+    with project.store.leases.hold(f"keel:train:{project.config.name}", ttl=60):
+        version, holdout = _train_and_register(project, config)
+    decision = None
+    if gate is not None:
+        decision = run_gate(project, version.version, gate, holdout=holdout)
+    return TrainResult(Registry(project.store).get(version.version), decision)
+
+
+def feature_columns(frame: pd.DataFrame, config: TrainingConfig) -> list[str]:
+    """The configured features, or every column but the target, exclusions and split time."""
+    if config.target not in frame.columns:
+        raise TrainingDataError(
+            f"the training data has no target column '{config.target}'; columns are "
+            f"{', '.join(map(str, frame.columns[:20]))}"
+        )
+    if config.features:
+        missing = [name for name in config.features if name not in frame.columns]
+        if missing:
+            raise TrainingDataError(f"training.features names missing columns {', '.join(missing)}")
+        return list(config.features)
+    skip = {config.target, *config.exclude, config.split.column}
+    return [str(name) for name in frame.columns if name not in skip]
+
+
+def _train_and_register(project: Project, config: TrainingConfig) -> tuple[ModelVersion, Any]:
+    started = time.perf_counter()
+    data = resolve_training_frame(project.root, config.data, config)
+    read_s = time.perf_counter() - started
+    frame = _usable_rows(data.frame, config.target)
+    features = feature_columns(frame, config)
+    train_rows, test_rows = _split(frame, config)
+    schema = infer_schema(frame[features])
+    X_train = prepare(train_rows, schema)
+    fit_started = time.perf_counter()
+    model = fit_model(
+        config.model,
+        X_train,
+        train_rows[config.target],
+        config.seed,
+        project.root,
+    )
+    fit_s = time.perf_counter() - fit_started
+    bundle = make_bundle(model, schema, config.target)
+    blob = dump_bundle(bundle)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # DuckDB writes while we score
+        holdout_digest = pool.submit(store_frame, project.artifacts, test_rows)
+        scored = time.perf_counter()
+        summary = model_summary(bundle, test_rows, config.metrics)
+        score_s = time.perf_counter() - scored
+        record = _record(project, config, data, summary, blob, frame, len(train_rows))
+        record["holdout"]["sha256"] = holdout_digest.result()
+    record["duration_s"] = {
+        "read": round(read_s, 4),
+        "fit": round(fit_s, 4),
+        "score": round(score_s, 4),
+        "total": round(time.perf_counter() - started, 4),
+    }
+    version = Registry(project.store).register(registry_row(record), record, provenance.actor())
+    return version, test_rows
+
+
+def _usable_rows(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+    if target in frame.columns:
+        frame = frame[frame[target].notna()].reset_index(drop=True)
+    if len(frame) < 2:
+        raise TrainingDataError(f"the training data has {len(frame)} labelled rows; it needs more")
+    return frame
+
+
+def _split(frame: pd.DataFrame, config: TrainingConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    spec = config.split
+    if spec.by == "time":
+        if spec.column is None or spec.column not in frame.columns:
+            raise TrainingDataError(
+                f"training.split is by time but its column '{spec.column}' is not in the data; "
+                "set training.split.column to a timestamp column"
+            )
+        train_index, test_index = time_split(_as_times(frame[spec.column]), spec.test_size)
+    else:
+        train_index, test_index = random_split(len(frame), spec.test_size, config.seed)
+    return frame.iloc[train_index], frame.iloc[test_index]
+
+
+def _as_times(values: pd.Series) -> pd.Series:
+    """Numbers and timestamps as they are; text parsed as timestamps, so order is by time."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+        return values
+    for spelling in ("ISO8601", None):  # ISO first; else one format inferred for all rows
+        try:
+            return pd.to_datetime(values, format=spelling)
+        except (ValueError, TypeError):
+            continue
+    raise TrainingDataError(
+        f"training.split.column '{values.name}' holds values that are not timestamps"
+    )
+
+
+def _record(
+    project: Project,
+    config: TrainingConfig,
+    data: TrainingFrame,
+    summary: dict[str, Any],
+    blob: bytes,
+    frame: pd.DataFrame,
+    train_rows: int,
+) -> dict[str, Any]:
+    section = config.model_dump(mode="json")
+    return {
+        "source": "train",
+        "name": project.config.name,
+        "training": section,
+        "config_hash": provenance.config_hash(section),
+        "gate_policy": _gate_section(project),
+        "data": _data_summary(data, frame, config, train_rows, summary["holdout"]["rows"]),
+        "features_hash": _features_hash(project),
+        "code": provenance.code_version(project.root),
+        "libraries": provenance.library_versions(_estimator_package(config)),
+        "artifact": {"sha256": project.artifacts.put_bytes(blob), "size_bytes": len(blob)},
+        **summary,
+    }
+
+
+def _data_summary(
+    data: TrainingFrame, frame: pd.DataFrame, config: TrainingConfig, train: int, test: int
+) -> dict[str, Any]:
+    column = config.split.column
+    times = _as_times(frame[column]) if column and column in frame.columns else None
+    return {
+        "ref": data.ref,
+        "sha256": data.digest,
+        "rows": len(frame),
+        "train_rows": train,
+        "test_rows": test,
+        "start": None if times is None else str(times.min()),
+        "end": None if times is None else str(times.max()),
+    }
+
+
+def _gate_section(project: Project) -> dict[str, Any] | None:
+    gate = project.config.gate
+    return None if gate is None else gate.model_dump(mode="json")
+
+
+def _features_hash(project: Project) -> str | None:
+    features = project.config.features
+    return None if features is None else provenance.file_hash(project.root / features.module)
+
+
+def _estimator_package(config: TrainingConfig) -> tuple[str, ...]:
+    path = config.model.estimator or ""
+    top = path.split(".")[0]
+    return (top,) if top and top not in ("sklearn", "keel") else ()

@@ -1,0 +1,73 @@
+"""`keel feedback FILE` and `keel performance`: labels in (idempotently), metrics out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from keel.cli.main import app
+from keel.errors import MonitoringError
+from keel.monitoring.log import PredictionLog
+from keel.project import Project
+
+
+def _run(*args: str) -> dict[str, object]:
+    result = CliRunner().invoke(app, [*args, "--json"])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    assert result.exit_code == 0, result.stdout
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def _project(root: Path, label_delay: str) -> Path:
+    """600 logged probabilities and a feedback CSV (+2 unknown ids, +1 duplicate row)."""
+    (root / "keel.yaml").write_text(
+        f"name: t\nmonitoring:\n  performance: {{label_delay: {label_delay}}}\n"
+    )
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0, 1, 600)
+    with Project.open(root) as project, PredictionLog.for_project(project) as log:
+        ids = log.append({"inputs": {"x": float(v)}, "output": {"probability": v}} for v in p)
+    labels = (rng.uniform(0, 1, 600) < p).astype(int)
+    frame = pd.DataFrame({"prediction_id": [*ids, "ghost1", "ghost2", ids[0]]})
+    frame["label"] = [*labels, 0, 1, labels[0]]
+    frame.to_csv(root / "feedback.csv", index=False)
+    return root
+
+
+def test_feedback_counts_unknown_ids_and_duplicates_and_is_idempotent(project_dir: Path) -> None:
+    """Loading twice stores the same ids; unknown ids and duplicate rows are reported."""
+    root = _project(project_dir, "0s")
+    first = _run("feedback", str(root / "feedback.csv"), "--project", str(root))
+    second = _run("feedback", str(root / "feedback.csv"), "--project", str(root))
+    assert first == second
+    assert first == {"rows": 603, "stored": 602, "duplicates": 1, "unknown_ids": 2}
+
+
+def test_performance_is_realised_once_labels_have_matured(project_dir: Path) -> None:
+    """With label_delay 0s the window is mature: accuracy and AUC from the labels."""
+    root = _project(project_dir, "0s")
+    _run("feedback", str(root / "feedback.csv"), "--project", str(root))
+    data = _run("performance", "--score", "output.probability", "--project", str(root))
+    assert data["estimated"] is False and data["labelled"] == 600
+    assert 0.65 < data["metrics"]["roc_auc"] < 0.95  # type: ignore[index]
+
+
+def test_performance_is_estimated_before_labels_mature(project_dir: Path) -> None:
+    """With a 30-day label delay today's window is estimated, its assumptions stated."""
+    root = _project(project_dir, "30d")
+    data = _run("performance", "--score", "output.probability", "--project", str(root))
+    assert data["estimated"] is True and data["mature"] is False
+    assert "calibrated" in str(data["assumptions"])
+
+
+def test_performance_on_an_unknown_score_column_names_the_choices(project_dir: Path) -> None:
+    """A --score the log lacks is a user error listing the output columns."""
+    root = _project(project_dir, "0s")
+    with pytest.raises(MonitoringError, match=r"output\.probability"):
+        _run("performance", "--score", "prob", "--project", str(root))

@@ -1,0 +1,116 @@
+"""The drift statistics as pure functions, checked against hand-computed values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from keel.monitoring import stats
+
+
+def test_ks_samples_matches_scipy_exact_for_small_windows() -> None:
+    """A 40-value window gets scipy's exact two-sample p-value."""
+    rng = np.random.default_rng(0)
+    reference, window = rng.normal(0, 1, 300), rng.normal(0.5, 1, 40)
+    expected = scipy_stats.ks_2samp(window, reference, method="exact")
+    assert stats.ks_samples(reference, window) == pytest.approx(
+        (expected.statistic, expected.pvalue)
+    )
+
+
+def test_ks_samples_matches_scipy_asymptotic_for_large_windows() -> None:
+    """Large samples: the exact distance, and a p-value within 5% of scipy's asymptotic."""
+    rng = np.random.default_rng(1)
+    reference, window = rng.normal(0, 1, 4000), rng.normal(0.05, 1, 3000)
+    expected = scipy_stats.ks_2samp(window, reference, method="asymp")
+    distance, p_value = stats.ks_samples(reference, window)
+    assert distance == pytest.approx(expected.statistic, rel=1e-12)
+    assert p_value == pytest.approx(expected.pvalue, rel=0.05)
+
+
+def test_ks_on_bins_never_exceeds_the_raw_distance() -> None:
+    """The binned KS distance is a lower bound of the raw one (so it errs toward no drift)."""
+    rng = np.random.default_rng(2)
+    reference, window = rng.normal(0, 1, 5000), rng.normal(0.3, 1, 2000)
+    edges = np.quantile(reference, np.linspace(0, 1, 21))
+    binned, _ = stats.ks_counts(
+        np.histogram(reference, edges)[0],
+        np.histogram(np.clip(window, edges[0], edges[-1]), edges)[0],
+    )
+    raw, _ = stats.ks_samples(reference, window)
+    assert 0 < binned <= raw + 1e-12
+
+
+def test_rare_categories_are_pooled_until_expected_counts_reach_five() -> None:
+    """Columns with expected counts under five merge into one pooled column."""
+    table = np.array([[500, 300, 40, 30], [50, 30, 3, 2]], dtype=float)
+    pooled = stats.pool_rare(table)
+    assert pooled.shape == (2, 3)
+    assert list(pooled[:, -1]) == [70, 5]
+
+
+def test_a_pool_still_too_small_absorbs_the_smallest_kept_column() -> None:
+    """When the pooled column is still under five, the next-smallest column joins it."""
+    table = np.array([[500, 300, 2, 1], [50, 30, 1, 0]], dtype=float)
+    pooled = stats.pool_rare(table)
+    assert pooled.tolist() == [[500, 303], [50, 31]]
+
+
+def test_unseen_values_get_an_exact_p_value() -> None:
+    """k values the reference never had: p is the hypergeometric chance all land in the window."""
+    p = stats.unseen_test(reference_rows=900, window_rows=100, unseen=3)
+    assert p == pytest.approx((100 * 99 * 98) / (1000 * 999 * 998))
+
+
+def test_psi_of_a_known_shift() -> None:
+    """PSI over two buckets 50/50 -> 60/40 is 0.1 * ln(1.2) - 0.1 * ln(0.8) = 0.1 * ln(1.5)."""
+    assert stats.psi(np.array([50, 50]), np.array([60, 40])) == pytest.approx(0.1 * np.log(1.5))
+
+
+@pytest.mark.parametrize(
+    ("method", "expected"),
+    [
+        ("bonferroni", [0.04, 0.08, 0.12, 0.16]),
+        ("holm", [0.04, 0.06, 0.06, 0.06]),
+        ("fdr", [0.04, 0.04, 0.04, 0.04]),
+        ("none", [0.01, 0.02, 0.03, 0.04]),
+    ],
+)
+def test_corrections_for_testing_many_columns(
+    method: stats.Correction, expected: list[float]
+) -> None:
+    """Bonferroni, Holm and Benjamini-Hochberg adjust p-values as their definitions say."""
+    adjusted = stats.adjust([0.01, 0.02, 0.03, 0.04], method)
+    assert list(adjusted) == pytest.approx(expected)
+
+
+def test_corrections_keep_the_input_order() -> None:
+    """Adjusted p-values come back in the order the columns went in."""
+    adjusted = stats.adjust([0.04, 0.01, 0.03], "holm")
+    assert list(adjusted) == pytest.approx([0.06, 0.03, 0.06])
+
+
+def test_mmd_sees_a_change_of_correlation_the_marginals_hide() -> None:
+    """Two columns whose correlation flips: same marginals, MMD p-value small."""
+    rng = np.random.default_rng(3)
+    cov = np.array([[1, 0.9], [0.9, 1]])
+    reference = rng.multivariate_normal([0, 0], cov, 200)
+    window = rng.multivariate_normal([0, 0], cov * [[1, -1], [-1, 1]], 200)
+    effect, p = stats.mmd_permutation(reference, window, permutations=200, seed=0)
+    assert p < 0.01 and effect > 0
+
+
+def test_mmd_p_value_is_not_small_without_a_shift() -> None:
+    """Two samples of one distribution: the permutation p-value is unremarkable."""
+    rng = np.random.default_rng(4)
+    _, p = stats.mmd_permutation(
+        rng.normal(size=(150, 3)), rng.normal(size=(150, 3)), permutations=200, seed=0
+    )
+    assert p > 0.05
+
+
+def test_critical_effects_shrink_as_windows_grow() -> None:
+    """The smallest significant KS distance and TVD fall as the window grows."""
+    assert stats.ks_critical(5000, 5000, 0.01) < stats.ks_critical(5000, 50, 0.01)
+    assert stats.tvd_critical(5000, 3, 0.01) < stats.tvd_critical(50, 3, 0.01)
