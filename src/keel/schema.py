@@ -338,6 +338,7 @@ class ServingConfig(Section):
     reload_interval: Duration = timedelta(seconds=5)
     keys_refresh: Duration = timedelta(seconds=5)
     log_predictions: bool = True
+    dashboard: bool = True  # the web dashboard at /ui, behind its own key login
     log_fsync: bool = False
     log_roll: Literal["worker", "server"] = "worker"
     log_seal_every: Duration = timedelta(seconds=10)

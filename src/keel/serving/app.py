@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from keel.schema import ServingConfig
 from keel.serving.api import build_api
-from keel.serving.asgi import KeelApp
+from keel.serving.asgi import UI_PREFIX, KeelApp
 from keel.serving.cache import MemoryCache, RedisCache, ResponseCache
 from keel.serving.fallback import load_rule
 from keel.serving.features import FeatureClient
@@ -75,7 +75,12 @@ def create_app(
         alert=_alerter(project),
         features=_feature_store(project),
     )
-    return KeelApp(state, build_api(state, project.store), lifecycle)
+    app = KeelApp(state, build_api(state, project.store), lifecycle)
+    if settings.dashboard:
+        from keel.ui import create_ui_app
+
+        app.ui = create_ui_app(project, prefix=UI_PREFIX, health=app.readiness)
+    return app
 
 
 def check_settings(project: Project) -> ServingConfig:

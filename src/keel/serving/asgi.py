@@ -34,19 +34,28 @@ from keel.serving.state import ServerState
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from starlette.types import ASGIApp
 
-__all__ = ["KeelApp"]
+__all__ = ["UI_PREFIX", "KeelApp"]
 
 _PREDICT = "/v1/predict"
+UI_PREFIX = "/ui"
 
 
 class KeelApp:
     """The ASGI app: gateway, hot predict path, FastAPI for the rest, lifespan."""
 
-    def __init__(self, state: ServerState, api: FastAPI, lifecycle: Lifecycle) -> None:
+    def __init__(
+        self,
+        state: ServerState,
+        api: FastAPI,
+        lifecycle: Lifecycle,
+        ui: ASGIApp | None = None,
+    ) -> None:
         self.state = state
         self.api = api
         self.lifecycle = lifecycle
+        self.ui = ui  # the dashboard signs its users in itself (keys, session cookie)
 
     @property
     def routes(self) -> list[tuple[str, frozenset[str]]]:
@@ -79,6 +88,9 @@ class KeelApp:
         path: str = scope["path"]
         if path in OPEN_PATHS:
             await self._health(path, send)
+            return
+        if self.ui is not None and (path == UI_PREFIX or path.startswith(UI_PREFIX + "/")):
+            await self.ui(scope, receive, send)
             return
         started = time.perf_counter()
         headers = request_headers(scope)
@@ -147,19 +159,22 @@ class KeelApp:
         self.state.metrics.request(route, status, version, fallback, time.perf_counter() - started)
 
     async def _health(self, path: str, send: Send) -> None:
-        state = self.state
         if path == "/healthz":
             await send_json(send, 200, b'{"status":"alive"}')
             return
-        ready = state.ready and not state.draining
-        body = {
-            "ready": ready,
+        body = self.readiness()
+        await send_json(send, 200 if body["ready"] else 503, orjson.dumps(body))
+
+    def readiness(self) -> dict[str, Any]:
+        """What ``/readyz`` answers, and what the dashboard shows as health."""
+        state = self.state
+        return {
+            "ready": state.ready and not state.draining,
             "model": state.served.version,
             "draining": state.draining,
             "prediction_log": state.log is not None,
             "metadata_store": state.metadata_ok,
         }
-        await send_json(send, 200 if ready else 503, orjson.dumps(body))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
