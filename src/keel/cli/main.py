@@ -14,6 +14,7 @@ from keel.cli import features as features_cli
 from keel.cli import monitoring as monitoring_cli
 from keel.cli import serving as serving_cli
 from keel.cli import training as training_cli
+from keel.cli import worker as worker_cli
 from keel.cli import ui as ui_cli
 from keel.errors import KeelError
 
@@ -35,6 +36,7 @@ app.add_typer(store.app, name="store")
 app.add_typer(features_cli.app, name="features")
 data_cli.register(app)
 training_cli.register(app)
+worker_cli.register(app)
 monitoring_cli.register(app)
 serving_cli.register(app)
 ui_cli.register(app)
