@@ -14,8 +14,8 @@ from keel.cli import features as features_cli
 from keel.cli import monitoring as monitoring_cli
 from keel.cli import serving as serving_cli
 from keel.cli import training as training_cli
-from keel.cli import worker as worker_cli
 from keel.cli import ui as ui_cli
+from keel.cli import worker as worker_cli
 from keel.errors import KeelError
 
 __all__ = ["app", "run"]
