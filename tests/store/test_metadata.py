@@ -56,7 +56,7 @@ def test_corrupted_sqlite_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "keel.db"
     garbage = b"this is not a database\x00" * 100
     path.write_bytes(garbage)
-    with pytest.raises(StoreCorrupt, match="not a SQLite database"):
+    with pytest.raises(StoreCorrupt, match="is not a SQLite database or is corrupt"):
         MetadataStore.open(f"sqlite:///{path}")
     assert path.read_bytes() == garbage
 
@@ -130,3 +130,36 @@ def test_two_processes_opening_a_fresh_store_at_once(store_url: str) -> None:
         assert sorted(row[0] for row in versions) == sorted(expected_heads())
     finally:
         store.close()
+
+
+_WRITE_AND_EXIT = """
+import sys
+from keel.store import MetadataStore
+store = MetadataStore.open(sys.argv[1])
+store.leases.acquire("other-process", "b", ttl=30)
+store.close()
+"""
+
+
+def test_reopening_in_one_process_keeps_the_wal_safe(tmp_path: Path) -> None:
+    """A second open beside live connections must not let another process drop the WAL.
+
+    Opening and closing the database file outside SQLite cancels this process's POSIX
+    locks; a second process then believes it is the last user, checkpoints and deletes the
+    WAL, and the live connections here corrupt the database on their next write.
+    """
+    url = f"sqlite:///{tmp_path / 'keel.db'}"
+    first = MetadataStore.open(url)
+    live = first.engine.connect()
+    live.execute(sa.text("SELECT count(*) FROM keel_leases")).scalar()
+    second = MetadataStore.open(url)
+    subprocess.run([sys.executable, "-c", _WRITE_AND_EXIT, url], check=True, timeout=60)
+    first.leases.acquire("this-process", "a", ttl=30)
+    live.execute(sa.text("SELECT count(*) FROM keel_leases")).scalar()
+    live.close()
+    with first.begin() as connection:
+        assert connection.execute(sa.text("PRAGMA integrity_check")).scalar() == "ok"
+        names = connection.execute(sa.text("SELECT name FROM keel_leases")).scalars().all()
+    assert sorted(names) == ["other-process", "this-process"]
+    second.close()
+    first.close()

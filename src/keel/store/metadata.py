@@ -23,7 +23,6 @@ from keel.store.leases import Leases
 __all__ = ["CONNECT_TIMEOUT_S", "MetadataStore", "create_engine"]
 
 CONNECT_TIMEOUT_S = 5
-_SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 class MetadataStore:
@@ -89,6 +88,9 @@ def _sqlite_engine(url: str) -> sa.Engine:
 
 
 def _prepare_sqlite_file(path: Path) -> None:
+    # The file itself is never opened here: closing any descriptor of a SQLite file drops
+    # every POSIX lock this process holds on it, which lets another process checkpoint and
+    # delete the WAL under our live connections. SQLite reports a non-database file itself.
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -96,13 +98,6 @@ def _prepare_sqlite_file(path: Path) -> None:
             f"cannot create {path.parent} ({error.strerror}); make the project folder "
             "writable or point store: in keel.yaml at a writable location"
         ) from None
-    if path.exists() and path.stat().st_size > 0:
-        with path.open("rb") as handle:
-            if handle.read(len(_SQLITE_HEADER)) != _SQLITE_HEADER:
-                raise StoreCorrupt(
-                    f"{path} is not a SQLite database; move it aside (or restore a backup) "
-                    "and run the command again to start a fresh store"
-                )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -134,8 +129,8 @@ def _explain(url: str, error: exc.DatabaseError) -> StoreUnavailable | StoreCorr
     reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
     if "file is not a database" in reason or "malformed" in reason:
         return StoreCorrupt(
-            f"the metadata store {mask_url(url)} is corrupt ({reason}); move it aside "
-            "(or restore a backup) and run the command again"
+            f"the metadata store {mask_url(url)} is not a SQLite database or is corrupt "
+            f"({reason}); move it aside (or restore a backup) and run the command again"
         )
     if "readonly" in reason or "read-only" in reason:
         return ProjectError(
