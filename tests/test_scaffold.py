@@ -84,12 +84,14 @@ def test_quickstart_runs_the_story(tmp_path: Path) -> None:
     result = keel("quickstart", "--json", "--rows", "400", cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr
     steps = {step["step"]: step for step in json.loads(result.stdout)["steps"]}
-    assert list(steps) == ["init", "ingest", "features", "train", "serve", "drift"]
+    assert list(steps) == ["init", "ingest", "features", "train", "serve", "drift", "monitor"]
     assert steps["ingest"]["quarantined"] == 1
     assert steps["features"]["skew_mismatches"] == 0
     assert steps["train"]["gate"] == "passed"
     assert steps["serve"]["failed"] == 0 and steps["serve"]["exit_code"] == 0
     assert "monthly_charges" in steps["drift"]["drifted_columns"]
+    assert "feature_drift" in steps["monitor"]["alerts"]
+    assert steps["monitor"]["retrained"] is True
 
 
 def test_example_generate_json(tmp_path: Path) -> None:

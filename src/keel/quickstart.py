@@ -140,6 +140,7 @@ def _serve(project: Project) -> Iterator[Step]:
         {"requests": served, **normal, "exit_code": server.returncode},
     )
     yield _drift_check(project, updated)
+    yield _monitor(project)
 
 
 TRAFFIC = 200
@@ -235,3 +236,35 @@ def _drift_check(project: Project, updated: int) -> Step:
         f"drift found in: {', '.join(drifted) or 'no column'}",
         {"drifted_columns": drifted},
     )
+
+
+def _monitor(project: Project) -> Step:
+    """One worker cycle: the drift raises its alert and the retrain trigger trains."""
+    import json
+
+    command = [sys.executable, "-m", "keel", "monitor", "--once", "--json"]
+    done = subprocess.run(
+        [*command, "--project", str(project.root)], capture_output=True, text=True, timeout=600
+    )
+    if done.returncode != 0:
+        raise KeelError(f"keel monitor failed: {done.stderr.strip()}")
+    cycle = json.loads(done.stdout)
+    raised = sorted(rule for rule, action in cycle["alerts"].items() if action != "none")
+    retrain = cycle.get("retrain") or {}
+    candidate = _latest_candidate(project)
+    return Step(
+        "monitor",
+        f"the worker's cycle raised {', '.join(raised) or 'no alert'}; the retrain trigger "
+        f"{'trained ' + candidate if retrain.get('run') and candidate else 'did not run'}",
+        {"alerts": raised, "retrained": bool(retrain.get("run")), "candidate": candidate},
+    )
+
+
+def _latest_candidate(project: Project) -> str | None:
+    from keel.training import Registry
+
+    latest = Registry(project.store).latest()
+    if latest is None or latest.status == "production":
+        return None
+    gate = "passed" if latest.gate_passed else "failed"
+    return f"{latest.name}@{latest.version} (gate {gate})"

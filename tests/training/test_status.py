@@ -145,3 +145,26 @@ def test_malformed_keel_yaml_is_one_sentence(tmp_path: Path) -> None:
     (tmp_path / "keel.yaml").write_text("name: [unclosed\n")
     with pytest.raises(ConfigError, match="is not valid"):
         read_status(tmp_path)
+
+
+def test_status_counts_open_alerts_by_severity(make_project: MakeProject, store_url: str) -> None:
+    """Open and acknowledged alerts are counted; resolved ones are not."""
+    from keel.monitoring.tables import alerts
+
+    project = make_project(TRAINING, store_url)
+    rows = [
+        ("a1", "open", "critical"),
+        ("a2", "acknowledged", "warning"),
+        ("a3", "resolved", "info"),
+    ]
+    with project.store.begin() as connection:
+        for alert_id, state, severity in rows:
+            connection.execute(
+                alerts.insert().values(
+                    id=alert_id, rule="r", subject=alert_id, severity=severity, status=state,
+                    summary="s", details="{}", opened_at=0.0, updated_at=0.0,
+                )
+            )  # fmt: skip
+    status = read_status(project.root)
+    assert status["alerts"] == {"critical": 1, "warning": 1}
+    assert "alerts: 2 open (1 critical, 1 warning)" in render_status(status)

@@ -72,7 +72,7 @@ def render_status(data: dict[str, Any]) -> list[str]:
         gated = {True: "passed", False: "failed", None: "not gated"}[latest["gate_passed"]]
         lines.append(f"latest: version {latest['version']} ({latest['status']}, gate {gated})")
     alerts = data["alerts"]
-    lines.append("alerts: monitoring is not set up" if alerts is None else f"alerts: {alerts}")
+    lines.append(f"alerts: {_alerts_text(alerts)}")
     return lines
 
 
@@ -155,8 +155,32 @@ def _answer(query: _Query) -> dict[str, Any]:
         "canary": [_shape(row) for row in query.all(_BY_STATUS + " LIMIT 5", "canary")],
         "latest": _shape(query.one(_LATEST)),
         "versions": 0 if count is None else next(iter(count.values())),
-        "alerts": None,
+        "alerts": _open_alerts(query),
     }
+
+
+_OPEN_ALERTS = (
+    "SELECT severity, count(*) AS n FROM keel_alerts "
+    "WHERE status IN ('open', 'acknowledged') GROUP BY severity ORDER BY severity"
+)
+
+
+def _open_alerts(query: _Query) -> dict[str, int] | None:
+    """Open (or acknowledged) alerts by severity; None where monitoring has no table."""
+    try:
+        return {row["severity"]: int(row["n"]) for row in query.all(_OPEN_ALERTS)}
+    except Exception:  # an older store without the monitoring tables: nothing to show
+        query.connection.rollback()
+        return None
+
+
+def _alerts_text(alerts: dict[str, int] | None) -> str:
+    if alerts is None:
+        return "monitoring is not set up"
+    if not alerts:
+        return "none open"
+    counts = ", ".join(f"{n} {severity}" for severity, n in sorted(alerts.items()))
+    return f"{sum(alerts.values())} open ({counts})"
 
 
 def _production_lines(production: dict[str, Any]) -> list[str]:
