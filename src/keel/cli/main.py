@@ -10,6 +10,7 @@ from keel import __version__
 from keel.cli import audit as audit_cli
 from keel.cli import config, example, project, store
 from keel.cli import data as data_cli
+from keel.cli import delivery as delivery_cli
 from keel.cli import features as features_cli
 from keel.cli import monitoring as monitoring_cli
 from keel.cli import serving as serving_cli
@@ -37,6 +38,7 @@ app.add_typer(features_cli.app, name="features")
 data_cli.register(app)
 training_cli.register(app)
 worker_cli.register(app)
+delivery_cli.register(app)
 monitoring_cli.register(app)
 serving_cli.register(app)
 ui_cli.register(app)

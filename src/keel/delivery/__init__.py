@@ -1,7 +1,8 @@
-"""Delivery: shadow comparison, sticky canary routing and the rollout decision.
+"""Delivery: shadow comparison, sticky canary routing, the rollout decision, rollback.
 
-These are the pure decisions of the delivery path; the worker and the server call them
-with what they have observed.
+``decide``, ``route`` and ``compare`` are the pure decisions of the delivery path;
+``keel.delivery.deployments`` holds the history and the rollback (it imports the
+registry, so it is not imported here).
 """
 
 from keel.delivery.rollout import ArmStats, CanaryPolicy, Decision, Step, decide

@@ -1,0 +1,71 @@
+"""Deployment history and rollback, read from and written to the model registry.
+
+The registry records every status change with who, when and why; the deployment history
+is the part of it that touched production, shadow or canary. Rolling back makes the
+version that was in production before the current one serve again; every server replica
+polls the registry (``serving.reload_interval``, one second by default) and switches
+without a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from keel.errors import RegistryError
+from keel.project import Project
+from keel.training.registry import Registry
+from keel.training.tables import model_events
+from keel.training.versions import ModelVersion, StatusEvent
+
+__all__ = ["DEPLOYED_STATUSES", "deployments", "previous_production", "rollback"]
+
+DEPLOYED_STATUSES = ("production", "shadow", "canary")
+
+
+def deployments(project: Project, limit: int = 50) -> list[StatusEvent]:
+    """Status changes into or out of a deployed status, newest first."""
+    touched = sa.or_(
+        model_events.c.to_status.in_(DEPLOYED_STATUSES),
+        model_events.c.from_status.in_(DEPLOYED_STATUSES),
+    )
+    columns = [c for c in model_events.c if c.name != "id"]
+    query = sa.select(*columns).where(touched).order_by(model_events.c.id.desc()).limit(limit)
+    with project.store.engine.connect() as connection:
+        return [StatusEvent(**dict(row._mapping)) for row in connection.execute(query)]
+
+
+def previous_production(events: Sequence[StatusEvent], current: int | None) -> int | None:
+    """The last version other than ``current`` that was promoted to production."""
+    for event in events:  # newest first
+        if event.to_status == "production" and event.version != current:
+            return event.version
+    return None
+
+
+def rollback(project: Project, reason: str, actor: str) -> ModelVersion:
+    """Make the previous production version serve again, on record."""
+    if not reason.strip():
+        raise RegistryError("a rollback needs --reason 'why' so the incident is on record")
+    registry = Registry(project.store)
+    current = registry.production()
+    promotions = _promotions(project)
+    target = previous_production(promotions, current.version if current else None)
+    if target is None:
+        raise RegistryError(
+            "there is no earlier production version to roll back to; deploy one with "
+            "`keel deploy V`"
+        )
+    return registry.transition(target, "production", actor, f"rollback: {reason}")
+
+
+def _promotions(project: Project) -> list[StatusEvent]:
+    columns = [c for c in model_events.c if c.name != "id"]
+    query = (
+        sa.select(*columns)
+        .where(model_events.c.to_status == "production")
+        .order_by(model_events.c.id.desc())
+    )
+    with project.store.engine.connect() as connection:
+        return [StatusEvent(**dict(row._mapping)) for row in connection.execute(query)]
