@@ -97,7 +97,7 @@ def test_drift_rules_get_drift_diagnostics_with_the_window(tmp_path: Path) -> No
 def test_rollback_names_the_previous_version(tmp_path: Path) -> None:
     """With a previous production version, the rollback is one exact command."""
     runbook = build_runbook(_config(tmp_path), now=0.0, production=7, previous=6)
-    assert "`keel deploy 6 --reason 'rollback: WHY'`" in runbook.rollback
+    assert "`keel rollback --reason 'WHY'` serves version 6 again" in runbook.rollback
 
 
 def test_rollback_without_history_says_how_to_find_a_version(tmp_path: Path) -> None:
@@ -118,7 +118,7 @@ def test_markdown_has_anchors_contacts_and_commands(tmp_path: Path) -> None:
     assert '<a id="auc-drop"></a>' in text and '<a id="auc_drop"></a>' in text
     assert "- **Ana** (primary): ana@example.com" in text
     assert "keel alerts list --status open" in text
-    assert "keel deploy 3" in text
+    assert "keel rollback --reason" in text and "serves version 3 again" in text
 
 
 def test_html_is_standalone_and_escaped(tmp_path: Path) -> None:

@@ -200,13 +200,14 @@ def _mitigate(signals: list[str], rollback: str) -> list[str]:
 def _rollback(production: int | None, previous: int | None) -> str:
     if previous is not None:
         return (
-            f"deploy the previous production version with `keel deploy {previous} "
-            "--reason 'rollback: WHY'` (the dashboard's Deployments page has a button for "
-            "admin keys)."
+            f"`keel rollback --reason 'WHY'` serves version {previous} again on every replica "
+            "within seconds (`keel deployments` shows the history; the dashboard's "
+            "Deployments page has a button for admin keys)."
         )
     return (
-        "deploy the previous version with `keel deploy VERSION --reason 'rollback: WHY'`; "
-        "`keel registry list` shows the versions and which was in production."
+        "`keel rollback --reason 'WHY'` serves the previous production version again; with "
+        "no earlier version, deploy one with `keel deploy VERSION --reason 'WHY'` "
+        "(`keel registry list` shows them)."
     )
 
 
