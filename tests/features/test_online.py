@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import uuid
@@ -108,6 +109,7 @@ class _Proxy:
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
         self.sockets: list[socket.socket] = []
+        self.down = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -115,6 +117,9 @@ class _Proxy:
             try:
                 client, _ = self.server.accept()
             except OSError:
+                return
+            if self.down.is_set():  # a connection that raced the cut is refused too
+                client.close()
                 return
             upstream = socket.create_connection(self.target)
             self.sockets += [client, upstream]
@@ -130,6 +135,10 @@ class _Proxy:
             pass
 
     def cut(self) -> None:
+        self.down.set()
+        with contextlib.suppress(OSError):
+            # shutdown wakes a thread blocked in accept(); close alone may leave it listening
+            self.server.shutdown(socket.SHUT_RDWR)
         self.server.close()
         for sock in self.sockets:
             sock.close()
