@@ -1,8 +1,8 @@
 """Seeded fuzzing of the documented routes: no input makes the server answer 5xx.
 
 Bodies come from the OpenAPI schema's routes with random JSON values, mutated valid
-instances and raw random bytes. (schemathesis is not installed in this environment;
-this is a hand-written stand-in with a fixed seed, so failures reproduce.)
+instances and raw random bytes, with a fixed seed so failures reproduce; it complements
+the schema-driven cases of ``test_schemathesis.py`` with bytes no schema describes.
 """
 
 from __future__ import annotations
