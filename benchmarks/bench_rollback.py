@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.cli.test_worker import _free_port
 from tests.delivery.test_deployments import wait_for_model
+from tests.helpers import free_port
 from tests.serving.helpers import register_model, write_config
 
 from keel.delivery.deployments import rollback
@@ -38,7 +38,7 @@ def main() -> None:
         with Project.open(root) as project:
             first = register_model(project, root, seed=0)
             second = register_model(project, root, seed=1)
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}/readyz"
         command = [sys.executable, "-m", "keel", "serve", "--port", str(port), "-p", str(root)]
         server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

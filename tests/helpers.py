@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -31,3 +32,10 @@ def as_unprivileged(command: list[str]) -> list[str]:
     if setpriv is None:
         raise RuntimeError("setpriv is needed to drop root for permission tests")
     return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

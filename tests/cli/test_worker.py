@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ import pandas as pd
 
 from keel.monitoring.log import PredictionLog
 from keel.project import Project
+
+from ..helpers import free_port
 
 
 def _monitored_project(root: Path) -> Path:
@@ -72,12 +73,6 @@ def test_a_failing_cycle_does_not_end_the_worker(project_dir: Path) -> None:
     assert first["ok"] is False and "reference" in first["error"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_up_serves_and_monitors_until_sigterm(project_dir: Path, tmp_path: Path) -> None:
     """`keel up` answers /readyz from its server child and stops both on SIGTERM."""
     from tests.serving.helpers import register_model
@@ -85,7 +80,7 @@ def test_up_serves_and_monitors_until_sigterm(project_dir: Path, tmp_path: Path)
     root = _monitored_project(project_dir)
     with Project.open(root) as project:
         register_model(project, tmp_path)
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "keel", "up", "--port", str(port), "--every", "1s"]
     with subprocess.Popen([*command, "--project", str(root)], stdout=subprocess.PIPE) as up:
         try:

@@ -17,6 +17,7 @@ from keel.delivery.deployments import deployments, rollback
 from keel.errors import RegistryError
 from keel.project import Project
 from keel.training import Registry
+from tests.helpers import free_port
 from tests.serving.helpers import register_model, write_config
 
 
@@ -123,13 +124,11 @@ def test_a_running_server_switches_back_without_a_restart(
 
     How soon is a target (2 s), measured by benchmarks/bench_rollback.py, not asserted here.
     """
-    from tests.cli.test_worker import _free_port
-
     write_config(project_dir, "rate_limit: 1000/second")
     with Project.open(project_dir) as project:
         first = register_model(project, tmp_path, seed=0)
         second = register_model(project, tmp_path, seed=1)
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "keel", "serve", "--port", str(port), "-p", str(project_dir)]
     url = f"http://127.0.0.1:{port}/readyz"
     with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as server:

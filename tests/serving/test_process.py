@@ -22,6 +22,7 @@ import pytest
 
 from keel.monitoring.log import PredictionLog
 from keel.project import Project
+from tests.helpers import free_port
 from tests.serving.helpers import GOOD, create_key, fitted_model, register_model, write_config
 from tests.serving.slow_model import SlowModel
 
@@ -35,12 +36,6 @@ class Server:
     port: int
     key: str
     root: Path
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float = 90) -> None:

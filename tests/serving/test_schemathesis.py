@@ -17,8 +17,9 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from keel.project import Project
+from tests.helpers import free_port
 from tests.serving.helpers import create_key, register_model, write_config
-from tests.serving.test_process import free_port, wait_ready
+from tests.serving.test_process import wait_ready
 
 REPO = Path(__file__).resolve().parents[2]
 
