@@ -135,3 +135,20 @@ def test_snapshots_are_cached(open_store: Callable[[], FeatureStore]) -> None:
     first = store.offline.snapshot(view, datetime(2026, 1, 6, 13))
     second = store.offline.snapshot(view, datetime(2026, 1, 6, 17))
     assert first == second  # both floor to 01-06 00:00
+
+
+def test_a_quote_in_the_project_path_is_harmless(tmp_path: Path) -> None:
+    """File paths reach DuckDB as escaped literals, so a folder like o'brien works."""
+    from keel.project import Project
+
+    from .conftest import write_project
+
+    root = write_project(tmp_path / "o'brien")
+    ingest(root)
+    with Project.open(root) as project:
+        store = FeatureStore.open(project)
+        try:
+            frame = store.training_set(_labels(("c1", "2026-01-04 10:00")), "customer_id", "ts")
+        finally:
+            store.close()
+    assert frame.frame["tickets_3d"].tolist() == [2]

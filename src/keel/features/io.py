@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from keel.errors import FeatureError
+from keel.features.sql import path_literal
 
 __all__ = ["read_table", "write_table"]
 
@@ -36,7 +37,7 @@ def write_table(frame: Any, path: Path) -> None:
     con = duckdb.connect()
     try:
         con.register("frame", frame)
-        con.execute(f"COPY frame TO '{tmp}' (FORMAT {kind})")
+        con.execute(f"COPY frame TO {path_literal(tmp)} (FORMAT {kind})")
     finally:
         con.close()
     tmp.replace(path)

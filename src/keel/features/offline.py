@@ -23,7 +23,14 @@ import sqlalchemy as sa
 
 from keel.errors import FeatureError
 from keel.features.definitions import FeatureSet, FeatureView, RequestTransform
-from keel.features.sql import floor_to_grid, literal, point_in_time_sql, quote, snapshot_sql
+from keel.features.sql import (
+    floor_to_grid,
+    literal,
+    path_literal,
+    point_in_time_sql,
+    quote,
+    snapshot_sql,
+)
 from keel.features.tables import feature_snapshots
 from keel.project import Project
 
@@ -85,18 +92,21 @@ class OfflineStore:
     def _compute(
         self, con: Any, view: FeatureView, inputs: tuple[str, ...], until: datetime
     ) -> Snapshot:
+        import duckdb
+
         sql = snapshot_sql(view, "src", until)
         with tempfile.TemporaryDirectory() as folder:
             out = Path(folder) / "snapshot.parquet"
             try:
-                con.execute(
-                    f"COPY ({sql} ORDER BY entity_id, feature_ts) TO '{out}' (FORMAT parquet)"
-                )
-            except Exception as error:  # DuckDB reports bad columns or SQL in definitions
+                ordered = f"{sql} ORDER BY entity_id, feature_ts"
+                con.execute(f"COPY ({ordered}) TO {path_literal(out)} (FORMAT parquet)")
+            except duckdb.Error as error:  # bad columns or SQL in the definitions
                 raise FeatureError(
                     f"feature view '{view.name}' cannot be computed: {error}"
                 ) from None
-            rows = con.execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchone()[0]
+            rows = con.execute(
+                f"SELECT count(*) FROM read_parquet({path_literal(out)})"
+            ).fetchone()[0]
             digest = self.project.artifacts.put_file(out)
         snapshot = Snapshot(view.name, view.definition_hash, inputs, until, digest, int(rows))
         self._record(snapshot)
@@ -165,7 +175,7 @@ class OfflineStore:
             joins = []
             for i, snap in enumerate(snapshots):
                 path = self.project.artifacts.local_path(snap.artifact)
-                con.execute(f"CREATE VIEW s{i} AS SELECT * FROM read_parquet('{path}')")
+                con.execute(f"CREATE VIEW s{i} AS SELECT * FROM read_parquet({path_literal(path)})")
                 joins.append((self.features.view(snap.view), f"s{i}"))
             result = con.execute(point_in_time_sql("labels", entity, timestamp, joins)).df()
         return result.drop(columns=["_keel_row", "_keel_t"])
@@ -179,7 +189,8 @@ class OfflineStore:
         since = "" if after is None else f"WHERE feature_ts > {literal(after)}"
         names = ", ".join(quote(n) for n in view.feature_names)
         sql = (
-            f"SELECT entity_id, feature_ts, {names} FROM read_parquet('{path}') {since} "
+            f"SELECT entity_id, feature_ts, {names} "
+            f"FROM read_parquet({path_literal(path)}) {since} "
             "QUALIFY row_number() OVER (PARTITION BY entity_id ORDER BY feature_ts DESC) = 1 "
             "ORDER BY entity_id"
         )
@@ -279,6 +290,6 @@ def _register_source(con: Any, project: Project, source: str, versions: list[Any
         path = project.artifacts.local_path(version.artifact)
         parts.append(
             f"SELECT *, {ordinal} * 10000000000 + file_row_number AS _keel_seq "
-            f"FROM read_parquet('{path}', file_row_number = true)"
+            f"FROM read_parquet({path_literal(path)}, file_row_number = true)"
         )
     con.execute(f"CREATE VIEW src AS {' UNION ALL BY NAME '.join(parts)}")

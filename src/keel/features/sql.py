@@ -12,7 +12,14 @@ from datetime import datetime, timedelta
 
 from keel.features.definitions import Aggregation, FeatureView
 
-__all__ = ["EPOCH", "floor_to_grid", "point_in_time_sql", "quote", "snapshot_sql"]
+__all__ = [
+    "EPOCH",
+    "floor_to_grid",
+    "path_literal",
+    "point_in_time_sql",
+    "quote",
+    "snapshot_sql",
+]
 
 EPOCH = datetime(1970, 1, 1)
 
@@ -20,6 +27,11 @@ EPOCH = datetime(1970, 1, 1)
 def quote(name: str) -> str:
     """A SQL identifier, quoted."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def path_literal(path: object) -> str:
+    """A file path as a SQL string literal (a quote in a folder name cannot break out)."""
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 def literal(value: datetime) -> str:
