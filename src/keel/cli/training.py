@@ -106,18 +106,33 @@ def deploy(
     version: VersionArg = "latest",
     force: Annotated[bool, typer.Option(help="Deploy without a passing gate decision.")] = False,
     reason: Annotated[str | None, typer.Option(help="Why: recorded in the status history.")] = None,
+    shadow: Annotated[bool, typer.Option(help="Deploy as the shadow of production.")] = False,
+    canary: Annotated[bool, typer.Option(help="Deploy as a canary with a traffic share.")] = False,
+    share: Annotated[
+        float | None, typer.Option(help="The canary's traffic percentage (first step).")
+    ] = None,
     project: ProjectOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Make a gated version the production model, recording who and why."""
+    """Make a gated version the production model (or its shadow or canary), with who and why."""
+    from keel.errors import DeployRefused
     from keel.training.gating import deploy as run_deploy
 
+    if shadow and canary:
+        raise DeployRefused("choose one of --shadow and --canary")
+    kind = "shadow" if shadow else "canary" if canary else "production"
     with open_project(project) as opened:
-        deployed = run_deploy(opened, version, force=force, reason=reason)
+        if kind == "production":
+            deployed = run_deploy(opened, version, force=force, reason=reason)
+        else:
+            from keel.delivery.staging import StageKind, stage
+
+            staged: StageKind = "shadow" if shadow else "canary"
+            deployed = stage(opened, version, staged, share=share, force=force, reason=reason)
     emit(
         as_json,
         deployed.to_dict(),
-        lambda out: _say(out, f"[green]✓[/] {deployed.label} is now the production model"),
+        lambda out: _say(out, f"[green]✓[/] {deployed.label} is now the {kind} model"),
     )
 
 

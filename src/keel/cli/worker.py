@@ -84,9 +84,24 @@ def _cycle(path: Path | None) -> dict[str, Any]:
 
     try:
         with Project.open(path) as project:
-            return {"ok": True, **run_cycle(project).to_dict()}
+            rollout = _rollout(project)
+            return {"ok": True, **rollout, **run_cycle(project).to_dict()}
     except KeelError as error:
         return {"ok": False, "error": str(error)}
+
+
+def _rollout(project: Any) -> dict[str, Any]:
+    """Advance the running canary, if any; its failure does not stop the monitoring cycle."""
+    import time
+
+    from keel.delivery.advance import advance_rollout
+    from keel.errors import KeelError
+
+    try:
+        done = advance_rollout(project, time.time())
+    except KeelError as error:
+        return {"rollout": {"error": str(error)}}
+    return {} if done is None else {"rollout": done}
 
 
 def _print(out: Console, *, data: dict[str, Any]) -> None:
@@ -96,6 +111,8 @@ def _print(out: Console, *, data: dict[str, Any]) -> None:
     drift = data["drift"]
     alerts = ", ".join(f"{rule} {action}" for rule, action in data["alerts"].items()) or "none"
     out.print(f"drift: {drift['decision']} ({drift['rows']} rows); alerts: {alerts}")
+    if "rollout" in data:
+        out.print(f"rollout: {data['rollout']}")
 
 
 def _seconds(text: str) -> float:

@@ -1,8 +1,10 @@
 """Delivery: shadow comparison, sticky canary routing, the rollout decision, rollback.
 
 ``decide``, ``route`` and ``compare`` are the pure decisions of the delivery path;
-``keel.delivery.deployments`` holds the history and the rollback (it imports the
-registry, so it is not imported here).
+``keel.delivery.deployments`` holds the history and the rollback,
+``keel.delivery.staging`` stages a version as shadow or canary (``keel deploy V --shadow``
+/ ``--canary``) and ``keel.delivery.advance`` is the worker's rollout step; they import
+the registry, so they are not imported here.
 """
 
 from keel.delivery.rollout import ArmStats, CanaryPolicy, Decision, Step, decide

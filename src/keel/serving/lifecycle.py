@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from keel.serving.arms import Arms
 from keel.serving.backend import ModelBackend
 from keel.serving.cache import LastGood
 from keel.serving.fallback import Rule
@@ -60,6 +61,7 @@ class Lifecycle:
         self.last_good = LastGood()
         self._failed: tuple[str, float] | None = None  # (ref, when) of the last failed load
         self._tasks: list[asyncio.Task[None]] = []
+        self.arms = _arms(state, source, rule, features)
 
     async def start(self) -> None:
         if self.store is not None:
@@ -82,6 +84,8 @@ class Lifecycle:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.arms is not None:
+            await self.arms.close()
         if self.state.log is not None:
             await asyncio.to_thread(self.state.log.close)
         _close(self.state.served.model)
@@ -112,8 +116,13 @@ class Lifecycle:
             self._store_down(error)
             return
         self.state.metadata_ok = True
-        if ref is None or ref == self.state.served.ref or self._recently_failed(ref):
-            return
+        if ref is not None and ref != self.state.served.ref and not self._recently_failed(ref):
+            await self._switch(ref)
+        if self.arms is not None:
+            await self.arms.check()
+
+    async def _switch(self, ref: str) -> None:
+        assert self.source is not None
         try:
             model = await asyncio.to_thread(self.source.load, ref)
         except Exception as error:
@@ -189,6 +198,17 @@ class Lifecycle:
                 await job()
             except Exception:  # a bug in one round must not end the loop
                 logger.exception("background job failed; retrying in %s s", seconds)
+
+
+def _arms(
+    state: ServerState, source: ModelSource | None, rule: Rule | None, features: Any
+) -> Arms | None:
+    """Canary and shadow support, for a source that knows about them (the registry)."""
+    from keel.serving.source import RegistrySource
+
+    if not isinstance(source, RegistrySource):
+        return None
+    return Arms(state, source, rule=rule, features=features)
 
 
 def _close(model: ModelBackend | None) -> None:

@@ -50,6 +50,12 @@ class Metrics:
         self.log_errors = Counter(
             "keel_prediction_log_errors", "Prediction log writes that failed.", registry=r
         )
+        self.shadow_dropped = Counter(
+            "keel_shadow_dropped", "Requests not sent to the shadow (queue full).", registry=r
+        )
+        self.shadow_errors = Counter(
+            "keel_shadow_errors", "Shadow calls that failed or took too long.", registry=r
+        )
         self.model_info = Gauge(
             "keel_model_loaded",
             "1 for the model version this worker serves.",

@@ -58,21 +58,29 @@ async def handle_predict(
         return read.status, None, served.version
     started = time.perf_counter()
     rows, explain = read
+    arm = "production"
+    delivery = state.delivery
+    if delivery is not None:
+        served, arm, key = delivery.pick(served, rows)
     answers, cached = await _answer(state, served, rows, explain)
     outputs = [
         _shape(state, served, row, a, c) for row, a, c in zip(rows, answers, cached, strict=True)
     ]
+    if delivery is not None and key is not None:
+        outputs[0]["prediction_id"] = key  # the request was routed by its prediction id
     if explain:
         await _explain(state, served, rows, answers, outputs)
     latency = (time.perf_counter() - started) * 1000
     if state.log is not None:
-        await _log(state, rows, answers, cached, outputs, latency)
+        await _log(state, rows, answers, cached, outputs, latency, arm)
     body = {
         "predictions": outputs,
         "model_version": served.version,
         "latency_ms": round(latency, 3),
     }
     await send_json(send, 200, orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY))
+    if delivery is not None and delivery.shadow is not None:
+        delivery.shadow.offer(rows, [out["prediction_id"] for out in outputs])
     marker = answers[0].fallback if answers else None
     return 200, marker, served.version
 
@@ -214,6 +222,7 @@ async def _log(
     cached: list[bool],
     outputs: list[dict[str, Any]],
     latency: float,
+    arm: str = "production",
 ) -> None:
     assert state.log is not None
     entries = [
@@ -223,7 +232,7 @@ async def _log(
             "features": answer.features,
             "output": answer.prediction,
             "model_version": out["model_version"],
-            "route": "cache" if hit else "production",
+            "route": "cache" if hit else arm,
             "confidence": answer.confidence,
             "latency_ms": latency,
             "fallback": answer.fallback,

@@ -18,6 +18,7 @@ from keel.serving.backend import ModelBackend, SklearnBackend
 
 if TYPE_CHECKING:
     from keel.project import Project
+    from keel.serving.arms import Staging
 
 __all__ = ["ModelSource", "RegistrySource", "baseline_from_reference", "conformal_halfwidth"]
 
@@ -46,6 +47,20 @@ class RegistrySource:
 
         production = Registry(self.project.store).production()
         return None if production is None else str(production.version)
+
+    def staged(self) -> Staging:
+        """The running canary (with its share as a fraction) and shadow, if any."""
+        from keel.delivery.staging import staged
+        from keel.serving.arms import Staging
+
+        canary = shadow = None
+        share = 0.0
+        for found in staged(self.project):
+            if found.kind == "canary" and canary is None:
+                canary, share = str(found.version), found.share / 100
+            elif found.kind == "shadow" and shadow is None:
+                shadow = str(found.version)
+        return Staging(canary, share, shadow)
 
     def load(self, ref: str) -> SklearnBackend:
         from keel.training import Registry, load_bundle

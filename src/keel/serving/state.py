@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keel.schema import ServingConfig
 from keel.serving.backend import ModelBackend, Prediction
@@ -22,6 +22,9 @@ from keel.serving.gatekeeper import Gatekeeper
 from keel.serving.logwriter import LogWriter
 from keel.serving.metrics import Metrics
 from keel.serving.validation import ValidationPolicy, Validator, compile_validator
+
+if TYPE_CHECKING:
+    from keel.serving.arms import Delivery
 
 __all__ = ["Action", "ServedModel", "ServerState", "compile_actions", "serve_model"]
 
@@ -148,3 +151,4 @@ class ServerState:
     draining: bool = False
     last_load_error: dict[str, Any] | None = None
     metadata_ok: bool | None = None
+    delivery: Delivery | None = None  # a canary or shadow beside production, if any

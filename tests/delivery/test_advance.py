@@ -1,0 +1,116 @@
+"""The worker's rollout step against a real in-process server and its prediction log."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from keel.delivery.advance import advance_rollout, arm_stats, canary_policy
+from keel.delivery.staging import rollout
+from keel.monitoring.alerts import AlertBook
+from keel.project import Project
+from keel.schema import RolloutConfig
+from keel.serving import create_app
+from keel.training import Registry
+from tests.delivery.helpers import stage_model
+from tests.delivery.models import Faulty
+from tests.serving.helpers import auth, client, create_key, fitted_model, register_model
+
+CONFIG = """name: churn
+serving:
+  rate_limit: 10000/second
+  timeout_ms: 2000
+  entity: customer_id
+rollout:
+  canary:
+    steps: [50, 100]
+    hold: {min_requests: 20, min_time: 1s}
+"""
+
+
+@pytest.fixture
+def project(project_dir: Path) -> Iterator[Project]:
+    (project_dir / "keel.yaml").write_text(CONFIG)
+    with Project.open(project_dir) as opened:
+        yield opened
+
+
+async def _traffic(project: Project, customers: int = 200) -> None:
+    key = create_key(project)
+    async with client(create_app(project)) as c:
+        for i in range(customers):
+            row = {"tenure": 1 + i % 70, "spend": 35.0 + i % 30, "visits": i % 30}
+            body = {"instance": {**row, "customer_id": f"c{i}"}}
+            response = await c.post("/v1/predict", json=body, headers=auth(key))
+            assert response.status_code == 200
+
+
+def test_keel_yaml_rollout_maps_to_the_policy() -> None:
+    """Steps, hold and guards in keel.yaml become the decision's policy."""
+    config = RolloutConfig.model_validate(
+        {"canary": {"steps": [10, 100], "hold": {"min_requests": 7, "min_time": "2m"}}}
+    )
+    policy = canary_policy(config)
+    assert (policy.steps, policy.min_requests, policy.min_seconds) == ((10, 100), 7, 120.0)
+
+
+def test_arm_stats_count_fallbacks_and_latency() -> None:
+    """A fallback counts as a failed call; p99 comes from the logged latencies."""
+    rows = [{"fallback": None, "latency_ms": float(i), "output": 1} for i in range(99)]
+    rows.append({"fallback": "none", "latency_ms": 500.0, "output": None})
+    stats = arm_stats(rows)
+    assert (stats.requests, stats.errors, stats.latency_p99_ms) == (100, 1, 98.0)
+    assert len(stats.predictions) == 99
+
+
+@pytest.mark.anyio
+async def test_a_canary_failing_one_input_in_five_is_rolled_back(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Raising on 20% of inputs: the worker archives the canary and raises a critical alert."""
+    register_model(project, tmp_path, seed=0)
+    canary = stage_model(project, tmp_path, "canary", model=Faulty(fitted_model(1)[0]), share=50)
+    monkeypatch.setenv("KEEL_TEST_FAULT", "raise20")
+    await _traffic(project)
+    done = advance_rollout(project, time.time())
+    alerts = [a for a in AlertBook(project.store).list() if a.rule == "canary_rolled_back"]
+    production = Registry(project.store).production()
+    assert done is not None and done["action"] == "rollback"
+    assert Registry(project.store).get(canary.version).status == "archived"
+    assert production is not None and production.version == 1
+    assert alerts and alerts[0].severity == "critical"
+
+
+@pytest.mark.anyio
+async def test_a_canary_predicting_a_constant_is_rolled_back(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A canary that answers the same label for everyone is caught and archived."""
+    register_model(project, tmp_path, seed=0)
+    canary = stage_model(project, tmp_path, "canary", model=Faulty(fitted_model(1)[0]), share=50)
+    monkeypatch.setenv("KEEL_TEST_FAULT", "constant")
+    await _traffic(project)
+    done = advance_rollout(project, time.time())
+    assert done is not None and "constant" in done["reason"]
+    assert Registry(project.store).get(canary.version).status == "archived"
+
+
+@pytest.mark.anyio
+async def test_a_healthy_canary_advances_then_is_promoted(project: Project, tmp_path: Path) -> None:
+    """Guards held and the hold met: 50% -> 100% is recorded, then the canary is promoted."""
+    register_model(project, tmp_path, seed=0)
+    canary = stage_model(project, tmp_path, "canary", share=50)
+    await _traffic(project)
+    later = time.time() + timedelta(seconds=5).total_seconds()
+    first = advance_rollout(project, later)
+    state = rollout(project, canary.version)
+    assert first is not None and first["action"] == "advance"
+    assert state is not None and (state.share, state.step_index) == (100.0, 1)
+    await _traffic(project, 60)
+    second = advance_rollout(project, time.time() + 5)
+    assert second is not None and second["action"] == "promote"
+    assert Registry(project.store).get(canary.version).status == "production"
