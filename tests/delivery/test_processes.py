@@ -13,9 +13,9 @@ import httpx
 
 from keel.project import Project
 from keel.training import Registry
-from tests.helpers import free_port as _free_port
 from tests.delivery.helpers import stage_model
 from tests.delivery.models import Faulty
+from tests.helpers import free_port as _free_port
 from tests.serving.helpers import auth, create_key, fitted_model, register_model
 
 CONFIG = """name: churn
