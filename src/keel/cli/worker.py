@@ -46,6 +46,7 @@ def up(
     as_json: JsonOpt = False,
 ) -> None:
     """Serve the production model and run the worker beside it, until SIGTERM or Ctrl-C."""
+    pause = _seconds(every)  # a bad --every fails before anything starts
     stop = _stop_on_signals()
     server = _start_server(host, port, project)
     if not as_json:
@@ -53,7 +54,7 @@ def up(
 
         console(stderr=True).print(f"serving on http://{host}:{port}, worker every {every}")
     try:
-        _loop(project, _seconds(every), stop, as_json, alive=lambda: server.poll() is None)
+        _loop(project, pause, stop, as_json, alive=lambda: server.poll() is None)
     finally:
         if server.poll() is None:
             server.send_signal(signal.SIGTERM)
