@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,37 +16,15 @@ from keel.delivery.deployments import deployments, rollback
 from keel.errors import RegistryError
 from keel.project import Project
 from keel.training import Registry
+from tests.delivery.conftest import registry_row
 from tests.helpers import free_port
 from tests.serving.helpers import register_model, write_config
-
-
-def _row() -> dict[str, object]:
-    return {
-        "name": "churn",
-        "source": "train",
-        "artifact": "0" * 64,
-        "size_bytes": 1,
-        "config_hash": "h" * 64,
-        "data_ref": "file:x.csv",
-        "data_rows": 10,
-        "data_start": None,
-        "data_end": None,
-        "metrics": {"roc_auc": 0.8},
-        "duration_s": 0.1,
-    }
-
-
-@pytest.fixture
-def project(project_dir: Path, store_url: str) -> Iterator[Project]:
-    (project_dir / "keel.yaml").write_text(f"name: churn\nstore: {store_url}\n")
-    with Project.open(project_dir) as opened:
-        yield opened
 
 
 def _two_deploys(project: Project) -> Registry:
     registry = Registry(project.store)
     for _ in range(2):
-        registry.register(_row(), {}, "trainer")
+        registry.register(registry_row(), {}, "trainer")
     registry.transition(1, "production", "alice", "first model")
     registry.transition(2, "production", "bob", "better auc")
     return registry
@@ -77,7 +54,7 @@ def test_rolling_back_twice_goes_back_to_the_newer_version(project: Project) -> 
 def test_rollback_without_an_earlier_version_is_refused(project: Project) -> None:
     """With only one version ever in production there is nothing to roll back to."""
     registry = Registry(project.store)
-    registry.register(_row(), {}, "trainer")
+    registry.register(registry_row(), {}, "trainer")
     registry.transition(1, "production", "alice", "first")
     with pytest.raises(RegistryError, match="no earlier production version"):
         rollback(project, "why", "carol")

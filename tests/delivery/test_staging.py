@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,35 +14,13 @@ from keel.delivery.staging import rollout, stage
 from keel.errors import DeployRefused, KeelError
 from keel.project import Project
 from keel.training import Registry
-
-
-def _row() -> dict[str, object]:
-    return {
-        "name": "churn",
-        "source": "train",
-        "artifact": "0" * 64,
-        "size_bytes": 1,
-        "config_hash": "h" * 64,
-        "data_ref": "file:x.csv",
-        "data_rows": 10,
-        "data_start": None,
-        "data_end": None,
-        "metrics": {"roc_auc": 0.8},
-        "duration_s": 0.1,
-    }
-
-
-@pytest.fixture
-def project(project_dir: Path, store_url: str) -> Iterator[Project]:
-    (project_dir / "keel.yaml").write_text(f"name: churn\nstore: {store_url}\n")
-    with Project.open(project_dir) as opened:
-        yield opened
+from tests.delivery.conftest import registry_row
 
 
 def _gated(project: Project, count: int, passed: bool = True) -> Registry:
     registry = Registry(project.store)
     for _ in range(count):
-        version = registry.register(_row(), {}, "trainer").version
+        version = registry.register(registry_row(), {}, "trainer").version
         registry.record_gate(version, {"passed": passed}, passed, "gate")
     registry.transition(1, "production", "alice", "first model")
     return registry
