@@ -149,7 +149,8 @@ def test_redis_going_away_is_a_clear_error(redis_url: str) -> None:
     """Lookups after Redis disappears raise OnlineStoreUnavailable, which serving catches."""
     host, port = redis_url.removeprefix("redis://").split("/")[0].split(":")
     proxy = _Proxy((host, int(port)))
-    store = RedisOnlineStore(f"redis://127.0.0.1:{proxy.port}/0", namespace=uuid.uuid4().hex)
+    namespace = uuid.uuid4().hex
+    store = RedisOnlineStore(f"redis://127.0.0.1:{proxy.port}/0", namespace=namespace)
     try:
         store.write("v", [("e1", T0, {"a": 1})])
         assert store.read([("v", "e1")])
@@ -159,3 +160,6 @@ def test_redis_going_away_is_a_clear_error(redis_url: str) -> None:
     finally:
         proxy.cut()
         store.close()
+        direct = RedisOnlineStore(redis_url, namespace=namespace)
+        direct.clear("v")  # leave the shared Redis as it was
+        direct.close()
