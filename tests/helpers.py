@@ -39,3 +39,21 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def registry_row(**overrides: object) -> dict[str, object]:
+    """The registry row of a trained model version, for registry, status and deploy tests."""
+    row: dict[str, object] = {
+        "name": "churn",
+        "source": "train",
+        "artifact": "0" * 64,
+        "size_bytes": 1,
+        "config_hash": "h" * 64,
+        "data_ref": "file:x.csv",
+        "data_rows": 10,
+        "data_start": None,
+        "data_end": None,
+        "metrics": {"roc_auc": 0.8},
+        "duration_s": 0.1,
+    }
+    return row | overrides

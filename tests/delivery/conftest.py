@@ -10,23 +10,6 @@ import pytest
 from keel.project import Project
 
 
-def registry_row() -> dict[str, object]:
-    """The registry row of a trained model version, enough for status and deploy tests."""
-    return {
-        "name": "churn",
-        "source": "train",
-        "artifact": "0" * 64,
-        "size_bytes": 1,
-        "config_hash": "h" * 64,
-        "data_ref": "file:x.csv",
-        "data_rows": 10,
-        "data_start": None,
-        "data_end": None,
-        "metrics": {"roc_auc": 0.8},
-        "duration_s": 0.1,
-    }
-
-
 @pytest.fixture
 def project(project_dir: Path, store_url: str) -> Iterator[Project]:
     """A project named churn on each metadata store backend."""

@@ -16,8 +16,7 @@ from keel.delivery.deployments import deployments, rollback
 from keel.errors import RegistryError
 from keel.project import Project
 from keel.training import Registry
-from tests.delivery.conftest import registry_row
-from tests.helpers import free_port
+from tests.helpers import free_port, registry_row
 from tests.serving.helpers import register_model, write_config
 
 

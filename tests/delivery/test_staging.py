@@ -14,7 +14,7 @@ from keel.delivery.staging import rollout, stage
 from keel.errors import DeployRefused, KeelError
 from keel.project import Project
 from keel.training import Registry
-from tests.delivery.conftest import registry_row
+from tests.helpers import registry_row
 
 
 def _gated(project: Project, count: int, passed: bool = True) -> Registry:

@@ -10,25 +10,14 @@ import pytest
 from keel.errors import RegistryError, VersionNotFound
 from keel.project import Project
 from keel.training import Registry, train
+from tests.helpers import registry_row
 from tests.training.conftest import TRAINING
 
 MakeProject = Callable[..., Project]
 
 
 def _row(name: str = "churn") -> dict[str, object]:
-    return {
-        "name": name,
-        "source": "import",
-        "artifact": "0" * 64,
-        "size_bytes": 1,
-        "config_hash": "h" * 64,
-        "data_ref": "file:x.csv",
-        "data_rows": 10,
-        "data_start": None,
-        "data_end": None,
-        "metrics": {"roc_auc": 0.8},
-        "duration_s": 0.1,
-    }
+    return registry_row(name=name, source="import")
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 from keel.project import Project
 from keel.training import Registry, read_status
 from keel.training.status import render_status
+from tests.helpers import registry_row
 from tests.training.conftest import TRAINING
 
 MakeProject = Callable[..., Project]
@@ -21,19 +22,7 @@ SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 def _row() -> dict[str, object]:
-    return {
-        "name": "churn",
-        "source": "train",
-        "artifact": "0" * 64,
-        "size_bytes": 1,
-        "config_hash": "h" * 64,
-        "data_ref": "file:x.csv",
-        "data_rows": 10,
-        "data_start": "2024-01-01",
-        "data_end": "2024-02-01",
-        "metrics": {"roc_auc": 0.8},
-        "duration_s": 0.1,
-    }
+    return registry_row(data_start="2024-01-01", data_end="2024-02-01")
 
 
 def test_status_of_an_empty_project(make_project: MakeProject) -> None:
