@@ -2,15 +2,18 @@
 
 Run from the repository root:
 
-    PYTHONPATH=src python benchmarks/bench_monitoring.py [--quick]
+    PYTHONPATH=src python benchmarks/bench_monitoring.py [--quick] [--seeds 50]
 
 Prints one table of medians. Targets (issue 7): drift over 1M rows x 25 columns from raw
 data <= 5 s CPU; from sketches <= 50 ms whatever the row count. Also prints the seeded
-detection and false-alarm rates of the default settings, for the note.
+detection and false-alarm rates of the default settings, for the note: how many seeded
+windows find all five planted shifts and nothing else, and how many find the hardest of
+them (c0, a category share 0.40 -> 0.30), whose power at 500 rows is about 85%.
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import tempfile
@@ -42,6 +45,7 @@ def bench_drift(rows: int, quick: bool) -> list[tuple[str, str, str]]:
     window = population(rows, seed=2, tiny_shift=0.02)
     raw = _median(lambda: compare_frame(reference, window), 1 if quick else 3, time.process_time)
     sketch = reference.layout.sketch(window)
+    flagged = len(compare(reference, sketch).drifted)
     from_sketch = _median(lambda: compare(reference, sketch), 20, time.perf_counter)
     build = _median(lambda: reference.layout.sketch(window), 1 if quick else 3, time.process_time)
     return [
@@ -52,6 +56,7 @@ def bench_drift(rows: int, quick: bool) -> list[tuple[str, str, str]]:
             "<= 50 ms",
         ),
         (f"sketch {rows:,} rows x 25 cols (CPU)", f"{build:.2f} s", ""),
+        (f"columns flagged, {rows:,} rows shifted +0.02 sd", str(flagged), "0"),
     ]
 
 
@@ -93,15 +98,14 @@ def bench_log(count: int) -> list[tuple[str, str, str]]:
 def rates(seeds: int) -> list[tuple[str, str, str]]:
     reference = Reference.from_frame(population(20_000, seed=1))
     out = []
-    for rows in (500, 1_000):
-        hits = sum(
-            sorted(compare_frame(reference, population(rows, s, shift=True)).drifted)
-            == sorted(SHIFTED)
-            for s in range(seeds)
-        )
+    for rows in (500, 1_000, 5_000):
+        found = [compare_frame(reference, population(rows, s, shift=True)) for s in range(seeds)]
+        exact = sum(sorted(r.drifted) == sorted(SHIFTED) for r in found)
+        share = sum(r.column("c0").decision == "drift" for r in found)
         out.append(
-            (f"all 5 planted shifts, no false column, {rows} rows", f"{hits}/{seeds}", "seeded")
+            (f"all 5 planted shifts, no false column, {rows} rows", f"{exact}/{seeds}", "seeded")
         )
+        out.append((f"  c0 alone (share 0.40 -> 0.30) found, {rows} rows", f"{share}/{seeds}", ""))
     small = Reference.from_frame(population(5_000, seed=2))
     for rows in (50, 500, 5_000):
         alarms = sum(
@@ -112,11 +116,15 @@ def rates(seeds: int) -> list[tuple[str, str, str]]:
 
 
 def main() -> None:
-    quick = "--quick" in sys.argv
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one timing run, 20 seeds")
+    parser.add_argument("--seeds", type=int, help="seeded windows per size (default 50)")
+    args = parser.parse_args()
+    seeds = args.seeds or (20 if args.quick else 50)
     table = (
-        bench_drift(1_000_000, quick)
-        + bench_log(2_000 if quick else 10_000)
-        + rates(20 if quick else 50)
+        bench_drift(1_000_000, args.quick)
+        + bench_log(2_000 if args.quick else 10_000)
+        + rates(seeds)
     )
     width = max(len(row[0]) for row in table)
     print(f"{'measure':<{width}}  {'median':>14}  target")

