@@ -1,67 +1,123 @@
-"""Seconds from `rollback()` until a running `keel serve` answers with the previous model.
+"""Seconds from `keel rollback` until every running `keel serve` replica answers with the
+previous model.
 
 Run from the repository root with the project's virtualenv active:
 
-    PYTHONPATH=. python benchmarks/bench_rollback.py [--runs 5]   # uses the test helpers
+    PYTHONPATH=. python benchmarks/bench_rollback.py [--runs 5]           # one replica, SQLite
+    PYTHONPATH=. python benchmarks/bench_rollback.py --replicas 3 \\
+        --store postgresql://postgres@127.0.0.1:5432/test                # three share PostgreSQL
 
-Target: <= 2 s (replicas poll the registry every `serving.reload_interval`, 1 s).
+With a PostgreSQL store the replicas share a fresh schema, dropped afterwards. Each run
+is a real `keel rollback --reason ...` (the rollback of the previous one, so the two
+versions take turns), after a random pause of up to a second so that the runs land at
+different points of the replicas' polling. A replica's time runs from the rollback's
+event in the registry to its first `/v1/predict` answer from the version rolled back to,
+asked every 20 ms.
+
+Target: <= 2 s on every replica (each polls the registry every `serving.reload_interval`,
+1 s).
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
+import contextlib
+import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.delivery.test_deployments import wait_for_model
-from tests.helpers import free_port
-from tests.serving.helpers import register_model, write_config
+import httpx
+from tests.delivery.helpers import replicas, wait_for_answer
+from tests.helpers import keel
+from tests.serving.helpers import create_key, register_model
 
-from keel.delivery.deployments import rollback
+from keel.delivery.deployments import deployments
 from keel.project import Project
-from keel.training import Registry
+
+TARGET_S = 2.0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--replicas", type=int, default=1)
+    parser.add_argument("--store", default=None, help="postgresql://... (default: SQLite)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, _schema(args.store) as store:
         root = Path(folder)
-        (root / "keel.yaml").write_text("name: churn\n")
-        write_config(root, "rate_limit: 1000/second")
+        _write_config(root, store)
         with Project.open(root) as project:
-            first = register_model(project, root, seed=0)
-            second = register_model(project, root, seed=1)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}/readyz"
-        command = [sys.executable, "-m", "keel", "serve", "--port", str(port), "-p", str(root)]
-        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        times = []
-        try:
-            wait_for_model(url, f"churn@{second.version}", 90)
-            for run in range(args.runs * 2):
-                target = first if run % 2 == 0 else second
-                with Project.open(root) as project:
-                    started = time.monotonic()
-                    if run % 2 == 0:
-                        rollback(project, "benchmark", "bench")
-                    else:
-                        Registry(project.store).transition(
-                            second.version, "production", "bench", "forward again"
-                        )
-                wait_for_model(url, f"churn@{target.version}", 30)
-                times.append(time.monotonic() - started)
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=60)
-    print(f"{'switches':>9} {'median s':>9} {'max s':>7} {'target s':>9}")
-    print(f"{len(times):>9} {statistics.median(times):>9.2f} {max(times):>7.2f} {2.0:>9.2f}")
+            first = register_model(project, root, seed=0).label
+            second = register_model(project, root, seed=1).label
+            key = create_key(project)
+        with replicas(root, args.replicas) as clients:
+            for http in clients:
+                if wait_for_answer(http, key, second, 120) is None:
+                    sys.exit(f"a replica never answered with {second}")
+            pauses = random.Random(0)
+            runs = []
+            for run in range(args.runs):
+                time.sleep(pauses.uniform(0, 1))
+                runs.append(_rollback(root, clients, key, first if run % 2 == 0 else second))
+    _report(runs, args.store or "sqlite")
+
+
+def _write_config(root: Path, store: str | None) -> None:
+    line = f"store: '{store}'\n" if store else ""
+    (root / "keel.yaml").write_text(f"name: churn\n{line}serving:\n  rate_limit: 100000/second\n")
+
+
+@contextlib.contextmanager
+def _schema(url: str | None) -> Iterator[str | None]:
+    """A fresh PostgreSQL schema for the run (None for the project's SQLite store)."""
+    if url is None:
+        yield None
+        return
+    import sqlalchemy as sa
+
+    schema = f"keel_bench_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def _rollback(root: Path, clients: Sequence[httpx.Client], key: str, target: str) -> list[float]:
+    """Run `keel rollback`; seconds until each replica answered with ``target``."""
+    with ThreadPoolExecutor(len(clients)) as pool:
+        answered = [pool.submit(wait_for_answer, http, key, target, 30) for http in clients]
+        done = keel("rollback", "--reason", "benchmark", "-p", str(root))
+        if done.returncode != 0:
+            sys.exit(done.stderr)
+        with Project.open(root) as project:
+            at = deployments(project, 1)[0].at
+        seen = [future.result() for future in answered]
+    if None in seen:
+        sys.exit(f"a replica did not answer with {target} within 30 s")
+    return [when - at for when in seen if when is not None]
+
+
+def _report(runs: list[list[float]], store: str) -> None:
+    """Median and max per replica, and of the slowest replica per run."""
+    backend = store.split(":", 1)[0]
+    print(f"{len(runs)} rollbacks, {len(runs[0])} replica(s) on {backend}")
+    print(f"{'replica':>8} {'median s':>9} {'max s':>7} {'target s':>9}")
+    columns = [[run[i] for run in runs] for i in range(len(runs[0]))]
+    rows = [(str(i + 1), column) for i, column in enumerate(columns)]
+    rows.append(("every", [max(run) for run in runs]))
+    for name, times in rows:
+        print(f"{name:>8} {statistics.median(times):>9.2f} {max(times):>7.2f} {TARGET_S:>9.2f}")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,22 @@
-"""Helpers for the delivery tests: stage a fitted model as shadow or canary."""
+"""Helpers for the delivery tests: stage a model, run real `keel serve` replicas."""
 
 from __future__ import annotations
 
+import contextlib
 import pickle
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from keel.delivery.staging import StageKind, stage
-from tests.serving.helpers import churn_frame, fitted_model
+from tests.helpers import free_port
+from tests.serving.helpers import GOOD, auth, churn_frame, fitted_model
 
 
 def stage_model(
@@ -23,3 +32,52 @@ def stage_model(
     churn_frame(rows=120, seed=seed + 100).to_csv(sample_path, index=False)
     version = import_model(project, model_path, sample_path, "churned", None)
     return stage(project, str(version.version), kind, share=share, force=True, reason="test")
+
+
+def stop(*processes: subprocess.Popen[bytes]) -> None:
+    """End child processes with SIGTERM, all at once (SIGKILL after 30 s), and reap them."""
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def serve(root: Path, port: int) -> subprocess.Popen[bytes]:
+    """A real `keel serve` replica of the project at ``root``, on loopback ``port``."""
+    command = [sys.executable, "-m", "keel", "serve", "--port", str(port), "-p", str(root)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@contextlib.contextmanager
+def replicas(root: Path, count: int) -> Iterator[list[httpx.Client]]:
+    """``count`` real servers of the project at ``root``, each with a client to it."""
+    ports = [free_port() for _ in range(count)]
+    with contextlib.ExitStack() as stack:
+        stack.callback(stop, *(serve(root, port) for port in ports))
+        yield [
+            stack.enter_context(httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5))
+            for port in ports
+        ]
+
+
+def answered_by(http: httpx.Client, key: str) -> str | None:
+    """The model version that answered one prediction, or None if the server did not."""
+    try:
+        response = http.post("/v1/predict", json={"instance": GOOD}, headers=auth(key))
+        return str(response.json()["model_version"]) if response.status_code == 200 else None
+    except (httpx.TransportError, ValueError, KeyError):
+        return None
+
+
+def wait_for_answer(http: httpx.Client, key: str, model: str, seconds: float) -> float | None:
+    """Predict until ``model`` answers: the UNIX time it first did, or None after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if answered_by(http, key) == model:
+            return time.time()
+        time.sleep(0.02)
+    return None

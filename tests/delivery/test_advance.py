@@ -1,4 +1,4 @@
-"""The worker's rollout step against a real in-process server and its prediction log."""
+"""The worker's rollout step on a real in-process server's prediction log, on every store."""
 
 from __future__ import annotations
 
@@ -29,12 +29,14 @@ rollout:
   canary:
     steps: [50, 100]
     hold: {min_requests: 20, min_time: 1s}
+    guards: {max_latency_p99_ms: 2000}  # p99 of 60 requests is their slowest: load, not model
 """
 
 
 @pytest.fixture
-def project(project_dir: Path) -> Iterator[Project]:
-    (project_dir / "keel.yaml").write_text(CONFIG)
+def project(project_dir: Path, store_url: str) -> Iterator[Project]:
+    """A project with a two-step canary policy, on each metadata store backend."""
+    (project_dir / "keel.yaml").write_text(f"{CONFIG}store: '{store_url}'\n")
     with Project.open(project_dir) as opened:
         yield opened
 

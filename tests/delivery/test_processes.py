@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ import httpx
 
 from keel.project import Project
 from keel.training import Registry
-from tests.delivery.helpers import stage_model
+from tests.delivery.helpers import stage_model, stop
 from tests.delivery.models import Faulty
 from tests.helpers import free_port as _free_port
 from tests.serving.helpers import auth, create_key, fitted_model, register_model
@@ -48,15 +47,6 @@ def _wait_ready(http: httpx.Client, seconds: float) -> None:
             pass
         time.sleep(0.2)
     raise AssertionError("the server did not become ready")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def test_a_bad_canary_on_a_real_server_is_routed_sticky_and_rolled_back(
@@ -96,8 +86,8 @@ def test_a_bad_canary_on_a_real_server_is_routed_sticky_and_rolled_back(
             assert {_ask(http, key, i) for i in range(100)} == {"churn@1"}
     finally:
         if worker is not None:
-            _stop(worker)
-        _stop(server)
+            stop(worker)
+        stop(server)
 
 
 def test_a_shadow_that_raises_or_hangs_leaves_a_real_servers_answers_intact(
@@ -124,7 +114,7 @@ def test_a_shadow_that_raises_or_hangs_leaves_a_real_servers_answers_intact(
                 response = http.post("/v1/predict", json={"instance": row}, headers=auth(key))
                 bodies.append(response.json())
     finally:
-        _stop(server)
+        stop(server)
     answers = [body["predictions"][0] for body in bodies]
     assert all(a["model_version"] == "churn@1" and a["fallback"] is None for a in answers)
     assert max(body["latency_ms"] for body in bodies) < 1000

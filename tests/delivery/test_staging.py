@@ -41,10 +41,12 @@ def test_canary_deploy_records_status_and_share(project: Project) -> None:
     )
 
 
-def test_canary_share_defaults_to_the_first_configured_step(project_dir: Path) -> None:
+def test_canary_share_defaults_to_the_first_configured_step(
+    project_dir: Path, store_url: str
+) -> None:
     """Without --share the canary starts at keel.yaml's first rollout.canary step."""
     (project_dir / "keel.yaml").write_text(
-        "name: churn\nrollout:\n  canary:\n    steps: [2, 50, 100]\n"
+        f"name: churn\nstore: '{store_url}'\nrollout:\n  canary:\n    steps: [2, 50, 100]\n"
     )
     with Project.open(project_dir) as opened:
         _gated(opened, 2)
