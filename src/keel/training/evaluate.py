@@ -76,7 +76,7 @@ def measure_latency_p99_ms(bundle: dict[str, Any], frame: pd.DataFrame) -> float
     Measured on one thread, as a server answers one request: a thread pool sized for
     batch work only adds scheduling stalls to a single row.
     """
-    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    from threadpoolctl import threadpool_limits
 
     rows = [frame.iloc[[i % len(frame)]] for i in range(_LATENCY_CALLS + 3)]
     timings: list[float] = []
