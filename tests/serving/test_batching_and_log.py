@@ -158,6 +158,45 @@ def test_sealed_spools_are_rolled_by_another_process_s_flush(tmp_path: Any) -> N
 
 
 @pytest.mark.anyio
+async def test_an_idle_server_seals_its_last_predictions_for_the_worker(project_dir: Any) -> None:
+    """No request after the last one: the server's tick still seals it, and another log
+    object (the worker's) can roll and read it while the server runs."""
+    from tests.serving.helpers import write_config
+
+    write_config(project_dir, "log_seal_every: 100ms\nrate_limit: 1000/second")
+    with Project.open(project_dir) as project:
+        key = create_key(project)
+        async with client(create_app(project, model=backend())) as c:
+            await c.post("/v1/predict", json={"instance": GOOD}, headers=auth(key))
+            await asyncio.sleep(0.5)
+            with PredictionLog.for_project(project) as worker:
+                rolled = worker.flush()
+                rows = len(worker.read())
+    assert (rolled.rows, rows) == (1, 1)
+
+
+def test_an_empty_spool_is_not_sealed(tmp_path: Any) -> None:
+    """A due tick with nothing written leaves the spool alone: no empty files."""
+    from keel.serving.logwriter import SealingLog
+
+    now = [0.0]
+    sealing = SealingLog(lambda: PredictionLog(tmp_path, sync=False), 1.0, clock=lambda: now[0])
+    empty = sealing.current
+    now[0] = 5.0
+    sealing.seal_if_due()
+    assert sealing.current is empty
+    sealing.append([{"inputs": {"x": 1}, "output": 1}])  # due: sealed first, due again at 6
+    written = sealing.current
+    now[0] = 5.5
+    sealing.seal_if_due()
+    assert sealing.current is written
+    now[0] = 6.0
+    sealing.seal_if_due()
+    assert sealing.current is not written
+    sealing.close()
+
+
+@pytest.mark.anyio
 async def test_with_log_roll_server_the_server_rolls_its_own_segments(project_dir: Any) -> None:
     """serving.log_roll: server runs the log's flusher in the server process."""
     from tests.serving.helpers import write_config

@@ -75,6 +75,9 @@ class Lifecycle:
             self._spawn(self._every(settings.keys_refresh.total_seconds(), self.refresh_keys))
         if self.source is not None:
             self._spawn(self._every(settings.reload_interval.total_seconds(), self.check_source))
+        if self.state.log is not None:
+            tick = settings.log_seal_every.total_seconds() / 2  # sealed at most 1.5x late
+            self._spawn(self._every(tick, self.state.log.tick))
 
     async def stop(self) -> None:
         """Stop polling, then flush the prediction log (in-flight requests are done)."""

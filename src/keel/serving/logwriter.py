@@ -40,6 +40,9 @@ class SealingLog:
     with ``serving.log_roll: worker`` the server only appends and seals (a fresh spool
     file every ``log_seal_every``); ``keel monitor`` / ``keel worker`` (another process,
     another core) roll the sealed files, and the server rolls what is left at shutdown.
+    A spool with entries is sealed when it is due, at the next append or at the server's
+    next tick (``seal_if_due``), whichever comes first: an idle server does not keep its
+    last predictions from the worker.
     """
 
     def __init__(
@@ -53,16 +56,25 @@ class SealingLog:
         self._clock = clock
         self.current = open_log()
         self._due = clock() + every
+        self._written = False
 
     def append(self, entries: Iterable[Mapping[str, Any]]) -> list[str]:
         if self._clock() >= self._due:
             self.seal()
-        return self.current.append(entries)
+        ids = self.current.append(entries)
+        self._written = True
+        return ids
+
+    def seal_if_due(self) -> None:
+        """Seal a spool that has entries and is due; an empty one is left alone."""
+        if self._written and self._clock() >= self._due:
+            self.seal()
 
     def seal(self) -> None:
         """Start a fresh spool file; the previous one is closed, ready to be rolled."""
         old, self.current = self.current, self._open()
         self._due = self._clock() + self.every
+        self._written = False
         old.close(flush=False)
 
     def close(self, *, flush: bool = True) -> None:
@@ -141,6 +153,16 @@ class LogWriter:
             self._busy = False
             if self._waiters:
                 self._start()
+
+    async def tick(self) -> None:
+        """Seal the spool if it is due (a sink that seals), in the thread that appends."""
+        seal = getattr(self.sink, "seal_if_due", None)
+        if seal is None:
+            return
+        if self._thread is None:
+            seal()
+        else:
+            await self._thread.run(seal)
 
     def close(self) -> None:
         """Flush the log into segments and stop the writer thread (at shutdown)."""
