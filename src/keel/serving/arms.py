@@ -5,7 +5,8 @@ request by ``keel.delivery.route``: the key is the request's entity value (``ser
 entity`` or the feature views' entity) or else the prediction id, salted with the canary's
 version, so a customer keeps its arm while the share grows. When it has a shadow, every
 answered request is also offered to the shadow through a bounded queue and answered off
-the response path; its outputs are logged with route ``shadow`` and the same prediction
+the response path, the requests that queued meanwhile in one call (as live requests are
+micro-batched); its outputs are logged with route ``shadow`` and the same prediction
 ids. A full queue drops the request (counted); a shadow that raises or hangs only ever
 delays its own queue. With neither, ``ServerState.delivery`` is None and the hot path is
 unchanged.
@@ -33,6 +34,7 @@ __all__ = ["Arms", "Delivery", "ShadowRunner", "Staging"]
 
 logger = logging.getLogger("keel.serving")
 _QUEUE = 256  # shadow requests waiting; more are dropped
+_SHADOW_BATCH = 64  # rows of waiting requests answered in one shadow call
 _SHADOW_WAIT_S = 5.0  # a shadow call that takes longer is abandoned
 _RETRY_S = 60.0
 _RETIRE_AFTER_S = 30.0
@@ -71,6 +73,9 @@ class ShadowRunner:
     async def _work(self) -> None:
         while True:
             rows, ids = await self._queue.get()
+            while len(rows) < _SHADOW_BATCH and not self._queue.empty():
+                more_rows, more_ids = self._queue.get_nowait()  # what queued meanwhile
+                rows, ids = rows + more_rows, ids + more_ids
             try:
                 await asyncio.wait_for(self._answer(rows, ids), _SHADOW_WAIT_S)
             except Exception as error:  # the shadow's failure is its own, never the live path's
@@ -181,7 +186,9 @@ class Arms:
     def _failed_recently(self, ref: str | None, now: float) -> bool:
         return ref is not None and now - self._failed.get(ref, -_RETRY_S) < _RETRY_S
 
-    async def _arm(self, ref: str | None, current: ServedModel | None) -> ServedModel | None:
+    async def _arm(
+        self, ref: str | None, current: ServedModel | None, *, shadow: bool = False
+    ) -> ServedModel | None:
         if ref is None:
             return None
         if current is not None and current.ref == ref:
@@ -197,9 +204,14 @@ class Arms:
             self.state.metrics.load_failures.inc()
             logger.critical("model %s failed to load beside production (%s)", ref, error)
             return None
+        settings = self.state.settings
+        if shadow:  # off the response path: no live deadline, and a failure is the shadow's
+            settings = settings.model_copy(
+                update={"timeout_ms": _SHADOW_WAIT_S * 1000, "fallback": ["none"]}
+            )
         return serve_model(
             model,
-            self.state.settings,
+            settings,
             self.state.metrics,
             ref=ref,
             rule=self.rule,
@@ -212,7 +224,7 @@ class Arms:
         if current is not None:
             await current.close()
             _retire(current.served)
-        served = await self._arm(ref, None)
+        served = await self._arm(ref, None, shadow=True)
         return None if served is None else ShadowRunner(served, self.state)
 
 
