@@ -7,6 +7,7 @@ and keep their vocabulary consistent with DESIGN.md.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -440,6 +441,7 @@ class AlertsConfig(Section):
 class ShadowSpec(Section):
     min_requests: int = Field(500, ge=1)
     min_agreement: float = Field(0.9, ge=0, le=1)
+    max_error_rate: float = Field(0.01, ge=0, le=1)
 
 
 class HoldSpec(Section):
@@ -454,12 +456,23 @@ class GuardSpec(Section):
 
 
 class CanarySpec(Section):
-    steps: list[int] = Field(default_factory=lambda: [5, 25, 50, 100])
+    steps: list[int] = Field(default_factory=lambda: [1, 5, 25, 50, 100])
     hold: HoldSpec = Field(default_factory=HoldSpec)
     guards: GuardSpec = Field(default_factory=GuardSpec)
 
+    @field_validator("steps")
+    @classmethod
+    def _rising_to_100(cls, steps: list[int]) -> list[int]:
+        """Traffic shares in percent, each bigger than the last, ending at 100."""
+        if not steps or steps[-1] != 100:
+            raise ValueError("canary steps must end at 100 (the share at promotion)")
+        if steps[0] <= 0 or any(b <= a for a, b in itertools.pairwise(steps)):
+            raise ValueError("canary steps must be percentages rising from above 0 to 100")
+        return steps
+
 
 class RolloutConfig(Section):
+    auto: bool = True  # a retrained candidate that passes the gate goes to shadow by itself
     shadow: ShadowSpec = Field(default_factory=ShadowSpec)
     canary: CanarySpec = Field(default_factory=CanarySpec)
 

@@ -9,7 +9,7 @@ import pytest
 from keel.delivery import ArmStats, CanaryPolicy, Step, decide
 from keel.delivery.rollout import psi, wilson_lower
 
-POLICY = CanaryPolicy(min_requests=200, min_seconds=600)
+POLICY = CanaryPolicy(steps=(5, 25, 50, 100), min_requests=200, min_seconds=600)
 
 
 def _uniform(seed: int, n: int = 300) -> tuple[float, ...]:
@@ -61,7 +61,7 @@ def test_last_step_promotes() -> None:
         (_canary(errors=20), "error rate"),
         (_canary(fallbacks=30), "fallback rate"),
         (_canary(latency_p99_ms=120.0), "latency p99"),
-        (_canary(predictions=(0.5,) * 300), "predicts the constant 0.5"),
+        (_canary(predictions=(0.5,) * 300), "predicts a constant: prediction 0.5"),
         (_canary(predictions=tuple(0.9 + x / 10 for x in HEALTHY.predictions)), "PSI"),
         (_canary(metric=0.70), "realised metric"),
     ],

@@ -1,4 +1,4 @@
-"""``keel rollback`` and ``keel deployments``."""
+"""``keel rollback``, ``keel deployments`` and ``keel shadow``."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ from keel.cli._common import JsonOpt, ProjectOpt, emit, open_project
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from keel.delivery.shadow import ShadowReport
+
 
 def register(app: typer.Typer) -> None:
     app.command("rollback")(rollback)
     app.command("deployments")(deployments)
+    app.command("shadow")(shadow)
 
 
 def rollback(
@@ -59,3 +62,44 @@ def deployments(
             )
 
     emit(as_json, data, human)
+
+
+def shadow(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
+    """How the running shadow answers the same requests as production, and its verdict."""
+    from keel.delivery.advance import shadow_report
+    from keel.delivery.staging import staged
+
+    opened = open_project(project)
+    running = next((found for found in staged(opened) if found.kind == "shadow"), None)
+    report = shadow_report(opened, running) if running is not None else None
+    data: dict[str, object] | None = None
+    if running is not None and report is not None:
+        data = {"version": running.version, **report.to_dict()}
+
+    def human(out: Console) -> None:
+        if running is None or report is None:
+            out.print("no shadow is running; `keel deploy V --shadow` starts one")
+            return
+        out.print(f"shadow version {running.version}: {report.requests} requests compared")
+        for line in _report_lines(report):
+            out.print(f"  {line}")
+        verdict = "[green]ready for canary[/]" if report.ready else report.reason
+        out.print(f"  verdict: {'[red]rejected[/] - ' if report.rejected else ''}{verdict}")
+
+    emit(as_json, {"shadow": data}, human)
+
+
+def _report_lines(report: ShadowReport) -> list[str]:
+    lines = [f"unanswered by the shadow: {report.errors}"]
+    if report.agreement is not None:
+        lines.append(f"agreement with production: {report.agreement:.1%}")
+    if report.error_delta is not None:
+        lines.append(f"mean difference: {report.error_delta:.3f} sd of production's outputs")
+    if report.latency_p50_ms is not None:
+        lines.append(f"shadow latency p50: {report.latency_p50_ms:.1f} ms")
+    if report.accuracy_production is not None and report.accuracy_shadow is not None:
+        lines.append(
+            f"accuracy on labelled requests: production {report.accuracy_production:.1%}, "
+            f"shadow {report.accuracy_shadow:.1%}"
+        )
+    return lines

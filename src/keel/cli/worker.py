@@ -1,10 +1,12 @@
 """``keel worker`` and ``keel up``: monitoring on a schedule, and the whole system at once.
 
-The worker runs the monitoring cycle (roll the prediction log, check drift, raise or
-resolve alerts, deliver them through the outbox, run the retrain trigger) every
-``--every``. A cycle that fails is reported and the next one runs: a worker outlives the
-problems it reports. SIGTERM or Ctrl-C ends it after the current cycle, with exit code 0.
-``keel up`` starts ``keel serve`` as a child process and runs the worker beside it.
+Every ``--every`` the worker runs the monitoring cycle (roll the prediction log, check
+drift, raise or resolve alerts, deliver them through the outbox, run the retrain trigger)
+and then the delivery step (judge the shadow and the canary, send a retrained candidate
+that passed its gate to shadow): the closed loop. ``--once`` runs one cycle and exits. A
+cycle that fails is reported and the next one runs: a worker outlives the problems it
+reports. SIGTERM or Ctrl-C ends it after the current cycle, with exit code 0. ``keel up``
+starts ``keel serve`` as a child process and runs the worker beside it.
 """
 
 from __future__ import annotations
@@ -32,10 +34,21 @@ def register(app: typer.Typer) -> None:
     app.command("up")(up)
 
 
-def worker(every: Every = "1m", project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
-    """Run monitoring, alert delivery and the retrain trigger on a schedule until SIGTERM."""
-    stop = _stop_on_signals()
-    _loop(project, _seconds(every), stop, as_json)
+def worker(
+    every: Every = "1m",
+    once: Annotated[bool, typer.Option("--once", help="Run one cycle and exit.")] = False,
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run monitoring, alerts, retraining and rollouts on a schedule until SIGTERM."""
+    pause = _seconds(every)
+    if once:
+        data = _cycle(project)
+        emit(as_json, data, functools.partial(_print, data=data))
+        if not data["ok"]:
+            raise typer.Exit(1)
+        return
+    _loop(project, pause, _stop_on_signals(), as_json)
 
 
 def up(
@@ -78,42 +91,64 @@ def _loop(
 
 
 def _cycle(path: Path | None) -> dict[str, Any]:
-    """One monitoring cycle; a failure is a result to report, not the end of the worker."""
+    """One cycle; a failure is a result to report, not the end of the worker."""
     from keel.errors import KeelError
     from keel.monitoring.cycle import run_cycle
     from keel.project import Project
 
     try:
         with Project.open(path) as project:
-            rollout = _rollout(project)
-            return {"ok": True, **rollout, **run_cycle(project).to_dict()}
+            try:
+                monitoring: dict[str, Any] = {"ok": True, **run_cycle(project).to_dict()}
+            except KeelError as error:
+                monitoring = {"ok": False, "error": str(error)}
+            return {**monitoring, "delivery": _delivery(project)}
     except KeelError as error:
         return {"ok": False, "error": str(error)}
 
 
-def _rollout(project: Any) -> dict[str, Any]:
-    """Advance the running canary, if any; its failure does not stop the monitoring cycle."""
-    import time
-
-    from keel.delivery.advance import advance_rollout
+def _delivery(project: Any) -> dict[str, Any]:
+    """Judge the shadow and canary, stage a new candidate; a failure does not stop the rest."""
+    from keel.delivery.advance import advance_delivery
     from keel.errors import KeelError
 
     try:
-        done = advance_rollout(project, time.time())
+        return advance_delivery(project)
     except KeelError as error:
-        return {"rollout": {"error": str(error)}}
-    return {} if done is None else {"rollout": done}
+        return {"error": str(error)}
 
 
 def _print(out: Console, *, data: dict[str, Any]) -> None:
     if not data["ok"]:
-        out.print(f"[yellow]![/] cycle skipped: {data['error']}")
-        return
-    drift = data["drift"]
-    alerts = ", ".join(f"{rule} {action}" for rule, action in data["alerts"].items()) or "none"
-    out.print(f"drift: {drift['decision']} ({drift['rows']} rows); alerts: {alerts}")
-    if "rollout" in data:
-        out.print(f"rollout: {data['rollout']}")
+        out.print(f"[yellow]![/] monitoring skipped: {data['error']}")
+    else:
+        drift = data["drift"]
+        alerts = ", ".join(f"{rule} {action}" for rule, action in data["alerts"].items())
+        out.print(f"drift: {drift['decision']} ({drift['rows']} rows); alerts: {alerts or 'none'}")
+        retrain = data.get("retrain") or {}
+        if retrain.get("run"):
+            out.print(f"retrained ({', '.join(retrain['reasons'])})")
+    for line in _delivery_lines(data.get("delivery") or {}):
+        out.print(line)
+
+
+def _delivery_lines(delivery: dict[str, Any]) -> list[str]:
+    if "error" in delivery:
+        return [f"[yellow]![/] rollout step skipped: {delivery['error']}"]
+    lines = []
+    if "shadow" in delivery:
+        shadow = delivery["shadow"]
+        lines.append(f"shadow @{shadow['version']}: {shadow['action']} ({shadow['reason']})")
+    if "canary" in delivery:
+        canary = delivery["canary"]
+        lines.append(
+            f"canary @{canary['version']}: {canary['action']} at {canary['share']:g}% "
+            f"({canary['reason']})"
+        )
+    if "candidate" in delivery:
+        candidate = delivery["candidate"]
+        lines.append(f"candidate @{candidate['version']}: {candidate['action']}")
+    return lines
 
 
 def _seconds(text: str) -> float:

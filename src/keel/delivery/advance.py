@@ -1,32 +1,56 @@
-"""The worker's rollout step: read both arms from the prediction log, decide, apply.
+"""The worker's delivery step: judge the shadow, judge the canary, stage a new candidate.
 
-``advance_rollout`` is the thin shell around the pure ``keel.delivery.decide``: it reads
-what the canary and production did since the current step began (requests, fallbacks,
-latency p99, predictions), asks for a decision and applies it: a bigger share, promotion
-to production, or a rollback (canary -> archived, with a critical alert). Its state lives
-in ``keel_rollouts``, so a worker killed mid-rollout resumes where it was.
+``advance_delivery`` runs once per worker cycle and is the closed loop's hands:
+
+- the **shadow**: its report (``keel.delivery.compare``) over the requests since it was
+  staged; ready -> it becomes the canary at the first step; enough requests and still
+  short -> it is rejected (archived, with a warning alert);
+- the **canary**: what it and production did since the current step began, judged by the
+  pure ``keel.delivery.decide``: hold, a bigger share, promotion to production, or a
+  rollback (archived, with a critical alert);
+- a **candidate**: with ``rollout.auto`` (the default once keel.yaml has ``rollout:``), the
+  version the retrain trigger produced, if it passed its gate, goes to shadow.
+
+Every decision reads and writes the metadata store only (``keel_rollouts`` and the
+registry), so a worker killed at any point resumes from the recorded state: the step runs
+under a lease (one worker at a time, however many run), each registry move names the
+status it expects (a person's change since the worker looked wins), and a step cut short
+between the registry move and its record or alert is finished by the next one
+(``_finish_interrupted``).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-from datetime import UTC, datetime
+import time
 from typing import TYPE_CHECKING, Any
 
-from keel.delivery.rollout import ArmStats, CanaryPolicy, Decision, Step, decide
-from keel.delivery.staging import Rollout, staged
+import orjson
+import sqlalchemy as sa
+
+from keel.delivery.evidence import arm_rows, arm_stats, labels_for, read_since, shadow_pairs
+from keel.delivery.rollout import CanaryPolicy, Decision, Step, decide
+from keel.delivery.shadow import ShadowCriteria, ShadowReport, compare
+from keel.delivery.staging import Rollout, record, rollout, stage, staged
 from keel.delivery.tables import rollouts
+from keel.errors import DeployRefused, LeaseHeld, RegistryError
 from keel.schema import RolloutConfig
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from keel.project import Project
 
-__all__ = ["advance_rollout", "arm_stats", "canary_policy"]
+__all__ = [
+    "ACTOR",
+    "advance_delivery",
+    "advance_rollout",
+    "advance_shadow",
+    "canary_policy",
+    "shadow_criteria",
+    "shadow_report",
+    "stage_candidate",
+]
 
-_ACTOR = "keel-worker"
+ACTOR = "keel-worker"
+_LEASE = "keel:delivery:advance"
 
 
 def canary_policy(config: RolloutConfig | None) -> CanaryPolicy:
@@ -42,31 +66,114 @@ def canary_policy(config: RolloutConfig | None) -> CanaryPolicy:
     )
 
 
-def arm_stats(records: Sequence[dict[str, Any]]) -> ArmStats:
-    """What one arm did, from its prediction-log rows (a fallback is a failed model call)."""
-    failed = sum(1 for row in records if _marked(row.get("fallback")))
-    latencies = sorted(float(row["latency_ms"]) for row in records if _number(row, "latency_ms"))
-    p99 = (
-        latencies[min(len(latencies) - 1, math.ceil(0.99 * len(latencies)) - 1)]
-        if latencies
-        else None
-    )
-    predictions = tuple(float(row["output"]) for row in records if _number(row, "output"))
-    return ArmStats(len(records), failed, failed, p99, predictions)
+def shadow_criteria(config: RolloutConfig | None) -> ShadowCriteria:
+    """keel.yaml ``rollout.shadow`` as the promotion criteria (defaults when absent)."""
+    spec = (config or RolloutConfig()).shadow
+    return ShadowCriteria(spec.min_requests, spec.min_agreement, spec.max_error_rate)
+
+
+def advance_delivery(project: Project, now: float | None = None) -> dict[str, Any]:
+    """One delivery step: what happened to the shadow, the canary and a new candidate."""
+    now = time.time() if now is None else now
+    try:
+        with project.store.leases.hold(_LEASE, ttl=120):
+            return _advance(project, now)
+    except LeaseHeld:
+        return {"skipped": "another worker is taking the delivery step"}
+
+
+def _advance(project: Project, now: float) -> dict[str, Any]:
+    done: dict[str, Any] = {}
+    finished = _finish_interrupted(project)
+    if finished:
+        done["finished"] = finished
+    shadow = advance_shadow(project)
+    if shadow is not None:
+        done["shadow"] = shadow
+    canary = advance_rollout(project, now)
+    if canary is not None:
+        done["canary"] = canary
+    candidate = stage_candidate(project)
+    if candidate is not None:
+        done["candidate"] = candidate
+    return done
+
+
+# -- shadow ---------------------------------------------------------------------------
+
+
+def shadow_report(project: Project, found: Rollout | None = None) -> ShadowReport | None:
+    """How the running shadow answered the requests since it was staged (None: no shadow)."""
+    found = found or _running(project, "shadow")
+    return None if found is None else _report(project, found)
+
+
+def _report(project: Project, found: Rollout) -> ShadowReport:
+    frame = read_since(project, found.step_started_at)
+    pairs = shadow_pairs(frame, labels_for(project, frame))
+    return compare(pairs, _kind(project), shadow_criteria(project.config.rollout))
+
+
+def advance_shadow(project: Project) -> dict[str, Any] | None:
+    """Promote a ready shadow to canary, reject one that fell short, or wait."""
+    found = _running(project, "shadow")
+    if found is None:
+        return None
+    report = _report(project, found)
+    summary = {"version": found.version, **report.to_dict()}
+    if report.ready:
+        return {**summary, "action": _shadow_to_canary(project, found.version, report)}
+    if report.rejected:
+        _reject(project, found.version, report)
+        return {**summary, "action": "rejected"}
+    return {**summary, "action": "hold"}
+
+
+def _shadow_to_canary(project: Project, version: int, report: ShadowReport) -> str:
+    if _running(project, "canary") is not None:
+        return "waiting: a canary is already rolling out"
+    figure = f"agreement {report.agreement:.1%}" if report.agreement is not None else "parity"
+    reason = f"shadow passed ({figure} over {report.requests} requests)"
+    try:
+        stage(project, str(version), "canary", reason=reason, actor=ACTOR, expected="shadow")
+    except DeployRefused as refused:
+        return f"waiting: {refused}"  # a forced shadow goes on only by a person's hand
+    except (LeaseHeld, RegistryError) as error:
+        return f"waiting: {error}"
+    return "canary"
+
+
+def _reject(project: Project, version: int, report: ShadowReport) -> None:
+    from keel.training.registry import Registry
+
+    why = f"shadow rejected: {report.reason}"
+    Registry(project.store).transition(version, "archived", ACTOR, why, expected="shadow")
+    _rejected(project, version, report.reason, {"report": report.to_dict()})
+
+
+def _rejected(project: Project, version: int, reason: str, details: dict[str, Any]) -> None:
+    summary = f"shadow version {version} was rejected: {reason}"
+    _alert(project, "shadow_rejected", version, "warning", summary, {"version": version, **details})
+    _update(project, version, state="rejected")
+
+
+# -- canary ---------------------------------------------------------------------------
 
 
 def advance_rollout(project: Project, now: float) -> dict[str, Any] | None:
     """Check the running canary (if any) and apply the decision; what happened, or None."""
-    canary = next((found for found in staged(project) if found.kind == "canary"), None)
+    canary = _running(project, "canary")
     if canary is None:
         return None
     policy = canary_policy(project.config.rollout)
     index = min(canary.step_index, len(policy.steps) - 1)
-    frame = _since(project, canary.step_started_at)
-    arms = {arm: arm_stats(_rows(frame, arm)) for arm in ("canary", "production")}
-    step = Step(index, canary.step_started_at)
-    decision = decide(policy, step, arms["canary"], arms["production"], now)
-    _apply(project, canary, decision, index, now)
+    frame = read_since(project, canary.step_started_at)
+    labels, kind = labels_for(project, frame), _kind(project)
+    arms = {arm: arm_stats(arm_rows(frame, arm), labels, kind) for arm in ("canary", "production")}
+    decision = decide(
+        policy, Step(index, canary.step_started_at), arms["canary"], arms["production"], now
+    )
+    _apply(project, canary, decision, index)
     return {
         "version": canary.version,
         "action": decision.action,
@@ -76,29 +183,128 @@ def advance_rollout(project: Project, now: float) -> dict[str, Any] | None:
     }
 
 
-def _apply(project: Project, canary: Rollout, decision: Decision, index: int, now: float) -> None:
+def _apply(project: Project, canary: Rollout, decision: Decision, index: int) -> None:
     from keel.training.registry import Registry
 
     registry = Registry(project.store)
     if decision.action == "hold":
         return
     if decision.action == "advance":
-        _update(project, canary.version, share=decision.next_share * 100, step_index=index + 1)
+        share = decision.next_share * 100
+        _update(project, canary.version, share=share, step_index=index + 1)
         return
     if decision.action == "promote":
-        registry.transition(canary.version, "production", _ACTOR, f"canary: {decision.reason}")
+        why = f"canary: {decision.reason}"
+        registry.transition(canary.version, "production", ACTOR, why, expected="canary")
         _update(project, canary.version, state="promoted")
         return
-    registry.transition(
-        canary.version, "archived", _ACTOR, f"canary rolled back: {decision.reason}"
+    why = f"canary rolled back: {decision.reason}"
+    registry.transition(canary.version, "archived", ACTOR, why, expected="canary")
+    _rolled_back(project, canary.version, decision.reason, list(decision.breaches))
+
+
+def _rolled_back(project: Project, version: int, reason: str, breaches: list[str]) -> None:
+    summary = f"canary version {version} was rolled back: {reason}"
+    details = {"version": version, "breaches": breaches}
+    _alert(project, "canary_rolled_back", version, "critical", summary, details)
+    _update(project, version, state="rolled_back")
+
+
+# -- a step cut short -------------------------------------------------------------------
+
+
+def _finish_interrupted(project: Project) -> list[dict[str, Any]]:
+    """Finish what a killed worker left half done: a rollout still ``running`` whose
+    version the worker already moved (its record and alert were never written)."""
+    from keel.training.registry import Registry
+    from keel.training.tables import model_versions
+
+    joined = rollouts.join(model_versions, model_versions.c.version == rollouts.c.version)
+    query = (
+        sa.select(rollouts.c.version, rollouts.c.kind, model_versions.c.status)
+        .select_from(joined)
+        .where(rollouts.c.state == "running")
+        .where(model_versions.c.status != rollouts.c.kind)
     )
-    _update(project, canary.version, state="rolled_back")
-    _alert(project, canary.version, decision, now)
+    with project.store.engine.connect() as connection:
+        stale = connection.execute(query).all()
+    registry = Registry(project.store)
+    return [_finish(project, registry, *row) for row in stale]
+
+
+def _finish(
+    project: Project, registry: Any, version: int, kind: str, status: str
+) -> dict[str, Any]:
+    last = registry.history(version)[-1]  # oldest first
+    ours = last.actor == ACTOR
+    reason = last.reason.split(": ", 1)[-1]
+    if ours and kind == "canary" and status == "archived":
+        _rolled_back(project, version, reason, [])
+        return {"version": version, "action": "rolled_back"}
+    if ours and kind == "shadow" and status == "archived":
+        _rejected(project, version, reason, {})
+        return {"version": version, "action": "rejected"}
+    if ours and kind == "shadow" and status == "canary":
+        record(project, version, "canary", float(canary_policy(project.config.rollout).steps[0]))
+        return {"version": version, "action": "canary"}
+    state = "promoted" if status == "production" else "ended"  # or a person took over
+    _update(project, version, state=state)
+    return {"version": version, "action": state}
+
+
+# -- a new candidate ------------------------------------------------------------------
+
+
+def stage_candidate(project: Project) -> dict[str, Any] | None:
+    """With ``rollout.auto``, send the retrain trigger's gated candidate to shadow."""
+    config = project.config.rollout
+    if config is None or not config.auto or staged(project):
+        return None
+    version = _retrained_candidate(project)
+    if version is None:
+        return None
+    reason = "retrained by the worker and passed the gate; shadowing production"
+    try:
+        stage(project, str(version), "shadow", reason=reason, actor=ACTOR, expected="candidate")
+    except (DeployRefused, LeaseHeld, RegistryError) as error:
+        return {"version": version, "action": f"waiting: {error}"}
+    return {"version": version, "action": "shadow"}
+
+
+def _retrained_candidate(project: Project) -> int | None:
+    """The newest retrain run's version, if it passed its gate and was never staged."""
+    from keel.monitoring.tables import retrain_runs
+    from keel.training.registry import Registry
+
+    query = (
+        sa.select(retrain_runs.c.details)
+        .where(retrain_runs.c.outcome == "passed the gate")
+        .order_by(retrain_runs.c.started_at.desc())
+        .limit(1)
+    )
+    with project.store.engine.connect() as connection:
+        details = connection.execute(query).scalar()
+    version = orjson.loads(details).get("version") if details else None
+    if not isinstance(version, int) or rollout(project, version) is not None:
+        return None
+    found = Registry(project.store).get(version)
+    return version if found.status == "candidate" and found.gate_passed else None
+
+
+# -- shared ---------------------------------------------------------------------------
+
+
+def _running(project: Project, kind: str) -> Rollout | None:
+    return next((found for found in staged(project) if found.kind == kind), None)
+
+
+def _kind(project: Project) -> Any:
+    config = project.config.monitoring
+    return config.performance.kind if config is not None else "classification"
 
 
 def _update(project: Project, version: int, **values: Any) -> None:
-    import time
-
+    """Change the rollout record; a new step starts now by the clock the log is read by."""
     now = time.time()
     values = {"updated_at": now, **values}
     if "step_index" in values:
@@ -107,45 +313,17 @@ def _update(project: Project, version: int, **values: Any) -> None:
         connection.execute(rollouts.update().where(rollouts.c.version == version).values(**values))
 
 
-def _alert(project: Project, version: int, decision: Decision, now: float) -> None:
+def _alert(
+    project: Project,
+    rule: str,
+    version: int,
+    severity: str,
+    summary: str,
+    details: dict[str, Any],
+) -> None:
     from keel.monitoring.alerts import AlertBook, sinks_from_config
 
     routes, _ = sinks_from_config(project.config.alerts)
-    summary = f"canary version {version} was rolled back: {decision.reason}"
-    details = {"version": version, "breaches": list(decision.breaches)}
     AlertBook(project.store, routes).event(
-        "canary_rolled_back", f"model@{version}", "critical", summary, details, now
+        rule, f"model@{version}", severity, summary, details, time.time()
     )
-
-
-def _since(project: Project, started_at: float) -> pd.DataFrame:
-    from keel.monitoring.log import PredictionLog
-
-    log = PredictionLog.for_project(project)
-    try:
-        log.flush()
-        return log.read(start=datetime.fromtimestamp(started_at, UTC))
-    finally:
-        log.close(flush=False)
-
-
-def _rows(frame: pd.DataFrame, arm: str) -> list[dict[str, Any]]:
-    if frame.empty or "route" not in frame:
-        return []
-    records: list[dict[str, Any]] = frame[frame["route"] == arm].to_dict("records")
-    return records
-
-
-def _marked(value: Any) -> bool:
-    """A fallback marker is a non-empty string (a missing one reads back as None or NaN)."""
-    return isinstance(value, str) and bool(value)
-
-
-def _number(row: dict[str, Any], name: str) -> bool:
-    value = row.get(name)
-    if isinstance(value, bool):
-        return True
-    try:
-        return value is not None and math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False

@@ -9,8 +9,9 @@ model back while a model that fails one request in five is caught within a few d
   lower end of a 99% Wilson interval of its rate exceeds both the limit and production's
   rate;
 - latency: the canary's p99 above the budget once the step has enough requests;
-- predictions: a canary that predicts a constant, or whose prediction distribution has
-  moved far from production's (PSI), once both arms have enough requests;
+- predictions: a canary that answers everyone alike (the same score, or the same output
+  when there is no score) after ``min_constant`` requests, or whose prediction distribution
+  has moved far from production's (PSI) once both arms have ``min_compare`` requests;
 - the realised metric, once labels have arrived for both arms.
 """
 
@@ -39,7 +40,7 @@ _Z = 2.5758293035489  # two-sided 99%
 class CanaryPolicy:
     """The rollout plan and its guards (keel.yaml ``rollout.canary``)."""
 
-    steps: tuple[int, ...] = (5, 25, 50, 100)
+    steps: tuple[int, ...] = (1, 5, 25, 50, 100)
     min_requests: int = 200
     min_seconds: float = 600.0
     max_error_rate: float = 0.01
@@ -48,6 +49,7 @@ class CanaryPolicy:
     max_prediction_psi: float = 0.25
     max_metric_drop: float = 0.02
     min_compare: int = 50  # requests per arm before distributions and latency are judged
+    min_constant: int = 20  # answers alike before a canary is judged to predict a constant
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class ArmStats:
     latency_p99_ms: float | None = None
     predictions: tuple[float, ...] = ()
     metric: float | None = None  # realised, higher is better; None until labels mature
+    scores: tuple[float, ...] = ()  # confidences, when the model gives them
 
 
 @dataclass(frozen=True)
@@ -140,15 +143,27 @@ def _latency_breach(policy: CanaryPolicy, canary: ArmStats) -> str | None:
 
 
 def _prediction_breach(policy: CanaryPolicy, canary: ArmStats, production: ArmStats) -> str | None:
+    constant = _constant(policy, canary, production)
+    if constant:
+        return constant
     ours, theirs = canary.predictions, production.predictions
     if len(ours) < policy.min_compare or len(theirs) < policy.min_compare:
         return None
-    if len(set(ours)) == 1 and len(set(theirs)) > 1:
-        return f"the canary predicts the constant {ours[0]:g}"
     shift = psi(theirs, ours)
     if shift > policy.max_prediction_psi:
         return f"prediction distribution moved (PSI {shift:.2f} > {policy.max_prediction_psi:g})"
     return None
+
+
+def _constant(policy: CanaryPolicy, canary: ArmStats, production: ArmStats) -> str | None:
+    """Every answer alike while production's vary: a model that ignores its input."""
+    scored = bool(canary.scores) and bool(production.scores)
+    ours = canary.scores if scored else canary.predictions
+    theirs = production.scores if scored else production.predictions
+    if len(ours) < policy.min_constant or len(set(ours)) > 1 or len(set(theirs)) < 2:
+        return None
+    what = "score" if scored else "prediction"
+    return f"the canary predicts a constant: {what} {ours[0]:g} for all {len(ours)} requests"
 
 
 def _metric_breach(policy: CanaryPolicy, canary: ArmStats, production: ArmStats) -> str | None:

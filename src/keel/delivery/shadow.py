@@ -3,12 +3,14 @@
 Pure: the caller hands in pairs of outputs logged for the same requests. For a classifier
 the report is the share of requests where both chose the same label; for a regressor it
 is the mean absolute difference relative to production's spread. Promotion needs the
-configured number of requests, agreement (or parity) at or above the bar, and no request
-the shadow failed to answer.
+configured number of requests, agreement (or parity) at or above the bar, and no more
+unanswered requests (the shadow raised, hung or was dropped) than the allowed rate. A
+report with enough requests that is not ready says the shadow should be rejected.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from dataclasses import dataclass
 from typing import Literal
@@ -30,6 +32,7 @@ class ShadowPair:
 class ShadowCriteria:
     min_requests: int = 500
     min_agreement: float = 0.9
+    max_error_rate: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,15 @@ class ShadowReport:
     accuracy_shadow: float | None
     ready: bool
     reason: str
+    min_requests: int = 0
+
+    @property
+    def rejected(self) -> bool:
+        """Enough requests were compared and the shadow still fell short."""
+        return not self.ready and self.requests >= self.min_requests
+
+    def to_dict(self) -> dict[str, object]:
+        return {**dataclasses.asdict(self), "rejected": self.rejected}
 
 
 def compare(
@@ -70,6 +82,7 @@ def compare(
         accuracy_shadow=shadow_acc,
         ready=ready,
         reason=reason,
+        min_requests=criteria.min_requests,
     )
 
 
@@ -107,8 +120,8 @@ def _verdict(
 ) -> tuple[bool, str]:
     if requests < criteria.min_requests:
         return False, f"{requests}/{criteria.min_requests} shadow requests so far"
-    if errors:
-        return False, f"the shadow failed {errors} of {requests} requests"
+    if errors > criteria.max_error_rate * requests:
+        return False, f"the shadow did not answer {errors} of {requests} requests"
     if agreement is not None and agreement < criteria.min_agreement:
         return False, f"agreement {agreement:.1%} is below {criteria.min_agreement:.0%}"
     if delta is not None and delta > 1 - criteria.min_agreement:

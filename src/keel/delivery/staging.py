@@ -27,6 +27,7 @@ __all__ = [
     "Rollout",
     "StageKind",
     "default_share",
+    "record",
     "rollout",
     "stage",
     "staged",
@@ -78,14 +79,18 @@ def stage(
     share: float | None = None,
     force: bool = False,
     reason: str | None = None,
+    actor: str | None = None,
+    expected: str | None = None,
 ) -> ModelVersion:
-    """Deploy ``ref`` as the shadow or the canary, recording who, why and the share."""
+    """Deploy ``ref`` as the shadow or the canary, recording who, why and the share
+    (``expected``: only if the version still has that status)."""
     if share is not None and not 0 < share <= 100:
         raise DeployRefused(f"--share must be a percentage in (0, 100], not {share:g}")
     registry = Registry(project.store)
     try:
         with project.store.leases.hold(_LEASE, ttl=30):
-            return _stage(project, registry, ref, kind, share, force, reason)
+            who = actor or provenance.actor()
+            return _stage(project, registry, ref, kind, share, force, reason, who, expected)
     except LeaseHeld:
         raise LeaseHeld("another deploy is in progress right now; retry in a moment") from None
 
@@ -98,6 +103,8 @@ def _stage(
     share: float | None,
     force: bool,
     reason: str | None,
+    actor: str,
+    expected: str | None,
 ) -> ModelVersion:
     version = registry.resolve(ref)
     occupants = registry.versions(limit=1, status=kind)
@@ -108,12 +115,13 @@ def _stage(
     share = (share or default_share(project)) if kind == "canary" else 0.0
     why = reason or f"gate decision passed; deployed with `keel deploy {ref} --{kind}`"
     forced = not version.gate_passed
-    staged = registry.transition(version.version, kind, provenance.actor(), why, forced)
-    _record(project, version.version, kind, share)
+    staged = registry.transition(version.version, kind, actor, why, forced, expected)
+    record(project, version.version, kind, share)
     return staged
 
 
-def _record(project: Project, version: int, kind: str, share: float) -> None:
+def record(project: Project, version: int, kind: str, share: float) -> None:
+    """Start the rollout record of ``version`` as ``kind`` at ``share`` percent, step 0."""
     now = time.time()
     values = {"version": version, "kind": kind, "share": share, "step_index": 0}
     values |= {"step_started_at": now, "state": "running", "updated_at": now}

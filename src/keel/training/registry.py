@@ -54,13 +54,27 @@ class Registry:
         return self.get(version)
 
     def transition(
-        self, version: int, to: str, actor: str, reason: str, forced: bool = False
+        self,
+        version: int,
+        to: str,
+        actor: str,
+        reason: str,
+        forced: bool = False,
+        expected: str | None = None,
     ) -> ModelVersion:
-        """Move ``version`` to status ``to``; production replaces (archives) the current one."""
+        """Move ``version`` to status ``to``; production replaces (archives) the current one.
+
+        With ``expected``, the move happens only if the version still has that status (an
+        automatic step must not undo what a person did since it looked).
+        """
         if to not in STATUSES:
             raise RegistryError(f"'{to}' is not a status; use one of {', '.join(STATUSES)}")
         with self._promotion_lease(), self.store.begin() as connection:
             current = self._row(connection, version)
+            if expected is not None and current.status != expected:
+                raise RegistryError(
+                    f"version {version} is {current.status} now, not {expected}; nothing changed"
+                )
             now = self._clock()
             if to == "production":
                 self._archive_production(connection, version, actor, now)

@@ -1,0 +1,294 @@
+"""The closed loop's delivery half: candidate -> shadow -> canary -> production, or not.
+
+Each test runs a real in-process server (its own prediction log) for traffic and calls
+the worker's delivery step, ``advance_delivery``, between bursts, as ``keel worker`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import pickle
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pandas as pd
+import pytest
+
+from keel.delivery.advance import advance_delivery, shadow_report
+from keel.delivery.evidence import arm_stats, shadow_pairs
+from keel.delivery.staging import rollout, staged
+from keel.errors import ConfigError
+from keel.monitoring.alerts import AlertBook
+from keel.monitoring.tables import retrain_runs
+from keel.project import Project
+from keel.serving import create_app
+from keel.training import Registry
+from tests.delivery.models import Faulty
+from tests.helpers import keel
+from tests.serving.helpers import (
+    auth,
+    churn_frame,
+    client,
+    create_key,
+    fitted_model,
+    register_model,
+)
+
+CONFIG = """name: churn
+serving:
+  rate_limit: 10000/second
+  timeout_ms: 2000
+  entity: customer_id
+rollout:
+  shadow: {min_requests: 40, min_agreement: 0.8}
+  canary:
+    steps: [50, 100]
+    hold: {min_requests: 20, min_time: 1s}
+    guards: {max_latency_p99_ms: 2000}  # a loaded test machine is not a slow model
+"""
+
+
+@pytest.fixture
+def project(project_dir: Path) -> Iterator[Project]:
+    (project_dir / "keel.yaml").write_text(CONFIG)
+    with Project.open(project_dir) as opened:
+        yield opened
+
+
+def _candidate(project: Project, tmp: Path, seed: int, model: object = None) -> int:
+    """A gated version as the retrain trigger leaves it: passed, candidate, on record."""
+    from keel.training import import_model
+
+    path = tmp / f"candidate-{seed}.pkl"
+    path.write_bytes(pickle.dumps(model if model is not None else fitted_model(seed)[0]))
+    sample = tmp / f"candidate-sample-{seed}.csv"
+    churn_frame(rows=120, seed=seed + 100).to_csv(sample, index=False)
+    version = import_model(project, path, sample, "churned", None).version
+    Registry(project.store).record_gate(version, {"checks": []}, True, "tests")
+    with project.store.begin() as connection:
+        connection.execute(
+            retrain_runs.insert().values(
+                id=uuid.uuid4().hex,
+                started_at=time.time(),
+                finished_at=time.time(),
+                reasons="drift",
+                outcome="passed the gate",
+                details=orjson.dumps({"version": version, "gate_passed": True}).decode(),
+            )
+        )
+    return version
+
+
+async def _traffic(project: Project, customers: int = 120) -> None:
+    """Requests one customer each; waits for the shadow to answer before stopping."""
+    key = create_key(project)
+    async with client(create_app(project)) as c:
+        for i in range(customers):
+            row = {"tenure": 1 + i % 70, "spend": 35.0 + i % 30, "visits": i % 30}
+            body = {"instance": {**row, "customer_id": f"c{i}"}}
+            response = await c.post("/v1/predict", json=body, headers=auth(key))
+            assert response.status_code == 200
+        await asyncio.sleep(0.5)
+
+
+@pytest.mark.anyio
+async def test_a_retrained_candidate_goes_shadow_canary_production(
+    project: Project, tmp_path: Path
+) -> None:
+    """The whole delivery half of the loop without a person, each step on record."""
+    register_model(project, tmp_path, seed=0)
+    version = _candidate(project, tmp_path, seed=0)  # the same fit: full agreement
+
+    assert advance_delivery(project)["candidate"] == {"version": version, "action": "shadow"}
+    await _traffic(project)
+    shadow = advance_delivery(project)["shadow"]
+    assert shadow["action"] == "canary", shadow
+    assert shadow["agreement"] == 1.0 and shadow["errors"] == 0
+    await _traffic(project)
+    canary = advance_delivery(project, time.time() + 5)["canary"]
+    assert (canary["action"], canary["share"]) == ("advance", 100.0), canary
+    await _traffic(project, 40)
+    assert advance_delivery(project, time.time() + 5)["canary"]["action"] == "promote"
+
+    registry = Registry(project.store)
+    assert registry.get(version).status == "production"
+    steps = [(e.to_status, e.actor) for e in registry.history(version) if e.from_status]
+    assert steps == [(status, "keel-worker") for status in ("shadow", "canary", "production")]
+    assert advance_delivery(project) == {}  # the candidate is not staged a second time
+
+
+@pytest.mark.anyio
+async def test_a_shadow_that_fails_is_rejected_and_production_is_untouched(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shadow raising on every call: rejected after its minimum, with a warning alert."""
+    register_model(project, tmp_path, seed=0)
+    version = _candidate(project, tmp_path, seed=1, model=Faulty(fitted_model(1)[0]))
+    advance_delivery(project)
+    monkeypatch.setenv("KEEL_TEST_FAULT", "raise")
+    await _traffic(project)
+    report = shadow_report(project)
+    assert report is not None and report.requests == 0  # no answer at all: nothing to pair
+
+    # the shadow never answered, so nothing can be compared; a shadow that answers some
+    # and fails others is judged on the span it answered
+    monkeypatch.setenv("KEEL_TEST_FAULT", "raise20")
+    await _traffic(project, 200)
+    shadow = advance_delivery(project)["shadow"]
+    assert shadow["action"] == "rejected", shadow
+    assert "did not answer" in shadow["reason"]
+    assert Registry(project.store).get(version).status == "archived"
+    assert Registry(project.store).production().version == 1  # type: ignore[union-attr]
+    alerts = [a for a in AlertBook(project.store).list() if a.rule == "shadow_rejected"]
+    assert alerts and alerts[0].severity == "warning"
+
+
+@pytest.mark.anyio
+async def test_a_forced_shadow_waits_for_a_person(project: Project, tmp_path: Path) -> None:
+    """The worker does not carry a version that never passed its gate on to canary."""
+    from tests.delivery.helpers import stage_model
+
+    register_model(project, tmp_path, seed=0)
+    forced = stage_model(project, tmp_path, "shadow", seed=0)
+    await _traffic(project)
+    shadow = advance_delivery(project)["shadow"]
+    assert shadow["action"].startswith("waiting: version")
+    assert Registry(project.store).get(forced.version).status == "shadow"
+    assert staged(project)[0].kind == "shadow"
+
+
+def _frame(rows: list[dict[str, object]]) -> pd.DataFrame:
+    base = pd.Timestamp("2026-11-26T00:00:00Z")
+    for i, row in enumerate(rows):
+        row.setdefault("time", base + pd.Timedelta(seconds=i))
+        row.setdefault("fallback", None)
+        row.setdefault("latency_ms", 1.0)
+    return pd.DataFrame(rows)
+
+
+def test_shadow_pairs_span_what_the_shadow_answered() -> None:
+    """Requests before the shadow loaded and after its last logged answer are left out;
+    inside the span, a request without a shadow answer counts as unanswered."""
+    live = [{"prediction_id": f"p{i}", "route": "production", "output": 1.0} for i in range(6)]
+    shadow = [
+        {"prediction_id": pid, "route": "shadow", "output": 1.0, "time": pd.Timestamp.now("UTC")}
+        for pid in ("p1", "p2", "p4")
+    ]
+    pairs = shadow_pairs(_frame(live + shadow), {"p2": 1.0})
+    assert [p.shadow for p in pairs] == [1.0, 1.0, None, 1.0]  # p1..p4; p3 unanswered
+    assert [p.label for p in pairs] == [None, 1.0, None, None]
+
+
+def test_the_realised_metric_needs_enough_labels() -> None:
+    """Accuracy per arm from feedback, judged only once 30 requests have labels."""
+    rows = [{"prediction_id": f"p{i}", "output": float(i % 2)} for i in range(40)]
+    right = {f"p{i}": float(i % 2) for i in range(40)}
+    assert arm_stats(rows, right).metric == 1.0
+    assert arm_stats(rows, dict(list(right.items())[:29])).metric is None
+    wrong = {key: 1 - value for key, value in right.items()}
+    assert arm_stats(rows, wrong).metric == 0.0
+
+
+@pytest.mark.anyio
+async def test_a_canary_worse_on_labels_is_rolled_back(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Feedback that says the canary is wrong where production is right rolls it back."""
+    from keel.delivery.evidence import read_since
+    from keel.monitoring.feedback import store_feedback
+    from tests.delivery.helpers import stage_model
+
+    register_model(project, tmp_path, seed=0)
+    canary = stage_model(project, tmp_path, "canary", seed=0, share=50)
+    await _traffic(project, 160)
+    frame = read_since(project, 0)
+    truth = [
+        {"prediction_id": row["prediction_id"], "label": str(int(row["output"]) ^ flip)}
+        for row in frame.to_dict("records")
+        for flip in [int(row["route"] == "canary")]
+    ]
+    store_feedback(project.store, pd.DataFrame(truth), time.time())
+    done = advance_delivery(project, time.time() + 5)["canary"]
+    assert done["action"] == "rollback" and "realised metric" in done["reason"]
+    assert Registry(project.store).get(canary.version).status == "archived"
+
+
+def test_canary_steps_must_rise_to_100(project_dir: Path) -> None:
+    """Steps that do not end at 100 or do not rise are a config error naming the key."""
+    (project_dir / "keel.yaml").write_text(
+        "name: churn\nrollout:\n  canary:\n    steps: [10, 5, 100]\n"
+    )
+    with pytest.raises(ConfigError, match="steps"):
+        Project.open(project_dir)
+
+
+def test_keel_shadow_reports_the_running_shadow(project: Project, tmp_path: Path) -> None:
+    """`keel shadow --json` gives the report; with no shadow it says how to start one."""
+    none = keel("shadow", "--json", "-p", str(project.root))
+    assert none.returncode == 0 and json.loads(none.stdout) == {"shadow": None}
+    register_model(project, tmp_path, seed=0)
+    version = _candidate(project, tmp_path, seed=0)
+    advance_delivery(project)
+    asyncio.run(_traffic(project, 60))
+    report = json.loads(keel("shadow", "--json", "-p", str(project.root)).stdout)["shadow"]
+    assert report["version"] == version and report["agreement"] == 1.0
+    human = keel("shadow", "-p", str(project.root)).stdout
+    assert "agreement with production: 100.0%" in human and "verdict" in human
+    assert rollout(project, version) is not None
+
+
+def test_a_rollback_cut_short_is_finished_with_its_alert(project: Project, tmp_path: Path) -> None:
+    """Killed after archiving the canary but before the record and the alert: the next
+    step finishes both, once."""
+    from keel.delivery.advance import ACTOR
+    from tests.delivery.helpers import stage_model
+
+    register_model(project, tmp_path, seed=0)
+    canary = stage_model(project, tmp_path, "canary", seed=1, share=50)
+    why = "canary rolled back: error rate 5/20 (at least 6.0%) exceeds 1.0%"
+    Registry(project.store).transition(canary.version, "archived", ACTOR, why)
+
+    done = advance_delivery(project)
+    assert done == {"finished": [{"version": canary.version, "action": "rolled_back"}]}
+    found = rollout(project, canary.version)
+    assert found is not None and found.state == "rolled_back"
+    alerts = [a for a in AlertBook(project.store).list() if a.rule == "canary_rolled_back"]
+    assert len(alerts) == 1 and "error rate 5/20" in alerts[0].summary
+    assert advance_delivery(project) == {}
+
+
+def test_a_person_archiving_the_canary_ends_its_rollout_quietly(
+    project: Project, tmp_path: Path
+) -> None:
+    """A canary a person archived is not promoted later, and raises no alert."""
+    from tests.delivery.helpers import stage_model
+
+    register_model(project, tmp_path, seed=0)
+    canary = stage_model(project, tmp_path, "canary", seed=1, share=50)
+    Registry(project.store).transition(canary.version, "archived", "ops@host", "not today")
+    assert advance_delivery(project)["finished"] == [{"version": canary.version, "action": "ended"}]
+    assert not [a for a in AlertBook(project.store).list() if a.rule == "canary_rolled_back"]
+
+
+def test_a_move_expecting_an_old_status_changes_nothing(project: Project, tmp_path: Path) -> None:
+    """The worker's promotion names the status it saw; a person's change since wins."""
+    from keel.errors import RegistryError
+    from tests.delivery.helpers import stage_model
+
+    register_model(project, tmp_path, seed=0)
+    canary = stage_model(project, tmp_path, "canary", seed=1, share=50)
+    registry = Registry(project.store)
+    registry.transition(canary.version, "archived", "ops@host", "not today")
+    with pytest.raises(RegistryError, match="archived now, not canary"):
+        registry.transition(canary.version, "production", "keel-worker", "x", expected="canary")
+    assert registry.get(canary.version).status == "archived"
+
+
+def test_two_workers_take_the_step_one_at_a_time(project: Project) -> None:
+    """While one worker holds the delivery step, another skips it and says why."""
+    with project.store.leases.hold("keel:delivery:advance", ttl=30):
+        assert "another worker" in advance_delivery(project)["skipped"]
