@@ -83,15 +83,27 @@ def test_quickstart_runs_the_story(tmp_path: Path) -> None:
     """quickstart tells the whole story with a real server process and real HTTP."""
     result = keel("quickstart", "--json", "--rows", "400", cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr
-    steps = {step["step"]: step for step in json.loads(result.stdout)["steps"]}
-    assert list(steps) == ["init", "ingest", "features", "train", "serve", "drift", "monitor"]
+    _check_story(json.loads(result.stdout)["steps"])
+
+
+def _check_story(story: list[dict[str, object]]) -> None:
+    steps = {str(step["step"]): step for step in story}
+    assert list(steps) == [
+        "init", "ingest", "features", "train", "serve", "drift", "retrain", "shadow", "canary",
+        "bad canary", "stop",
+    ]  # fmt: skip
     assert steps["ingest"]["quarantined"] == 1
     assert steps["features"]["skew_mismatches"] == 0
     assert steps["train"]["gate"] == "passed"
-    assert steps["serve"]["failed"] == 0 and steps["serve"]["exit_code"] == 0
-    assert "monthly_charges" in steps["drift"]["drifted_columns"]
-    assert "feature_drift" in steps["monitor"]["alerts"]
-    assert steps["monitor"]["retrained"] is True
+    assert steps["serve"]["failed"] == 0
+    assert "monthly_charges" in steps["drift"]["drifted_columns"]  # type: ignore[operator]
+    assert "feature_drift" in steps["retrain"]["alerts"]  # type: ignore[operator]
+    assert steps["retrain"]["retrained"] is True and steps["retrain"]["staged"] == "shadow"
+    assert steps["shadow"]["action"] == "canary"
+    assert steps["canary"]["action"] == "promote", steps["canary"]
+    bad = steps["bad canary"]
+    assert bad["action"] == "rollback" and 0 < bad["share"] < 0.02  # type: ignore[operator]
+    assert steps["stop"]["exit_code"] == 0
 
 
 def test_example_generate_json(tmp_path: Path) -> None:

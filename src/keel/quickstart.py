@@ -7,6 +7,8 @@ Serving is a real ``keel serve`` process on a free loopback port, driven over HT
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import signal
 import socket
@@ -56,7 +58,7 @@ def run_story(
         say("training and gating")
         yield _train(project)
         say("serving real traffic")
-        yield from _serve(project)
+        yield from _serve(project, say)
 
 
 def _ingest(project: Project) -> Step:
@@ -110,47 +112,126 @@ def _train(project: Project) -> Step:
     )
 
 
-def _serve(project: Project) -> Iterator[Step]:
-    import httpx
-
+def _serve(project: Project, say: Callable[[str], None]) -> Iterator[Step]:
     from keel.serving.keys import KeyStore
 
-    # the story sends requests back to back: its key gets more than keel.yaml's default
+    # the story sends requests as fast as it can: its key gets more than keel.yaml's default
     key, _ = KeyStore(project.store).create(
-        "quickstart", ["predict"], actor="quickstart", rate_limit="1000/second"
+        "quickstart", ["predict"], actor="quickstart", rate_limit="100000/second"
     )
     port = _free_port()
     server = _start_server(project.root, port)
     base = f"http://127.0.0.1:{port}"
-    customers = _customer_ids(project, TRAFFIC)
+    customers = _customer_ids(project)
     try:
         _wait_ready(base, server)
-        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as client:
-            normal = _send(client, customers)
+        with Traffic(base, key) as traffic:
+            normal = traffic.send(customers[:TRAFFIC], threads=1)  # latency, one at a time
             updated = _drifted_update(project)
-            drifted = _send(client, customers)
+            drifted = traffic.send(customers[:TRAFFIC])
+            yield Step(
+                "serve",
+                f"served {normal.ok + drifted.ok} real HTTP predictions on {base} looking "
+                f"features up by customer (p50 {normal.p50_ms:.1f} ms, p99 {normal.p99_ms:.1f} "
+                "ms)",
+                {"requests": normal.ok + drifted.ok, **normal.to_dict()},
+            )
+            _settle(project, traffic)
+            yield _drift_check(project, updated)
+            say("the worker's cycle: alerts and retraining")
+            retrain = _retrain(project)
+            yield retrain
+            if retrain.figures.get("staged") == "shadow":
+                say("shadowing the candidate")
+                shadow = _shadow(project, traffic, customers)
+                yield shadow
+                if shadow.figures.get("action") == "canary":
+                    say("rolling the candidate out")
+                    yield _canary(project, traffic, customers)
+            say("a broken candidate goes to canary")
+            yield _bad_candidate(project, traffic, customers)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
-    served = normal["ok"] + drifted["ok"]
     yield Step(
-        "serve",
-        f"served {served} real HTTP predictions on {base} looking features up by customer "
-        f"(p50 {normal['p50_ms']:.1f} ms, p99 {normal['p99_ms']:.1f} ms), then stopped cleanly",
-        {"requests": served, **normal, "exit_code": server.returncode},
+        "stop",
+        f"stopped the model server cleanly (exit code {server.returncode})",
+        {"exit_code": server.returncode},
     )
-    yield _drift_check(project, updated)
-    yield _monitor(project)
 
 
 TRAFFIC = 200
+MAX_ROUNDS = 12  # traffic-then-worker rounds before a rollout phase is called stuck
 
 
-def _customer_ids(project: Project, count: int) -> list[str]:
+@dataclass(frozen=True)
+class Sent:
+    """What one burst of requests got back."""
+
+    ok: int
+    failed: int
+    p50_ms: float
+    p99_ms: float
+    versions: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "failed": self.failed, "p50_ms": self.p50_ms, "p99_ms": self.p99_ms}
+
+
+class Traffic:
+    """Real HTTP predictions, one customer per request, from a few threads at once."""
+
+    def __init__(self, base: str, key: str, threads: int = 4) -> None:
+        import httpx
+
+        self._client = httpx.Client(
+            base_url=base,
+            headers={"Authorization": f"Bearer {key}"},
+            limits=httpx.Limits(max_connections=threads),
+        )
+        self._threads = threads
+        self.answered = 0  # every request answered so far, to know when all are logged
+
+    def send(self, customers: list[str], threads: int | None = None) -> Sent:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads or self._threads) as pool:
+            answers = list(pool.map(self._one, customers))
+        latencies = sorted(latency for latency, _ in answers)
+        versions: dict[str, int] = {}
+        for _, version in answers:
+            if version is not None:
+                versions[version] = versions.get(version, 0) + 1
+        failed = sum(version is None for _, version in answers)
+        self.answered += len(answers) - failed
+        return Sent(
+            ok=len(answers) - failed,
+            failed=failed,
+            p50_ms=latencies[len(latencies) // 2] if latencies else 0.0,
+            p99_ms=latencies[int(len(latencies) * 0.99)] if latencies else 0.0,
+            versions=versions,
+        )
+
+    def _one(self, customer: str) -> tuple[float, str | None]:
+        started = time.perf_counter()
+        response = self._client.post("/v1/predict", json={"instances": [{"customer_id": customer}]})
+        latency = (time.perf_counter() - started) * 1000
+        if response.status_code != 200:
+            return latency, None
+        return latency, str(response.json()["predictions"][0]["model_version"])
+
+    def __enter__(self) -> Traffic:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._client.close()
+
+
+def _customer_ids(project: Project) -> list[str]:
     from keel.features.io import read_table
 
     customers = read_table(project.root / "data" / "customers.csv")
-    return [str(c) for c in customers["customer_id"].head(count)]
+    return [str(c) for c in customers["customer_id"]]
 
 
 def _drifted_update(project: Project) -> int:
@@ -202,25 +283,7 @@ def _wait_ready(base: str, server: subprocess.Popen[bytes]) -> None:
     raise KeelError("the model server did not become ready; see .keel/quickstart-server.log")
 
 
-def _send(client: Any, customers: list[str]) -> dict[str, Any]:
-    latencies, failed = [], 0
-    for customer in customers:
-        started = time.perf_counter()
-        response = client.post("/v1/predict", json={"instances": [{"customer_id": customer}]})
-        latencies.append((time.perf_counter() - started) * 1000)
-        failed += response.status_code != 200
-    latencies.sort()
-    return {
-        "ok": len(customers) - failed,
-        "failed": failed,
-        "p50_ms": latencies[len(latencies) // 2] if latencies else 0.0,
-        "p99_ms": latencies[int(len(latencies) * 0.99)] if latencies else 0.0,
-    }
-
-
 def _drift_check(project: Project, updated: int) -> Step:
-    import json
-
     command = [
         sys.executable, "-m", "keel", "drift", "--model", "production", "--json",
         "--project", str(project.root), "--last", str(TRAFFIC),
@@ -238,33 +301,168 @@ def _drift_check(project: Project, updated: int) -> Step:
     )
 
 
-def _monitor(project: Project) -> Step:
-    """One worker cycle: the drift raises its alert and the retrain trigger trains."""
-    import json
-
-    command = [sys.executable, "-m", "keel", "monitor", "--once", "--json"]
+def _worker_cycle(project: Project) -> dict[str, Any]:
+    """One cycle of a real ``keel worker --once`` process, as JSON."""
+    command = [sys.executable, "-m", "keel", "worker", "--once", "--json"]
     done = subprocess.run(
         [*command, "--project", str(project.root)], capture_output=True, text=True, timeout=600
     )
-    if done.returncode != 0:
-        raise KeelError(f"keel monitor failed: {done.stderr.strip()}")
-    cycle = json.loads(done.stdout)
+    if not done.stdout.strip():
+        raise KeelError(f"keel worker failed: {done.stderr.strip()}")
+    cycle: dict[str, Any] = json.loads(done.stdout)
+    if not cycle["ok"]:
+        raise KeelError(f"keel worker failed: {cycle['error']}")
+    return cycle
+
+
+def _settle(project: Project, traffic: Traffic) -> None:
+    """Wait until every answered request is in the log's committed segments, so the worker
+    and ``keel drift`` read all of it (the server seals its spool every second here)."""
+    from keel.monitoring.log import PredictionLog
+
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    log = PredictionLog.for_project(project)
+    try:
+        while time.monotonic() < deadline:
+            log.flush()  # roll what the server sealed, as the worker would
+            frame = log.read()
+            live = 0 if frame.empty else int((frame["route"] != "shadow").sum())
+            if live >= traffic.answered:
+                return
+            time.sleep(0.3)
+    finally:
+        log.close(flush=False)
+    raise KeelError("the model server did not log its predictions in time")
+
+
+def _retrain(project: Project) -> Step:
+    """A worker cycle: the drift raises its alert, the trigger retrains, the candidate shadows."""
+    cycle = _worker_cycle(project)
     raised = sorted(rule for rule, action in cycle["alerts"].items() if action != "none")
     retrain = cycle.get("retrain") or {}
-    candidate = _latest_candidate(project)
-    return Step(
-        "monitor",
+    candidate = (cycle.get("delivery") or {}).get("candidate") or {}
+    trained = _latest(project)
+    staged = candidate.get("action")
+    summary = (
         f"the worker's cycle raised {', '.join(raised) or 'no alert'}; the retrain trigger "
-        f"{'trained ' + candidate if retrain.get('run') and candidate else 'did not run'}",
-        {"alerts": raised, "retrained": bool(retrain.get("run")), "candidate": candidate},
+        + (f"trained {trained}" if retrain.get("run") and trained else "did not run")
+        + ("; the worker put it in shadow beside production" if staged == "shadow" else "")
     )
+    figures = {"alerts": raised, "retrained": bool(retrain.get("run")), "candidate": trained}
+    return Step("retrain", summary, {**figures, "staged": staged})
 
 
-def _latest_candidate(project: Project) -> str | None:
+def _latest(project: Project) -> str | None:
     from keel.training import Registry
 
     latest = Registry(project.store).latest()
     if latest is None or latest.status == "production":
         return None
     gate = "passed" if latest.gate_passed else "failed"
-    return f"{latest.name}@{latest.version} (gate {gate})"
+    auc = latest.metrics.get("roc_auc")
+    score = f"roc_auc {auc:.3f}, " if isinstance(auc, float) else ""
+    return f"{latest.name}@{latest.version} ({score}gate {gate})"
+
+
+def _shadow(project: Project, traffic: Traffic, customers: list[str]) -> Step:
+    """Traffic until the worker promotes the shadow to canary (or rejects it)."""
+    config = project.config.rollout
+    size = (config.shadow.min_requests if config else 500) + 50
+    sent = 0
+    for round_ in range(MAX_ROUNDS):
+        sent += traffic.send(_take(customers, size, round_)).ok
+        _settle(project, traffic)
+        shadow = _worker_cycle(project)["delivery"].get("shadow") or {}
+        if shadow.get("action", "hold") != "hold":
+            break
+    else:
+        raise KeelError(f"the shadow was still undecided after {sent} requests")
+    agreement = shadow.get("agreement")
+    verdict = (
+        "the worker promoted it to canary"
+        if shadow["action"] == "canary"
+        else f"the worker {shadow['action']} it: {shadow['reason']}"
+    )
+    return Step(
+        "shadow",
+        f"version {shadow['version']} answered {shadow['compared']} of the same requests off the "
+        f"response path: agreement {agreement:.1%} with production, p50 "
+        f"{shadow['latency_p50_ms']:.1f} ms; {verdict}",
+        {k: shadow.get(k) for k in ("version", "action", "agreement", "compared", "errors")},
+    )
+
+
+def _canary(project: Project, traffic: Traffic, customers: list[str]) -> Step:
+    """Traffic until the worker promotes the canary or rolls it back."""
+    decided, shares, sent = _roll(project, traffic, customers)
+    version = decided["version"]
+    if decided["action"] == "promote":
+        path = " -> ".join(f"{share:g}%" for share in shares)
+        summary = (
+            f"version {version} served a growing share ({path}) of {sent} requests with its "
+            "guards held; the worker promoted it to production"
+        )
+    else:
+        summary = f"version {version} was rolled back: {decided['reason']}"
+    return Step("canary", summary, {"version": version, "action": decided["action"]})
+
+
+def _bad_candidate(project: Project, traffic: Traffic, customers: list[str]) -> Step:
+    """A broken model forced past its failed gate into canary, and the worker's rollback."""
+    from keel.delivery.staging import stage
+    from keel.training import train
+
+    config = project.config.training
+    if config is None:
+        raise KeelError("keel.yaml has no training: section")
+    broken = config.model.model_copy(update={"params": {"max_iter": 10, "min_samples_leaf": 10**9}})
+    result = train(project, config.model_copy(update={"model": broken}))
+    version = result.version.version
+    reason = "quickstart: a deliberately broken candidate, forced past its failed gate"
+    stage(project, str(version), "canary", force=True, reason=reason)
+    decided, _, sent = _roll(project, traffic, customers, bad=f"{result.version.name}@{version}")
+    answered = decided.get("answered", 0)
+    share = answered / sent if sent else 0.0
+    what = "rolled it back" if decided["action"] == "rollback" else f"decided {decided['action']}"
+    return Step(
+        "bad canary",
+        f"version {version} (min_samples_leaf far too large; gate failed) was forced into canary "
+        f"by hand; it answered {answered} of {sent} requests ({share:.1%}) before the worker "
+        f"{what}: {decided['reason']}; a critical alert was raised",
+        {"version": version, "action": decided["action"], "answered": answered, "sent": sent,
+         "share": share},
+    )  # fmt: skip
+
+
+def _roll(
+    project: Project, traffic: Traffic, customers: list[str], bad: str | None = None
+) -> tuple[dict[str, Any], list[float], int]:
+    """Rounds of traffic and worker cycles until the canary is promoted or rolled back.
+
+    Each round is big enough for the canary's share to reach the step's minimum requests.
+    Returns the final decision (with the requests ``bad`` answered), the shares passed
+    through, and the requests sent.
+    """
+    from keel.delivery.advance import canary_policy
+
+    policy = canary_policy(project.config.rollout)
+    share, shares, sent, answered = float(policy.steps[0]), [float(policy.steps[0])], 0, 0
+    for round_ in range(MAX_ROUNDS):
+        size = min(2500, max(100, math.ceil(1.2 * policy.min_requests * 100 / share)))
+        burst = traffic.send(_take(customers, size, round_))
+        sent += burst.ok
+        answered += burst.versions.get(bad, 0) if bad else 0
+        _settle(project, traffic)
+        canary = _worker_cycle(project)["delivery"].get("canary") or {}
+        if canary.get("action") in ("promote", "rollback"):
+            return {**canary, "answered": answered}, shares, sent
+        if canary.get("action") == "advance":
+            share = float(canary["share"])
+            shares.append(share)
+    raise KeelError(f"the canary was still undecided after {sent} requests")
+
+
+def _take(customers: list[str], size: int, offset: int) -> list[str]:
+    """``size`` customers, continuing round-robin from where the last round stopped."""
+    start = (offset * size) % len(customers)
+    return [customers[(start + i) % len(customers)] for i in range(size)]
