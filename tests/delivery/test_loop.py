@@ -20,7 +20,7 @@ import pytest
 
 from keel.delivery.advance import advance_delivery, shadow_report
 from keel.delivery.evidence import arm_stats, shadow_pairs
-from keel.delivery.staging import rollout, staged
+from keel.delivery.staging import rollout, stage, staged
 from keel.errors import ConfigError
 from keel.monitoring.alerts import AlertBook
 from keel.monitoring.tables import retrain_runs
@@ -292,3 +292,23 @@ def test_two_workers_take_the_step_one_at_a_time(project: Project) -> None:
     """While one worker holds the delivery step, another skips it and says why."""
     with project.store.leases.hold("keel:delivery:advance", ttl=30):
         assert "another worker" in advance_delivery(project)["skipped"]
+
+
+@pytest.mark.anyio
+async def test_keel_status_shows_the_last_rollout_and_why(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After an automatic rollback, `keel status` says which version, how far, and why."""
+    from keel.training.status import read_status, render_status
+
+    register_model(project, tmp_path, seed=0)
+    canary = _candidate(project, tmp_path, seed=1, model=Faulty(fitted_model(1)[0]))
+    stage(project, str(canary), "canary", share=50)
+    monkeypatch.setenv("KEEL_TEST_FAULT", "constant")
+    await _traffic(project)
+    advance_delivery(project, time.time() + 5)
+    data = read_status(project.root)
+    assert data["rollout"]["state"] == "rolled_back" and data["rollout"]["version"] == canary
+    line = next(x for x in render_status(data) if x.startswith("last rollout"))
+    assert f"version {canary} as canary at 50% of traffic, rolled back" in line
+    assert "predicts a constant" in line

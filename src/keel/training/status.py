@@ -38,6 +38,12 @@ _PREVIOUS = (
     "ORDER BY id DESC LIMIT 1"
 )
 _COUNT = "SELECT count(*) FROM keel_model_versions"
+_ROLLOUT = (
+    "SELECT r.version, r.kind, r.share, r.state, r.updated_at, "
+    "(SELECT e.reason FROM keel_model_events e WHERE e.version = r.version "
+    "ORDER BY e.id DESC LIMIT 1) AS reason "
+    "FROM keel_rollouts r ORDER BY r.updated_at DESC LIMIT 1"
+)
 
 
 def read_status(start: Path | None = None) -> dict[str, Any]:
@@ -71,9 +77,21 @@ def render_status(data: dict[str, Any]) -> list[str]:
     if latest is not None:
         gated = {True: "passed", False: "failed", None: "not gated"}[latest["gate_passed"]]
         lines.append(f"latest: version {latest['version']} ({latest['status']}, gate {gated})")
+    rollout = data.get("rollout")
+    if rollout is not None:
+        lines.append(_rollout_line(rollout))
     alerts = data["alerts"]
     lines.append(f"alerts: {_alerts_text(alerts)}")
     return lines
+
+
+def _rollout_line(rollout: dict[str, Any]) -> str:
+    where = f" at {rollout['share']:g}% of traffic" if rollout["kind"] == "canary" else ""
+    state = str(rollout["state"]).replace("_", " ")
+    return (
+        f"last rollout: version {rollout['version']} as {rollout['kind']}{where}, {state} "
+        f"({_when(rollout['updated_at'])}: {rollout['reason']})"
+    )
 
 
 def run_status(argv: list[str]) -> int:
@@ -156,6 +174,7 @@ def _answer(query: _Query) -> dict[str, Any]:
         "latest": _shape(query.one(_LATEST)),
         "versions": 0 if count is None else next(iter(count.values())),
         "alerts": _open_alerts(query),
+        "rollout": _last_rollout(query),
     }
 
 
@@ -163,6 +182,15 @@ _OPEN_ALERTS = (
     "SELECT severity, count(*) AS n FROM keel_alerts "
     "WHERE status IN ('open', 'acknowledged') GROUP BY severity ORDER BY severity"
 )
+
+
+def _last_rollout(query: _Query) -> dict[str, Any] | None:
+    """The newest shadow or canary rollout and how it stands (None: none yet)."""
+    try:
+        return query.one(_ROLLOUT)
+    except Exception:  # an older store without the delivery table
+        query.connection.rollback()
+        return None
 
 
 def _open_alerts(query: _Query) -> dict[str, int] | None:
@@ -245,6 +273,7 @@ def _empty(name: str) -> dict[str, Any]:
         "latest": None,
         "versions": 0,
         "alerts": None,
+        "rollout": None,
     }
 
 
