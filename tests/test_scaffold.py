@@ -86,6 +86,17 @@ def test_quickstart_runs_the_story(tmp_path: Path) -> None:
     _check_story(json.loads(result.stdout)["steps"])
 
 
+@pytest.mark.postgres
+def test_quickstart_runs_the_story_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    """The same story with the metadata store on PostgreSQL: server, worker and CLI
+    processes all share it through KEEL_STORE_URL."""
+    env = {"KEEL_STORE_URL": postgres_url}
+    result = keel("quickstart", "--json", "--rows", "400", cwd=tmp_path, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr
+    _check_story(json.loads(result.stdout)["steps"])
+    assert not (tmp_path / "keel-quickstart" / ".keel" / "keel.db").exists()
+
+
 def _check_story(story: list[dict[str, object]]) -> None:
     steps = {str(step["step"]): step for step in story}
     assert list(steps) == [
