@@ -114,3 +114,31 @@ def test_store_check_json(project_dir: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["dialect"] == "sqlite"
+
+
+def _readme_commands() -> list[list[str]]:
+    """Every `keel ...` line in the README's shell blocks, as arguments."""
+    import re
+    import shlex
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```bash\n(.*?)```", readme, flags=re.S)
+    lines = [line.split(" #")[0].strip() for block in blocks for line in block.splitlines()]
+    commands = []
+    for line in lines:
+        for part in line.split("&&"):
+            words = shlex.split(part)
+            if words and words[0] == "keel":
+                commands.append(words[1:])
+    return commands
+
+
+@pytest.mark.parametrize("args", _readme_commands(), ids=" ".join)
+def test_every_command_in_the_readme_parses(args: list[str]) -> None:
+    """The README's commands name real commands with real options and arguments."""
+    command: Any = typer.main.get_command(app)
+    words = list(args)
+    while words and hasattr(command, "commands") and words[0] in command.commands:
+        command = command.commands[words.pop(0)]
+    assert not hasattr(command, "commands"), f"`keel {' '.join(args)}` names a group"
+    command.make_context("keel", words)  # raises on an unknown option or missing argument
