@@ -98,6 +98,25 @@ def register_versions(project: Project) -> None:
         registry.record_gate(number, {"passed": passed, "checks": checks}, passed, "tester")
     registry.transition(1, "production", "tester", "first deploy")
     registry.transition(2, "production", "tester", "better auc")
+    roll_back_a_canary(project, 3)
+
+
+def roll_back_a_canary(project: Project, version: int) -> None:
+    """``version`` forced into canary at 5%, then rolled back by the worker, on record."""
+    import sqlalchemy as sa
+
+    from keel.delivery.staging import record
+    from keel.delivery.tables import rollouts
+    from keel.training.registry import Registry
+
+    registry = Registry(project.store)
+    registry.transition(version, "canary", "tester", "see how it does", forced=True)
+    record(project, version, "canary", 5.0)
+    why = "canary rolled back: error rate 4/30 (at least 2.9%) exceeds 1.0%"
+    registry.transition(version, "archived", "keel-worker", why)
+    with project.store.begin() as connection:
+        update = sa.update(rollouts).where(rollouts.c.version == version)
+        connection.execute(update.values(state="rolled_back"))
 
 
 def log_predictions(project: Project, now: float) -> list[str]:

@@ -263,3 +263,9 @@ def _csrf(page: str) -> str:
     match = re.search(r'name="csrf" value="([^"]+)"', page)
     assert match is not None, "no CSRF token on the page"
     return match.group(1)
+
+
+def test_the_overview_shows_the_last_rollout(signed_in: Client, demo: Demo) -> None:
+    """Which version was rolled out last, how far it got, and why it ended."""
+    text = signed_in(demo.viewer_key).get("/ui/").text
+    assert "as canary at 5% of traffic," in text and "rolled back: canary rolled back" in text
