@@ -208,3 +208,24 @@ def test_without_a_must_pass_column_every_row_must_pass(make_project: MakeProjec
     assert decision is not None
     check = next(c for c in decision.checks if c.name == "hard_examples:must_pass")
     assert check.threshold == "0 of 2 fail" and "a" in check.detail
+
+
+def test_rows_are_stored_from_a_temp_folder_with_a_quote_in_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quote in TMPDIR cannot break the SQL that writes the rows' Parquet file."""
+    import tempfile
+
+    from keel.store.artifacts import ArtifactStore
+    from keel.training.record import store_frame
+
+    odd = tmp_path / "it's here"
+    odd.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(odd))
+    artifacts = ArtifactStore(tmp_path / "artifacts")
+    digest = store_frame(artifacts, pd.DataFrame({"a": [1, 2, 3]}))
+    import duckdb
+
+    stored = tmp_path / "stored.parquet"
+    stored.write_bytes(artifacts.get_bytes(digest))
+    assert duckdb.sql(f"SELECT a FROM '{stored}' ORDER BY a").fetchall() == [(1,), (2,), (3,)]

@@ -69,10 +69,12 @@ def store_frame(artifacts: ArtifactStore, frame: pd.DataFrame) -> str:
     """Store rows as Parquet (written by DuckDB) in the artifact store; return the digest."""
     import duckdb
 
+    from keel.features.sql import path_literal
+
     with tempfile.TemporaryDirectory() as folder, duckdb.connect() as connection:
         path = Path(folder) / "rows.parquet"
         connection.register("rows", frame.reset_index(drop=True))
-        connection.execute(f"COPY rows TO '{path}' (FORMAT parquet)")
+        connection.execute(f"COPY rows TO {path_literal(path)} (FORMAT parquet)")
         return artifacts.put_file(path)
 
 
