@@ -34,6 +34,24 @@ def stage_model(
     return stage(project, str(version.version), kind, share=share, force=True, reason="test")
 
 
+async def traffic(project: Any, customers: int = 200, settle: float = 0.0) -> None:
+    """One prediction per customer through an in-process server; ``settle`` seconds more
+    before it stops, for a shadow to answer off the response path."""
+    import asyncio
+
+    from keel.serving import create_app
+    from tests.serving.helpers import client, create_key
+
+    key = create_key(project)
+    async with client(create_app(project)) as c:
+        for i in range(customers):
+            row = {"tenure": 1 + i % 70, "spend": 35.0 + i % 30, "visits": i % 30}
+            body = {"instance": {**row, "customer_id": f"c{i}"}}
+            response = await c.post("/v1/predict", json=body, headers=auth(key))
+            assert response.status_code == 200
+        await asyncio.sleep(settle)
+
+
 def stop(*processes: subprocess.Popen[bytes]) -> None:
     """End child processes with SIGTERM, all at once (SIGKILL after 30 s), and reap them."""
     for process in processes:

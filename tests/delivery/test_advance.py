@@ -14,11 +14,10 @@ from keel.delivery.staging import rollout
 from keel.monitoring.alerts import AlertBook
 from keel.project import Project
 from keel.schema import RolloutConfig
-from keel.serving import create_app
 from keel.training import Registry
-from tests.delivery.helpers import stage_model
+from tests.delivery.helpers import stage_model, traffic
 from tests.delivery.models import Faulty
-from tests.serving.helpers import auth, client, create_key, fitted_model, register_model
+from tests.serving.helpers import fitted_model, register_model
 
 CONFIG = """name: churn
 serving:
@@ -39,16 +38,6 @@ def project(project_dir: Path, store_url: str) -> Iterator[Project]:
     (project_dir / "keel.yaml").write_text(f"{CONFIG}store: '{store_url}'\n")
     with Project.open(project_dir) as opened:
         yield opened
-
-
-async def _traffic(project: Project, customers: int = 200) -> None:
-    key = create_key(project)
-    async with client(create_app(project)) as c:
-        for i in range(customers):
-            row = {"tenure": 1 + i % 70, "spend": 35.0 + i % 30, "visits": i % 30}
-            body = {"instance": {**row, "customer_id": f"c{i}"}}
-            response = await c.post("/v1/predict", json=body, headers=auth(key))
-            assert response.status_code == 200
 
 
 def test_keel_yaml_rollout_maps_to_the_policy() -> None:
@@ -77,7 +66,7 @@ async def test_a_canary_failing_one_input_in_five_is_rolled_back(
     register_model(project, tmp_path, seed=0)
     canary = stage_model(project, tmp_path, "canary", model=Faulty(fitted_model(1)[0]), share=50)
     monkeypatch.setenv("KEEL_TEST_FAULT", "raise20")
-    await _traffic(project)
+    await traffic(project)
     done = advance_rollout(project, time.time())
     alerts = [a for a in AlertBook(project.store).list() if a.rule == "canary_rolled_back"]
     production = Registry(project.store).production()
@@ -95,7 +84,7 @@ async def test_a_canary_predicting_a_constant_is_rolled_back(
     register_model(project, tmp_path, seed=0)
     canary = stage_model(project, tmp_path, "canary", model=Faulty(fitted_model(1)[0]), share=50)
     monkeypatch.setenv("KEEL_TEST_FAULT", "constant")
-    await _traffic(project)
+    await traffic(project)
     done = advance_rollout(project, time.time())
     assert done is not None and "constant" in done["reason"]
     assert Registry(project.store).get(canary.version).status == "archived"
@@ -106,13 +95,13 @@ async def test_a_healthy_canary_advances_then_is_promoted(project: Project, tmp_
     """Guards held and the hold met: 50% -> 100% is recorded, then the canary is promoted."""
     register_model(project, tmp_path, seed=0)
     canary = stage_model(project, tmp_path, "canary", share=50)
-    await _traffic(project)
+    await traffic(project)
     later = time.time() + timedelta(seconds=5).total_seconds()
     first = advance_rollout(project, later)
     state = rollout(project, canary.version)
     assert first is not None and first["action"] == "advance"
     assert state is not None and (state.share, state.step_index) == (100.0, 1)
-    await _traffic(project, 60)
+    await traffic(project, 60)
     second = advance_rollout(project, time.time() + 5)
     assert second is not None and second["action"] == "promote"
     assert Registry(project.store).get(canary.version).status == "production"

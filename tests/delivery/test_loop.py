@@ -25,15 +25,12 @@ from keel.errors import ConfigError
 from keel.monitoring.alerts import AlertBook
 from keel.monitoring.tables import retrain_runs
 from keel.project import Project
-from keel.serving import create_app
 from keel.training import Registry
+from tests.delivery.helpers import traffic
 from tests.delivery.models import Faulty
 from tests.helpers import keel
 from tests.serving.helpers import (
-    auth,
     churn_frame,
-    client,
-    create_key,
     fitted_model,
     register_model,
 )
@@ -83,18 +80,6 @@ def _candidate(project: Project, tmp: Path, seed: int, model: object = None) -> 
     return version
 
 
-async def _traffic(project: Project, customers: int = 120) -> None:
-    """Requests one customer each; waits for the shadow to answer before stopping."""
-    key = create_key(project)
-    async with client(create_app(project)) as c:
-        for i in range(customers):
-            row = {"tenure": 1 + i % 70, "spend": 35.0 + i % 30, "visits": i % 30}
-            body = {"instance": {**row, "customer_id": f"c{i}"}}
-            response = await c.post("/v1/predict", json=body, headers=auth(key))
-            assert response.status_code == 200
-        await asyncio.sleep(0.5)
-
-
 @pytest.mark.anyio
 async def test_a_retrained_candidate_goes_shadow_canary_production(
     project: Project, tmp_path: Path
@@ -104,14 +89,14 @@ async def test_a_retrained_candidate_goes_shadow_canary_production(
     version = _candidate(project, tmp_path, seed=0)  # the same fit: full agreement
 
     assert advance_delivery(project)["candidate"] == {"version": version, "action": "shadow"}
-    await _traffic(project)
+    await traffic(project, 120, settle=0.5)
     shadow = advance_delivery(project)["shadow"]
     assert shadow["action"] == "canary", shadow
     assert shadow["agreement"] == 1.0 and shadow["errors"] == 0
-    await _traffic(project)
+    await traffic(project, 120, settle=0.5)
     canary = advance_delivery(project, time.time() + 5)["canary"]
     assert (canary["action"], canary["share"]) == ("advance", 100.0), canary
-    await _traffic(project, 40)
+    await traffic(project, 40, settle=0.5)
     assert advance_delivery(project, time.time() + 5)["canary"]["action"] == "promote"
 
     registry = Registry(project.store)
@@ -130,14 +115,14 @@ async def test_a_shadow_that_fails_is_rejected_and_production_is_untouched(
     version = _candidate(project, tmp_path, seed=1, model=Faulty(fitted_model(1)[0]))
     advance_delivery(project)
     monkeypatch.setenv("KEEL_TEST_FAULT", "raise")
-    await _traffic(project)
+    await traffic(project, 120, settle=0.5)
     report = shadow_report(project)
     assert report is not None and report.requests == 0  # no answer at all: nothing to pair
 
     # the shadow never answered, so nothing can be compared; a shadow that answers some
     # and fails others is judged on the span it answered
     monkeypatch.setenv("KEEL_TEST_FAULT", "raise20")
-    await _traffic(project, 200)
+    await traffic(project, 200, settle=0.5)
     shadow = advance_delivery(project)["shadow"]
     assert shadow["action"] == "rejected", shadow
     assert "did not answer" in shadow["reason"]
@@ -154,7 +139,7 @@ async def test_a_forced_shadow_waits_for_a_person(project: Project, tmp_path: Pa
 
     register_model(project, tmp_path, seed=0)
     forced = stage_model(project, tmp_path, "shadow", seed=0)
-    await _traffic(project)
+    await traffic(project, 120, settle=0.5)
     shadow = advance_delivery(project)["shadow"]
     assert shadow["action"].startswith("waiting: version")
     assert Registry(project.store).get(forced.version).status == "shadow"
@@ -204,7 +189,7 @@ async def test_a_canary_worse_on_labels_is_rolled_back(
 
     register_model(project, tmp_path, seed=0)
     canary = stage_model(project, tmp_path, "canary", seed=0, share=50)
-    await _traffic(project, 160)
+    await traffic(project, 160, settle=0.5)
     frame = read_since(project, 0)
     truth = [
         {"prediction_id": row["prediction_id"], "label": str(int(row["output"]) ^ flip)}
@@ -233,7 +218,7 @@ def test_keel_shadow_reports_the_running_shadow(project: Project, tmp_path: Path
     register_model(project, tmp_path, seed=0)
     version = _candidate(project, tmp_path, seed=0)
     advance_delivery(project)
-    asyncio.run(_traffic(project, 60))
+    asyncio.run(traffic(project, 60, settle=0.5))
     report = json.loads(keel("shadow", "--json", "-p", str(project.root)).stdout)["shadow"]
     assert report["version"] == version and report["agreement"] == 1.0
     human = keel("shadow", "-p", str(project.root)).stdout
@@ -305,7 +290,7 @@ async def test_keel_status_shows_the_last_rollout_and_why(
     canary = _candidate(project, tmp_path, seed=1, model=Faulty(fitted_model(1)[0]))
     stage(project, str(canary), "canary", share=50)
     monkeypatch.setenv("KEEL_TEST_FAULT", "constant")
-    await _traffic(project)
+    await traffic(project, 120, settle=0.5)
     advance_delivery(project, time.time() + 5)
     data = read_status(project.root)
     assert data["rollout"]["state"] == "rolled_back" and data["rollout"]["version"] == canary
