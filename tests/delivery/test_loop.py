@@ -104,6 +104,8 @@ async def test_a_retrained_candidate_goes_shadow_canary_production(
     steps = [(e.to_status, e.actor) for e in registry.history(version) if e.from_status]
     assert steps == [(status, "keel-worker") for status in ("shadow", "canary", "production")]
     assert advance_delivery(project) == {}  # the candidate is not staged a second time
+    routine = {a.rule: a.severity for a in AlertBook(project.store).list()}
+    assert routine == {"shadow_promoted": "info", "canary_promoted": "info"}
 
 
 @pytest.mark.anyio

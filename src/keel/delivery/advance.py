@@ -3,11 +3,11 @@
 ``advance_delivery`` runs once per worker cycle and is the closed loop's hands:
 
 - the **shadow**: its report (``keel.delivery.compare``) over the requests since it was
-  staged; ready -> it becomes the canary at the first step; enough requests and still
-  short -> it is rejected (archived, with a warning alert);
+  staged; ready -> it becomes the canary at the first step (an info alert); enough
+  requests and still short -> it is rejected (archived, with a warning alert);
 - the **canary**: what it and production did since the current step began, judged by the
-  pure ``keel.delivery.decide``: hold, a bigger share, promotion to production, or a
-  rollback (archived, with a critical alert);
+  pure ``keel.delivery.decide``: hold, a bigger share, promotion to production (an info
+  alert), or a rollback (archived, with a critical alert);
 - a **candidate**: with ``rollout.auto`` (the default once keel.yaml has ``rollout:``), the
   version the retrain trigger produced, if it passed its gate, goes to shadow.
 
@@ -140,6 +140,8 @@ def _shadow_to_canary(project: Project, version: int, report: ShadowReport) -> s
         return f"waiting: {refused}"  # a forced shadow goes on only by a person's hand
     except (LeaseHeld, RegistryError) as error:
         return f"waiting: {error}"
+    summary = f"shadow version {version} went on to canary: {reason}"
+    _alert(project, "shadow_promoted", version, "info", summary, {"version": version})
     return "canary"
 
 
@@ -197,6 +199,9 @@ def _apply(project: Project, canary: Rollout, decision: Decision, index: int) ->
         why = f"canary: {decision.reason}"
         registry.transition(canary.version, "production", ACTOR, why, expected="canary")
         _update(project, canary.version, state="promoted")
+        summary = f"canary version {canary.version} is the production model: {decision.reason}"
+        details = {"version": canary.version}
+        _alert(project, "canary_promoted", canary.version, "info", summary, details)
         return
     why = f"canary rolled back: {decision.reason}"
     registry.transition(canary.version, "archived", ACTOR, why, expected="canary")
