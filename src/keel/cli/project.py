@@ -43,19 +43,24 @@ def quickstart(
     seed: Seed = 42,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create the example project and run the story: data, features, model, serving, drift."""
+    """Create the example project and run the story, from data to a model rolled out safely."""
+    import time
+
     from keel.cli._common import console
     from keel.quickstart import run_story
 
     out = console()
     steps: list[dict[str, object]] = []
+    started = time.monotonic()
     with progress("creating the example project", quiet=as_json) as update:
         for step in run_story(folder, rows=rows, seed=seed, say=update):
             steps.append(step.to_dict())
             if not as_json:
                 out.print(f"[green]✓[/] [bold]{step.name}[/]: {step.summary}", highlight=False)
     root = str(steps[0]["root"])
-    emit(as_json, {"root": root, "steps": steps}, lambda con: _next_steps(con, root))
+    seconds = round(time.monotonic() - started, 1)
+    data = {"root": root, "seconds": seconds, "steps": steps}
+    emit(as_json, data, lambda con: _next_steps(con, root, seconds))
 
 
 def _created(out: Console, result: dict[str, object]) -> None:
@@ -66,6 +71,8 @@ def _created(out: Console, result: dict[str, object]) -> None:
     out.print("  next: cd into it and run `keel config check`")
 
 
-def _next_steps(out: Console, root: str) -> None:
-    out.print(f"\nThe project is in {root}. Next: cd into it and try `keel status`,")
-    out.print("`keel registry list`, `keel features get c_000042` or `keel serve`.")
+def _next_steps(out: Console, root: str, seconds: float) -> None:
+    out.print(f"\nThe story took {seconds:.0f} s. The project is in {root}; cd into it and try")
+    out.print("`keel status`, `keel deployments`, `keel alerts list`, or `keel up` (server and")
+    out.print("worker; dashboard at http://127.0.0.1:8000/ui, signing in with a key from")
+    out.print("`keel keys create --name me --scope admin`).")
