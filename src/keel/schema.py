@@ -336,7 +336,7 @@ class ServingConfig(Section):
     interval: float = Field(0.9, gt=0, lt=1)
     batching: BatchingSpec = Field(default_factory=BatchingSpec)
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
-    reload_interval: Duration = timedelta(seconds=1)  # how fast replicas see a new model
+    reload_interval: Duration = timedelta(milliseconds=500)  # how fast replicas see a change
     keys_refresh: Duration = timedelta(seconds=5)
     log_predictions: bool = True
     dashboard: bool = True  # the web dashboard at /ui, behind its own key login

@@ -3,7 +3,7 @@
 The registry records every status change with who, when and why; the deployment history
 is the part of it that touched production, shadow or canary. Rolling back makes the
 version that was in production before the current one serve again; every server replica
-polls the registry (``serving.reload_interval``, one second by default) and switches
+polls the registry (``serving.reload_interval``, half a second by default) and switches
 without a restart.
 """
 

@@ -29,7 +29,7 @@ The ``serving:`` section of keel.yaml (every key optional; defaults shown)::
       validation: {ranges: reject, range_margin: 0.1, unseen_categories: reject,
                    extra_fields: reject}
       interval: 0.9                   # conformal coverage of regression intervals
-      reload_interval: 1s             # how often the registry is checked for a new model
+      reload_interval: 500ms          # how often the registry is checked for a new model
       keys_refresh: 5s                # how soon a revoked key is refused
       log_predictions: true
       log_fsync: false                # true: fsync each append (survives power loss)
