@@ -171,3 +171,15 @@ def test_concurrent_flushes_commit_each_record_once(tmp_path: Path) -> None:
         thread.join()
     assert sorted(log.read()["prediction_id"]) == sorted(ids)
     log.close()
+
+
+def test_complete_entries_are_written_as_given(tmp_path: Path) -> None:
+    """An entry with its own id and time (as the server sends them) keeps both; one
+    without gets the log's, and the caller's dict is left as it was."""
+    given = {"prediction_id": "p1", "time": 1000.0, "inputs": {"x": 1}, "output": 1}
+    bare = {"inputs": {"x": 2}, "output": 2}
+    with PredictionLog(tmp_path, clock=lambda: 2000.0) as log:
+        ids = log.append([given, bare])
+        spooled = read_spool(next((tmp_path / "spool").glob("*.log"))).records
+    assert ids[0] == "p1" and bare == {"inputs": {"x": 2}, "output": 2}
+    assert [(r["prediction_id"], r["time"]) for r in spooled] == [("p1", 1000.0), (ids[1], 2000.0)]

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
-from keel.monitoring.spool import SpoolWriter, decode_frames, encode_frame, read_spool, try_lock
+from keel.monitoring.spool import (
+    SpoolWriter,
+    decode_frames,
+    encode_batch,
+    encode_frame,
+    read_spool,
+    try_lock,
+)
 
 
 def test_frames_round_trip() -> None:
@@ -54,3 +65,56 @@ def test_a_file_being_written_cannot_be_locked_by_a_flusher(tmp_path: Path) -> N
     handle = try_lock(tmp_path / "s.log")
     assert handle is not None
     handle.close()
+
+
+def test_an_append_is_one_frame_and_single_record_frames_still_read(tmp_path: Path) -> None:
+    """A batch is written as one frame of its records; files holding one-record frames
+    (as earlier versions wrote them) read back in order beside it."""
+    path = tmp_path / "s.log"
+    path.write_bytes(encode_frame({"i": 0}))
+    writer = SpoolWriter(path)
+    writer.append([{"i": 1}, {"i": 2}, {"i": 3}])
+    writer.close()
+    data = path.read_bytes()
+    assert data == encode_frame({"i": 0}) + encode_batch([{"i": 1}, {"i": 2}, {"i": 3}])
+    assert [r["i"] for r in read_spool(path).records] == [0, 1, 2, 3]
+
+
+WRITE_PAST_LIMIT = textwrap.dedent(
+    """
+    import resource, signal, sys
+    from pathlib import Path
+    from keel.monitoring.spool import SpoolWriter
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead
+    writer = SpoolWriter(Path(sys.argv[1]), sync=False)
+    writer.append([{"i": 0}])
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64, hard))
+    try:
+        writer.append([{"i": 1, "pad": "x" * 200}])
+    except OSError:
+        print("failed")
+    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    writer.append([{"i": 2}])
+    writer.close()
+    """
+)
+
+
+def test_a_failed_write_does_not_hide_later_appends(tmp_path: Path) -> None:
+    """A write cut short (here by a file size limit) is taken back off the file, so the
+    reader finds the appends after it instead of stopping at a torn frame."""
+    path = tmp_path / "s.log"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", WRITE_PAST_LIMIT, str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "failed"
+    contents = read_spool(path)
+    assert [r["i"] for r in contents.records] == [0, 2]
+    assert contents.dropped_bytes == 0

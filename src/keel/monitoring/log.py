@@ -1,7 +1,8 @@
 """The prediction log: a durable spool now, Parquet segments a moment later.
 
 ``PredictionLog(folder)`` needs nothing else from Keel. ``record()`` returns only once
-the prediction is fsync'd to this process's spool file, so it is safe to acknowledge.
+the prediction is in this process's spool file (fsync'd, unless ``sync=False``: then in
+the kernel's page cache, which a killed process cannot lose), so it is safe to acknowledge.
 ``flush()`` seals the spool and rolls every sealed or abandoned spool file (another
 process's, after a crash) into a committed Parquet segment; opening a log and flushing is
 the replay after a restart.
@@ -134,7 +135,8 @@ class PredictionLog:
         return self.append([entry])[0]
 
     def append(self, entries: Iterable[Mapping[str, Any]]) -> list[str]:
-        """Log many predictions with one fsync; fills in missing ids and times."""
+        """Log many predictions as one spool frame (one fsync); fills in missing ids and
+        times. Entries that are dicts with both are written as they are, not copied."""
         now = self._clock()
         rows = [_complete(entry, now) for entry in entries]
         with self._rotate_lock:
@@ -244,7 +246,8 @@ def roll_spool(
     segment_id = path.stem
     rows = 0
     if contents.records and not manifest.is_committed(segment_id):
-        info = write_segment(segment_id, contents.records, path.parent.parent, store, sketcher)
+        records = [_with_inputs(record) for record in contents.records]
+        info = write_segment(segment_id, records, path.parent.parent, store, sketcher)
         manifest.commit(info)
         rows = info.rows
     if contents.dropped_bytes:
@@ -278,7 +281,20 @@ def write_segment(
     )
 
 
+def _with_inputs(record: dict[str, Any]) -> dict[str, Any]:
+    """A server record that kept its request body (``{"instance": {...}}``) gets the
+    instance as its inputs: the body was copied into the spool instead of the row."""
+    request = record.pop("request", None)
+    if request is not None:
+        record["inputs"] = request["instance"]
+    return record
+
+
 def _complete(entry: Mapping[str, Any], now: float) -> dict[str, Any]:
+    """The entry with an id and a time: itself when it has both (the server's), else a copy."""
+    stamp = entry.get("time")
+    if type(entry) is dict and entry.get("prediction_id") and stamp and type(stamp) is float:
+        return entry
     row = dict(entry)
     row["prediction_id"] = row.get("prediction_id") or uuid.uuid4().hex
     row["time"] = float(row.get("time") or now)

@@ -1,7 +1,9 @@
-"""The append-only local spool: framed, checksummed records, fsync'd before they count.
+"""The append-only local spool: framed, checksummed records, written before they count.
 
 A frame is ``<u32 length><u32 crc32>`` (little-endian) followed by ``length`` bytes of
-orjson payload. A record is acknowledged only after its frame is written and fsync'd, so
+orjson payload: one record (an object), or the records of one append (an array), so an
+append costs one encoding, one checksum and one ``write`` however many records it carries.
+A record is acknowledged only after its frame is written (and fsync'd, with ``sync``), so
 a process killed at any moment loses nothing it acknowledged. A crash mid-write leaves at
 most one torn frame at the end of the file; the reader stops at the first frame whose
 length runs past the end or whose checksum does not match, keeps everything before it,
@@ -26,6 +28,7 @@ __all__ = [
     "SpoolContents",
     "SpoolWriter",
     "decode_frames",
+    "encode_batch",
     "encode_frame",
     "read_spool",
     "try_lock",
@@ -36,9 +39,22 @@ _MAX_FRAME = 64 << 20  # a longer length field can only be garbage
 
 
 def encode_frame(record: Any) -> bytes:
-    """One record as a frame: length, crc32 of the payload, orjson payload."""
+    """One frame: length, crc32 of the payload, orjson payload (a record or a list of them)."""
     payload = orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
+    if len(payload) > _MAX_FRAME:
+        raise ValueError(f"a spool frame holds at most {_MAX_FRAME} bytes, not {len(payload)}")
     return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def encode_batch(records: list[Any]) -> bytes:
+    """The records as one frame, split in halves while a frame would be too long to read."""
+    try:
+        return encode_frame(records)
+    except ValueError:
+        if len(records) < 2:
+            raise
+    half = len(records) // 2
+    return encode_batch(records[:half]) + encode_batch(records[half:])
 
 
 @dataclass(frozen=True)
@@ -58,7 +74,11 @@ def decode_frames(data: bytes) -> SpoolContents:
         start, end = offset + _HEADER.size, offset + _HEADER.size + length
         if length > _MAX_FRAME or end > len(data) or zlib.crc32(data[start:end]) != crc:
             break
-        records.append(orjson.loads(data[start:end]))
+        payload = orjson.loads(data[start:end])
+        if isinstance(payload, list):
+            records.extend(payload)
+        else:
+            records.append(payload)
         offset = end
     return SpoolContents(records=records, dropped_bytes=len(data) - offset)
 
@@ -80,8 +100,9 @@ class SpoolWriter:
         self._sync = sync
         self._mutex = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: BinaryIO = open(path, "ab")  # noqa: SIM115 - held until close()
-        fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._size = os.fstat(self._fd).st_size
         if sync:  # the new file's name must survive a power cut as much as its frames
             folder = os.open(path.parent, os.O_RDONLY)
             try:
@@ -91,23 +112,37 @@ class SpoolWriter:
         self.count = 0
 
     def append(self, records: Iterable[Any]) -> None:
-        """Write the records' frames in one write and make them durable before returning."""
-        frames = [encode_frame(record) for record in records]
-        data = b"".join(frames)
+        """Write the records as one frame in one ``write`` (fsync'd too, with ``sync``).
+
+        A failed write is cut off the file, so no torn frame hides later appends from
+        the reader.
+        """
+        batch = list(records)
+        frame = encode_batch(batch)
         with self._mutex:
-            self._file.write(data)
-            self._file.flush()
-            if self._sync:
-                os.fdatasync(self._file.fileno())
-            self.count += len(frames)
+            try:
+                _write_all(self._fd, frame)
+                if self._sync:
+                    os.fdatasync(self._fd)
+            except OSError:
+                os.ftruncate(self._fd, self._size)
+                raise
+            self._size += len(frame)
+            self.count += len(batch)
 
     def close(self) -> None:
         with self._mutex:
-            if not self._file.closed:
-                self._file.flush()
-                os.fsync(self._file.fileno())
-                fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
-                self._file.close()
+            if self._fd >= 0:
+                os.fsync(self._fd)
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                os.close(self._fd)
+                self._fd = -1
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def try_lock(path: Path) -> BinaryIO | None:
