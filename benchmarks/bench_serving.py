@@ -11,7 +11,8 @@ uvicorn process pinned to CPU 0:
 - keel: ``keel serve`` on a project whose production model is that LogisticRegression,
   registered through the training registry, with API keys, validation from the recorded
   schema, per-key rate limiting (a limit high enough not to refuse), the prediction log
-  (fsync'd before each response) and Prometheus metrics all on; no response cache;
+  (each answer in the spool file before its response leaves; fsync'd only with
+  ``serving.log_fsync``) and Prometheus metrics all on; no response cache;
 - keel, log off: the same with ``serving.log_predictions: false``.
 
 The load generator runs in its own process pinned to CPU 1: asyncio, ``--concurrency``

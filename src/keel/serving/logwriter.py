@@ -1,9 +1,10 @@
 """Writing answers to the prediction log before the response is sent.
 
 By default (``serving.log_fsync: false``) the answers finished in one turn of the event
-loop are appended together, one ``write`` to the spool file on the loop itself: the bytes
-are in the kernel before any of those responses leaves, so a killed server (SIGKILL
-included) loses nothing it acknowledged, and no thread hand-off is paid.
+loop are appended together on the loop itself, one frame copied into the spool file's
+memory map: the bytes are in the kernel's page cache before any of those responses
+leaves, so a killed server (SIGKILL included) loses nothing it acknowledged, and neither
+a system call nor a thread hand-off is paid per answer.
 With ``log_fsync: true`` each append is also fsync'd, which survives power loss too;
 fsyncs are slow, so they run on a writer thread with group commit: while one append
 runs, new entries gather and the next append takes them all.
@@ -15,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from keel.serving.backend import ModelThread
@@ -94,14 +95,22 @@ class LogWriter:
         self._busy = False
         self._tick: asyncio.Future[bool] | None = None
 
-    async def write(self, entries: list[dict[str, Any]]) -> bool:
-        """Append ``entries``; True once durable, False if the log could not take them."""
-        if self.inline:
-            self._entries.extend(entries)
-            if self._tick is None:  # the first answer of this loop turn: append at its end
-                self._tick = asyncio.get_running_loop().create_future()
-                asyncio.get_running_loop().call_soon(self._append_inline)
-            return await self._tick
+    def write(self, entries: list[dict[str, Any]]) -> Awaitable[bool]:
+        """Append ``entries``: awaits True once durable, False if the log could not take them.
+
+        Inline, the awaitable is the loop turn's own future, not a coroutine around it: one
+        frame fewer to suspend and resume on the hot path.
+        """
+        if not self.inline:
+            return self._write_on_thread(entries)
+        self._entries.extend(entries)
+        if self._tick is None:  # the first answer of this loop turn: append at its end
+            loop = asyncio.get_running_loop()
+            self._tick = loop.create_future()
+            loop.call_soon(self._append_inline)
+        return self._tick
+
+    async def _write_on_thread(self, entries: list[dict[str, Any]]) -> bool:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._entries.extend(entries)
         self._waiters.append(future)

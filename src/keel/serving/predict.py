@@ -57,7 +57,7 @@ async def handle_predict(
         await send_json(send, read.status, error_body(read.message, read.detail))
         return read.status, None, served.version
     started = time.perf_counter()
-    rows, explain = read
+    rows, explain, raw = read
     arm = "production"
     delivery = state.delivery
     if delivery is not None:
@@ -72,7 +72,9 @@ async def handle_predict(
         await _explain(state, served, rows, answers, outputs)
     latency = (time.perf_counter() - started) * 1000
     if state.log is not None:
-        await _log(state, rows, answers, cached, outputs, latency, arm)
+        entries = _log_entries(rows, answers, cached, outputs, latency, arm, raw)
+        if not await state.log.write(entries):
+            state.metrics.log_errors.inc()
     body = {
         "predictions": outputs,
         "model_version": served.version,
@@ -87,7 +89,8 @@ async def handle_predict(
 
 async def _read(
     state: ServerState, served: ServedModel, headers: Headers, receive: Receive
-) -> tuple[list[dict[str, Any]], bool] | Refusal:
+) -> tuple[list[dict[str, Any]], bool, bytes | None] | Refusal:
+    """The validated rows, whether to explain, and the body when the log may keep it."""
     settings = state.settings
     if headers.content_type is None or not headers.content_type.startswith(b"application/json"):
         return Refusal(415, "send the instances as JSON with Content-Type: application/json")
@@ -104,7 +107,20 @@ async def _read(
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         return Refusal(400, f"the body is not valid JSON ({error})")
-    return _envelope(state, served, payload)
+    read = _envelope(state, served, payload)
+    if isinstance(read, Refusal):
+        return read
+    rows, explain = read
+    return rows, explain, raw if _as_sent(payload, rows) else None
+
+
+def _as_sent(payload: dict[str, Any], rows: list[dict[str, Any]]) -> bool:
+    """Whether the body's one instance is exactly the validated row (no field dropped or
+    filled in): then the log keeps the body's bytes rather than encoding the row again."""
+    instance = payload.get("instance")
+    if len(rows) != 1 or not isinstance(instance, dict):
+        return False
+    return rows[0] is instance or rows[0].keys() == instance.keys()
 
 
 def _envelope(
@@ -215,16 +231,22 @@ async def _explain(
             out["explanation"] = await explain(row, state.settings.explain_top)
 
 
-async def _log(
-    state: ServerState,
+def _log_entries(
     rows: list[dict[str, Any]],
     answers: list[Prediction],
     cached: list[bool],
     outputs: list[dict[str, Any]],
     latency: float,
-    arm: str = "production",
-) -> None:
-    assert state.log is not None
+    arm: str,
+    raw: bytes | None,
+) -> list[dict[str, Any]]:
+    """The prediction log's records, complete (id and time) so the log need not copy them.
+
+    With ``raw`` (one instance, as sent) the record carries the request body in place of
+    ``inputs``: copying its bytes costs far less than encoding every value again, and the
+    log reads the instance back out of it (``keel.monitoring.log``).
+    """
+    now = time.time()
     entries = [
         {
             "prediction_id": out["prediction_id"],
@@ -236,8 +258,11 @@ async def _log(
             "confidence": answer.confidence,
             "latency_ms": latency,
             "fallback": answer.fallback,
+            "time": now,
         }
         for row, answer, hit, out in zip(rows, answers, cached, outputs, strict=True)
     ]
-    if not await state.log.write(entries):
-        state.metrics.log_errors.inc()
+    if raw is not None:
+        del entries[0]["inputs"]
+        entries[0]["request"] = orjson.Fragment(raw)
+    return entries

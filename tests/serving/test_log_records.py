@@ -1,0 +1,70 @@
+"""What the server writes to the prediction log: one instance sent as-is keeps its body."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from keel.monitoring.log import PredictionLog
+from keel.monitoring.spool import read_spool
+from keel.project import Project
+from keel.serving import create_app
+from tests.serving.helpers import GOOD, auth, backend, client, create_key, write_config
+
+
+def _spooled(project: Project) -> list[dict[str, Any]]:
+    folder = Path(project.state_dir) / "predictions" / "spool"
+    return [record for path in folder.glob("*.log") for record in read_spool(path).records]
+
+
+def _logged_inputs(project: Project) -> list[dict[str, Any]]:
+    with PredictionLog.for_project(project) as log:
+        frame = log.read()
+    columns = [name for name in frame.columns if name.startswith("input.")]
+    return [
+        {name.removeprefix("input."): value for name, value in row.items() if value == value}
+        for row in frame[columns].to_dict("records")
+    ]
+
+
+@pytest.mark.anyio
+async def test_one_instance_as_sent_is_spooled_as_its_body(project: Project) -> None:
+    """The spool keeps the request body for an instance the validator passed as it is;
+    the rolled segment reads its instance back as the inputs."""
+    key = create_key(project)
+    async with client(create_app(project, model=backend())) as c:
+        response = await c.post("/v1/predict", json={"instance": GOOD}, headers=auth(key))
+        spooled = _spooled(project)
+    assert response.status_code == 200
+    assert [set(record) & {"inputs", "request"} for record in spooled] == [{"request"}]
+    assert _logged_inputs(project) == [GOOD]
+
+
+@pytest.mark.anyio
+async def test_a_row_that_differs_from_its_instance_is_spooled_as_the_row(
+    project_dir: Path,
+) -> None:
+    """An extra field the validator ignores is not logged: the row is encoded instead."""
+    write_config(project_dir, "rate_limit: 1000/second\nvalidation:\n  extra_fields: ignore")
+    with Project.open(project_dir) as project:
+        key = create_key(project)
+        async with client(create_app(project, model=backend())) as c:
+            sent = {"instance": {**GOOD, "colour": "red"}}
+            response = await c.post("/v1/predict", json=sent, headers=auth(key))
+            spooled = _spooled(project)
+        assert response.status_code == 200
+        assert [set(record) & {"inputs", "request"} for record in spooled] == [{"inputs"}]
+        assert _logged_inputs(project) == [GOOD]
+
+
+@pytest.mark.anyio
+async def test_several_instances_are_spooled_as_rows(project: Project) -> None:
+    """A request of several instances logs each row on its own, in order."""
+    key = create_key(project)
+    rows = [GOOD, {**GOOD, "tenure": 30}]
+    async with client(create_app(project, model=backend())) as c:
+        response = await c.post("/v1/predict", json={"instances": rows}, headers=auth(key))
+    assert response.status_code == 200
+    assert _logged_inputs(project) == rows
