@@ -112,17 +112,10 @@ async def test_a_retrained_candidate_goes_shadow_canary_production(
 async def test_a_shadow_that_fails_is_rejected_and_production_is_untouched(
     project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A shadow raising on every call: rejected after its minimum, with a warning alert."""
+    """A shadow raising on one input in five: rejected after its minimum, with a warning."""
     register_model(project, tmp_path, seed=0)
     version = _candidate(project, tmp_path, seed=1, model=Faulty(fitted_model(1)[0]))
     advance_delivery(project)
-    monkeypatch.setenv("KEEL_TEST_FAULT", "raise")
-    await traffic(project, 120, settle=0.5)
-    report = shadow_report(project)
-    assert report is not None and report.requests == 0  # no answer at all: nothing to pair
-
-    # the shadow never answered, so nothing can be compared; a shadow that answers some
-    # and fails others is judged on the span it answered
     monkeypatch.setenv("KEEL_TEST_FAULT", "raise20")
     await traffic(project, 200, settle=0.5)
     shadow = advance_delivery(project)["shadow"]
@@ -132,6 +125,33 @@ async def test_a_shadow_that_fails_is_rejected_and_production_is_untouched(
     assert Registry(project.store).production().version == 1  # type: ignore[union-attr]
     alerts = [a for a in AlertBook(project.store).list() if a.rule == "shadow_rejected"]
     assert alerts and alerts[0].severity == "warning"
+
+
+@pytest.mark.anyio
+async def test_a_shadow_that_never_answers_is_rejected_once_it_had_time_to_load(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No answer at all: nothing is held against it while replicas may still be loading
+    it, then every live request counts as unanswered."""
+    import sqlalchemy as sa
+
+    from keel.delivery.tables import rollouts
+
+    register_model(project, tmp_path, seed=0)
+    version = _candidate(project, tmp_path, seed=1, model=Faulty(fitted_model(1)[0]))
+    advance_delivery(project)
+    monkeypatch.setenv("KEEL_TEST_FAULT", "raise")
+    await traffic(project, 120, settle=0.5)
+    report = shadow_report(project)
+    assert report is not None and report.requests == 0  # still within the load grace
+
+    with project.store.begin() as connection:  # as if it was staged a minute ago
+        moved = rollouts.c.step_started_at - 60
+        update = sa.update(rollouts).where(rollouts.c.version == version)
+        connection.execute(update.values(step_started_at=moved))
+    shadow = advance_delivery(project)["shadow"]
+    assert shadow["action"] == "rejected", shadow
+    assert "did not answer 120 of 120" in shadow["reason"]
 
 
 @pytest.mark.anyio

@@ -51,6 +51,7 @@ __all__ = [
 
 ACTOR = "keel-worker"
 _LEASE = "keel:delivery:advance"
+_LOAD_GRACE_S = 10.0  # replicas poll, load and warm a new shadow well within this
 
 
 def canary_policy(config: RolloutConfig | None) -> CanaryPolicy:
@@ -110,7 +111,8 @@ def shadow_report(project: Project, found: Rollout | None = None) -> ShadowRepor
 
 def _report(project: Project, found: Rollout) -> ShadowReport:
     frame = read_since(project, found.step_started_at)
-    pairs = shadow_pairs(frame, labels_for(project, frame))
+    loaded_by = found.step_started_at + _LOAD_GRACE_S
+    pairs = shadow_pairs(frame, labels_for(project, frame), loaded_by)
     return compare(pairs, _kind(project), shadow_criteria(project.config.rollout))
 
 

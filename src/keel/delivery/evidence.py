@@ -86,13 +86,17 @@ def arm_rows(frame: pd.DataFrame, route: str) -> list[dict[str, Any]]:
     return records
 
 
-def shadow_pairs(frame: pd.DataFrame, labels: Mapping[str, float]) -> list[ShadowPair]:
+def shadow_pairs(
+    frame: pd.DataFrame, labels: Mapping[str, float], loaded_by: float | None = None
+) -> list[ShadowPair]:
     """Each live answer beside the shadow's answer to the same request.
 
     Only live answers between the first and the last request the shadow answered count:
     before, the replicas were still loading the shadow; after, its answers (a moment
     later, off the response path) may not be in the log yet. Inside that span, a request
-    without a shadow answer is one the shadow failed, timed out on or dropped.
+    without a shadow answer is one the shadow failed, timed out on or dropped. A shadow
+    that has answered nothing at all is charged with every live request after
+    ``loaded_by`` (UNIX seconds), by when any replica should have loaded it.
     """
     shadow = arm_rows(frame, "shadow")
     answers = {row["prediction_id"]: row for row in shadow}
@@ -104,7 +108,10 @@ def shadow_pairs(frame: pd.DataFrame, labels: Mapping[str, float]) -> list[Shado
     ]
     times = [row["time"] for row in live if row["prediction_id"] in answers]
     if not times:
-        return []
+        if loaded_by is None:
+            return []
+        after = datetime.fromtimestamp(loaded_by, UTC)
+        return [_pair(row, None, labels) for row in live if row["time"] > after]
     first, last = min(times), max(times)
     return [
         _pair(row, answers.get(row["prediction_id"]), labels)
