@@ -16,7 +16,7 @@ import pandas as pd
 from keel.monitoring.log import PredictionLog
 from keel.project import Project
 
-from ..helpers import free_port
+from ..helpers import free_port, keel
 
 
 def _monitored_project(root: Path) -> Path:
@@ -96,3 +96,15 @@ def test_up_serves_and_monitors_until_sigterm(project_dir: Path, tmp_path: Path)
             code = up.wait(timeout=90)
     assert ready
     assert code == 0
+
+
+def test_once_runs_one_cycle_and_says_whether_it_failed(project_dir: Path) -> None:
+    """`keel worker --once` exits after one cycle: 1 with the reason when monitoring could
+    not run (no reference yet), and the delivery step still reported."""
+    result = keel("worker", "--once", "--json", "-p", str(project_dir))
+    data = json.loads(result.stdout)
+    assert result.returncode == 1
+    assert data["ok"] is False and "reference" in data["error"]
+    assert data["delivery"] == {}
+    human = keel("worker", "--once", "-p", str(project_dir))
+    assert human.returncode == 1 and "monitoring skipped" in human.stdout
