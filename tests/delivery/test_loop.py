@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import pickle
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,8 +29,8 @@ from tests.delivery.helpers import traffic
 from tests.delivery.models import Faulty
 from tests.helpers import keel
 from tests.serving.helpers import (
-    churn_frame,
     fitted_model,
+    import_fitted,
     register_model,
 )
 
@@ -58,13 +57,7 @@ def project(project_dir: Path) -> Iterator[Project]:
 
 def _candidate(project: Project, tmp: Path, seed: int, model: object = None) -> int:
     """A gated version as the retrain trigger leaves it: passed, candidate, on record."""
-    from keel.training import import_model
-
-    path = tmp / f"candidate-{seed}.pkl"
-    path.write_bytes(pickle.dumps(model if model is not None else fitted_model(seed)[0]))
-    sample = tmp / f"candidate-sample-{seed}.csv"
-    churn_frame(rows=120, seed=seed + 100).to_csv(sample, index=False)
-    version = import_model(project, path, sample, "churned", None).version
+    version = import_fitted(project, tmp, seed, model, prefix="candidate").version
     Registry(project.store).record_gate(version, {"checks": []}, True, "tests")
     with project.store.begin() as connection:
         connection.execute(

@@ -81,18 +81,27 @@ async def client(app: Any) -> AsyncIterator[Any]:
         yield c
 
 
-def register_model(project: Any, tmp: Path, seed: int = 0, model: Any = None) -> Any:
-    """Register a fitted model through the training layer's import and make it production."""
+def import_fitted(
+    project: Any, tmp: Path, seed: int = 0, model: Any = None, prefix: str = "model"
+) -> Any:
+    """Register ``model`` (or one fitted with ``seed``) through the training layer's import;
+    files go to ``tmp`` under ``prefix``, so several imports in one test do not collide."""
     import pickle
 
-    from keel.training import deploy, import_model
+    from keel.training import import_model
 
-    fitted, _ = fitted_model(seed)
-    model_path = tmp / f"model-{seed}.pkl"
-    model_path.write_bytes(pickle.dumps(model if model is not None else fitted))
-    sample_path = tmp / f"sample-{seed}.csv"
+    model_path = tmp / f"{prefix}-{seed}.pkl"
+    model_path.write_bytes(pickle.dumps(model if model is not None else fitted_model(seed)[0]))
+    sample_path = tmp / f"{prefix}-sample-{seed}.csv"
     churn_frame(rows=120, seed=seed + 100).to_csv(sample_path, index=False)
-    version = import_model(project, model_path, sample_path, "churned", None)
+    return import_model(project, model_path, sample_path, "churned", None)
+
+
+def register_model(project: Any, tmp: Path, seed: int = 0, model: Any = None) -> Any:
+    """Register a fitted model through the training layer's import and make it production."""
+    from keel.training import deploy
+
+    version = import_fitted(project, tmp, seed, model)
     return deploy(project, str(version.version), force=True, reason="test")
 
 
