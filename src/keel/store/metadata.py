@@ -1,8 +1,11 @@
 """The metadata store: one SQLAlchemy engine on SQLite (embedded) or PostgreSQL.
 
 ``MetadataStore.open(url)`` connects, checks the database is usable, and applies pending
-migrations. SQLite runs in WAL mode so readers never block the writer; PostgreSQL is
-reached with a short connect timeout so a wrong URL fails in seconds, not minutes.
+migrations. SQLite runs in WAL mode so readers never block the writer; the switch to WAL
+happens once, under the lock file the migrations use, because two processes converting a
+new database at the same moment deadlock and one of them gets "database is locked" at
+once, whatever the busy timeout. PostgreSQL is reached with a short connect timeout so a
+wrong URL fails in seconds, not minutes.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from filelock import FileLock
 from sqlalchemy import event, exc
 
 from keel.config import mask_url
@@ -37,6 +41,7 @@ class MetadataStore:
         """Connect to ``url``, verify it answers, and bring its schema up to date."""
         engine = create_engine(url)
         try:
+            _use_wal(engine)
             if migrate_schema:
                 migrate.upgrade(engine)
             else:
@@ -100,9 +105,16 @@ def _prepare_sqlite_file(path: Path) -> None:
         ) from None
 
 
+def _use_wal(engine: sa.Engine) -> None:
+    """Switch a SQLite file to WAL (it stays so) while no other Keel process can race us."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return
+    with FileLock(str(migrate.lock_path(engine)), timeout=60), engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")

@@ -15,7 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from filelock import FileLock
 
-__all__ = ["VERSION_TABLE", "expected_heads", "upgrade"]
+__all__ = ["VERSION_TABLE", "expected_heads", "lock_path", "upgrade"]
 
 VERSION_TABLE = "keel_alembic_version"
 _PG_LOCK_KEY = 0x6B65656C  # "keel"
@@ -35,8 +35,13 @@ def upgrade(engine: sa.Engine, lock_file: Path | None = None) -> bool:
         return False
     if engine.dialect.name == "postgresql":
         return _upgrade_postgres(engine, config, heads)
-    with FileLock(str(lock_file or Path(str(engine.url.database) + ".lock")), timeout=60):
+    with FileLock(str(lock_file or lock_path(engine)), timeout=60):
         return _run(engine, config, heads)
+
+
+def lock_path(engine: sa.Engine) -> Path:
+    """The lock file beside a SQLite database that serialises its set-up."""
+    return Path(str(engine.url.database) + ".lock")
 
 
 def _config() -> Config:
