@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from keel.delivery.advance import advance_rollout, arm_stats, canary_policy
+from keel.delivery.rollout import CanaryPolicy, Step, decide
 from keel.delivery.staging import rollout
 from keel.monitoring.alerts import AlertBook
 from keel.project import Project
@@ -56,6 +57,32 @@ def test_arm_stats_count_fallbacks_and_latency() -> None:
     stats = arm_stats(rows)
     assert (stats.requests, stats.errors, stats.latency_p99_ms) == (100, 1, 98.0)
     assert len(stats.predictions) == 99
+
+
+def test_a_timeout_is_a_fallback_but_not_an_error() -> None:
+    """The log marks why a call fell back: only a model that raised counts as an error, and
+    a row logged before the marker existed still counts as one."""
+    answered = [{"fallback": None, "latency_ms": 2.0, "output": 1}] * 97
+    rows = [
+        *answered,
+        {"fallback": "none", "failure": "timeout", "latency_ms": 250.0, "output": None},
+        {"fallback": "none", "failure": "error", "latency_ms": 3.0, "output": None},
+        {"fallback": "none", "latency_ms": 3.0, "output": None},
+    ]
+    stats = arm_stats(rows)
+    assert (stats.requests, stats.fallbacks, stats.errors) == (100, 3, 2)
+
+
+def test_a_slow_canary_breaches_the_fallback_guard_not_the_error_guard() -> None:
+    """Timeouts on 4% of a canary's calls: rolled back for its fallback rate, with no
+    error rate in the reason, so on-call looks at latency, not at the model's code."""
+    timeouts = [{"fallback": "none", "failure": "timeout", "latency_ms": 250.0}] * 16
+    canary = arm_stats([*[{"fallback": None, "latency_ms": 2.0, "output": 1}] * 384, *timeouts])
+    production = arm_stats([{"fallback": None, "latency_ms": 2.0, "output": 1}] * 400)
+    decision = decide(CanaryPolicy(), Step(0, 0.0), canary, production, time.time())
+    assert decision.action == "rollback"
+    assert decision.breaches[0].startswith("fallback rate 16/400")
+    assert not any("error rate" in breach for breach in decision.breaches)
 
 
 @pytest.mark.anyio

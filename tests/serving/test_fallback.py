@@ -6,8 +6,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
+from keel.monitoring.log import PredictionLog
 from keel.project import Project
 from keel.serving import create_app
 from tests.serving.helpers import (
@@ -39,6 +41,12 @@ async def predict_with(project: Project, app: Any, before: Any = None) -> dict[s
     return answer
 
 
+def logged_failures(project: Project) -> list[str | None]:
+    """Why the model did not answer, per logged prediction: the canary guards read it."""
+    frame = PredictionLog.for_project(project).read()
+    return [None if pd.isna(value) else value for value in frame["failure"]]
+
+
 def configured(project_dir: Path, serving: str) -> Project:
     write_config(project_dir, "rate_limit: 1000/second\n" + serving)
     return Project.open(project_dir)
@@ -55,6 +63,7 @@ async def test_a_model_that_raises_gets_an_explicit_no_prediction(project: Proje
     answer = await predict_with(project, app, break_model)
     assert answer["fallback"] == "none" and answer["prediction"] is None
     assert "ValueError" in answer["reason"]
+    assert logged_failures(project) == ["error"]
 
 
 @pytest.mark.anyio
@@ -73,6 +82,7 @@ async def test_a_model_that_hangs_is_cut_off_at_the_deadline(project_dir: Path) 
             model.release.set()
     assert answer["fallback"] == "none" and "100 ms" in answer["reason"]
     assert time.perf_counter() - started < 5
+    assert logged_failures(project) == ["timeout"]
 
 
 @pytest.mark.anyio

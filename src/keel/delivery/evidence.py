@@ -5,8 +5,9 @@ prediction log's committed segments since the rollout (or its current step) bega
 the labels that have arrived through feedback. Every server replica writes its own spool
 and seals it every ``serving.log_seal_every``, so the evidence is at most that old.
 
-- ``arm_stats`` summarises one arm's rows for ``keel.delivery.decide``: requests, failed
-  calls (a fallback marks a model call that did not answer), latency p99, outputs,
+- ``arm_stats`` summarises one arm's rows for ``keel.delivery.decide``: requests,
+  fallbacks (calls the model did not answer) and among them errors (the model raised, as
+  opposed to a timeout, which the log marks apart), latency p99, outputs,
   confidences and, once enough labels are in, the realised metric (accuracy for a
   classifier; one minus the mean absolute error over the labels' spread for a regressor,
   so higher is better for both).
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["MIN_LABELLED", "arm_rows", "arm_stats", "labels_for", "read_since", "shadow_pairs"]
 
 MIN_LABELLED = 30  # labelled requests per arm before the realised metric is judged
+_NOT_ERRORS = frozenset({"timeout", "unloaded"})  # fallbacks a model did not cause by failing
 Kind = Literal["classification", "regression"]
 
 
@@ -63,14 +65,20 @@ def arm_stats(
     labels: Mapping[str, float] | None = None,
     kind: Kind = "classification",
 ) -> ArmStats:
-    """What one arm did, from its prediction-log rows (a fallback is a failed model call)."""
-    failed = sum(1 for row in records if _marked(row.get("fallback")))
+    """What one arm did, from its prediction-log rows.
+
+    A fallback is a model call that did not answer; it is an error unless the log says the
+    model was only too slow (``failure`` is ``timeout``) or not loaded yet. Rows logged
+    before the log kept ``failure`` count every fallback as an error, as they always did.
+    """
+    fallbacks = [row for row in records if _marked(row.get("fallback"))]
+    errors = sum(1 for row in fallbacks if row.get("failure") not in _NOT_ERRORS)
     answered = [row for row in records if not _marked(row.get("fallback"))]
     latencies = sorted(float(row["latency_ms"]) for row in records if _number(row, "latency_ms"))
     return ArmStats(
         requests=len(records),
-        errors=failed,
-        fallbacks=failed,
+        errors=errors,
+        fallbacks=len(fallbacks),
         latency_p99_ms=_p99(latencies),
         predictions=tuple(float(row["output"]) for row in answered if _number(row, "output")),
         metric=_metric(answered, labels or {}, kind),

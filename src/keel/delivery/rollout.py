@@ -5,9 +5,10 @@ At every check the worker hands in what each arm has done since the current step
 are judged on evidence, not on raw rates, so a single early error does not roll a good
 model back while a model that fails one request in five is caught within a few dozen:
 
-- error and fallback rates: the canary breaches when it has failed at least twice and the
-  lower end of a 99% Wilson interval of its rate exceeds both the limit and production's
-  rate;
+- error and fallback rates (errors: the model raised; fallbacks: every answer the
+  fallback chain gave instead, timeouts included): the canary breaches when it has failed
+  at least twice and the lower end of a 99% Wilson interval of its rate exceeds both the
+  limit and production's rate;
 - latency: the canary's p99 above the budget once the step has enough requests;
 - predictions: a canary that answers everyone alike (the same score, or the same output
   when there is no score) after ``min_constant`` requests, or whose prediction distribution

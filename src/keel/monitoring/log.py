@@ -118,6 +118,7 @@ class PredictionLog:
         confidence: float | None = None,
         latency_ms: float | None = None,
         fallback: str | None = None,
+        failure: str | None = None,
         prediction_id: str | None = None,
     ) -> str:
         """Log one prediction durably and return its id."""
@@ -131,6 +132,7 @@ class PredictionLog:
             "confidence": confidence,
             "latency_ms": latency_ms,
             "fallback": fallback,
+            "failure": failure,
         }
         return self.append([entry])[0]
 

@@ -36,9 +36,17 @@ __all__ = [
     "write_parquet",
 ]
 
-FIXED = ("prediction_id", "model_version", "route", "confidence", "latency_ms", "fallback")
+FIXED = (
+    "prediction_id",
+    "model_version",
+    "route",
+    "confidence",
+    "latency_ms",
+    "fallback",
+    "failure",
+)
 NESTED = {"inputs": "input", "features": "feature"}
-_TEXT = ("prediction_id", "model_version", "route", "fallback")
+_TEXT = ("prediction_id", "model_version", "route", "fallback", "failure")
 
 
 def flatten(record: Mapping[str, Any]) -> dict[str, Any]:

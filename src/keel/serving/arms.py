@@ -100,6 +100,7 @@ class ShadowRunner:
                 "confidence": answer.confidence,
                 "latency_ms": latency,
                 "fallback": answer.fallback,
+                "failure": answer.failure,
             }
             for pid, row, answer in zip(ids, rows, answers, strict=True)
         ]

@@ -36,6 +36,7 @@ class Prediction:
     interval: tuple[float, float] | None = None
     fallback: str | None = None
     reason: str | None = None
+    failure: str | None = None  # why the model did not answer: error, timeout or unloaded
     model_version: str | None = None
     features: dict[str, Any] | None = None  # looked-up inputs the request did not carry
 

@@ -53,29 +53,36 @@ class FallbackBackend:
 
     async def predict(self, batch: list[dict[str, Any]]) -> list[Prediction]:
         if self.inner is None:
-            return [self.fall_back(row, "no model is loaded") for row in batch]
+            return [self.fall_back(row, "no model is loaded", "unloaded") for row in batch]
         try:
             async with asyncio.timeout(self.deadline):
                 results = await self.inner.predict(batch)
         except TimeoutError:
             reason = f"the model did not answer within {self.deadline * 1000:g} ms"
+            failure = "timeout"
         except Exception as error:
             logger.warning("model %s failed: %r", self.version, error)
             reason = f"the model failed ({type(error).__name__})"
+            failure = "error"
         else:
             if "cache" in self.steps:
                 for row, result in zip(batch, results, strict=True):
                     self.last_good.remember(self._key(row), result)
             return results
-        return [self.fall_back(row, reason) for row in batch]
+        return [self.fall_back(row, reason, failure) for row in batch]
 
-    def fall_back(self, row: dict[str, Any], reason: str) -> Prediction:
-        """The first answer the chain has for ``row``."""
+    def fall_back(self, row: dict[str, Any], reason: str, failure: str = "error") -> Prediction:
+        """The first answer the chain has for ``row``, marked with why the model did not
+        answer (``error``, ``timeout`` or ``unloaded``): a canary's guards tell them apart."""
+        answer = None
         for step in self.steps:
             answer = self._step(step, row, reason)
             if answer is not None:
-                return answer
-        return Prediction(prediction=None, fallback="none", reason=reason)
+                break
+        if answer is None:
+            answer = Prediction(prediction=None, fallback="none", reason=reason)
+        answer.failure = failure
+        return answer
 
     def _step(self, step: str, row: dict[str, Any], reason: str) -> Prediction | None:
         if step == "cache":

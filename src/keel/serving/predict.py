@@ -258,6 +258,7 @@ def _log_entries(
             "confidence": answer.confidence,
             "latency_ms": latency,
             "fallback": answer.fallback,
+            "failure": answer.failure,
             "time": now,
         }
         for row, answer, hit, out in zip(rows, answers, cached, outputs, strict=True)
