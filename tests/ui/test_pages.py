@@ -8,6 +8,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from keel.ui.events import EVENTS
 from tests.ui.conftest import Empty, serving, sign_in
 from tests.ui.demo import Demo
 
@@ -174,6 +175,16 @@ def test_alerts_link_to_their_runbook_entry(signed_in: Client, demo: Demo) -> No
     client = signed_in(demo.viewer_key)
     assert 'href="/ui/runbook#auc-drop"' in client.get("/ui/alerts").text
     assert 'id="auc-drop"' in client.get("/ui/runbook").text
+
+
+def test_runbook_page_has_every_event_under_both_anchors(signed_in: Client, demo: Demo) -> None:
+    """Event alerts link runbook#<name>: the dashboard's runbook answers that and the slug,
+    and lists each event in its contents."""
+    text = signed_in(demo.viewer_key).get("/ui/runbook").text
+    assert 'id="canary_rolled_back"' in text and 'id="canary-rolled-back"' in text
+    for event in EVENTS:
+        assert f'id="{event.name}"' in text and f'id="{event.anchor}"' in text
+        assert f'<a href="#{event.anchor}">{event.name}</a>' in text
 
 
 def test_data_page_links_the_validation_report(signed_in: Client, demo: Demo) -> None:

@@ -1,16 +1,26 @@
-"""The runbook: built from keel.yaml, one entry per rule with a stable anchor, and the CLI."""
+"""The runbook: built from keel.yaml, one entry per rule and per event Keel raises, each
+with a stable anchor, and the CLI."""
 
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 
+from keel.cli.main import app
 from keel.config import load_config
+from keel.monitoring.alerts import AlertBook
 from keel.schema import KeelConfig
-from keel.ui import build_runbook, render_html, render_markdown, runbook_anchor
-from keel.ui.runbook import rule_signals
+from keel.store.metadata import MetadataStore
+from keel.ui import Runbook, build_runbook, render_html, render_markdown, runbook_anchor
+from keel.ui import runbook as runbook_module
+from keel.ui.events import EVENTS
+from keel.ui.runbook import RESPONSE, rule_signals
 from tests.helpers import keel
 
 CONFIG = """\
@@ -139,6 +149,7 @@ def test_cli_writes_markdown_and_html(tmp_path: Path) -> None:
     assert report["rules"] == 4
     assert Path(report["markdown"]).read_text().startswith("# On-call runbook: shop")
     assert 'id="auc-drop"' in Path(report["html"]).read_text()
+    assert '<a id="canary_rolled_back"></a>' in Path(report["markdown"]).read_text()
 
 
 def test_cli_refuses_a_file_as_the_output_folder(tmp_path: Path) -> None:
@@ -148,3 +159,102 @@ def test_cli_refuses_a_file_as_the_output_folder(tmp_path: Path) -> None:
     result = keel("runbook", "--out", str(tmp_path / "taken"), cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip() == f"error: {tmp_path / 'taken'} is a file; pass a folder to --out"
+
+
+# -- events ---------------------------------------------------------------------------
+
+SOURCE = Path(runbook_module.__file__).parents[1]
+RAISED = re.compile(r'(?:\.event|\b_alert)\(\s*(?:project,\s*)?"(\w+)"([^)]*)')
+SEVERITY = re.compile(r'"(critical|warning|info)"')
+
+
+def _raised_in_source() -> set[tuple[str, str | None]]:
+    """(name, severity) of every literal ``AlertBook.event`` / delivery ``_alert`` call."""
+    found = set()
+    for path in SOURCE.rglob("*.py"):
+        for call in RAISED.finditer(path.read_text(encoding="utf-8")):
+            severity = SEVERITY.search(call.group(2))
+            found.add((call.group(1), severity.group(1) if severity else None))
+    return found
+
+
+def test_every_event_raised_in_the_source_has_an_entry() -> None:
+    """An event Keel raises without a runbook entry, or with another severity, fails here;
+    so does an entry for an event nothing raises any more."""
+    assert _raised_in_source() == {(event.name, event.severity) for event in EVENTS}
+
+
+def test_events_follow_the_rules_in_markdown_under_both_anchors(tmp_path: Path) -> None:
+    """Each event's entry sits after the rules, reachable by its slug and by its own name."""
+    text = render_markdown(build_runbook(_config(tmp_path), now=0.0))
+    start = text.index("## Events Keel raises")
+    assert text.index("## Alert rules") < start < text.index("## Where logs and reports live")
+    for event in EVENTS:
+        for target in (event.anchor, event.name):
+            assert text.index(f'<a id="{target}"></a>') > start
+        assert f"- **Severity**: {event.severity}. {RESPONSE[event.severity]}" in text
+    assert '<a id="canary-rolled-back"></a>\n<a id="canary_rolled_back"></a>' in text
+
+
+def test_events_are_in_the_html_contents_under_both_anchors(tmp_path: Path) -> None:
+    """The HTML lists every event in the section's contents and gives each both anchors,
+    with no id on the page used twice."""
+    html = render_html(build_runbook(_config(tmp_path), now=0.0))
+    ids = re.findall(r'id="([^"]+)"', html)
+    assert len(ids) == len(set(ids))
+    for event in EVENTS:
+        assert f'<a href="#{event.anchor}">{event.name}</a> ({event.severity})' in html
+        assert event.anchor in ids and event.name in ids
+    assert 'id="canary-rolled-back"' in html and 'id="canary_rolled_back"' in html
+
+
+def test_the_link_an_event_alert_carries_lands_on_its_entry(tmp_path: Path) -> None:
+    """``AlertBook.event`` links ``runbook#<name>``; the runbook has that anchor for each."""
+    store = MetadataStore.open(f"sqlite:///{tmp_path / 'keel.db'}")
+    try:
+        book = AlertBook(store)
+        links = [book.event(e.name, "model@3", e.severity, "s", {}, 0.0).runbook for e in EVENTS]
+    finally:
+        store.close()
+    html = render_html(build_runbook(_config(tmp_path), now=0.0))
+    for link in links:
+        assert link is not None and f'id="{link.removeprefix("runbook#")}"' in html
+
+
+def test_event_mitigation_rolls_back_to_the_previous_version(tmp_path: Path) -> None:
+    """Where an event's way out is a rollback, its entry names the version it restores."""
+    runbook = build_runbook(_config(tmp_path), now=0.0, production=7, previous=6)
+    steps = {event.name: " ".join(event.mitigate) for event in runbook.events}
+    for name in ("model_load_failed", "canary_promoted"):
+        assert "`keel rollback --reason 'WHY'` serves version 6 again" in steps[name]
+    assert "Production kept serving the previous model" in steps["canary_rolled_back"]
+    assert not any("{rollback}" in text for text in steps.values())
+
+
+def _commands(runbook: Runbook) -> list[str]:
+    """Every ``keel`` command the runbook tells on-call to run."""
+    texts = [runbook.rollback, *(step for e in runbook.entries for step in e.mitigate)]
+    texts += [step for event in runbook.events for step in event.mitigate]
+    spans = [span for text in texts for span in re.findall(r"`(keel [^`]+)`", text)]
+    listed = [c for item in [*runbook.entries, *runbook.events] for c in item.diagnose]
+    return listed + spans
+
+
+def _parses(line: str) -> bool:
+    command: Any = typer.main.get_command(app)
+    words = shlex.split(line)[1:]
+    while words and hasattr(command, "commands") and words[0] in command.commands:
+        command = command.commands[words.pop(0)]
+    try:
+        command.make_context("keel", words)  # raises on an unknown option or a missing argument
+    except typer.TyperException:
+        return False
+    return not hasattr(command, "commands")
+
+
+@pytest.mark.parametrize("text", [CONFIG, "name: bare\n"])
+def test_every_command_the_runbook_names_exists(tmp_path: Path, text: str) -> None:
+    """Diagnostics and mitigations name real commands with real options and arguments."""
+    commands = _commands(build_runbook(_config(tmp_path, text), now=0.0, previous=3))
+    assert "keel deployments" in commands and "keel registry show VERSION" in commands
+    assert [line for line in commands if not _parses(line)] == []

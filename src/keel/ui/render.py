@@ -7,6 +7,7 @@ HTML uses the same fragment inside the dashboard and as a standalone file.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup, escape
 
-from keel.ui.runbook import Entry, Runbook, build_runbook, generated
+from keel.ui.runbook import Entry, Event, Runbook, build_runbook, generated
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
 __all__ = ["environment", "render_html", "render_markdown", "runbook_for", "write_runbook"]
 
 STYLESHEET = Path(__file__).parent / "static" / "keel.css"
+_EVENTS_INTRO = (
+    "Keel records each of these as an alert that is already resolved, so there is nothing "
+    "to acknowledge: `keel alerts list --status resolved` lists them and `--json` adds "
+    "their details."
+)
 
 
 def _when(value: float | None) -> str:
@@ -77,7 +83,8 @@ def runbook_for(project: Project, now: float) -> Runbook:
 
 def render_html(runbook: Runbook, standalone: bool = True) -> str:
     """The runbook as an HTML page (``standalone``) or as a fragment for the dashboard."""
-    body = environment().get_template("runbook_body.html").render(rb=runbook, at=generated(runbook))
+    template = environment().get_template("runbook_body.html")
+    body = template.render(rb=runbook, at=generated(runbook), events_intro=_EVENTS_INTRO)
     if not standalone:
         return body
     return (
@@ -88,7 +95,7 @@ def render_html(runbook: Runbook, standalone: bool = True) -> str:
 
 
 def render_markdown(runbook: Runbook) -> str:
-    """The runbook as Markdown; each rule's heading carries an explicit anchor."""
+    """The runbook as Markdown; each rule's and event's heading carries explicit anchors."""
     lines = [f"# On-call runbook: {runbook.project}", "", f"Generated {generated(runbook)}.", ""]
     lines += [f"> {note}" for note in runbook.notes] + ([""] if runbook.notes else [])
     lines += ["## Escalation contacts", ""]
@@ -101,6 +108,9 @@ def render_markdown(runbook: Runbook) -> str:
     lines += ["", "## Alert rules", ""]
     for entry in runbook.entries:
         lines += _markdown_entry(entry)
+    lines += ["## Events Keel raises", "", _EVENTS_INTRO, ""]
+    for event in runbook.events:
+        lines += _markdown_event(event)
     lines += ["## Where logs and reports live", ""]
     lines += [f"- **{what}**: {where}" for what, where in runbook.places]
     lines += ["", "## Rolling back", "", runbook.rollback[0].upper() + runbook.rollback[1:], ""]
@@ -111,8 +121,7 @@ def _markdown_entry(entry: Entry) -> list[str]:
     origin = "keel.yaml" if not entry.builtin else "built into Keel"
     if not entry.active:
         origin += "; not active, because keel.yaml defines its own rules"
-    anchors = [entry.anchor] + ([entry.alias] if entry.alias else [])
-    lines = [*(f'<a id="{anchor}"></a>' for anchor in anchors), f"### {entry.name}", ""]
+    lines = _markdown_heading(entry.name, entry.anchor, entry.alias)
     lines += [
         f"- **Severity**: {entry.severity}. {entry.response}",
         f"- **Fires when**: `{entry.when}` ({origin})",
@@ -122,8 +131,27 @@ def _markdown_entry(entry: Entry) -> list[str]:
         f"- `{name}`: not a signal the monitor produces today, so this rule cannot fire yet"
         for name in entry.unknown
     ]
-    lines += ["", "First diagnostics:", "", "```sh", *entry.diagnose, "```", "", "Mitigation:", ""]
-    lines += [f"{i}. {step}" for i, step in enumerate(entry.mitigate, 1)]
+    return lines + _markdown_steps(entry.diagnose, entry.mitigate)
+
+
+def _markdown_event(event: Event) -> list[str]:
+    lines = _markdown_heading(event.name, event.anchor, event.alias)
+    lines += [
+        f"- **Severity**: {event.severity}. {event.response}",
+        f"- **Fires when**: {event.fires}",
+        f"- **Details**: {event.details}",
+    ]
+    return lines + _markdown_steps(event.diagnose, event.mitigate)
+
+
+def _markdown_heading(name: str, anchor: str, alias: str | None) -> list[str]:
+    targets = [anchor, alias] if alias else [anchor]
+    return [*(f'<a id="{target}"></a>' for target in targets), f"### {name}", ""]
+
+
+def _markdown_steps(diagnose: Sequence[str], mitigate: Sequence[str]) -> list[str]:
+    lines = ["", "First diagnostics:", "", "```sh", *diagnose, "```", "", "Mitigation:", ""]
+    lines += [f"{i}. {step}" for i, step in enumerate(mitigate, 1)]
     return [*lines, ""]
 
 

@@ -3,13 +3,16 @@
 ``build_runbook`` is pure (config and a few facts in, a ``Runbook`` out); the renderers
 turn it into Markdown or HTML; ``write_runbook`` is the thin shell ``keel runbook`` uses.
 Each entry has a stable anchor (``runbook_anchor``) that alerts and the dashboard link to.
+Besides the rules, ``keel.ui.events.EVENTS`` lists the one-off events Keel raises through
+``AlertBook.event`` (a retrain's outcome, rollout steps, a model that failed to load),
+each with its severity and what on-call does about it.
 """
 
 from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SIGNALS",
     "Entry",
+    "Event",
     "Runbook",
     "build_runbook",
     "generated",
@@ -79,8 +83,41 @@ class Entry:
     def alias(self) -> str | None:
         """The rule's own name as a second anchor (alerts link ``runbook#<name>``), if
         it differs from the slug and is a valid anchor."""
-        usable = re.fullmatch(r"[A-Za-z][A-Za-z0-9_.:-]*", self.name) is not None
-        return self.name if usable and self.name != self.anchor else None
+        return _alias(self.name, self.anchor)
+
+
+@dataclass(frozen=True)
+class Event:
+    """A one-off event Keel raises as an already resolved alert, as on-call reads it.
+
+    ``fires`` completes "Fires when ..."; a ``mitigate`` step may say ``{rollback}``, which
+    ``build_runbook`` fills in with how to roll back this project.
+    """
+
+    name: str
+    severity: str
+    fires: str
+    details: str
+    diagnose: tuple[str, ...]
+    mitigate: tuple[str, ...]
+
+    @property
+    def anchor(self) -> str:
+        return runbook_anchor(self.name)
+
+    @property
+    def alias(self) -> str | None:
+        """The event's own name, the anchor its alerts link to, when it is not the slug."""
+        return _alias(self.name, self.anchor)
+
+    @property
+    def response(self) -> str:
+        return RESPONSE.get(self.severity, "")
+
+
+def _alias(name: str, anchor: str) -> str | None:
+    usable = re.fullmatch(r"[A-Za-z][A-Za-z0-9_.:-]*", name) is not None
+    return name if usable and name != anchor else None
 
 
 @dataclass(frozen=True)
@@ -94,6 +131,7 @@ class Runbook:
     sinks: list[tuple[str, str]]
     places: list[tuple[str, str]]
     rollback: str
+    events: list[Event] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -113,6 +151,7 @@ def build_runbook(
     """The runbook for ``config``; ``production``/``previous`` name the versions to roll
     between, when the registry has them."""
     from keel.monitoring.alerts.setup import DEFAULT_RULES, rules_from_config
+    from keel.ui.events import EVENTS
 
     configured = rules_from_config(config.alerts) if _has_rules(config) else []
     taken = {rule.name for rule in configured}
@@ -134,6 +173,7 @@ def build_runbook(
         sinks=_sinks(config),
         places=_places(config),
         rollback=rollback,
+        events=[_event(event, rollback) for event in EVENTS],
         notes=_notes(config, production),
     )
 
@@ -156,6 +196,10 @@ def _entry(rule: Rule, config: KeelConfig, builtin: bool, active: bool, rollback
         diagnose=_diagnose(names, config),
         mitigate=_mitigate(names, rollback),
     )
+
+
+def _event(event: Event, rollback: str) -> Event:
+    return replace(event, mitigate=tuple(step.format(rollback=rollback) for step in event.mitigate))
 
 
 def _window(config: KeelConfig) -> str:
