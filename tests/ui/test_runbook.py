@@ -146,7 +146,7 @@ def test_cli_writes_markdown_and_html(tmp_path: Path) -> None:
     result = keel("runbook", "--out", str(tmp_path / "rb"), "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["rules"] == 4
+    assert report["rules"] == 4 and report["events"] == len(EVENTS)
     assert Path(report["markdown"]).read_text().startswith("# On-call runbook: shop")
     assert 'id="auc-drop"' in Path(report["html"]).read_text()
     assert '<a id="canary_rolled_back"></a>' in Path(report["markdown"]).read_text()

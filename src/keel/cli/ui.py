@@ -39,10 +39,12 @@ def runbook(out: OutOpt = None, project: ProjectOpt = None, as_json: JsonOpt = F
         if folder.exists() and not folder.is_dir():
             raise ProjectError(f"{folder} is a file; pass a folder to --out")
         markdown, html, written = write_runbook(opened, folder, time.time())
-    rules = len(written.entries)
-    data = {"markdown": str(markdown), "html": str(html), "rules": rules}
+    rules, events = len(written.entries), len(written.events)
+    data = {"markdown": str(markdown), "html": str(html), "rules": rules, "events": events}
 
     def human(console: Console) -> None:
-        console.print(f"wrote the runbook ({rules} alert rules) to {markdown} and {html}")
+        console.print(
+            f"wrote the runbook ({rules} alert rules, {events} events) to {markdown} and {html}"
+        )
 
     emit(as_json, data, human)
