@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -62,6 +63,7 @@ class Lifecycle:
         self._failed: tuple[str, float] | None = None  # (ref, when) of the last failed load
         self._tasks: list[asyncio.Task[None]] = []
         self.arms = _arms(state, source, rule, features)
+        self.freeze_gc = False  # a server process sets it; tests in one process must not
 
     async def start(self) -> None:
         if self.store is not None:
@@ -78,6 +80,8 @@ class Lifecycle:
         if self.state.log is not None:
             tick = settings.log_seal_every.total_seconds() / 2  # sealed at most 1.5x late
             self._spawn(self._every(tick, self.state.log.tick))
+        if self.freeze_gc:
+            _freeze_startup_objects()
 
     async def stop(self) -> None:
         """Stop polling, then flush the prediction log (in-flight requests are done)."""
@@ -201,6 +205,17 @@ class Lifecycle:
                 await job()
             except Exception:  # a bug in one round must not end the loop
                 logger.exception("background job failed; retrying in %s s", seconds)
+
+
+def _freeze_startup_objects() -> None:
+    """Keep the garbage collector's full passes off what was loaded at start.
+
+    The libraries and the model are a few hundred thousand objects that live as long as the
+    process; a full collection walks them all, stalling the event loop for 100 ms or more.
+    Frozen, they are never walked again (they are still freed by reference counting).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _arms(

@@ -30,7 +30,9 @@ def app_from_env() -> KeelApp:
     from keel.project import Project
     from keel.serving.app import create_app
 
-    return create_app(Project.open(os.environ[PROJECT_ENV]))
+    app = create_app(Project.open(os.environ[PROJECT_ENV]))
+    app.lifecycle.freeze_gc = True  # this process only serves: see Lifecycle.start
+    return app
 
 
 def run_server(root: Path, host: str, port: int, workers: int) -> None:
