@@ -7,8 +7,10 @@ import os
 import subprocess
 import sys
 import tempfile
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from keel.errors import ProjectError
@@ -107,7 +109,9 @@ def _check_story(story: list[dict[str, object]]) -> None:
     assert steps["features"]["skew_mismatches"] == 0
     assert steps["train"]["gate"] == "passed"
     assert steps["serve"]["failed"] == 0
-    assert "monthly_charges" in steps["drift"]["drifted_columns"]  # type: ignore[operator]
+    # only what the update changed: charges, plans, and spend over charges (spend_ratio)
+    drifted = set(steps["drift"]["drifted_columns"])  # type: ignore[call-overload]
+    assert "monthly_charges" in drifted and drifted <= {"monthly_charges", "plan", "spend_ratio"}
     assert "feature_drift" in steps["retrain"]["alerts"]  # type: ignore[operator]
     assert steps["retrain"]["retrained"] is True and steps["retrain"]["staged"] == "shadow"
     assert steps["shadow"]["action"] == "canary"
@@ -135,13 +139,72 @@ def test_example_generate_rejects_unknown_kinds(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("today", "start"),
-    [("2026-11-26", "2026-05-01"), ("2026-03-01", "2025-09-01"), ("2026-06-30", "2025-12-01")],
+    ("today", "start", "end"),
+    [
+        ("2026-11-26", "2026-05-26", "2026-11-26"),
+        ("2026-03-01", "2025-09-01", "2026-03-01"),
+        ("2026-06-30", "2025-12-30", "2026-06-30"),
+        ("2026-08-31", "2026-02-28", "2026-08-28"),  # no 31 February: three days early
+    ],
 )
-def test_example_data_ends_this_month(today: str, start: str) -> None:
-    """The scaffold's data covers the six months before the current one."""
-    from datetime import date
+def test_example_data_ends_today(today: str, start: str, end: str) -> None:
+    """The scaffold's six months of data end today, so the 30 days that served features
+    look back over hold data, as they did for every training row."""
+    from keel.examples._world import timeline
+    from keel.scaffold import EXAMPLE_MONTHS, example_start
 
-    from keel.scaffold import example_start
+    first = example_start(date.fromisoformat(today))
+    assert first == date.fromisoformat(start)
+    last = datetime.fromtimestamp(timeline(first, EXAMPLE_MONTHS).starts[-1], UTC).date()
+    assert last == date.fromisoformat(end)
 
-    assert example_start(date.fromisoformat(today)) == date.fromisoformat(start)
+
+def test_clean_example_traffic_does_not_drift(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The customers the quickstart scores, with features looked up the day the example
+    data ends (as its server does), look like the model's reference: no column drifts.
+
+    Scoring customers who churned (no activity since) or looking up weeks after the data
+    ends both flag the activity features here."""
+    from keel import quickstart
+    from keel.data import ingest
+    from keel.examples import generate
+    from keel.features import FeatureStore
+    from keel.monitoring.drift import compare_frame
+    from keel.monitoring.registry_reference import from_model
+    from keel.monitoring.wiring import drift_settings
+    from keel.scaffold import EXAMPLE_MONTHS, example_start
+    from keel.training import train
+
+    monkeypatch.delenv("KEEL_STORE_URL", raising=False)
+    today = date(2026, 11, 26)
+    generate(tmp_path, rows=400, seed=42, start=example_start(today), months=EXAMPLE_MONTHS)
+    for name in ("keel.yaml", "features.py"):
+        (tmp_path / name).write_text(_template(name))
+    now = datetime(2026, 11, 26, 12, 0)
+    with Project.open(tmp_path) as project:
+        assert all(run.ok for run in ingest(project))
+        store = FeatureStore.open(project)
+        try:
+            store.materialize(now)
+            version = train(project).version.version
+            customers = quickstart._current_customers(project)[: quickstart.TRAFFIC]
+            served = store.lookup([{"customer_id": c} for c in customers], at=now)
+        finally:
+            store.close()
+        reference = from_model(project, str(version))
+        monitoring = project.config.monitoring
+    assert monitoring is not None
+    assert len(customers) == quickstart.TRAFFIC
+    assert not any(found.missing or found.stale for found in served)
+    frame = pd.DataFrame([found.values for found in served])
+    report = compare_frame(reference, frame, drift_settings(monitoring.drift))
+    assert {"logins_30d", "spend_30d", "tickets_30d"} <= {c.column for c in report.columns}
+    assert report.drifted == [], report.drifted
+
+
+def _template(name: str) -> str:
+    from importlib import resources
+
+    return (resources.files("keel.examples") / "template" / name).read_text(encoding="utf-8")

@@ -122,12 +122,12 @@ def _serve(project: Project, say: Callable[[str], None]) -> Iterator[Step]:
     port = _free_port()
     server = _start_server(project.root, port)
     base = f"http://127.0.0.1:{port}"
-    customers = _customer_ids(project)
+    customers = _current_customers(project)
     try:
         _wait_ready(base, server)
         with Traffic(base, key) as traffic:
             normal = traffic.send(customers[:TRAFFIC], threads=1)  # latency, one at a time
-            updated = _drifted_update(project)
+            updated = _drifted_update(project, customers[:TRAFFIC])
             drifted = traffic.send(customers[:TRAFFIC])
             yield Step(
                 "serve",
@@ -227,21 +227,34 @@ class Traffic:
         self._client.close()
 
 
-def _customer_ids(project: Project) -> list[str]:
+def _current_customers(project: Project) -> list[str]:
+    """The customers still with the business, whose churn risk someone would ask for.
+
+    A customer who churned has closed their account: no logins, payments or tickets since.
+    The model never saw such a customer (each label is drawn while the customer is still
+    active), so scoring them would look like drift in every activity feature.
+    """
     from keel.features.io import read_table
 
-    customers = read_table(project.root / "data" / "customers.csv")
-    return [str(c) for c in customers["customer_id"]]
+    training = project.config.training
+    if training is None or training.labels is None:
+        raise KeelError("keel.yaml has no training labels to tell who churned")
+    labels = read_table(project.root / training.labels)
+    left = set(labels.loc[labels[training.target] == 1, "customer_id"].astype(str))
+    customers = read_table(project.root / "data" / "customers.csv")["customer_id"].astype(str)
+    return [c for c in customers.drop_duplicates() if c not in left]
 
 
-def _drifted_update(project: Project) -> int:
-    """A batch of customer updates arrives with higher charges and more premium plans."""
+def _drifted_update(project: Project, customers: list[str]) -> int:
+    """A batch of updates to ``customers`` arrives with higher charges and more premium
+    plans; nothing else about them changes."""
     from keel.data import ingest
     from keel.features import FeatureStore
     from keel.features.io import read_table, write_table
     from keel.features.service import utc_now
 
-    frame = read_table(project.root / "data" / "customers.csv").head(TRAFFIC)
+    frame = read_table(project.root / "data" / "customers.csv")
+    frame = frame[frame["customer_id"].astype(str).isin(customers)].reset_index(drop=True)
     frame["monthly_charges"] = (frame["monthly_charges"] * 1.8 + 20).round(2)
     frame.loc[frame.index % 2 == 0, "plan"] = "premium"
     frame["updated_at"] = utc_now().replace(microsecond=0)

@@ -7,6 +7,7 @@ is not one at all.
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import os
 import tempfile
@@ -46,10 +47,15 @@ class Scaffold:
 
 
 def example_start(today: date | None = None) -> date:
-    """The first day of the month six months back: the example data ends this month."""
+    """Six months before ``today``, on the same day of the month: the example data ends today.
+
+    Served features look back 30 days from now, over the same span of the data as the
+    features the model was trained on. On the 29th to the 31st the day may not exist six
+    months back; the month's last day is taken and the data ends up to three days early.
+    """
     today = today or datetime.now(UTC).date()
-    months = today.year * 12 + today.month - 1 - EXAMPLE_MONTHS
-    return date(months // 12, months % 12 + 1, 1)
+    year, month = divmod(today.year * 12 + today.month - 1 - EXAMPLE_MONTHS, 12)
+    return date(year, month + 1, min(today.day, calendar.monthrange(year, month + 1)[1]))
 
 
 def init_project(folder: Path, *, rows: int = 2000, seed: int = 42) -> Scaffold:
