@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from keel.monitoring.drift import compare_frame
 from keel.monitoring.registry_reference import from_statistics
@@ -47,3 +50,57 @@ def test_prediction_statistics_give_an_output_column() -> None:
     window = {"output.probability": np.random.default_rng(4).beta(5, 2, 500)}
     result = compare_frame(reference, window).column("output.probability")
     assert result.role == "output" and result.decision == "drift"
+
+
+def test_a_served_score_is_what_training_summarised() -> None:
+    """The logged score is the positive class's probability or a regressor's value, as in
+    the registry's reference; a fallback or a many-class answer has none."""
+    from keel.serving.backend import Prediction
+
+    assert Prediction(prediction=1, probability=0.8, confidence=0.8).score == 0.8
+    assert Prediction(prediction=41.5).score == 41.5
+    assert Prediction(prediction="b", confidence=0.6).score is None
+    assert Prediction(prediction=0.0, probability=0.3, fallback="cache").score is None
+
+
+@pytest.mark.anyio
+async def test_the_model_reference_tests_drift_of_the_served_scores(
+    project_dir: Path, tmp_path: Path
+) -> None:
+    """`monitoring.reference: model:production` compares the scores the server logged with
+    the scores training recorded: customers like the training sample do not move them,
+    customers who spend far more (so churn far more) do, and the column is an output."""
+    from keel.monitoring.cycle import project_reference
+    from keel.monitoring.log import PredictionLog
+    from keel.monitoring.window import feature_view
+    from keel.project import Project
+    from keel.serving import create_app
+    from tests.serving.helpers import (
+        FEATURES,
+        auth,
+        churn_frame,
+        client,
+        create_key,
+        register_model,
+        write_config,
+    )
+
+    write_config(project_dir, "rate_limit: 10000/second\ntimeout_ms: 2000")
+    with Project.open(project_dir) as project:
+        register_model(project, tmp_path)
+        key = create_key(project)
+        clean = churn_frame(rows=150, seed=7)[FEATURES]
+        spenders = clean.assign(spend=(clean["spend"] + 20).clip(upper=80))  # in range
+        async with client(create_app(project)) as c:
+            for frame in (clean, spenders):
+                for row in frame.to_dict("records"):
+                    body = {"instance": row}
+                    response = await c.post("/v1/predict", json=body, headers=auth(key))
+                    assert response.status_code == 200, response.text
+        logged = feature_view(PredictionLog.for_project(project).read())
+        reference = project_reference(project, "model:production")
+    assert logged["score"].between(0, 1).all()
+    verdicts = [compare_frame(reference, part) for part in (logged[:150], logged[150:])]
+    scores = [next(c for c in v.columns if c.column == "score") for v in verdicts]
+    assert all(score.role == "output" for score in scores)
+    assert [score.decision == "drift" for score in scores] == [False, True]

@@ -80,7 +80,7 @@ def project_reference(
     if text is not None and text.startswith("model:"):
         from keel.monitoring.registry_reference import from_model
 
-        return from_model(project, text.removeprefix("model:"))
+        return from_model(project, text.removeprefix("model:"), prediction_column="score")
     path = project.root / text if text else None
     return load_reference(path, log, None, **(options or {}))
 

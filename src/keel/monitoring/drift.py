@@ -33,11 +33,13 @@ from keel.monitoring.sketch import Bins, ColumnSketch, Sketch, column_values
 __all__ = ["compare", "compare_frame", "role_of"]
 
 OUTPUT_PREFIX = "output"
+SCORES = ("confidence", "score")  # logged beside the output: how sure, and the raw score
 
 
 def role_of(column: str) -> str:
-    """Model outputs (``output``, ``output.*``, ``confidence``) versus input features."""
-    is_output = column == "confidence" or column.split(".", 1)[0] == OUTPUT_PREFIX
+    """Model outputs (``output``, ``output.*``, ``confidence``, ``score``) versus input
+    features."""
+    is_output = column in SCORES or column.split(".", 1)[0] == OUTPUT_PREFIX
     return "output" if is_output else "feature"
 
 

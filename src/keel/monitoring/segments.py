@@ -41,6 +41,7 @@ FIXED = (
     "model_version",
     "route",
     "confidence",
+    "score",
     "latency_ms",
     "fallback",
     "failure",

@@ -2,8 +2,8 @@
 
 Logged columns are named ``input.<name>`` / ``feature.<name>``; references name the
 plain feature. ``feature_view`` renames (a computed feature wins over the raw input of
-the same name) and keeps the model outputs (``output``, ``output.*``, ``confidence``)
-so drift of the model's own outputs is tested beside its inputs.
+the same name) and keeps the model outputs (``output``, ``output.*``, ``confidence``,
+``score``) so drift of the model's own outputs is tested beside its inputs.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from keel.errors import MonitoringError
+from keel.monitoring.drift import role_of
 from keel.monitoring.log import Sketcher
 from keel.monitoring.reference import Reference
 from keel.monitoring.segments import SegmentInfo, records_frame
@@ -37,7 +38,7 @@ def feature_view(frame: pd.DataFrame) -> pd.DataFrame:
             if column.startswith(prefix):
                 renamed[column.removeprefix(prefix)] = frame[column]
     for column in frame.columns:
-        if column == "confidence" or column.split(".", 1)[0] == "output":
+        if role_of(column) == "output":
             renamed[column] = frame[column]
     import pandas as pd
 

@@ -98,6 +98,7 @@ class ShadowRunner:
                 "model_version": answer.model_version or self.served.version,
                 "route": "shadow",
                 "confidence": answer.confidence,
+                "score": answer.score,
                 "latency_ms": latency,
                 "fallback": answer.fallback,
                 "failure": answer.failure,

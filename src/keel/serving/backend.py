@@ -40,6 +40,18 @@ class Prediction:
     model_version: str | None = None
     features: dict[str, Any] | None = None  # looked-up inputs the request did not carry
 
+    @property
+    def score(self) -> float | None:
+        """What training summarised as the model's reference output: the positive class's
+        probability (binary), a regressor's value; None for a fallback or many classes."""
+        if self.fallback is not None:
+            return None
+        if self.probability is not None:
+            return self.probability
+        if self.confidence is None and isinstance(self.prediction, float):
+            return self.prediction
+        return None
+
 
 @runtime_checkable
 class ModelBackend(Protocol):

@@ -256,6 +256,7 @@ def _log_entries(
             "model_version": out["model_version"],
             "route": "cache" if hit else arm,
             "confidence": answer.confidence,
+            "score": answer.score,
             "latency_ms": latency,
             "fallback": answer.fallback,
             "failure": answer.failure,
