@@ -133,3 +133,24 @@ def test_read_only_project_folder_is_a_clear_error(shared_tmp: Path) -> None:
     )
     assert result.stdout.startswith("ProjectError cannot create"), result.stdout + result.stderr
     assert "writable" in result.stdout
+
+
+def test_an_existing_store_in_a_read_only_folder_is_a_clear_error(shared_tmp: Path) -> None:
+    """A store created earlier whose folder is now read-only: a one-line error, no crash."""
+    root = shared_tmp / "ro-store"
+    root.mkdir()
+    (root / "keel.yaml").write_text("name: ro\n")
+    with Project.open(root) as project:
+        assert project.store.dialect == "sqlite"
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    result = subprocess.run(
+        as_unprivileged([sys.executable, "-c", _OPEN_STORE, str(root)]),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KEEL_STORE_URL": ""},
+        timeout=60,
+    )
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert result.stdout.startswith(("ProjectError", "StoreUnavailable")), result.stdout
+    assert "read-only" in result.stdout or "writable" in result.stdout, result.stdout

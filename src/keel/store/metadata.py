@@ -10,6 +10,7 @@ wrong URL fails in seconds, not minutes.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -106,11 +107,21 @@ def _prepare_sqlite_file(path: Path) -> None:
 
 
 def _use_wal(engine: sa.Engine) -> None:
-    """Switch a SQLite file to WAL (it stays so) while no other Keel process can race us."""
+    """Switch a SQLite file to WAL (it stays so) while no other Keel process can race us.
+
+    Without the right to create the lock file no process can create the database either,
+    so there is no race to guard: SQLite itself then says what is wrong.
+    """
     if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
         return
-    with FileLock(str(migrate.lock_path(engine)), timeout=60), engine.connect() as connection:
-        connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+    lock = FileLock(str(migrate.lock_path(engine)), timeout=60)
+    with contextlib.suppress(PermissionError):
+        lock.acquire()
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+    finally:
+        lock.release()  # a no-op when it was never acquired
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
