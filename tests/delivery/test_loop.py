@@ -17,6 +17,7 @@ import orjson
 import pandas as pd
 import pytest
 
+from keel.delivery import ShadowCriteria, compare
 from keel.delivery.advance import advance_delivery, shadow_report
 from keel.delivery.evidence import arm_stats, shadow_pairs
 from keel.delivery.staging import rollout, stage, staged
@@ -181,6 +182,26 @@ def test_shadow_pairs_span_what_the_shadow_answered() -> None:
     pairs = shadow_pairs(_frame(live + shadow), {"p2": 1.0})
     assert [p.shadow for p in pairs] == [1.0, 1.0, None, 1.0]  # p1..p4; p3 unanswered
     assert [p.label for p in pairs] == [None, 1.0, None, None]
+    assert [p.failure for p in pairs] == [None, None, "missing", None]
+
+
+def test_the_shadow_report_says_why_requests_went_unanswered() -> None:
+    """A shadow that raised, timed out, or has no logged answer at all: each is counted
+    by its cause (a failed answer logged before causes were kept reads as an error)."""
+    now = pd.Timestamp.now("UTC")
+    live = [{"prediction_id": f"p{i}", "route": "production", "output": 1.0} for i in range(6)]
+    failed = {"fallback": "none", "output": None, "latency_ms": 5.0}
+    shadow = [
+        {"prediction_id": "p0", "output": 1.0},
+        {"prediction_id": "p1", **failed, "failure": "timeout"},
+        {"prediction_id": "p2", **failed, "failure": "error"},
+        {"prediction_id": "p3", **failed},
+        {"prediction_id": "p5", "output": 1.0},
+    ]
+    rows = live + [{**row, "route": "shadow", "time": now} for row in shadow]
+    report = compare(shadow_pairs(_frame(rows), {}), "classification", ShadowCriteria(5))
+    assert report.errors == 4 and report.compared == 2
+    assert report.unanswered == {"error": 2, "missing": 1, "timeout": 1}
 
 
 def test_the_realised_metric_needs_enough_labels() -> None:
@@ -236,8 +257,10 @@ def test_keel_shadow_reports_the_running_shadow(project: Project, tmp_path: Path
     asyncio.run(traffic(project, 60, settle=0.5))
     report = json.loads(keel("shadow", "--json", "-p", str(project.root)).stdout)["shadow"]
     assert report["version"] == version and report["agreement"] == 1.0
+    assert sum(report["unanswered"].values()) == report["errors"]
     human = keel("shadow", "-p", str(project.root)).stdout
     assert "agreement with production: 100.0%" in human and "verdict" in human
+    assert f"unanswered by the shadow: {report['errors']}" in human
     assert rollout(project, version) is not None
 
 

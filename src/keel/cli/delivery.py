@@ -90,7 +90,8 @@ def shadow(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
 
 
 def _report_lines(report: ShadowReport) -> list[str]:
-    lines = [f"unanswered by the shadow: {report.errors}"]
+    causes = ", ".join(f"{count} {cause}" for cause, count in report.unanswered.items())
+    lines = [f"unanswered by the shadow: {report.errors}" + (f" ({causes})" if causes else "")]
     if report.agreement is not None:
         lines.append(f"agreement with production: {report.agreement:.1%}")
     if report.error_delta is not None:

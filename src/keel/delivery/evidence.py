@@ -133,11 +133,16 @@ def _pair(
 ) -> ShadowPair:
     label = labels.get(live["prediction_id"])
     answered = shadow is not None and not _marked(shadow.get("fallback"))
+    failure = None
+    if not answered:
+        cause = shadow.get("failure") if shadow is not None else None
+        failure = cause if _marked(cause) else ("error" if shadow is not None else "missing")
     return ShadowPair(
         production=live["output"],
         shadow=shadow["output"] if answered and shadow is not None else None,
         shadow_latency_ms=float(shadow["latency_ms"]) if answered and shadow is not None else None,
         label=label,
+        failure=failure,
     )
 
 

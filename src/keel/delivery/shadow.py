@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
 
@@ -26,6 +27,7 @@ class ShadowPair:
     shadow: float | str | None
     shadow_latency_ms: float | None = None
     label: float | str | None = None  # ground truth, once it has arrived
+    failure: str | None = None  # unanswered: error, timeout, or missing (dropped, not logged)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class ShadowReport:
     agreement: float | None
     error_delta: float | None
     latency_p50_ms: float | None
+    unanswered: dict[str, int]  # errors by cause: error, timeout, missing
     accuracy_production: float | None
     accuracy_shadow: float | None
     ready: bool
@@ -65,6 +68,7 @@ def compare(
     """Summarise shadow traffic and say whether the candidate may go on to canary."""
     answered = [p for p in pairs if p.shadow is not None]
     errors = len(pairs) - len(answered)
+    causes = Counter(p.failure or "missing" for p in pairs if p.shadow is None)
     agreement = _agreement(answered) if kind == "classification" else None
     delta = _error_delta(answered) if kind == "regression" else None
     production_acc, shadow_acc = _accuracies(answered) if kind == "classification" else (None, None)
@@ -78,6 +82,7 @@ def compare(
         agreement=agreement,
         error_delta=delta,
         latency_p50_ms=statistics.median(latencies) if latencies else None,
+        unanswered=dict(sorted(causes.items())),
         accuracy_production=production_acc,
         accuracy_shadow=shadow_acc,
         ready=ready,
