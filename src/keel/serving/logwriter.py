@@ -1,10 +1,10 @@
 """Writing answers to the prediction log before the response is sent.
 
 By default (``serving.log_fsync: false``) the answers finished in one turn of the event
-loop are appended together on the loop itself, one frame copied into the spool file's
-memory map: the bytes are in the kernel's page cache before any of those responses
-leaves, so a killed server (SIGKILL included) loses nothing it acknowledged, and neither
-a system call nor a thread hand-off is paid per answer.
+loop are appended together on the loop itself, one frame in one ``write`` to the spool
+file: the bytes are in the kernel's page cache before any of those responses leaves, so a
+killed server (SIGKILL included) loses nothing it acknowledged, and no thread hand-off is
+paid.
 With ``log_fsync: true`` each append is also fsync'd, which survives power loss too;
 fsyncs are slow, so they run on a writer thread with group commit: while one append
 runs, new entries gather and the next append takes them all.
