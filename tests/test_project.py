@@ -118,19 +118,24 @@ except KeelError as error:
 """
 
 
-def test_read_only_project_folder_is_a_clear_error(shared_tmp: Path) -> None:
-    """A project whose folder cannot be written to says so instead of crashing."""
-    root = shared_tmp / "ro"
-    root.mkdir()
-    (root / "keel.yaml").write_text("name: ro\n")
-    root.chmod(0o555)
-    result = subprocess.run(
+def _open_store_unprivileged(root: Path) -> subprocess.CompletedProcess[str]:
+    """Open the project's store in a process without root's power over permissions."""
+    return subprocess.run(
         as_unprivileged([sys.executable, "-c", _OPEN_STORE, str(root)]),
         capture_output=True,
         text=True,
         env={**os.environ, "KEEL_STORE_URL": ""},
         timeout=60,
     )
+
+
+def test_read_only_project_folder_is_a_clear_error(shared_tmp: Path) -> None:
+    """A project whose folder cannot be written to says so instead of crashing."""
+    root = shared_tmp / "ro"
+    root.mkdir()
+    (root / "keel.yaml").write_text("name: ro\n")
+    root.chmod(0o555)
+    result = _open_store_unprivileged(root)
     assert result.stdout.startswith("ProjectError cannot create"), result.stdout + result.stderr
     assert "writable" in result.stdout
 
@@ -144,13 +149,7 @@ def test_an_existing_store_in_a_read_only_folder_is_a_clear_error(shared_tmp: Pa
         assert project.store.dialect == "sqlite"
     for path in [root, *root.rglob("*")]:
         path.chmod(0o555 if path.is_dir() else 0o444)
-    result = subprocess.run(
-        as_unprivileged([sys.executable, "-c", _OPEN_STORE, str(root)]),
-        capture_output=True,
-        text=True,
-        env={**os.environ, "KEEL_STORE_URL": ""},
-        timeout=60,
-    )
+    result = _open_store_unprivileged(root)
     assert result.returncode == 0 and result.stderr == "", result.stderr
     assert result.stdout.startswith(("ProjectError", "StoreUnavailable")), result.stdout
     assert "read-only" in result.stdout or "writable" in result.stdout, result.stdout
