@@ -95,6 +95,21 @@ def test_a_client_that_sends_its_body_too_slowly_gets_408(server: Server) -> Non
     assert 0.5 < time.monotonic() - started < 8
 
 
+def test_an_idle_connection_outlives_the_clients_own_keep_alive(server: Server) -> None:
+    """A connection idle for 6 s still answers: clients (httpx: 5 s) give it up first.
+
+    A server that closed idle connections at 5 s, as uvicorn does by default, would race a
+    client sending its next request at that moment; the quickstart met exactly that.
+    """
+    request = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+        connection.sendall(request)
+        assert connection.recv(4096).startswith(b"HTTP/1.1 200")
+        time.sleep(6)
+        connection.sendall(request)
+        assert connection.recv(4096).startswith(b"HTTP/1.1 200")
+
+
 def test_sigterm_finishes_the_request_in_flight_flushes_the_log_and_exits_0(server: Server) -> None:
     """SIGTERM mid-request: new connections are refused, the request in flight gets its 200,
     the process exits 0 and the prediction log holds the answer."""

@@ -33,6 +33,7 @@ def serve(
     as_json: JsonOpt = False,
 ) -> None:
     """Serve the production model over HTTP until SIGTERM or Ctrl-C."""
+    from keel.schema import ServingConfig
     from keel.serving.app import check_settings
     from keel.serving.runner import run_server
 
@@ -40,11 +41,13 @@ def serve(
         check_settings(opened)
         opened.store  # noqa: B018 - migrate once here, not in every worker at once
         root = opened.root
+        settings = opened.config.serving or ServingConfig()
+        keep_alive = settings.keep_alive.total_seconds()
     data = {"url": f"http://{host}:{port}", "workers": workers, "project": str(root)}
     emit(
         as_json, data, lambda out: out.print(f"serving {root.name} on {data['url']}", style="green")
     )
-    run_server(root, host, port, workers)
+    run_server(root, host, port, workers, keep_alive=keep_alive)
 
 
 @keys_app.command("create")

@@ -9,6 +9,7 @@ finish, then runs the app's shutdown (which flushes the prediction log) and exit
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from pathlib import Path
@@ -35,8 +36,13 @@ def app_from_env() -> KeelApp:
     return app
 
 
-def run_server(root: Path, host: str, port: int, workers: int) -> None:
-    """Serve until SIGTERM or Ctrl-C; return (exit code 0) after a graceful shutdown."""
+def run_server(root: Path, host: str, port: int, workers: int, keep_alive: float = 75.0) -> None:
+    """Serve until SIGTERM or Ctrl-C; return (exit code 0) after a graceful shutdown.
+
+    Idle connections stay open ``keep_alive`` seconds: longer than clients keep them (httpx
+    5 s, load balancers about 60 s), so the client closes first. Were the server to close
+    first, a request the client sends at that moment would meet a closed connection.
+    """
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
@@ -55,6 +61,7 @@ def run_server(root: Path, host: str, port: int, workers: int) -> None:
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=_GRACE_S,
+        timeout_keep_alive=max(1, math.ceil(keep_alive)),
         lifespan="on",
     )
     if workers > 1:
