@@ -208,3 +208,15 @@ def _template(name: str) -> str:
     from importlib import resources
 
     return (resources.files("keel.examples") / "template" / name).read_text(encoding="utf-8")
+
+
+def test_quickstart_traffic_to_a_server_that_is_gone_is_one_clear_error() -> None:
+    """A server that stops answering ends the story with one sentence, not a traceback."""
+    from keel.errors import KeelError
+    from keel.quickstart import Traffic
+
+    from .helpers import free_port
+
+    gone = Traffic(f"http://127.0.0.1:{free_port()}", "key")
+    with gone, pytest.raises(KeelError, match="the model server did not answer: ConnectError"):
+        gone.send(["c1", "c2"])

@@ -213,8 +213,15 @@ class Traffic:
         )
 
     def _one(self, customer: str) -> tuple[float, str | None]:
+        import httpx
+
         started = time.perf_counter()
-        response = self._client.post("/v1/predict", json={"instances": [{"customer_id": customer}]})
+        try:
+            response = self._client.post(
+                "/v1/predict", json={"instances": [{"customer_id": customer}]}
+            )
+        except httpx.TransportError as error:
+            raise KeelError(f"the model server did not answer: {error!r}") from error
         latency = (time.perf_counter() - started) * 1000
         if response.status_code != 200:
             return latency, None
