@@ -179,9 +179,14 @@ class Sent:
 
 
 class Traffic:
-    """Real HTTP predictions, one customer per request, from a few threads at once."""
+    """Real HTTP predictions, one customer per request, from many threads at once.
 
-    def __init__(self, base: str, key: str, threads: int = 4) -> None:
+    The example model costs about 10 ms a call whatever the rows in it (200 trees, one
+    Python step each), so the server answers concurrent requests in one call: 16 clients
+    get about 250 answers a second on two cores where 4 get about 100.
+    """
+
+    def __init__(self, base: str, key: str, threads: int = 16) -> None:
         import httpx
 
         self._client = httpx.Client(
