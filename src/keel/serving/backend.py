@@ -142,6 +142,11 @@ class SklearnBackend:
         # frame to build per batch. Models fitted on frames get the frame they expect.
         numeric = all(c.get("type") in ("number", "integer", "boolean") for c in self.schema)
         self._plain_array = numeric and not hasattr(model, "feature_names_in_")
+        self._prepare: Callable[[list[dict[str, Any]]], Any] | None = None
+        if not self._plain_array:
+            from keel.training.inputs import rows_preparer
+
+            self._prepare = rows_preparer(self.schema)
 
     @property
     def task(self) -> str:
@@ -183,13 +188,9 @@ class SklearnBackend:
         return self.model.predict_proba(frame)[:, -1]
 
     def _frame(self, batch: list[dict[str, Any]]) -> Any:
-        if self._plain_array:
+        if self._prepare is None:
             return _array(batch, self.names)
-        import pandas as pd
-
-        from keel.training.inputs import prepare
-
-        return prepare(pd.DataFrame.from_records(batch, columns=self.names), self.schema)
+        return self._prepare(batch)
 
     def _classification(self, proba: list[float]) -> Prediction:
         best = max(range(len(proba)), key=proba.__getitem__)
