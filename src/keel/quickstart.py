@@ -181,9 +181,9 @@ class Sent:
 class Traffic:
     """Real HTTP predictions, one customer per request, from many threads at once.
 
-    The example model costs about 8 ms a call however few rows it scores (200 trees, one
-    Python step each), so the server answers concurrent requests in one call: 16 clients
-    get about 280 answers a second on two cores where 4 get about 120.
+    The example model costs about 5 ms a call however few rows it scores (sklearn's fixed
+    cost per call), so the server answers concurrent requests in one call: on two cores 16
+    clients get about 430 answers a second, 4 about 200.
     """
 
     def __init__(self, base: str, key: str, threads: int = 16) -> None:
