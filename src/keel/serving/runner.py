@@ -36,7 +36,7 @@ def app_from_env() -> KeelApp:
     return app
 
 
-def run_server(root: Path, host: str, port: int, workers: int, keep_alive: float = 75.0) -> None:
+def run_server(root: Path, host: str, port: int, workers: int, *, keep_alive: float) -> None:
     """Serve until SIGTERM or Ctrl-C; return (exit code 0) after a graceful shutdown.
 
     Idle connections stay open ``keep_alive`` seconds: longer than clients keep them (httpx
