@@ -76,3 +76,33 @@ def test_diff_compares_two_versions(churn_sqlite: Path) -> None:
     assert code == 0
     rows = next(f for f in json.loads(out)["findings"] if f["check"] == "stats:rows")
     assert rows["status"] == "fail" and "300 -> 600" in rows["message"]
+
+
+def test_retire_then_list_marks_the_version(churn_sqlite: Path) -> None:
+    """keel data retire records the reason; keel data list shows it beside the version."""
+    _run("ingest", "-s", "customers", "-p", str(churn_sqlite))
+    listed = json.loads(_run("data", "list", "--json", "-p", str(churn_sqlite))[1])
+    assert listed[0]["retired_reason"] is None
+    prefix = listed[0]["id"][:8]
+    code, out = _run("data", "retire", prefix, "--reason", "bad export", "--json",
+                     "-p", str(churn_sqlite))  # fmt: skip
+    assert code == 0 and json.loads(out)["retired_reason"] == "bad export"
+    code, out = _run("data", "list", "-p", str(churn_sqlite))
+    assert code == 0 and "retired: bad export" in " ".join(out.split())  # lines may wrap
+    listed = json.loads(_run("data", "list", "--json", "-p", str(churn_sqlite))[1])
+    assert listed[0]["retired_reason"] == "bad export" and listed[0]["retired_at"] is not None
+
+
+def test_retire_errors_are_one_sentence(churn_sqlite: Path) -> None:
+    """An unknown version and a second retire each print one line and exit 1."""
+    unknown = keel("data", "retire", "ffffffff", "--reason", "x", "-p", str(churn_sqlite))
+    assert unknown.returncode == 1 and unknown.stderr.strip().count("\n") == 0
+    assert "no data version starts with 'ffffffff'" in unknown.stderr
+    _run("ingest", "-s", "customers", "-p", str(churn_sqlite))
+    prefix = json.loads(_run("data", "list", "--json", "-p", str(churn_sqlite))[1])[0]["id"][:8]
+    assert (
+        keel("data", "retire", prefix, "--reason", "once", "-p", str(churn_sqlite)).returncode == 0
+    )
+    twice = keel("data", "retire", prefix, "--reason", "twice", "-p", str(churn_sqlite), "--json")
+    assert twice.returncode == 1 and twice.stderr.strip().count("\n") == 0
+    assert "already retired (once)" in twice.stderr and twice.stdout == ""

@@ -1,4 +1,4 @@
-"""``keel ingest``, ``keel validate`` and ``keel data list|show|runs|report|diff``."""
+"""``keel ingest``, ``keel validate`` and ``keel data list|show|retire|runs|report|diff``."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def validate(
 def list_versions(
     source: SourceOpt = None, project: ProjectOpt = None, as_json: JsonOpt = False
 ) -> None:
-    """Published data versions, oldest first."""
+    """Published data versions, oldest first; retired ones are marked with their reason."""
     from keel.data.catalog import Catalog
 
     with open_project(project) as opened:
@@ -88,6 +88,24 @@ def show(
     data = {**_summary(found), "schema": found.schema, "lineage": found.lineage}
     data["profile"] = found.profile.to_dict() if found.profile else None
     emit(as_json, data, lambda out: _print_version(out, found))
+
+
+@app.command("retire")
+def retire(
+    version: Annotated[str, typer.Argument(help="Version id or a prefix of it.")],
+    reason: Annotated[
+        str, typer.Option("--reason", "-r", help="Why the version is retired (recorded).")
+    ],
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Retire a data version: kept for lineage, left out of training on live data."""
+    from keel.data.catalog import Catalog
+
+    with open_project(project) as opened:
+        catalog = Catalog(opened.store)
+        retired = catalog.retire(catalog.get(version).id, reason)
+    emit(as_json, _summary(retired), lambda out: _print_retired(out, retired))
 
 
 @app.command("runs")
@@ -191,6 +209,8 @@ def _summary(version: DataVersion) -> dict[str, Any]:
         "time_min": version.time_min,
         "time_max": version.time_max,
         "artifact": version.artifact,
+        "retired_at": version.retired_at,
+        "retired_reason": version.retired_reason,
     }
 
 
@@ -211,11 +231,21 @@ def _print_runs(out: Console, found: list[Run], *, reports: bool = True) -> None
 def _print_versions(out: Console, versions: list[DataVersion]) -> None:
     from datetime import datetime
 
+    from rich.markup import escape
+
     if not versions:
         out.print("no data versions yet; run `keel ingest`")
     for v in versions:
         when = datetime.fromtimestamp(v.created_at).strftime("%Y-%m-%d %H:%M")
-        out.print(f"{v.short}  {v.source:<16} {v.rows:>10} rows  {when}")
+        retired = "" if v.live else f"  [yellow]retired[/]: {escape(v.retired_reason or '')}"
+        out.print(f"{v.short}  {v.source:<16} {v.rows:>10} rows  {when}{retired}")
+
+
+def _print_retired(out: Console, version: DataVersion) -> None:
+    from rich.markup import escape
+
+    reason = escape(version.retired_reason or "")
+    out.print(f"retired {version.short} ({version.source}, {version.rows} rows): {reason}")
 
 
 def _print_version(out: Console, version: DataVersion) -> None:
