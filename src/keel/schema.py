@@ -183,7 +183,12 @@ class RetrySpec(Section):
 
 class SourceConfig(Section):
     """One source: files (``path``: file, folder, glob or fsspec URL), a SQL ``query`` on
-    ``url``, or a ``callable`` (``file.py:function``) returning a pandas DataFrame."""
+    ``url``, or a ``callable`` (``file.py:function``) returning a pandas DataFrame.
+
+    ``key`` is unique within a batch and across the source's live versions;
+    ``key_policy`` says what a key published before means: ``reject`` (quarantine the
+    batch), ``warn`` (publish with a warning) or ``upsert`` (publish: the rows update
+    those keys)."""
 
     kind: Literal["csv", "parquet", "sql", "python"]
     path: str | None = None
@@ -191,6 +196,7 @@ class SourceConfig(Section):
     url: str | None = None
     callable: str | None = None
     key: str | None = None
+    key_policy: Literal["reject", "warn", "upsert"] = "reject"
     timestamp: str | None = None
     watermark: str | None = None
     delimiter: str | None = Field(None, min_length=1, max_length=1)

@@ -16,6 +16,7 @@ CHURN_SOURCES = {
         "kind": "csv",
         "path": "data/customers.csv",
         "key": "customer_id",
+        "key_policy": "upsert",  # as in the example project: customers get updated
         "timestamp": "updated_at",
         "checks": {
             "columns": {

@@ -44,9 +44,15 @@ def test_sketch_vocabulary_parses() -> None:
         {"checks": {"rules": [{"name": "r", "expr": "a > 0"}, {"name": "r", "expr": "b > 0"}]}},
         {"kind": "sql", "query": "select 1"},
         {"kind": "python"},
+        {"key": "id", "key_policy": "replace"},
     ],
 )
 def test_mistakes_are_refused(fields: dict[str, Any]) -> None:
     """Bad regexes, unknown types or keys, bad references, twin rule names, no url/callable."""
     with pytest.raises(ValidationError):
         _source(**fields)
+
+
+def test_key_policy_defaults_to_reject() -> None:
+    """A source that names no key_policy refuses keys published before."""
+    assert _source(key="id").key_policy == "reject"

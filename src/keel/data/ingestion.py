@@ -21,6 +21,7 @@ from typing import Any
 from keel.data.access import parquet_path
 from keel.data.batch import TABLE, Batch, jsonable, quote
 from keel.data.catalog import Catalog
+from keel.data.history import load_history
 from keel.data.model import DataVersion, Profile, Report, Run
 from keel.data.profiling import profile as profile_batch
 from keel.data.report import render_html
@@ -31,7 +32,14 @@ from keel.project import Project
 from keel.schema import SourceConfig
 from keel.store.leases import Lease
 
-__all__ = ["LEASE_TTL_S", "Ingestion", "ingest", "ingestion_order", "utc_now"]
+__all__ = [
+    "LEASE_TTL_S",
+    "Ingestion",
+    "ingest",
+    "ingestion_order",
+    "published_message",
+    "utc_now",
+]
 
 LEASE_TTL_S = 60.0
 Progress = Callable[[str, str], None]
@@ -170,7 +178,12 @@ class Ingestion:
         if config.checks.reference is not None:
             reference = self._reference(name, config.checks.reference.against)
         lookups = self._load_lookups(batch, config)
-        context = Context(now=self.now or utc_now(), reference=reference, lookups=lookups)
+        history = None
+        if config.key is not None:
+            live = self.catalog.live_versions(name)
+            history = load_history(batch, self.project.artifacts, live, config.key)
+        now = self.now or utc_now()
+        context = Context(now=now, reference=reference, lookups=lookups, history=history)
         return validate(batch, name, config, profile, context)
 
     def _reference(self, name: str, against: str) -> tuple[str, Profile] | None:
@@ -230,7 +243,7 @@ class Ingestion:
             lineage=checked.lineage,
             run_id=started.id,
         )
-        message = f"published version {content[:12]} ({profile.rows} rows)"
+        message = published_message(content, profile.rows, checked.report)
         run = self._finish(
             started, "published", message, version_id=content, rows=profile.rows,
             report=checked.report, report_artifact=checked.html, lineage=checked.lineage,
@@ -265,6 +278,13 @@ class _Checked:
     report: Report
     html: str
     lineage: dict[str, Any]
+
+
+def published_message(content: str, rows: int, report: Report) -> str:
+    """The one line a published run says: version, rows, and the keys it updated."""
+    upserted = [f for f in report.findings if f.kind == "unique_history" and f.severity == "info"]
+    keys = f"; {upserted[0].message}" if upserted and upserted[0].status == "pass" else ""
+    return f"published version {content[:12]} ({rows:,} rows{keys})"
 
 
 def _highest(batch: Batch, column: str | None) -> str | None:

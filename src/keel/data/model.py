@@ -22,7 +22,7 @@ __all__ = [
     "Status",
 ]
 
-Severity = Literal["error", "warn"]
+Severity = Literal["error", "warn", "info"]
 Status = Literal["pass", "fail", "skip"]
 Scalar = float | int | str | bool | None
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from keel.data.batch import TABLE, Batch, quote, records
 from keel.data.checks import RowCheck, compile_suite, settle
+from keel.data.history import count_keys, history_finding
 from keel.data.model import Finding, Profile, Report, Severity, Status
 from keel.data.stats import compare
 from keel.schema import ReferenceCheck, SourceConfig
@@ -27,12 +28,14 @@ EXAMPLES = 20
 @dataclass(frozen=True)
 class Context:
     """What a validation may consult besides the batch: the clock, the reference
-    version's profile, and views holding other sources' latest values (``source.column``
-    -> view name in the batch's connection)."""
+    version's profile, views holding other sources' latest values (``source.column``
+    -> view name in the batch's connection), and the table of keys the source's live
+    versions hold (None before the first version)."""
 
     now: datetime
     reference: tuple[str, Profile] | None = None
     lookups: Mapping[str, str] = field(default_factory=dict)
+    history: str | None = None
 
 
 def validate(
@@ -48,6 +51,9 @@ def validate(
         findings += skipped
         row_checks += check
     findings += _run(batch, row_checks, profile)
+    if config.key is not None and profile.column(config.key) is not None:
+        counts = None if context.history is None else count_keys(batch, config.key, context.history)
+        findings.append(history_finding(config.key, config.key_policy, counts))
     reference_id = None
     stats = config.checks.reference
     if stats is not None and context.reference is not None:
