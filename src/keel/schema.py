@@ -123,7 +123,8 @@ class RuleCheck(Section):
 
 
 class ReferenceCheck(Section):
-    """Every non-null ``column`` value exists in ``to`` (``source.column``), latest version."""
+    """Every non-null ``column`` value exists in ``to`` (``source.column``), in any of its
+    live versions."""
 
     column: str
     to: str = Field(pattern=r"^[A-Za-z_][\w-]*\.[A-Za-z_]\w*$")

@@ -29,13 +29,18 @@ def register(root: typer.Typer) -> None:
 def ingest(source: SourceOpt = None, project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """Read new data, validate it, and publish it as a data version or quarantine it.
 
-    Exits 1 if any batch was refused or could not be read.
+    A published line names the warn-level checks that failed, with their failing rows;
+    --json lists them per run under "warnings". Exits 1 if any batch was refused or
+    could not be read.
     """
     from keel.data.ingestion import ingest as run_ingest
 
     with open_project(project) as opened, progress("ingesting", quiet=as_json) as update:
         runs = run_ingest(opened, source, progress=lambda name, step: update(f"{name}: {step}"))
-    emit(as_json, {"runs": [r.to_dict() for r in runs]}, lambda out: _print_runs(out, runs))
+    from keel.data.report import warnings_json
+
+    data = {"runs": [{**r.to_dict(), "warnings": warnings_json(r.report)} for r in runs]}
+    emit(as_json, data, lambda out: _print_runs(out, runs))
     if not all(run.ok for run in runs):
         raise typer.Exit(1)
 
@@ -215,12 +220,14 @@ def _summary(version: DataVersion) -> dict[str, Any]:
 
 
 def _print_runs(out: Console, found: list[Run], *, reports: bool = True) -> None:
+    from rich.markup import escape
+
     from keel.data.report import print_report
 
     marks = {"published": "[green]✓[/]", "already_ingested": "[green]=[/]", "empty": "[dim]-[/]"}
     for run in found:
         out.print(
-            f"{marks.get(run.status, '[red]✗[/]')} {run.source}: {run.message}  "
+            f"{marks.get(run.status, '[red]✗[/]')} {run.source}: {escape(run.message)}  "
             f"[dim](run {run.id[:8]})[/]"
         )
         if reports and run.report is not None and run.status == "quarantined":

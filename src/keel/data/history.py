@@ -24,7 +24,7 @@ from keel.data.batch import TABLE, Batch, quote, records
 from keel.data.model import DataVersion, Finding, Severity
 from keel.store.artifacts import ArtifactStore
 
-__all__ = ["HISTORY_TABLE", "KeyCounts", "count_keys", "history_finding", "load_history"]
+__all__ = ["HISTORY_TABLE", "KeyCounts", "count_keys", "history_finding", "load_values"]
 
 HISTORY_TABLE = "keel_key_history"
 EXAMPLES = 20
@@ -43,23 +43,27 @@ class KeyCounts:
     examples: tuple[dict[str, Any], ...] = ()
 
 
-def load_history(
-    batch: Batch, artifacts: ArtifactStore, versions: Sequence[DataVersion], key: str
+def load_values(
+    batch: Batch,
+    artifacts: ArtifactStore,
+    versions: Sequence[DataVersion],
+    column: str,
+    table: str = HISTORY_TABLE,
 ) -> str | None:
-    """Load the distinct keys of ``versions`` into a table beside the batch; its name, or
-    None when no version holds the key column."""
-    holding = [v for v in versions if key in v.schema]
+    """Load the distinct non-null ``column`` values of ``versions`` (as text) into
+    ``table`` beside the batch; the table's name, or None when no version has the column."""
+    holding = [v for v in versions if column in v.schema]
     if not holding:
         return None
     with ExitStack() as stack:
         paths = [stack.enter_context(parquet_path(artifacts, v.artifact)) for v in holding]
         files = ", ".join(f"'{_literal(path)}'" for path in paths)
         batch.con.execute(
-            f"CREATE OR REPLACE TABLE {HISTORY_TABLE} AS SELECT DISTINCT {quote(key)}::VARCHAR "
+            f"CREATE OR REPLACE TABLE {table} AS SELECT DISTINCT {quote(column)}::VARCHAR "
             f"AS value FROM read_parquet([{files}], union_by_name = true) "
-            f"WHERE {quote(key)} IS NOT NULL"
+            f"WHERE {quote(column)} IS NOT NULL"
         )
-    return HISTORY_TABLE
+    return table
 
 
 def count_keys(batch: Batch, key: str, history: str) -> KeyCounts:
@@ -93,9 +97,9 @@ def history_finding(key: str, policy: str, counts: KeyCounts | None) -> Finding:
         return Finding(name, "unique_history", severity, "skip", message, key)
     if policy == "upsert":
         message = f"{_n(counts.new_keys)} new keys, {_n(counts.seen_keys)} updated keys"
-        return Finding(name, "unique_history", severity, "pass", message, key)
+        return Finding(name, "unique_history", severity, "pass", message, key, rows=0)
     if counts.seen_rows == 0:
-        return Finding(name, "unique_history", severity, "pass", "ok", key)
+        return Finding(name, "unique_history", severity, "pass", "ok", key, rows=0)
     shown = ", ".join(counts.keys[:5]) + (", …" if counts.seen_keys > 5 else "")
     rows = "row has a key" if counts.seen_rows == 1 else "rows have keys"
     message = (
@@ -104,8 +108,9 @@ def history_finding(key: str, policy: str, counts: KeyCounts | None) -> Finding:
         "updates, or retire the version they came from"
     )
     return Finding(
-        name, "unique_history", severity, "fail", message, key, counts.seen_rows, counts.examples
-    )
+        name, "unique_history", severity, "fail", message, key, counts.seen_rows,
+        counts.examples, rows=counts.seen_rows,
+    )  # fmt: skip
 
 
 def _n(count: int) -> str:

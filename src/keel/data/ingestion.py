@@ -18,13 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from keel.data.access import parquet_path
 from keel.data.batch import TABLE, Batch, jsonable, quote
 from keel.data.catalog import Catalog
-from keel.data.history import load_history
+from keel.data.history import load_values
 from keel.data.model import DataVersion, Profile, Report, Run
 from keel.data.profiling import profile as profile_batch
-from keel.data.report import render_html
+from keel.data.report import render_html, warning_line
 from keel.data.sources import Read, read_source
 from keel.data.validation import Context, validate
 from keel.errors import SourceError
@@ -181,7 +180,7 @@ class Ingestion:
         history = None
         if config.key is not None:
             live = self.catalog.live_versions(name)
-            history = load_history(batch, self.project.artifacts, live, config.key)
+            history = load_values(batch, self.project.artifacts, live, config.key)
         now = self.now or utc_now()
         context = Context(now=now, reference=reference, lookups=lookups, history=history)
         return validate(batch, name, config, profile, context)
@@ -193,20 +192,15 @@ class Ingestion:
         return version.id, version.profile
 
     def _load_lookups(self, batch: Batch, config: SourceConfig) -> dict[str, str]:
-        """Load each referenced column's distinct values into a table beside the batch."""
+        """Load each referenced column's distinct values, over every live version of the
+        referenced source (file sources publish only new files), beside the batch."""
         lookups: dict[str, str] = {}
         for index, spec in enumerate(config.checks.references):
             other, column = spec.to.split(".")
-            version = self.catalog.latest(other)
-            if version is None or column not in version.schema:
-                continue
-            view = f"keel_lookup_{index}"
-            with parquet_path(self.project.artifacts, version.artifact) as path:
-                batch.con.execute(
-                    f"CREATE TABLE {view} AS SELECT DISTINCT {quote(column)}::VARCHAR AS value "
-                    f"FROM read_parquet('{_literal(path)}') WHERE {quote(column)} IS NOT NULL"
-                )
-            lookups[spec.to] = view
+            live = self.catalog.live_versions(other)
+            view = load_values(batch, self.project.artifacts, live, column, f"keel_lookup_{index}")
+            if view is not None:
+                lookups[spec.to] = view
         return lookups
 
     def _store_batch(self, batch: Batch) -> str:
@@ -281,10 +275,11 @@ class _Checked:
 
 
 def published_message(content: str, rows: int, report: Report) -> str:
-    """The one line a published run says: version, rows, and the keys it updated."""
+    """The one line a published run says: version, rows, the keys it updated, and the
+    warn-level checks that failed with their failing row counts."""
     upserted = [f for f in report.findings if f.kind == "unique_history" and f.severity == "info"]
     keys = f"; {upserted[0].message}" if upserted and upserted[0].status == "pass" else ""
-    return f"published version {content[:12]} ({rows:,} rows{keys})"
+    return f"published version {content[:12]} ({rows:,} rows{keys}){warning_line(report)}"
 
 
 def _highest(batch: Batch, column: str | None) -> str | None:
@@ -299,7 +294,3 @@ def _bound(profile: Profile, column: str | None, end: str) -> str | None:
     found = profile.column(column) if column else None
     value = None if found is None else getattr(found, end)
     return None if value is None else str(value)
-
-
-def _literal(path: Path) -> str:
-    return str(path).replace("'", "''")

@@ -89,7 +89,12 @@ class Profile:
 
 @dataclass(frozen=True)
 class Finding:
-    """The outcome of one check on one batch."""
+    """The outcome of one check on one batch.
+
+    ``violations`` counts what failed (rows, columns, or 1 for a check about the whole
+    batch); ``rows`` is the number of failing rows for checks counted over rows, and None
+    for checks about columns, freshness or statistics.
+    """
 
     check: str
     kind: str
@@ -99,6 +104,7 @@ class Finding:
     column: str | None = None
     violations: int = 0
     examples: tuple[dict[str, Any], ...] = ()
+    rows: int | None = None
 
     @property
     def blocking(self) -> bool:

@@ -1,15 +1,19 @@
-"""Reports for people: a terminal table and a self-contained HTML page per run."""
+"""Reports for people: a terminal table, a self-contained HTML page per run, and the
+warnings a published batch carries, as one line and as JSON."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from keel.data.model import Finding, Report
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["print_report", "render_html"]
+__all__ = ["print_report", "render_html", "warning_line", "warnings", "warnings_json"]
+
+SHOWN_WARNINGS = 5
+"""Warnings named on a run's line; the rest are counted."""
 
 _MARK = {"pass": "[green]✓[/]", "skip": "[dim]-[/]"}
 _TEMPLATE = """<!doctype html>
@@ -39,6 +43,34 @@ details { margin: 0.3em 0; } code { font-size: 12px; }
 {% endfor %}</table></details>{% endif %}</td></tr>
 {% endfor %}</table></body></html>
 """
+
+
+def warnings(report: Report | None) -> list[Finding]:
+    """The failed warn-level checks of a report: they do not block, but they are news."""
+    if report is None:
+        return []
+    return [f for f in report.findings if f.status == "fail" and f.severity == "warn"]
+
+
+def warnings_json(report: Report | None) -> list[dict[str, Any]]:
+    """Each warning's check, severity, failing row count (None if not counted over rows)
+    and message."""
+    return [
+        {"check": f.check, "severity": f.severity, "rows": f.rows, "message": f.message}
+        for f in warnings(report)
+    ]
+
+
+def warning_line(report: Report | None) -> str:
+    """`` with 2 warnings: a.not_null 9,430 rows; b.freshness`` or an empty string."""
+    found = warnings(report)
+    if not found:
+        return ""
+    named = [f.check + ("" if f.rows is None else f" {f.rows:,} rows") for f in found]
+    more = len(named) - SHOWN_WARNINGS
+    listed = "; ".join(named[:SHOWN_WARNINGS]) + (f"; and {more} more" if more > 0 else "")
+    noun = "warning" if len(found) == 1 else "warnings"
+    return f" with {len(found)} {noun}: {listed}"
 
 
 def render_html(report: Report) -> str:

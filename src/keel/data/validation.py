@@ -85,6 +85,7 @@ def profile_findings(config: SourceConfig, profile: Profile, now: datetime) -> l
                     message,
                     name,
                     column.nulls if failed else 0,
+                    rows=column.nulls if failed else 0,
                 )
             )
         if spec.freshness is not None:
@@ -154,7 +155,7 @@ def _count_shared(batch: Batch, checks: list[RowCheck]) -> dict[str, int]:
 
 def _judge(batch: Batch, check: RowCheck, violations: int, keys: list[str]) -> Finding:
     if violations == 0:
-        return Finding(check.name, check.kind, check.severity, "pass", "ok", check.column)
+        return Finding(check.name, check.kind, check.severity, "pass", "ok", check.column, rows=0)
     # Stop reading as soon as every violating row is found (duplicates show every copy).
     sql = check.examples(EXAMPLES if check.kind == "unique" else min(EXAMPLES, violations))
     cursor = batch.con.execute(sql, {"keys": keys}) if "$keys" in sql else batch.con.execute(sql)
@@ -162,5 +163,6 @@ def _judge(batch: Batch, check: RowCheck, violations: int, keys: list[str]) -> F
     rows = "row" if violations == 1 else "rows"
     message = f"{violations} {rows}: {check.describe}"
     return Finding(
-        check.name, check.kind, check.severity, "fail", message, check.column, violations, examples
-    )
+        check.name, check.kind, check.severity, "fail", message, check.column, violations,
+        examples, rows=violations,
+    )  # fmt: skip
