@@ -151,3 +151,48 @@ def test_ingest_json_names_the_history_check(tmp_path: Path) -> None:
     run = json.loads(result.stdout)["runs"][0]
     blocking = [f for f in run["report"]["findings"] if f["check"] == CHECK]
     assert run["status"] == "quarantined" and blocking[0]["violations"] == 10
+
+
+def test_a_published_version_keeps_an_index_of_its_keys(published: Path) -> None:
+    """The version's key index holds exactly the file's distinct keys, sorted."""
+    import duckdb
+
+    keys = pd.read_csv(published / "data" / "a.csv")["order_id"]
+    with Project.open(published) as project:
+        version = Catalog(project.store).versions("orders")[0]
+        index = version.lineage["key_index"]
+        path = project.artifacts.local_path(index["artifact"])
+        stored = duckdb.connect().execute(f"SELECT * FROM read_parquet('{path}')").df()
+    assert index["column"] == "order_id"
+    assert stored["order_id"].tolist() == sorted(keys.unique())
+
+
+def test_history_reads_the_key_index_not_the_full_version(published: Path) -> None:
+    """With the full Parquet blob damaged, the history check still runs off the index."""
+    first = pd.read_csv(published / "data" / "a.csv")
+    with Project.open(published) as project:
+        version = Catalog(project.store).versions("orders")[0]
+        blob = project.artifacts.local_path(version.artifact)
+        blob.chmod(0o644)
+        blob.write_bytes(b"damaged")
+        run = _send(project, first.iloc[:25], "b.csv")
+    assert (run.status, _finding(run).violations) == ("quarantined", 25)
+
+
+def test_versions_without_a_key_index_are_read_in_full(published: Path) -> None:
+    """A version recorded before key indexes existed is still compared, from its blob."""
+    import sqlalchemy as sa
+
+    from keel.data.tables import data_versions
+
+    first = pd.read_csv(published / "data" / "a.csv")
+    with Project.open(published) as project:
+        version = Catalog(project.store).versions("orders")[0]
+        lineage = {k: v for k, v in version.lineage.items() if k != "key_index"}
+        with project.store.begin() as connection:
+            connection.execute(
+                sa.update(data_versions).where(data_versions.c.id == version.id),
+                {"lineage": lineage},
+            )
+        run = _send(project, first.iloc[:30], "b.csv")
+    assert (run.status, _finding(run).violations) == ("quarantined", 30)

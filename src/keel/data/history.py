@@ -24,7 +24,14 @@ from keel.data.batch import TABLE, Batch, quote, records
 from keel.data.model import DataVersion, Finding, Severity
 from keel.store.artifacts import ArtifactStore
 
-__all__ = ["HISTORY_TABLE", "KeyCounts", "count_keys", "history_finding", "load_values"]
+__all__ = [
+    "HISTORY_TABLE",
+    "KeyCounts",
+    "count_keys",
+    "history_finding",
+    "key_index",
+    "load_values",
+]
 
 HISTORY_TABLE = "keel_key_history"
 EXAMPLES = 20
@@ -49,21 +56,49 @@ def load_values(
     versions: Sequence[DataVersion],
     column: str,
     table: str = HISTORY_TABLE,
+    *,
+    against: str | None = None,
 ) -> str | None:
-    """Load the distinct non-null ``column`` values of ``versions`` (as text) into
-    ``table`` beside the batch; the table's name, or None when no version has the column."""
+    """Load into ``table`` beside the batch the distinct ``column`` values (as text) of
+    ``versions`` that the batch's ``against`` column (default: ``column``) also holds;
+    the table's name, or None when no version has the column.
+
+    Only values the batch holds are kept: the batch's values are the hash table and the
+    published ones stream past it, so memory follows the batch, not the history. A
+    version's key index (``lineage["key_index"]``, written at publish) is read instead of
+    its full Parquet when it indexes ``column``.
+    """
+    against = against or column
     holding = [v for v in versions if column in v.schema]
-    if not holding:
+    if not holding or against not in batch.schema:
         return None
     with ExitStack() as stack:
-        paths = [stack.enter_context(parquet_path(artifacts, v.artifact)) for v in holding]
+        paths = [stack.enter_context(parquet_path(artifacts, _blob(v, column))) for v in holding]
         files = ", ".join(f"'{_literal(path)}'" for path in paths)
         batch.con.execute(
             f"CREATE OR REPLACE TABLE {table} AS SELECT DISTINCT {quote(column)}::VARCHAR "
             f"AS value FROM read_parquet([{files}], union_by_name = true) "
-            f"WHERE {quote(column)} IS NOT NULL"
+            f"WHERE {quote(column)}::VARCHAR IN (SELECT DISTINCT {quote(against)}::VARCHAR "
+            f"FROM {TABLE} WHERE {quote(against)} IS NOT NULL)"
         )
     return table
+
+
+def key_index(batch: Batch, key: str, path: Path) -> Path:
+    """Write the batch's distinct non-null keys, sorted, as a one-column Parquet file."""
+    batch.con.execute(
+        f"COPY (SELECT DISTINCT {quote(key)} FROM {TABLE} WHERE {quote(key)} IS NOT NULL "
+        f"ORDER BY 1) TO '{_literal(path)}' (FORMAT parquet, COMPRESSION zstd)"
+    )
+    return path
+
+
+def _blob(version: DataVersion, column: str) -> str:
+    """The artifact to read ``column``'s values from: the key index when it holds them."""
+    index = version.lineage.get("key_index")
+    if isinstance(index, dict) and index.get("column") == column:
+        return str(index["artifact"])
+    return version.artifact
 
 
 def count_keys(batch: Batch, key: str, history: str) -> KeyCounts:

@@ -20,7 +20,7 @@ from typing import Any
 
 from keel.data.batch import TABLE, Batch, jsonable, quote
 from keel.data.catalog import Catalog
-from keel.data.history import load_values
+from keel.data.history import key_index, load_values
 from keel.data.model import DataVersion, Profile, Report, Run
 from keel.data.profiling import profile as profile_batch
 from keel.data.report import render_html, warning_line
@@ -198,7 +198,10 @@ class Ingestion:
         for index, spec in enumerate(config.checks.references):
             other, column = spec.to.split(".")
             live = self.catalog.live_versions(other)
-            view = load_values(batch, self.project.artifacts, live, column, f"keel_lookup_{index}")
+            view = load_values(
+                batch, self.project.artifacts, live, column, f"keel_lookup_{index}",
+                against=spec.column,
+            )  # fmt: skip
             if view is not None:
                 lookups[spec.to] = view
         return lookups
@@ -207,6 +210,14 @@ class Ingestion:
         with tempfile.TemporaryDirectory(prefix="keel-batch-") as folder:
             path = batch.write_parquet(Path(folder) / "batch.parquet")
             return self.project.artifacts.put_file(path)
+
+    def _key_index(self, batch: Batch, key: str | None) -> dict[str, Any]:
+        """Store the batch's distinct keys beside it, so key checks read only those."""
+        if key is None or key not in batch.schema:
+            return {}
+        with tempfile.TemporaryDirectory(prefix="keel-keys-") as folder:
+            digest = self.project.artifacts.put_file(key_index(batch, key, Path(folder) / "k"))
+        return {"key_index": {"column": key, "artifact": digest}}
 
     def _quarantine(self, started: _Started, batch: Batch, checked: _Checked) -> Run:
         self._progress(started.source, "quarantining")
@@ -234,7 +245,7 @@ class Ingestion:
             watermark=_highest(batch, config.watermark),
             time_min=_bound(profile, config.timestamp, "min"),
             time_max=_bound(profile, config.timestamp, "max"),
-            lineage=checked.lineage,
+            lineage={**checked.lineage, **self._key_index(batch, config.key)},
             run_id=started.id,
         )
         message = published_message(content, profile.rows, checked.report)
