@@ -196,3 +196,26 @@ def test_versions_without_a_key_index_are_read_in_full(published: Path) -> None:
             )
         run = _send(project, first.iloc[:30], "b.csv")
     assert (run.status, _finding(run).violations) == ("quarantined", 30)
+
+
+def test_resending_a_retired_version_says_so(published: Path) -> None:
+    """The same rows as a retired version are not published again; the run names why."""
+    with Project.open(published) as project:
+        catalog = Catalog(project.store)
+        catalog.retire(catalog.versions("orders")[0].id, "amounts were in cents")
+        (published / "data" / "a.csv").rename(published / "data" / "again.csv")
+        run = ingest(project, "orders")[0]
+    assert run.status == "already_ingested"
+    assert run.message.endswith("(retired: amounts were in cents)")
+
+
+def test_validate_checks_a_file_against_history(tmp_path: Path) -> None:
+    """keel validate exits 1 on a file whose keys a live version already holds."""
+    root = _project(tmp_path / "orders", "reject")
+    assert keel("ingest", "-p", str(root)).returncode == 0
+    resent = tmp_path / "resent.csv"
+    pd.read_csv(root / "data" / "a.csv").iloc[:12].to_csv(resent, index=False)
+    result = keel("validate", "-s", "orders", "-d", str(resent), "--json", "-p", str(root))
+    assert result.returncode == 1
+    found = [f for f in json.loads(result.stdout)["findings"] if f["check"] == CHECK]
+    assert found[0]["rows"] == 12 and found[0]["severity"] == "error"

@@ -157,8 +157,10 @@ class Ingestion:
                 started, "empty", "the batch has no rows; nothing published", rows=0
             )
         content = batch.content_id(started.source)
-        if self.catalog.find(content) is not None:
-            message = f"already ingested as version {content[:12]}"
+        found = self.catalog.find(content)
+        if found is not None:
+            retired = "" if found.live else f" (retired: {found.retired_reason})"
+            message = f"already ingested as version {content[:12]}{retired}"
             return self._record(started, "already_ingested", message, version_id=content, rows=0)
         self._progress(started.source, "profiling")
         profile = profile_batch(batch)
