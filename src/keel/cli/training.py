@@ -48,6 +48,7 @@ def train(
     Exits 2 when the new version fails its gate (it stays registered, as a candidate).
     """
     from keel.training.pipeline import train as run_training
+    from keel.training.registry import Registry
 
     training, policy = None, None
     if config is not None:
@@ -59,8 +60,10 @@ def train(
         _spinner("training", as_json),
     ):
         result = run_training(opened, training, policy)
+        record = Registry(opened.store).record(result.version.version)
     data = {
         "version": result.version.to_dict(),
+        "data": record["data"],
         "gate": None if result.decision is None else result.decision.to_dict(),
     }
 
@@ -71,6 +74,10 @@ def train(
             f"[green]✓[/] trained {version.label} on {version.data_rows} rows "
             f"({version.data_ref}) in {version.duration_s:.1f}s",
         )
+        missing = record["data"].get("missing_labels")
+        if missing:
+            target = record["training"]["target"]
+            _say(out, f"  [yellow]{missing:,} rows have no {target} label[/]: left out of training")
         _say(out, "  metrics: " + _metrics_text(version.metrics))
         if result.decision is not None:
             _print_decision(out, result.decision)

@@ -39,7 +39,13 @@ if TYPE_CHECKING:
     from keel.data.model import DataVersion
     from keel.project import Project
 
-__all__ = ["TrainingFrame", "frame_digest", "read_table", "resolve_training_frame"]
+__all__ = [
+    "TrainingFrame",
+    "frame_digest",
+    "missing_labels",
+    "read_table",
+    "resolve_training_frame",
+]
 
 _CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
@@ -87,6 +93,11 @@ def read_table(path: Path) -> pd.DataFrame:
         return pd.read_csv(path)
     except (ValueError, UnicodeDecodeError) as error:
         raise TrainingDataError(f"{path} is not a readable CSV file ({error})") from None
+
+
+def missing_labels(frame: pd.DataFrame, target: str) -> int:
+    """How many rows have no value in the ``target`` column (0 when there is no such column)."""
+    return int(frame[target].isna().sum()) if target in frame.columns else 0
 
 
 def frame_digest(frame: pd.DataFrame) -> str:

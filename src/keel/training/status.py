@@ -164,7 +164,7 @@ def _answer(query: _Query) -> dict[str, Any]:
     previous = None
     if production is not None:
         production["deployed"] = query.one(_DEPLOYED, production["version"])
-        production["data_lineage"] = _data_lineage(query, production["version"])
+        production |= _training_data(query, production["version"])
         found = query.one(_PREVIOUS, production["version"])
         previous = query.one(_BY_VERSION, found["version"]) if found else None
     count = query.one(_COUNT)
@@ -214,11 +214,16 @@ def _alerts_text(alerts: dict[str, int] | None) -> str:
     return f"{sum(alerts.values())} open ({counts})"
 
 
-def _data_lineage(query: _Query, version: int) -> dict[str, Any] | None:
-    """The data versions a model was trained on, from its run record (None: not a source)."""
+def _training_data(query: _Query, version: int) -> dict[str, Any]:
+    """From a model's run record: the data versions it read (None: not a source) and how
+    many rows had no label."""
     row = query.one(_RECORD, version)
-    lineage = (json.loads(row["record"]).get("data") or {}).get("lineage") if row else None
-    return lineage if isinstance(lineage, dict) else None
+    data = (json.loads(row["record"]).get("data") or {}) if row else {}
+    lineage = data.get("lineage")
+    return {
+        "data_lineage": lineage if isinstance(lineage, dict) else None,
+        "missing_labels": data.get("missing_labels"),
+    }
 
 
 def _production_lines(production: dict[str, Any]) -> list[str]:
@@ -235,12 +240,16 @@ def _production_lines(production: dict[str, Any]) -> list[str]:
 def _data_text(version: dict[str, Any]) -> str:
     """What a version was trained on: ``flights@3f2a1b2c3d4e (2 versions, 600 rows, ...)``."""
     span = _span_text(version.get("data_start"), version.get("data_end"))
+    missing = version.get("missing_labels")
+    unlabelled = [f"{missing:,} without a label"] if missing else []
     lineage = version.get("data_lineage")
     if not lineage:
-        return f"{version['data_rows']:,} rows" + (f", {span}" if span else "")
+        rows = f"{version['data_rows']:,} {'labelled rows' if missing else 'rows'}"
+        return ", ".join([rows, *unlabelled, *([span] if span else [])])
     count = len(lineage.get("versions", ()))
     parts = [f"{count} version{'' if count == 1 else 's'}", f"{lineage['rows']:,} rows"]
-    return f"{version['data_ref']} ({', '.join([*parts, *([span] if span else [])])})"
+    parts += [*([span] if span else []), *unlabelled]
+    return f"{version['data_ref']} ({', '.join(parts)})"
 
 
 def _span_text(start: str | None, end: str | None) -> str | None:
