@@ -86,10 +86,11 @@ def test_source_at_version_stops_there(make_project: MakeProject) -> None:
     assert frame["customer_id"].tolist() == first["customer_id"].tolist()
 
 
-def test_retired_version_is_skipped(make_project: MakeProject) -> None:
+def test_retired_version_is_skipped(make_project: MakeProject, store_url: str) -> None:
     """Once the first version is retired, the source's data is the second batch alone."""
-    project, ids = _two_versions(make_project)
-    _, second = _months()
+    project = make_project(SOURCE + TRAINING.format(data="flights"), store_url)
+    first, second = _months()
+    ids = [_publish(project, "a.csv", first), _publish(project, "b.csv", second)]
     Catalog(project.store).retire(ids[0], "exported twice")
     frame = _frame(project, "flights")
     assert frame["customer_id"].tolist() == second["customer_id"].tolist()
@@ -112,6 +113,13 @@ def test_unknown_version_is_one_sentence(make_project: MakeProject) -> None:
         r"one from `keel data list --source flights`",
     ):
         _frame(project, "flights@zzzz")
+
+
+def test_short_version_prefix_asks_for_more(make_project: MakeProject) -> None:
+    """Fewer than 4 characters of a version id is refused, as `keel data` refuses it."""
+    project, ids = _two_versions(make_project)
+    with pytest.raises(TrainingDataError, match="give at least 4 characters of a version id"):
+        _frame(project, f"flights@{ids[0][:3]}")
 
 
 def test_another_sources_version_is_unknown(make_project: MakeProject) -> None:
@@ -153,6 +161,13 @@ def test_latest_with_two_sources_names_them(make_project: MakeProject) -> None:
     body = SOURCE + "  other:\n    kind: csv\n    path: data/train.csv\n"
     project = make_project(body + TRAINING.format(data="latest"))
     with pytest.raises(TrainingDataError, match=r"declares 2 sources \(flights, other\); set"):
+        train(project)
+
+
+def test_latest_without_sources_says_to_declare_one(make_project: MakeProject) -> None:
+    """``latest`` in a project with no sources says to declare one or name a file."""
+    project = make_project(TRAINING.format(data="latest"))
+    with pytest.raises(TrainingDataError, match="declares no sources; declare one and run"):
         train(project)
 
 
