@@ -297,6 +297,12 @@ def _warnings(config: KeelConfig, root: Path) -> Iterator[str]:
             continue
         if not glob.glob(str(root / pattern), recursive=True):
             yield f"source '{name}': nothing matches {pattern} yet"
+    training = config.training
+    if training is not None and training.data == "latest" and len(config.sources) > 1:
+        yield (
+            f"training.data is 'latest' but there are {len(config.sources)} sources "
+            f"({', '.join(config.sources)}); name the one to train on"
+        )
 
 
 # -- helpers for masking ----------------------------------------------------------------

@@ -164,6 +164,15 @@ def test_latest_with_two_sources_names_them(make_project: MakeProject) -> None:
         train(project)
 
 
+def test_config_check_warns_when_latest_is_ambiguous(make_project: MakeProject) -> None:
+    """`keel config check` passes but warns that ``latest`` cannot choose between sources."""
+    body = SOURCE + "  other:\n    kind: csv\n    path: data/train.csv\n"
+    project = make_project(body + TRAINING.format(data="latest"))
+    result = keel("config", "check", "--project", str(project.root))
+    assert result.returncode == 0, result.stderr
+    assert "training.data is 'latest' but there are 2 sources (flights, other)" in result.stdout
+
+
 def test_latest_without_sources_says_to_declare_one(make_project: MakeProject) -> None:
     """``latest`` in a project with no sources says to declare one or name a file."""
     project = make_project(TRAINING.format(data="latest"))
