@@ -64,6 +64,18 @@ def test_status_says_what_production_was_trained_on(make_project: MakeProject) -
     assert expected in result.stdout
 
 
+def test_registry_show_names_the_data_versions(make_project: MakeProject) -> None:
+    """`keel registry show` gives the same data line as status, for any version."""
+    project, ids = _two_versions(make_project)
+    both = pd.concat(_months())
+    start, end = _span(both)
+    train(project)
+    result = keel("registry", "show", "1", "--project", str(project.root))
+    assert result.returncode == 0, result.stderr
+    expected = f"flights@{ids[1][:12]} (2 versions, {len(both):,} rows, {start[:10]} to {end[:10]})"
+    assert f"  data: {expected}" in result.stdout
+
+
 def test_status_json_carries_the_lineage(make_project: MakeProject) -> None:
     """`keel status --json` gives production's data versions with their row counts."""
     project, ids = _two_versions(make_project)

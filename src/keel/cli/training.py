@@ -290,7 +290,9 @@ def _print_show(out: Console, data: dict[str, Any]) -> None:
         f"[bold]{data['name']}@{data['version']}[/] ({data['status']}), "
         f"{data['source']} by {data['created_by']} at {_when(data['created_at'])}",
     )
-    _say(out, f"  data: {data['data_ref']}, {data['data_rows']} rows")
+    lineage = _lineage_of(record)
+    ref = "" if lineage["data_lineage"] else f"{data['data_ref']}, "
+    _say(out, f"  data: {ref}{_data_text({**data, **lineage})}")
     _say(
         out,
         f"  config hash: {data['config_hash'][:12]}  artifact: {data['artifact'][:12]} "
@@ -317,6 +319,17 @@ def _print_show(out: Console, data: dict[str, Any]) -> None:
             f"  {_when(event['at'])} {event['from_status'] or '-'} → "
             f"{event['to_status']} by {event['actor']}: {event['reason']}{forced}",
         )
+
+
+def _lineage_of(record: dict[str, Any]) -> dict[str, Any]:
+    data = record.get("data") or {}
+    return {"data_lineage": data.get("lineage"), "missing_labels": data.get("missing_labels")}
+
+
+def _data_text(version: dict[str, Any]) -> str:
+    from keel.training.status import data_text
+
+    return data_text(version)
 
 
 def _print_diff(out: Console, data: dict[str, Any]) -> None:

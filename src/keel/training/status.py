@@ -19,7 +19,7 @@ from typing import Any
 
 from keel.errors import ConfigError, ProjectError, StoreUnavailable
 
-__all__ = ["read_status", "render_status", "run_status", "store_url_of"]
+__all__ = ["data_text", "read_status", "render_status", "run_status", "store_url_of"]
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _COLUMNS = (
@@ -232,12 +232,12 @@ def _production_lines(production: dict[str, Any]) -> list[str]:
         f"production: version {production['version']} since {_when(deployed.get('at'))} "
         f"by {deployed.get('actor', '-')} ({deployed.get('reason', '')})",
         f"  trained {_when(production['created_at'])} on {production['data_ref']}",
-        "  data: " + _data_text(production),
+        "  data: " + data_text(production),
         "  metrics: " + metrics_text(production["metrics"]),
     ]
 
 
-def _data_text(version: dict[str, Any]) -> str:
+def data_text(version: dict[str, Any]) -> str:
     """What a version was trained on: ``flights@3f2a1b2c3d4e (2 versions, 600 rows, ...)``."""
     span = _span_text(version.get("data_start"), version.get("data_end"))
     missing = version.get("missing_labels")
