@@ -133,6 +133,15 @@ def test_another_sources_version_is_unknown(make_project: MakeProject) -> None:
         _frame(project, f"flights@{other[:8]}")
 
 
+def test_training_file_naming_no_source(make_project: MakeProject) -> None:
+    """A training config from elsewhere (``keel train --config``) naming no source is refused."""
+    project, _ = _two_versions(make_project)
+    config = project.config.training
+    assert config is not None
+    with pytest.raises(TrainingDataError, match=r"'fligths', which is not a source .*flights"):
+        train(project, config.model_copy(update={"data": "fligths"}))
+
+
 def test_source_without_versions_says_ingest_first(make_project: MakeProject) -> None:
     """A declared source that was never ingested: one sentence saying to run keel ingest."""
     project = make_project(SOURCE + TRAINING.format(data="flights"))

@@ -1,11 +1,12 @@
 """``keel status``: the on-call answer in one read, using the standard library only.
 
-What runs in production, trained when, on what data, with which metrics, how it compares
-with the previous production model, and what is in shadow or canary. This module must
-stay cheap to import: no SQLAlchemy, pydantic, pandas or scikit-learn; it reads keel.yaml
-for the store URL alone and talks to SQLite through ``sqlite3`` (or PostgreSQL through
-psycopg). Every query is served by an index, so the answer costs the same with 100,000
-versions as with ten.
+What runs in production, trained when, on what data (for a source: which data versions,
+their rows and dates, read from the production model's run record), with which metrics,
+how it compares with the previous production model, and what is in shadow or canary.
+This module must stay cheap to import: no SQLAlchemy, pydantic, pandas or scikit-learn;
+it reads keel.yaml for the store URL alone and talks to SQLite through ``sqlite3`` (or
+PostgreSQL through psycopg). Every query is served by an index, so the answer costs the
+same with 100,000 versions as with ten.
 """
 
 from __future__ import annotations
