@@ -217,3 +217,11 @@ def test_cli_trains_on_a_source(make_project: MakeProject) -> None:
     version = json.loads(result.stdout)["version"]
     assert version["data_rows"] == len(first) + len(second)
     assert version["data_ref"] == f"flights@{ids[1][:12]}"
+
+
+def test_same_versions_give_the_same_model(make_project: MakeProject) -> None:
+    """Two runs on the same published versions read the rows in one order: same artifact."""
+    project, _ = _two_versions(make_project)
+    first, second = train(project).version, train(project).version
+    assert first.artifact == second.artifact
+    assert first.data_ref == second.data_ref
