@@ -2,9 +2,13 @@
 
 1. ``keel status --json`` wall time including interpreter start, on an empty registry and
    with 100,000 registered versions (target: <= 0.5 s both), on SQLite and, when it
-   answers, PostgreSQL.
+   answers, PostgreSQL. Production models carry a run record the size of a 50-feature
+   model trained on 200 data versions (status reads its data lineage).
 2. Training overhead beyond the estimator's own fit on 100,000 rows (target: <= 20%):
    ``train()`` total minus fit, over fit, gate excluded (the gate is timed separately).
+3. Reading a source for training (``training.data: SOURCE``): the same rows published as
+   10 data versions, read back by ``keel.data.access.read_published``; one CSV read by
+   pandas for scale.
 
 Run from the repository root:
 
@@ -36,7 +40,7 @@ from keel.schema import GateConfig
 from keel.training.gating import run_gate
 from keel.training.pipeline import train
 from keel.training.registry import Registry
-from keel.training.tables import model_events, model_versions
+from keel.training.tables import model_events, model_records, model_versions
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 PG = os.environ.get("KEEL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -125,10 +129,34 @@ def fill_registry(project: Project, versions: int) -> None:
         ]
         for low in range(0, versions, 10_000):
             connection.execute(model_events.insert(), events[low : low + 10_000])
+    deployed = (versions // 3, versions // 2, versions - 1)
+    with project.store.begin() as connection:  # status reads production's data lineage
+        connection.execute(
+            model_records.insert(), [{"version": v, "record": run_record()} for v in deployed]
+        )
     registry = Registry(project.store)
-    for version in (versions // 3, versions // 2, versions - 1):
+    for version in deployed:
         registry.transition(version, "production", "bench", "benchmark")
     registry.transition(versions, "shadow", "bench", "benchmark")
+
+
+def run_record(features: int = 50, versions: int = 200) -> str:
+    """A run record the size of a 50-feature model's, trained on 200 data versions."""
+    stats = {"mean": 0.5, "std": 0.1, "quantiles": [i / 14 for i in range(15)], "nulls": 0}
+    lineage = {
+        "source": "events",
+        "versions": [{"id": f"{i:064x}", "rows": 1000} for i in range(versions)],
+        "rows": 1000 * versions,
+        "timestamp": "event_time",
+        "start": "2024-01-01 00:00:00",
+        "end": "2024-12-31 23:00:00",
+    }
+    record = {
+        "data": {"ref": "events@" + "0" * 12, "rows": 1000 * versions, "lineage": lineage},
+        "reference": {"features": {f"x{i}": stats for i in range(features)}},
+        "schema": [{"name": f"x{i}", "type": "float"} for i in range(features)],
+    }
+    return json.dumps(record)
 
 
 def project_at(folder: Path, store: str | None, body: str = "") -> Project:
@@ -215,6 +243,40 @@ def _time_training(project: Project, label: str, rows: int, runs: int) -> list[A
     ]
 
 
+def bench_source_read(base: Path, rows: int, versions: int, runs: int) -> list[Any]:
+    """Training's read of a source published as ``versions`` files, vs one CSV by pandas."""
+    from keel.data.access import read_published
+    from keel.data.ingestion import ingest
+
+    folder = base / "source"
+    (folder / "data" / "events").mkdir(parents=True)
+    (folder / "keel.yaml").write_text(
+        "name: bench\nsources:\n  events:\n    kind: csv\n    path: data/events/*.csv\n"
+    )
+    frame = training_frame(rows)
+    with Project.open(folder) as project:
+        for index, rows_of in enumerate(np.array_split(np.arange(rows), versions)):
+            part = folder / "data" / "events" / f"part-{index:03d}.csv"
+            frame.iloc[rows_of].to_csv(part, index=False)
+            ingest(project, "events")
+        source = _median(runs, lambda: read_published(project, "events"))
+    frame.to_csv(folder / "whole.csv", index=False)
+    whole = _median(runs, lambda: pd.read_csv(folder / "whole.csv"))
+    return [
+        (f"read a source of {versions} live versions, {rows:,} rows (read_published)", source, ""),
+        ("  the same rows from one CSV (pandas.read_csv), for scale", whole, ""),
+    ]
+
+
+def _median(runs: int, work: Any) -> float:
+    timings = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        work()
+        timings.append(time.perf_counter() - start)
+    return statistics.median(timings)
+
+
 def drop_schema(url: str) -> None:
     schema = url.rsplit("%3D", 1)[-1]
     engine = sa.create_engine(PG.replace("postgresql://", "postgresql+psycopg://"))
@@ -240,6 +302,7 @@ def main() -> None:
     parser.add_argument("--versions", type=int, default=100_000)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--source-versions", type=int, default=10)
     args = parser.parse_args()
     results: list[Any] = [
         ("python -c pass (interpreter start, for scale)", baseline(args.runs), "")
@@ -254,6 +317,7 @@ def main() -> None:
             finally:
                 drop_schema(pg)
         results += bench_training(base, args.rows, 3)
+        results += bench_source_read(base, args.rows, args.source_versions, args.runs)
     load = os.getloadavg()[0]
     print(
         f"{'measure':<72} {'median':>10}  target   (load average {load:.1f}, {os.cpu_count()} CPUs)"

@@ -83,6 +83,7 @@ def parse_config(text: str, path: Path) -> LoadedConfig:
     except ValidationError as exc:
         raise ConfigError(_explain(exc, path, lines)) from None
     _check_files(config, path, lines)
+    _check_training_source(config, path, lines)
     return LoadedConfig(config, path, secrets, tuple(_warnings(config, path.parent)))
 
 
@@ -277,6 +278,18 @@ def _check_files(config: KeelConfig, path: Path, lines: dict[Loc, int]) -> None:
             )
 
 
+def _check_training_source(config: KeelConfig, path: Path, lines: dict[Loc, int]) -> None:
+    named = None if config.training is None else config.training.source_named(config.training.data)
+    if named is None or named[0] in config.sources:
+        return
+    known = ", ".join(config.sources) or "none are declared"
+    raise ConfigError(
+        f"{path}:{_line_of(('training', 'data'), lines)}: training.data names '{named[0]}', "
+        f"which is not a source in keel.yaml (sources: {known}); name a source, a CSV/Parquet "
+        "file, module:function or features"
+    )
+
+
 def _warnings(config: KeelConfig, root: Path) -> Iterator[str]:
     for name, source in (config.sources or {}).items():
         pattern = source.path
@@ -284,6 +297,12 @@ def _warnings(config: KeelConfig, root: Path) -> Iterator[str]:
             continue
         if not glob.glob(str(root / pattern), recursive=True):
             yield f"source '{name}': nothing matches {pattern} yet"
+    training = config.training
+    if training is not None and training.data == "latest" and len(config.sources) > 1:
+        yield (
+            f"training.data is 'latest' but there are {len(config.sources)} sources "
+            f"({', '.join(config.sources)}); name the one to train on"
+        )
 
 
 # -- helpers for masking ----------------------------------------------------------------

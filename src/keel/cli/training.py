@@ -48,6 +48,7 @@ def train(
     Exits 2 when the new version fails its gate (it stays registered, as a candidate).
     """
     from keel.training.pipeline import train as run_training
+    from keel.training.registry import Registry
 
     training, policy = None, None
     if config is not None:
@@ -59,8 +60,10 @@ def train(
         _spinner("training", as_json),
     ):
         result = run_training(opened, training, policy)
+        record = Registry(opened.store).record(result.version.version)
     data = {
         "version": result.version.to_dict(),
+        "data": record["data"],
         "gate": None if result.decision is None else result.decision.to_dict(),
     }
 
@@ -71,6 +74,10 @@ def train(
             f"[green]✓[/] trained {version.label} on {version.data_rows} rows "
             f"({version.data_ref}) in {version.duration_s:.1f}s",
         )
+        missing = record["data"].get("missing_labels")
+        if missing:
+            target = record["training"]["target"]
+            _say(out, f"  [yellow]{missing:,} rows have no {target} label[/]: left out of training")
         _say(out, "  metrics: " + _metrics_text(version.metrics))
         if result.decision is not None:
             _print_decision(out, result.decision)
@@ -283,7 +290,9 @@ def _print_show(out: Console, data: dict[str, Any]) -> None:
         f"[bold]{data['name']}@{data['version']}[/] ({data['status']}), "
         f"{data['source']} by {data['created_by']} at {_when(data['created_at'])}",
     )
-    _say(out, f"  data: {data['data_ref']}, {data['data_rows']} rows")
+    lineage = _lineage_of(record)
+    ref = "" if lineage["data_lineage"] else f"{data['data_ref']}, "
+    _say(out, f"  data: {ref}{_data_text({**data, **lineage})}")
     _say(
         out,
         f"  config hash: {data['config_hash'][:12]}  artifact: {data['artifact'][:12]} "
@@ -310,6 +319,17 @@ def _print_show(out: Console, data: dict[str, Any]) -> None:
             f"  {_when(event['at'])} {event['from_status'] or '-'} → "
             f"{event['to_status']} by {event['actor']}: {event['reason']}{forced}",
         )
+
+
+def _lineage_of(record: dict[str, Any]) -> dict[str, Any]:
+    data = record.get("data") or {}
+    return {"data_lineage": data.get("lineage"), "missing_labels": data.get("missing_labels")}
+
+
+def _data_text(version: dict[str, Any]) -> str:
+    from keel.training.status import data_text
+
+    return data_text(version)
 
 
 def _print_diff(out: Console, data: dict[str, Any]) -> None:

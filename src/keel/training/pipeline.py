@@ -18,7 +18,7 @@ from keel.errors import TrainingDataError
 from keel.schema import GateConfig, TrainingConfig
 from keel.training import provenance
 from keel.training.artifact import dump_bundle, make_bundle
-from keel.training.data import TrainingFrame, resolve_training_frame
+from keel.training.data import TrainingFrame, missing_labels, resolve_training_frame
 from keel.training.estimators import fit_model
 from keel.training.gate import GateDecision
 from keel.training.gating import run_gate
@@ -114,6 +114,12 @@ def _train_and_register(project: Project, config: TrainingConfig) -> tuple[Model
 
 
 def _usable_rows(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+    """The labelled rows; the record counts the others (``data.missing_labels``)."""
+    if target in frame.columns and len(frame) and missing_labels(frame, target) == len(frame):
+        raise TrainingDataError(
+            f"every row's target '{target}' is missing ({len(frame)} rows); check that "
+            "training.target names the label column and that the data holds labels"
+        )
     if target in frame.columns:
         frame = frame[frame[target].notna()].reset_index(drop=True)
     if len(frame) < 2:
@@ -181,14 +187,17 @@ def _data_summary(
 ) -> dict[str, Any]:
     column = config.split.column
     times = _as_times(frame[column]) if column and column in frame.columns else None
+    lineage = data.lineage or {}  # a source's span is its timestamp: column's
     return {
         "ref": data.ref,
         "sha256": data.digest,
         "rows": len(frame),
         "train_rows": train,
         "test_rows": test,
-        "start": None if times is None else str(times.min()),
-        "end": None if times is None else str(times.max()),
+        "missing_labels": missing_labels(data.frame, config.target),
+        "start": lineage.get("start") or (None if times is None else str(times.min())),
+        "end": lineage.get("end") or (None if times is None else str(times.max())),
+        "lineage": data.lineage,
     }
 
 

@@ -1,11 +1,12 @@
 """``keel status``: the on-call answer in one read, using the standard library only.
 
-What runs in production, trained when, on what data, with which metrics, how it compares
-with the previous production model, and what is in shadow or canary. This module must
-stay cheap to import: no SQLAlchemy, pydantic, pandas or scikit-learn; it reads keel.yaml
-for the store URL alone and talks to SQLite through ``sqlite3`` (or PostgreSQL through
-psycopg). Every query is served by an index, so the answer costs the same with 100,000
-versions as with ten.
+What runs in production, trained when, on what data (for a source: which data versions,
+their rows and dates, read from the production model's run record), with which metrics,
+how it compares with the previous production model, and what is in shadow or canary.
+This module must stay cheap to import: no SQLAlchemy, pydantic, pandas or scikit-learn;
+it reads keel.yaml for the store URL alone and talks to SQLite through ``sqlite3`` (or
+PostgreSQL through psycopg). Every query is served by an index, so the answer costs the
+same with 100,000 versions as with ten.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from keel.errors import ConfigError, ProjectError, StoreUnavailable
 
-__all__ = ["read_status", "render_status", "run_status", "store_url_of"]
+__all__ = ["data_text", "read_status", "render_status", "run_status", "store_url_of"]
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _COLUMNS = (
@@ -38,6 +39,8 @@ _PREVIOUS = (
     "ORDER BY id DESC LIMIT 1"
 )
 _COUNT = "SELECT count(*) FROM keel_model_versions"
+_RECORD = "SELECT record FROM keel_model_records WHERE version = ?"
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _ROLLOUT = (
     "SELECT r.version, r.kind, r.share, r.state, r.updated_at, "
     "(SELECT e.reason FROM keel_model_events e WHERE e.version = r.version "
@@ -162,6 +165,7 @@ def _answer(query: _Query) -> dict[str, Any]:
     previous = None
     if production is not None:
         production["deployed"] = query.one(_DEPLOYED, production["version"])
+        production |= _training_data(query, production["version"])
         found = query.one(_PREVIOUS, production["version"])
         previous = query.one(_BY_VERSION, found["version"]) if found else None
     count = query.one(_COUNT)
@@ -211,16 +215,55 @@ def _alerts_text(alerts: dict[str, int] | None) -> str:
     return f"{sum(alerts.values())} open ({counts})"
 
 
+def _training_data(query: _Query, version: int) -> dict[str, Any]:
+    """From a model's run record: the data versions it read (None: not a source) and how
+    many rows had no label."""
+    row = query.one(_RECORD, version)
+    data = (json.loads(row["record"]).get("data") or {}) if row else {}
+    lineage = data.get("lineage")
+    return {
+        "data_lineage": lineage if isinstance(lineage, dict) else None,
+        "missing_labels": data.get("missing_labels"),
+    }
+
+
 def _production_lines(production: dict[str, Any]) -> list[str]:
     deployed = production.get("deployed") or {}
     return [
         f"production: version {production['version']} since {_when(deployed.get('at'))} "
         f"by {deployed.get('actor', '-')} ({deployed.get('reason', '')})",
         f"  trained {_when(production['created_at'])} on {production['data_ref']}",
-        f"  data: {production['data_rows']} rows, {production['data_start'] or '?'} to "
-        f"{production['data_end'] or '?'}",
+        "  data: " + data_text(production),
         "  metrics: " + metrics_text(production["metrics"]),
     ]
+
+
+def data_text(version: dict[str, Any]) -> str:
+    """What a version was trained on: ``flights@3f2a1b2c3d4e (2 versions, 600 rows, ...)``."""
+    span = _span_text(version.get("data_start"), version.get("data_end"))
+    missing = version.get("missing_labels")
+    unlabelled = [f"{missing:,} without a label"] if missing else []
+    lineage = version.get("data_lineage")
+    if not lineage:
+        rows = f"{version['data_rows']:,} {'labelled rows' if missing else 'rows'}"
+        return ", ".join([rows, *unlabelled, *([span] if span else [])])
+    count = len(lineage.get("versions", ()))
+    parts = [f"{count} version{'' if count == 1 else 's'}", f"{lineage['rows']:,} rows"]
+    parts += [*([span] if span else []), *unlabelled]
+    return f"{version['data_ref']} ({', '.join(parts)})"
+
+
+def _span_text(start: str | None, end: str | None) -> str | None:
+    if start is None and end is None:
+        return None
+    return f"{_day(start)} to {_day(end)}"
+
+
+def _day(value: str | None) -> str:
+    """A timestamp as its date; anything else as it is."""
+    if value is None:
+        return "?"
+    return value[:10] if _DAY.match(value) else value
 
 
 def metrics_text(metrics: dict[str, Any]) -> str:
