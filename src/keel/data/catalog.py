@@ -1,5 +1,8 @@
 """The catalog: data versions and ingestion runs in the metadata store.
 
+Versions are never deleted: a retired version keeps its row (lineage still points at
+it) with ``retired_at`` and ``retired_reason`` set, and ``live_versions`` leaves it out.
+
 Publishing is one transaction that inserts the version row and its run row together, so
 a version is either fully recorded or absent. The Parquet blob is written to the
 artifact store before that transaction; if the process dies in between, the blob is an
@@ -8,13 +11,14 @@ orphan that the next run, finding the same content, simply reuses.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import sqlalchemy as sa
 
 from keel.data.model import DataVersion, Profile, Report, Run
 from keel.data.tables import data_runs, data_versions
-from keel.errors import DataVersionNotFound
+from keel.errors import DataError, DataVersionNotFound
 from keel.store.metadata import MetadataStore
 
 __all__ = ["Catalog"]
@@ -33,6 +37,16 @@ class Catalog:
         query = sa.select(data_versions).order_by(data_versions.c.created_at, data_versions.c.id)
         if source is not None:
             query = query.where(data_versions.c.source == source)
+        with self._engine.connect() as connection:
+            return [_version(row) for row in connection.execute(query).mappings()]
+
+    def live_versions(self, source: str) -> list[DataVersion]:
+        """Published versions of ``source`` that are not retired, oldest first."""
+        query = (
+            sa.select(data_versions)
+            .where(data_versions.c.source == source, data_versions.c.retired_reason.is_(None))
+            .order_by(data_versions.c.created_at, data_versions.c.id)
+        )
         with self._engine.connect() as connection:
             return [_version(row) for row in connection.execute(query).mappings()]
 
@@ -65,6 +79,27 @@ class Catalog:
             what = "no data version" if not rows else "more than one data version"
             raise DataVersionNotFound(f"{what} starts with '{prefix}'; see `keel data list`")
         return _version(rows[0])
+
+    def retire(self, version_id: str, reason: str) -> DataVersion:
+        """Mark a version retired with a reason; it stays in the catalog for lineage."""
+        reason = reason.strip()
+        if not reason:
+            raise DataError("retiring a data version needs a reason; pass --reason '...'")
+        update = (
+            data_versions.update()
+            .where(data_versions.c.id == version_id, data_versions.c.retired_reason.is_(None))
+            .values(retired_at=time.time(), retired_reason=reason)
+        )
+        with self._engine.begin() as connection:
+            changed = connection.execute(update).rowcount
+        found = self.find(version_id)
+        if found is None:
+            raise DataVersionNotFound(f"no data version {version_id}; see `keel data list`")
+        if not changed:
+            raise DataError(
+                f"data version {found.short} is already retired ({found.retired_reason})"
+            )
+        return found
 
     def ingested_files(self, source: str) -> dict[tuple[str, str], str]:
         """(path, sha256) of every file in a published version of ``source`` -> version id."""
@@ -124,6 +159,8 @@ def _version_row(version: DataVersion) -> dict[str, Any]:
         "lineage": version.lineage,
         "run_id": version.run_id,
         "created_at": version.created_at,
+        "retired_at": version.retired_at,
+        "retired_reason": version.retired_reason,
     }
 
 
@@ -142,6 +179,8 @@ def _version(row: Any) -> DataVersion:
         time_max=row["time_max"],
         lineage=dict(row["lineage"]),
         run_id=row["run_id"],
+        retired_at=row["retired_at"],
+        retired_reason=row["retired_reason"],
     )
 
 

@@ -137,7 +137,11 @@ class Report:
 
 @dataclass(frozen=True)
 class DataVersion:
-    """An immutable, published batch of one source, named by the hash of its content."""
+    """An immutable, published batch of one source, named by the hash of its content.
+
+    A retired version (``retired_reason`` set) stays in the catalog for lineage; readers
+    that build on live data skip it.
+    """
 
     id: str
     source: str
@@ -151,10 +155,17 @@ class DataVersion:
     time_max: str | None = None
     lineage: dict[str, Any] = field(default_factory=dict)
     run_id: str | None = None
+    retired_at: float | None = None
+    retired_reason: str | None = None
 
     @property
     def short(self) -> str:
         return self.id[:12]
+
+    @property
+    def live(self) -> bool:
+        """Whether the version is still in use (not retired)."""
+        return self.retired_reason is None
 
 
 RunStatus = Literal["published", "already_ingested", "quarantined", "empty", "failed"]

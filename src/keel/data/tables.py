@@ -23,6 +23,8 @@ data_versions = sa.Table(
     sa.Column("lineage", sa.JSON, nullable=False),
     sa.Column("run_id", sa.String(32), nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("retired_at", sa.Float, nullable=True),
+    sa.Column("retired_reason", sa.Text, nullable=True),
 )
 
 data_runs = sa.Table(
