@@ -83,6 +83,7 @@ def parse_config(text: str, path: Path) -> LoadedConfig:
     except ValidationError as exc:
         raise ConfigError(_explain(exc, path, lines)) from None
     _check_files(config, path, lines)
+    _check_training_source(config, path, lines)
     return LoadedConfig(config, path, secrets, tuple(_warnings(config, path.parent)))
 
 
@@ -275,6 +276,18 @@ def _check_files(config: KeelConfig, path: Path, lines: dict[Loc, int]) -> None:
                 f"{path}:{_line_of(loc, lines)}: {_dotted(loc)} refers to '{ref}', "
                 f"which does not exist (paths are relative to {path.parent})"
             )
+
+
+def _check_training_source(config: KeelConfig, path: Path, lines: dict[Loc, int]) -> None:
+    named = None if config.training is None else config.training.source_named(config.training.data)
+    if named is None or named[0] in config.sources:
+        return
+    known = ", ".join(config.sources) or "none are declared"
+    raise ConfigError(
+        f"{path}:{_line_of(('training', 'data'), lines)}: training.data names '{named[0]}', "
+        f"which is not a source in keel.yaml (sources: {known}); name a source, a CSV/Parquet "
+        "file, module:function or features"
+    )
 
 
 def _warnings(config: KeelConfig, root: Path) -> Iterator[str]:

@@ -244,8 +244,9 @@ def _default_model() -> ModelSpec:
 
 
 class TrainingConfig(Section):
-    """``data`` is a CSV/Parquet path, ``module:function``, ``features``, ``latest`` or a
-    data version id."""
+    """``data`` is a CSV/Parquet path, ``module:function``, ``features``, a source's name
+    (``SOURCE``, or ``SOURCE@VERSION`` for its data as of that version) or ``latest`` (the
+    one declared source)."""
 
     data: str = "latest"
     labels: str | None = None
@@ -257,6 +258,20 @@ class TrainingConfig(Section):
     split: SplitSpec = Field(default_factory=SplitSpec)
     seed: int = 0
     metrics: list[str] = Field(default_factory=lambda: ["roc_auc", "accuracy", "log_loss"])
+
+    @staticmethod
+    def source_named(spec: str) -> tuple[str, str | None] | None:
+        """(source, version prefix or None) when ``spec`` names a source, else None.
+
+        A file path (a ``/`` or a table suffix), ``module:function``, ``features`` and
+        ``latest`` name no source by themselves.
+        """
+        if spec in ("features", "latest") or "/" in spec or ":" in spec:
+            return None
+        if spec.lower().endswith((".csv", ".parquet", ".pq")):
+            return None
+        source, _, version = spec.partition("@")
+        return source, version or None
 
 
 class HardExamples(Section):

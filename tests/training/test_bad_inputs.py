@@ -13,6 +13,7 @@ import pytest
 
 from keel.errors import (
     ArtifactCorrupt,
+    ConfigError,
     EstimatorError,
     LeaseHeld,
     MissingExtraError,
@@ -34,11 +35,10 @@ class Boom(ClassifierMixin, BaseEstimator):
 """
 
 
-def test_missing_data_version(make_project: MakeProject) -> None:
-    """A data version that does not exist is a one-sentence error naming it."""
-    project = make_project(TRAINING.replace("data/train.csv", "v42"))
-    with pytest.raises(TrainingDataError, match="data version 'v42', which does not exist"):
-        train(project)
+def test_data_naming_no_source(make_project: MakeProject) -> None:
+    """A training.data that names no source, file or callable fails loading keel.yaml."""
+    with pytest.raises(ConfigError, match=r"training\.data names 'v42', which is not a source"):
+        make_project(TRAINING.replace("data/train.csv", "v42"))
 
 
 def test_missing_data_file(make_project: MakeProject) -> None:

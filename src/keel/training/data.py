@@ -8,10 +8,15 @@
 - ``features``: the label events in ``training.labels`` with the project's feature views
   and transforms joined point in time by the feature store (``training.label_time`` names
   the labels' event-time column);
-- ``latest`` or a data version id, answered by the Data layer once it has landed.
+- ``SOURCE``: what ``keel ingest`` published for that source, as of its newest live data
+  version; ``SOURCE@VERSION`` as of that version (an id or a prefix of at least 4
+  characters, as ``keel data`` takes them); ``latest``: the one source keel.yaml declares.
+  A file source's versions each hold only the files that were new, so its data as of a
+  version is every live version up to and including it (``keel.data.access``).
 
 ``resolve_training_frame`` is the only function that knows these kinds; everything after
-it sees a ``TrainingFrame``: the rows, a reference that names them, and their digest.
+it sees a ``TrainingFrame``: the rows, a reference that names them, their digest and, for
+a source, its lineage (versions, their rows, the time span of its ``timestamp:`` column).
 """
 
 from __future__ import annotations
@@ -25,11 +30,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keel.errors import TrainingDataError
+from keel.schema import TrainingConfig
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from keel.schema import TrainingConfig
+    from keel.data.catalog import Catalog
+    from keel.data.model import DataVersion
+    from keel.project import Project
 
 __all__ = ["TrainingFrame", "frame_digest", "read_table", "resolve_training_frame"]
 
@@ -44,6 +52,7 @@ class TrainingFrame:
     frame: pd.DataFrame
     ref: str
     digest: str
+    lineage: dict[str, Any] | None = None
 
 
 def resolve_training_frame(
@@ -56,7 +65,12 @@ def resolve_training_frame(
         return _from_file(root, spec)
     if _CALLABLE.match(spec):
         return _from_callable(root, spec)
-    return _from_data_version(root, spec)
+    if spec == "latest":
+        return _from_source(root, None, None)
+    named = TrainingConfig.source_named(spec)
+    if named is None:
+        return _from_file(root, spec)
+    return _from_source(root, *named)
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -136,14 +150,103 @@ def _from_features(root: Path, training: TrainingConfig | None) -> TrainingFrame
     return TrainingFrame(frame, ref, digest)
 
 
-def _from_data_version(root: Path, spec: str) -> TrainingFrame:
-    # The seam for the Data layer: a data version id (or ``latest``) resolves to a frame
-    # there. Until it has landed, no data version can exist, so the honest answer is this.
+def _from_source(root: Path, source: str | None, version: str | None) -> TrainingFrame:
+    """A source's published rows as of ``version`` (default: its newest live version)."""
+    from keel.data.access import read_published
+    from keel.data.catalog import Catalog
+    from keel.project import Project
+
+    with Project.open(root) as project:
+        name = source if source is not None else _only_source(project)
+        _check_declared(project, name)
+        upto = None if version is None else _version_of(Catalog(project.store), name, version)
+        published = read_published(project, name, upto)
+        timestamp = project.config.sources[name].timestamp
+    if published.frame is None:
+        raise TrainingDataError(
+            f"training.data names the source '{name}', which has no live data version (none "
+            f"published, or all retired); run `keel ingest --source {name}` first"
+        )
+    frame: pd.DataFrame = published.frame
+    lineage = _source_lineage(name, published.versions, frame, timestamp)
+    ref = f"{name}@{published.versions[-1].short}"
+    return TrainingFrame(frame, ref, frame_digest(frame), lineage)
+
+
+def _source_lineage(
+    source: str, versions: tuple[DataVersion, ...], frame: pd.DataFrame, timestamp: str | None
+) -> dict[str, Any]:
+    """What a run read from a source: its versions, their rows, the timestamp's span."""
+    start, end = _span(frame, timestamp)
+    return {
+        "source": source,
+        "versions": [{"id": v.id, "rows": v.rows} for v in versions],
+        "rows": len(frame),
+        "timestamp": timestamp,
+        "start": start,
+        "end": end,
+    }
+
+
+def _span(frame: pd.DataFrame, column: str | None) -> tuple[str | None, str | None]:
+    if column is None or column not in frame.columns:
+        return None, None
+    values = frame[column].dropna()
+    if values.empty:
+        return None, None
+    return str(values.min()), str(values.max())
+
+
+def _only_source(project: Project) -> str:
+    """The source ``latest`` means: the only one keel.yaml declares."""
+    names = list(project.config.sources)
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise TrainingDataError(
+            "training.data is 'latest' but keel.yaml declares no sources; declare one and "
+            "run `keel ingest`, or set training.data to a CSV/Parquet file"
+        )
     raise TrainingDataError(
-        f"training.data names the data version '{spec}', which does not exist in this "
-        "project; ingest data first, or set training.data to a CSV/Parquet file path "
-        "relative to the project"
+        f"training.data is 'latest' but keel.yaml declares {len(names)} sources "
+        f"({', '.join(names)}); set training.data to the one to train on"
     )
+
+
+def _check_declared(project: Project, name: str) -> None:
+    if name not in project.config.sources:
+        known = ", ".join(project.config.sources) or "none are declared"
+        raise TrainingDataError(
+            f"training.data names '{name}', which is not a source in keel.yaml (sources: "
+            f"{known}); name a source, a CSV/Parquet file, module:function or features"
+        )
+
+
+def _version_of(catalog: Catalog, source: str, prefix: str) -> DataVersion:
+    """The one version of ``source`` whose id starts with ``prefix``."""
+    named = f"training.data names {source}@{prefix}"
+    if len(prefix) < 4:
+        raise TrainingDataError(
+            f"{named}: give at least 4 characters of a version id (see `keel data list`)"
+        )
+    found = [v for v in catalog.versions(source) if v.id.startswith(prefix)]
+    if not found:
+        raise TrainingDataError(
+            f"{named}, but '{source}' has no data version starting with '{prefix}'; pick one "
+            f"from `keel data list --source {source}`, or train on '{source}' for its newest data"
+        )
+    if len(found) > 1:
+        raise TrainingDataError(
+            f"{named}, but more than one version of '{source}' starts with '{prefix}'; give "
+            "more characters of the id"
+        )
+    if found[0].retired_reason is not None:
+        raise TrainingDataError(
+            f"{named}, but data version {found[0].short} of '{source}' was retired "
+            f"({found[0].retired_reason}); pick a live one from `keel data list --source "
+            f"{source}`, or train on '{source}' for its newest live data"
+        )
+    return found[0]
 
 
 def _import(root: Path, module_name: str, function_name: str) -> Any:
