@@ -2,7 +2,8 @@
 
 1. ``keel status --json`` wall time including interpreter start, on an empty registry and
    with 100,000 registered versions (target: <= 0.5 s both), on SQLite and, when it
-   answers, PostgreSQL.
+   answers, PostgreSQL. Production models carry a run record the size of a 50-feature
+   model trained on 200 data versions (status reads its data lineage).
 2. Training overhead beyond the estimator's own fit on 100,000 rows (target: <= 20%):
    ``train()`` total minus fit, over fit, gate excluded (the gate is timed separately).
 
@@ -36,7 +37,7 @@ from keel.schema import GateConfig
 from keel.training.gating import run_gate
 from keel.training.pipeline import train
 from keel.training.registry import Registry
-from keel.training.tables import model_events, model_versions
+from keel.training.tables import model_events, model_records, model_versions
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 PG = os.environ.get("KEEL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -125,10 +126,34 @@ def fill_registry(project: Project, versions: int) -> None:
         ]
         for low in range(0, versions, 10_000):
             connection.execute(model_events.insert(), events[low : low + 10_000])
+    deployed = (versions // 3, versions // 2, versions - 1)
+    with project.store.begin() as connection:  # status reads production's data lineage
+        connection.execute(
+            model_records.insert(), [{"version": v, "record": run_record()} for v in deployed]
+        )
     registry = Registry(project.store)
-    for version in (versions // 3, versions // 2, versions - 1):
+    for version in deployed:
         registry.transition(version, "production", "bench", "benchmark")
     registry.transition(versions, "shadow", "bench", "benchmark")
+
+
+def run_record(features: int = 50, versions: int = 200) -> str:
+    """A run record the size of a 50-feature model's, trained on 200 data versions."""
+    stats = {"mean": 0.5, "std": 0.1, "quantiles": [i / 14 for i in range(15)], "nulls": 0}
+    lineage = {
+        "source": "events",
+        "versions": [{"id": f"{i:064x}", "rows": 1000} for i in range(versions)],
+        "rows": 1000 * versions,
+        "timestamp": "event_time",
+        "start": "2024-01-01 00:00:00",
+        "end": "2024-12-31 23:00:00",
+    }
+    record = {
+        "data": {"ref": "events@" + "0" * 12, "rows": 1000 * versions, "lineage": lineage},
+        "reference": {"features": {f"x{i}": stats for i in range(features)}},
+        "schema": [{"name": f"x{i}", "type": "float"} for i in range(features)],
+    }
+    return json.dumps(record)
 
 
 def project_at(folder: Path, store: str | None, body: str = "") -> Project:

@@ -181,14 +181,16 @@ def _data_summary(
 ) -> dict[str, Any]:
     column = config.split.column
     times = _as_times(frame[column]) if column and column in frame.columns else None
+    lineage = data.lineage or {}  # a source's span is its timestamp: column's
     return {
         "ref": data.ref,
         "sha256": data.digest,
         "rows": len(frame),
         "train_rows": train,
         "test_rows": test,
-        "start": None if times is None else str(times.min()),
-        "end": None if times is None else str(times.max()),
+        "start": lineage.get("start") or (None if times is None else str(times.min())),
+        "end": lineage.get("end") or (None if times is None else str(times.max())),
+        "lineage": data.lineage,
     }
 
 

@@ -38,6 +38,8 @@ _PREVIOUS = (
     "ORDER BY id DESC LIMIT 1"
 )
 _COUNT = "SELECT count(*) FROM keel_model_versions"
+_RECORD = "SELECT record FROM keel_model_records WHERE version = ?"
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _ROLLOUT = (
     "SELECT r.version, r.kind, r.share, r.state, r.updated_at, "
     "(SELECT e.reason FROM keel_model_events e WHERE e.version = r.version "
@@ -162,6 +164,7 @@ def _answer(query: _Query) -> dict[str, Any]:
     previous = None
     if production is not None:
         production["deployed"] = query.one(_DEPLOYED, production["version"])
+        production["data_lineage"] = _data_lineage(query, production["version"])
         found = query.one(_PREVIOUS, production["version"])
         previous = query.one(_BY_VERSION, found["version"]) if found else None
     count = query.one(_COUNT)
@@ -211,16 +214,46 @@ def _alerts_text(alerts: dict[str, int] | None) -> str:
     return f"{sum(alerts.values())} open ({counts})"
 
 
+def _data_lineage(query: _Query, version: int) -> dict[str, Any] | None:
+    """The data versions a model was trained on, from its run record (None: not a source)."""
+    row = query.one(_RECORD, version)
+    lineage = (json.loads(row["record"]).get("data") or {}).get("lineage") if row else None
+    return lineage if isinstance(lineage, dict) else None
+
+
 def _production_lines(production: dict[str, Any]) -> list[str]:
     deployed = production.get("deployed") or {}
     return [
         f"production: version {production['version']} since {_when(deployed.get('at'))} "
         f"by {deployed.get('actor', '-')} ({deployed.get('reason', '')})",
         f"  trained {_when(production['created_at'])} on {production['data_ref']}",
-        f"  data: {production['data_rows']} rows, {production['data_start'] or '?'} to "
-        f"{production['data_end'] or '?'}",
+        "  data: " + _data_text(production),
         "  metrics: " + metrics_text(production["metrics"]),
     ]
+
+
+def _data_text(version: dict[str, Any]) -> str:
+    """What a version was trained on: ``flights@3f2a1b2c3d4e (2 versions, 600 rows, ...)``."""
+    span = _span_text(version.get("data_start"), version.get("data_end"))
+    lineage = version.get("data_lineage")
+    if not lineage:
+        return f"{version['data_rows']:,} rows" + (f", {span}" if span else "")
+    count = len(lineage.get("versions", ()))
+    parts = [f"{count} version{'' if count == 1 else 's'}", f"{lineage['rows']:,} rows"]
+    return f"{version['data_ref']} ({', '.join([*parts, *([span] if span else [])])})"
+
+
+def _span_text(start: str | None, end: str | None) -> str | None:
+    if start is None and end is None:
+        return None
+    return f"{_day(start)} to {_day(end)}"
+
+
+def _day(value: str | None) -> str:
+    """A timestamp as its date; anything else as it is."""
+    if value is None:
+        return "?"
+    return value[:10] if _DAY.match(value) else value
 
 
 def metrics_text(metrics: dict[str, Any]) -> str:
