@@ -254,3 +254,38 @@ def _predict(http: httpx.Client, key: str, row: dict[str, object]) -> dict[str, 
             pass
         assert time.monotonic() < deadline, "the server did not answer within 60 s"
         time.sleep(0.2)
+
+
+def test_parquet_table_is_copied_and_ingested(tmp_path: Path) -> None:
+    """A Parquet table becomes a parquet source that `keel ingest` publishes whole."""
+    import duckdb
+
+    table, path = churn_table(rows=200), tmp_path / "customers.parquet"
+    with duckdb.connect() as connection:
+        connection.register("t", table)
+        connection.execute(f"COPY t TO '{path}' (FORMAT parquet)")
+    init_from_table(tmp_path / "project", str(path), target="churned", keys=["customer_id"])
+    with Project.open(tmp_path / "project") as project:
+        assert project.config.sources["customers"].kind == "parquet"
+    done = keel("ingest", "--json", "--project", str(tmp_path / "project"))
+    run = json.loads(done.stdout)["runs"][0]
+    assert (run["status"], run["rows"]) == ("published", len(table))
+
+
+def test_init_help_names_the_table_options() -> None:
+    """`keel init --help` documents --from, --target, --key, --time, --positive and --json."""
+    from typer.testing import CliRunner
+
+    from keel.cli.main import app
+
+    done = CliRunner().invoke(app, ["init", "--help"], env={"COLUMNS": "200"})
+    assert done.exit_code == 0
+    for option in ("--from", "--target", "--key", "--time", "--positive", "--query", "--json"):
+        assert option in done.stdout
+
+
+def test_target_without_from_is_refused(tmp_path: Path) -> None:
+    """`keel init DIR --target X` without --from is one sentence, and makes no example."""
+    done = keel("init", str(tmp_path / "p"), "--target", "churned")
+    assert done.returncode == 1 and "--from" in done.stderr
+    assert not (tmp_path / "p" / "keel.yaml").exists()
