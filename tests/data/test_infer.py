@@ -82,6 +82,16 @@ def test_range_reaches_past_the_observed_values_and_warns() -> None:
     assert income["severity"] == "warn"
 
 
+def test_zero_floor_only_where_values_bunch_against_zero() -> None:
+    """Counts stop at zero; a symmetric measure that happened to stay positive does not."""
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"visits": rng.poisson(1.2, 3000), "charges": rng.normal(100, 25, 3000)})
+    assert frame["charges"].min() > 0
+    columns = columns_of(frame)
+    assert columns["visits"]["range"][0] == 0
+    assert columns["charges"]["range"][0] < 0
+
+
 def test_null_ceiling_sits_above_the_observed_rate() -> None:
     """A column with nulls gets a max_null_rate above its rate, not not_null."""
     table = customers()

@@ -6,7 +6,8 @@ A sample shows what the table held, not what it may hold, so every proposal leav
 - numeric ranges reach past the observed min and max by a tenth of the span plus twice
   the distance from the 5%/95% quantile to the extreme (a long tail gets a long margin:
   a range is there to catch a changed unit or sign, not a rare customer), stop at zero
-  when nothing was negative, and only warn;
+  when nothing was negative and the values bunch against zero (counts, money: a short
+  low tail beside a long high one), and only warn;
 - a null-rate ceiling sits above the observed rate; ``not_null`` is kept for columns that
   had no nulls and are required (a declared key or time, a target, or named like an id);
 - allowed values are proposed only for text with few distinct values (at most 50, and at
@@ -242,13 +243,14 @@ def _range(column: ColumnProfile) -> list[float | int]:
     low, high = float(column.min), float(column.max)  # type: ignore[arg-type]
     span = high - low
     quantiles = column.quantiles if len(column.quantiles) == len(QUANTILES) else ()
-    below = 0.1 * span + _TAIL * (quantiles[_LOW] - low if quantiles else 0.0)
-    above = 0.1 * span + _TAIL * (high - quantiles[_HIGH] if quantiles else 0.0)
+    low_tail = quantiles[_LOW] - low if quantiles else 0.0
+    high_tail = high - quantiles[_HIGH] if quantiles else 0.0
+    below, above = 0.1 * span + _TAIL * low_tail, 0.1 * span + _TAIL * high_tail
     if span == 0:
         below = above = max(abs(high) * 0.1, 1.0)
     floor, ceiling = low - below, high + above
-    if low >= 0:
-        floor = max(0.0, floor)
+    if low >= 0 and (not quantiles or low_tail <= high_tail / 2):
+        floor = max(0.0, floor)  # bunched against zero (counts, money): zero is its floor
     if column.kind == "int":
         return [math.floor(floor), math.ceil(ceiling)]
     return [_rounded(floor, math.floor, span), _rounded(ceiling, math.ceil, span)]
