@@ -14,7 +14,7 @@ import pytest
 from keel.errors import ProjectError, SourceError, TrainingDataError
 from keel.project import Project
 from keel.scaffold import init_from_table
-from keel.schema import TrainingConfig
+from keel.schema import SourceConfig, TrainingConfig
 
 from .delivery.helpers import replicas
 from .helpers import keel
@@ -289,3 +289,14 @@ def test_target_without_from_is_refused(tmp_path: Path) -> None:
     done = keel("init", str(tmp_path / "p"), "--target", "churned")
     assert done.returncode == 1 and "--from" in done.stderr
     assert not (tmp_path / "p" / "keel.yaml").exists()
+
+
+@pytest.mark.skipif(
+    "list" in str(SourceConfig.model_fields["key"].annotation), reason="sources take several keys"
+)
+def test_several_keys_are_refused_while_a_source_takes_one(tmp_path: Path) -> None:
+    """Two --key columns are one sentence while a source has a single key column."""
+    table = churn_table().assign(account=lambda f: f["customer_id"].str.upper())
+    with pytest.raises(ProjectError, match="one key column"):
+        init(tmp_path, table, keys=["customer_id", "account"])
+    assert not (tmp_path / "project").exists()
