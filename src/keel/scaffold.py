@@ -174,9 +174,9 @@ def init_from_table(
     if folder.exists() and any(folder.iterdir()):
         raise ProjectError(f"{folder} is not empty; choose a new or empty folder for the project")
     location, original = _location(table, query)
-    name = _source_name(original, query)
+    name = _source_name(original)
     declared = Declared(folder.name, name, location, target, time, tuple(keys), positive)
-    plan, rows = _plan(declared, original, query, new_categories)
+    plan, rows = _plan(declared, original, new_categories)
     _make_folder(folder)
     files = [CONFIG_FILE, ".gitignore"]
     if original is not None:
@@ -184,7 +184,8 @@ def init_from_table(
         shutil.copyfile(original, folder / location["path"])
         files.append(location["path"])
     _write_text(folder / ".gitignore", _GITIGNORE)
-    _write_text(folder / CONFIG_FILE, _HEADER.format(table=table) + _yaml(plan.config))
+    notes = "".join(f"# note: {note}\n" for note in plan.notes)
+    _write_text(folder / CONFIG_FILE, _HEADER.format(table=table) + notes + _yaml(plan.config))
     return FromTable(folder, tuple(files), name, rows, plan.task, plan.notes)
 
 
@@ -201,14 +202,12 @@ def _location(table: str, query: str | None) -> tuple[dict[str, str], Path | Non
     return {"kind": kind, "path": f"data/{path.name}"}, path
 
 
-def _source_name(original: Path | None, query: str | None) -> str:
+def _source_name(original: Path | None) -> str:
     stem = re.sub(r"[^\w-]", "_", original.stem) if original is not None else "table"
     return stem if re.match(r"^[A-Za-z_]", stem) else f"t_{stem}"
 
 
-def _plan(
-    declared: Declared, original: Path | None, query: str | None, new_categories: str
-) -> tuple[Plan, int]:
+def _plan(declared: Declared, original: Path | None, new_categories: str) -> tuple[Plan, int]:
     from keel.data.batch import TABLE, quote
     from keel.data.infer import csv_texts, infer
     from keel.data.sources import read_source
