@@ -27,7 +27,6 @@ from keel.errors import ProjectError
 
 if TYPE_CHECKING:
     from keel.data.batch import Batch
-    from keel.data.infer import CategoryPolicy
     from keel.data.sources import Read
     from keel.tableplan import Declared, Plan
 
@@ -209,7 +208,7 @@ def _source_name(original: Path | None) -> str:
 
 def _plan(declared: Declared, original: Path | None, new_categories: str) -> tuple[Plan, int]:
     from keel.data.batch import TABLE, quote
-    from keel.data.infer import csv_texts, infer
+    from keel.data.infer import category_policy, csv_texts, infer
     from keel.data.sources import read_source
     from keel.schema import SourceConfig, TrainingConfig
     from keel.tableplan import check_declared, plan_project
@@ -226,7 +225,7 @@ def _plan(declared: Declared, original: Path | None, new_categories: str) -> tup
             texts = csv_texts(original, declared.time)
         found = infer(batch, key=(declared.keys or (None,))[0], time=declared.time,
                       time_texts=texts, required=[declared.target, *declared.keys],
-                      new_categories=_policy(new_categories))  # fmt: skip
+                      new_categories=category_policy(new_categories))  # fmt: skip
         target = batch.con.execute(f"SELECT {quote(declared.target)} FROM {TABLE}").df()
         cardinality = _text_cardinality(batch)
         rows = batch.rows
@@ -252,14 +251,6 @@ def _read(read: Callable[[], Read], location: dict[str, str]) -> Batch:
     if batch is None:
         raise SourceError(f"{Path(shown).name or 'the query'} holds no columns; pass a table")
     return batch
-
-
-def _policy(value: str) -> CategoryPolicy:
-    from keel.errors import SourceError
-
-    if value not in ("warn", "error", "ignore"):
-        raise SourceError(f"--new-categories is warn, error or ignore, not '{value}'")
-    return value  # type: ignore[return-value]
 
 
 def _text_cardinality(batch: Batch) -> dict[str, int]:

@@ -62,3 +62,10 @@ def test_infer_reads_parquet(tmp_path: Path) -> None:
     out = json.loads(keel("data", "infer", str(path), "--json").stdout)
     expected = sorted(table["plan"].unique())
     assert out["checks"]["columns"]["plan"]["allowed"] == expected
+
+
+def test_infer_refuses_an_unknown_category_policy(tmp_path: Path) -> None:
+    """--new-categories outside warn/error/ignore is one sentence, exit 1."""
+    result = keel("data", "infer", str(sample(tmp_path)), "--new-categories", "sometimes")
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0 and "--new-categories" in result.stderr

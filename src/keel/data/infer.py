@@ -39,6 +39,7 @@ from keel.data.profiling import profile
 __all__ = [
     "CategoryPolicy",
     "Inference",
+    "category_policy",
     "csv_texts",
     "infer",
     "infer_checks",
@@ -115,8 +116,7 @@ def read_sample(
     from keel.errors import SourceError
     from keel.schema import SourceConfig
 
-    if new_categories not in _POLICIES:
-        raise SourceError(f"new categories can be warn, error or ignore, not '{new_categories}'")
+    policy = category_policy(new_categories)
     if not path.is_file():
         raise SourceError(f"{path} does not exist; pass a CSV or Parquet file")
     kind = "parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv"
@@ -128,9 +128,17 @@ def read_sample(
             if name is not None and name not in batch.schema:
                 raise SourceError(_no_column(name, path, batch.schema))
         texts = csv_texts(path, time) if kind == "csv" and time is not None else None
-        policy: CategoryPolicy = new_categories  # type: ignore[assignment]
         return infer(batch, key=key, time=time, time_texts=texts, required=required,
                      new_categories=policy)  # fmt: skip
+
+
+def category_policy(value: str) -> CategoryPolicy:
+    """``--new-categories`` as a policy, or one sentence naming the choices."""
+    from keel.errors import SourceError
+
+    if value not in _POLICIES:
+        raise SourceError(f"--new-categories is warn, error or ignore, not '{value}'")
+    return value  # type: ignore[return-value]
 
 
 def _no_column(name: str, path: Path, schema: dict[str, str]) -> str:
