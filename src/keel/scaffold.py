@@ -10,18 +10,34 @@ from __future__ import annotations
 import calendar
 import contextlib
 import os
+import re
+import shutil
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
 
 from keel.config import CONFIG_FILE
 from keel.errors import ProjectError
 
-__all__ = ["EXAMPLE_MONTHS", "Scaffold", "example_start", "init_project"]
+if TYPE_CHECKING:
+    from keel.data.batch import Batch
+    from keel.data.sources import Read
+    from keel.tableplan import Declared, Plan
+
+__all__ = [
+    "EXAMPLE_MONTHS",
+    "FromTable",
+    "Scaffold",
+    "example_start",
+    "init_from_table",
+    "init_project",
+]
 
 _TEMPLATE = ("keel.yaml", "features.py")
 EXAMPLE_MONTHS = 6
@@ -111,3 +127,162 @@ def _write_text(path: Path, text: str) -> None:
 def _remove_quietly(path: Path) -> None:
     with contextlib.suppress(OSError):
         path.unlink()
+
+
+# -- a project around a team's own table -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FromTable:
+    """A project made around a table: where, from what, and what was left out and why."""
+
+    root: Path
+    files: tuple[str, ...]
+    source: str
+    rows: int
+    task: str
+    notes: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {**asdict(self), "root": str(self.root), "files": list(self.files),
+                "notes": list(self.notes)}  # fmt: skip
+
+
+_HEADER = """\
+# Made by `keel init --from {table}`: every check and setting below was inferred from the
+# table. Review them. A range or an allowed-list only warns (severity: warn); the key must
+# be unique and present; max_null_rate leaves room above the rate the table showed.
+"""
+
+
+def init_from_table(
+    folder: Path,
+    table: str,
+    *,
+    target: str,
+    time: str | None = None,
+    keys: Sequence[str] = (),
+    positive: str | None = None,
+    query: str | None = None,
+    new_categories: str = "warn",
+) -> FromTable:
+    """Write a project in the new or empty ``folder`` with one source holding ``table``."""
+    from keel.tableplan import Declared
+
+    folder = folder.resolve()
+    if folder.exists() and any(folder.iterdir()):
+        raise ProjectError(f"{folder} is not empty; choose a new or empty folder for the project")
+    location, original = _location(table, query)
+    name = _source_name(original)
+    declared = Declared(folder.name, name, location, target, time, tuple(keys), positive)
+    plan, rows = _plan(declared, original, new_categories)
+    _make_folder(folder)
+    files = [CONFIG_FILE, ".gitignore"]
+    if original is not None:
+        (folder / "data").mkdir(exist_ok=True)
+        shutil.copyfile(original, folder / location["path"])
+        files.append(location["path"])
+    _write_text(folder / ".gitignore", _GITIGNORE)
+    notes = "".join(f"# note: {note}\n" for note in plan.notes)
+    _write_text(folder / CONFIG_FILE, _HEADER.format(table=table) + notes + _yaml(plan.config))
+    return FromTable(folder, tuple(files), name, rows, plan.task, plan.notes)
+
+
+def _location(table: str, query: str | None) -> tuple[dict[str, str], Path | None]:
+    """The source's kind and location in the project, and the file to copy there."""
+    if "://" in table:
+        if query is None:
+            raise ProjectError(f"{table} is a database URL; pass --query 'SELECT ...' as well")
+        return {"kind": "sql", "url": table, "query": query}, None
+    path = Path(table).expanduser().resolve()
+    if not path.is_file():
+        raise ProjectError(f"{table} is not a file; pass a CSV or Parquet file, or a SQL URL")
+    kind = "parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv"
+    return {"kind": kind, "path": f"data/{path.name}"}, path
+
+
+def _source_name(original: Path | None) -> str:
+    stem = re.sub(r"[^\w-]", "_", original.stem) if original is not None else "table"
+    return stem if re.match(r"^[A-Za-z_]", stem) else f"t_{stem}"
+
+
+def _plan(declared: Declared, original: Path | None, new_categories: str) -> tuple[Plan, int]:
+    from keel.data.batch import TABLE, quote
+    from keel.data.infer import category_policy, csv_texts, infer
+    from keel.data.sources import read_source
+    from keel.schema import SourceConfig, TrainingConfig
+    from keel.tableplan import check_declared, plan_project
+
+    location = dict(declared.location)
+    if original is not None:
+        location["path"] = str(original)
+    config = SourceConfig.model_validate({**location, "retry": {"attempts": 1}})
+    read = _read(lambda: read_source(Path.cwd(), config, set(), None), declared.location)
+    with read as batch:
+        check_declared(declared, list(batch.schema))
+        texts = None
+        if declared.time is not None and location["kind"] == "csv" and original is not None:
+            texts = csv_texts(original, declared.time)
+        found = infer(batch, key=(declared.keys or (None,))[0], time=declared.time,
+                      time_texts=texts, required=[declared.target, *declared.keys],
+                      new_categories=category_policy(new_categories))  # fmt: skip
+        target = batch.con.execute(f"SELECT {quote(declared.target)} FROM {TABLE}").df()
+        cardinality = _text_cardinality(batch)
+        rows = batch.rows
+    has_positive = "positive_class" in TrainingConfig.model_fields
+    plan = plan_project(declared, found.checks, target[declared.target], cardinality,
+                        found.empty, has_positive)  # fmt: skip
+    _validate(plan, declared)
+    return replace(plan, notes=found.notes + plan.notes), rows
+
+
+def _read(read: Callable[[], Read], location: dict[str, str]) -> Batch:
+    """The table as a batch; a file that cannot be read is one sentence saying so."""
+    from keel.errors import SourceError
+
+    shown = location.get("path", location.get("url", ""))
+    try:
+        batch = read().batch
+    except SourceError as error:
+        if location["kind"] == "sql":
+            raise
+        what = "a CSV file with a header row" if location["kind"] == "csv" else "a Parquet file"
+        raise SourceError(f"{str(error).split('; ')[0]}; pass {what}") from None
+    if batch is None:
+        raise SourceError(f"{Path(shown).name or 'the query'} holds no columns; pass a table")
+    return batch
+
+
+def _text_cardinality(batch: Batch) -> dict[str, int]:
+    from keel.data.batch import TABLE, quote
+
+    text = [name for name, kind in batch.schema.items() if kind == "VARCHAR"]
+    if not text:
+        return {}
+    counts = ", ".join(f"count(DISTINCT {quote(name)})" for name in text)
+    found = batch.con.execute(f"SELECT {counts} FROM {TABLE}").fetchone() or ()
+    return {name: int(count) for name, count in zip(text, found, strict=True)}
+
+
+def _validate(plan: Plan, declared: Declared) -> None:
+    """The written keel.yaml must load; several keys need a schema that takes them."""
+    from pydantic import ValidationError
+
+    from keel.schema import KeelConfig
+
+    try:
+        KeelConfig.model_validate(plan.config)
+    except ValidationError:
+        if len(declared.keys) > 1:
+            raise ProjectError(
+                f"a source takes one key column in this version of Keel, not "
+                f"{len(declared.keys)} ({', '.join(declared.keys)}); pass one --key"
+            ) from None
+        raise
+
+
+def _yaml(config: dict[str, Any]) -> str:
+    import yaml
+
+    text: str = yaml.safe_dump(config, sort_keys=False, default_flow_style=None, width=100)
+    return text

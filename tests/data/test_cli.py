@@ -54,7 +54,8 @@ def test_validate_file_exit_code(churn_sqlite: Path, tmp_path: Path) -> None:
 
 def test_infer_prints_a_checks_section(churn_sqlite: Path) -> None:
     """keel data infer proposes checks for every column of the sample."""
-    code, out = _run("data", "infer", str(churn_sqlite / "data/customers.csv"), "--json")
+    sample = str(churn_sqlite / "data/customers.csv")
+    code, out = _run("data", "infer", sample, "--key", "customer_id", "--json")
     assert code == 0
     assert json.loads(out)["checks"]["columns"]["customer_id"]["unique"] is True
 

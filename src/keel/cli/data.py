@@ -173,6 +173,11 @@ def diff(
 @app.command("infer")
 def infer(
     data: Annotated[Path, typer.Argument(help="A CSV or Parquet sample of the source.")],
+    key: Annotated[str | None, typer.Option(help="The key column: unique, never null.")] = None,
+    time: Annotated[str | None, typer.Option(help="The time column: must hold timestamps.")] = None,
+    new_categories: Annotated[
+        str, typer.Option(help="A text value not in the sample: warn, error or ignore.")
+    ] = "warn",
     project: ProjectOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -180,22 +185,15 @@ def infer(
 
     Needs no project; with --project, a relative sample path is read from that folder.
     """
-    from keel.data.infer import infer_checks
-    from keel.data.sources import read_source
-    from keel.errors import SourceError
-    from keel.schema import SourceConfig
+    from keel.cli._common import console
+    from keel.data.infer import read_sample
 
     data = data if data.is_absolute() or project is None else project / data
-    if not data.is_file():
-        raise SourceError(f"{data} does not exist; pass a CSV or Parquet sample")
-    kind = "parquet" if data.suffix.lower() in (".parquet", ".pq") else "csv"
-    config = SourceConfig(kind=kind, path=str(data.resolve()))
-    read = read_source(Path.cwd(), config, set(), None)
-    if read.batch is None:
-        raise SourceError(f"{data} holds no data")
-    with read.batch as batch:
-        checks = infer_checks(batch)
-    emit(as_json, {"checks": checks}, lambda out: _print_yaml(out, checks))
+    found = read_sample(data, key=key, time=time, new_categories=new_categories)
+    for note in () if as_json else found.notes:
+        console(stderr=True).print(f"note: {note}", markup=False)
+    data_out = {"checks": found.checks, "notes": list(found.notes)}
+    emit(as_json, data_out, lambda out: _print_yaml(out, found.checks))
 
 
 def _print_yaml(out: Console, checks: dict[str, Any]) -> None:

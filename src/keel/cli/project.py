@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -23,16 +23,57 @@ def register(app: typer.Typer) -> None:
 
 def init(
     folder: Annotated[Path, typer.Argument(help="Folder for the new project.")] = Path("."),
+    from_: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Your table: a CSV or Parquet file, or a SQL URL with --query. "
+            "Without it, the example churn project is made.",
+        ),
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="The column to predict.")] = None,
+    time: Annotated[str | None, typer.Option(help="The time column (split by time).")] = None,
+    key: Annotated[
+        list[str] | None, typer.Option(help="The key column: unique, never null.")
+    ] = None,
+    positive: Annotated[
+        str | None, typer.Option(help="The target value that counts as positive.")
+    ] = None,
+    query: Annotated[str | None, typer.Option(help="The SQL query, with a SQL URL.")] = None,
+    new_categories: Annotated[
+        str, typer.Option(help="A text value the table did not have: warn, error or ignore.")
+    ] = "warn",
     rows: Rows = 2000,
     seed: Seed = 42,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create a working example project: keel.yaml, features.py and generated data."""
+    """Create a project: around your table with --from, or the working example without it."""
+    if from_ is not None:
+        options = {"time": time, "keys": key or [], "positive": positive, "query": query}
+        _init_from(folder, from_, target, {**options, "new_categories": new_categories}, as_json)
+        return
+    if target is not None:
+        from keel.errors import ProjectError
+
+        raise ProjectError("--target goes with --from TABLE; pass the table to build around")
     from keel.scaffold import init_project
 
     with progress(f"creating a project in {folder}", quiet=as_json):
         result = init_project(folder, rows=rows, seed=seed)
     emit(as_json, result.to_dict(), lambda out: _created(out, result.to_dict()))
+
+
+def _init_from(
+    folder: Path, table: str, target: str | None, options: dict[str, Any], as_json: bool
+) -> None:
+    from keel.errors import ProjectError
+    from keel.scaffold import init_from_table
+
+    if target is None:
+        raise ProjectError("--from needs --target COLUMN, the column the model should predict")
+    with progress(f"reading {table}", quiet=as_json):
+        made = init_from_table(folder, table, target=target, **options)
+    emit(as_json, made.to_dict(), lambda out: _made(out, made.to_dict()))
 
 
 def quickstart(
@@ -69,6 +110,16 @@ def _created(out: Console, result: dict[str, object]) -> None:
         f"({result['customers']} customers, {result['events']} events, {result['labels']} labels)"
     )
     out.print("  next: cd into it and run `keel config check`")
+
+
+def _made(out: Console, made: dict[str, Any]) -> None:
+    out.print(
+        f"[green]✓[/] created a Keel project in {made['root']} around {made['rows']} rows "
+        f"(source '{made['source']}', {made['task']})"
+    )
+    for note in made["notes"]:
+        out.print(f"  note: {note}", markup=False)
+    out.print(f"  next: cd {made['root']} && keel ingest && keel train && keel deploy latest")
 
 
 def _next_steps(out: Console, root: str, seconds: float) -> None:

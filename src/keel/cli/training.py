@@ -18,6 +18,7 @@ from keel.cli._common import JsonOpt, ProjectOpt, console, emit, open_project
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from keel.project import Project
     from keel.training.gate import GateDecision
 
 registry_app = typer.Typer(
@@ -121,7 +122,10 @@ def deploy(
     project: ProjectOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Make a gated version the production model (or its shadow or canary), with who and why."""
+    """Make a gated version the production model (or its shadow or canary), with who and why.
+
+    ``latest`` is the newest version that passed its gate (with --force, the newest one).
+    """
     from keel.errors import DeployRefused
     from keel.training.gating import deploy as run_deploy
 
@@ -129,6 +133,8 @@ def deploy(
         raise DeployRefused("choose one of --shadow and --canary")
     kind = "shadow" if shadow else "canary" if canary else "production"
     with open_project(project) as opened:
+        if version.strip().lower() == "latest" and not force:
+            version = _newest_passed(opened)
         if kind == "production":
             deployed = run_deploy(opened, version, force=force, reason=reason)
         else:
@@ -141,6 +147,20 @@ def deploy(
         deployed.to_dict(),
         lambda out: _say(out, f"[green]✓[/] {deployed.label} is now the {kind} model"),
     )
+
+
+def _newest_passed(project: Project) -> str:
+    """``latest`` for a deploy: the newest version whose gate passed, not merely the newest."""
+    from keel.errors import DeployRefused
+    from keel.training.registry import Registry
+
+    passed = [v for v in Registry(project.store).versions(limit=100_000) if v.gate_passed]
+    if not passed:
+        raise DeployRefused(
+            "no model version has passed its gate yet; run `keel train` (the gate runs after "
+            "it), or deploy a version by number with --force --reason 'why'"
+        )
+    return str(passed[0].version)
 
 
 def status(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
