@@ -40,13 +40,42 @@ def _project(root: Path, label_delay: str) -> Path:
     return root
 
 
-def test_feedback_counts_unknown_ids_and_duplicates_and_is_idempotent(project_dir: Path) -> None:
-    """Loading twice stores the same ids; unknown ids and duplicate rows are reported."""
+def test_feedback_counts_unknown_ids_and_duplicates(project_dir: Path) -> None:
+    """Unknown ids and duplicate rows are reported; every id is new the first time."""
     root = _project(project_dir, "0s")
     first = _run("feedback", str(root / "feedback.csv"), "--project", str(root))
+    assert first == {
+        "rows": 603, "new": 602, "updated": 0, "unchanged": 0, "duplicates": 1, "unknown_ids": 2,
+    }  # fmt: skip
+
+
+def test_loading_the_same_feedback_twice_changes_nothing_and_says_so(project_dir: Path) -> None:
+    """The second load of one file: 0 new, 0 updated, every id unchanged."""
+    root = _project(project_dir, "0s")
+    _run("feedback", str(root / "feedback.csv"), "--project", str(root))
     second = _run("feedback", str(root / "feedback.csv"), "--project", str(root))
-    assert first == second
-    assert first == {"rows": 603, "stored": 602, "duplicates": 1, "unknown_ids": 2}
+    assert (second["new"], second["updated"], second["unchanged"]) == (0, 0, 602)
+
+
+def test_a_corrected_label_counts_as_updated(project_dir: Path) -> None:
+    """Reloading with one label changed and one id added: 1 updated, 1 new."""
+    root = _project(project_dir, "0s")
+    _run("feedback", str(root / "feedback.csv"), "--project", str(root))
+    frame = pd.read_csv(root / "feedback.csv", dtype={"label": str})
+    frame.loc[5, "label"] = "1" if frame.loc[5, "label"] == "0" else "0"
+    frame.loc[len(frame)] = ["late-id", "1"]
+    frame.to_csv(root / "feedback.csv", index=False)
+    again = _run("feedback", str(root / "feedback.csv"), "--project", str(root))
+    assert (again["new"], again["updated"], again["unchanged"]) == (1, 1, 601)
+
+
+def test_feedback_text_output_names_new_updated_and_unchanged(project_dir: Path) -> None:
+    """Without --json, one line says how many labels were new, updated and unchanged."""
+    root = _project(project_dir, "0s")
+    _run("feedback", str(root / "feedback.csv"), "--project", str(root))
+    result = CliRunner().invoke(app, ["feedback", str(root / "feedback.csv"), "-p", str(root)])
+    assert result.exit_code == 0
+    assert "0 new, 0 updated, 602 unchanged" in result.stdout
 
 
 def test_performance_is_realised_once_labels_have_matured(project_dir: Path) -> None:
