@@ -235,6 +235,8 @@ def window_report(
 def _window(log: PredictionLog, choice: WindowChoice, now: datetime, score: str | None) -> Any:
     start = now - choice.duration if choice.duration is not None else None
     frame = log.read(start=start, last=choice.last)
+    if "route" in frame:  # a shadow's answers reach no one and repeat production's ids
+        frame = frame[frame["route"].fillna("") != "shadow"].reset_index(drop=True)
     if frame.empty:
         raise MonitoringError(f"no logged predictions in the window in {log.folder}")
     if score is not None and score not in frame.columns:
