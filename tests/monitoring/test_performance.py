@@ -51,6 +51,16 @@ def test_realised_ranking_metrics_equal_scikit_learns() -> None:
     assert result.metrics["log_loss"] == pytest.approx(log_loss(outcome, p))
 
 
+def test_tied_scores_give_scikit_learns_auc_and_average_precision() -> None:
+    """Scores rounded to one decimal (many ties): AUC and PR AUC still equal sklearn's."""
+    predictions, outcome = _predictions(1_000, seed=8)
+    predictions["score"] = predictions["score"].round(1)
+    result = window_performance(join_feedback(predictions, _labelled(predictions, outcome)))
+    p = predictions["score"].to_numpy()
+    assert result.metrics["roc_auc"] == pytest.approx(roc_auc_score(outcome, p))
+    assert result.metrics["pr_auc"] == pytest.approx(average_precision_score(outcome, p))
+
+
 def test_the_auc_interval_is_as_wide_as_hanley_and_mcneil_say() -> None:
     """The bootstrap 95% interval of ROC AUC has the width of the analytic one."""
     predictions, outcome = _predictions(2_000, seed=3)

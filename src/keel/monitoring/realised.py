@@ -50,12 +50,11 @@ def binary_metrics(
 ) -> Metrics:
     """ROC AUC, PR AUC, log loss, Brier and calibration error from the positive-class
     probabilities ``p`` (when logged), accuracy and F1 from the served labels."""
-    from sklearn.metrics import accuracy_score, f1_score
-
     y, predicted = y.astype(bool), predicted.astype(bool)
+    hit = (y == predicted).astype(float)
     metrics: dict[str, Metric] = {
-        "accuracy": lambda w: float(accuracy_score(y, predicted, sample_weight=w)),
-        "f1": lambda w: float(f1_score(y, predicted, sample_weight=w, zero_division=0)),
+        "accuracy": lambda w: float(np.average(hit, weights=w)),
+        "f1": lambda w: _f1(y, predicted, w),
     }
     notes: list[str] = []
     if p is None:
@@ -75,14 +74,18 @@ def binary_metrics(
     return _with_intervals(metrics, len(y), tuple(notes))
 
 
-def _probability_metrics(y: Array, p: Array) -> dict[str, Metric]:
-    from sklearn.metrics import average_precision_score, roc_auc_score
+def _f1(y: Array, predicted: Array, w: Array) -> float:
+    tp, fp, fn = w[y & predicted].sum(), w[~y & predicted].sum(), w[y & ~predicted].sum()
+    return float(2 * tp / (2 * tp + fp + fn)) if tp + fp + fn else 0.0
 
+
+def _probability_metrics(y: Array, p: Array) -> dict[str, Metric]:
+    ranked = _Ranked(y, p)
     losses = -np.log(np.clip(np.where(y, p, 1 - p), _EPS, 1.0))
     squared = (p - y) ** 2
     return {
-        "roc_auc": lambda w: _defined(roc_auc_score, y, p, w),
-        "pr_auc": lambda w: _defined(average_precision_score, y, p, w),
+        "roc_auc": ranked.roc_auc,
+        "pr_auc": ranked.average_precision,
         "log_loss": lambda w: float(np.average(losses, weights=w)),
         "brier": lambda w: float(np.average(squared, weights=w)),
         "ece": lambda w: expected_calibration_error(y, p, w),
@@ -93,14 +96,18 @@ def multiclass_metrics(y: Array, proba: Array | None, predicted: Array) -> Metri
     """Accuracy and macro F1 from the served labels; log loss from the logged class
     probabilities (``proba[i, c]``; NaN where only the top classes were logged: the mass
     left over is shared evenly among the classes not logged)."""
-    from sklearn.metrics import f1_score
-
     hit = (y == predicted).astype(float)
+    present = np.union1d(y, predicted)  # scikit-learn's macro average is over these
+    size = int(present.max()) + 1
+
+    def f1_macro(w: Array) -> float:
+        tp = np.bincount(y, weights=w * hit, minlength=size)[present]
+        sums = (np.bincount(y, w, size) + np.bincount(predicted, w, size))[present]
+        return float(np.mean(np.divide(2 * tp, sums, out=np.zeros(len(tp)), where=sums > 0)))
+
     metrics: dict[str, Metric] = {
         "accuracy": lambda w: float(np.average(hit, weights=w)),
-        "f1_macro": lambda w: float(
-            f1_score(y, predicted, average="macro", sample_weight=w, zero_division=0)
-        ),
+        "f1_macro": f1_macro,
     }
     notes: tuple[str, ...] = ()
     if proba is None:
@@ -158,10 +165,36 @@ def calibration_table(y: Array, p: Array, bins: int = 10) -> tuple[tuple[float, 
     return tuple(out)
 
 
-def _defined(score: Callable[..., Any], y: Array, p: Array, w: Array) -> float:
-    """The score, or NaN on a resample that holds one class only."""
-    present = y[w > 0]
-    return float(score(y, p, sample_weight=w)) if present.any() and not present.all() else np.nan
+class _Ranked:
+    """Rows grouped by distinct score, highest first: any weighting of them then gives
+    ROC AUC and average precision in linear time, as scikit-learn defines them (ties
+    count half in AUC; one precision per distinct threshold), NaN with one class only."""
+
+    def __init__(self, y: Array, p: Array) -> None:
+        _, self.group = np.unique(-p, return_inverse=True)
+        self.size = int(self.group.max()) + 1 if len(p) else 0
+        self.y = y.astype(float)
+
+    def _counts(self, w: Array) -> tuple[Array, Array]:
+        pos = np.bincount(self.group, weights=w * self.y, minlength=self.size)
+        neg = np.bincount(self.group, weights=w * (1 - self.y), minlength=self.size)
+        return pos, neg
+
+    def roc_auc(self, w: Array) -> float:
+        pos, neg = self._counts(w)
+        total_pos, total_neg = pos.sum(), neg.sum()
+        if total_pos <= 0 or total_neg <= 0:
+            return np.nan
+        below = total_neg - np.cumsum(neg)
+        return float((pos * (below + 0.5 * neg)).sum() / (total_pos * total_neg))
+
+    def average_precision(self, w: Array) -> float:
+        pos, neg = self._counts(w)
+        if pos.sum() <= 0 or neg.sum() <= 0:
+            return np.nan
+        tp, called = np.cumsum(pos), np.cumsum(pos + neg)
+        precision = np.divide(tp, called, out=np.zeros(len(tp)), where=called > 0)
+        return float((pos / pos.sum() * precision).sum())
 
 
 def _with_intervals(metrics: dict[str, Metric], n: int, notes: tuple[str, ...]) -> Metrics:
