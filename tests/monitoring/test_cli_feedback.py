@@ -100,3 +100,39 @@ def test_performance_on_an_unknown_score_column_names_the_choices(project_dir: P
     root = _project(project_dir, "0s")
     with pytest.raises(MonitoringError, match=r"output\.probability"):
         _run("performance", "--score", "prob", "--project", str(root))
+
+
+def test_an_estimate_says_so_in_the_text_output(project_dir: Path) -> None:
+    """Before labels mature the text output calls the figures estimated, assumptions given."""
+    root = _project(project_dir, "30d")
+    result = CliRunner().invoke(
+        app, ["performance", "--score", "output.probability", "-p", str(root)]
+    )
+    assert result.exit_code == 0
+    assert "ESTIMATED (no labels used)" in result.stdout and "calibrated" in result.stdout
+
+
+def test_label_delay_option_overrides_the_observed_delay(project_dir: Path) -> None:
+    """--label-delay 30d keeps a window with fresh labels estimated, and says which delay."""
+    root = _project(project_dir, "0s")
+    (root / "keel.yaml").write_text("name: t\n")
+    _run("feedback", str(root / "feedback.csv"), "--project", str(root))
+    observed = _run("performance", "--score", "output.probability", "-p", str(root))
+    forced = _run(
+        "performance", "--score", "output.probability", "--label-delay", "30d", "-p", str(root)
+    )
+    assert observed["estimated"] is False and "median delay" in str(observed["label_delay"])
+    assert forced["estimated"] is True and str(forced["label_delay"]).startswith("30d")
+
+
+def test_a_window_of_one_class_says_auc_is_undefined_and_exits_0(project_dir: Path) -> None:
+    """Every label 0: `keel performance` prints accuracy and a sentence, not a traceback."""
+    root = _project(project_dir, "0s")
+    frame = pd.read_csv(root / "feedback.csv")
+    frame.assign(label=0).to_csv(root / "feedback.csv", index=False)
+    _run("feedback", str(root / "feedback.csv"), "--project", str(root))
+    result = CliRunner().invoke(
+        app, ["performance", "--score", "output.probability", "-p", str(root)]
+    )
+    assert result.exit_code == 0
+    assert "roc_auc and pr_auc are undefined" in result.stdout and "accuracy:" in result.stdout
