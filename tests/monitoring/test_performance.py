@@ -10,6 +10,7 @@ from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 
 from keel.monitoring.performance import (
     ESTIMATE_ASSUMPTIONS,
+    HARD_SCORES,
     NO_PROBABILITIES,
     estimate_from_confidence,
     expected_auc,
@@ -159,3 +160,16 @@ def test_regression_and_business_metrics_side_by_side() -> None:
     assert result.metrics["rmse"] == pytest.approx(np.sqrt(5 / 3))
     assert result.metrics["r2"] == pytest.approx(1 - 5 / 2)
     assert result.business == {"revenue": 13.0}
+
+
+def test_a_score_of_hard_labels_is_not_taken_for_a_probability() -> None:
+    """--score pointed at the 0/1 served label: no estimate (it would say AUC 1) and, with
+    labels, no AUC; accuracy still comes from the served labels."""
+    predictions, outcome = _predictions(300, seed=9)
+    predictions["score"] = (predictions["score"] >= 0.5).astype(float)
+    empty = pd.DataFrame({"prediction_id": [], "label": []})
+    before = window_performance(join_feedback(predictions, empty), mature=False)
+    after = window_performance(join_feedback(predictions, _labelled(predictions, outcome)))
+    assert not before.estimated and before.notes == (HARD_SCORES,)
+    assert "roc_auc" not in after.metrics
+    assert after.metrics["accuracy"] == pytest.approx(np.mean(predictions["score"] == outcome))

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ESTIMATE_ASSUMPTIONS",
+    "HARD_SCORES",
     "NO_PROBABILITIES",
     "Joined",
     "Performance",
@@ -50,6 +51,10 @@ ESTIMATE_ASSUMPTIONS = (
 NO_PROBABILITIES = (
     "no estimate: the model logs no probabilities (it has no predict_proba), and an "
     "estimate from its hard labels would always look perfect; wait for labels"
+)
+HARD_SCORES = (
+    "no estimate: the score column holds only 0 and 1, hard labels rather than "
+    "probabilities; pass --score with the logged probability, or wait for labels"
 )
 
 
@@ -91,6 +96,7 @@ class _Rows:
     y: Array  # index into classes; -1 unmatched, -2 no label
     served: Array  # index into classes of the served label; -1 when not one
     proba: Array | None  # (rows, classes) probabilities, NaN where not logged
+    why: str = NO_PROBABILITIES  # why there are none
 
 
 def join_feedback(predictions: pd.DataFrame, feedback: pd.DataFrame) -> Joined:
@@ -152,6 +158,8 @@ def _rows(frame: pd.DataFrame, labels: Any, classes: list[Any], score: str | Non
     proba = _probabilities(frame, classes, score)
     if proba is not None and (served < 0).any():  # no served label logged: the argmax
         served = np.where(served < 0, np.nan_to_num(proba, nan=-1).argmax(axis=1), served)
+    if proba is not None and np.isin(proba[np.isfinite(proba)], (0.0, 1.0)).all():
+        return _Rows(y, served, None, HARD_SCORES)  # a label logged as a score
     return _Rows(y, served, proba)
 
 
@@ -205,7 +213,7 @@ def _left_out(result: Metrics, missing: int) -> Metrics:
 
 def _estimate(rows: _Rows, base: dict[str, Any]) -> Performance:
     if rows.proba is None:
-        return Performance(**base, estimated=False, metrics={}, notes=(NO_PROBABILITIES,))
+        return Performance(**base, estimated=False, metrics={}, notes=(rows.why,))
     answered = np.isfinite(rows.proba).any(axis=1)
     proba = rows.proba[answered]
     if base["kind"] == "binary":

@@ -59,8 +59,8 @@ def binary_metrics(
     notes: list[str] = []
     if p is None:
         notes.append(
-            "roc_auc, pr_auc, log_loss and brier need probabilities, and the model logs "
-            "none (it has no predict_proba): accuracy and f1 are from its labels"
+            "roc_auc, pr_auc, log_loss and brier need probabilities, and none are logged "
+            "(a model without predict_proba): accuracy and f1 are from the served labels"
         )
     else:
         metrics |= _probability_metrics(y, np.clip(p.astype(float), 0.0, 1.0))
