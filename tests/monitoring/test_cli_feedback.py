@@ -121,8 +121,9 @@ def test_label_delay_option_overrides_the_observed_delay(project_dir: Path) -> N
     forced = _run(
         "performance", "--score", "output.probability", "--label-delay", "30d", "-p", str(root)
     )
-    assert observed["estimated"] is False and "median delay" in str(observed["label_delay"])
-    assert forced["estimated"] is True and str(forced["label_delay"]).startswith("30d")
+    assert observed["estimated"] is False and "median delay" in str(observed["label_delay_source"])
+    assert forced["estimated"] is True and forced["label_delay_s"] == 30 * 86400
+    assert forced["label_delay_source"] == "--label-delay"
 
 
 def test_a_window_of_one_class_says_auc_is_undefined_and_exits_0(project_dir: Path) -> None:

@@ -137,3 +137,28 @@ async def test_served_regression_values_give_scikit_learns_errors(
     assert data["metrics"]["mae"] == pytest.approx(mean_absolute_error(served.truth, served.served))
     assert data["metrics"]["r2"] == pytest.approx(r2_score(served.truth, served.served))
     assert data["intervals"]["mae"][0] < data["metrics"]["mae"] < data["intervals"]["mae"][1]
+
+
+@pytest.mark.anyio
+async def test_a_wide_model_logs_its_ten_likeliest_classes(
+    project: Project, tmp_path: Path
+) -> None:
+    """Twelve classes: each logged row keeps the ten largest probabilities, by class name,
+    equal to the model's own predict_proba."""
+    from keel.monitoring.log import PredictionLog
+
+    train = _tiers(1_200, seed=0)
+    train["churned"] = [f"c{int(v) % 12}" for v in train["value"]]
+    model = LogisticRegression(max_iter=300).fit(train[FEATURES], train["churned"])
+    sample = train.drop(columns="value").iloc[:600]
+    register(project, tmp_path, model, sample)
+    rows = sample.iloc[:50]
+    served = await serve(project, rows)
+    with PredictionLog.for_project(project) as log:
+        logged = log.read().set_index("prediction_id").loc[served.ids]
+    columns = [f"proba.{c}" for c in model.classes_]
+    proba = pd.DataFrame(model.predict_proba(rows[FEATURES]), columns=columns)
+    top = proba.apply(lambda row: row.nlargest(10), axis=1).reindex(columns=columns)
+    kept = logged.reindex(columns=columns).reset_index(drop=True)
+    assert (kept.notna().sum(axis=1) == 10).all()
+    pd.testing.assert_frame_equal(kept, top, check_dtype=False, atol=1e-12)

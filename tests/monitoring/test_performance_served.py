@@ -87,7 +87,8 @@ async def test_the_label_delay_comes_from_the_labels_received(
     keel("feedback", str(tmp_path / "truth.csv"), "--project", str(project.root))
     data = keel("performance", "--project", str(project.root))
     assert data["mature"] is True and data["estimated"] is False
-    assert "median delay of the 200 labels received" in data["label_delay"]
+    assert data["label_delay_source"] == "median delay of the 200 labels received"
+    assert 0 <= data["label_delay_s"] < 600
 
 
 @pytest.mark.anyio
@@ -100,7 +101,8 @@ async def test_before_any_label_the_estimate_uses_probabilities_and_says_so(
     await serve(project, frame(400, seed=5))
     data = keel("performance", "--project", str(project.root))
     assert data["estimated"] is True and "calibrated" in data["assumptions"]
-    assert "default: no labels received yet" in data["label_delay"]
+    assert data["label_delay_source"] == "default: no labels received yet"
+    assert data["label_delay_s"] == 30 * 86400
     assert 0.55 < data["metrics"]["roc_auc"] < 0.95
 
 

@@ -105,6 +105,8 @@ def performance(
         finally:
             log.close(flush=False)
     data = _as_dict(result)
+    if delay is not None:
+        data["label_delay_source"] = "--label-delay"
     emit(as_json, data, lambda out: _print(out, data))
 
 
@@ -134,9 +136,10 @@ def _print(out: Console, data: dict[str, Any]) -> None:
     if not data["estimated"] and not data["metrics"]:
         state = "no metrics"
     maturity = "mature" if data["mature"] else "labels not yet mature"
+    delay = _readable(data["label_delay_s"])
     out.print(
         f"{data['rows']} predictions, {data['labelled']} labelled ({maturity}; label delay "
-        f"{data['label_delay']}); {state}:"
+        f"{delay}, {data['label_delay_source']}); {state}:"
     )
     if data["positive"] is not None:
         out.print(f"  {data['kind']}, positive class {data['positive']!r}")
@@ -156,3 +159,12 @@ def _print(out: Console, data: dict[str, Any]) -> None:
         out.print(f"  [yellow]{note}[/]")
     if data["assumptions"]:
         out.print(f"  [yellow]{data['assumptions']}[/]")
+
+
+def _readable(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.3g}{unit}"
+    return f"{seconds:.3g}s"

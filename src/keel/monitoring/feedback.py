@@ -229,7 +229,8 @@ def window_report(
         classes=facts.classes if facts else None,
         probabilities=facts.probabilities if facts else True,
     )  # fmt: skip
-    return replace(result, label_delay=f"{_duration(delay)} ({source})"), result.labelled
+    result = replace(result, label_delay_s=delay.total_seconds(), label_delay_source=source)
+    return result, result.labelled
 
 
 def _window(log: PredictionLog, choice: WindowChoice, now: datetime, score: str | None) -> Any:
@@ -255,11 +256,3 @@ def _delay(configured: timedelta | None, frame: pd.DataFrame) -> tuple[timedelta
         return DEFAULT_LABEL_DELAY, "default: no labels received yet"
     count = int(frame["received_at"].notna().sum())
     return observed, f"median delay of the {count} labels received"
-
-
-def _duration(delay: timedelta) -> str:
-    seconds = delay.total_seconds()
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.3g}{unit}"
-    return f"{seconds:.3g}s"

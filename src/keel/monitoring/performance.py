@@ -86,7 +86,8 @@ class Performance:
     unmatched_examples: tuple[str, ...] = ()
     classes: tuple[str, ...] = ()
     positive: str | None = None
-    label_delay: str | None = None
+    label_delay_s: float | None = None
+    label_delay_source: str | None = None
 
 
 @dataclass(frozen=True)
