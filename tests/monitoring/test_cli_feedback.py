@@ -137,3 +137,18 @@ def test_a_window_of_one_class_says_auc_is_undefined_and_exits_0(project_dir: Pa
     )
     assert result.exit_code == 0
     assert "roc_auc and pr_auc are undefined" in result.stdout and "accuracy:" in result.stdout
+
+
+def test_the_text_output_shows_the_reliability_bins(project_dir: Path) -> None:
+    """Realised output lists each probability bin's mean probability and observed rate."""
+    root = _project(project_dir, "0s")
+    _run("feedback", str(root / "feedback.csv"), "--project", str(root))
+    args = ["performance", "--score", "output.probability", "-p", str(root)]
+    result = CliRunner(env={"COLUMNS": "400"}).invoke(app, args)
+    labels = pd.read_csv(root / "feedback.csv", dtype={"prediction_id": str})
+    with Project.open(root) as project, PredictionLog.for_project(project) as log:
+        logged = log.read()[["prediction_id", "output.probability"]].astype({"prediction_id": str})
+    both = logged.merge(labels.drop_duplicates("prediction_id"), on="prediction_id")
+    first = both[both["output.probability"] < 0.1]
+    bin_text = f"{first['output.probability'].mean():.2f}->{first['label'].mean():.2f}"
+    assert f"{bin_text} ({len(first)})" in result.stdout

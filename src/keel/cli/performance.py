@@ -147,6 +147,12 @@ def _print(out: Console, data: dict[str, Any]) -> None:
         low_high = data["intervals"].get(name)
         ci = f"  [95% CI {low_high[0]:.4f} to {low_high[1]:.4f}]" if low_high else ""
         out.print(f"  {name}: {value:.4f}{ci}")
+    if data["calibration"]:
+        bins = ", ".join(
+            f"{b['mean_probability']:.2f}->{b['observed_rate']:.2f} ({b['rows']})"
+            for b in data["calibration"]
+        )
+        out.print(f"  calibration (mean probability->observed rate (rows)): {bins}")
     for name, value in data["business"].items():
         out.print(f"  {name}: {value:.6g}")
     if data["unmatched"]:
