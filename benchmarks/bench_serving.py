@@ -2,9 +2,10 @@
 
 Run from the repository root with the project's virtualenv active:
 
-    python benchmarks/bench_serving.py [--seconds 5] [--rounds 3] [--concurrency 16]
+    python benchmarks/bench_serving.py [--seconds 5] [--rounds 3] [--concurrency 16] [--classes 2]
 
-The model is a LogisticRegression on 30 numeric features. Three servers run, each a single
+The model is a LogisticRegression on 30 numeric features (two classes, or `--classes N`:
+then the log keeps every class's probability). Three servers run, each a single
 uvicorn process pinned to CPU 0:
 
 - baseline: FastAPI, a pydantic model of the 30 fields, ``predict_proba`` on the row;
@@ -55,25 +56,29 @@ REPO = HERE.parents[1]
 # -- the model and the projects -----------------------------------------------------------
 
 
-def make_data(rows: int, seed: int = 0) -> tuple[Any, Any]:
+def make_data(rows: int, seed: int = 0, classes: int = 2) -> tuple[Any, Any]:
     rng = np.random.default_rng(seed)
     X = rng.normal(0, 1, (rows, len(FEATURES))).round(4)
     weights = rng.normal(0, 1, len(FEATURES))
+    if classes > 2:  # ordered classes: the noisy linear score cut at its quantiles
+        noisy = X @ weights + rng.logistic(0, 1, rows)
+        cuts = np.quantile(noisy, np.linspace(0, 1, classes + 1)[1:-1])
+        return X, np.digitize(noisy, cuts)
     y = (rng.random(rows) < 1 / (1 + np.exp(-(X @ weights)))).astype(int)
     return X, y
 
 
-def build_model(folder: Path) -> Path:
+def build_model(folder: Path, classes: int = 2) -> Path:
     from sklearn.linear_model import LogisticRegression
 
-    X, y = make_data(5000)
+    X, y = make_data(5000, classes=classes)
     model = LogisticRegression(max_iter=1000).fit(X, y)  # fitted on an array: no names
     path = folder / "model.pkl"
     path.write_bytes(pickle.dumps(model))
     return path
 
 
-def build_project(folder: Path, model_path: Path, log: bool) -> tuple[Path, str]:
+def build_project(folder: Path, model_path: Path, log: bool, classes: int = 2) -> tuple[Path, str]:
     """A project whose production model is the benchmark model; returns (root, key)."""
     import warnings
 
@@ -90,7 +95,7 @@ def build_project(folder: Path, model_path: Path, log: bool) -> tuple[Path, str]
         + os.environ.get("KEEL_BENCH_SERVING", "")
     )
     (folder / "keel.yaml").write_text(f"name: bench\n{serving}")
-    X, y = make_data(1000, seed=1)
+    X, y = make_data(1000, seed=1, classes=classes)
     sample = pd.DataFrame(X, columns=FEATURES).assign(label=y)
     sample.to_csv(folder / "sample.csv", index=False)
     with Project.open(folder) as project, warnings.catch_warnings():
@@ -116,8 +121,8 @@ def baseline_app(model_path: Path) -> Any:
     @app.post("/predict")
     async def predict(instance: Instance) -> dict[str, Any]:
         row = np.array([[getattr(instance, name) for name in FEATURES]])
-        probability = float(model.predict_proba(row)[0, 1])
-        return {"label": int(probability >= 0.5), "probability": probability}
+        proba = model.predict_proba(row)[0]
+        return {"label": int(proba.argmax()), "probability": float(proba.max())}
 
     return app
 
@@ -271,6 +276,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--model", type=Path)
     parser.add_argument("--requests", type=Path)
+    parser.add_argument("--classes", type=int, default=2, help="Classes of the model.")
     args = parser.parse_args()
     if args.role == "baseline":
         serve_baseline(args.model, args.port)
@@ -279,17 +285,17 @@ def main() -> None:
         result = asyncio.run(drive(args.port, requests, args.concurrency, args.seconds))
         sys.stdout.write(json.dumps(result))
     else:
-        run(args.seconds, args.rounds, args.concurrency)
+        run(args.seconds, args.rounds, args.concurrency, args.classes)
 
 
-def run(seconds: float, rounds: int, concurrency: int) -> None:
+def run(seconds: float, rounds: int, concurrency: int, classes: int = 2) -> None:
     sys.path.insert(0, str(REPO / "src"))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        model_path = build_model(folder)
+        model_path = build_model(folder, classes)
         servers: dict[str, tuple[int, Path, subprocess.Popen[bytes]]] = {}
         try:
-            setup_servers(folder, model_path, servers)
+            setup_servers(folder, model_path, servers, classes)
             results = {name: [] for name in servers}  # type: dict[str, list[dict[str, Any]]]
             for _ in range(rounds):
                 for name, (port, requests_file, _) in servers.items():
@@ -298,11 +304,14 @@ def run(seconds: float, rounds: int, concurrency: int) -> None:
             for _, _, process in servers.values():
                 process.terminate()
                 process.wait(60)
-        report(results, rounds, concurrency, seconds)
+        report(results, rounds, concurrency, seconds, classes)
 
 
 def setup_servers(
-    folder: Path, model_path: Path, servers: dict[str, tuple[int, Path, subprocess.Popen[bytes]]]
+    folder: Path,
+    model_path: Path,
+    servers: dict[str, tuple[int, Path, subprocess.Popen[bytes]]],
+    classes: int = 2,
 ) -> None:
     """Start the three servers into ``servers`` (so the caller stops them even on failure)."""
     port = 18700 + os.getpid() % 500
@@ -312,7 +321,7 @@ def setup_servers(
     )  # fmt: skip
     servers["baseline"] = (port, write_requests(folder, "baseline", "/predict", None), baseline)
     for offset, (name, log) in enumerate([("keel", True), ("keel, log off", False)], start=1):
-        root, key = build_project(folder / f"project{offset}", model_path, log)
+        root, key = build_project(folder / f"project{offset}", model_path, log, classes)
         command = [sys.executable, "-m", "keel", "serve", "--project", str(root),
                    "--port", str(port + offset)]  # fmt: skip
         requests_file = write_requests(folder, f"keel{offset}", "/v1/predict", key)
@@ -341,12 +350,17 @@ def http_stack() -> str:
 
 
 def report(
-    results: dict[str, list[dict[str, Any]]], rounds: int, concurrency: int, seconds: float
+    results: dict[str, list[dict[str, Any]]],
+    rounds: int,
+    concurrency: int,
+    seconds: float,
+    classes: int = 2,
 ) -> None:
     def median(name: str, field: str) -> float:
         return statistics.median(run[field] for run in results[name])
 
     print(f"single-row requests, concurrency {concurrency}, {seconds:g} s x {rounds} rounds")
+    print(f"model: LogisticRegression, {classes} classes")
     print(f"HTTP stack (both servers): {http_stack()}")
     header = ("server", "req/s", "p50 ms", "p99 ms", "errors", "vs baseline")
     print(f"{header[0]:<16}" + "".join(f"{h:>10}" for h in header[1:5]) + f"{header[5]:>13}")

@@ -405,7 +405,7 @@ class BusinessMetric(Section):
 
 
 class PerformanceSpec(Section):
-    label_delay: Duration = timedelta(days=30)
+    label_delay: Duration | None = None  # None: the median delay of the labels so far
     business: list[BusinessMetric] = Field(default_factory=list)
     score: str | None = None
     kind: Literal["classification", "regression"] = "classification"

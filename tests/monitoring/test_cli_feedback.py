@@ -40,13 +40,42 @@ def _project(root: Path, label_delay: str) -> Path:
     return root
 
 
-def test_feedback_counts_unknown_ids_and_duplicates_and_is_idempotent(project_dir: Path) -> None:
-    """Loading twice stores the same ids; unknown ids and duplicate rows are reported."""
+def test_feedback_counts_unknown_ids_and_duplicates(project_dir: Path) -> None:
+    """Unknown ids and duplicate rows are reported; every id is new the first time."""
     root = _project(project_dir, "0s")
     first = _run("feedback", str(root / "feedback.csv"), "--project", str(root))
+    assert first == {
+        "rows": 603, "new": 602, "updated": 0, "unchanged": 0, "duplicates": 1, "unknown_ids": 2,
+    }  # fmt: skip
+
+
+def test_loading_the_same_feedback_twice_changes_nothing_and_says_so(project_dir: Path) -> None:
+    """The second load of one file: 0 new, 0 updated, every id unchanged."""
+    root = _project(project_dir, "0s")
+    _run("feedback", str(root / "feedback.csv"), "--project", str(root))
     second = _run("feedback", str(root / "feedback.csv"), "--project", str(root))
-    assert first == second
-    assert first == {"rows": 603, "stored": 602, "duplicates": 1, "unknown_ids": 2}
+    assert (second["new"], second["updated"], second["unchanged"]) == (0, 0, 602)
+
+
+def test_a_corrected_label_counts_as_updated(project_dir: Path) -> None:
+    """Reloading with one label changed and one id added: 1 updated, 1 new."""
+    root = _project(project_dir, "0s")
+    _run("feedback", str(root / "feedback.csv"), "--project", str(root))
+    frame = pd.read_csv(root / "feedback.csv", dtype={"label": str})
+    frame.loc[5, "label"] = "1" if frame.loc[5, "label"] == "0" else "0"
+    frame.loc[len(frame)] = ["late-id", "1"]
+    frame.to_csv(root / "feedback.csv", index=False)
+    again = _run("feedback", str(root / "feedback.csv"), "--project", str(root))
+    assert (again["new"], again["updated"], again["unchanged"]) == (1, 1, 601)
+
+
+def test_feedback_text_output_names_new_updated_and_unchanged(project_dir: Path) -> None:
+    """Without --json, one line says how many labels were new, updated and unchanged."""
+    root = _project(project_dir, "0s")
+    _run("feedback", str(root / "feedback.csv"), "--project", str(root))
+    result = CliRunner().invoke(app, ["feedback", str(root / "feedback.csv"), "-p", str(root)])
+    assert result.exit_code == 0
+    assert "0 new, 0 updated, 602 unchanged" in result.stdout
 
 
 def test_performance_is_realised_once_labels_have_matured(project_dir: Path) -> None:
@@ -71,3 +100,55 @@ def test_performance_on_an_unknown_score_column_names_the_choices(project_dir: P
     root = _project(project_dir, "0s")
     with pytest.raises(MonitoringError, match=r"output\.probability"):
         _run("performance", "--score", "prob", "--project", str(root))
+
+
+def test_an_estimate_says_so_in_the_text_output(project_dir: Path) -> None:
+    """Before labels mature the text output calls the figures estimated, assumptions given."""
+    root = _project(project_dir, "30d")
+    result = CliRunner().invoke(
+        app, ["performance", "--score", "output.probability", "-p", str(root)]
+    )
+    assert result.exit_code == 0
+    assert "ESTIMATED (no labels used)" in result.stdout and "calibrated" in result.stdout
+
+
+def test_label_delay_option_overrides_the_observed_delay(project_dir: Path) -> None:
+    """--label-delay 30d keeps a window with fresh labels estimated, and says which delay."""
+    root = _project(project_dir, "0s")
+    (root / "keel.yaml").write_text("name: t\n")
+    _run("feedback", str(root / "feedback.csv"), "--project", str(root))
+    observed = _run("performance", "--score", "output.probability", "-p", str(root))
+    forced = _run(
+        "performance", "--score", "output.probability", "--label-delay", "30d", "-p", str(root)
+    )
+    assert observed["estimated"] is False and "median delay" in str(observed["label_delay_source"])
+    assert forced["estimated"] is True and forced["label_delay_s"] == 30 * 86400
+    assert forced["label_delay_source"] == "--label-delay"
+
+
+def test_a_window_of_one_class_says_auc_is_undefined_and_exits_0(project_dir: Path) -> None:
+    """Every label 0: `keel performance` prints accuracy and a sentence, not a traceback."""
+    root = _project(project_dir, "0s")
+    frame = pd.read_csv(root / "feedback.csv")
+    frame.assign(label=0).to_csv(root / "feedback.csv", index=False)
+    _run("feedback", str(root / "feedback.csv"), "--project", str(root))
+    result = CliRunner().invoke(
+        app, ["performance", "--score", "output.probability", "-p", str(root)]
+    )
+    assert result.exit_code == 0
+    assert "roc_auc and pr_auc are undefined" in result.stdout and "accuracy:" in result.stdout
+
+
+def test_the_text_output_shows_the_reliability_bins(project_dir: Path) -> None:
+    """Realised output lists each probability bin's mean probability and observed rate."""
+    root = _project(project_dir, "0s")
+    _run("feedback", str(root / "feedback.csv"), "--project", str(root))
+    args = ["performance", "--score", "output.probability", "-p", str(root)]
+    result = CliRunner(env={"COLUMNS": "400"}).invoke(app, args)
+    labels = pd.read_csv(root / "feedback.csv", dtype={"prediction_id": str})
+    with Project.open(root) as project, PredictionLog.for_project(project) as log:
+        logged = log.read()[["prediction_id", "output.probability"]].astype({"prediction_id": str})
+    both = logged.merge(labels.drop_duplicates("prediction_id"), on="prediction_id")
+    first = both[both["output.probability"] < 0.1]
+    bin_text = f"{first['output.probability'].mean():.2f}->{first['label'].mean():.2f}"
+    assert f"{bin_text} ({len(first)})" in result.stdout

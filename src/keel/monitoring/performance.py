@@ -3,8 +3,10 @@
 Pure functions. ``join_feedback`` matches ground truth to logged predictions by id
 (later reports for an id replace earlier ones; ids the log does not know are counted,
 not dropped silently). ``window_performance`` gives the realised metrics of a window
-whose labels have matured, and until then, for a classifier, an estimate from the
-model's own probabilities whose assumptions it states.
+whose labels have matured, computed from the logged scores (the positive class's
+probability, or every class's) and the served labels, each with a 95% interval. Until
+then a classifier's metrics are estimated from its probabilities (confidence-based
+estimation), never from a hard label, and the result says it is an estimate.
 """
 
 from __future__ import annotations
@@ -15,25 +17,44 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from keel.monitoring.labels import infer_classes, match_labels
+from keel.monitoring.realised import (
+    Metrics,
+    binary_metrics,
+    calibration_table,
+    multiclass_metrics,
+    regression_metrics,
+)
+
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
     "ESTIMATE_ASSUMPTIONS",
+    "HARD_SCORES",
+    "NO_PROBABILITIES",
     "Joined",
     "Performance",
-    "calibration",
-    "classification_metrics",
     "estimate_from_confidence",
     "expected_auc",
     "join_feedback",
-    "regression_metrics",
     "window_performance",
 ]
+
+Kind = Literal["classification", "regression"]
+Array = np.ndarray[Any, Any]
 
 ESTIMATE_ASSUMPTIONS = (
     "estimated from the model's own probabilities: assumes they are calibrated and that "
     "only the inputs shifted, not how outcomes follow from them (no concept drift)"
+)
+NO_PROBABILITIES = (
+    "no estimate: the model logs no probabilities (it has no predict_proba), and an "
+    "estimate from its hard labels would always look perfect; wait for labels"
+)
+HARD_SCORES = (
+    "no estimate: the score column holds only 0 and 1, hard labels rather than "
+    "probabilities; pass --score with the logged probability, or wait for labels"
 )
 
 
@@ -48,17 +69,35 @@ class Joined:
 
 @dataclass(frozen=True)
 class Performance:
-    """One window's performance: realised, or estimated before labels mature."""
+    """One window's performance: realised from labels, or estimated before they mature."""
 
-    kind: Literal["classification", "regression"]
+    kind: Literal["binary", "multiclass", "regression"]
     rows: int
     labelled: int
     mature: bool
     estimated: bool
     metrics: Mapping[str, float]
+    intervals: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     business: Mapping[str, float] = field(default_factory=dict)
     calibration: tuple[tuple[float, float, int], ...] = ()
     assumptions: str | None = None
+    notes: tuple[str, ...] = ()
+    unmatched: int = 0
+    unmatched_examples: tuple[str, ...] = ()
+    classes: tuple[str, ...] = ()
+    positive: str | None = None
+    label_delay_s: float | None = None
+    label_delay_source: str | None = None
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """A window's rows as arrays: label index, served label index, probabilities."""
+
+    y: Array  # index into classes; -1 unmatched, -2 no label
+    served: Array  # index into classes of the served label; -1 when not one
+    proba: Array | None  # (rows, classes) probabilities, NaN where not logged
+    why: str = NO_PROBABILITIES  # why there are none
 
 
 def join_feedback(predictions: pd.DataFrame, feedback: pd.DataFrame) -> Joined:
@@ -70,56 +109,163 @@ def join_feedback(predictions: pd.DataFrame, feedback: pd.DataFrame) -> Joined:
     return Joined(frame, unknown_ids=int((~known).sum()), duplicates=duplicates)
 
 
-def classification_metrics(
-    labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5
-) -> dict[str, float]:
-    """Accuracy, F1, ROC AUC (when both classes occur) and Brier score."""
-    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+def window_performance(
+    joined: Joined,
+    *,
+    score: str = "score",
+    label: str = "label",
+    kind: Kind = "classification",
+    classes: Sequence[Any] | None = None,
+    probabilities: bool = True,
+    mature: bool = True,
+    business: Sequence[tuple[str, str, str]] = (),
+) -> Performance:
+    """Realised metrics when the window is mature and labelled, else an estimate.
 
-    y, p = labels.astype(int), scores.astype(float)
-    predicted = (p >= threshold).astype(int)
-    metrics = {
-        "accuracy": float(accuracy_score(y, predicted)),
-        "f1": float(f1_score(y, predicted, zero_division=0)),
-        "brier": float(np.mean((p - y) ** 2)),
+    ``classes`` are the model's (the last is the positive class of a binary model); without
+    them they are inferred from the labels. ``probabilities`` is False for a model without
+    ``predict_proba``: its logged score is a hard label and is never used as a probability.
+    Business metrics are (name, column, sum|mean|count) over the labelled rows.
+    """
+    frame = joined.frame
+    labels = frame[label] if label in frame else [None] * len(frame)
+    if kind == "regression":
+        return _regression(frame, labels, score, mature, business)
+    # no model and no label yet to say: a binary model whose score is P(1)
+    known = list(classes) if classes is not None else infer_classes(list(labels)) or [0, 1]
+    rows = _rows(frame, labels, known, score if probabilities else None)
+    labelled = rows.y >= 0
+    unmatched = rows.y == -1
+    base: dict[str, Any] = dict(
+        kind="binary" if len(known) <= 2 else "multiclass",
+        rows=len(frame),
+        labelled=int(labelled.sum()),
+        mature=mature,
+        business=_business(frame[labelled], business),
+        unmatched=int(unmatched.sum()),
+        unmatched_examples=_examples(labels, unmatched),
+        classes=tuple(str(c) for c in known),
+        positive=str(known[-1]) if len(known) == 2 else None,
+    )
+    if mature and labelled.any():
+        return _realised(rows, labelled, known, base)
+    return _estimate(rows, base)
+
+
+def _rows(frame: pd.DataFrame, labels: Any, classes: list[Any], score: str | None) -> _Rows:
+    y = match_labels(list(labels), classes)
+    outputs = frame["output"] if "output" in frame else [None] * len(frame)
+    served = np.maximum(match_labels(list(outputs), classes), -1)
+    proba = _probabilities(frame, classes, score)
+    if proba is not None and (served < 0).any():  # no served label logged: the argmax
+        served = np.where(served < 0, np.nan_to_num(proba, nan=-1).argmax(axis=1), served)
+    if proba is not None and np.isin(proba[np.isfinite(proba)], (0.0, 1.0)).all():
+        return _Rows(y, served, None, HARD_SCORES)  # a label logged as a score
+    return _Rows(y, served, proba)
+
+
+def _probabilities(frame: pd.DataFrame, classes: list[Any], score: str | None) -> Array | None:
+    if score is None or not classes:
+        return None
+    if len(classes) == 2:
+        if score not in frame or not frame[score].notna().any():
+            return None
+        p = frame[score].to_numpy(dtype=float)
+        return np.column_stack([1 - p, p])
+    columns = [f"proba.{c}" for c in classes]
+    if not any(c in frame for c in columns):
+        return None
+    missing = np.full(len(frame), np.nan)
+    return np.column_stack([frame[c].to_numpy(float) if c in frame else missing for c in columns])
+
+
+def _realised(
+    rows: _Rows, labelled: Array, classes: list[Any], base: dict[str, Any]
+) -> Performance:
+    proba = rows.proba[labelled] if rows.proba is not None else None
+    y, served = rows.y[labelled], rows.served[labelled]
+    table: tuple[tuple[float, float, int], ...] = ()
+    if base["kind"] == "binary":
+        p = proba[:, 1] if proba is not None else None
+        scored = np.isfinite(p) if p is not None else np.ones(len(y), bool)
+        p_scored = None if p is None else p[scored]
+        result = binary_metrics(y[scored] == 1, p_scored, served[scored] == 1, *classes[::-1])
+        if p is not None:
+            table = calibration_table((y[scored] == 1).astype(float), p[scored])
+        result = _left_out(result, int((~scored).sum()))
+    else:
+        result = multiclass_metrics(y, proba, served)
+    return Performance(
+        **base,
+        estimated=False,
+        metrics=result.values,
+        intervals=result.intervals,
+        calibration=table,
+        notes=result.notes,
+    )
+
+
+def _left_out(result: Metrics, missing: int) -> Metrics:
+    if not missing:
+        return result
+    note = f"{missing} labelled rows have no logged score (fallback answers) and are left out"
+    return Metrics(result.values, result.intervals, (*result.notes, note))
+
+
+def _estimate(rows: _Rows, base: dict[str, Any]) -> Performance:
+    if rows.proba is None:
+        return Performance(**base, estimated=False, metrics={}, notes=(rows.why,))
+    answered = np.isfinite(rows.proba).any(axis=1)
+    proba = rows.proba[answered]
+    if base["kind"] == "binary":
+        metrics = estimate_from_confidence(proba[:, 1], rows.served[answered] == 1)
+    else:  # the expected share of right answers is the mean top probability
+        metrics = {"accuracy": float(np.nanmax(proba, axis=1).mean())} if len(proba) else {}
+    return Performance(**base, estimated=True, metrics=metrics, assumptions=ESTIMATE_ASSUMPTIONS)
+
+
+def _regression(
+    frame: pd.DataFrame, labels: Any, score: str, mature: bool,
+    business: Sequence[tuple[str, str, str]],
+) -> Performance:  # fmt: skip
+    import pandas as pd
+
+    y = pd.to_numeric(pd.Series(list(labels), dtype=object), errors="coerce").to_numpy(float)
+    given = pd.Series(list(labels), dtype=object).notna().to_numpy()
+    predicted = frame[score].to_numpy(dtype=float) if score in frame else np.full(len(y), np.nan)
+    labelled = np.isfinite(y) & np.isfinite(predicted)
+    unmatched = given & ~np.isfinite(y)
+    base: dict[str, Any] = {
+        "kind": "regression",
+        "rows": len(frame),
+        "labelled": int(labelled.sum()),
+        "mature": mature,
+        "business": _business(frame[labelled], business),
+        "unmatched": int(unmatched.sum()),
+        "unmatched_examples": _examples(labels, unmatched),
     }
-    if len(np.unique(y)) == 2:
-        metrics["roc_auc"] = float(roc_auc_score(y, p))
-    return metrics
+    if not (mature and labelled.any()):
+        note = "a regressor's error cannot be estimated before its labels come; wait for them"
+        return Performance(**base, estimated=False, metrics={}, notes=(note,))
+    result = regression_metrics(y[labelled], predicted[labelled])
+    return Performance(
+        **base, estimated=False, metrics=result.values, intervals=result.intervals,
+        notes=result.notes,
+    )  # fmt: skip
 
 
-def regression_metrics(labels: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
-    """Mean absolute error and root mean squared error."""
-    error = predictions.astype(float) - labels.astype(float)
-    return {"mae": float(np.mean(np.abs(error))), "rmse": float(np.sqrt(np.mean(error**2)))}
-
-
-def calibration(
-    labels: np.ndarray, scores: np.ndarray, bins: int = 10
-) -> tuple[tuple[float, float, int], ...]:
-    """Per probability bin: mean predicted probability, observed rate, count."""
-    index = np.minimum((scores * bins).astype(int), bins - 1)
-    out = []
-    for b in range(bins):
-        members = index == b
-        if members.any():
-            out.append(
-                (float(scores[members].mean()), float(labels[members].mean()), int(members.sum()))
-            )
-    return tuple(out)
-
-
-def estimate_from_confidence(scores: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-    """Expected accuracy, F1 and ROC AUC if each score is the true probability of class 1."""
-    p = np.clip(scores.astype(float), 0.0, 1.0)
-    positive = p >= threshold
+def estimate_from_confidence(p: Array, predicted: Array | None = None) -> dict[str, float]:
+    """Expected accuracy, F1 and ROC AUC if each score is the true probability of the
+    positive class; ``predicted`` is the served decision (default: p >= 0.5)."""
+    p = np.clip(p.astype(float), 0.0, 1.0)
+    positive = p >= 0.5 if predicted is None else predicted.astype(bool)
     accuracy = float(np.mean(np.where(positive, p, 1 - p)))
     tp, fp, fn = p[positive].sum(), (1 - p[positive]).sum(), p[~positive].sum()
     f1 = float(2 * tp / (2 * tp + fp + fn)) if tp + fp + fn else 0.0
     return {"accuracy": accuracy, "f1": f1, "roc_auc": expected_auc(p)}
 
 
-def expected_auc(p: np.ndarray) -> float:
+def expected_auc(p: Array) -> float:
     """E[AUC] = sum over pairs i > j in score of p_i (1 - p_j), normalised; ties count half."""
     order = np.argsort(p, kind="stable")
     sorted_p = p[order]
@@ -134,33 +280,9 @@ def expected_auc(p: np.ndarray) -> float:
     return float(pairs.sum() / denominator) if denominator > 0 else float("nan")
 
 
-def window_performance(
-    joined: Joined,
-    *,
-    score: str,
-    label: str = "label",
-    kind: Literal["classification", "regression"] = "classification",
-    mature: bool = True,
-    business: Sequence[tuple[str, str, str]] = (),
-) -> Performance:
-    """Realised metrics when the window is mature and labelled, else (for a classifier)
-    the confidence-based estimate; business metrics are (name, column, sum|mean|count)."""
-    frame = joined.frame
-    labelled = frame[frame[label].notna()] if label in frame else frame.iloc[:0]
-    values = _business(labelled, business)
-    if mature and len(labelled):
-        y, s = labelled[label].to_numpy(), labelled[score].to_numpy(dtype=float)
-        if kind == "regression":
-            return Performance(kind, len(frame), len(labelled), True, False,
-                               regression_metrics(y.astype(float), s), values)  # fmt: skip
-        metrics = classification_metrics(y.astype(int), s)
-        return Performance(kind, len(frame), len(labelled), True, False, metrics, values,
-                           calibration(y.astype(float), s))  # fmt: skip
-    if kind == "regression":
-        return Performance(kind, len(frame), len(labelled), mature, False, {}, values)
-    estimate = estimate_from_confidence(frame[score].to_numpy(dtype=float))
-    return Performance(kind, len(frame), len(labelled), mature, True, estimate, values,
-                       assumptions=ESTIMATE_ASSUMPTIONS)  # fmt: skip
+def _examples(labels: Any, mask: Array, most: int = 3) -> tuple[str, ...]:
+    values = [str(v) for v, bad in zip(labels, mask, strict=True) if bad]
+    return tuple(dict.fromkeys(values))[:most]
 
 
 def _business(frame: pd.DataFrame, specs: Sequence[tuple[str, str, str]]) -> dict[str, float]:

@@ -46,7 +46,7 @@ FIXED = (
     "fallback",
     "failure",
 )
-NESTED = {"inputs": "input", "features": "feature"}
+NESTED = {"inputs": "input", "features": "feature", "probabilities": "proba"}
 _TEXT = ("prediction_id", "model_version", "route", "fallback", "failure")
 
 

@@ -99,6 +99,7 @@ class ShadowRunner:
                 "route": "shadow",
                 "confidence": answer.confidence,
                 "score": answer.score,
+                "probabilities": answer.probabilities,
                 "latency_ms": latency,
                 "fallback": answer.fallback,
                 "failure": answer.failure,

@@ -24,6 +24,8 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 __all__ = ["ModelBackend", "ModelThread", "Prediction", "SklearnBackend"]
 
 T = TypeVar("T")
+TOP_CLASSES = 10
+"""A model with more classes logs the probabilities of its ten likeliest per prediction."""
 
 
 @dataclass(slots=True)
@@ -39,6 +41,7 @@ class Prediction:
     failure: str | None = None  # why the model did not answer: error, timeout or unloaded
     model_version: str | None = None
     features: dict[str, Any] | None = None  # looked-up inputs the request did not carry
+    probabilities: dict[str, float] | None = None  # many classes: the top ones', by name
 
     @property
     def score(self) -> float | None:
@@ -137,6 +140,7 @@ class SklearnBackend:
         self.classes: list[Any] | None = None
         if hasattr(model, "predict_proba") and classes is not None:
             self.classes = [getattr(c, "item", lambda c=c: c)() for c in classes]
+            self._names = [str(c) for c in self.classes]
         self.thread = thread or ModelThread(f"keel-model-{version}")
         # A model fitted on a plain array with numeric inputs takes a plain array: no pandas
         # frame to build per batch. Models fitted on frames get the frame they expect.
@@ -200,7 +204,15 @@ class SklearnBackend:
             probability=proba[-1] if len(proba) == 2 else None,
             confidence=proba[best],
             model_version=self.version,
+            probabilities=self._top(proba) if len(proba) > 2 else None,
         )
+
+    def _top(self, proba: list[float]) -> dict[str, float]:
+        """The logged class probabilities: all of them, or the ``TOP_CLASSES`` largest."""
+        pairs = zip(self._names, proba, strict=True)
+        if len(proba) <= TOP_CLASSES:
+            return dict(pairs)
+        return dict(sorted(pairs, key=operator.itemgetter(1), reverse=True)[:TOP_CLASSES])
 
     def _regression(self, value: float) -> Prediction:
         interval = None

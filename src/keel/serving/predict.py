@@ -257,6 +257,7 @@ def _log_entries(
             "route": "cache" if hit else arm,
             "confidence": answer.confidence,
             "score": answer.score,
+            "probabilities": answer.probabilities,
             "latency_ms": latency,
             "fallback": answer.fallback,
             "failure": answer.failure,
