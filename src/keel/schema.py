@@ -257,6 +257,8 @@ class TrainingConfig(Section):
     split: SplitSpec = Field(default_factory=SplitSpec)
     seed: int = 0
     metrics: list[str] = Field(default_factory=lambda: ["roc_auc", "accuracy", "log_loss"])
+    # The class binary metrics and scores are about; default: the training labels' minority
+    positive_class: str | bool | int | None = None
 
 
 class HardExamples(Section):

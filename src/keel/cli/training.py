@@ -18,6 +18,7 @@ from keel.cli._common import JsonOpt, ProjectOpt, console, emit, open_project
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from keel.training.classes import ModelClasses
     from keel.training.gate import GateDecision
 
 registry_app = typer.Typer(
@@ -61,6 +62,7 @@ def train(
         result = run_training(opened, training, policy)
     data = {
         "version": result.version.to_dict(),
+        "classes": None if result.classes is None else result.classes.to_dict(),
         "gate": None if result.decision is None else result.decision.to_dict(),
     }
 
@@ -72,6 +74,8 @@ def train(
             f"({version.data_ref}) in {version.duration_s:.1f}s",
         )
         _say(out, "  metrics: " + _metrics_text(version.metrics))
+        if result.classes is not None and result.classes.task == "classification":
+            _say(out, "  " + _classes_text(result.classes))
         if result.decision is not None:
             _print_decision(out, result.decision)
 
@@ -239,6 +243,17 @@ def _metrics_text(metrics: dict[str, Any]) -> str:
     from keel.training.status import metrics_text
 
     return metrics_text(metrics)
+
+
+def _classes_text(classes: ModelClasses) -> str:
+    """Which class the binary metrics are about, and why; or the classes of a multiclass."""
+    if not classes.binary:
+        listed = ", ".join(map(repr, classes.classes))
+        return f"classes: {listed} (many classes: precision, recall, F1 and AUC are macro)"
+    counts = dict(zip(classes.classes, classes.counts, strict=False))
+    rows = sum(classes.counts)
+    share = f": {counts.get(classes.positive, 0)} of {rows} training rows" if rows else ""
+    return f"positive class: {classes.positive!r} ({classes.chosen_by}{share})"
 
 
 def _when(timestamp: float | None) -> str:

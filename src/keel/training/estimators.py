@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from keel.errors import EstimatorError, MissingExtraError
+from keel.errors import EstimatorError, MissingExtraError, TrainingDataError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -74,7 +74,20 @@ def fit_model(spec: ModelSpec, X: pd.DataFrame, y: pd.Series, seed: int, root: P
         return _call(spec.function, lambda: function(X, y, dict(spec.params)))
     assert spec.estimator is not None  # the schema guarantees one of the two
     estimator = build_estimator(spec.estimator, dict(spec.params), seed, root)
+    _refuse_one_class(estimator, y)
     return _call(spec.estimator, lambda: estimator.fit(X, y))
+
+
+def _refuse_one_class(estimator: Any, y: pd.Series) -> None:
+    from sklearn.base import is_classifier
+
+    present = y.dropna().unique()
+    if is_classifier(estimator) and len(present) < 2:
+        raise TrainingDataError(
+            f"the target '{y.name}' has one class ({', '.join(map(repr, present))}) in the "
+            "training rows, and a classifier needs two or more; check training.target and "
+            "the labels"
+        )
 
 
 def _call(name: str, fit: Any) -> Any:

@@ -19,10 +19,15 @@ import numpy as np
 
 from keel.errors import KeelError, TrainingDataError
 from keel.schema import GateConfig
-from keel.training.artifact import load_bundle, predict_scores
+from keel.training.artifact import load_bundle, predict_proba, predict_scores
+from keel.training.classes import classes_from_bundle
 from keel.training.data import read_table
 from keel.training.gate import Evidence, HardExampleResult
-from keel.training.metrics import classification_metrics, regression_metrics
+from keel.training.metrics import (
+    classification_metrics,
+    multiclass_metrics,
+    regression_metrics,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,6 +39,8 @@ __all__ = [
     "gather_evidence",
     "hard_example_result",
     "measure_latency_p99_ms",
+    "metric_scores",
+    "metrics_of",
     "model_metrics",
     "scores_digest",
 ]
@@ -54,8 +61,21 @@ def model_metrics(
     bundle: dict[str, Any], frame: pd.DataFrame, names: list[str]
 ) -> dict[str, float | None]:
     """``names`` metrics of ``bundle`` on ``frame`` (which holds the target column)."""
-    scores = predict_scores(bundle, frame)
+    scores = metric_scores(bundle, frame)
     return metrics_of(bundle, frame[bundle["target"]].to_numpy(), scores, names)
+
+
+def metric_scores(bundle: dict[str, Any], frame: pd.DataFrame) -> np.ndarray[Any, Any]:
+    """What metrics are computed from: every class's probability for a many-class model,
+    else ``predict_scores`` (the positive class's probability, or the prediction)."""
+    if multiclass(bundle):
+        return predict_proba(bundle, frame)
+    return predict_scores(bundle, frame)
+
+
+def multiclass(bundle: dict[str, Any]) -> bool:
+    """Whether the bundle is a classifier without a positive class (more than two classes)."""
+    return bundle["task"] == "classification" and bundle.get("positive") is None
 
 
 def metrics_of(
@@ -64,7 +84,9 @@ def metrics_of(
     scores: np.ndarray[Any, Any],
     names: list[str],
 ) -> dict[str, float | None]:
-    """``names`` metrics of already computed ``scores``, for the bundle's task."""
+    """``names`` metrics of already computed ``scores`` (see ``metric_scores``)."""
+    if multiclass(bundle):
+        return multiclass_metrics(names, y_true, scores, classes_from_bundle(bundle).classes)
     if bundle["task"] == "classification":
         return classification_metrics(names, y_true, scores, bundle["positive"])
     return regression_metrics(names, y_true, scores)
@@ -127,7 +149,7 @@ def hard_example_result(
     bundle: dict[str, Any], frame: pd.DataFrame, metric: str, production: dict[str, Any] | None
 ) -> HardExampleResult:
     """The model's (and production's) ``metric`` on hard examples, and must-pass failures."""
-    scores = predict_scores(bundle, frame)
+    scores = metric_scores(bundle, frame)
     y_true = frame[bundle["target"]].to_numpy()
     value = metrics_of(bundle, y_true, scores, [metric]).get(metric)
     failed, total = _must_pass_failures(bundle, frame, scores)
@@ -258,9 +280,12 @@ def _must_pass_failures(
         flags = frame["must_pass"].astype(str).str.lower().isin({"true", "1", "yes"}).to_numpy()
     else:
         flags = np.ones(len(frame), dtype=bool)
-    predicted_positive = scores >= 0.5
-    actual_positive = (frame[bundle["target"]] == bundle["positive"]).to_numpy()
-    wrong = flags & (predicted_positive != actual_positive)
+    actual = frame[bundle["target"]].to_numpy()
+    if scores.ndim == 2:  # many classes: the most probable class is the prediction
+        classes = np.asarray(classes_from_bundle(bundle).classes)
+        wrong = flags & (classes[scores.argmax(axis=1)] != actual)
+    else:
+        wrong = flags & ((scores >= 0.5) != (actual == bundle["positive"]))
     ids = frame["id"] if "id" in frame.columns else frame.get("case_id", frame.index.to_series())
     return tuple(str(ids.iloc[i]) for i in np.flatnonzero(wrong)), int(flags.sum())
 
