@@ -278,9 +278,31 @@ class MaxDrop(Section):
     max_drop: float = Field(ge=0)
 
 
+class BaselineSpec(Section):
+    """Beat a trivial model fitted on the same split: DummyClassifier(strategy="prior")
+    (most frequent class, class-prior probabilities) or DummyRegressor(strategy="mean").
+
+    ``margin`` is in each metric's own units; ``metrics`` defaults to the gate's threshold
+    and vs_production metrics, or every recorded metric when the gate names none.
+    """
+
+    margin: float = Field(0.005, ge=0)
+    metrics: list[str] | None = None
+
+
+def _switch(value: Any) -> Any:
+    """``false`` turns a default-on section off; ``true`` keeps its defaults."""
+    if value is False:
+        return None
+    return {} if value is True else value
+
+
 class GateConfig(Section):
     thresholds: dict[str, str] = Field(default_factory=dict)
     vs_production: dict[str, MaxDrop] = Field(default_factory=dict)
+    baseline: Annotated[BaselineSpec | None, BeforeValidator(_switch)] = Field(
+        default_factory=BaselineSpec
+    )
     hard_examples: HardExamples | None = None
     slices: SliceSpec | None = None
     latency_p99_ms: float | None = Field(None, gt=0)

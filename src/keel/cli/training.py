@@ -268,9 +268,12 @@ def _print_decision(out: Console, decision: GateDecision) -> None:
     verdict = "[green]passed[/]" if decision.passed else "[red]failed[/]"
     _say(out, f"gate {verdict}")
     for check in decision.checks:
+        detail = f"  ({check.detail})" if check.detail else ""
+        if not check.judged:  # no tick and no inequality: nothing was decided
+            _say(out, f"  [yellow]○[/] {check.name}: not judged{detail}")
+            continue
         mark = "[green]✓[/]" if check.passed else "[red]✗[/]"
         value = "n/a" if check.value is None else f"{check.value:g}"
-        detail = f"  ({check.detail})" if check.detail else ""
         _say(out, f"  {mark} {check.name}: {value} {check.threshold}{detail}")
 
 

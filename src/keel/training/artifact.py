@@ -46,11 +46,13 @@ def make_bundle(
     target: str,
     labels: Sequence[Any] | None = None,
     positive_class: Any = None,
+    baseline: Any = None,
 ) -> dict[str, Any]:
     """The artifact's content for a fitted ``model`` (whose machine-only state is reset).
 
     ``labels`` (the training labels) and ``positive_class`` (the configured one, if any)
-    decide the positive class: see ``keel.training.classes``.
+    decide the positive class: see ``keel.training.classes``. ``baseline`` is the trivial
+    model fitted on the same rows, which the gate's baseline check scores.
     """
     reset_runtime_state(model)
     classes = choose_classes(model, labels, positive_class, target)
@@ -62,6 +64,7 @@ def make_bundle(
         "task": classes.task,
         "positive": classes.positive,
         "classes": classes.to_dict(),
+        "baseline": baseline,
     }
 
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from keel.schema import ModelSpec
 
-__all__ = ["build_estimator", "fit_model", "import_object"]
+__all__ = ["build_estimator", "fit_baseline", "fit_model", "import_object"]
 
 _EXTRAS = {"xgboost": "xgboost", "lightgbm": "lightgbm"}
 
@@ -76,6 +76,19 @@ def fit_model(spec: ModelSpec, X: pd.DataFrame, y: pd.Series, seed: int, root: P
     estimator = build_estimator(spec.estimator, dict(spec.params), seed, root)
     _refuse_one_class(estimator, y)
     return _call(spec.estimator, lambda: estimator.fit(X, y))
+
+
+def fit_baseline(model: Any, X: pd.DataFrame, y: pd.Series) -> Any:
+    """The trivial model the gate compares with, fitted on the same training rows.
+
+    A classifier's is ``DummyClassifier(strategy="prior")``: it predicts the most frequent
+    class with the class priors as probabilities. A regressor's predicts the mean.
+    """
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    if hasattr(model, "predict_proba") and getattr(model, "classes_", None) is not None:
+        return DummyClassifier(strategy="prior").fit(X, y)
+    return DummyRegressor(strategy="mean").fit(X, y)
 
 
 def _refuse_one_class(estimator: Any, y: pd.Series) -> None:

@@ -196,6 +196,7 @@ def gather_evidence(
         loadable_detail=detail,
         production_version=prod_version,
         production_metrics=_production_metrics(production, holdout, names),
+        **_baseline_evidence(bundle, holdout, sorted(record["metrics"])),
         hard_examples=hard,
         problems=problems,
         **(slices or {}),
@@ -227,6 +228,20 @@ def _production_metrics(
         return None
     scored = _try_metric_set(production.bundle, holdout, names)
     return scored if scored is not None else production.metrics
+
+
+def _baseline_evidence(
+    bundle: dict[str, Any] | None, holdout: pd.DataFrame, names: list[str]
+) -> dict[str, Any]:
+    """The trivial model's metrics on the same held-out rows, if the version has one."""
+    if bundle is None or bundle.get("baseline") is None:
+        return {}
+    dummy = bundle["baseline"]
+    params = ", ".join(f"{k}={v!r}" for k, v in sorted(dummy.get_params().items()) if v)
+    return {
+        "baseline_metrics": model_metrics({**bundle, "model": dummy}, holdout, names),
+        "baseline_model": f"{type(dummy).__name__}({params})",
+    }
 
 
 def _load_and_compare(

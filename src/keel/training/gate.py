@@ -40,13 +40,30 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 
 @dataclass(frozen=True)
 class Check:
-    """One gate check: what was measured, against what, and whether it passed."""
+    """One gate check: what was measured, against what, and whether it passed.
+
+    ``compared_with`` is the other model's score on the same rows (the trivial baseline,
+    or production). A check that is not ``judged`` (too little evidence to decide) never
+    fails the gate and is shown without a tick.
+    """
 
     name: str
     passed: bool
     value: float | None
     threshold: str
     detail: str = ""
+    compared_with: float | None = None
+    judged: bool = True
+
+    @property
+    def outcome(self) -> str:
+        if not self.judged:
+            return "not judged"
+        return "passed" if self.passed else "failed"
+
+    @classmethod
+    def not_judged(cls, name: str, why: str, value: float | None = None) -> Check:
+        return cls(name, True, value, "not judged", why, judged=False)
 
 
 @dataclass(frozen=True)
@@ -64,7 +81,8 @@ class GateDecision:
         return tuple(check for check in self.checks if not check.passed)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "checks": [asdict(check) for check in self.checks]}
+        checks = [{**asdict(check), "outcome": check.outcome} for check in self.checks]
+        return {"passed": self.passed, "checks": checks}
 
 
 @dataclass(frozen=True)
@@ -90,6 +108,8 @@ class Evidence:
     loadable_detail: str = ""
     production_version: int | None = None
     production_metrics: dict[str, float | None] | None = None
+    baseline_metrics: dict[str, float | None] | None = None
+    baseline_model: str = "the trivial model"
     hard_examples: HardExampleResult | None = None
     slices: dict[str, dict[str, float | None]] = field(default_factory=dict)
     slice_rows: dict[str, int] = field(default_factory=dict)
@@ -109,6 +129,7 @@ def decide(policy: GateConfig, evidence: Evidence) -> GateDecision:
     checks = [
         *_thresholds(policy.thresholds, evidence.metrics, "threshold"),
         *_vs_production(policy, evidence),
+        *_baseline(policy, evidence),
         *_hard_examples(policy, evidence.hard_examples),
         *_slices(policy, evidence),
         *_budgets(policy, evidence),
@@ -141,7 +162,7 @@ def _thresholds(
         why = (
             f"{metric} is undefined on these rows (e.g. only one class present)"
             if metric in metrics
-            else f"{metric} was not computed; add it to training.metrics"
+            else _not_computed(metric)
         )
         yield _compare(f"{prefix}:{metric}", metrics.get(metric), threshold, why)
 
@@ -172,6 +193,43 @@ def _vs_production(policy: GateConfig, evidence: Evidence) -> Iterator[Check]:
             production.get(metric),
             rule.max_drop,
         )
+
+
+def _baseline(policy: GateConfig, evidence: Evidence) -> Iterator[Check]:
+    spec = policy.baseline
+    if spec is None:
+        return
+    gated = sorted(set(policy.thresholds) | set(policy.vs_production))
+    for metric in spec.metrics if spec.metrics is not None else gated or sorted(evidence.metrics):
+        name = f"baseline:{metric}"
+        if evidence.baseline_metrics is None:
+            yield Check.not_judged(name, "no trivial model was recorded with this version")
+        elif metric not in evidence.metrics:
+            yield Check(name, False, None, "beats the trivial model", _not_computed(metric))
+        else:
+            yield _beats(name, metric, evidence, spec.margin)
+
+
+def _beats(name: str, metric: str, evidence: Evidence, margin: float) -> Check:
+    """The candidate must be better than the trivial model's score by at least ``margin``."""
+    value = evidence.metrics.get(metric)
+    dummy = (evidence.baseline_metrics or {}).get(metric)
+    if dummy is None:
+        return Check.not_judged(name, f"{metric} is undefined for the trivial model here", value)
+    lower = metric in LOWER_IS_BETTER
+    bound = round(dummy - margin if lower else dummy + margin, 9)
+    threshold = f"{'<=' if lower else '>='} {bound:g}"
+    detail = (
+        f"{evidence.baseline_model} scored {dummy:g} on the same held-out rows; margin {margin:g}"
+    )
+    if value is None:
+        return Check(name, False, None, threshold, f"{metric} is undefined for this model", dummy)
+    passed = value <= bound if lower else value >= bound
+    return Check(name, passed, value, threshold, detail, dummy)
+
+
+def _not_computed(metric: str) -> str:
+    return f"{metric} was not computed; add it to training.metrics"
 
 
 def _hard_examples(policy: GateConfig, result: HardExampleResult | None) -> Iterator[Check]:

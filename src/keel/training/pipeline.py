@@ -20,7 +20,7 @@ from keel.training import provenance
 from keel.training.artifact import dump_bundle, make_bundle
 from keel.training.classes import ModelClasses
 from keel.training.data import TrainingFrame, resolve_training_frame
-from keel.training.estimators import fit_model
+from keel.training.estimators import fit_baseline, fit_model
 from keel.training.gate import GateDecision
 from keel.training.gating import run_gate
 from keel.training.inputs import infer_schema, prepare
@@ -99,7 +99,8 @@ def _train_and_register(
     )
     fit_s = time.perf_counter() - fit_started
     labels = train_rows[config.target].to_numpy()
-    bundle = make_bundle(model, schema, config.target, labels, config.positive_class)
+    baseline = fit_baseline(model, X_train, train_rows[config.target])
+    bundle = make_bundle(model, schema, config.target, labels, config.positive_class, baseline)
     blob = dump_bundle(bundle)
     with ThreadPoolExecutor(max_workers=1) as pool:  # DuckDB writes while we score
         holdout_digest = pool.submit(store_frame, project.artifacts, test_rows)
