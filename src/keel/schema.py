@@ -269,9 +269,17 @@ class HardExamples(Section):
 
 
 class SliceSpec(Section):
+    """Per-value gates. A binary classifier's slice is judged only with ``min_positives``
+    and ``min_negatives`` rows of each class (any other model's with ``min_rows``), and
+    fails only when the whole ``confidence`` interval of its metric misses the threshold.
+    """
+
     column: str
     thresholds: dict[str, str] = Field(default_factory=dict)
     min_rows: int = Field(20, ge=1)
+    min_positives: int = Field(10, ge=1)
+    min_negatives: int = Field(10, ge=1)
+    confidence: float = Field(0.95, gt=0, lt=1)
 
 
 class MaxDrop(Section):

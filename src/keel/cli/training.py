@@ -274,7 +274,8 @@ def _print_decision(out: Console, decision: GateDecision) -> None:
             continue
         mark = "[green]✓[/]" if check.passed else "[red]✗[/]"
         value = "n/a" if check.value is None else f"{check.value:g}"
-        _say(out, f"  {mark} {check.name}: {value} {check.threshold}{detail}")
+        statement = check.statement or f"{value} {check.threshold}"
+        _say(out, f"  {mark} {check.name}: {statement}{detail}")
 
 
 def _print_list(out: Console, versions: list[Any]) -> None:

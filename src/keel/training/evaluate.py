@@ -177,6 +177,8 @@ def gather_evidence(
     a slice column that does not exist) becomes a named problem, which fails the gate with
     its reason instead of stopping it: the decision is still recorded.
     """
+    from keel.training.slice_evidence import slice_evidence  # it builds on this module
+
     digest = record["artifact"]["sha256"]
     bundle, loadable, detail = _load_and_compare(artifacts, digest, holdout, record)
     prod_version, prod_bundle = (
@@ -187,7 +189,7 @@ def gather_evidence(
     hard = _guarded(
         problems, "hard_examples", lambda: _hard(policy, bundle, root, prod_bundle, record)
     )
-    slices = _guarded(problems, "slices", lambda: _slice_evidence(policy, bundle, holdout))
+    slices = _guarded(problems, "slices", lambda: slice_evidence(policy.slices, bundle, holdout))
     return Evidence(
         metrics=record["metrics"],
         size_bytes=record["artifact"]["size_bytes"],
@@ -195,11 +197,11 @@ def gather_evidence(
         loadable=loadable,
         loadable_detail=detail,
         production_version=prod_version,
-        production_metrics=_production_metrics(production, holdout, names),
+        **_production_evidence(production, holdout, names),
         **_baseline_evidence(bundle, holdout, sorted(record["metrics"])),
         hard_examples=hard,
         problems=problems,
-        **(slices or {}),
+        slices=slices or {},
     )
 
 
@@ -220,14 +222,17 @@ def _guarded(problems: dict[str, str], name: str, gather: Callable[[], T]) -> T 
         return None
 
 
-def _production_metrics(
+def _production_evidence(
     production: Production | None, holdout: pd.DataFrame, names: list[str]
-) -> dict[str, float | None] | None:
+) -> dict[str, Any]:
     """Production scored on the same rows; if it takes other inputs, its recorded metrics."""
     if production is None:
-        return None
+        return {}
     scored = _try_metric_set(production.bundle, holdout, names)
-    return scored if scored is not None else production.metrics
+    return {
+        "production_metrics": scored if scored is not None else production.metrics,
+        "production_same_rows": scored is not None,
+    }
 
 
 def _baseline_evidence(
@@ -267,23 +272,6 @@ def _hard(
     allowed = {*training.get("exclude", []), (training.get("split") or {}).get("column")}
     frame = read_hard_examples(root / spec.file, bundle, allowed)
     return hard_example_result(bundle, frame, spec.metric, production)
-
-
-def _slice_evidence(policy: GateConfig, bundle: Any, holdout: pd.DataFrame) -> dict[str, Any]:
-    spec = policy.slices
-    if spec is None or bundle is None:
-        return {}
-    if spec.column not in holdout.columns:
-        raise TrainingDataError(
-            f"gate.slices.column '{spec.column}' is not a column of the training data"
-        )
-    names = list(spec.thresholds)
-    slices, rows = {}, {}
-    for value, part in holdout.groupby(spec.column, dropna=False, observed=True):
-        key = str(value)
-        slices[key] = model_metrics(bundle, part, names)
-        rows[key] = len(part)
-    return {"slices": slices, "slice_rows": rows}
 
 
 def _must_pass_failures(

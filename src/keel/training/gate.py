@@ -8,14 +8,13 @@ threshold and outcome, and passes only if every check passes.
 
 from __future__ import annotations
 
-import operator
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from keel.errors import ConfigError
 from keel.schema import GateConfig
+from keel.training.checks import OPS, Check, parse_threshold
+from keel.training.slice_gate import SliceEvidence, slice_checks
 
 __all__ = [
     "LOWER_IS_BETTER",
@@ -23,47 +22,12 @@ __all__ = [
     "Evidence",
     "GateDecision",
     "HardExampleResult",
+    "SliceEvidence",
     "decide",
     "parse_threshold",
 ]
 
 LOWER_IS_BETTER = frozenset({"log_loss", "brier", "mae", "rmse"})
-_THRESHOLD = re.compile(r"^\s*(>=|<=|>|<|==)\s*(-?\d+(?:\.\d+)?(?:[eE]-?\d+)?)\s*$")
-_OPS: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge,
-    "<=": operator.le,
-    ">": operator.gt,
-    "<": operator.lt,
-    "==": operator.eq,
-}
-
-
-@dataclass(frozen=True)
-class Check:
-    """One gate check: what was measured, against what, and whether it passed.
-
-    ``compared_with`` is the other model's score on the same rows (the trivial baseline,
-    or production). A check that is not ``judged`` (too little evidence to decide) never
-    fails the gate and is shown without a tick.
-    """
-
-    name: str
-    passed: bool
-    value: float | None
-    threshold: str
-    detail: str = ""
-    compared_with: float | None = None
-    judged: bool = True
-
-    @property
-    def outcome(self) -> str:
-        if not self.judged:
-            return "not judged"
-        return "passed" if self.passed else "failed"
-
-    @classmethod
-    def not_judged(cls, name: str, why: str, value: float | None = None) -> Check:
-        return cls(name, True, value, "not judged", why, judged=False)
 
 
 @dataclass(frozen=True)
@@ -111,17 +75,9 @@ class Evidence:
     baseline_metrics: dict[str, float | None] | None = None
     baseline_model: str = "the trivial model"
     hard_examples: HardExampleResult | None = None
-    slices: dict[str, dict[str, float | None]] = field(default_factory=dict)
-    slice_rows: dict[str, int] = field(default_factory=dict)
+    production_same_rows: bool = True
+    slices: dict[str, SliceEvidence] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
-
-
-def parse_threshold(text: str) -> tuple[str, float]:
-    """``">= 0.8"`` as ``(">=", 0.8)``; a ConfigError for anything else."""
-    match = _THRESHOLD.match(text)
-    if match is None:
-        raise ConfigError(f"gate threshold '{text}' is not a comparison; write e.g. \">= 0.80\"")
-    return match.group(1), float(match.group(2))
 
 
 def decide(policy: GateConfig, evidence: Evidence) -> GateDecision:
@@ -131,7 +87,7 @@ def decide(policy: GateConfig, evidence: Evidence) -> GateDecision:
         *_vs_production(policy, evidence),
         *_baseline(policy, evidence),
         *_hard_examples(policy, evidence.hard_examples),
-        *_slices(policy, evidence),
+        *slice_checks(policy.slices, evidence.slices),
         *_budgets(policy, evidence),
         *(
             Check(name, False, None, "evidence could be gathered", reason)
@@ -152,7 +108,7 @@ def _compare(name: str, value: float | None, threshold: str, why_none: str) -> C
     op, bound = parse_threshold(threshold)
     if value is None:
         return Check(name, False, None, threshold, why_none)
-    return Check(name, _OPS[op](value, bound), value, threshold)
+    return Check(name, OPS[op](value, bound), value, threshold)
 
 
 def _thresholds(
@@ -172,19 +128,32 @@ def _drop(metric: str, value: float, baseline: float) -> float:
 
 
 def _no_regression(
-    name: str, metric: str, value: float | None, baseline: float | None, max_drop: float
+    name: str,
+    metric: str,
+    value: float | None,
+    baseline: float | None,
+    max_drop: float,
+    scored: str,
 ) -> Check:
+    """``scored`` says who the baseline is and on which rows, e.g. "production v3 scored"."""
     threshold = f"drop <= {max_drop}"
     if baseline is None:
-        return Check(name, True, value, threshold, "no production value to compare with")
+        return Check.not_judged(name, "no production value to compare with", value)
     if value is None:
         return Check(name, False, None, threshold, f"{metric} is undefined for this model")
     drop = round(_drop(metric, value, baseline), 9)
-    return Check(name, drop <= max_drop, value, threshold, f"production {baseline}, drop {drop}")
+    detail = f"{scored.format(score=f'{baseline:g}')}; drop {drop}"
+    return Check(name, drop <= max_drop, value, threshold, detail, baseline)
 
 
 def _vs_production(policy: GateConfig, evidence: Evidence) -> Iterator[Check]:
     production = evidence.production_metrics or {}
+    rows = (
+        "on the same held-out rows"
+        if evidence.production_same_rows
+        else "on its own held-out rows (it takes other inputs; its recorded metrics)"
+    )
+    scored = f"production v{evidence.production_version} scored {{score}} {rows}"
     for metric, rule in sorted(policy.vs_production.items()):
         yield _no_regression(
             f"vs_production:{metric}",
@@ -192,6 +161,7 @@ def _vs_production(policy: GateConfig, evidence: Evidence) -> Iterator[Check]:
             evidence.metrics.get(metric),
             production.get(metric),
             rule.max_drop,
+            scored,
         )
 
 
@@ -242,6 +212,7 @@ def _hard_examples(policy: GateConfig, result: HardExampleResult | None) -> Iter
         result.value,
         result.production_value,
         spec.max_drop,
+        "production scored {score} on the same hard examples",
     )
     if spec.must_pass:
         failed = result.must_pass_failed
@@ -253,24 +224,6 @@ def _hard_examples(policy: GateConfig, result: HardExampleResult | None) -> Iter
             f"0 of {result.must_pass_total} fail",
             detail,
         )
-
-
-def _slices(policy: GateConfig, evidence: Evidence) -> Iterator[Check]:
-    spec = policy.slices
-    if spec is None:
-        return
-    for value, metrics in sorted(evidence.slices.items()):
-        rows = evidence.slice_rows.get(value, 0)
-        if rows < spec.min_rows:
-            yield Check(
-                f"slice:{spec.column}={value}",
-                True,
-                float(rows),
-                f"rows >= {spec.min_rows}",
-                "too few rows to judge; not gated",
-            )
-            continue
-        yield from _thresholds(spec.thresholds, metrics, f"slice:{spec.column}={value}")
 
 
 def _budgets(policy: GateConfig, evidence: Evidence) -> Iterator[Check]:
