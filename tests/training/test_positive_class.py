@@ -256,3 +256,16 @@ def test_cli_bad_positive_class_is_one_line(make_project: MakeProject) -> None:
     )
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "positive_class" in done.stderr
+
+
+def test_registry_show_names_the_positive_class(make_project: MakeProject) -> None:
+    """`keel registry show` prints the version's positive class, read from its record."""
+    project, result = _trained(make_project, loan_frame())
+    version, root = str(result.version.version), str(project.root)
+    shown = subprocess.run(
+        [sys.executable, "-m", "keel", "registry", "show", version, "--project", root],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "positive class: 'Charged Off'" in shown

@@ -315,6 +315,10 @@ def _print_show(out: Console, data: dict[str, Any]) -> None:
         f"{' (dirty)' if code.get('dirty') else ''}",
     )
     _say(out, "  metrics: " + _metrics_text(data["metrics"]))
+    if record.get("classes") and record["classes"]["task"] == "classification":
+        from keel.training.classes import ModelClasses
+
+        _say(out, "  " + _classes_text(ModelClasses.from_dict(record["classes"])))
     gate = data["gate"]
     _say(
         out,
