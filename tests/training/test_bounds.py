@@ -65,3 +65,23 @@ def test_few_positives_give_a_wide_auc_interval() -> None:
     )
     assert few is not None and many is not None
     assert few[1] - few[0] > 2 * (many[1] - many[0])
+
+
+@pytest.mark.parametrize("metric", ["f1", "brier", "log_loss", "mae", "rmse", "r2"])
+def test_fast_resample_metrics_equal_scikit_learn(metric: str) -> None:
+    """The NumPy metrics the bootstrap uses give scikit-learn's values."""
+    from sklearn import metrics as skm
+
+    from keel.training.bounds import _FAST
+
+    y, p = _scored(40, 160)
+    hits = (y == "bad").astype(float)
+    expected = {
+        "f1": skm.f1_score(hits, p >= 0.5),
+        "brier": skm.brier_score_loss(hits, p),
+        "log_loss": skm.log_loss(hits, p),
+        "mae": skm.mean_absolute_error(hits, p),
+        "rmse": np.sqrt(skm.mean_squared_error(hits, p)),
+        "r2": skm.r2_score(hits, p),
+    }[metric]
+    assert _FAST[metric](hits, p) == pytest.approx(expected, abs=1e-9)

@@ -45,6 +45,10 @@ def interval(
     counted = _proportion_base(metric, hits, scores, len(y_true))
     if counted is not None:
         return wilson(round(value * counted), counted, confidence)
+    if scores.ndim == 1 and metric in _FAST:  # NumPy on each resample: no per-call overhead
+        truth = (y_true if hits is None else hits).astype("float64")
+        fast = _FAST[metric]
+        return _bootstrap(truth, scores, hits, confidence, lambda y, s: fast(y, s))
     return _bootstrap(y_true, scores, hits, confidence, compute)
 
 
@@ -100,6 +104,35 @@ def _bootstrap(
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def _f1(y: Array, p: Array) -> float | None:
+    predicted = p >= 0.5
+    true_positives = float(np.sum(predicted & (y == 1)))
+    denominator = float(np.sum(predicted) + np.sum(y == 1))
+    return 2 * true_positives / denominator if denominator else 0.0
+
+
+def _log_loss(y: Array, p: Array) -> float:
+    q = np.clip(p, 1e-15, 1 - 1e-15)
+    return float(-np.mean(y * np.log(q) + (1 - y) * np.log(1 - q)))
+
+
+def _r2(y: Array, p: Array) -> float | None:
+    total = float(np.sum((y - y.mean()) ** 2))
+    return 1 - float(np.sum((y - p) ** 2)) / total if total else None
+
+
+# The same definitions as scikit-learn's (tests/training/test_bounds.py checks them),
+# written for one resample at a time: sklearn's input checks cost a millisecond a call.
+_FAST: dict[str, Callable[[Array, Array], float | None]] = {
+    "f1": _f1,
+    "brier": lambda y, p: float(np.mean((p - y) ** 2)),
+    "log_loss": _log_loss,
+    "mae": lambda y, p: float(np.mean(np.abs(y - p))),
+    "rmse": lambda y, p: float(np.sqrt(np.mean((y - p) ** 2))),
+    "r2": _r2,
+}
 
 
 def _z(confidence: float) -> float:

@@ -6,6 +6,7 @@ come from ``keel.training.bounds``; the decision is ``keel.training.slice_gate``
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ import numpy as np
 from keel.errors import TrainingDataError
 from keel.training.bounds import interval
 from keel.training.evaluate import metric_scores, metrics_of
-from keel.training.slice_gate import SliceEvidence
+from keel.training.slice_gate import SliceEvidence, too_few
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,22 +53,23 @@ def _one_slice(
     """A slice's metrics, their confidence intervals and (binary) its class counts."""
     values = metrics_of(bundle, y_true, scores, sorted(spec.thresholds))
     positive = bundle["positive"] if bundle["task"] == "classification" else None
+    hits = None if positive is None else int(np.sum(y_true == positive))
+    found = SliceEvidence(
+        rows=len(y_true),
+        metrics=values,
+        positives=hits,
+        negatives=None if hits is None else len(y_true) - hits,
+    )
+    if too_few(spec, found) is not None:
+        return found  # it will not be judged: no interval to compute
 
     def recompute(metric: str) -> Callable[[Any, Any], float | None]:
         return lambda y, s: metrics_of(bundle, y, s, [metric]).get(metric)
 
+    level = spec.confidence
     intervals = {
-        metric: interval(
-            metric, value, y_true, scores, positive, spec.confidence, recompute(metric)
-        )
+        metric: interval(metric, value, y_true, scores, positive, level, recompute(metric))
         for metric, value in values.items()
         if value is not None
     }
-    hits = None if positive is None else int(np.sum(y_true == positive))
-    return SliceEvidence(
-        rows=len(y_true),
-        metrics=values,
-        intervals=intervals,
-        positives=hits,
-        negatives=None if hits is None else len(y_true) - hits,
-    )
+    return dataclasses.replace(found, intervals=intervals)

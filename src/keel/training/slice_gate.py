@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from keel.schema import SliceSpec
 from keel.training.checks import NOT, OPS, Check, parse_threshold
 
-__all__ = ["SliceEvidence", "slice_checks"]
+__all__ = ["SliceEvidence", "slice_checks", "too_few"]
 
 
 @dataclass(frozen=True)
@@ -35,15 +35,15 @@ def slice_checks(spec: SliceSpec | None, slices: dict[str, SliceEvidence]) -> It
         return
     for value, found in sorted(slices.items()):
         prefix = f"slice:{spec.column}={value}"
-        too_few = _too_few(spec, found)
-        if too_few is not None:
-            yield Check.not_judged(prefix, too_few, float(found.rows))
+        reason = too_few(spec, found)
+        if reason is not None:
+            yield Check.not_judged(prefix, reason, float(found.rows))
             continue
         for metric, threshold in sorted(spec.thresholds.items()):
             yield _slice_check(f"{prefix}:{metric}", found, metric, threshold, spec.confidence)
 
 
-def _too_few(spec: SliceSpec, found: SliceEvidence) -> str | None:
+def too_few(spec: SliceSpec, found: SliceEvidence) -> str | None:
     """Why a slice cannot be judged, or None if it can."""
     if found.positives is not None and found.negatives is not None:
         if min(found.positives, found.negatives) == 0:
