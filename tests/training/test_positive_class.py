@@ -269,3 +269,15 @@ def test_registry_show_names_the_positive_class(make_project: MakeProject) -> No
         check=True,
     ).stdout
     assert "positive class: 'Charged Off'" in shown
+
+
+def test_artifacts_without_recorded_classes_keep_the_last_label() -> None:
+    """An artifact from before classes were recorded answers with the class it was scored on."""
+    from sklearn.linear_model import LogisticRegression
+
+    from keel.training.classes import classes_from_bundle
+
+    model = LogisticRegression().fit(np.array([[0.0], [1.0], [2.0]]), ["No", "Yes", "Yes"])
+    old = {"task": "classification", "positive": "Yes", "model": model}
+    assert classes_from_bundle(old).classes == ("No", "Yes")
+    assert classes_from_bundle(old).positive == "Yes"

@@ -249,7 +249,8 @@ def _classes_text(classes: ModelClasses) -> str:
     """Which class the binary metrics are about, and why; or the classes of a multiclass."""
     if not classes.binary:
         listed = ", ".join(map(repr, classes.classes))
-        return f"classes: {listed} (many classes: precision, recall, F1 and AUC are macro)"
+        macro = "precision, recall, F1, ROC AUC and average precision are macro averages"
+        return f"classes: {listed} (many classes: {macro})"
     counts = dict(zip(classes.classes, classes.counts, strict=False))
     rows = sum(classes.counts)
     share = f": {counts.get(classes.positive, 0)} of {rows} training rows" if rows else ""

@@ -7,11 +7,13 @@
       model: {estimator: sklearn.ensemble.HistGradientBoostingClassifier, params: {}}
       split: {by: time, column: prediction_time, test_size: 0.2}
       seed: 42
+      positive_class: 1               # default: the minority class of the training labels
     gate:
       thresholds: {roc_auc: ">= 0.80"}
       vs_production: {roc_auc: {max_drop: 0.01}}
+      baseline: {margin: 0.005}       # beat DummyClassifier/DummyRegressor; false: off
       hard_examples: {file: data/hard_examples.csv, must_pass: true}
-      slices: {column: region, thresholds: {roc_auc: ">= 0.75"}}
+      slices: {column: region, thresholds: {roc_auc: ">= 0.75"}, min_positives: 10}
       latency_p99_ms: 5
       max_size_mb: 50
 
