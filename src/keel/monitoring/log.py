@@ -121,8 +121,10 @@ class PredictionLog:
         fallback: str | None = None,
         failure: str | None = None,
         prediction_id: str | None = None,
+        findings: list[dict[str, Any]] | None = None,
     ) -> str:
-        """Log one prediction durably and return its id."""
+        """Log one prediction durably and return its id; ``findings`` are what request
+        validation found in the row (``{"field", "check", "msg"}`` each)."""
         entry = {
             "prediction_id": prediction_id,
             "inputs": dict(inputs),
@@ -135,6 +137,7 @@ class PredictionLog:
             "latency_ms": latency_ms,
             "fallback": fallback,
             "failure": failure,
+            "findings": findings,
         }
         return self.append([entry])[0]
 

@@ -45,14 +45,19 @@ FIXED = (
     "latency_ms",
     "fallback",
     "failure",
+    "findings",
 )
 NESTED = {"inputs": "input", "features": "feature"}
-_TEXT = ("prediction_id", "model_version", "route", "fallback", "failure")
+_TEXT = ("prediction_id", "model_version", "route", "fallback", "failure", "findings")
+_LISTS = ("findings",)  # lists kept as one JSON text column
 
 
 def flatten(record: Mapping[str, Any]) -> dict[str, Any]:
     """One logged record as one flat row of scalar columns."""
     row = {name: record.get(name) for name in FIXED}
+    for name in _LISTS:
+        if row[name] is not None:
+            row[name] = orjson.dumps(row[name]).decode()
     row["time"] = record.get("time")
     for key, prefix in NESTED.items():
         for name, value in (record.get(key) or {}).items():

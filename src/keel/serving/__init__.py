@@ -6,6 +6,15 @@ model's input schema, a response cache, online features, micro-batching and a fa
 chain, and writes every answer to the prediction log before responding. ``keel serve``
 runs it; ``keel keys create | list | revoke`` manage the keys.
 
+Each instance of a request is answered on its own. Validation findings act per row as
+``serving.validation`` says: ``reject`` gives the row ``errors`` in its own slot instead of
+a prediction, ``flag`` lets the model answer and marks the row's ``findings``,
+``fallback`` has the fallback chain answer it. The earlier ``ranges: ignore`` and
+``unseen_categories: allow`` read as ``flag``. A request is 200 when any of its rows has an
+answer (the other slots carry their errors) and 422 when every row was refused. Every
+row, refused or answered, is in the prediction log with its findings; rows the policy kept
+from the model are logged with ``route: policy``.
+
 Everything on the predict path is a ``ModelBackend`` (``version`` and
 ``async predict(batch)``); ``MicroBatcher``, ``FallbackBackend`` and the feature lookup
 wrap one and are one, so any object of that shape can be served.
@@ -27,8 +36,12 @@ The ``serving:`` section of keel.yaml (every key optional; defaults shown)::
       body_timeout: 10s               # 408 for a client that sends its body too slowly
       keep_alive: 75s                 # idle connections are closed after this
       batching: {max_batch: 64, max_wait_ms: 1}  # waits only while requests pour in
-      validation: {ranges: reject, range_margin: 0.1, unseen_categories: reject,
-                   extra_fields: reject}
+      validation:                     # per kind of finding: reject | flag | fallback
+        types: reject                 # wrong type, null, missing field (reject | fallback)
+        ranges: flag                  # outside the training range +- range_margin
+        range_margin: 0.1
+        unseen_categories: flag       # a category training never saw
+        extra_fields: reject          # or ignore
       interval: 0.9                   # conformal coverage of regression intervals
       reload_interval: 500ms          # how often the registry is checked for a new model
       keys_refresh: 5s                # how soon a revoked key is refused
