@@ -357,6 +357,10 @@ class ServingConfig(Section):
     interval: float = Field(0.9, gt=0, lt=1)
     batching: BatchingSpec = Field(default_factory=BatchingSpec)
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
+    # an entity no feature view has a row for (unknown, or the store never materialized):
+    # fallback: the fallback chain answers; reject: the row is refused; serve: the model
+    # scores it with every stored feature missing (the response lists them)
+    unknown_entity: Literal["serve", "fallback", "reject"] = "fallback"
     reload_interval: Duration = timedelta(milliseconds=500)  # how fast replicas see a change
     keys_refresh: Duration = timedelta(seconds=5)
     log_predictions: bool = True

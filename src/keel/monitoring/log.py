@@ -122,9 +122,11 @@ class PredictionLog:
         failure: str | None = None,
         prediction_id: str | None = None,
         findings: list[dict[str, Any]] | None = None,
+        features_missing: list[str] | None = None,
     ) -> str:
         """Log one prediction durably and return its id; ``findings`` are what request
-        validation found in the row (``{"field", "check", "msg"}`` each)."""
+        validation found in the row (``{"field", "check", "msg"}`` each), and
+        ``features_missing`` the features the online store could not serve for it."""
         entry = {
             "prediction_id": prediction_id,
             "inputs": dict(inputs),
@@ -138,6 +140,7 @@ class PredictionLog:
             "fallback": fallback,
             "failure": failure,
             "findings": findings,
+            "features_missing": features_missing,
         }
         return self.append([entry])[0]
 

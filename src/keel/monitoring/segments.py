@@ -46,10 +46,11 @@ FIXED = (
     "fallback",
     "failure",
     "findings",
+    "features_missing",
 )
 NESTED = {"inputs": "input", "features": "feature"}
-_TEXT = ("prediction_id", "model_version", "route", "fallback", "failure", "findings")
-_LISTS = ("findings",)  # lists kept as one JSON text column
+_LISTS = ("findings", "features_missing")  # lists kept as one JSON text column each
+_TEXT = ("prediction_id", "model_version", "route", "fallback", "failure", *_LISTS)
 
 
 def flatten(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -37,7 +37,7 @@ class Finding(BaseModel):
     """What validation found in one field of one instance."""
 
     field: str
-    check: str = Field(description="type | range | category | extra")
+    check: str = Field(description="type | range | category | extra | entity")
     msg: str
 
 
@@ -60,6 +60,9 @@ class PredictionOut(BaseModel):
     cached: bool | None = None
     findings: list[Finding] | None = Field(
         None, description="flagged: answered, but outside what the model was trained on"
+    )
+    features_missing: list[str] | None = Field(
+        None, description="features the online store could not serve for this instance"
     )
     errors: list[Finding] | None = Field(
         None, description="refused by serving.validation: this instance has no prediction"

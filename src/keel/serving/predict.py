@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,7 +86,7 @@ async def handle_predict(
         if not await state.log.write(entries):
             state.metrics.log_errors.inc()
     status = 200 if any(outcome.answer is not None for outcome in outcomes) else 422
-    await send_json(send, status, _body(served, outputs, screening, latency, status))
+    await send_json(send, status, _body(served, outputs, outcomes, latency, status))
     if delivery is not None and delivery.shadow is not None and picked:
         delivery.shadow.offer(picked, [outputs[i]["prediction_id"] for i in answerable])
     marker = next((o.answer.fallback for o in outcomes if o.answer is not None), None)
@@ -103,16 +104,28 @@ def _outcomes(
 ) -> list[Answered]:
     """Each row's outcome, in request order: the model's answer, the chain's, or refused."""
     if screening is None:
-        return [Answered(a, c, arm) for a, c in zip(answers, cached, strict=True)]
+        return [
+            _outcome(i, a, c, arm) for i, (a, c) in enumerate(zip(answers, cached, strict=True))
+        ]
     found = screening.findings
     outcomes = [Answered(None, False, arm, found.get(i, ())) for i in range(len(rows))]
     for i, answer, hit in zip(answerable, answers, cached, strict=True):
-        outcomes[i] = Answered(answer, hit, arm, found.get(i, ()))
+        outcomes[i] = _outcome(i, answer, hit, arm, found.get(i, ()))
     for i in screening.indexes("fallback"):
         reason = "the fallback answered because " + _said(found[i])
         answer = served.backend.fall_back(rows[i], reason, "invalid")
         outcomes[i] = Answered(answer, False, arm, found[i])
     return outcomes
+
+
+def _outcome(
+    index: int, answer: Prediction, cached: bool, arm: str, found: Sequence[Finding] = ()
+) -> Answered:
+    """A backend's answer as the row's outcome; an answer with ``errors`` refuses the row."""
+    if answer.errors is None:
+        return Answered(answer, cached, arm, found)
+    refused = [Finding(index, e["field"], e["msg"], e["check"]) for e in answer.errors]
+    return Answered(None, False, arm, [*found, *refused])
 
 
 def _said(findings: list[Finding]) -> str:
@@ -122,7 +135,7 @@ def _said(findings: list[Finding]) -> str:
 def _body(
     served: ServedModel,
     outputs: list[dict[str, Any]],
-    screening: Screening | None,
+    outcomes: list[Answered],
     latency: float,
     status: int,
 ) -> bytes:
@@ -131,10 +144,10 @@ def _body(
         "model_version": served.version,
         "latency_ms": round(latency, 3),
     }
-    if status == 422 and screening is not None:
-        found = [f for findings in screening.findings.values() for f in findings]
+    if status == 422:
+        found = [finding for outcome in outcomes for finding in outcome.findings]
         body = {
-            "error": "no instance could be scored: they do not match the model's input",
+            "error": "no instance could be scored: see each one's errors",
             "detail": [finding.to_detail() for finding in found],
             **body,
         }
@@ -216,7 +229,7 @@ async def _answer(
     answers: list[Prediction | None] = [None if hit is None else Prediction(**hit) for hit in found]
     for i, answer in zip(missing, fresh, strict=True):
         answers[i] = answer
-        if answer.fallback is None:
+        if answer.fallback is None and answer.failure is None and not answer.features_missing:
             await _cache_set(cache, keys[i], _cacheable(answer))
     return [a for a in answers if a is not None], [hit is not None for hit in found]
 
@@ -274,6 +287,8 @@ def _shape(
     if state.actions:
         out["action"] = action_for(state.actions, answer, row)
     out["fallback"] = answer.fallback
+    if answer.features_missing:
+        out["features_missing"] = list(answer.features_missing)
     if answer.reason is not None:
         out["reason"] = answer.reason
     if cached:

@@ -6,7 +6,7 @@ own slot. Every row, refused or answered, gets a record in the prediction log, w
 findings, so monitoring sees the traffic that arrived and not only the traffic answered.
 
 Rows the model did not see because of the serving policy (refused, or sent to the fallback
-chain by a finding) are logged with ``route: policy``: the evidence
+chain by a finding or an unknown entity) are logged with ``route: policy``: the evidence
 a canary or shadow is judged on stays what the models themselves answered.
 """
 
@@ -26,7 +26,7 @@ from keel.serving.validation import Finding
 __all__ = ["POLICY_FAILURES", "Answered", "log_entries", "refused_slot"]
 
 # why the model did not answer a row, when the serving policy decided it
-POLICY_FAILURES = frozenset({"invalid", "rejected"})
+POLICY_FAILURES = frozenset({"invalid", "rejected", "unknown_entity"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +95,8 @@ def _entry(
     }
     if outcome.findings:  # only rows with findings pay for the field
         entry["findings"] = [finding.to_dict() for finding in outcome.findings]
+    if answer is not None and answer.features_missing:
+        entry["features_missing"] = list(answer.features_missing)
     return entry
 
 

@@ -73,7 +73,7 @@ def serve_model(
         schema = getattr(model, "schema", None)  # a backend without one is not validated
         passthrough: tuple[str, ...] = ()
         if features is not None:
-            inner = explainer = FeatureLookup(inner, features)
+            inner = explainer = FeatureLookup(inner, features, settings.unknown_entity)
             if schema is not None:
                 schema = request_schema(schema, features.feature_names)
             passthrough = features.entities
