@@ -158,3 +158,14 @@ def test_the_openapi_document_describes_the_refusal(project: Project) -> None:
     assert {"error", "detail", "predictions"} <= set(
         schema["components"]["schemas"][ref]["properties"]
     )
+
+
+def test_the_status_route_shows_the_policy_in_effect(configured: Any) -> None:
+    """/v1/status shows the validation policy as the server applies it: the earlier
+    ``ranges: ignore`` as flag, and the unknown-entity policy."""
+    project = configured("validation: {ranges: ignore}\nunknown_entity: reject")
+    key = create_key(project)
+    with over_http(create_app(project, model=backend())) as url:
+        status = httpx.get(f"{url}/v1/status", headers=auth(key), timeout=30).json()
+    assert status["settings"]["validation"]["ranges"] == "flag"
+    assert status["settings"]["unknown_entity"] == "reject"

@@ -254,6 +254,8 @@ def _status(state: ServerState) -> dict[str, Any]:
             "fallback": list(settings.fallback),
             "cache": settings.cache is not None,
             "batching": settings.batching.model_dump(),
+            "validation": settings.validation.model_dump(),
+            "unknown_entity": settings.unknown_entity,
             "log_predictions": state.log is not None,
         },
     }
