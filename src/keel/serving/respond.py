@@ -29,7 +29,9 @@ __all__ = ["POLICY_FAILURES", "Answered", "log_entries", "refused_slot"]
 POLICY_FAILURES = frozenset({"invalid", "rejected", "unknown_entity"})
 
 
-@dataclass(frozen=True, slots=True)
+# not frozen: one is built per row on the hot path, and a frozen dataclass pays for
+# object.__setattr__ on every field
+@dataclass(slots=True)
 class Answered:
     """One row's outcome: its answer (None when refused), whether the response cache gave
     it, the route that answered, and what validation found."""
@@ -79,31 +81,50 @@ def _entry(
     row: dict[str, Any], outcome: Answered, out: dict[str, Any], latency: float, now: float
 ) -> dict[str, Any]:
     answer = outcome.answer
+    if answer is None:
+        return _refused_entry(row, outcome, out, latency, now)
+    route = outcome.route
+    if outcome.cached:
+        route = "cache"
+    elif answer.failure in POLICY_FAILURES:
+        route = "policy"
     entry: dict[str, Any] = {
         "prediction_id": out["prediction_id"],
         "inputs": row,
-        "features": answer.features if answer is not None else None,
-        "output": answer.prediction if answer is not None else None,
+        "features": answer.features,
+        "output": answer.prediction,
         "model_version": out["model_version"],
-        "route": _route(outcome),
-        "confidence": answer.confidence if answer is not None else None,
-        "score": answer.score if answer is not None else None,
+        "route": route,
+        "confidence": answer.confidence,
+        "score": answer.score,
         "latency_ms": latency,
-        "fallback": answer.fallback if answer is not None else None,
-        "failure": answer.failure if answer is not None else "rejected",
+        "fallback": answer.fallback,
+        "failure": answer.failure,
         "time": now,
     }
     if outcome.findings:  # only rows with findings pay for the field
         entry["findings"] = [finding.to_dict() for finding in outcome.findings]
-    if answer is not None and answer.features_missing:
+    if answer.features_missing:
         entry["features_missing"] = list(answer.features_missing)
     return entry
 
 
-def _route(outcome: Answered) -> str:
-    if outcome.cached:
-        return "cache"
-    answer = outcome.answer
-    if answer is None or answer.failure in POLICY_FAILURES:
-        return "policy"
-    return outcome.route
+def _refused_entry(
+    row: dict[str, Any], outcome: Answered, out: dict[str, Any], latency: float, now: float
+) -> dict[str, Any]:
+    """A refused row: its inputs (a wrongly typed value as missing) and its findings."""
+    return {
+        "prediction_id": out["prediction_id"],
+        "inputs": row,
+        "features": None,
+        "output": None,
+        "model_version": None,
+        "route": "policy",
+        "confidence": None,
+        "score": None,
+        "latency_ms": latency,
+        "fallback": None,
+        "failure": "rejected",
+        "time": now,
+        "findings": [finding.to_dict() for finding in outcome.findings],
+    }
