@@ -169,3 +169,19 @@ def test_the_status_route_shows_the_policy_in_effect(configured: Any) -> None:
         status = httpx.get(f"{url}/v1/status", headers=auth(key), timeout=30).json()
     assert status["settings"]["validation"]["ranges"] == "flag"
     assert status["settings"]["unknown_entity"] == "reject"
+
+
+def test_types_fallback_gives_the_rule_the_bad_value_as_missing(
+    configured: Any, project_dir: Path
+) -> None:
+    """``types: fallback``: a wrongly typed row is answered by the rule, which sees the bad
+    field as missing (never the string sent), and the slot names the finding."""
+    (project_dir / "rules.py").write_text(
+        "def seen(row):\n    return {'label': repr(row.get('tenure'))}\n"
+    )
+    project = configured("validation: {types: fallback}\nfallback: [rule, none]\nrule: rules:seen")
+    response = send(project, {"instance": {**GOOD, "tenure": "twelve"}})
+    slot = response.json()["predictions"][0]
+    assert response.status_code == 200 and slot["fallback"] == "rule"
+    assert slot["label"] == "None" and slot["model_version"] == "rule:rules:seen"
+    assert slot["findings"] == [{"field": "tenure", "check": "type", "msg": "must be an integer"}]
