@@ -79,7 +79,7 @@ def point_in_time(labels: int, rows: int) -> tuple[float, float]:
         f"TIMESTAMP '2025-01-01' + INTERVAL (random() * 1000) HOUR AS ts, i AS _keel_row "
         f"FROM range({labels}) t(i)"
     )
-    sql = point_in_time_sql("labels", "entity", "ts", [(VIEW, "feats")])
+    sql = point_in_time_sql("labels", "ts", [(VIEW, "feats")])
     started = time.perf_counter()
     count = con.execute(f"SELECT count(*) FROM ({sql})").fetchone()
     elapsed = time.perf_counter() - started

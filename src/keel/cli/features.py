@@ -86,7 +86,7 @@ def get(
 ) -> None:
     """Look up one entity's features online, as the server would."""
     store = _store(project)
-    columns = {view.entity for view in store.features.views.values()}
+    columns = {key for view in store.features.views.values() for key in view.keys}
     found = store.lookup([dict.fromkeys(columns, entity_id)], at)[0]
     data = {
         "entity": entity_id,
@@ -115,7 +115,11 @@ def build_training_set(
     ],
     timestamp: Annotated[str, typer.Option(help="The labels' event-time column.")] = "timestamp",
     entity: Annotated[
-        str | None, typer.Option(help="The labels' entity column (default: the views').")
+        str | None,
+        typer.Option(
+            help="The labels' key column, when it is named differently from the views' "
+            "one key column (default: each view's own key columns)."
+        ),
     ] = None,
     project: ProjectOpt = None,
     as_json: JsonOpt = False,
@@ -125,9 +129,10 @@ def build_training_set(
 
     store = _store(project)
     frame = read_table(labels)
-    key = entity or next(iter(store.features.views.values())).entity
+    if entity is not None:
+        frame = _rename_key(store, frame, entity)
     with progress(f"joining features to {len(frame)} labels", quiet=as_json):
-        result = store.training_set(frame, key, timestamp)
+        result = store.training_set(frame, timestamp)
         write_table(result.frame, out)
     data: dict[str, Any] = {
         "out": str(out),
@@ -143,6 +148,21 @@ def build_training_set(
                 console.print(f"  {name}: {count} missing")
 
     emit(as_json, data, human)
+
+
+def _rename_key(store: FeatureStore, frame: Any, entity: str) -> Any:
+    """The labels with ``entity`` renamed to the key column every view shares."""
+    from keel.errors import FeatureError
+
+    keys = {view.keys for view in store.features.views.values()}
+    if len(keys) != 1 or len(next(iter(keys))) != 1:
+        raise FeatureError(
+            "--entity works only when every view is keyed by the same one column; "
+            "name the labels' key columns as the views name them instead"
+        )
+    if entity not in frame.columns:
+        raise FeatureError(f"the labels have no column '{entity}' (--entity)")
+    return frame.rename(columns={entity: next(iter(keys))[0]})
 
 
 @app.command("check")

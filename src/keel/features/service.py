@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from keel.features.definitions import FeatureSet, FeatureView, load_features
+from keel.features.keys import entity_id
 from keel.features.offline import OfflineStore, TrainingSet, inputs_hash, plain, run_transform
 from keel.features.online import Key, OnlineRow, OnlineStore, open_online_store, stamp
 from keel.features.tables import feature_materializations
@@ -92,10 +93,10 @@ class FeatureStore:
         at = at or utc_now()
         views = list(self.features.views.values())
         keys = {
-            (v.name, str(row[v.entity]))
+            (v.name, key)
             for row in rows
             for v in views
-            if row.get(v.entity) is not None
+            if (key := entity_id(v.keys, row)) is not None
         }
         found = self.online.read(sorted(keys)) if keys else {}
         return [self._assemble(row, views, found, at) for row in rows]
@@ -110,7 +111,8 @@ class FeatureStore:
         values: dict[str, Any] = {}
         missing, stale = [], []
         for view in views:
-            stored = found.get((view.name, str(row.get(view.entity))))
+            key = entity_id(view.keys, row)
+            stored = None if key is None else found.get((view.name, key))
             usable = stored is not None and _servable(view, stored.feature_ts, at)
             if stored is None:
                 missing.append(view.name)
@@ -179,8 +181,9 @@ class FeatureStore:
 
     # -- offline ----------------------------------------------------------------------
 
-    def training_set(self, labels: Any, entity: str, timestamp: str) -> TrainingSet:
-        return self.offline.training_set(labels, entity, timestamp)
+    def training_set(self, labels: Any, timestamp: str) -> TrainingSet:
+        """Labels with every view joined point in time on its own key columns."""
+        return self.offline.training_set(labels, timestamp)
 
     # -- skew -------------------------------------------------------------------------
 
@@ -197,11 +200,11 @@ class FeatureStore:
         import pandas as pd
 
         at = at or utc_now()
-        entity_columns = sorted({v.entity for v in self.features.views.values()})
+        entity_columns = sorted({k for v in self.features.views.values() for k in v.keys})
         rows = [{column: entity for column in entity_columns} for entity in entities]
         online = self.lookup(rows, at)
         labels = pd.DataFrame([{**row, "_keel_at": at} for row in rows])
-        offline = self.training_set(labels, entity_columns[0], "_keel_at").frame
+        offline = self.training_set(labels, "_keel_at").frame
         mismatches = []
         for entity, served, (_, recomputed) in zip(
             entities, online, offline.iterrows(), strict=True

@@ -126,8 +126,7 @@ def _from_features(root: Path, training: TrainingConfig | None) -> TrainingFrame
     with Project.open(root) as project:
         store = FeatureStore.open(project)
         try:
-            entity = next(iter(store.features.views.values())).entity
-            result = store.training_set(labels, entity, when)
+            result = store.training_set(labels, when)
         finally:
             store.close()
     frame = result.frame.drop(columns=[c for c in result.frame if str(c).endswith("__missing")])
