@@ -48,7 +48,7 @@ def list_features(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
         for view in views:
             names = [f["name"] if isinstance(f, dict) else f for f in view["features"]]
             out.print(
-                f"[bold]{view['name']}[/] ({view['source']} by {view['entity']}, "
+                f"[bold]{view['name']}[/] ({view['source']} by {_key(view['entity'])}, "
                 f"hash {view['hash']}): {', '.join(names)}"
             )
         for transform in transforms:
@@ -56,6 +56,10 @@ def list_features(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
             out.print(f"[bold]{transform['name']}[/] (request-time, from {inputs})")
 
     emit(as_json, data, human)
+
+
+def _key(entity: str | list[str]) -> str:
+    return entity if isinstance(entity, str) else " + ".join(entity)
 
 
 @app.command("materialize")
@@ -79,17 +83,25 @@ def materialize(project: ProjectOpt = None, at: At = None, as_json: JsonOpt = Fa
 
 @app.command("get")
 def get(
-    entity_id: Annotated[str, typer.Argument(help="The entity's id, e.g. c_000042.")],
+    entity: Annotated[
+        list[str],
+        typer.Argument(
+            help="The entity: an id for every key column (c_000042), or COLUMN=VALUE for each "
+            "key column (origin=JFK carrier=AA); an id fills the columns not named."
+        ),
+    ],
     project: ProjectOpt = None,
     at: At = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Look up one entity's features online, as the server would."""
     store = _store(project)
-    columns = {key for view in store.features.views.values() for key in view.keys}
-    found = store.lookup([dict.fromkeys(columns, entity_id)], at)[0]
+    columns = list(dict.fromkeys(k for view in store.features.views.values() for k in view.keys))
+    row = _request_row(entity, columns)
+    found = store.lookup([row], at)[0]
     data = {
-        "entity": entity_id,
+        "entity": " ".join(entity),
+        "keys": row,
         "features": found.values,
         "missing": list(found.missing),
         "stale": list(found.stale),
@@ -105,6 +117,21 @@ def get(
             )
 
     emit(as_json, data, human)
+
+
+def _request_row(parts: list[str], columns: list[str]) -> dict[str, str]:
+    """The request row ``keel features get`` looks up: named key columns, the rest the id."""
+    from keel.errors import FeatureError
+
+    named = dict(part.split("=", 1) for part in parts if "=" in part)
+    bare = [part for part in parts if "=" not in part]
+    unknown = sorted(set(named) - set(columns))
+    if unknown or len(bare) > 1:
+        raise FeatureError(
+            f"give one id, or COLUMN=VALUE for the key columns ({', '.join(columns)}); "
+            f"got {' '.join(parts)}"
+        )
+    return {column: bare[0] for column in columns} | named if bare else named
 
 
 @app.command("build-training-set")
@@ -167,25 +194,32 @@ def _rename_key(store: FeatureStore, frame: Any, entity: str) -> Any:
 
 @app.command("check")
 def check(
-    sample: Annotated[int, typer.Option(help="How many entities to compare.")] = 100,
+    sample: Annotated[int, typer.Option(help="How many entities of each view to compare.")] = 100,
     project: ProjectOpt = None,
     at: At = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Compare online features with offline recomputation for a sample of entities."""
+    """Compare online features with offline recomputation for a sample of each view's entities."""
     store = _store(project)
     with progress("checking online against offline", quiet=as_json):
-        report = store.check(store.sample_entities(sample), at)
+        report = store.check(store.sample_entities(sample, at), at)
+    views = report.by_view()
     data = {
         "at": report.at.isoformat(),
         "checked": report.checked,
         "ok": report.ok,
+        "views": views,
         "mismatches": report.mismatches,
     }
 
     def human(out: Console) -> None:
         mark = "[green]✓[/]" if report.ok else "[red]✗[/]"
         out.print(f"{mark} {report.checked} entities checked, {len(report.mismatches)} mismatches")
+        for name, item in views.items():
+            features = f" ({', '.join(item['features'])})" if item["features"] else ""
+            out.print(
+                f"  {name}: {item['checked']} entities, {item['mismatched']} disagree{features}"
+            )
         for item in report.mismatches[:20]:
             out.print(
                 f"  {item['entity']} {item['feature']}: online {item['online']!r} "

@@ -47,7 +47,16 @@ def key_row(columns: Sequence[str], entity: str) -> dict[str, str]:
     """The key columns of a stored entity id: the inverse of ``entity_id``."""
     if len(columns) == 1:
         return {columns[0]: entity}
-    return dict(zip(columns, orjson.loads(entity), strict=True))
+    try:
+        values = orjson.loads(entity)
+        if not isinstance(values, list) or len(values) != len(columns):
+            raise ValueError
+    except ValueError:
+        example = orjson.dumps([f"<{c}>" for c in columns]).decode()
+        raise FeatureError(
+            f"'{entity}' is not a key of ({', '.join(columns)}); write it as {example}"
+        ) from None
+    return {column: str(value) for column, value in zip(columns, values, strict=True)}
 
 
 def missing_key_error(view: str, column: str, known: Sequence[str]) -> FeatureError:
