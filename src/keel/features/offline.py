@@ -9,7 +9,6 @@ against those blobs; no label row is ever dropped.
 from __future__ import annotations
 
 import hashlib
-import math
 import tempfile
 import time
 from collections.abc import Iterator
@@ -22,8 +21,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from keel.errors import FeatureError
-from keel.features.definitions import FeatureSet, FeatureView, RequestTransform
+from keel.features.definitions import FeatureSet, FeatureView
 from keel.features.keys import missing_key_error, normalize_keys
+from keel.features.rows import apply_transforms, plain, run_transform
 from keel.features.sql import (
     floor_to_grid,
     literal,
@@ -228,53 +228,6 @@ class OfflineStore:
                         feature_ts,
                         dict(zip(view.feature_names, map(plain, values), strict=True)),
                     )
-
-
-def apply_transforms(frame: Any, transforms: dict[str, RequestTransform]) -> Any:
-    """Run each request-time transform over every row, exactly as serving runs it."""
-    if not transforms or frame.empty:
-        for name in transforms:
-            frame[name] = None
-        return frame
-    records = frame.to_dict("records")
-    for name, transform in transforms.items():
-        frame[name] = [run_transform(transform, _plain_row(row)) for row in records]
-    return frame
-
-
-def run_transform(transform: RequestTransform, row: dict[str, Any]) -> Any:
-    """One transform on one row: NaN becomes null; an exception or odd type is an error."""
-    try:
-        value = transform(row)
-    except Exception as error:
-        raise FeatureError(
-            f"transform '{transform.name}' raised {type(error).__name__}: {error}"
-        ) from None
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, int | float):
-        return None if math.isnan(value) or math.isinf(value) else value
-    raise FeatureError(
-        f"transform '{transform.name}' returned a {type(value).__name__}; "
-        "return a number, a string, a bool or None"
-    )
-
-
-def plain(value: Any) -> Any:
-    """A DuckDB/pandas/numpy scalar as a JSON-friendly Python value (NaN, NA -> None)."""
-    if value is None or type(value).__name__ in ("NAType", "NaTType"):
-        return None
-    if hasattr(value, "item"):
-        return plain(value.item())
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-def _plain_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: plain(v) for k, v in row.items()}
 
 
 def _after(latest: Any) -> datetime:

@@ -18,8 +18,9 @@ import sqlalchemy as sa
 
 from keel.features.definitions import FeatureSet, FeatureView, load_features
 from keel.features.keys import entity_id, key_row
-from keel.features.offline import OfflineStore, TrainingSet, inputs_hash, run_transform
+from keel.features.offline import OfflineStore, TrainingSet, inputs_hash
 from keel.features.online import Key, OnlineRow, OnlineStore, open_online_store, stamp
+from keel.features.rows import run_transform
 from keel.features.skew import SkewReport, compare, key_groups, spread
 from keel.features.tables import feature_materializations
 from keel.project import Project

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from keel.features.definitions import FeatureSet
-from keel.features.offline import plain
+from keel.features.rows import plain
 
 __all__ = ["SkewReport", "compare", "key_groups", "spread"]
 
