@@ -7,15 +7,19 @@ and fares by (``origin``, ``carrier``). Every expected value is computed here wi
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from keel.errors import FeatureError
+from keel.errors import FeatureError, TrainingDataError
 from keel.features import FeatureStore
 from keel.project import Project
+from keel.schema import TrainingConfig
+from keel.training.data import resolve_training_frame
 from tests.helpers import keel
 
 from .flights import START, asof, build_flights, daily_mean_delay
@@ -139,3 +143,44 @@ def test_the_cli_names_a_missing_key_in_one_sentence(
     assert done.returncode == 1
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert "no column 'origin', which feature view 'weather' is keyed by" in done.stderr
+
+
+TRAINING = """\
+training:
+  data: features
+  labels: {labels}
+  label_time: dep_time
+  target: late
+  exclude: [dep_time]
+  model:
+    estimator: sklearn.ensemble.HistGradientBoostingClassifier
+    params: {{max_iter: 5}}
+  split: {{by: random, test_size: 0.25}}
+"""
+
+
+def test_keel_train_learns_from_views_keyed_by_different_entities(
+    flights: tuple[Path, dict, pd.DataFrame], tmp_path: Path
+) -> None:
+    """`keel train` through the feature store with weather by airport and delays by carrier."""
+    root, _, labels = flights
+    labels.assign(gate_id=1).to_csv(root / "data" / "labels.csv", index=False)
+    config = tmp_path / "train.yaml"
+    config.write_text(TRAINING.format(labels="data/labels.csv"))
+    done = keel("train", "--config", str(config), "--json", "--project", str(root))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["version"]["data_ref"].startswith("features:")
+
+
+def test_a_feature_no_label_received_is_named(flights: tuple[Path, dict, pd.DataFrame]) -> None:
+    """Labels whose carriers the source never saw: one sentence naming the feature and key."""
+    root, _, labels = flights
+    labels.assign(carrier="ZZ", gate_id=1).to_csv(root / "data" / "labels_zz.csv", index=False)
+    config = TrainingConfig.model_validate(
+        yaml.safe_load(TRAINING.format(labels="data/labels_zz.csv"))["training"]
+    )
+    with pytest.raises(TrainingDataError) as caught:
+        resolve_training_frame(root, "features", config)
+    message = str(caught.value)
+    assert "feature 'delay_2d' of view 'carrier_delays' is null in all 400 label rows" in message
+    assert "check the labels' carrier values" in message
