@@ -184,3 +184,18 @@ def test_a_feature_no_label_received_is_named(flights: tuple[Path, dict, pd.Data
     message = str(caught.value)
     assert "feature 'delay_2d' of view 'carrier_delays' is null in all 400 label rows" in message
     assert "check the labels' carrier values" in message
+
+
+def test_entity_option_is_refused_when_views_have_different_keys(
+    flights: tuple[Path, dict, pd.DataFrame], tmp_path: Path
+) -> None:
+    """`--entity` renames one shared key column; with several keys it says what to do."""
+    root, _, labels = flights
+    path = tmp_path / "labels.csv"
+    labels.to_csv(path, index=False)
+    done = keel(
+        "features", "build-training-set", "--labels", str(path), "--out", str(tmp_path / "o.csv"),
+        "--timestamp", "dep_time", "--entity", "origin", "--project", str(root),
+    )  # fmt: skip
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "--entity works only when every view is keyed by the same one column" in done.stderr

@@ -140,3 +140,18 @@ def test_a_quote_in_the_project_path_is_harmless(tmp_path: Path) -> None:
         finally:
             store.close()
     assert frame.frame["tickets_3d"].tolist() == [2]
+
+
+def test_the_entity_option_renames_the_labels_key(feature_project: Path, tmp_path: Path) -> None:
+    """`build-training-set --entity who` joins labels whose key column is named otherwise."""
+    from tests.helpers import keel
+
+    labels = tmp_path / "labels.csv"
+    labels.write_text("who,ts\nc1,2026-01-04 10:00:00\n")
+    out = tmp_path / "set.csv"
+    done = keel(
+        "features", "build-training-set", "--labels", str(labels), "--out", str(out),
+        "--timestamp", "ts", "--entity", "who", "--project", str(feature_project),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert pd.read_csv(out)["tickets_3d"].tolist() == [2]  # as in the aggregation test above
