@@ -66,7 +66,7 @@ class FeatureClient:
 
     @property
     def entities(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(v.entity for v in self.store.features.views.values()))
+        return tuple(dict.fromkeys(k for v in self.store.features.views.values() for k in v.keys))
 
     async def lookup(self, rows: Sequence[dict[str, Any]]) -> list[Looked]:
         found = await self._thread.run(lambda: self.store.lookup(rows))
