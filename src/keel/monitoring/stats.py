@@ -21,6 +21,7 @@ __all__ = [
     "categorical_test",
     "chi2_pooled",
     "effective_n",
+    "kept_categories",
     "ks_counts",
     "ks_critical",
     "ks_samples",
@@ -198,6 +199,22 @@ def tvd_critical(n_eff: float, df: int, alpha: float) -> float:
     if n_eff <= 0:
         return float("inf")
     return float(np.sqrt(special.chdtri(max(df, 1), alpha) / (4 * n_eff)))
+
+
+def kept_categories(n_eff: float, alpha: float, min_effect: float, categories: int) -> int:
+    """How many of the reference's most common categories to test on their own, the rest
+    pooled into one bucket: the most whose chi-square (``k`` degrees) can still see a
+    total variation of ``min_effect`` at this window size, and all of them if none can.
+
+    Every category costs a degree of freedom and adds sampling noise to the total
+    variation, so a 200-category column in a 2,000-row window could never show
+    ``min_effect``; pooling its long tail lets a normal window say "no drift". The
+    choice depends on the window's size only, never on its counts.
+    """
+    for kept in range(categories, 0, -1):
+        if tvd_critical(n_eff, kept, alpha) <= min_effect:
+            return kept
+    return categories
 
 
 # -- population stability index ---------------------------------------------------------
