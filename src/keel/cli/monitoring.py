@@ -180,18 +180,29 @@ def _with_correction(settings: Any, correction: str | None) -> Any:
     return dataclasses.replace(settings, correction=correction)
 
 
+_COLOUR = {
+    "drift": "red",
+    "small_shift": "cyan",
+    "no_drift": "green",
+    "insufficient_data": "yellow",
+    "untestable": "dim",
+}
+
+
 def _print_report(out: Console, report: DriftReport) -> None:
     from rich.table import Table
 
-    colour = {"drift": "red", "no_drift": "green", "insufficient_data": "yellow"}
+    version = f" of {report.model_version}" if report.model_version else ""
     out.print(
-        f"[{colour[report.decision]}]{report.decision}[/] — {report.rows} rows vs "
+        f"[{_COLOUR[report.decision]}]{report.decision}[/] — {report.rows} rows{version} vs "
         f"{report.reference_rows} reference rows ({report.correction}, alpha {report.alpha})"
     )
     table = Table(
         "column", "role", "test", "statistic", "p (adj.)", "effect", "decision", "moved most"
     )
     for c in report.columns:
+        if c.decision == "untestable":
+            continue
         moved = ", ".join(f"{m.bucket} {m.reference:.0%}→{m.window:.0%}" for m in c.moved[:2])
         table.add_row(
             c.column,
@@ -200,10 +211,24 @@ def _print_report(out: Console, report: DriftReport) -> None:
             f"{c.statistic:.4g}",
             f"{c.p_adjusted:.3g}",
             f"{c.effect:.3g} (≥{c.min_effect:g})",
-            f"[{colour[c.decision]}]{c.decision}[/]",
+            f"[{_COLOUR[c.decision]}]{c.decision}[/]",
             moved or (c.note or ""),
         )
     out.print(table)
+    _print_apart(out, report)
+
+
+def _print_apart(out: Console, report: DriftReport) -> None:
+    """Small shifts (info) and the columns that could not be tested, each on one line."""
+    small = [c for c in report.columns if c.decision == "small_shift"]
+    if small:
+        out.print(
+            "[cyan]info[/]: small shifts, significant but under the effect gate: "
+            + ", ".join(f"{c.column} ({c.effect:.3g} < {c.min_effect:g})" for c in small)
+        )
+    untestable = [c for c in report.columns if c.decision == "untestable"]
+    if untestable:
+        out.print("not tested: " + ", ".join(f"{c.column} ({c.note})" for c in untestable))
 
 
 def monitor(
@@ -238,6 +263,8 @@ def _project(path: Path | None) -> Any:
 def _print_cycle(out: Console, *, data: dict[str, Any]) -> None:
     drift = data["drift"]
     out.print(f"drift: {drift['decision']} ({drift['rows']} rows; drifted: {drift['drifted']})")
+    if drift.get("small_shifts"):
+        out.print(f"  small shifts (info): {', '.join(drift['small_shifts'])}")
     for rule, action in data["alerts"].items():
         out.print(f"  alert {rule}: {action}")
     d = data["deliveries"]

@@ -69,10 +69,17 @@ def _empty(base: dict[str, Any], bins: Bins, settings: DriftSettings) -> ColumnD
         p_value=1.0,
         effect=0.0,
         effect_name=_EFFECT_NAMES[test],
-        min_effect=settings.effect_gate(test),
+        min_effect=settings.effect_gate(test, base["column"]),
         critical_effect=float("inf"),
-        note="every value in the window is null" if base["rows"] else "the window is empty",
+        note=_empty_note(base),
+        decision="untestable",
     )
+
+
+def _empty_note(base: dict[str, Any]) -> str:
+    if base["reference_rows"] == base["reference_nulls"]:
+        return "the reference has no values in this column"
+    return "every value in the window is null" if base["rows"] else "the window is empty"
 
 
 _EFFECT_NAMES = {"ks": "ks_distance", "chi2": "total_variation", "psi": "psi", "mmd": "mmd2"}
@@ -92,7 +99,7 @@ def _categorical(
 ) -> ColumnDrift:
     unseen = int(window.counts[-1])
     n_eff = stats.effective_n(int(ref.counts.sum()), int(window.counts.sum()))
-    gate = settings.effect_gate("chi2")
+    gate = settings.effect_gate("chi2", base["column"])
     kept = stats.kept_categories(n_eff, alpha, gate, len(bins.categories))
     labels, ref_counts, win_counts = _pool_tail(bins, ref.counts, window.counts, kept)
     statistic, p_value, df = stats.categorical_test(ref_counts, win_counts, unseen)
@@ -161,7 +168,7 @@ def _values(
         p_value=p_value,
         effect=stats.tvd(ref.counts, window.counts),
         effect_name="total_variation",
-        min_effect=settings.effect_gate("chi2"),
+        min_effect=settings.effect_gate("chi2", base["column"]),
         critical_effect=stats.tvd_critical(n_eff, df, alpha),
         moved=_moved(bins.labels(), ref.counts, window.counts, settings.top),
         note=f"compared value by value ({int(bins.point_buckets().sum())} values)",
@@ -201,7 +208,7 @@ def _numeric(
         p_value=p_value,
         effect=statistic,
         effect_name=_EFFECT_NAMES[test],
-        min_effect=settings.effect_gate(test),
+        min_effect=settings.effect_gate(test, base["column"]),
         critical_effect=critical,
         psi=psi_value,
         moved=moved[: settings.top],

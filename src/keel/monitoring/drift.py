@@ -72,17 +72,24 @@ def _tested(bins: Bins, settings: DriftSettings) -> bool:
 
 
 def _decide(results: list[ColumnDrift], settings: DriftSettings) -> list[ColumnDrift]:
-    adjusted = stats.adjust([r.p_value for r in results], settings.correction)
-    return [
-        dataclasses.replace(r, p_adjusted=float(p), decision=_decision(r, float(p), settings))
-        for r, p in zip(results, adjusted, strict=True)
-    ]
+    """Correct the p-values of the testable columns together, then decide each column."""
+    tested = [r for r in results if r.decision != "untestable"]
+    adjusted = iter(stats.adjust([r.p_value for r in tested], settings.correction))
+    decided = []
+    for r in results:
+        if r.decision != "untestable":
+            p = float(next(adjusted))
+            r = dataclasses.replace(r, p_adjusted=p, decision=_decision(r, p, settings))
+        decided.append(r)
+    return decided
 
 
 def _decision(result: ColumnDrift, p_adjusted: float, settings: DriftSettings) -> Decision:
-    if p_adjusted <= settings.alpha and result.effect >= result.min_effect:
-        return "drift"
-    if p_adjusted > settings.alpha and result.critical_effect > result.min_effect:
+    """Significant and large enough: drift; significant but under the gate: a small shift;
+    neither, in a window that could not have seen the gate's effect: not enough data."""
+    if p_adjusted <= settings.alpha:
+        return "drift" if result.effect >= result.min_effect else "small_shift"
+    if result.critical_effect > result.min_effect:
         return "insufficient_data"
     return "no_drift"
 

@@ -48,6 +48,7 @@ def drift_settings(spec: DriftSpec | None) -> DriftSettings:
         correction=spec.correction,
         alpha=spec.alpha,
         min_effect={**DEFAULT_MIN_EFFECT, **{str(k): v for k, v in spec.min_effect.items()}},
+        column_min_effect=dict(spec.column_min_effect),
         psi_bins=spec.psi_bins,
         mmd_sample=spec.mmd_sample,
         permutations=spec.permutations,
