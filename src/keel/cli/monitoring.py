@@ -45,6 +45,14 @@ WindowOpt = Annotated[
     str | None, typer.Option("--window", "-w", help="Only predictions of the last 1h, 30m, 2d...")
 ]
 LastOpt = Annotated[int | None, typer.Option("--last", "-n", min=1, help="Only the last N.")]
+VersionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model-version",
+        help="Judge this model version's predictions (default: the version that served "
+        "most of the window; versions are never mixed).",
+    ),
+]
 CorrectionOpt = Annotated[
     str | None, typer.Option("--correction", help="holm, bonferroni, fdr or none.")
 ]
@@ -66,6 +74,7 @@ def drift(
     window: WindowOpt = None,
     last: LastOpt = None,
     model: ModelOpt = None,
+    model_version: VersionOpt = None,
     log: LogOpt = None,
     correction: CorrectionOpt = None,
     project: ProjectOpt = None,
@@ -73,6 +82,7 @@ def drift(
 ) -> None:
     """Test logged predictions for drift against a reference, one verdict per column.
 
+    One model version at a time: two versions' predictions are never mixed in a window.
     Works on any log folder (--log DIR), no keel.yaml needed; rolls spools left behind.
     """
     from keel.monitoring.wiring import (
@@ -91,6 +101,7 @@ def drift(
         duration=_duration(window) if window else None,
         last=last,
         skip_first=reference_first if (reference_first and not window and not last) else 0,
+        model_version=model_version,
     )
     try:
         opened.flush()  # roll spool files a dead process left behind
@@ -219,12 +230,18 @@ def _print_report(out: Console, report: DriftReport) -> None:
 
 
 def _print_apart(out: Console, report: DriftReport) -> None:
-    """Small shifts (info) and the columns that could not be tested, each on one line."""
+    """Small shifts (info), the model versions judged apart and the columns that could
+    not be tested, each on one line."""
     small = [c for c in report.columns if c.decision == "small_shift"]
     if small:
         out.print(
             "[cyan]info[/]: small shifts, significant but under the effect gate: "
             + ", ".join(f"{c.column} ({c.effect:.3g} < {c.min_effect:g})" for c in small)
+        )
+    if report.other_versions:
+        out.print(
+            "other model versions in the window, judged apart (--model-version): "
+            + ", ".join(f"{v} ({rows} rows)" for v, rows in report.other_versions.items())
         )
     untestable = [c for c in report.columns if c.decision == "untestable"]
     if untestable:
@@ -262,7 +279,10 @@ def _project(path: Path | None) -> Any:
 
 def _print_cycle(out: Console, *, data: dict[str, Any]) -> None:
     drift = data["drift"]
-    out.print(f"drift: {drift['decision']} ({drift['rows']} rows; drifted: {drift['drifted']})")
+    version = f" of {drift['model_version']}" if drift.get("model_version") else ""
+    out.print(
+        f"drift: {drift['decision']} ({drift['rows']} rows{version}; drifted: {drift['drifted']})"
+    )
     if drift.get("small_shifts"):
         out.print(f"  small shifts (info): {', '.join(drift['small_shifts'])}")
     for rule, action in data["alerts"].items():

@@ -114,6 +114,7 @@ class DriftReport:
     alpha: float
 
     model_version: str | None = None
+    other_versions: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def drifted(self) -> list[str]:
@@ -152,6 +153,7 @@ class DriftReport:
             "small_shifts": self.small_shifts,
             "untestable": self.untestable,
             "model_version": self.model_version,
+            "other_versions": dict(self.other_versions),
             "rows": self.rows,
             "reference_rows": self.reference_rows,
             "correction": self.correction,

@@ -80,6 +80,7 @@ def drift_signals(report: DriftReport) -> Mapping[str, Any]:
         "insufficient_data": report.decision == "insufficient_data",
         "max_effect": max((c.effect for c in report.columns), default=0.0),
         "rows": report.rows,
+        "model_version": report.model_version,
         "drifted": ",".join(report.drifted),
         "explain": {
             "drift": describe(c for c in report.columns if c.decision == "drift"),
