@@ -51,6 +51,7 @@ class DriftView:
     message: str | None = None
     window: str = ""
     rows: int = 0
+    model_version: str | None = None
     decision: str | None = None
     columns: list[ColumnView] = field(default_factory=list)
     history: list[Series] = field(default_factory=list)
@@ -112,15 +113,22 @@ def _settings(project: Project) -> DriftSettings:
 
 
 def _load(project: Project, now: float, window: timedelta) -> tuple[Reference, pd.DataFrame]:
-    from keel.monitoring.cycle import open_log
-    from keel.monitoring.wiring import load_reference
+    """The reference exactly as ``keel monitor`` builds it (a file, saved statistics or
+    ``model:<version>``), and the logged rows of the last ``HISTORY`` windows."""
+    from keel.monitoring.cycle import open_log, project_reference
+    from keel.monitoring.wiring import reference_options
 
     config = project.config.monitoring
     assert config is not None and config.reference
     log = open_log(project)
-    reference = load_reference(project.root / config.reference, log, None, config.drift.bins)
-    start = datetime.fromtimestamp(now, UTC) - window * HISTORY
-    return reference, log.read(start=start)
+    try:
+        reference = project_reference(
+            project, config.reference, log, reference_options(config.drift)
+        )
+        start = datetime.fromtimestamp(now, UTC) - window * HISTORY
+        return reference, log.read(start=start)
+    finally:
+        log.close(flush=False)
 
 
 def _view(
@@ -132,6 +140,7 @@ def _view(
 ) -> DriftView:
     from keel.monitoring.window import feature_view
 
+    version, frame = _one_version(frame)
     seconds = frame["time"].map(lambda t: t.timestamp()).to_numpy(dtype=float)
     index = np.floor((now - seconds) / window.total_seconds()).astype(int)
     view = feature_view(frame)
@@ -151,12 +160,23 @@ def _view(
     return DriftView(
         window=_duration(window),
         rows=len(current),
+        model_version=version,
         decision=report.decision,
         columns=[
             _column(reference, sketch, c) for c in report.columns if c.column in sketch.columns
         ],
         history=_history(reports),
     )
+
+
+def _one_version(frame: pd.DataFrame) -> tuple[str | None, pd.DataFrame]:
+    """The model version that served most, and its rows: windows never mix versions."""
+    from keel.monitoring.window import by_version, main_version, version_counts
+
+    version = main_version(version_counts(frame))
+    if version is None:
+        return None, frame
+    return version or None, by_version(frame)[version]
 
 
 def _report(reference: Reference, chunk: pd.DataFrame, settings: DriftSettings) -> DriftReport:
