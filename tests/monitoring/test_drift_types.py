@@ -143,3 +143,12 @@ def test_a_ten_thousand_category_column_does_not_alarm_on_unseen_values() -> Non
         for _ in range(20)
     ]
     assert sum(p > 0.01 for p in p_values) >= 19
+
+
+def test_the_zero_bucket_is_named_by_its_value(reference: Reference) -> None:
+    """What moved names the zeros ``= 0`` with their shares, as pandas counts them."""
+    window = table(2_000, seed=8, zeros=0.5)
+    moved = {m.bucket: m for m in compare_frame(reference, window).column("precipitation").moved}
+    zeros = table(20_000, seed=10_000)["precipitation"].eq(0).mean()
+    assert moved["= 0"].reference == pytest.approx(zeros)
+    assert moved["= 0"].window == pytest.approx(window["precipitation"].eq(0).mean())

@@ -234,7 +234,7 @@ def _ks(
 
 
 def _group_labels(bins: Bins, groups: np.ndarray) -> list[str]:
-    edges = bins.edges
+    edges, points = bins.edges, bins.point_buckets()
     labels = []
     for group in range(int(groups.max()) + 1):
         members = np.flatnonzero(groups == group)
@@ -245,8 +245,16 @@ def _group_labels(bins: Bins, groups: np.ndarray) -> list[str]:
         elif members[-1] == len(groups) - 1:
             labels.append(f">= {edges[-1]:.4g}")
         else:
-            labels.append(f"[{edges[members[0] - 1]:.4g}, {edges[members[-1]]:.4g})")
+            labels.append(_span(edges, points, members[0], members[-1]))
     return labels
+
+
+def _span(edges: tuple[float, ...], points: np.ndarray, first: int, last: int) -> str:
+    """``[lo, hi)``; ``= v`` for one value's bucket, ``[lo, v]`` for a span ending on one."""
+    low = f"{edges[first - 1]:.4g}"
+    if not points[last]:
+        return f"[{low}, {edges[last]:.4g})"
+    return f"= {low}" if first == last else f"[{low}, {edges[last - 1]:.4g}]"
 
 
 def _moved(
