@@ -152,3 +152,13 @@ def test_the_zero_bucket_is_named_by_its_value(reference: Reference) -> None:
     zeros = table(20_000, seed=10_000)["precipitation"].eq(0).mean()
     assert moved["= 0"].reference == pytest.approx(zeros)
     assert moved["= 0"].window == pytest.approx(window["precipitation"].eq(0).mean())
+
+
+def test_a_small_continuous_reference_is_not_taken_for_a_discrete_one() -> None:
+    """40 distinct reference values of a continuous column are not 40 categories: the
+    column keeps its KS test, and a window from the same distribution does not drift."""
+    rng = np.random.default_rng(0)
+    reference = Reference.from_frame({"x": rng.normal(0, 1, 40)})
+    drift = compare_frame(reference, {"x": rng.normal(0, 1, 2_000)}).column("x")
+    assert drift.test == "ks"
+    assert drift.decision != "drift"
