@@ -162,3 +162,41 @@ def test_a_small_continuous_reference_is_not_taken_for_a_discrete_one() -> None:
     drift = compare_frame(reference, {"x": rng.normal(0, 1, 2_000)}).column("x")
     assert drift.test == "ks"
     assert drift.decision != "drift"
+
+
+@pytest.fixture(scope="module")
+def accounts() -> tuple[Reference, np.ndarray]:
+    """10,000 account ids, 30,000 reference rows: about 5% of the ids never appear, and
+    every reference name is kept (the known-value limit)."""
+    rng = np.random.default_rng(0)
+    names = np.array([f"id{i}" for i in range(10_000)], dtype=object)
+    reference = Reference.from_frame({"account": rng.choice(names, 30_000)}, columns=["account"])
+    return reference, names
+
+
+def test_a_long_tails_new_values_are_expected_not_drift(
+    accounts: tuple[Reference, np.ndarray],
+) -> None:
+    """The ids the reference happened to miss show up in every window (about 5% of its
+    rows); by Good-Turing they are expected, so an unshifted window is not significant in
+    at least 19 of 20 seeds."""
+    reference, names = accounts
+    rng = np.random.default_rng(1)
+    p_values = [
+        compare(reference, reference.layout.sketch({"account": rng.choice(names, 2_000)}))
+        .columns[0]
+        .p_value
+        for _ in range(20)
+    ]
+    assert sum(p > 0.01 for p in p_values) >= 19
+
+
+def test_a_flood_of_new_ids_in_a_long_tail_still_drifts(
+    accounts: tuple[Reference, np.ndarray],
+) -> None:
+    """10% of a window's rows carrying ids nobody has seen is drift."""
+    reference, names = accounts
+    rng = np.random.default_rng(2)
+    new = np.array([f"new{i}" for i in range(200)], dtype=object)
+    window = np.concatenate([rng.choice(names, 1_800), new])
+    assert compare(reference, reference.layout.sketch({"account": window})).drifted == ["account"]

@@ -53,7 +53,8 @@ def column_drift(
     if window.counts.sum() == 0 or ref.counts.sum() == 0:
         return _empty(base, bins, settings)
     if bins.kind == "categorical":
-        return _categorical(base, bins, ref, window, settings, alpha)
+        expected = _good_turing(ref, reference.singletons.get(name, 0))
+        return _categorical(base, bins, ref, window, settings, alpha, expected)
     if _discrete(bins, ref) and _numeric_test(settings) == "ks":
         return _values(base, bins, ref, window, settings, alpha)
     values = raw.get(name) if raw is not None else None
@@ -96,13 +97,15 @@ def _categorical(
     window: ColumnSketch,
     settings: DriftSettings,
     alpha: float,
+    expected: np.ndarray,
 ) -> ColumnDrift:
     unseen = int(window.counts[-1])
     n_eff = stats.effective_n(int(ref.counts.sum()), int(window.counts.sum()))
     gate = settings.effect_gate("chi2", base["column"])
     kept = stats.kept_categories(n_eff, alpha, gate, len(bins.categories))
-    labels, ref_counts, win_counts = _pool_tail(bins, ref.counts, window.counts, kept)
-    statistic, p_value, df = stats.categorical_test(ref_counts, win_counts, unseen)
+    labels, ref_counts, win_counts = _pool_tail(bins, expected, window.counts, kept)
+    share = float(expected[-1] / max(expected.sum(), 1))
+    statistic, p_value, df = stats.categorical_test(ref_counts, win_counts, unseen, share)
     notes = [
         f"{unseen / window.counts.sum():.1%} of values never seen in the reference"
         if unseen
@@ -123,6 +126,17 @@ def _categorical(
         moved=_moved(labels, ref_counts, win_counts, settings.top),
         note="; ".join(note for note in notes if note) or None,
     )
+
+
+def _good_turing(ref: ColumnSketch, singletons: int) -> np.ndarray:
+    """The reference's counts with its singletons' rows moved from ``other`` to
+    ``unseen``: Good-Turing's estimate of how much of a new sample is values never seen,
+    so a long tail's new values are expected rather than counted as drift."""
+    counts = ref.counts.copy()
+    moved = min(singletons, int(counts[-2]))
+    counts[-2] -= moved
+    counts[-1] += moved
+    return counts
 
 
 def _pool_tail(

@@ -40,7 +40,10 @@ def from_statistics(
             if converted[0].kind == "categorical":
                 known[name] = frozenset(converted[0].categories)
     rows = max((int(c.get("count", 0)) for c in stats.values()), default=0)
-    return Reference(Layout(columns, known), Sketch(sketches), {}, rows)
+    singletons = {
+        name: sum(int(n) == 1 for n in (stats[name].get("counts") or {}).values()) for name in known
+    }
+    return Reference(Layout(columns, known), Sketch(sketches), {}, rows, singletons)
 
 
 def from_model(project: Project, ref: str, prediction_column: str | None = None) -> Reference:
