@@ -123,3 +123,47 @@ def test_the_monitor_cycle_checks_one_version(project_dir: Path) -> None:
     assert (drift["model_version"], drift["rows"]) == ("churn@1", counts["churn@1"])
     assert drift["drifted"] == []
     assert drift["other_versions"] == {"churn@2": counts["churn@2"]}
+
+
+def test_a_preferred_version_is_judged_when_it_served(
+    logged: PredictionLog, reference: Reference
+) -> None:
+    """The reference model's own version is judged even as the minority; a preferred
+    version absent from the window falls back to the one that served most."""
+    prefer = run_drift(logged, reference, WindowChoice(prefer_version="churn@2"), DriftSettings())
+    absent = run_drift(logged, reference, WindowChoice(prefer_version="churn@5"), DriftSettings())
+    assert (prefer.model_version, prefer.rows) == ("churn@2", _versions(logged)["churn@2"])
+    assert absent.model_version == "churn@1"
+
+
+def _register(project: Project, number: int) -> None:
+    """Model version ``number`` of churn, with training's statistics of n0 and c0."""
+    from keel.training.reference import reference_statistics
+    from keel.training.registry import Registry
+
+    schema = [{"name": "n0", "type": "float"}, {"name": "c0", "type": "category"}]
+    stats = reference_statistics(population(5_000, seed=number), schema)
+    row = {
+        "name": "churn", "source": "train", "artifact": f"{number:064x}", "size_bytes": 1,
+        "config_hash": f"{number:064x}", "data_ref": f"d@{number}", "data_rows": 5_000,
+        "data_start": "2026-01-01", "data_end": "2026-06-30", "metrics": {}, "duration_s": 1.0,
+    }  # fmt: skip
+    registry = Registry(project.store)
+    registry.register(row, {"metrics": {}, "reference": {"features": stats}}, "tester")
+    registry.record_gate(number, {"passed": True, "checks": []}, True, "tester")
+    registry.transition(number, "production", "tester", "test")
+
+
+def test_the_cycle_judges_the_reference_models_own_rows(project_dir: Path) -> None:
+    """With ``monitoring.reference: model:production`` (churn@2, just promoted), the cycle
+    compares churn@2's rows with churn@2's statistics, though churn@1 served more."""
+    (project_dir / "keel.yaml").write_text("name: t\nmonitoring: {reference: model:production}\n")
+    with Project.open(project_dir) as project, PredictionLog.for_project(project) as log:
+        _register(project, 1)
+        _register(project, 2)
+        _log_two_versions(log)
+        counts = _versions(log)
+    drift = _run("monitor", "--once", "--json", "--project", str(project_dir))["drift"]
+    assert isinstance(drift, dict)
+    assert (drift["model_version"], drift["rows"]) == ("churn@2", counts["churn@2"])
+    assert drift["other_versions"] == {"churn@1": counts["churn@1"]}

@@ -49,8 +49,9 @@ VersionOpt = Annotated[
     str | None,
     typer.Option(
         "--model-version",
-        help="Judge this model version's predictions (default: the version that served "
-        "most of the window; versions are never mixed).",
+        help="Judge this model version's predictions (default: the reference model's own "
+        "if it served in the window, else the one that served most; versions are never "
+        "mixed).",
     ),
 ]
 CorrectionOpt = Annotated[
@@ -85,6 +86,8 @@ def drift(
     One model version at a time: two versions' predictions are never mixed in a window.
     Works on any log folder (--log DIR), no keel.yaml needed; rolls spools left behind.
     """
+    import dataclasses
+
     from keel.monitoring.wiring import (
         WindowChoice,
         drift_settings,
@@ -109,7 +112,8 @@ def drift(
         if reference is not None or reference_first is not None:
             ref = load_reference(reference, opened, reference_first, **options)
         else:
-            ref = _project_reference(model, config, project, opened, options)
+            ref, prefer = _project_reference(model, config, project, opened, options)
+            choice = dataclasses.replace(choice, prefer_version=prefer)
         report = run_drift(opened, ref, choice, settings)
     finally:
         opened.close(flush=False)
@@ -148,10 +152,11 @@ def _project_reference(
     project: Path | None,
     log: PredictionLog,
     options: dict[str, Any],
-) -> Reference:
-    """--model, else monitoring.reference (a file or model:REF); a project is needed."""
+) -> tuple[Reference, str | None]:
+    """--model, else monitoring.reference (a file or model:REF); a project is needed.
+    Also the logged name of the reference's model version, whose rows are preferred."""
     from keel.errors import MonitoringError, ProjectError
-    from keel.monitoring.cycle import project_reference
+    from keel.monitoring.cycle import project_reference, reference_model
     from keel.project import Project
 
     text = f"model:{model}" if model else (config.reference if config else None)
@@ -162,7 +167,8 @@ def _project_reference(
         )
     try:
         with Project.open(project) as opened:
-            return project_reference(opened, text, log, options)
+            reference = project_reference(opened, text, log, options)
+            return reference, reference_model(opened, text)
     except ProjectError:
         raise MonitoringError(f"--model needs a Keel project; {text} cannot be found") from None
 

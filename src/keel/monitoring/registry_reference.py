@@ -20,7 +20,7 @@ from keel.monitoring.sketch import Bins, ColumnSketch, Layout, Sketch
 if TYPE_CHECKING:
     from keel.project import Project
 
-__all__ = ["from_model", "from_statistics"]
+__all__ = ["from_model", "from_statistics", "model_label"]
 
 
 def from_statistics(
@@ -56,6 +56,14 @@ def from_model(project: Project, ref: str, prediction_column: str | None = None)
     return from_statistics(
         reference.get("features") or {}, reference.get("predictions"), prediction_column
     )
+
+
+def model_label(project: Project, ref: str) -> str:
+    """How the prediction log names model version ``ref``: ``churn@7``."""
+    from keel.training.registry import Registry
+
+    found = Registry(project.store).resolve(ref)
+    return f"{found.name}@{found.version}"
 
 
 def _nulls(column: Mapping[str, Any]) -> int:

@@ -41,6 +41,7 @@ __all__ = [
     "WindowChoice",
     "drift_settings",
     "load_reference",
+    "pick_version",
     "reference_options",
     "run_drift",
     "select_window",
@@ -80,6 +81,19 @@ class WindowChoice:
     last: int | None = None
     skip_first: int = 0
     model_version: str | None = None
+    prefer_version: str | None = None
+    """Judge this version when the window has its rows (the reference model's own), else
+    the one that served most."""
+
+
+def pick_version(counts: dict[str, int], choice: WindowChoice) -> str | None:
+    """The version a window is judged for: the one asked for, else the preferred one if
+    it served in the window, else the one that served most."""
+    if choice.model_version is not None:
+        return choice.model_version
+    if choice.prefer_version is not None and choice.prefer_version in counts:
+        return choice.prefer_version
+    return main_version(counts)
 
 
 def select_window(log: PredictionLog, choice: WindowChoice, now: datetime) -> pd.DataFrame:
@@ -163,7 +177,7 @@ def version_window(
     the rows per version the window held."""
     rows = _window_rows(log, choice, now)
     counts = version_counts(rows)
-    version = choice.model_version if choice.model_version is not None else main_version(counts)
+    version = pick_version(counts, choice)
     if version is None or version not in counts:
         named = ", ".join(sorted(v for v in counts if v)) or "none"
         raise MonitoringError(
@@ -182,7 +196,8 @@ def _window_rows(log: PredictionLog, choice: WindowChoice, now: datetime) -> pd.
     if choice.last is not None and not choice.skip_first:
         tail = log.read(start=start, last=choice.last)
         versions = version_counts(tail)
-        if len(versions) <= 1 and choice.model_version in (None, *versions):
+        wanted = choice.model_version or choice.prefer_version
+        if len(versions) <= 1 and wanted in (None, *versions):
             return _nonempty(tail, log)
     rows = log.read(start=start)
     return _nonempty(rows.iloc[choice.skip_first :] if choice.skip_first else rows, log)
@@ -233,7 +248,7 @@ def _from_sketches(
         rows = read_segments(paths, start=datetime.fromtimestamp(start or 0.0, UTC))
         for name, extra in version_counts(rows).items():
             counts[name] = counts.get(name, 0) + extra
-    version = choice.model_version if choice.model_version is not None else main_version(counts)
+    version = pick_version(counts, choice)
     if version is None or version not in counts:
         return None
     sketch = merged_sketch(inside, reference, version)

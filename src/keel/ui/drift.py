@@ -96,13 +96,14 @@ def drift_view(project: Project, now: float) -> DriftView:
         return DriftView("Drift over time needs a time window (monitoring.window: 1h).")
     try:
         reference, frame = _load(project, now, window)
+        prefer = _reference_model(project, config.reference)
     except KeelError as error:
         return DriftView(f"Cannot check drift yet: {error}")
     if frame.empty:
         return DriftView(
             f"No predictions logged in the last {HISTORY} windows of {_duration(window)}."
         )
-    return _view(reference, frame, window, now, _settings(project))
+    return _view(reference, frame, window, now, _settings(project), prefer)
 
 
 def _settings(project: Project) -> DriftSettings:
@@ -110,6 +111,12 @@ def _settings(project: Project) -> DriftSettings:
 
     config = project.config.monitoring
     return drift_settings(config.drift if config is not None else None)
+
+
+def _reference_model(project: Project, text: str) -> str | None:
+    from keel.monitoring.cycle import reference_model
+
+    return reference_model(project, text)
 
 
 def _load(project: Project, now: float, window: timedelta) -> tuple[Reference, pd.DataFrame]:
@@ -137,10 +144,11 @@ def _view(
     window: timedelta,
     now: float,
     settings: DriftSettings,
+    prefer: str | None = None,
 ) -> DriftView:
     from keel.monitoring.window import feature_view
 
-    version, frame = _one_version(frame)
+    version, frame = _one_version(frame, prefer)
     seconds = frame["time"].map(lambda t: t.timestamp()).to_numpy(dtype=float)
     index = np.floor((now - seconds) / window.total_seconds()).astype(int)
     view = feature_view(frame)
@@ -169,11 +177,13 @@ def _view(
     )
 
 
-def _one_version(frame: pd.DataFrame) -> tuple[str | None, pd.DataFrame]:
-    """The model version that served most, and its rows: windows never mix versions."""
-    from keel.monitoring.window import by_version, main_version, version_counts
+def _one_version(frame: pd.DataFrame, prefer: str | None) -> tuple[str | None, pd.DataFrame]:
+    """The reference model's version if it served, else the one that served most, and
+    its rows: windows never mix versions."""
+    from keel.monitoring.window import by_version, version_counts
+    from keel.monitoring.wiring import WindowChoice, pick_version
 
-    version = main_version(version_counts(frame))
+    version = pick_version(version_counts(frame), WindowChoice(prefer_version=prefer))
     if version is None:
         return None, frame
     return version or None, by_version(frame)[version]
