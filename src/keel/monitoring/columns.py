@@ -53,7 +53,9 @@ def column_drift(
     if window.counts.sum() == 0 or ref.counts.sum() == 0:
         return _empty(base, bins, settings)
     if bins.kind == "categorical":
-        expected = _good_turing(ref, reference.singletons.get(name, 0))
+        tells_unseen = bool(reference.layout.known.get(name))
+        singletons = reference.singletons.get(name, 0) if tells_unseen else 0
+        expected = _good_turing(ref, singletons)
         return _categorical(base, bins, ref, window, settings, alpha, expected)
     if _discrete(bins, ref) and _numeric_test(settings) == "ks":
         return _values(base, bins, ref, window, settings, alpha)
