@@ -184,7 +184,7 @@ def performance_signals(
     try:
         result, labelled = window_report(
             log, project.store, choice, score=spec.score, kind=spec.kind,
-            label_delay=spec.label_delay, now=now, business=business,
+            label_delay=spec.label_delay, now=now, business=business, project=project,
         )  # fmt: skip
     except MonitoringError:
         return {}
