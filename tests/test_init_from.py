@@ -14,13 +14,11 @@ import pytest
 from keel.errors import ProjectError, SourceError, TrainingDataError
 from keel.project import Project
 from keel.scaffold import init_from_table
-from keel.schema import SourceConfig, TrainingConfig
+from keel.schema import SourceConfig
 
 from .delivery.helpers import replicas
 from .helpers import keel
 from .serving.helpers import auth
-
-HAS_POSITIVE_CLASS = "positive_class" in TrainingConfig.model_fields
 
 
 def churn_table(rows: int = 400, seed: int = 3) -> pd.DataFrame:
@@ -172,19 +170,30 @@ def test_duplicate_keys_are_quarantined_on_ingest(tmp_path: Path) -> None:
     assert run["status"] == "quarantined" and failed == ["customer_id.unique"]
 
 
-@pytest.mark.skipif(HAS_POSITIVE_CLASS, reason="training.positive_class exists: it is written")
-def test_positive_without_the_setting_is_refused(tmp_path: Path) -> None:
-    """Until training.positive_class exists, --positive is refused rather than dropped."""
-    with pytest.raises(ProjectError, match="positive_class"):
-        init(tmp_path, churn_table(), positive="left")
-
-
-@pytest.mark.skipif(not HAS_POSITIVE_CLASS, reason="training.positive_class is not merged yet")
 def test_positive_is_written_as_the_positive_class(tmp_path: Path) -> None:
     """--positive becomes training.positive_class."""
     root = init(tmp_path, churn_table(), positive="left")
     with Project.open(root) as project:
-        assert getattr(project.config.training, "positive_class", None) == "left"
+        assert project.config.training is not None
+        assert project.config.training.positive_class == "left"
+
+
+@pytest.mark.parametrize(
+    ("classes", "message"),
+    [
+        (["left", "stayed"], r"--positive 'gone' is not a value of the target 'churned'"),
+        (["left", "stayed", "paused"], r"'churned' has 3 distinct values; leave --positive out"),
+    ],
+)
+def test_positive_that_is_no_class_is_refused(
+    tmp_path: Path, classes: list[str], message: str
+) -> None:
+    """A --positive label the target does not hold, or a target with three classes, is one
+    sentence, not a silent default."""
+    table = churn_table().assign(churned=lambda f: np.resize(classes, len(f)))
+    positive = "gone" if len(classes) == 2 else "left"
+    with pytest.raises((ProjectError, TrainingDataError), match=message):
+        init(tmp_path, table, positive=positive)
 
 
 def test_cli_names_the_missing_target_in_one_line(tmp_path: Path) -> None:

@@ -210,7 +210,7 @@ def _plan(declared: Declared, original: Path | None, new_categories: str) -> tup
     from keel.data.batch import TABLE, quote
     from keel.data.infer import category_policy, csv_texts, infer
     from keel.data.sources import read_source
-    from keel.schema import SourceConfig, TrainingConfig
+    from keel.schema import SourceConfig
     from keel.tableplan import check_declared, plan_project
 
     location = dict(declared.location)
@@ -229,9 +229,8 @@ def _plan(declared: Declared, original: Path | None, new_categories: str) -> tup
         target = batch.con.execute(f"SELECT {quote(declared.target)} FROM {TABLE}").df()
         cardinality = _text_cardinality(batch)
         rows = batch.rows
-    has_positive = "positive_class" in TrainingConfig.model_fields
     plan = plan_project(declared, found.checks, target[declared.target], cardinality,
-                        found.empty, has_positive)  # fmt: skip
+                        found.empty)  # fmt: skip
     _validate(plan, declared)
     return replace(plan, notes=found.notes + plan.notes), rows
 

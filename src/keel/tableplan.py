@@ -83,7 +83,6 @@ def plan_project(
     target: pd.Series,
     text_cardinality: dict[str, int],
     empty: Sequence[str],
-    has_positive_class: bool,
 ) -> Plan:
     """The project for ``declared``; ``text_cardinality`` counts each text column's values."""
     check_declared(declared, list(checks["columns"]))
@@ -97,7 +96,7 @@ def plan_project(
     )
     left_out = [*declared.keys, *([declared.time] if declared.time else []), *empty, *wide]
     exclude = [n for n in dict.fromkeys(left_out) if n != declared.target]
-    training = _training(declared, task, exclude, target, has_positive_class)
+    training = _training(declared, task, exclude, target)
     config = {
         "name": declared.name,
         "sources": {declared.source: _source(declared, checks)},
@@ -165,7 +164,7 @@ def _source(declared: Declared, checks: dict[str, Any]) -> dict[str, Any]:
 
 
 def _training(
-    declared: Declared, task: Task, exclude: list[str], target: pd.Series, has_positive: bool
+    declared: Declared, task: Task, exclude: list[str], target: pd.Series
 ) -> dict[str, Any]:
     split: dict[str, Any] = {"by": "random", "test_size": 0.2}
     if declared.time:
@@ -181,14 +180,20 @@ def _training(
         "metrics": _METRICS[task],
     }
     if declared.positive is not None:
-        if not has_positive:
-            raise ProjectError(
-                "--positive needs the training.positive_class setting, which this version of "
-                "Keel does not have yet; leave --positive out (the last class in sorted order "
-                "is the positive one)"
-            )
-        training["positive_class"] = _label(declared.positive, target)
+        training["positive_class"] = _positive(declared, task, target)
     return training
+
+
+def _positive(declared: Declared, task: Task, target: pd.Series) -> Any:
+    """The ``--positive`` label in the target's own type (``_check_target`` made sure the
+    target holds it); one sentence when the target has other than two classes."""
+    values = target.dropna().unique()
+    if task != "classification" or len(values) != 2:
+        raise ProjectError(
+            f"--positive names one class of a two-class target, but '{declared.target}' has "
+            f"{len(values)} distinct values; leave --positive out"
+        )
+    return _label(str(declared.positive), target)
 
 
 def _label(text: str, target: pd.Series) -> Any:
