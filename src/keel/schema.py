@@ -265,6 +265,8 @@ class TrainingConfig(Section):
     split: SplitSpec = Field(default_factory=SplitSpec)
     seed: int = 0
     metrics: list[str] = Field(default_factory=lambda: ["roc_auc", "accuracy", "log_loss"])
+    # The class binary metrics and scores are about; default: the training labels' minority
+    positive_class: str | bool | int | None = None
 
     @staticmethod
     def source_named(spec: str) -> tuple[str, str | None] | None:
@@ -289,18 +291,48 @@ class HardExamples(Section):
 
 
 class SliceSpec(Section):
+    """Per-value gates. A binary classifier's slice is judged only with ``min_positives``
+    and ``min_negatives`` rows of each class (any other model's with ``min_rows``), and
+    fails only when the whole ``confidence`` interval of its metric misses the threshold.
+    """
+
     column: str
     thresholds: dict[str, str] = Field(default_factory=dict)
     min_rows: int = Field(20, ge=1)
+    min_positives: int = Field(10, ge=1)
+    min_negatives: int = Field(10, ge=1)
+    confidence: float = Field(0.95, gt=0, lt=1)
 
 
 class MaxDrop(Section):
     max_drop: float = Field(ge=0)
 
 
+class BaselineSpec(Section):
+    """Beat a trivial model fitted on the same split: DummyClassifier(strategy="prior")
+    (most frequent class, class-prior probabilities) or DummyRegressor(strategy="mean").
+
+    ``margin`` is in each metric's own units; ``metrics`` defaults to the gate's threshold
+    and vs_production metrics, or every recorded metric when the gate names none.
+    """
+
+    margin: float = Field(0.005, ge=0)
+    metrics: list[str] | None = None
+
+
+def _switch(value: Any) -> Any:
+    """``false`` turns a default-on section off; ``true`` keeps its defaults."""
+    if value is False:
+        return None
+    return {} if value is True else value
+
+
 class GateConfig(Section):
     thresholds: dict[str, str] = Field(default_factory=dict)
     vs_production: dict[str, MaxDrop] = Field(default_factory=dict)
+    baseline: Annotated[BaselineSpec | None, BeforeValidator(_switch)] = Field(
+        default_factory=BaselineSpec
+    )
     hard_examples: HardExamples | None = None
     slices: SliceSpec | None = None
     latency_p99_ms: float | None = Field(None, gt=0)

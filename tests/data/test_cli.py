@@ -92,6 +92,8 @@ def test_retire_then_list_marks_the_version(churn_sqlite: Path) -> None:
     assert code == 0 and "retired: bad export" in " ".join(out.split())  # lines may wrap
     listed = json.loads(_run("data", "list", "--json", "-p", str(churn_sqlite))[1])
     assert listed[0]["retired_reason"] == "bad export" and listed[0]["retired_at"] is not None
+    code, out = _run("data", "show", prefix, "-p", str(churn_sqlite))
+    assert code == 0 and "retired: bad export" in out
 
 
 def test_retire_errors_are_one_sentence(churn_sqlite: Path) -> None:

@@ -124,6 +124,8 @@ def test_a_resent_file_under_each_policy(tmp_path: Path, policy: str) -> None:
     assert (run.status, finding.severity, finding.status) == expected[policy]
     if policy != "upsert":
         assert finding.violations == int(resent["order_id"].isin(first["order_id"]).sum())
+    if policy == "warn":
+        assert run.message.endswith(f" with 1 warning: {CHECK} {finding.violations} rows")
 
 
 def test_upsert_counts_new_and_updated_keys(tmp_path: Path) -> None:

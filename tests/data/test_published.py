@@ -25,6 +25,7 @@ sources:
     kind: csv
     path: data/orders/*.csv
     key: order_id
+    key_policy: upsert
   snapshot:
     kind: python
     callable: loader.py:load
@@ -100,9 +101,6 @@ def test_upsert_keeps_the_newest_row_of_each_key(project: Project) -> None:
     second = pd.DataFrame({"order_id": [2, 4], "amount": [60.0, 8.0]})
     _orders(project, "a.csv", first)
     _orders(project, "b.csv", second)
-    sources = project.config.sources
-    # key_policy comes with the data-history branch's SourceConfig; set it as it will be.
-    sources["orders"] = sources["orders"].model_copy(update={"key_policy": "upsert"})
     read = read_published(project, "orders")
     both = pd.concat([first, second], ignore_index=True)
     expected = both.drop_duplicates("order_id", keep="last").sort_values("order_id")

@@ -144,3 +144,25 @@ async def test_labels_the_model_never_saw_are_counted_not_guessed(
     p = np.array([served.probability[i] for i in kept], dtype=float)
     assert (data["unmatched"], data["unmatched_examples"], data["labelled"]) == (30, ["maybe"], 270)
     assert data["metrics"]["roc_auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-9)
+
+
+@pytest.mark.anyio
+async def test_a_positive_class_that_sorts_first_is_the_one_scored(
+    project: Project, tmp_path: Path
+) -> None:
+    """Left/Stayed labels with 'Left' the minority: the version's positive class is 'Left'
+    (it sorts first), the server scores P(Left), and realised ROC AUC is about 'Left' too,
+    as scikit-learn computes it on the same rows (taking the last class would invert it)."""
+    sample = frame(200, seed=1, classes=("Stayed", "Left"))
+    assert (sample["churned"] == "Left").mean() < 0.5
+    model = LogisticRegression(max_iter=500).fit(sample[FEATURES], sample["churned"])
+    register(project, tmp_path, model, sample)
+    served = await serve(project, frame(1_000, seed=2, classes=("Stayed", "Left")))
+    write_feedback(tmp_path / "truth.csv", served.ids, served.truth)
+    keel("feedback", str(tmp_path / "truth.csv"), "--project", str(project.root))
+    data = keel("performance", "--project", str(project.root))
+    y = np.array(served.truth) == "Left"
+    p = np.array(served.probability, dtype=float)
+    assert data["positive"] == "Left"
+    assert roc_auc_score(y, p) > 0.6
+    assert data["metrics"]["roc_auc"] == pytest.approx(roc_auc_score(y, p), abs=0.01)

@@ -8,7 +8,13 @@ import pytest
 
 from keel.errors import ConfigError
 from keel.schema import GateConfig
-from keel.training.gate import Evidence, HardExampleResult, decide, parse_threshold
+from keel.training.gate import (
+    Evidence,
+    HardExampleResult,
+    SliceEvidence,
+    decide,
+    parse_threshold,
+)
 
 
 def _evidence(**changes: Any) -> Evidence:
@@ -95,10 +101,12 @@ def test_hard_example_regression_fails() -> None:
 
 
 def test_slice_thresholds_apply_per_value() -> None:
-    """Each slice value is checked against the slice threshold."""
+    """Each slice value is checked against the slice threshold (here: no interval)."""
     evidence = _evidence(
-        slices={"north": {"roc_auc": 0.6}, "south": {"roc_auc": 0.9}},
-        slice_rows={"north": 50, "south": 50},
+        slices={
+            "north": SliceEvidence(50, {"roc_auc": 0.6}, positives=25, negatives=25),
+            "south": SliceEvidence(50, {"roc_auc": 0.9}, positives=25, negatives=25),
+        },
     )
     policy = {"slices": {"column": "region", "thresholds": {"roc_auc": ">= 0.7"}}}
     decision = decide(GateConfig.model_validate(policy), evidence)
@@ -106,10 +114,14 @@ def test_slice_thresholds_apply_per_value() -> None:
 
 
 def test_small_slices_are_not_gated() -> None:
-    """A slice below min_rows passes with a note instead of a noisy verdict."""
-    evidence = _evidence(slices={"west": {"roc_auc": 0.1}}, slice_rows={"west": 3})
+    """A slice with too few positives is not judged: no failure, and no tick."""
+    evidence = _evidence(
+        slices={"west": SliceEvidence(30, {"roc_auc": 0.1}, positives=3, negatives=27)}
+    )
     policy = {"slices": {"column": "region", "thresholds": {"roc_auc": ">= 0.7"}}}
-    assert decide(GateConfig.model_validate(policy), evidence).passed
+    decision = decide(GateConfig.model_validate(policy), evidence)
+    west = next(check for check in decision.checks if check.name == "slice:region=west")
+    assert decision.passed and west.outcome == "not judged"
 
 
 def test_size_budget() -> None:

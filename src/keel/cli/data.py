@@ -254,9 +254,12 @@ def _print_retired(out: Console, version: DataVersion) -> None:
 
 
 def _print_version(out: Console, version: DataVersion) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     out.print(f"version {version.id}\n  source {version.source}, {version.rows} rows")
+    if not version.live:
+        out.print(f"  [yellow]retired[/]: {escape(version.retired_reason or '')}")
     if version.time_min:
         out.print(f"  time {version.time_min} .. {version.time_max}")
     for item in version.lineage.get("files", ()):

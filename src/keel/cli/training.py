@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from keel.project import Project
+    from keel.training.classes import ModelClasses
     from keel.training.gate import GateDecision
 
 registry_app = typer.Typer(
@@ -65,6 +66,7 @@ def train(
     data = {
         "version": result.version.to_dict(),
         "data": record["data"],
+        "classes": None if result.classes is None else result.classes.to_dict(),
         "gate": None if result.decision is None else result.decision.to_dict(),
     }
 
@@ -80,6 +82,8 @@ def train(
             target = record["training"]["target"]
             _say(out, f"  [yellow]{missing:,} rows have no {target} label[/]: left out of training")
         _say(out, "  metrics: " + _metrics_text(version.metrics))
+        if result.classes is not None and result.classes.task == "classification":
+            _say(out, "  " + _classes_text(result.classes))
         if result.decision is not None:
             _print_decision(out, result.decision)
 
@@ -268,6 +272,18 @@ def _metrics_text(metrics: dict[str, Any]) -> str:
     return metrics_text(metrics)
 
 
+def _classes_text(classes: ModelClasses) -> str:
+    """Which class the binary metrics are about, and why; or the classes of a multiclass."""
+    if not classes.binary:
+        listed = ", ".join(map(repr, classes.classes))
+        macro = "precision, recall, F1, ROC AUC and average precision are macro averages"
+        return f"classes: {listed} (many classes: {macro})"
+    counts = dict(zip(classes.classes, classes.counts, strict=False))
+    rows = sum(classes.counts)
+    share = f": {counts.get(classes.positive, 0)} of {rows} training rows" if rows else ""
+    return f"positive class: {classes.positive!r} ({classes.chosen_by}{share})"
+
+
 def _when(timestamp: float | None) -> str:
     from datetime import UTC, datetime
 
@@ -280,10 +296,14 @@ def _print_decision(out: Console, decision: GateDecision) -> None:
     verdict = "[green]passed[/]" if decision.passed else "[red]failed[/]"
     _say(out, f"gate {verdict}")
     for check in decision.checks:
+        detail = f"  ({check.detail})" if check.detail else ""
+        if not check.judged:  # no tick and no inequality: nothing was decided
+            _say(out, f"  [yellow]○[/] {check.name}: not judged{detail}")
+            continue
         mark = "[green]✓[/]" if check.passed else "[red]✗[/]"
         value = "n/a" if check.value is None else f"{check.value:g}"
-        detail = f"  ({check.detail})" if check.detail else ""
-        _say(out, f"  {mark} {check.name}: {value} {check.threshold}{detail}")
+        statement = check.statement or f"{value} {check.threshold}"
+        _say(out, f"  {mark} {check.name}: {statement}{detail}")
 
 
 def _print_list(out: Console, versions: list[Any]) -> None:
@@ -325,6 +345,10 @@ def _print_show(out: Console, data: dict[str, Any]) -> None:
         f"{' (dirty)' if code.get('dirty') else ''}",
     )
     _say(out, "  metrics: " + _metrics_text(data["metrics"]))
+    if record.get("classes") and record["classes"]["task"] == "classification":
+        from keel.training.classes import ModelClasses
+
+        _say(out, "  " + _classes_text(ModelClasses.from_dict(record["classes"])))
     gate = data["gate"]
     _say(
         out,

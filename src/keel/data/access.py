@@ -116,9 +116,7 @@ def read_published(project: Project, source: str, upto: DataVersion | None = Non
 
 def upsert_key(config: SourceConfig) -> str | None:
     """The key whose newest row wins, when the source upserts (``key_policy: upsert``)."""
-    # key_policy arrives with data-history's SourceConfig; until then no source upserts.
-    policy = getattr(config, "key_policy", None)
-    return config.key if policy == "upsert" else None
+    return config.key if config.key_policy == "upsert" else None
 
 
 _ORDER, _ROW = "__keel_version_order", "__keel_row_number"

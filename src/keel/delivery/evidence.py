@@ -49,20 +49,22 @@ def read_since(project: Project, started_at: float) -> pd.DataFrame:
         log.close(flush=False)
 
 
-def labels_for(project: Project, frame: pd.DataFrame) -> dict[str, float]:
-    """The labels that have arrived for the predictions in ``frame``, by prediction id."""
+def labels_for(project: Project, frame: pd.DataFrame) -> dict[str, Any]:
+    """The labels that have arrived for the predictions in ``frame``, by prediction id, as
+    they were sent (``Yes``, ``1``, ``true``, ``12.5``): each arm's answers are matched to
+    them by ``same_label``, whatever type the model's classes are."""
     if frame.empty or "prediction_id" not in frame:
         return {}
-    from keel.monitoring.feedback import load_feedback
+    from keel.monitoring.feedback import load_labels
 
-    found = load_feedback(project.store, [str(i) for i in frame["prediction_id"].unique()])
+    found = load_labels(project.store, [str(i) for i in frame["prediction_id"].unique()])
     found = found.dropna(subset=["label"])
-    return dict(zip(found["prediction_id"], found["label"].astype(float), strict=True))
+    return dict(zip(found["prediction_id"], found["label"], strict=True))
 
 
 def arm_stats(
     records: Sequence[Mapping[str, Any]],
-    labels: Mapping[str, float] | None = None,
+    labels: Mapping[str, Any] | None = None,
     kind: Kind = "classification",
 ) -> ArmStats:
     """What one arm did, from its prediction-log rows.
@@ -95,7 +97,7 @@ def arm_rows(frame: pd.DataFrame, route: str) -> list[dict[str, Any]]:
 
 
 def shadow_pairs(
-    frame: pd.DataFrame, labels: Mapping[str, float], loaded_by: float | None = None
+    frame: pd.DataFrame, labels: Mapping[str, Any], loaded_by: float | None = None
 ) -> list[ShadowPair]:
     """Each live answer beside the shadow's answer to the same request.
 
@@ -129,7 +131,7 @@ def shadow_pairs(
 
 
 def _pair(
-    live: Mapping[str, Any], shadow: Mapping[str, Any] | None, labels: Mapping[str, float]
+    live: Mapping[str, Any], shadow: Mapping[str, Any] | None, labels: Mapping[str, Any]
 ) -> ShadowPair:
     label = labels.get(live["prediction_id"])
     answered = shadow is not None and not _marked(shadow.get("fallback"))
@@ -147,19 +149,36 @@ def _pair(
 
 
 def _metric(
-    answered: Sequence[Mapping[str, Any]], labels: Mapping[str, float], kind: Kind
+    answered: Sequence[Mapping[str, Any]], labels: Mapping[str, Any], kind: Kind
 ) -> float | None:
+    from keel.monitoring.labels import same_label
+
     pairs = [
-        (float(row["output"]), labels[row["prediction_id"]])
+        (row["output"], labels[row["prediction_id"]])
         for row in answered
-        if row.get("prediction_id") in labels and _number(row, "output")
+        if row.get("prediction_id") in labels and _present(row.get("output"))
     ]
-    if len(pairs) < MIN_LABELLED:
-        return None
     if kind == "classification":
-        return sum(output == label for output, label in pairs) / len(pairs)
-    spread = statistics.pstdev(label for _, label in pairs) or 1.0
-    return 1 - statistics.fmean(abs(output - label) for output, label in pairs) / spread
+        if len(pairs) < MIN_LABELLED:
+            return None
+        return sum(same_label(output, label) for output, label in pairs) / len(pairs)
+    numbers = [(float(o), float(y)) for o, y in pairs if _is_number(o) and _is_number(y)]
+    if len(numbers) < MIN_LABELLED:
+        return None
+    spread = statistics.pstdev(label for _, label in numbers) or 1.0
+    return 1 - statistics.fmean(abs(output - label) for output, label in numbers) / spread
+
+
+def _present(value: Any) -> bool:
+    """An answer was logged: not None and not NaN."""
+    return value is not None and value == value
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def _p99(ordered: list[float]) -> float | None:

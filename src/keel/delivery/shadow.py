@@ -16,6 +16,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
 
+from keel.monitoring.labels import same_label
+
 __all__ = ["ShadowCriteria", "ShadowPair", "ShadowReport", "compare"]
 
 
@@ -111,8 +113,8 @@ def _accuracies(pairs: list[ShadowPair]) -> tuple[float | None, float | None]:
     labelled = [p for p in pairs if p.label is not None]
     if not labelled:
         return None, None
-    production = sum(p.production == p.label for p in labelled) / len(labelled)
-    shadow = sum(p.shadow == p.label for p in labelled) / len(labelled)
+    production = sum(same_label(p.production, p.label) for p in labelled) / len(labelled)
+    shadow = sum(same_label(p.shadow, p.label) for p in labelled) / len(labelled)
     return production, shadow
 
 

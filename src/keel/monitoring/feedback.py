@@ -157,36 +157,35 @@ def model_facts(project: Project, versions: Sequence[str]) -> ModelFacts | None:
     found: dict[str, Any] = {}
     for ref in sorted({v for v in versions if v}):
         try:
-            found[ref] = load_bundle(project.artifacts, registry.resolve(ref).artifact)["model"]
+            found[ref] = load_bundle(project.artifacts, registry.resolve(ref).artifact)
         except KeelError:
             continue
     if not found:
         return None
-    classes = {ref: _classes(model) for ref, model in found.items()}
+    classes = {ref: _classes(bundle) for ref, bundle in found.items()}
     if len(set(classes.values())) > 1:
         raise MonitoringError(
             f"the window mixes model versions with different classes ({', '.join(classes)}); "
             "narrow it with --window or --last to one version's predictions"
         )
     known = next(iter(classes.values()))
-    probabilities = all(hasattr(model, "predict_proba") for model in found.values())
+    probabilities = all(hasattr(bundle["model"], "predict_proba") for bundle in found.values())
     return ModelFacts(tuple(found), known, probabilities and known is not None)
 
 
-def _classes(model: Any) -> tuple[Any, ...] | None:
-    """The model's classes, the positive one last (see ``_positive_label``)."""
-    raw = getattr(model, "classes_", None)
+def _classes(bundle: dict[str, Any]) -> tuple[Any, ...] | None:
+    """The model's classes, the positive one last (the version's recorded positive class;
+    for older artifacts the last, as ``predict_proba[:, -1]`` and the served score took it)."""
+    from keel.training.classes import classes_from_bundle
+
+    raw = getattr(bundle["model"], "classes_", None)
     if raw is None:
         return None
     classes = [getattr(c, "item", lambda c=c: c)() for c in raw]
-    positive = _positive_label(classes)
+    recorded = classes_from_bundle(bundle)
+    positive = recorded.positive if recorded.binary and recorded.positive is not None else None
+    positive = classes[-1] if positive is None else positive
     return (*[c for c in classes if c != positive], positive)
-
-
-def _positive_label(classes: Sequence[Any]) -> Any:
-    """The positive class of a model with these ``classes_``: the last, as scikit-learn's
-    ``predict_proba[:, -1]`` and the served ``probability`` take it."""
-    return classes[-1]
 
 
 def label_delay(times: pd.Series, received: pd.Series) -> timedelta | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MISSING", "UNMATCHED", "infer_classes", "match_labels"]
+__all__ = ["MISSING", "UNMATCHED", "infer_classes", "match_labels", "same_label"]
 
 MISSING = -2
 """Index for a row without a label (no feedback yet)."""
@@ -30,6 +30,17 @@ def match_labels(labels: Sequence[Any], classes: Sequence[Any]) -> np.ndarray[An
     """Each label's index into ``classes``, ``UNMATCHED`` or ``MISSING``."""
     lookup = _lookup(classes)
     return np.array([_index(label, lookup) for label in labels], dtype=np.int64)
+
+
+def same_label(answer: Any, label: Any) -> bool:
+    """Whether a served answer is this label, by the rules of ``match_labels``: the same
+    text (case and surrounding space ignored), or equal numbers, with yes/true read as 1
+    and no/false as 0 against an answer of 0/1 or a bool."""
+    if _missing(answer) or _missing(label):
+        return False
+    number = _number(answer)
+    classes = [answer, 1 - number] if number is not None and number in (0.0, 1.0) else [answer]
+    return _index(label, _lookup(classes)) == 0
 
 
 def infer_classes(labels: Sequence[Any]) -> list[Any]:

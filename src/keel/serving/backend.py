@@ -128,6 +128,7 @@ class SklearnBackend:
         halfwidth: float | None = None,
         baseline: Mapping[str, Any] | None = None,
         thread: ModelThread | None = None,
+        positive: Any = None,
     ) -> None:
         self.model = model
         self.schema = [dict(column) for column in schema]
@@ -141,6 +142,10 @@ class SklearnBackend:
         if hasattr(model, "predict_proba") and classes is not None:
             self.classes = [getattr(c, "item", lambda c=c: c)() for c in classes]
             self._names = [str(c) for c in self.classes]
+        # binary: the positive class's column (the version's choice; else the last class)
+        self._positive = (
+            -1 if positive is None or not self.classes else self.classes.index(positive)
+        )
         self.thread = thread or ModelThread(f"keel-model-{version}")
         # A model fitted on a plain array with numeric inputs takes a plain array: no pandas
         # frame to build per batch. Models fitted on frames get the frame they expect.
@@ -189,7 +194,7 @@ class SklearnBackend:
         frame = self._frame(batch)
         if self.classes is None:
             return self.model.predict(frame)
-        return self.model.predict_proba(frame)[:, -1]
+        return self.model.predict_proba(frame)[:, self._positive]
 
     def _frame(self, batch: list[dict[str, Any]]) -> Any:
         if self._prepare is None:
@@ -201,7 +206,7 @@ class SklearnBackend:
         assert self.classes is not None
         return Prediction(
             prediction=self.classes[best],
-            probability=proba[-1] if len(proba) == 2 else None,
+            probability=proba[self._positive] if len(proba) == 2 else None,
             confidence=proba[best],
             model_version=self.version,
             probabilities=self._top(proba) if len(proba) > 2 else None,

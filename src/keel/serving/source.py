@@ -79,6 +79,7 @@ class RegistrySource:
             version.label,
             halfwidth=halfwidth,
             baseline=baseline_from_reference(reference, bundle["schema"]),
+            positive=bundle.get("positive"),
         )
 
     def _residuals(self, record: dict[str, Any], bundle: dict[str, Any]) -> list[float]:

@@ -7,15 +7,18 @@
       model: {estimator: sklearn.ensemble.HistGradientBoostingClassifier, params: {}}
       split: {by: time, column: prediction_time, test_size: 0.2}
       seed: 42
+      positive_class: 1               # default: the minority class of the training labels
     gate:
       thresholds: {roc_auc: ">= 0.80"}
       vs_production: {roc_auc: {max_drop: 0.01}}
+      baseline: {margin: 0.005}       # beat DummyClassifier/DummyRegressor; false: off
       hard_examples: {file: data/hard_examples.csv, must_pass: true}
-      slices: {column: region, thresholds: {roc_auc: ">= 0.75"}}
+      slices: {column: region, thresholds: {roc_auc: ">= 0.75"}, min_positives: 10}
       latency_p99_ms: 5
       max_size_mb: 50
 
-``train(project)`` fits, registers and gates a version; ``deploy(project, "latest")``
+``model_classes(project, version)`` tells other layers a version's classes and positive
+class. ``train(project)`` fits, registers and gates a version; ``deploy(project, "latest")``
 promotes it; ``read_status()`` answers what runs in production. Names are imported on
 first use, so ``keel status`` (the standard library only, through
 ``keel.training.status``) never pays for pandas or scikit-learn.
@@ -31,6 +34,7 @@ __all__ = [
     "Check",
     "Evidence",
     "GateDecision",
+    "ModelClasses",
     "ModelVersion",
     "Registry",
     "StatusEvent",
@@ -43,6 +47,7 @@ __all__ = [
     "diff_records",
     "import_model",
     "load_bundle",
+    "model_classes",
     "predict_scores",
     "read_status",
     "resolve_training_frame",
@@ -52,6 +57,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from keel.training.artifact import load_bundle, predict_scores
+    from keel.training.classes import ModelClasses, model_classes
     from keel.training.data import TrainingFrame, resolve_training_frame
     from keel.training.diff import diff_records
     from keel.training.example import build_training_table
@@ -67,6 +73,7 @@ _LAZY = {
     "Check": "gate",
     "Evidence": "gate",
     "GateDecision": "gate",
+    "ModelClasses": "classes",
     "ModelVersion": "versions",
     "Registry": "registry",
     "StatusEvent": "versions",
@@ -79,6 +86,7 @@ _LAZY = {
     "diff_records": "diff",
     "import_model": "importer",
     "load_bundle": "artifact",
+    "model_classes": "classes",
     "predict_scores": "artifact",
     "read_status": "status",
     "resolve_training_frame": "data",

@@ -1,19 +1,22 @@
 """The model artifact: a plain dict pickled with a fixed protocol, stored by its sha256.
 
 The bundle holds the fitted estimator untouched, the input schema it was trained on, the
-task and the positive class. Serialisation is deterministic (same model → same bytes), so
-the same config and data give the same digest. Loading goes through the artifact store,
+task, the classes and the positive class (see ``keel.training.classes``). Serialisation
+is deterministic (same model → same bytes), so the same config and data give the same
+digest. Loading goes through the artifact store,
 which refuses bytes that do not match their digest before anything is unpickled.
 """
 
 from __future__ import annotations
 
 import pickle
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from keel.errors import ModelLoadError
+from keel.training.classes import choose_classes
 from keel.training.inputs import prepare
 
 if TYPE_CHECKING:
@@ -21,25 +24,47 @@ if TYPE_CHECKING:
 
     from keel.store.artifacts import ArtifactStore
 
-__all__ = ["FORMAT", "PROTOCOL", "dump_bundle", "load_bundle", "make_bundle", "predict_scores"]
+__all__ = [
+    "FORMAT",
+    "PROTOCOL",
+    "dump_bundle",
+    "load_bundle",
+    "make_bundle",
+    "positive_index",
+    "predict_proba",
+    "predict_scores",
+]
 
 FORMAT = "keel-model/1"
 PROTOCOL = 5
 _RUNTIME_ONLY = {"_BinMapper": ("n_threads",)}
 
 
-def make_bundle(model: Any, schema: list[dict[str, Any]], target: str) -> dict[str, Any]:
-    """The artifact's content for a fitted ``model`` (whose machine-only state is reset)."""
+def make_bundle(
+    model: Any,
+    schema: list[dict[str, Any]],
+    target: str,
+    labels: Sequence[Any] | None = None,
+    positive_class: Any = None,
+    baseline: Any = None,
+) -> dict[str, Any]:
+    """The artifact's content for a fitted ``model`` (whose machine-only state is reset).
+
+    ``labels`` (the training labels) and ``positive_class`` (the configured one, if any)
+    decide the positive class: see ``keel.training.classes``. ``baseline`` is the trivial
+    model fitted on the same rows, which the gate's baseline check scores.
+    """
     reset_runtime_state(model)
-    classes: Any = getattr(model, "classes_", None)
-    is_classifier = hasattr(model, "predict_proba") and classes is not None
+    classes = choose_classes(model, labels, positive_class, target)
     return {
         "format": FORMAT,
         "model": model,
         "schema": schema,
         "target": target,
-        "task": "classification" if is_classifier else "regression",
-        "positive": _plain(classes[-1]) if is_classifier else None,
+        "task": classes.task,
+        "positive": classes.positive,
+        "classes": classes.to_dict(),
+        "baseline": baseline,
     }
 
 
@@ -64,13 +89,27 @@ def load_bundle(artifacts: ArtifactStore, digest: str) -> dict[str, Any]:
 
 
 def predict_scores(bundle: dict[str, Any], frame: pd.DataFrame) -> np.ndarray[Any, Any]:
-    """Positive-class probabilities (classification) or predictions (regression)."""
-    X = prepare(frame, bundle["schema"])
-    model = bundle["model"]
+    """The positive class's probabilities (binary), the top class's probability
+    (multiclass), or predictions (regression)."""
     if bundle["task"] == "classification":
-        proba = np.asarray(model.predict_proba(X))
-        return proba[:, -1].astype("float64")
-    return np.asarray(model.predict(X), dtype="float64")
+        proba = predict_proba(bundle, frame)
+        if bundle.get("positive") is None:
+            return np.asarray(proba.max(axis=1))
+        return proba[:, positive_index(bundle)]
+    X = prepare(frame, bundle["schema"])
+    return np.asarray(bundle["model"].predict(X), dtype="float64")
+
+
+def predict_proba(bundle: dict[str, Any], frame: pd.DataFrame) -> np.ndarray[Any, Any]:
+    """Every class's probability, one column per class in the model's (sorted) order."""
+    X = prepare(frame, bundle["schema"])
+    return np.asarray(bundle["model"].predict_proba(X), dtype="float64")
+
+
+def positive_index(bundle: dict[str, Any]) -> int:
+    """The column of the positive class in ``predict_proba``'s output."""
+    classes = [_plain(value) for value in bundle["model"].classes_]
+    return classes.index(bundle["positive"])
 
 
 def reset_runtime_state(model: Any) -> None:

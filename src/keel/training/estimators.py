@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from keel.errors import EstimatorError, MissingExtraError
+from keel.errors import EstimatorError, MissingExtraError, TrainingDataError
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from keel.schema import ModelSpec
 
-__all__ = ["build_estimator", "fit_model", "import_object"]
+__all__ = ["build_estimator", "fit_baseline", "fit_model", "import_object"]
 
 _EXTRAS = {"xgboost": "xgboost", "lightgbm": "lightgbm"}
 
@@ -74,7 +74,33 @@ def fit_model(spec: ModelSpec, X: pd.DataFrame, y: pd.Series, seed: int, root: P
         return _call(spec.function, lambda: function(X, y, dict(spec.params)))
     assert spec.estimator is not None  # the schema guarantees one of the two
     estimator = build_estimator(spec.estimator, dict(spec.params), seed, root)
+    _refuse_one_class(estimator, y)
     return _call(spec.estimator, lambda: estimator.fit(X, y))
+
+
+def fit_baseline(model: Any, X: pd.DataFrame, y: pd.Series) -> Any:
+    """The trivial model the gate compares with, fitted on the same training rows.
+
+    A classifier's is ``DummyClassifier(strategy="prior")``: it predicts the most frequent
+    class with the class priors as probabilities. A regressor's predicts the mean.
+    """
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    if hasattr(model, "predict_proba") and getattr(model, "classes_", None) is not None:
+        return DummyClassifier(strategy="prior").fit(X, y)
+    return DummyRegressor(strategy="mean").fit(X, y)
+
+
+def _refuse_one_class(estimator: Any, y: pd.Series) -> None:
+    from sklearn.base import is_classifier
+
+    present = y.dropna().unique()
+    if is_classifier(estimator) and len(present) < 2:
+        raise TrainingDataError(
+            f"the target '{y.name}' has one class ({', '.join(map(repr, present))}) in the "
+            "training rows, and a classifier needs two or more; check training.target and "
+            "the labels"
+        )
 
 
 def _call(name: str, fit: Any) -> Any:

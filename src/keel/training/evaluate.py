@@ -19,10 +19,15 @@ import numpy as np
 
 from keel.errors import KeelError, TrainingDataError
 from keel.schema import GateConfig
-from keel.training.artifact import load_bundle, predict_scores
+from keel.training.artifact import load_bundle, predict_proba, predict_scores
+from keel.training.classes import classes_from_bundle
 from keel.training.data import read_table
 from keel.training.gate import Evidence, HardExampleResult
-from keel.training.metrics import classification_metrics, regression_metrics
+from keel.training.metrics import (
+    classification_metrics,
+    multiclass_metrics,
+    regression_metrics,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,6 +39,8 @@ __all__ = [
     "gather_evidence",
     "hard_example_result",
     "measure_latency_p99_ms",
+    "metric_scores",
+    "metrics_of",
     "model_metrics",
     "scores_digest",
 ]
@@ -54,8 +61,21 @@ def model_metrics(
     bundle: dict[str, Any], frame: pd.DataFrame, names: list[str]
 ) -> dict[str, float | None]:
     """``names`` metrics of ``bundle`` on ``frame`` (which holds the target column)."""
-    scores = predict_scores(bundle, frame)
+    scores = metric_scores(bundle, frame)
     return metrics_of(bundle, frame[bundle["target"]].to_numpy(), scores, names)
+
+
+def metric_scores(bundle: dict[str, Any], frame: pd.DataFrame) -> np.ndarray[Any, Any]:
+    """What metrics are computed from: every class's probability for a many-class model,
+    else ``predict_scores`` (the positive class's probability, or the prediction)."""
+    if multiclass(bundle):
+        return predict_proba(bundle, frame)
+    return predict_scores(bundle, frame)
+
+
+def multiclass(bundle: dict[str, Any]) -> bool:
+    """Whether the bundle is a classifier without a positive class (more than two classes)."""
+    return bundle["task"] == "classification" and bundle.get("positive") is None
 
 
 def metrics_of(
@@ -64,7 +84,9 @@ def metrics_of(
     scores: np.ndarray[Any, Any],
     names: list[str],
 ) -> dict[str, float | None]:
-    """``names`` metrics of already computed ``scores``, for the bundle's task."""
+    """``names`` metrics of already computed ``scores`` (see ``metric_scores``)."""
+    if multiclass(bundle):
+        return multiclass_metrics(names, y_true, scores, classes_from_bundle(bundle).classes)
     if bundle["task"] == "classification":
         return classification_metrics(names, y_true, scores, bundle["positive"])
     return regression_metrics(names, y_true, scores)
@@ -127,7 +149,7 @@ def hard_example_result(
     bundle: dict[str, Any], frame: pd.DataFrame, metric: str, production: dict[str, Any] | None
 ) -> HardExampleResult:
     """The model's (and production's) ``metric`` on hard examples, and must-pass failures."""
-    scores = predict_scores(bundle, frame)
+    scores = metric_scores(bundle, frame)
     y_true = frame[bundle["target"]].to_numpy()
     value = metrics_of(bundle, y_true, scores, [metric]).get(metric)
     failed, total = _must_pass_failures(bundle, frame, scores)
@@ -155,6 +177,8 @@ def gather_evidence(
     a slice column that does not exist) becomes a named problem, which fails the gate with
     its reason instead of stopping it: the decision is still recorded.
     """
+    from keel.training.slice_evidence import slice_evidence  # it builds on this module
+
     digest = record["artifact"]["sha256"]
     bundle, loadable, detail = _load_and_compare(artifacts, digest, holdout, record)
     prod_version, prod_bundle = (
@@ -165,7 +189,7 @@ def gather_evidence(
     hard = _guarded(
         problems, "hard_examples", lambda: _hard(policy, bundle, root, prod_bundle, record)
     )
-    slices = _guarded(problems, "slices", lambda: _slice_evidence(policy, bundle, holdout))
+    slices = _guarded(problems, "slices", lambda: slice_evidence(policy.slices, bundle, holdout))
     return Evidence(
         metrics=record["metrics"],
         size_bytes=record["artifact"]["size_bytes"],
@@ -173,10 +197,11 @@ def gather_evidence(
         loadable=loadable,
         loadable_detail=detail,
         production_version=prod_version,
-        production_metrics=_production_metrics(production, holdout, names),
+        **_production_evidence(production, holdout, names),
+        **_baseline_evidence(bundle, holdout, sorted(record["metrics"])),
         hard_examples=hard,
         problems=problems,
-        **(slices or {}),
+        slices=slices or {},
     )
 
 
@@ -197,14 +222,31 @@ def _guarded(problems: dict[str, str], name: str, gather: Callable[[], T]) -> T 
         return None
 
 
-def _production_metrics(
+def _production_evidence(
     production: Production | None, holdout: pd.DataFrame, names: list[str]
-) -> dict[str, float | None] | None:
+) -> dict[str, Any]:
     """Production scored on the same rows; if it takes other inputs, its recorded metrics."""
     if production is None:
-        return None
+        return {}
     scored = _try_metric_set(production.bundle, holdout, names)
-    return scored if scored is not None else production.metrics
+    return {
+        "production_metrics": scored if scored is not None else production.metrics,
+        "production_same_rows": scored is not None,
+    }
+
+
+def _baseline_evidence(
+    bundle: dict[str, Any] | None, holdout: pd.DataFrame, names: list[str]
+) -> dict[str, Any]:
+    """The trivial model's metrics on the same held-out rows, if the version has one."""
+    if bundle is None or bundle.get("baseline") is None:
+        return {}
+    dummy = bundle["baseline"]
+    params = ", ".join(f"{k}={v!r}" for k, v in sorted(dummy.get_params().items()) if v)
+    return {
+        "baseline_metrics": model_metrics({**bundle, "model": dummy}, holdout, names),
+        "baseline_model": f"{type(dummy).__name__}({params})",
+    }
 
 
 def _load_and_compare(
@@ -232,23 +274,6 @@ def _hard(
     return hard_example_result(bundle, frame, spec.metric, production)
 
 
-def _slice_evidence(policy: GateConfig, bundle: Any, holdout: pd.DataFrame) -> dict[str, Any]:
-    spec = policy.slices
-    if spec is None or bundle is None:
-        return {}
-    if spec.column not in holdout.columns:
-        raise TrainingDataError(
-            f"gate.slices.column '{spec.column}' is not a column of the training data"
-        )
-    names = list(spec.thresholds)
-    slices, rows = {}, {}
-    for value, part in holdout.groupby(spec.column, dropna=False, observed=True):
-        key = str(value)
-        slices[key] = model_metrics(bundle, part, names)
-        rows[key] = len(part)
-    return {"slices": slices, "slice_rows": rows}
-
-
 def _must_pass_failures(
     bundle: dict[str, Any], frame: pd.DataFrame, scores: np.ndarray[Any, Any]
 ) -> tuple[tuple[str, ...], int]:
@@ -258,9 +283,12 @@ def _must_pass_failures(
         flags = frame["must_pass"].astype(str).str.lower().isin({"true", "1", "yes"}).to_numpy()
     else:
         flags = np.ones(len(frame), dtype=bool)
-    predicted_positive = scores >= 0.5
-    actual_positive = (frame[bundle["target"]] == bundle["positive"]).to_numpy()
-    wrong = flags & (predicted_positive != actual_positive)
+    actual = frame[bundle["target"]].to_numpy()
+    if scores.ndim == 2:  # many classes: the most probable class is the prediction
+        classes = np.asarray(classes_from_bundle(bundle).classes)
+        wrong = flags & (classes[scores.argmax(axis=1)] != actual)
+    else:
+        wrong = flags & ((scores >= 0.5) != (actual == bundle["positive"]))
     ids = frame["id"] if "id" in frame.columns else frame.get("case_id", frame.index.to_series())
     return tuple(str(ids.iloc[i]) for i in np.flatnonzero(wrong)), int(flags.sum())
 

@@ -8,14 +8,13 @@ threshold and outcome, and passes only if every check passes.
 
 from __future__ import annotations
 
-import operator
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from keel.errors import ConfigError
 from keel.schema import GateConfig
+from keel.training.checks import OPS, Check, parse_threshold
+from keel.training.slice_gate import SliceEvidence, slice_checks
 
 __all__ = [
     "LOWER_IS_BETTER",
@@ -23,30 +22,12 @@ __all__ = [
     "Evidence",
     "GateDecision",
     "HardExampleResult",
+    "SliceEvidence",
     "decide",
     "parse_threshold",
 ]
 
 LOWER_IS_BETTER = frozenset({"log_loss", "brier", "mae", "rmse"})
-_THRESHOLD = re.compile(r"^\s*(>=|<=|>|<|==)\s*(-?\d+(?:\.\d+)?(?:[eE]-?\d+)?)\s*$")
-_OPS: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge,
-    "<=": operator.le,
-    ">": operator.gt,
-    "<": operator.lt,
-    "==": operator.eq,
-}
-
-
-@dataclass(frozen=True)
-class Check:
-    """One gate check: what was measured, against what, and whether it passed."""
-
-    name: str
-    passed: bool
-    value: float | None
-    threshold: str
-    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,7 +45,8 @@ class GateDecision:
         return tuple(check for check in self.checks if not check.passed)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "checks": [asdict(check) for check in self.checks]}
+        checks = [{**asdict(check), "outcome": check.outcome} for check in self.checks]
+        return {"passed": self.passed, "checks": checks}
 
 
 @dataclass(frozen=True)
@@ -90,18 +72,12 @@ class Evidence:
     loadable_detail: str = ""
     production_version: int | None = None
     production_metrics: dict[str, float | None] | None = None
+    baseline_metrics: dict[str, float | None] | None = None
+    baseline_model: str = "the trivial model"
     hard_examples: HardExampleResult | None = None
-    slices: dict[str, dict[str, float | None]] = field(default_factory=dict)
-    slice_rows: dict[str, int] = field(default_factory=dict)
+    production_same_rows: bool = True
+    slices: dict[str, SliceEvidence] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
-
-
-def parse_threshold(text: str) -> tuple[str, float]:
-    """``">= 0.8"`` as ``(">=", 0.8)``; a ConfigError for anything else."""
-    match = _THRESHOLD.match(text)
-    if match is None:
-        raise ConfigError(f"gate threshold '{text}' is not a comparison; write e.g. \">= 0.80\"")
-    return match.group(1), float(match.group(2))
 
 
 def decide(policy: GateConfig, evidence: Evidence) -> GateDecision:
@@ -109,8 +85,9 @@ def decide(policy: GateConfig, evidence: Evidence) -> GateDecision:
     checks = [
         *_thresholds(policy.thresholds, evidence.metrics, "threshold"),
         *_vs_production(policy, evidence),
+        *_baseline(policy, evidence),
         *_hard_examples(policy, evidence.hard_examples),
-        *_slices(policy, evidence),
+        *slice_checks(policy.slices, evidence.slices),
         *_budgets(policy, evidence),
         *(
             Check(name, False, None, "evidence could be gathered", reason)
@@ -131,7 +108,7 @@ def _compare(name: str, value: float | None, threshold: str, why_none: str) -> C
     op, bound = parse_threshold(threshold)
     if value is None:
         return Check(name, False, None, threshold, why_none)
-    return Check(name, _OPS[op](value, bound), value, threshold)
+    return Check(name, OPS[op](value, bound), value, threshold)
 
 
 def _thresholds(
@@ -141,7 +118,7 @@ def _thresholds(
         why = (
             f"{metric} is undefined on these rows (e.g. only one class present)"
             if metric in metrics
-            else f"{metric} was not computed; add it to training.metrics"
+            else _not_computed(metric)
         )
         yield _compare(f"{prefix}:{metric}", metrics.get(metric), threshold, why)
 
@@ -151,19 +128,32 @@ def _drop(metric: str, value: float, baseline: float) -> float:
 
 
 def _no_regression(
-    name: str, metric: str, value: float | None, baseline: float | None, max_drop: float
+    name: str,
+    metric: str,
+    value: float | None,
+    baseline: float | None,
+    max_drop: float,
+    scored: str,
 ) -> Check:
+    """``scored`` says who the baseline is and on which rows, e.g. "production v3 scored"."""
     threshold = f"drop <= {max_drop}"
     if baseline is None:
-        return Check(name, True, value, threshold, "no production value to compare with")
+        return Check.not_judged(name, "no production value to compare with", value)
     if value is None:
         return Check(name, False, None, threshold, f"{metric} is undefined for this model")
     drop = round(_drop(metric, value, baseline), 9)
-    return Check(name, drop <= max_drop, value, threshold, f"production {baseline}, drop {drop}")
+    detail = f"{scored.format(score=f'{baseline:g}')}; drop {drop}"
+    return Check(name, drop <= max_drop, value, threshold, detail, baseline)
 
 
 def _vs_production(policy: GateConfig, evidence: Evidence) -> Iterator[Check]:
     production = evidence.production_metrics or {}
+    rows = (
+        "on the same held-out rows"
+        if evidence.production_same_rows
+        else "on its own held-out rows (it takes other inputs; its recorded metrics)"
+    )
+    scored = f"production v{evidence.production_version} scored {{score}} {rows}"
     for metric, rule in sorted(policy.vs_production.items()):
         yield _no_regression(
             f"vs_production:{metric}",
@@ -171,7 +161,45 @@ def _vs_production(policy: GateConfig, evidence: Evidence) -> Iterator[Check]:
             evidence.metrics.get(metric),
             production.get(metric),
             rule.max_drop,
+            scored,
         )
+
+
+def _baseline(policy: GateConfig, evidence: Evidence) -> Iterator[Check]:
+    spec = policy.baseline
+    if spec is None:
+        return
+    gated = sorted(set(policy.thresholds) | set(policy.vs_production))
+    for metric in spec.metrics if spec.metrics is not None else gated or sorted(evidence.metrics):
+        name = f"baseline:{metric}"
+        if evidence.baseline_metrics is None:
+            yield Check.not_judged(name, "no trivial model was recorded with this version")
+        elif metric not in evidence.metrics:
+            yield Check(name, False, None, "beats the trivial model", _not_computed(metric))
+        else:
+            yield _beats(name, metric, evidence, spec.margin)
+
+
+def _beats(name: str, metric: str, evidence: Evidence, margin: float) -> Check:
+    """The candidate must be better than the trivial model's score by at least ``margin``."""
+    value = evidence.metrics.get(metric)
+    dummy = (evidence.baseline_metrics or {}).get(metric)
+    if dummy is None:
+        return Check.not_judged(name, f"{metric} is undefined for the trivial model here", value)
+    lower = metric in LOWER_IS_BETTER
+    bound = round(dummy - margin if lower else dummy + margin, 9)
+    threshold = f"{'<=' if lower else '>='} {bound:g}"
+    detail = (
+        f"{evidence.baseline_model} scored {dummy:g} on the same held-out rows; margin {margin:g}"
+    )
+    if value is None:
+        return Check(name, False, None, threshold, f"{metric} is undefined for this model", dummy)
+    passed = value <= bound if lower else value >= bound
+    return Check(name, passed, value, threshold, detail, dummy)
+
+
+def _not_computed(metric: str) -> str:
+    return f"{metric} was not computed; add it to training.metrics"
 
 
 def _hard_examples(policy: GateConfig, result: HardExampleResult | None) -> Iterator[Check]:
@@ -184,6 +212,7 @@ def _hard_examples(policy: GateConfig, result: HardExampleResult | None) -> Iter
         result.value,
         result.production_value,
         spec.max_drop,
+        "production scored {score} on the same hard examples",
     )
     if spec.must_pass:
         failed = result.must_pass_failed
@@ -195,24 +224,6 @@ def _hard_examples(policy: GateConfig, result: HardExampleResult | None) -> Iter
             f"0 of {result.must_pass_total} fail",
             detail,
         )
-
-
-def _slices(policy: GateConfig, evidence: Evidence) -> Iterator[Check]:
-    spec = policy.slices
-    if spec is None:
-        return
-    for value, metrics in sorted(evidence.slices.items()):
-        rows = evidence.slice_rows.get(value, 0)
-        if rows < spec.min_rows:
-            yield Check(
-                f"slice:{spec.column}={value}",
-                True,
-                float(rows),
-                f"rows >= {spec.min_rows}",
-                "too few rows to judge; not gated",
-            )
-            continue
-        yield from _thresholds(spec.thresholds, metrics, f"slice:{spec.column}={value}")
 
 
 def _budgets(policy: GateConfig, evidence: Evidence) -> Iterator[Check]:

@@ -64,7 +64,7 @@ def import_model(
         raise ModelLoadError(f"{model_path.name} holds a {type(model).__name__}, not a model")
     sample = read_table(sample_path) if sample_path.is_file() else _missing(sample_path)
     features = _features(sample, target, schema_path)
-    bundle = make_bundle(model, infer_schema(sample[features]), target)
+    bundle = make_bundle(model, infer_schema(sample[features]), target, sample[target].to_numpy())
     names = list(
         CLASSIFICATION_METRICS if bundle["task"] == "classification" else REGRESSION_METRICS
     )

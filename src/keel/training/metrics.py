@@ -18,6 +18,7 @@ __all__ = [
     "REGRESSION_METRICS",
     "calibration_summary",
     "classification_metrics",
+    "multiclass_metrics",
     "regression_metrics",
 ]
 
@@ -49,6 +50,27 @@ def classification_metrics(
             out[name] = None
         elif name in _CLASSIFIERS:
             out[name] = _quiet(_CLASSIFIERS[name], hits, proba, predicted)
+    return out
+
+
+def multiclass_metrics(
+    names: Sequence[str], y_true: Array, proba: Array, classes: Sequence[Any]
+) -> dict[str, float | None]:
+    """Metrics of a many-class model: one probability column per class, in ``classes`` order.
+
+    Precision, recall, F1, ROC AUC and average precision are macro averages over the
+    classes (one class against the rest); the ranking metrics need every class present.
+    """
+    labels = np.asarray(classes)
+    predicted = labels[proba.argmax(axis=1)]
+    onehot = (np.asarray(y_true)[:, None] == labels[None, :]).astype(int)
+    every = bool(onehot.sum(axis=0).all())
+    out: dict[str, float | None] = {}
+    for name in names:
+        if name in _NEEDS_BOTH_CLASSES and not every:
+            out[name] = None
+        elif name in _MULTICLASS:
+            out[name] = _quiet(_MULTICLASS[name], y_true, proba, predicted, onehot, labels)
     return out
 
 
@@ -95,6 +117,10 @@ def _quiet(compute: Callable[..., float], *args: Array) -> float | None:
     return None if np.isnan(value) else round(value, 6)
 
 
+def _macro(name: str, y_true: Array, predicted: Array, labels: Array) -> float:
+    return _sk(name)(y_true, predicted, labels=labels, average="macro", zero_division=0)
+
+
 def _sk(name: str) -> Callable[..., float]:
     from sklearn import metrics
 
@@ -111,6 +137,16 @@ _CLASSIFIERS: dict[str, Callable[[Array, Array, Array], float]] = {
     "precision": lambda y, _, c: _sk("precision_score")(y, c, zero_division=0),
     "recall": lambda y, _, c: _sk("recall_score")(y, c, zero_division=0),
     "f1": lambda y, _, c: _sk("f1_score")(y, c, zero_division=0),
+}
+_MULTICLASS: dict[str, Callable[[Array, Array, Array, Array, Array], float]] = {
+    "roc_auc": lambda y, p, c, h, k: _sk("roc_auc_score")(h, p, average="macro"),
+    "average_precision": lambda y, p, c, h, k: _sk("average_precision_score")(h, p),
+    "accuracy": lambda y, p, c, h, k: float(np.mean(c == y)),
+    "log_loss": lambda y, p, c, h, k: _sk("log_loss")(y, np.clip(p, 1e-15, 1), labels=k),
+    "brier": lambda y, p, c, h, k: float(np.mean(np.sum((p - h) ** 2, axis=1))),
+    "precision": lambda y, p, c, h, k: _macro("precision_score", y, c, k),
+    "recall": lambda y, p, c, h, k: _macro("recall_score", y, c, k),
+    "f1": lambda y, p, c, h, k: _macro("f1_score", y, c, k),
 }
 _REGRESSORS: dict[str, Callable[[Array, Array], float]] = {
     "mae": lambda y, p: _sk("mean_absolute_error")(y, p),

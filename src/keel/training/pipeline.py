@@ -18,8 +18,9 @@ from keel.errors import TrainingDataError
 from keel.schema import GateConfig, TrainingConfig
 from keel.training import provenance
 from keel.training.artifact import dump_bundle, make_bundle
+from keel.training.classes import ModelClasses
 from keel.training.data import TrainingFrame, missing_labels, resolve_training_frame
-from keel.training.estimators import fit_model
+from keel.training.estimators import fit_baseline, fit_model
 from keel.training.gate import GateDecision
 from keel.training.gating import run_gate
 from keel.training.inputs import infer_schema, prepare
@@ -38,10 +39,11 @@ __all__ = ["TrainResult", "feature_columns", "train"]
 
 @dataclass(frozen=True)
 class TrainResult:
-    """The registered version and, if a gate policy exists, its decision."""
+    """The registered version, its classes and, if a gate policy exists, its decision."""
 
     version: ModelVersion
     decision: GateDecision | None
+    classes: ModelClasses | None = None
 
 
 def train(
@@ -53,11 +55,11 @@ def train(
         raise TrainingDataError("keel.yaml has no training: section; add one (see the README)")
     gate = gate if gate is not None else project.config.gate
     with project.store.leases.hold(f"keel:train:{project.config.name}", ttl=60):
-        version, holdout = _train_and_register(project, config)
+        version, holdout, classes = _train_and_register(project, config)
     decision = None
     if gate is not None:
         decision = run_gate(project, version.version, gate, holdout=holdout)
-    return TrainResult(Registry(project.store).get(version.version), decision)
+    return TrainResult(Registry(project.store).get(version.version), decision, classes)
 
 
 def feature_columns(frame: pd.DataFrame, config: TrainingConfig) -> list[str]:
@@ -76,7 +78,9 @@ def feature_columns(frame: pd.DataFrame, config: TrainingConfig) -> list[str]:
     return [str(name) for name in frame.columns if name not in skip]
 
 
-def _train_and_register(project: Project, config: TrainingConfig) -> tuple[ModelVersion, Any]:
+def _train_and_register(
+    project: Project, config: TrainingConfig
+) -> tuple[ModelVersion, Any, ModelClasses]:
     started = time.perf_counter()
     data = resolve_training_frame(project.root, config.data, config)
     read_s = time.perf_counter() - started
@@ -94,7 +98,9 @@ def _train_and_register(project: Project, config: TrainingConfig) -> tuple[Model
         project.root,
     )
     fit_s = time.perf_counter() - fit_started
-    bundle = make_bundle(model, schema, config.target)
+    labels = train_rows[config.target].to_numpy()
+    baseline = fit_baseline(model, X_train, train_rows[config.target])
+    bundle = make_bundle(model, schema, config.target, labels, config.positive_class, baseline)
     blob = dump_bundle(bundle)
     with ThreadPoolExecutor(max_workers=1) as pool:  # DuckDB writes while we score
         holdout_digest = pool.submit(store_frame, project.artifacts, test_rows)
@@ -110,7 +116,7 @@ def _train_and_register(project: Project, config: TrainingConfig) -> tuple[Model
         "total": round(time.perf_counter() - started, 4),
     }
     version = Registry(project.store).register(registry_row(record), record, provenance.actor())
-    return version, test_rows
+    return version, test_rows, ModelClasses.from_dict(bundle["classes"])
 
 
 def _usable_rows(frame: pd.DataFrame, target: str) -> pd.DataFrame:

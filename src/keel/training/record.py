@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from keel.errors import ConfigError
 from keel.training.artifact import predict_scores
-from keel.training.evaluate import metrics_of, scores_digest
+from keel.training.classes import classes_from_bundle
+from keel.training.evaluate import metric_scores, metrics_of, scores_digest
 from keel.training.metrics import (
     CLASSIFICATION_METRICS,
     REGRESSION_METRICS,
@@ -37,13 +38,13 @@ def model_summary(
     y_true = holdout[bundle["target"]].to_numpy()
     classification = bundle["task"] == "classification"
     names = metric_names(names, classification)
+    binary = classification and bundle["positive"] is not None
     return {
         "task": bundle["task"],
         "positive": bundle["positive"],
-        "metrics": metrics_of(bundle, y_true, scores, names),
-        "calibration": calibration_summary(y_true, scores, bundle["positive"])
-        if classification
-        else None,
+        "classes": classes_from_bundle(bundle).to_dict(),
+        "metrics": metrics_of(bundle, y_true, metric_scores(bundle, holdout), names),
+        "calibration": calibration_summary(y_true, scores, bundle["positive"]) if binary else None,
         "reference": {
             "features": reference_statistics(holdout, bundle["schema"]),
             "predictions": numeric_reference(scores),
