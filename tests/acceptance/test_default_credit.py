@@ -17,8 +17,6 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from keel.schema import TrainingConfig
-
 from .story import api_key, edit_config, feedback, findings, init, predict, rdata, run, server
 
 pytestmark = pytest.mark.slow
@@ -29,7 +27,6 @@ MISSING_LABELS = 37
 RESENT = 40
 OUT_OF_RANGE, NEW_WORDS = 13, 7
 FEATURES = ["customer_id", "student", "balance", "income"]
-HAS_POSITIVE_CLASS = "positive_class" in TrainingConfig.model_fields
 
 
 def credit_table() -> pd.DataFrame:
@@ -64,8 +61,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Story:
     history.loc[rng.choice(history.index, MISSING_LABELS, replace=False), "default"] = None
     history.to_csv(tmp / "default.csv", index=False)
     root = tmp / "credit"
-    positive = ["--positive", "Yes"] if HAS_POSITIVE_CLASS else []
-    init(root, tmp / "default.csv", "--target", "default", "--key", "customer_id", *positive)
+    init(root, tmp / "default.csv", "--target", "default", "--key", "customer_id")
     # The team reviews the proposal: new files arrive beside the first one, and a
     # loaded machine must not turn a 20 ms prediction into a timeout.
     source = {"path": "data/default*.csv"}
@@ -122,6 +118,13 @@ def test_the_gate_passed_and_latest_deployed(story: Story) -> None:
     assert story.trained["gate"]["passed"] is True
     assert set(story.served["model_version"]) == {"credit@1"}
     assert story.served["fallback"].isna().all()
+
+
+def test_training_names_the_minority_as_positive(story: Story) -> None:
+    """Without --positive, `keel train --json` names the minority label (Yes) positive."""
+    minority = story.history["default"].value_counts().idxmin()
+    classes = story.trained["classes"]
+    assert (classes["positive"], sorted(classes["classes"])) == (minority, ["No", "Yes"])
 
 
 def test_served_labels_are_the_tables_words(story: Story) -> None:
