@@ -362,12 +362,30 @@ class BatchingSpec(Section):
     max_wait_ms: float = Field(1.0, ge=0, le=1000)
 
 
-class ValidationSpec(Section):
-    """How strictly requests are checked beyond types and required fields."""
+_OLD_POLICIES = {"ignore": "flag", "allow": "flag"}  # earlier values, answered as before
 
-    ranges: Literal["reject", "ignore"] = "reject"
+
+def _policy_value(value: Any) -> Any:
+    """``ranges: ignore`` and ``unseen_categories: allow`` (the earlier values) answer the
+    row as they always did, now with the finding marked: they read as ``flag``."""
+    return _OLD_POLICIES.get(value, value) if isinstance(value, str) else value
+
+
+Policy = Annotated[Literal["reject", "flag", "fallback"], BeforeValidator(_policy_value)]
+
+
+class ValidationSpec(Section):
+    """What happens to a request row per kind of finding (see keel.serving.validation).
+
+    ``reject``: the row gets its errors instead of a prediction (HTTP 422 when every row
+    of the request is rejected); ``flag``: the model answers and the response and the log
+    carry the finding; ``fallback``: the fallback chain answers the row, not the model.
+    """
+
+    types: Literal["reject", "fallback"] = "reject"  # wrong type, null, missing field
+    ranges: Policy = "flag"  # outside the training range widened by range_margin
     range_margin: float = Field(0.1, ge=0)
-    unseen_categories: Literal["reject", "allow"] = "reject"
+    unseen_categories: Policy = "flag"  # a category training never saw
     extra_fields: Literal["reject", "ignore"] = "reject"
 
 
@@ -393,6 +411,10 @@ class ServingConfig(Section):
     interval: float = Field(0.9, gt=0, lt=1)
     batching: BatchingSpec = Field(default_factory=BatchingSpec)
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
+    # an entity no feature view has a row for (unknown, or the store never materialized):
+    # fallback: the fallback chain answers; reject: the row is refused; serve: the model
+    # scores it with every stored feature missing (the response lists them)
+    unknown_entity: Literal["serve", "fallback", "reject"] = "fallback"
     reload_interval: Duration = timedelta(milliseconds=500)  # how fast replicas see a change
     keys_refresh: Duration = timedelta(seconds=5)
     log_predictions: bool = True

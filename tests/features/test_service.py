@@ -20,7 +20,7 @@ ENTITIES = ["c1", "c2", "c3", "nobody"]
 
 def _offline(store: FeatureStore, at: datetime) -> list[dict[str, object]]:
     labels = pd.DataFrame({"customer_id": ENTITIES, "ts": [at] * len(ENTITIES)})
-    frame = store.training_set(labels, "customer_id", "ts").frame
+    frame = store.training_set(labels, "ts").frame
     names = store.features.feature_names
     return [{n: plain(row[n]) for n in names} for _, row in frame.iterrows()]
 

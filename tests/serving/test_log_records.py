@@ -68,3 +68,17 @@ async def test_several_instances_are_spooled_as_rows(project: Project) -> None:
         response = await c.post("/v1/predict", json={"instances": rows}, headers=auth(key))
     assert response.status_code == 200
     assert _logged_inputs(project) == rows
+
+
+def test_findings_are_read_back_as_json_text(tmp_path: Path) -> None:
+    """A record's findings survive the roll into a segment as one JSON text column; a row
+    without findings reads back as missing."""
+    import json
+
+    finding = {"field": "spend", "check": "range", "msg": "is outside 0 to 100"}
+    with PredictionLog(tmp_path) as log:
+        log.record({"spend": 500.0}, 1, findings=[finding])
+        log.record({"spend": 50.0}, 0)
+        log.flush()
+        frame = log.read()
+    assert json.loads(frame["findings"][0]) == [finding] and frame["findings"].isna()[1]

@@ -1,4 +1,5 @@
-"""Validation compiled from a recorded input schema: one message per bad field."""
+"""Validation compiled from a recorded input schema: one finding per bad field, and the
+policy that decides what each kind of finding does to its row."""
 
 from __future__ import annotations
 
@@ -74,9 +75,66 @@ def test_a_passthrough_field_is_kept_but_not_checked() -> None:
     assert errors == [] and rows[0]["customer_id"] == "c1"
 
 
-def test_ranges_can_be_switched_off() -> None:
-    """With ranges: ignore, a value far outside the training range is accepted."""
-    assert errors_of({**GOOD, "age": 500}, ValidationPolicy(ranges="ignore")) == {}
+@pytest.mark.parametrize(
+    ("field", "value", "check"),
+    [
+        ("age", "forty", "type"),
+        ("age", None, "type"),
+        ("age", 500, "range"),
+        ("plan", "gold", "category"),
+        ("colour", "red", "extra"),
+    ],
+)
+def test_each_finding_names_its_kind(field: str, value: Any, check: str) -> None:
+    """Wrong types and nulls are type findings; range, category and extra fields their own."""
+    _, findings = compile_validator(SCHEMA, ValidationPolicy()).validate([{**GOOD, field: value}])
+    assert [(f.field, f.check) for f in findings] == [(field, check)]
+
+
+@pytest.mark.parametrize(
+    ("instance", "action"),
+    [
+        ({**GOOD, "age": "forty"}, "reject"),
+        ({**GOOD, "age": 500}, "flag"),
+        ({**GOOD, "plan": "gold"}, "flag"),
+        ({**GOOD, "age": 500, "spend": "lots"}, "reject"),
+    ],
+)
+def test_by_default_type_errors_reject_and_the_rest_flag(
+    instance: dict[str, Any], action: str
+) -> None:
+    """The default policy refuses a wrong type, answers out-of-range and unseen categories,
+    and a row with several findings takes the strictest action among them."""
+    screening = compile_validator(SCHEMA, ValidationPolicy()).screen([instance])
+    assert screening.actions == {0: action}
+
+
+def test_a_fallback_finding_outranks_a_flag() -> None:
+    """With ranges: fallback, a row both out of range and of an unseen category goes to
+    the fallback chain, not to the model."""
+    policy = ValidationPolicy(ranges="fallback")
+    screening = compile_validator(SCHEMA, policy).screen([{**GOOD, "age": 500, "plan": "gold"}])
+    assert screening.actions == {0: "fallback"} and screening.indexes("answer") == []
+
+
+def test_a_wrongly_typed_value_is_passed_on_as_missing() -> None:
+    """The row keeps a bad value's field as None: the log and a fallback rule never see a
+    string where a number belongs."""
+    rows, _ = compile_validator(SCHEMA, ValidationPolicy()).validate([{**GOOD, "age": "forty"}])
+    assert rows[0]["age"] is None and rows[0]["spend"] == GOOD["spend"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "earlier"), [("ranges", "ignore"), ("unseen_categories", "allow")]
+)
+def test_the_earlier_values_read_as_flag(setting: str, earlier: str) -> None:
+    """keel.yaml's earlier ``ranges: ignore`` and ``unseen_categories: allow`` still load,
+    and answer the row as before, now flagged."""
+    from keel.schema import ValidationSpec
+
+    assert getattr(ValidationSpec.model_validate({setting: earlier}), setting) == "flag"
+    check = "range" if setting == "ranges" else "category"
+    assert ValidationPolicy(**{setting: earlier}).action(check) == "flag"
 
 
 def test_the_margin_widens_the_training_range() -> None:

@@ -48,7 +48,7 @@ def list_features(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
         for view in views:
             names = [f["name"] if isinstance(f, dict) else f for f in view["features"]]
             out.print(
-                f"[bold]{view['name']}[/] ({view['source']} by {view['entity']}, "
+                f"[bold]{view['name']}[/] ({view['source']} by {_key(view['entity'])}, "
                 f"hash {view['hash']}): {', '.join(names)}"
             )
         for transform in transforms:
@@ -56,6 +56,10 @@ def list_features(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
             out.print(f"[bold]{transform['name']}[/] (request-time, from {inputs})")
 
     emit(as_json, data, human)
+
+
+def _key(entity: str | list[str]) -> str:
+    return entity if isinstance(entity, str) else " + ".join(entity)
 
 
 @app.command("materialize")
@@ -79,17 +83,25 @@ def materialize(project: ProjectOpt = None, at: At = None, as_json: JsonOpt = Fa
 
 @app.command("get")
 def get(
-    entity_id: Annotated[str, typer.Argument(help="The entity's id, e.g. c_000042.")],
+    entity: Annotated[
+        list[str],
+        typer.Argument(
+            help="The entity: an id for every key column (c_000042), or COLUMN=VALUE for each "
+            "key column (origin=JFK carrier=AA); an id fills the columns not named."
+        ),
+    ],
     project: ProjectOpt = None,
     at: At = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Look up one entity's features online, as the server would."""
     store = _store(project)
-    columns = {view.entity for view in store.features.views.values()}
-    found = store.lookup([dict.fromkeys(columns, entity_id)], at)[0]
+    columns = list(dict.fromkeys(k for view in store.features.views.values() for k in view.keys))
+    row = _request_row(entity, columns)
+    found = store.lookup([row], at)[0]
     data = {
-        "entity": entity_id,
+        "entity": " ".join(entity),
+        "keys": row,
         "features": found.values,
         "missing": list(found.missing),
         "stale": list(found.stale),
@@ -107,6 +119,21 @@ def get(
     emit(as_json, data, human)
 
 
+def _request_row(parts: list[str], columns: list[str]) -> dict[str, str]:
+    """The request row ``keel features get`` looks up: named key columns, the rest the id."""
+    from keel.errors import FeatureError
+
+    named = dict(part.split("=", 1) for part in parts if "=" in part)
+    bare = [part for part in parts if "=" not in part]
+    unknown = sorted(set(named) - set(columns))
+    if unknown or len(bare) > 1:
+        raise FeatureError(
+            f"give one id, or COLUMN=VALUE for the key columns ({', '.join(columns)}); "
+            f"got {' '.join(parts)}"
+        )
+    return {column: bare[0] for column in columns} | named if bare else named
+
+
 @app.command("build-training-set")
 def build_training_set(
     labels: Annotated[Path, typer.Option("--labels", help="CSV or Parquet of label events.")],
@@ -115,7 +142,11 @@ def build_training_set(
     ],
     timestamp: Annotated[str, typer.Option(help="The labels' event-time column.")] = "timestamp",
     entity: Annotated[
-        str | None, typer.Option(help="The labels' entity column (default: the views').")
+        str | None,
+        typer.Option(
+            help="The labels' key column, when it is named differently from the views' "
+            "one key column (default: each view's own key columns)."
+        ),
     ] = None,
     project: ProjectOpt = None,
     as_json: JsonOpt = False,
@@ -125,9 +156,10 @@ def build_training_set(
 
     store = _store(project)
     frame = read_table(labels)
-    key = entity or next(iter(store.features.views.values())).entity
+    if entity is not None:
+        frame = _rename_key(store, frame, entity)
     with progress(f"joining features to {len(frame)} labels", quiet=as_json):
-        result = store.training_set(frame, key, timestamp)
+        result = store.training_set(frame, timestamp)
         write_table(result.frame, out)
     data: dict[str, Any] = {
         "out": str(out),
@@ -145,27 +177,49 @@ def build_training_set(
     emit(as_json, data, human)
 
 
+def _rename_key(store: FeatureStore, frame: Any, entity: str) -> Any:
+    """The labels with ``entity`` renamed to the key column every view shares."""
+    from keel.errors import FeatureError
+
+    keys = {view.keys for view in store.features.views.values()}
+    if len(keys) != 1 or len(next(iter(keys))) != 1:
+        raise FeatureError(
+            "--entity works only when every view is keyed by the same one column; "
+            "name the labels' key columns as the views name them instead"
+        )
+    if entity not in frame.columns:
+        raise FeatureError(f"the labels have no column '{entity}' (--entity)")
+    return frame.rename(columns={entity: next(iter(keys))[0]})
+
+
 @app.command("check")
 def check(
-    sample: Annotated[int, typer.Option(help="How many entities to compare.")] = 100,
+    sample: Annotated[int, typer.Option(help="How many entities of each view to compare.")] = 100,
     project: ProjectOpt = None,
     at: At = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Compare online features with offline recomputation for a sample of entities."""
+    """Compare online features with offline recomputation for a sample of each view's entities."""
     store = _store(project)
     with progress("checking online against offline", quiet=as_json):
-        report = store.check(store.sample_entities(sample), at)
+        report = store.check(store.sample_entities(sample, at), at)
+    views = report.by_view()
     data = {
         "at": report.at.isoformat(),
         "checked": report.checked,
         "ok": report.ok,
+        "views": views,
         "mismatches": report.mismatches,
     }
 
     def human(out: Console) -> None:
         mark = "[green]✓[/]" if report.ok else "[red]✗[/]"
         out.print(f"{mark} {report.checked} entities checked, {len(report.mismatches)} mismatches")
+        for name, item in views.items():
+            features = f" ({', '.join(item['features'])})" if item["features"] else ""
+            out.print(
+                f"  {name}: {item['checked']} entities, {item['mismatched']} disagree{features}"
+            )
         for item in report.mismatches[:20]:
             out.print(
                 f"  {item['entity']} {item['feature']}: online {item['online']!r} "

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     )
     from keel.features.offline import TrainingSet
     from keel.features.online import OnlineStore, RedisOnlineStore, SQLiteOnlineStore
-    from keel.features.service import FeatureStore, OnlineFeatures, SkewReport
+    from keel.features.service import FeatureStore, OnlineFeatures
+    from keel.features.skew import SkewReport
 
 __all__ = [
     "Aggregation",
@@ -55,7 +56,7 @@ _HOMES = {
     "SQLiteOnlineStore": "keel.features.online",
     "FeatureStore": "keel.features.service",
     "OnlineFeatures": "keel.features.service",
-    "SkewReport": "keel.features.service",
+    "SkewReport": "keel.features.skew",
 }
 
 

@@ -104,6 +104,8 @@ class Aggregation:
 class FeatureView:
     """Features of one entity from one source, with a time-to-live.
 
+    ``entity`` names the source's key column, or several for a composite key (e.g.
+    ``("origin", "carrier")``); label and request rows carry the same columns.
     ``features`` is either column names (an attribute view: each row is the entity's
     state from its ``timestamp`` on) or ``Aggregation`` values (computed on the ``every``
     grid). A value older than ``ttl`` is stale and served as null with a flag.
@@ -111,7 +113,7 @@ class FeatureView:
 
     name: str
     source: str
-    entity: str
+    entity: str | tuple[str, ...]
     timestamp: str
     features: tuple[str | Aggregation, ...]
     ttl: str | timedelta | None = None
@@ -120,6 +122,12 @@ class FeatureView:
     def __post_init__(self) -> None:
         _check_name("feature view", self.name)
         object.__setattr__(self, "features", tuple(self.features))
+        if not isinstance(self.entity, str):
+            object.__setattr__(self, "entity", tuple(self.entity))
+        if not self.keys or not all(isinstance(k, str) and k for k in self.keys):
+            raise FeatureError(
+                f"feature view '{self.name}': entity must name a key column or several"
+            )
         if not self.features:
             raise FeatureError(f"feature view '{self.name}' has no features")
         for feature in self.features:
@@ -142,6 +150,11 @@ class FeatureView:
                     f"aggregation '{agg.name}': window {format_duration(agg.span)} is not a "
                     f"multiple of the view's grid step {format_duration(self.step)}"
                 )
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The key columns, one for a plain entity, several for a composite key."""
+        return (self.entity,) if isinstance(self.entity, str) else tuple(self.entity)
 
     @property
     def aggregations(self) -> tuple[Aggregation, ...]:
@@ -171,7 +184,7 @@ class FeatureView:
         return {
             "name": self.name,
             "source": self.source,
-            "entity": self.entity,
+            "entity": self.entity if isinstance(self.entity, str) else list(self.entity),
             "timestamp": self.timestamp,
             "features": [f.spec() if isinstance(f, Aggregation) else f for f in self.features],
             "ttl": format_duration(self.ttl) if isinstance(self.ttl, timedelta) else None,

@@ -9,7 +9,6 @@ against those blobs; no label row is ever dropped.
 from __future__ import annotations
 
 import hashlib
-import math
 import tempfile
 import time
 from collections.abc import Iterator
@@ -22,7 +21,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from keel.errors import FeatureError
-from keel.features.definitions import FeatureSet, FeatureView, RequestTransform
+from keel.features.definitions import FeatureSet, FeatureView
+from keel.features.keys import missing_key_error, normalize_keys
+from keel.features.rows import apply_transforms, plain, run_transform
 from keel.features.sql import (
     floor_to_grid,
     literal,
@@ -156,29 +157,53 @@ class OfflineStore:
 
     # -- training sets --------------------------------------------------------------
 
-    def training_set(self, labels: Any, entity: str, timestamp: str) -> TrainingSet:
-        """Attach every view's value as of each label's time; apply request transforms."""
-        _check_labels(labels, entity, timestamp)
+    def training_set(self, labels: Any, timestamp: str) -> TrainingSet:
+        """Attach every view's value as of each label's time, joined on the view's own key
+        columns in the labels; apply request transforms."""
+        keys = self._check_labels(labels, timestamp)
         until = _after(labels[timestamp].max())
         snapshots = tuple(self.snapshot(v, until) for v in self.features.views.values())
-        frame = self._join(labels, entity, timestamp, snapshots)
+        frame = self._join(labels, timestamp, keys, snapshots)
         frame = apply_transforms(frame, self.features.transforms)
         missing = {n: int(frame[n].isna().sum()) for n in self.features.feature_names}
         return TrainingSet(frame, missing, snapshots, self.features.definition_hash)
 
+    def _check_labels(self, labels: Any, timestamp: str) -> list[str]:
+        """The key columns the views need; each must be in the labels."""
+        if timestamp not in labels.columns:
+            known = ", ".join(map(str, labels.columns))
+            raise FeatureError(f"the labels have no column '{timestamp}' (columns: {known})")
+        keys = list(dict.fromkeys(k for v in self.features.views.values() for k in v.keys))
+        for view in self.features.views.values():
+            for column in view.keys:
+                if column not in labels.columns:
+                    raise missing_key_error(view.name, column, list(labels.columns))
+        return keys
+
     def _join(
-        self, labels: Any, entity: str, timestamp: str, snapshots: tuple[Snapshot, ...]
+        self, labels: Any, timestamp: str, keys: list[str], snapshots: tuple[Snapshot, ...]
     ) -> Any:
+        """The label rows as given, with each view's columns beside them.
+
+        Only the key and time columns go through DuckDB; the feature columns come back in
+        label order and are put beside the untouched label frame.
+        """
+        import numpy as np
+        import pandas as pd
+
+        labels = labels.reset_index(drop=True)
+        if not snapshots:
+            return labels
+        used = normalize_keys(labels[list(dict.fromkeys([*keys, timestamp]))], keys)
         with _duckdb() as con:
-            frame = labels.reset_index(drop=True).assign(_keel_row=range(len(labels)))
-            con.register("labels", frame)
+            con.register("labels", used.assign(_keel_row=np.arange(len(used))))
             joins = []
             for i, snap in enumerate(snapshots):
                 path = self.project.artifacts.local_path(snap.artifact)
                 con.execute(f"CREATE VIEW s{i} AS SELECT * FROM read_parquet({path_literal(path)})")
                 joins.append((self.features.view(snap.view), f"s{i}"))
-            result = con.execute(point_in_time_sql("labels", entity, timestamp, joins)).df()
-        return result.drop(columns=["_keel_row", "_keel_t"])
+            features = con.execute(point_in_time_sql("labels", timestamp, joins)).df()
+        return pd.concat([labels, features], axis=1)
 
     def latest_rows(
         self, snapshot: Snapshot, after: datetime | None
@@ -203,60 +228,6 @@ class OfflineStore:
                         feature_ts,
                         dict(zip(view.feature_names, map(plain, values), strict=True)),
                     )
-
-
-def apply_transforms(frame: Any, transforms: dict[str, RequestTransform]) -> Any:
-    """Run each request-time transform over every row, exactly as serving runs it."""
-    if not transforms or frame.empty:
-        for name in transforms:
-            frame[name] = None
-        return frame
-    records = frame.to_dict("records")
-    for name, transform in transforms.items():
-        frame[name] = [run_transform(transform, _plain_row(row)) for row in records]
-    return frame
-
-
-def run_transform(transform: RequestTransform, row: dict[str, Any]) -> Any:
-    """One transform on one row: NaN becomes null; an exception or odd type is an error."""
-    try:
-        value = transform(row)
-    except Exception as error:
-        raise FeatureError(
-            f"transform '{transform.name}' raised {type(error).__name__}: {error}"
-        ) from None
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, int | float):
-        return None if math.isnan(value) or math.isinf(value) else value
-    raise FeatureError(
-        f"transform '{transform.name}' returned a {type(value).__name__}; "
-        "return a number, a string, a bool or None"
-    )
-
-
-def plain(value: Any) -> Any:
-    """A DuckDB/pandas/numpy scalar as a JSON-friendly Python value (NaN, NA -> None)."""
-    if value is None or type(value).__name__ in ("NAType", "NaTType"):
-        return None
-    if hasattr(value, "item"):
-        return plain(value.item())
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-def _plain_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: plain(v) for k, v in row.items()}
-
-
-def _check_labels(labels: Any, entity: str, timestamp: str) -> None:
-    for column in (entity, timestamp):
-        if column not in labels.columns:
-            known = ", ".join(map(str, labels.columns))
-            raise FeatureError(f"the labels have no column '{column}' (columns: {known})")
 
 
 def _after(latest: Any) -> datetime:

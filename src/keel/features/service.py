@@ -8,18 +8,20 @@ served as null, and the response says which views were stale or missing.
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from keel.features.definitions import FeatureSet, FeatureView, load_features
-from keel.features.offline import OfflineStore, TrainingSet, inputs_hash, plain, run_transform
+from keel.features.keys import entity_id, key_row
+from keel.features.offline import OfflineStore, TrainingSet, inputs_hash
 from keel.features.online import Key, OnlineRow, OnlineStore, open_online_store, stamp
+from keel.features.rows import run_transform
+from keel.features.skew import SkewReport, compare, key_groups, spread
 from keel.features.tables import feature_materializations
 from keel.project import Project
 
@@ -45,17 +47,6 @@ class Materialized:
     until: datetime
     written: int
     rows: int
-
-
-@dataclass(frozen=True)
-class SkewReport:
-    at: datetime
-    checked: int
-    mismatches: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.mismatches
 
 
 class FeatureStore:
@@ -92,10 +83,10 @@ class FeatureStore:
         at = at or utc_now()
         views = list(self.features.views.values())
         keys = {
-            (v.name, str(row[v.entity]))
+            (v.name, key)
             for row in rows
             for v in views
-            if row.get(v.entity) is not None
+            if (key := entity_id(v.keys, row)) is not None
         }
         found = self.online.read(sorted(keys)) if keys else {}
         return [self._assemble(row, views, found, at) for row in rows]
@@ -110,7 +101,8 @@ class FeatureStore:
         values: dict[str, Any] = {}
         missing, stale = [], []
         for view in views:
-            stored = found.get((view.name, str(row.get(view.entity))))
+            key = entity_id(view.keys, row)
+            stored = None if key is None else found.get((view.name, key))
             usable = stored is not None and _servable(view, stored.feature_ts, at)
             if stored is None:
                 missing.append(view.name)
@@ -179,58 +171,59 @@ class FeatureStore:
 
     # -- offline ----------------------------------------------------------------------
 
-    def training_set(self, labels: Any, entity: str, timestamp: str) -> TrainingSet:
-        return self.offline.training_set(labels, entity, timestamp)
+    def training_set(self, labels: Any, timestamp: str) -> TrainingSet:
+        """Labels with every view joined point in time on its own key columns."""
+        return self.offline.training_set(labels, timestamp)
 
     # -- skew -------------------------------------------------------------------------
 
-    def sample_entities(self, size: int, at: datetime | None = None) -> list[str]:
-        """Up to ``size`` entity ids spread evenly over the first view's entities."""
-        view = next(iter(self.features.views.values()))
-        snapshot = self.offline.snapshot(view, at or utc_now())
-        ids = sorted({entity for entity, _, _ in self.offline.latest_rows(snapshot, None)})
-        step = max(1, len(ids) // max(size, 1))
-        return ids[::step][:size]
+    def sample_entities(self, size: int, at: datetime | None = None) -> dict[str, list[str]]:
+        """Per view, up to ``size`` entity ids spread evenly over its entities; views keyed
+        by the same columns share one sample."""
+        at = at or utc_now()
+        samples: dict[str, list[str]] = {}
+        for group in key_groups(self.features):
+            ids: set[str] = set()
+            for view in group.views.values():
+                snapshot = self.offline.snapshot(view, at)
+                ids |= {entity for entity, _, _ in self.offline.latest_rows(snapshot, None)}
+            chosen = spread(sorted(ids), size)
+            samples |= {name: list(chosen) for name in group.views}
+        return samples
 
-    def check(self, entities: Sequence[str], at: datetime | None = None) -> SkewReport:
-        """Compare the online path with offline recomputation for ``entities`` at ``at``."""
+    def check(
+        self, entities: Mapping[str, Sequence[str]] | Sequence[str], at: datetime | None = None
+    ) -> SkewReport:
+        """Compare the online path with offline recomputation at ``at``.
+
+        ``entities`` gives entity ids per view (as ``sample_entities`` returns them), or one
+        list of ids for every view.
+        """
+        at = at or utc_now()
+        if not isinstance(entities, Mapping):
+            entities = {name: list(entities) for name in self.features.views}
+        mismatches: list[dict[str, Any]] = []
+        checked, views = 0, dict[str, int]()
+        for group in key_groups(self.features):
+            ids = list(dict.fromkeys(e for name in group.views for e in entities.get(name, ())))
+            if ids:
+                mismatches += self._check_group(group, ids, at)
+                checked += len(ids)
+                views |= dict.fromkeys(group.views, len(ids))
+        return SkewReport(at, checked, mismatches, views)
+
+    def _check_group(self, group: FeatureSet, ids: list[str], at: datetime) -> list[dict[str, Any]]:
         import pandas as pd
 
-        at = at or utc_now()
-        entity_columns = sorted({v.entity for v in self.features.views.values()})
-        rows = [{column: entity for column in entity_columns} for entity in entities]
-        online = self.lookup(rows, at)
+        keys = next(iter(group.views.values())).keys
+        rows = [key_row(keys, entity) for entity in ids]
+        part = FeatureStore(self.project, group, self.online)
+        online = part.lookup(rows, at)
         labels = pd.DataFrame([{**row, "_keel_at": at} for row in rows])
-        offline = self.training_set(labels, entity_columns[0], "_keel_at").frame
-        mismatches = []
-        for entity, served, (_, recomputed) in zip(
-            entities, online, offline.iterrows(), strict=True
-        ):
-            for name, value in served.values.items():
-                if not _same(value, recomputed[name]):
-                    mismatches.append(
-                        {
-                            "entity": entity,
-                            "feature": name,
-                            "online": value,
-                            "offline": plain(recomputed[name]),
-                            "stale": list(served.stale),
-                            "missing": list(served.missing),
-                        }
-                    )
-        return SkewReport(at, len(entities), mismatches)
+        return compare(group, ids, online, part.training_set(labels, "_keel_at").frame)
 
 
 def _servable(view: FeatureView, feature_ts: datetime, at: datetime) -> bool:
     if feature_ts > at:
         return False
     return view.max_age is None or at - feature_ts <= view.max_age
-
-
-def _same(online: Any, offline: Any) -> bool:
-    offline = plain(offline)
-    if online is None or offline is None:
-        return online is None and offline is None
-    if isinstance(online, int | float) and isinstance(offline, int | float):
-        return math.isclose(online, offline, rel_tol=1e-9, abs_tol=1e-12)
-    return bool(online == offline)

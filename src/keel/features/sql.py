@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from keel.features.definitions import Aggregation, FeatureView
+from keel.features.keys import entity_sql
 
 __all__ = [
     "EPOCH",
@@ -58,11 +59,12 @@ def snapshot_sql(view: FeatureView, source: str, until: datetime) -> str:
 
 
 def _events(view: FeatureView, source: str, until: datetime) -> str:
-    entity, ts = quote(view.entity), quote(view.timestamp)
+    ts = quote(view.timestamp)
+    keys = " AND ".join(f"{quote(k)} IS NOT NULL" for k in view.keys)
     return (
-        f"SELECT *, CAST({entity} AS VARCHAR) AS _keel_entity, "
+        f"SELECT *, {entity_sql(view.keys)} AS _keel_entity, "
         f"CAST({ts} AS TIMESTAMP) AS _keel_ts FROM {source} "
-        f"WHERE {entity} IS NOT NULL AND {ts} IS NOT NULL "
+        f"WHERE {keys} AND {ts} IS NOT NULL "
         f"AND CAST({ts} AS TIMESTAMP) < {literal(until)}"
     )
 
@@ -133,18 +135,14 @@ def _final(i: int, agg: Aggregation) -> str:
     return f"{agg.fn}(p{i}_m) OVER w{i} AS {name}"
 
 
-def point_in_time_sql(
-    labels: str,
-    entity: str,
-    timestamp: str,
-    joins: list[tuple[FeatureView, str]],
-) -> str:
+def point_in_time_sql(labels: str, timestamp: str, joins: list[tuple[FeatureView, str]]) -> str:
     """Labels with each view's latest row at or before the label time, within its max age.
 
-    Every label row is kept, in its original order (``_keel_row``); a view with no usable
-    row gives nulls and ``<view>__missing`` = true.
+    Each view is joined on its own key columns, read from the label row. Only the views'
+    columns are selected, one row per label row in the labels' order (``_keel_row``); a view
+    with no usable row (or a null key) gives nulls and ``<view>__missing`` = true.
     """
-    select = ["l.*"]
+    select = []
     sources = [f"(SELECT *, CAST({quote(timestamp)} AS TIMESTAMP) AS _keel_t FROM {labels}) l"]
     for i, (view, table) in enumerate(joins):
         alias = f"v{i}"
@@ -153,7 +151,7 @@ def point_in_time_sql(
             select.append(f"CASE WHEN {fresh} THEN {alias}.{quote(name)} END AS {quote(name)}")
         select.append(f"NOT ({fresh}) AS {quote(view.name + '__missing')}")
         sources.append(
-            f"ASOF LEFT JOIN {table} {alias} ON CAST(l.{quote(entity)} AS VARCHAR) = "
+            f"ASOF LEFT JOIN {table} {alias} ON {entity_sql(view.keys, 'l')} = "
             f"{alias}.entity_id AND l._keel_t >= {alias}.feature_ts"
         )
     return f"SELECT {', '.join(select)} FROM {' '.join(sources)} ORDER BY l._keel_row"

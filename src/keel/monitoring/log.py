@@ -121,8 +121,12 @@ class PredictionLog:
         fallback: str | None = None,
         failure: str | None = None,
         prediction_id: str | None = None,
+        findings: list[dict[str, Any]] | None = None,
+        features_missing: list[str] | None = None,
     ) -> str:
-        """Log one prediction durably and return its id."""
+        """Log one prediction durably and return its id; ``findings`` are what request
+        validation found in the row (``{"field", "check", "msg"}`` each), and
+        ``features_missing`` the features the online store could not serve for it."""
         entry = {
             "prediction_id": prediction_id,
             "inputs": dict(inputs),
@@ -135,6 +139,8 @@ class PredictionLog:
             "latency_ms": latency_ms,
             "fallback": fallback,
             "failure": failure,
+            "findings": findings,
+            "features_missing": features_missing,
         }
         return self.append([entry])[0]
 

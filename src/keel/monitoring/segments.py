@@ -45,14 +45,20 @@ FIXED = (
     "latency_ms",
     "fallback",
     "failure",
+    "findings",
+    "features_missing",
 )
 NESTED = {"inputs": "input", "features": "feature", "probabilities": "proba"}
-_TEXT = ("prediction_id", "model_version", "route", "fallback", "failure")
+_LISTS = ("findings", "features_missing")  # lists kept as one JSON text column each
+_TEXT = ("prediction_id", "model_version", "route", "fallback", "failure", *_LISTS)
 
 
 def flatten(record: Mapping[str, Any]) -> dict[str, Any]:
     """One logged record as one flat row of scalar columns."""
     row = {name: record.get(name) for name in FIXED}
+    for name in _LISTS:
+        if row[name] is not None:
+            row[name] = orjson.dumps(row[name]).decode()
     row["time"] = record.get("time")
     for key, prefix in NESTED.items():
         for name, value in (record.get(key) or {}).items():

@@ -33,9 +33,21 @@ class PredictRequest(BaseModel):
     explain: bool | None = None
 
 
+class Finding(BaseModel):
+    """What validation found in one field of one instance."""
+
+    field: str
+    check: str = Field(description="type | range | category | extra | entity")
+    msg: str
+
+
 class PredictionOut(BaseModel):
+    """One instance's slot: its prediction, or (refused) ``errors`` and no prediction."""
+
     prediction_id: str
-    model_version: str
+    model_version: str | None = Field(
+        description="the model that answered, the rule (rule:...), or null when refused"
+    )
     prediction: Any
     label: Any = None
     probability: float | None = None
@@ -46,12 +58,40 @@ class PredictionOut(BaseModel):
     fallback: str | None = Field(None, description="null, or cache | rule | none")
     reason: str | None = None
     cached: bool | None = None
+    findings: list[Finding] | None = Field(
+        None, description="flagged: answered, but outside what the model was trained on"
+    )
+    features_missing: list[str] | None = Field(
+        None, description="features the online store could not serve for this instance"
+    )
+    errors: list[Finding] | None = Field(
+        None, description="refused by serving.validation: this instance has no prediction"
+    )
 
 
 class PredictResponse(BaseModel):
+    """Every instance has its slot, in request order; a refused one carries ``errors``."""
+
     predictions: list[PredictionOut]
     model_version: str
     latency_ms: float
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
+class PredictRefusal(BaseModel):
+    """422: no instance could be scored. ``detail`` names every bad field; ``predictions``
+    has every instance's slot with its ``errors`` (each is in the prediction log too). A
+    body that is not a valid envelope gets only ``error`` (and ``detail``)."""
+
+    error: str
+    detail: list[FieldError] | None = None
+    predictions: list[PredictionOut] | None = None
+    model_version: str | None = None
+    latency_ms: float | None = None
 
 
 class Feedback(BaseModel):
@@ -79,7 +119,6 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
         (408, "the body arrived too slowly"),
         (413, "the body or the batch is too large"),
         (415, "the body is not application/json"),
-        (422, "the instances do not match the model's input (a message per field)"),
         (429, "the key's rate limit is reached (see Retry-After)"),
     ]
 }
@@ -119,9 +158,19 @@ def build_api(state: ServerState, store: MetadataStore | None) -> FastAPI:
 
     _declare_bearer(api)
 
-    @api.post("/v1/predict", response_model=PredictResponse, tags=["predict"], responses=_REFUSALS)
+    refusals: dict[int | str, dict[str, Any]] = {
+        **_REFUSALS,
+        422: {"description": "no instance could be scored", "model": PredictRefusal},
+    }
+
+    @api.post("/v1/predict", response_model=PredictResponse, tags=["predict"], responses=refusals)
     def predict(request: PredictRequest) -> PredictResponse:  # pragma: no cover - docs only
-        """Predict for one instance or a batch (answered by the gateway's hot path)."""
+        """Predict for one instance or a batch (answered by the gateway's hot path).
+
+        Each instance is answered on its own: 200 when at least one has an answer, with
+        refused instances carrying ``errors`` in their slots (``serving.validation`` says
+        which findings refuse, flag or fall back); 422 when every instance was refused.
+        """
         raise RuntimeError("the gateway answers /v1/predict")
 
     @api.post("/v1/feedback", response_model=FeedbackReceipt, tags=["feedback"])
@@ -205,6 +254,8 @@ def _status(state: ServerState) -> dict[str, Any]:
             "fallback": list(settings.fallback),
             "cache": settings.cache is not None,
             "batching": settings.batching.model_dump(),
+            "validation": settings.validation.model_dump(),
+            "unknown_entity": settings.unknown_entity,
             "log_predictions": state.log is not None,
         },
     }

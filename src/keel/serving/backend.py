@@ -42,6 +42,13 @@ class Prediction:
     model_version: str | None = None
     features: dict[str, Any] | None = None  # looked-up inputs the request did not carry
     probabilities: dict[str, float] | None = None  # many classes: the top ones', by name
+    features_missing: tuple[str, ...] = ()  # features the online store could not serve
+    errors: list[dict[str, Any]] | None = None  # refused: {"field", "check", "msg"} each
+
+    @property
+    def declined(self) -> bool:
+        """An inner backend passed this row to the fallback chain (``failure`` says why)."""
+        return self.failure is not None and self.fallback is None and self.errors is None
 
     @property
     def score(self) -> float | None:
@@ -58,7 +65,11 @@ class Prediction:
 
 @runtime_checkable
 class ModelBackend(Protocol):
-    """Anything that answers a batch of validated rows with one prediction per row."""
+    """Anything that answers a batch of validated rows with one prediction per row.
+
+    A wrapper may decline a row (``failure`` set, no ``fallback``: the fallback chain in
+    front answers it) or refuse it (``errors``: the row's slot carries them instead).
+    """
 
     version: str
 

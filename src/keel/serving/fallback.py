@@ -2,9 +2,21 @@
 
 ``FallbackBackend`` wraps any backend (or none, before a model is loaded). A model
 exception, a missed deadline or a missing model sends each row down the chain configured
-in keel.yaml: ``cache`` (the last good answer for this input or entity), ``rule`` (a
-function in the project or an expression), ``none`` (an explicit "no prediction" with
-the reason). The chain always ends in an answer: a model failure is never a 500.
+in keel.yaml; so does a row the serving policy keeps from the model (a validation
+finding under ``fallback``, an unknown entity). The steps: ``cache`` (the last good answer
+for this input or entity), ``rule`` (a function in the project or an expression), ``none``
+(an explicit "no prediction" with the reason). The chain always ends in an answer: a
+model failure is never a 500.
+
+A rule answers in the model's own shape. It returns a label, or a mapping with the label
+and the positive class's probability; its answers name the rule as their version::
+
+    def churn_rule(row):                   # serving.rule: features:churn_rule
+        risk = 0.6 if (row.get("tickets_30d") or 0) > 3 else 0.1
+        return {"label": int(risk >= 0.5), "probability": risk}
+
+    # -> {"prediction": 0, "label": 0, "probability": 0.1, "confidence": null,
+    #     "model_version": "rule:features:churn_rule", "fallback": "rule", ...}
 """
 
 from __future__ import annotations
@@ -14,6 +26,7 @@ import importlib.util
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +35,38 @@ from keel.serving.backend import ModelBackend, Prediction
 from keel.serving.cache import LastGood, canonical
 from keel.serving.expressions import compile_expression
 
-__all__ = ["FallbackBackend", "load_rule"]
+__all__ = ["FallbackBackend", "NamedRule", "load_rule", "rule_answer"]
 
 logger = logging.getLogger("keel.serving")
 
 Rule = Callable[[Mapping[str, Any]], Any]
 _FUNCTION_REF = re.compile(r"^(?P<module>[A-Za-z_][\w./-]*):(?P<name>[A-Za-z_]\w*)$")
+
+
+@dataclass(frozen=True)
+class NamedRule:
+    """A rule and the name its answers carry (``serving.rule`` as written)."""
+
+    name: str
+    function: Rule
+
+    def __call__(self, row: Mapping[str, Any]) -> Any:
+        return self.function(row)
+
+
+def rule_answer(value: Any) -> tuple[Any, float | None]:
+    """(label, probability) from what a rule returned: a label, or a mapping with
+    ``label`` and optionally ``probability`` (a number from 0 to 1)."""
+    if not isinstance(value, Mapping):
+        return value, None
+    if "label" not in value:
+        raise ValueError("a rule's mapping needs a 'label'")
+    probability = value.get("probability")
+    if probability is not None:
+        probability = float(probability)
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError(f"a rule's probability must be from 0 to 1, not {probability}")
+    return value["label"], probability
 
 
 class FallbackBackend:
@@ -48,6 +87,8 @@ class FallbackBackend:
         self.steps = tuple(steps)
         self.deadline = deadline_ms / 1000
         self.rule = rule
+        name = getattr(rule, "name", None) or getattr(rule, "__name__", "rule")
+        self.rule_version = f"rule:{name}"
         self.last_good = last_good if last_good is not None else LastGood()
         self.entity = entity
 
@@ -65,11 +106,19 @@ class FallbackBackend:
             reason = f"the model failed ({type(error).__name__})"
             failure = "error"
         else:
-            if "cache" in self.steps:
-                for row, result in zip(batch, results, strict=True):
-                    self.last_good.remember(self._key(row), result)
-            return results
+            return [self._settled(row, result) for row, result in zip(batch, results, strict=True)]
         return [self.fall_back(row, reason, failure) for row in batch]
+
+    def _settled(self, row: dict[str, Any], result: Prediction) -> Prediction:
+        """The model's answer (remembered for the cache step), or the chain's for a row an
+        inner backend declined."""
+        if result.declined:
+            answer = self.fall_back(row, result.reason or "declined", result.failure or "error")
+            answer.features_missing = result.features_missing
+            return answer
+        if "cache" in self.steps and result.failure is None and not result.features_missing:
+            self.last_good.remember(self._key(row), result)
+        return result
 
     def fall_back(self, row: dict[str, Any], reason: str, failure: str = "error") -> Prediction:
         """The first answer the chain has for ``row``, marked with why the model did not
@@ -107,11 +156,17 @@ class FallbackBackend:
     def _rule(self, row: dict[str, Any], reason: str) -> Prediction | None:
         assert self.rule is not None
         try:
-            value = self.rule(row)
+            label, probability = rule_answer(self.rule(row))
         except Exception as error:
             logger.warning("fallback rule failed: %r", error)
             return None
-        return Prediction(prediction=value, fallback="rule", reason=reason)
+        return Prediction(
+            prediction=label,
+            probability=probability,
+            fallback="rule",
+            reason=reason,
+            model_version=self.rule_version,
+        )
 
     def _key(self, row: dict[str, Any]) -> Any:
         if self.entity is not None and row.get(self.entity) is not None:
@@ -119,11 +174,11 @@ class FallbackBackend:
         return canonical(row)
 
 
-def load_rule(text: str, root: Path) -> Rule:
+def load_rule(text: str, root: Path) -> NamedRule:
     """``module:function`` (a file in the project) or an expression over the input."""
     match = _FUNCTION_REF.match(text.strip())
     if match is None:
-        return compile_expression(text)
+        return NamedRule(text.strip(), compile_expression(text))
     module = match["module"].replace(".", "/").removesuffix("/py")
     path = root / f"{module}.py"
     if not path.is_file():
@@ -135,5 +190,4 @@ def load_rule(text: str, root: Path) -> Rule:
     function = getattr(loaded, match["name"], None)
     if not callable(function):
         raise ServingError(f"serving.rule: {path.name} has no function {match['name']}")
-    rule: Rule = function
-    return rule
+    return NamedRule(text.strip(), function)

@@ -8,19 +8,45 @@ reached raises, and the fallback chain in front answers instead.
 
 The request then carries only what the store does not: ``request_schema`` drops the
 store's feature columns from the model's schema, and the entity columns pass through.
+
+A prediction says which features the store could not serve (``features_missing``: the
+entity has no row in a view, or its row is older than the view's ``ttl``). An entity no
+view has a row for (an unknown customer, or a store never materialized) is handled as
+``serving.unknown_entity`` says: ``fallback`` (default) declines it to the fallback chain,
+``reject`` refuses it (its slot carries the error), ``serve`` lets the model score it with
+every stored feature missing.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from keel.serving.backend import ModelBackend, ModelThread, Prediction
 
-__all__ = ["FeatureClient", "FeatureLookup", "request_schema"]
+__all__ = ["FeatureClient", "FeatureLookup", "Looked", "request_schema"]
 
 logger = logging.getLogger("keel.serving")
+
+
+@dataclass(frozen=True, slots=True)
+class Looked:
+    """One row's features as the store served them, and what it could not serve."""
+
+    values: dict[str, Any]
+    missing: tuple[str, ...] = ()  # features of views with no row (or a stale one)
+    unknown: bool = False  # no view has a row for the row's entity
+
+
+def looked(found: Any, views: Mapping[str, Sequence[str]]) -> Looked:
+    """What ``FeatureStore.lookup`` found for one row (``OnlineFeatures``), in serving's
+    terms: the features the model gets as missing, and whether the entity is unknown."""
+    absent = (*found.missing, *found.stale)
+    missing = tuple(name for view in absent for name in views.get(view, ()))
+    unknown = bool(views) and len(found.missing) == len(views)
+    return Looked(dict(found.values), missing, unknown)
 
 
 class FeatureClient:
@@ -30,6 +56,9 @@ class FeatureClient:
     def __init__(self, store: Any) -> None:
         self.store = store
         self._thread = ModelThread("keel-features")
+        self._views = {
+            name: tuple(view.feature_names) for name, view in store.features.views.items()
+        }
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -37,11 +66,11 @@ class FeatureClient:
 
     @property
     def entities(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(v.entity for v in self.store.features.views.values()))
+        return tuple(dict.fromkeys(k for v in self.store.features.views.values() for k in v.keys))
 
-    async def lookup(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def lookup(self, rows: Sequence[dict[str, Any]]) -> list[Looked]:
         found = await self._thread.run(lambda: self.store.lookup(rows))
-        return [dict(features.values) for features in found]
+        return [looked(features, self._views) for features in found]
 
     async def warm_up(self) -> None:
         """One lookup of an unknown entity: opens the store's connections before traffic."""
@@ -58,25 +87,55 @@ class FeatureClient:
 class FeatureLookup:
     """A backend that adds online features to each row, then asks ``inner``."""
 
-    def __init__(self, inner: ModelBackend, client: FeatureClient) -> None:
+    def __init__(
+        self, inner: ModelBackend, client: FeatureClient, unknown_entity: str = "fallback"
+    ) -> None:
         self.inner = inner
         self.version = inner.version
         self.client = client
+        self.unknown_entity = unknown_entity  # serve | fallback | reject
 
     async def predict(self, batch: list[dict[str, Any]]) -> list[Prediction]:
-        found = await self._lookup(batch)
-        rows = [{**row, **values} for row, values in zip(batch, found, strict=True)]
-        results = await self.inner.predict(rows)
-        for result, values in zip(results, found, strict=True):
-            result.features = values  # logged beside the inputs: what the model really saw
-        return results
+        found = await self.client.lookup(batch)
+        scored = [i for i, one in enumerate(found) if self._scored(one)]
+        rows = [{**batch[i], **found[i].values} for i in scored]
+        results = await self.inner.predict(rows) if rows else []
+        if len(scored) == len(batch):  # the common case: every entity known
+            return [self._noted(r, f) for r, f in zip(results, found, strict=True)]
+        out = [self._unknown(row) for row in batch]
+        for i, result in zip(scored, results, strict=True):
+            out[i] = self._noted(result, found[i])
+        return out
+
+    def _scored(self, found: Looked) -> bool:
+        return not found.unknown or self.unknown_entity == "serve"
+
+    @staticmethod
+    def _noted(result: Prediction, found: Looked) -> Prediction:
+        result.features = found.values  # logged beside the inputs: what the model really saw
+        result.features_missing = found.missing
+        return result
+
+    def _unknown(self, row: dict[str, Any]) -> Prediction:
+        """The answer for an entity no view knows: declined to the chain, or refused."""
+        entities = list(self.client.entities) or ["entity"]
+        sent = [f"{name} {row[name]!r}" for name in entities if row.get(name) is not None]
+        reason = (
+            f"the online store has no features for {', '.join(sent)} (unknown, or not materialized)"
+            if sent
+            else f"the request names no {' or '.join(entities)} to look features up by"
+        )
+        missing = tuple(self.client.feature_names)
+        if self.unknown_entity == "reject":
+            errors = [{"field": entities[0], "check": "entity", "msg": reason}]
+            return Prediction(
+                None, failure="unknown_entity", errors=errors, features_missing=missing
+            )
+        return Prediction(None, failure="unknown_entity", reason=reason, features_missing=missing)
 
     async def complete(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        found = await self._lookup(batch)
-        return [{**row, **values} for row, values in zip(batch, found, strict=True)]
-
-    async def _lookup(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return await self.client.lookup(batch)
+        found = await self.client.lookup(batch)
+        return [{**row, **one.values} for row, one in zip(batch, found, strict=True)]
 
     async def explain(self, row: dict[str, Any], top: int) -> list[dict[str, Any]]:
         explain = getattr(self.inner, "explain", None)

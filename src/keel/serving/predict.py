@@ -1,9 +1,15 @@
 """``POST /v1/predict``: the hot path, as a raw ASGI handler.
 
 Body (size-capped, deadline-bounded) → orjson → envelope → validation compiled from the
-model's schema → response cache → micro-batched model behind the fallback chain →
-confidence, explanation, action → prediction log (group commit) → response. Returns the
-status and the fallback marker so the gateway can count them.
+model's schema, and its policy per row → response cache → micro-batched model behind the
+fallback chain → confidence, explanation, action → prediction log (group commit) →
+response. Returns the status and the fallback marker so the gateway can count them.
+
+A batch is answered row by row: rows the policy answers are scored (flagged rows carry
+their ``findings``), rows it sends to the fallback chain are answered by the chain, and
+refused rows carry their ``errors`` in their own slot. The status is 200 when at least one
+row has an answer; 422 when every row was refused (the body then also has ``detail``,
+one entry per bad field, and the refused slots under ``predictions``).
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +36,9 @@ from keel.serving.http import (
     read_body,
     send_json,
 )
+from keel.serving.respond import Answered, log_entries, refused_slot
 from keel.serving.state import ServedModel, ServerState, action_for
+from keel.serving.validation import Finding, Screening
 
 __all__ = ["handle_predict"]
 
@@ -57,40 +66,102 @@ async def handle_predict(
         await send_json(send, read.status, error_body(read.message, read.detail))
         return read.status, None, served.version
     started = time.perf_counter()
-    rows, explain, raw = read
-    arm = "production"
+    rows, explain, raw, screening = read
+    answerable = list(range(len(rows))) if screening is None else screening.indexes("answer")
+    picked = [rows[i] for i in answerable]
+    arm, key = "production", None
     delivery = state.delivery
-    if delivery is not None:
-        served, arm, key = delivery.pick(served, rows)
-    answers, cached = await _answer(state, served, rows, explain)
-    outputs = [
-        _shape(state, served, row, a, c) for row, a, c in zip(rows, answers, cached, strict=True)
-    ]
-    if delivery is not None and key is not None:
-        outputs[0]["prediction_id"] = key  # the request was routed by its prediction id
+    if delivery is not None and picked:
+        served, arm, key = delivery.pick(served, picked)
+    answers, cached = await _answer(state, served, picked, explain) if picked else ([], [])
+    outcomes = _outcomes(served, rows, screening, arm, answerable, answers, cached)
+    outputs = [_slot(state, served, row, out) for row, out in zip(rows, outcomes, strict=True)]
+    if key is not None:
+        outputs[answerable[0]]["prediction_id"] = key  # the request was routed by this id
     if explain:
-        await _explain(state, served, rows, answers, outputs)
+        await _explain(state, served, rows, outcomes, outputs)
     latency = (time.perf_counter() - started) * 1000
     if state.log is not None:
-        entries = _log_entries(rows, answers, cached, outputs, latency, arm, raw)
+        entries = log_entries(rows, outcomes, outputs, latency, raw)
         if not await state.log.write(entries):
             state.metrics.log_errors.inc()
-    body = {
+    status = 200 if any(outcome.answer is not None for outcome in outcomes) else 422
+    await send_json(send, status, _body(served, outputs, outcomes, latency, status))
+    if delivery is not None and delivery.shadow is not None and picked:
+        delivery.shadow.offer(picked, [outputs[i]["prediction_id"] for i in answerable])
+    marker = next((o.answer.fallback for o in outcomes if o.answer is not None), None)
+    return status, marker, served.version
+
+
+def _outcomes(
+    served: ServedModel,
+    rows: list[dict[str, Any]],
+    screening: Screening | None,
+    arm: str,
+    answerable: list[int],
+    answers: list[Prediction],
+    cached: list[bool],
+) -> list[Answered]:
+    """Each row's outcome, in request order: the model's answer, the chain's, or refused."""
+    if screening is None:
+        return [
+            _outcome(i, a, c, arm) for i, (a, c) in enumerate(zip(answers, cached, strict=True))
+        ]
+    found = screening.findings
+    outcomes = [Answered(None, False, arm, found.get(i, ())) for i in range(len(rows))]
+    for i, answer, hit in zip(answerable, answers, cached, strict=True):
+        outcomes[i] = _outcome(i, answer, hit, arm, found.get(i, ()))
+    for i in screening.indexes("fallback"):
+        reason = "the fallback answered because " + _said(found[i])
+        answer = served.backend.fall_back(rows[i], reason, "invalid")
+        outcomes[i] = Answered(answer, False, arm, found[i])
+    return outcomes
+
+
+def _outcome(
+    index: int, answer: Prediction, cached: bool, arm: str, found: Sequence[Finding] = ()
+) -> Answered:
+    """A backend's answer as the row's outcome; an answer with ``errors`` refuses the row."""
+    if answer.errors is None:
+        return Answered(answer, cached, arm, found)
+    refused = [Finding(index, e["field"], e["msg"], e["check"]) for e in answer.errors]
+    return Answered(None, False, arm, [*found, *refused])
+
+
+def _said(findings: list[Finding]) -> str:
+    return "; ".join(f"{f.field} {f.message}" if f.field else f.message for f in findings)
+
+
+def _body(
+    served: ServedModel,
+    outputs: list[dict[str, Any]],
+    outcomes: list[Answered],
+    latency: float,
+    status: int,
+) -> bytes:
+    body: dict[str, Any] = {
         "predictions": outputs,
         "model_version": served.version,
         "latency_ms": round(latency, 3),
     }
-    await send_json(send, 200, orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY))
-    if delivery is not None and delivery.shadow is not None:
-        delivery.shadow.offer(rows, [out["prediction_id"] for out in outputs])
-    marker = answers[0].fallback if answers else None
-    return 200, marker, served.version
+    if status == 422:
+        found = [finding for outcome in outcomes for finding in outcome.findings]
+        body = {
+            "error": "no instance could be scored: see each one's errors",
+            "detail": [finding.to_detail() for finding in found],
+            **body,
+        }
+    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+Read = tuple[list[dict[str, Any]], bool, bytes | None, Screening | None]
 
 
 async def _read(
     state: ServerState, served: ServedModel, headers: Headers, receive: Receive
-) -> tuple[list[dict[str, Any]], bool, bytes | None] | Refusal:
-    """The validated rows, whether to explain, and the body when the log may keep it."""
+) -> Read | Refusal:
+    """The validated rows, whether to explain, the body when the log may keep it, and the
+    validation's findings (None when there are none)."""
     settings = state.settings
     if headers.content_type is None or not headers.content_type.startswith(b"application/json"):
         return Refusal(415, "send the instances as JSON with Content-Type: application/json")
@@ -110,8 +181,8 @@ async def _read(
     read = _envelope(state, served, payload)
     if isinstance(read, Refusal):
         return read
-    rows, explain = read
-    return rows, explain, raw if _as_sent(payload, rows) else None
+    rows, explain, screening = read
+    return rows, explain, raw if screening is None and _as_sent(payload, rows) else None, screening
 
 
 def _as_sent(payload: dict[str, Any], rows: list[dict[str, Any]]) -> bool:
@@ -125,7 +196,7 @@ def _as_sent(payload: dict[str, Any], rows: list[dict[str, Any]]) -> bool:
 
 def _envelope(
     state: ServerState, served: ServedModel, payload: Any
-) -> tuple[list[dict[str, Any]], bool] | Refusal:
+) -> tuple[list[dict[str, Any]], bool, Screening | None] | Refusal:
     if not isinstance(payload, dict) or ("instances" in payload) == ("instance" in payload):
         return Refusal(422, 'send {"instances": [{...}, ...]} or {"instance": {...}}')
     instances = payload["instances"] if "instances" in payload else [payload["instance"]]
@@ -137,13 +208,9 @@ def _envelope(
     if served.validator is None:
         if not all(isinstance(instance, dict) for instance in instances):
             return Refusal(422, "every instance must be a JSON object")
-        return instances, False
-    rows, errors = served.validator.validate(instances)
-    if errors:
-        return Refusal(
-            422, "the instances do not match the model's input", [e.to_dict() for e in errors]
-        )
-    return rows, explain
+        return instances, False, None
+    screening = served.validator.screen(instances)
+    return screening.rows, explain, screening if screening.findings else None
 
 
 async def _answer(
@@ -162,7 +229,7 @@ async def _answer(
     answers: list[Prediction | None] = [None if hit is None else Prediction(**hit) for hit in found]
     for i, answer in zip(missing, fresh, strict=True):
         answers[i] = answer
-        if answer.fallback is None:
+        if answer.fallback is None and answer.failure is None and not answer.features_missing:
             await _cache_set(cache, keys[i], _cacheable(answer))
     return [a for a in answers if a is not None], [hit is not None for hit in found]
 
@@ -192,6 +259,17 @@ def _cacheable(answer: Prediction) -> dict[str, Any]:
     }
 
 
+def _slot(
+    state: ServerState, served: ServedModel, row: dict[str, Any], outcome: Answered
+) -> dict[str, Any]:
+    if outcome.answer is None:
+        return refused_slot(outcome.findings)
+    out = _shape(state, served, row, outcome.answer, outcome.cached)
+    if outcome.findings:
+        out["findings"] = [finding.to_dict() for finding in outcome.findings]
+    return out
+
+
 def _shape(
     state: ServerState, served: ServedModel, row: dict[str, Any], answer: Prediction, cached: bool
 ) -> dict[str, Any]:
@@ -209,6 +287,8 @@ def _shape(
     if state.actions:
         out["action"] = action_for(state.actions, answer, row)
     out["fallback"] = answer.fallback
+    if answer.features_missing:
+        out["features_missing"] = list(answer.features_missing)
     if answer.reason is not None:
         out["reason"] = answer.reason
     if cached:
@@ -220,52 +300,12 @@ async def _explain(
     state: ServerState,
     served: ServedModel,
     rows: list[dict[str, Any]],
-    answers: list[Prediction],
+    outcomes: list[Answered],
     outputs: list[dict[str, Any]],
 ) -> None:
     explain = getattr(served.explainer, "explain", None)
     if explain is None:
         return
-    for row, answer, out in zip(rows, answers, outputs, strict=True):
-        if answer.fallback is None:
+    for row, outcome, out in zip(rows, outcomes, outputs, strict=True):
+        if outcome.answer is not None and outcome.answer.fallback is None:
             out["explanation"] = await explain(row, state.settings.explain_top)
-
-
-def _log_entries(
-    rows: list[dict[str, Any]],
-    answers: list[Prediction],
-    cached: list[bool],
-    outputs: list[dict[str, Any]],
-    latency: float,
-    arm: str,
-    raw: bytes | None,
-) -> list[dict[str, Any]]:
-    """The prediction log's records, complete (id and time) so the log need not copy them.
-
-    With ``raw`` (one instance, as sent) the record carries the request body in place of
-    ``inputs``: copying its bytes costs far less than encoding every value again, and the
-    log reads the instance back out of it (``keel.monitoring.log``).
-    """
-    now = time.time()
-    entries = [
-        {
-            "prediction_id": out["prediction_id"],
-            "inputs": row,
-            "features": answer.features,
-            "output": answer.prediction,
-            "model_version": out["model_version"],
-            "route": "cache" if hit else arm,
-            "confidence": answer.confidence,
-            "score": answer.score,
-            "probabilities": answer.probabilities,
-            "latency_ms": latency,
-            "fallback": answer.fallback,
-            "failure": answer.failure,
-            "time": now,
-        }
-        for row, answer, hit, out in zip(rows, answers, cached, outputs, strict=True)
-    ]
-    if raw is not None:
-        del entries[0]["inputs"]
-        entries[0]["request"] = orjson.Fragment(raw)
-    return entries

@@ -38,7 +38,7 @@ class ServedModel:
     ref: str | None
     version: str
     model: ModelBackend | None
-    backend: ModelBackend
+    backend: FallbackBackend
     validator: Validator | None
     explainer: Any = None  # has explain(row, top) when the model can explain itself
     loaded_at: float = field(default_factory=time.time)
@@ -73,7 +73,7 @@ def serve_model(
         schema = getattr(model, "schema", None)  # a backend without one is not validated
         passthrough: tuple[str, ...] = ()
         if features is not None:
-            inner = explainer = FeatureLookup(inner, features)
+            inner = explainer = FeatureLookup(inner, features, settings.unknown_entity)
             if schema is not None:
                 schema = request_schema(schema, features.feature_names)
             passthrough = features.entities
@@ -103,6 +103,7 @@ def _policy(settings: ServingConfig, passthrough: tuple[str, ...] = ()) -> Valid
     if settings.entity:
         passthrough = (*passthrough, settings.entity)
     return ValidationPolicy(
+        types=spec.types,
         ranges=spec.ranges,
         range_margin=spec.range_margin,
         unseen_categories=spec.unseen_categories,

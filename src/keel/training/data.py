@@ -151,10 +151,11 @@ def _from_features(root: Path, training: TrainingConfig | None) -> TrainingFrame
     with Project.open(root) as project:
         store = FeatureStore.open(project)
         try:
-            entity = next(iter(store.features.views.values())).entity
-            result = store.training_set(labels, entity, when)
+            result = store.training_set(labels, when)
+            views = list(store.features.views.values())
         finally:
             store.close()
+    _refuse_empty_features(result.missing, len(labels), views, training)
     frame = result.frame.drop(columns=[c for c in result.frame if str(c).endswith("__missing")])
     digest = frame_digest(frame)
     ref = f"features:{result.definition_hash[:12]}+{training.labels}@sha256:{digest[:12]}"
@@ -206,6 +207,24 @@ def _span(frame: pd.DataFrame, column: str | None) -> tuple[str | None, str | No
     if values.empty:
         return None, None
     return str(values.min()), str(values.max())
+
+
+def _refuse_empty_features(
+    missing: dict[str, int], rows: int, views: list[Any], training: TrainingConfig
+) -> None:
+    """A feature the model would train on that no label row received is a mistake to name:
+    its view's key columns in the labels match none of its rows before the label times."""
+    for view in views:
+        for name in view.feature_names:
+            used = name in training.features if training.features else name not in training.exclude
+            if used and rows and missing.get(name) == rows:
+                keys = ", ".join(view.keys)
+                raise TrainingDataError(
+                    f"feature '{name}' of view '{view.name}' is null in all {rows:,} label rows: "
+                    f"no label's {keys} matches a row of source '{view.source}' at or before "
+                    f"its time; check the labels' {keys} values or list '{name}' in "
+                    "training.exclude"
+                )
 
 
 def _only_source(project: Project) -> str:

@@ -40,8 +40,10 @@ def spend_ratio(row: dict[str, Any]) -> float | None:
     return float(spend) / float(charges)
 
 
-def churn_rule(instance: dict[str, Any]) -> float:
-    """The rule-based fallback: a churn probability from two plain signals."""
+def churn_rule(instance: dict[str, Any]) -> dict[str, Any]:
+    """The rule-based fallback: a churn label and its probability from two plain signals,
+    answered in the model's shape (the response names the rule as the version)."""
     tickets = float(instance.get("tickets_30d") or 0)
     logins = float(instance.get("logins_30d") or 0)
-    return min(0.95, 0.1 + 0.15 * tickets - 0.02 * logins) if logins < 20 else 0.05
+    risk = max(0.05, min(0.95, 0.1 + 0.15 * tickets - 0.02 * logins)) if logins < 20 else 0.05
+    return {"label": int(risk >= 0.5), "probability": risk}

@@ -1,0 +1,132 @@
+"""Each row's slot in the response and its record in the prediction log.
+
+A request's rows are answered one by one: a row the model (or the fallback chain)
+answered gets its prediction, a row the validation policy refused gets its errors in its
+own slot. Every row, refused or answered, gets a record in the prediction log, with its
+findings, so monitoring sees the traffic that arrived and not only the traffic answered.
+
+Rows the model did not see because of the serving policy (refused, or sent to the fallback
+chain by a finding or an unknown entity) are logged with ``route: policy``: the evidence
+a canary or shadow is judged on stays what the models themselves answered.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from keel.serving.backend import Prediction
+from keel.serving.validation import Finding
+
+__all__ = ["POLICY_FAILURES", "Answered", "log_entries", "refused_slot"]
+
+# why the model did not answer a row, when the serving policy decided it
+POLICY_FAILURES = frozenset({"invalid", "rejected", "unknown_entity"})
+
+
+# not frozen: one is built per row on the hot path, and a frozen dataclass pays for
+# object.__setattr__ on every field
+@dataclass(slots=True)
+class Answered:
+    """One row's outcome: its answer (None when refused), whether the response cache gave
+    it, the route that answered, and what validation found."""
+
+    answer: Prediction | None
+    cached: bool
+    route: str
+    findings: Sequence[Finding] = ()
+
+
+def refused_slot(findings: Sequence[Finding]) -> dict[str, Any]:
+    """The slot of a refused row: no prediction, its errors."""
+    return {
+        "prediction_id": os.urandom(16).hex(),
+        "model_version": None,
+        "prediction": None,
+        "fallback": None,
+        "errors": [finding.to_dict() for finding in findings],
+    }
+
+
+def log_entries(
+    rows: list[dict[str, Any]],
+    outcomes: list[Answered],
+    outputs: list[dict[str, Any]],
+    latency: float,
+    raw: bytes | None,
+) -> list[dict[str, Any]]:
+    """The prediction log's records, complete (id and time) so the log need not copy them.
+
+    With ``raw`` (one instance, as sent, without findings) the record carries the request
+    body in place of ``inputs``: copying its bytes costs far less than encoding every value
+    again, and the log reads the instance back out of it (``keel.monitoring.log``).
+    """
+    now = time.time()
+    entries = [
+        _entry(row, outcome, out, latency, now)
+        for row, outcome, out in zip(rows, outcomes, outputs, strict=True)
+    ]
+    if raw is not None:
+        del entries[0]["inputs"]
+        entries[0]["request"] = orjson.Fragment(raw)
+    return entries
+
+
+def _entry(
+    row: dict[str, Any], outcome: Answered, out: dict[str, Any], latency: float, now: float
+) -> dict[str, Any]:
+    answer = outcome.answer
+    if answer is None:
+        return _refused_entry(row, outcome, out, latency, now)
+    route = outcome.route
+    if outcome.cached:
+        route = "cache"
+    elif answer.failure in POLICY_FAILURES:
+        route = "policy"
+    entry: dict[str, Any] = {
+        "prediction_id": out["prediction_id"],
+        "inputs": row,
+        "features": answer.features,
+        "output": answer.prediction,
+        "model_version": out["model_version"],
+        "route": route,
+        "confidence": answer.confidence,
+        "score": answer.score,
+        "latency_ms": latency,
+        "fallback": answer.fallback,
+        "failure": answer.failure,
+        "time": now,
+    }
+    if outcome.findings:  # only rows with findings pay for the field
+        entry["findings"] = [finding.to_dict() for finding in outcome.findings]
+    if answer.features_missing:
+        entry["features_missing"] = list(answer.features_missing)
+    if answer.probabilities is not None:  # many classes: the likeliest ones', by name
+        entry["probabilities"] = answer.probabilities
+    return entry
+
+
+def _refused_entry(
+    row: dict[str, Any], outcome: Answered, out: dict[str, Any], latency: float, now: float
+) -> dict[str, Any]:
+    """A refused row: its inputs (a wrongly typed value as missing) and its findings."""
+    return {
+        "prediction_id": out["prediction_id"],
+        "inputs": row,
+        "features": None,
+        "output": None,
+        "model_version": None,
+        "route": "policy",
+        "confidence": None,
+        "score": None,
+        "latency_ms": latency,
+        "fallback": None,
+        "failure": "rejected",
+        "time": now,
+        "findings": [finding.to_dict() for finding in outcome.findings],
+    }
