@@ -212,8 +212,8 @@ def _training(
 def _label(text: str, target: pd.Series) -> Any:
     """The target value ``text`` names, in the target's own type, or None.
 
-    A CSV reader reads yes/no and true/false columns as booleans, so those spellings name
-    True and False there.
+    A CSV source reads true/false columns as booleans (Yes/No stays text), so those spellings
+    name True and False there.
     """
     import pandas as pd
 
