@@ -50,6 +50,8 @@ class Story:
     status: dict[str, Any]
     status_text: str
     served: pd.DataFrame
+    versions: list[dict[str, Any]]
+    profiles: list[dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +74,23 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Story:
     run("deploy", "latest", root=root)
     status = run("status", root=root)
     status_text = keel("status", "--project", str(root)).stdout
+    versions: list[dict[str, Any]] = run("data", "list", root=root)  # type: ignore[assignment]
+    profiles = [run("data", "show", v["id"][:12], root=root)["profile"] for v in versions]
     key = api_key(root)
     with server(root) as http:
         served = predict(http, key, late[["poll_id", *KEPT]].head(200))
-    return Story(early, late, first_run, second_run, retrained, status, status_text, served)
+    return Story(
+        early,
+        late,
+        first_run,
+        second_run,
+        retrained,
+        status,
+        status_text,
+        served,
+        versions,
+        profiles,
+    )
 
 
 def _glob(root: Path) -> None:
@@ -91,6 +106,31 @@ def test_both_batches_are_published(story: Story) -> None:
     """Each batch is published whole."""
     assert (story.first_run["status"], story.first_run["rows"]) == ("published", len(story.early))
     assert (story.second_run["status"], story.second_run["rows"]) == ("published", len(story.late))
+
+
+def test_each_version_spans_its_batchs_end_dates(story: Story) -> None:
+    """`keel data list` gives each version the first and last end date pandas finds."""
+    spans = [(v["time_min"][:10], v["time_max"][:10]) for v in story.versions]
+    batches = [story.early, story.late]
+    assert spans == [(b["enddate"].min(), b["enddate"].max()) for b in batches]
+
+
+def test_profiles_count_the_real_nulls(story: Story) -> None:
+    """Each version's profile counts the nulls pandas counts in its batch, column by column
+    (grade, samplesize and Johnson's share have real gaps)."""
+    for batch, profile in zip([story.early, story.late], story.profiles, strict=True):
+        nulls = {c["name"]: c["nulls"] for c in profile["columns"]}
+        assert nulls == batch.isna().sum().to_dict()
+    assert story.early["grade"].isna().sum() > 0 and story.late["grade"].isna().sum() > 0
+
+
+def test_profiles_count_the_grades(story: Story) -> None:
+    """The grade column's top values and counts are pandas' value counts of the batch."""
+    for batch, profile in zip([story.early, story.late], story.profiles, strict=True):
+        grade = next(c for c in profile["columns"] if c["name"] == "grade")
+        counted = batch["grade"].value_counts().to_dict()
+        assert len(counted) <= len(grade["top"])
+        assert {g: n for g, n in grade["top"]} == counted
 
 
 def test_second_model_trains_on_both_versions(story: Story) -> None:
