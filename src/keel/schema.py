@@ -444,6 +444,8 @@ class DriftSpec(Section):
     correction: Literal["holm", "bonferroni", "fdr", "none"] = "holm"
     alpha: float = Field(0.01, gt=0, lt=1)
     min_effect: dict[Literal["ks", "chi2", "psi", "mmd"], float] = Field(default_factory=dict)
+    # the effect gate of single columns, in the column's own measure: {humidity: 0.05}
+    column_min_effect: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
     bins: int = Field(100, ge=2, le=10_000)
     psi_bins: int = Field(10, ge=2, le=100)
     max_categories: int = Field(50, ge=1)

@@ -55,11 +55,17 @@ def population(
 ) -> pd.DataFrame:
     """``rows`` draws; ``shift`` plants the five shifts (n0 mean +0.5 sd, n1 sd x2, n2 a
     20% bump at +3 sd, c0 share of "a" 0.40 -> 0.30, c1 10% of a never-seen region);
-    ``tiny_shift`` moves every numeric column by that many standard deviations."""
+    ``tiny_shift`` moves every continuous numeric column by that many standard deviations
+    and that share of a discrete column's rows up by one (shifting a count by a fraction
+    would make values it cannot take)."""
     rng = np.random.default_rng(seed)
     data: dict[str, Any] = {}
     for name, dist in NUMERIC.items():
-        values = dist.rvs(size=rows, random_state=rng).astype(float) + tiny_shift * dist.std()
+        values = dist.rvs(size=rows, random_state=rng).astype(float)
+        if _discrete(dist):
+            values = values + (rng.random(rows) < tiny_shift)
+        else:
+            values = values + tiny_shift * dist.std()
         values[rng.random(rows) < NULL_SHARE.get(name, 0.0)] = np.nan
         data[name] = values
     for name, (values, shares) in CATEGORIES.items():
@@ -85,8 +91,12 @@ def population_sketch(layout: Layout, rows: int, seed: int, *, tiny_shift: float
     columns = {}
     for name, bins in layout.columns.items():
         if bins.kind == "numeric":
-            dist = NUMERIC[name]
-            cdf = dist.cdf(np.asarray(bins.edges) - tiny_shift * dist.std() - 1e-12)
+            dist, edges = NUMERIC[name], np.asarray(bins.edges)
+            if _discrete(dist):  # P(X < edge) of integers: F(ceil(edge) - 1)
+                below = np.ceil(edges) - 1
+                cdf = (1 - tiny_shift) * dist.cdf(below) + tiny_shift * dist.cdf(below - 1)
+            else:
+                cdf = dist.cdf(edges - tiny_shift * dist.std() - 1e-12)
             probs = np.diff(np.concatenate([[0.0], cdf, [1.0]]))
             nulls = rng.binomial(rows, NULL_SHARE.get(name, 0.0))
         else:
@@ -97,3 +107,7 @@ def population_sketch(layout: Layout, rows: int, seed: int, *, tiny_shift: float
         counts = rng.multinomial(rows - nulls, probs / probs.sum()).astype(np.int64)
         columns[name] = ColumnSketch(counts, int(nulls))
     return Sketch(columns)
+
+
+def _discrete(dist: Any) -> bool:
+    return isinstance(dist.dist, stats.rv_discrete)

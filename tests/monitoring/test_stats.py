@@ -128,3 +128,9 @@ def test_critical_effects_shrink_as_windows_grow() -> None:
     """The smallest significant KS distance and TVD fall as the window grows."""
     assert stats.ks_critical(5000, 5000, 0.01) < stats.ks_critical(5000, 50, 0.01)
     assert stats.tvd_critical(5000, 3, 0.01) < stats.tvd_critical(50, 3, 0.01)
+
+
+def test_unseen_values_beyond_the_good_turing_share_get_a_binomial_p_value() -> None:
+    """With an expected share of new values, the p-value is the binomial tail at it."""
+    expected = scipy_stats.binom.sf(29, 1_000, 0.02)
+    assert stats.unseen_test(50_000, 1_000, 30, expected_share=0.02) == pytest.approx(expected)

@@ -45,6 +45,15 @@ WindowOpt = Annotated[
     str | None, typer.Option("--window", "-w", help="Only predictions of the last 1h, 30m, 2d...")
 ]
 LastOpt = Annotated[int | None, typer.Option("--last", "-n", min=1, help="Only the last N.")]
+VersionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model-version",
+        help="Judge this model version's predictions (default: the reference model's own "
+        "if it served in the window, else the one that served most; versions are never "
+        "mixed).",
+    ),
+]
 CorrectionOpt = Annotated[
     str | None, typer.Option("--correction", help="holm, bonferroni, fdr or none.")
 ]
@@ -66,6 +75,7 @@ def drift(
     window: WindowOpt = None,
     last: LastOpt = None,
     model: ModelOpt = None,
+    model_version: VersionOpt = None,
     log: LogOpt = None,
     correction: CorrectionOpt = None,
     project: ProjectOpt = None,
@@ -73,8 +83,11 @@ def drift(
 ) -> None:
     """Test logged predictions for drift against a reference, one verdict per column.
 
+    One model version at a time: two versions' predictions are never mixed in a window.
     Works on any log folder (--log DIR), no keel.yaml needed; rolls spools left behind.
     """
+    import dataclasses
+
     from keel.monitoring.wiring import (
         WindowChoice,
         drift_settings,
@@ -91,6 +104,7 @@ def drift(
         duration=_duration(window) if window else None,
         last=last,
         skip_first=reference_first if (reference_first and not window and not last) else 0,
+        model_version=model_version,
     )
     try:
         opened.flush()  # roll spool files a dead process left behind
@@ -98,7 +112,8 @@ def drift(
         if reference is not None or reference_first is not None:
             ref = load_reference(reference, opened, reference_first, **options)
         else:
-            ref = _project_reference(model, config, project, opened, options)
+            ref, prefer = _project_reference(model, config, project, opened, options)
+            choice = dataclasses.replace(choice, prefer_version=prefer)
         report = run_drift(opened, ref, choice, settings)
     finally:
         opened.close(flush=False)
@@ -137,10 +152,11 @@ def _project_reference(
     project: Path | None,
     log: PredictionLog,
     options: dict[str, Any],
-) -> Reference:
-    """--model, else monitoring.reference (a file or model:REF); a project is needed."""
+) -> tuple[Reference, str | None]:
+    """--model, else monitoring.reference (a file or model:REF); a project is needed.
+    Also the logged name of the reference's model version, whose rows are preferred."""
     from keel.errors import MonitoringError, ProjectError
-    from keel.monitoring.cycle import project_reference
+    from keel.monitoring.cycle import project_reference, reference_model
     from keel.project import Project
 
     text = f"model:{model}" if model else (config.reference if config else None)
@@ -151,7 +167,8 @@ def _project_reference(
         )
     try:
         with Project.open(project) as opened:
-            return project_reference(opened, text, log, options)
+            reference = project_reference(opened, text, log, options)
+            return reference, reference_model(opened, text)
     except ProjectError:
         raise MonitoringError(f"--model needs a Keel project; {text} cannot be found") from None
 
@@ -180,18 +197,29 @@ def _with_correction(settings: Any, correction: str | None) -> Any:
     return dataclasses.replace(settings, correction=correction)
 
 
+_COLOUR = {
+    "drift": "red",
+    "small_shift": "cyan",
+    "no_drift": "green",
+    "insufficient_data": "yellow",
+    "untestable": "dim",
+}
+
+
 def _print_report(out: Console, report: DriftReport) -> None:
     from rich.table import Table
 
-    colour = {"drift": "red", "no_drift": "green", "insufficient_data": "yellow"}
+    version = f" of {report.model_version}" if report.model_version else ""
     out.print(
-        f"[{colour[report.decision]}]{report.decision}[/] — {report.rows} rows vs "
+        f"[{_COLOUR[report.decision]}]{report.decision}[/] — {report.rows} rows{version} vs "
         f"{report.reference_rows} reference rows ({report.correction}, alpha {report.alpha})"
     )
     table = Table(
         "column", "role", "test", "statistic", "p (adj.)", "effect", "decision", "moved most"
     )
     for c in report.columns:
+        if c.decision == "untestable":
+            continue
         moved = ", ".join(f"{m.bucket} {m.reference:.0%}→{m.window:.0%}" for m in c.moved[:2])
         table.add_row(
             c.column,
@@ -200,10 +228,30 @@ def _print_report(out: Console, report: DriftReport) -> None:
             f"{c.statistic:.4g}",
             f"{c.p_adjusted:.3g}",
             f"{c.effect:.3g} (≥{c.min_effect:g})",
-            f"[{colour[c.decision]}]{c.decision}[/]",
+            f"[{_COLOUR[c.decision]}]{c.decision}[/]",
             moved or (c.note or ""),
         )
     out.print(table)
+    _print_apart(out, report)
+
+
+def _print_apart(out: Console, report: DriftReport) -> None:
+    """Small shifts (info), the model versions judged apart and the columns that could
+    not be tested, each on one line."""
+    small = [c for c in report.columns if c.decision == "small_shift"]
+    if small:
+        out.print(
+            "[cyan]info[/]: small shifts, significant but under the effect gate: "
+            + ", ".join(f"{c.column} ({c.effect:.3g} < {c.min_effect:g})" for c in small)
+        )
+    if report.other_versions:
+        out.print(
+            "other model versions in the window, judged apart (--model-version): "
+            + ", ".join(f"{v} ({rows} rows)" for v, rows in report.other_versions.items())
+        )
+    untestable = [c for c in report.columns if c.decision == "untestable"]
+    if untestable:
+        out.print("not tested: " + ", ".join(f"{c.column} ({c.note})" for c in untestable))
 
 
 def monitor(
@@ -237,7 +285,12 @@ def _project(path: Path | None) -> Any:
 
 def _print_cycle(out: Console, *, data: dict[str, Any]) -> None:
     drift = data["drift"]
-    out.print(f"drift: {drift['decision']} ({drift['rows']} rows; drifted: {drift['drifted']})")
+    version = f" of {drift['model_version']}" if drift.get("model_version") else ""
+    out.print(
+        f"drift: {drift['decision']} ({drift['rows']} rows{version}; drifted: {drift['drifted']})"
+    )
+    if drift.get("small_shifts"):
+        out.print(f"  small shifts (info): {', '.join(drift['small_shifts'])}")
     for rule, action in data["alerts"].items():
         out.print(f"  alert {rule}: {action}")
     d = data["deliveries"]

@@ -7,7 +7,7 @@ schedule. Every step is a thin call into the pure parts.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +33,7 @@ __all__ = [
     "open_log",
     "project_reference",
     "project_sketcher",
+    "reference_model",
     "run_cycle",
     "window_choice",
 ]
@@ -85,6 +86,16 @@ def project_reference(
     return load_reference(path, log, None, **(options or {}))
 
 
+def reference_model(project: Project, text: str | None) -> str | None:
+    """The logged name of the model version a ``model:<ref>`` reference describes: its
+    rows are the ones to compare with its statistics. None for a file reference."""
+    if text is None or not text.startswith("model:"):
+        return None
+    from keel.monitoring.registry_reference import model_label
+
+    return model_label(project, text.removeprefix("model:"))
+
+
 def project_sketcher(project: Project) -> Sketcher | None:
     """Sketch segments on the configured reference; without a usable one, don't."""
     config = project.config.monitoring
@@ -125,6 +136,8 @@ def run_cycle(
             ref = project_reference(project, config.reference if config else None, log, options)
         moment = datetime.fromtimestamp(now, UTC)
         choice = window_choice(config)
+        if reference is None and config is not None:
+            choice = replace(choice, prefer_version=reference_model(project, config.reference))
         settings = drift_settings(config.drift if config else None)
         report = run_drift(log, ref, choice, settings, moment)
         performance = performance_signals(project, log, choice, moment)
@@ -171,7 +184,7 @@ def performance_signals(
     try:
         result, labelled = window_report(
             log, project.store, choice, score=spec.score, kind=spec.kind,
-            label_delay=spec.label_delay, now=now, business=business,
+            label_delay=spec.label_delay, now=now, business=business, project=project,
         )  # fmt: skip
     except MonitoringError:
         return {}

@@ -18,29 +18,13 @@ from typing import Any
 import numpy as np
 
 from keel.monitoring import stats
+from keel.monitoring.columns import column_drift, role_of
 from keel.monitoring.multivariate import mmd_result
 from keel.monitoring.reference import Reference
-from keel.monitoring.results import (
-    ColumnDrift,
-    Decision,
-    DriftReport,
-    DriftSettings,
-    Moved,
-    TestName,
-)
-from keel.monitoring.sketch import Bins, ColumnSketch, Sketch, column_values
+from keel.monitoring.results import ColumnDrift, Decision, DriftReport, DriftSettings
+from keel.monitoring.sketch import Bins, Sketch
 
 __all__ = ["compare", "compare_frame", "role_of"]
-
-OUTPUT_PREFIX = "output"
-SCORES = ("confidence", "score")  # logged beside the output: how sure, and the raw score
-
-
-def role_of(column: str) -> str:
-    """Model outputs (``output``, ``output.*``, ``confidence``, ``score``) versus input
-    features."""
-    is_output = column in SCORES or column.split(".", 1)[0] == OUTPUT_PREFIX
-    return "output" if is_output else "feature"
 
 
 def compare_frame(
@@ -67,7 +51,7 @@ def compare(
     settings = settings or DriftSettings()
     alpha = _per_test_alpha(settings, _family_size(reference, settings))
     results = [
-        _column(name, reference, window.columns[name], settings, raw, alpha)
+        column_drift(name, reference, window.columns[name], settings, raw, alpha)
         for name in reference.layout.columns
         if name in window.columns and _tested(reference.layout.columns[name], settings)
     ]
@@ -88,17 +72,24 @@ def _tested(bins: Bins, settings: DriftSettings) -> bool:
 
 
 def _decide(results: list[ColumnDrift], settings: DriftSettings) -> list[ColumnDrift]:
-    adjusted = stats.adjust([r.p_value for r in results], settings.correction)
-    return [
-        dataclasses.replace(r, p_adjusted=float(p), decision=_decision(r, float(p), settings))
-        for r, p in zip(results, adjusted, strict=True)
-    ]
+    """Correct the p-values of the testable columns together, then decide each column."""
+    tested = [r for r in results if r.decision != "untestable"]
+    adjusted = iter(stats.adjust([r.p_value for r in tested], settings.correction))
+    decided = []
+    for r in results:
+        if r.decision != "untestable":
+            p = float(next(adjusted))
+            r = dataclasses.replace(r, p_adjusted=p, decision=_decision(r, p, settings))
+        decided.append(r)
+    return decided
 
 
 def _decision(result: ColumnDrift, p_adjusted: float, settings: DriftSettings) -> Decision:
-    if p_adjusted <= settings.alpha and result.effect >= result.min_effect:
-        return "drift"
-    if p_adjusted > settings.alpha and result.critical_effect > result.min_effect:
+    """Significant and large enough: drift; significant but under the gate: a small shift;
+    neither, in a window that could not have seen the gate's effect: not enough data."""
+    if p_adjusted <= settings.alpha:
+        return "drift" if result.effect >= result.min_effect else "small_shift"
+    if result.critical_effect > result.min_effect:
         return "insufficient_data"
     return "no_drift"
 
@@ -111,171 +102,6 @@ def _per_test_alpha(settings: DriftSettings, tests: int) -> float:
 def _family_size(reference: Reference, settings: DriftSettings) -> int:
     size = sum(_tested(bins, settings) for bins in reference.layout.columns.values())
     return size + ("mmd" in settings.tests)
-
-
-# -- one column -------------------------------------------------------------------------
-
-
-def _column(
-    name: str,
-    reference: Reference,
-    window: ColumnSketch,
-    settings: DriftSettings,
-    raw: Mapping[str, np.ndarray] | None,
-    alpha: float,
-) -> ColumnDrift:
-    bins = reference.layout.columns[name]
-    ref = reference.sketch.columns[name]
-    base = {
-        "column": name,
-        "role": role_of(name),
-        "rows": window.rows,
-        "reference_rows": ref.rows,
-        "nulls": window.nulls,
-        "reference_nulls": ref.nulls,
-    }
-    if window.counts.sum() == 0 or ref.counts.sum() == 0:
-        return _empty(base, bins, settings)
-    if bins.kind == "categorical":
-        return _categorical(base, bins, ref, window, settings, alpha)
-    values = raw.get(name) if raw is not None else None
-    return _numeric(base, reference, name, ref, window, settings, alpha, values)
-
-
-def _empty(base: dict[str, Any], bins: Bins, settings: DriftSettings) -> ColumnDrift:
-    test: TestName = "chi2" if bins.kind == "categorical" else _numeric_test(settings)
-    return ColumnDrift(
-        **base,
-        test=test,
-        statistic=0.0,
-        p_value=1.0,
-        effect=0.0,
-        effect_name=_EFFECT_NAMES[test],
-        min_effect=settings.effect_gate(test),
-        critical_effect=float("inf"),
-        note="every value in the window is null" if base["rows"] else "the window is empty",
-    )
-
-
-_EFFECT_NAMES = {"ks": "ks_distance", "chi2": "total_variation", "psi": "psi", "mmd": "mmd2"}
-
-
-def _numeric_test(settings: DriftSettings) -> TestName:
-    return "ks" if "ks" in settings.tests else "psi"
-
-
-def _categorical(
-    base: dict[str, Any],
-    bins: Bins,
-    ref: ColumnSketch,
-    window: ColumnSketch,
-    settings: DriftSettings,
-    alpha: float,
-) -> ColumnDrift:
-    unseen = int(window.counts[-1])
-    statistic, p_value, df = stats.categorical_test(ref.counts, window.counts, unseen)
-    n_eff = stats.effective_n(int(ref.counts.sum()), int(window.counts.sum()))
-    return ColumnDrift(
-        **base,
-        test="chi2",
-        statistic=statistic,
-        p_value=p_value,
-        effect=stats.tvd(ref.counts, window.counts),
-        effect_name="total_variation",
-        min_effect=settings.effect_gate("chi2"),
-        critical_effect=stats.tvd_critical(n_eff, df, alpha),
-        moved=_moved(bins.labels(), ref.counts, window.counts, settings.top),
-        note=f"{unseen / window.counts.sum():.1%} of values never seen in the reference"
-        if unseen
-        else None,
-    )
-
-
-def _numeric(
-    base: dict[str, Any],
-    reference: Reference,
-    name: str,
-    ref: ColumnSketch,
-    window: ColumnSketch,
-    settings: DriftSettings,
-    alpha: float,
-    values: np.ndarray | None,
-) -> ColumnDrift:
-    groups = stats.psi_groups(ref.counts, settings.psi_bins)
-    ref_coarse, win_coarse = np.bincount(groups, ref.counts), np.bincount(groups, window.counts)
-    psi_value, psi_p = stats.psi_test(ref_coarse, win_coarse)
-    n_ref, n_win = int(ref.counts.sum()), int(window.counts.sum())
-    moved = _moved(_group_labels(reference.layout.columns[name], groups), ref_coarse, win_coarse)
-    if _numeric_test(settings) == "psi":
-        n_eff = stats.effective_n(n_ref, n_win)
-        statistic, p_value, critical = (
-            psi_value,
-            psi_p,
-            stats.psi_critical(n_eff, len(ref_coarse), alpha),
-        )
-    else:
-        statistic, p_value, n_ref = _ks(reference, name, ref, window, values)
-        critical = stats.ks_critical(n_ref, n_win, alpha)
-    test = _numeric_test(settings)
-    return ColumnDrift(
-        **base,
-        test=test,
-        statistic=statistic,
-        p_value=p_value,
-        effect=statistic,
-        effect_name=_EFFECT_NAMES[test],
-        min_effect=settings.effect_gate(test),
-        critical_effect=critical,
-        psi=psi_value,
-        moved=moved[: settings.top],
-    )
-
-
-def _ks(
-    reference: Reference,
-    name: str,
-    ref: ColumnSketch,
-    window: ColumnSketch,
-    values: np.ndarray | None,
-) -> tuple[float, float, int]:
-    """KS on raw values when both sides have them (exact for small samples), else on bins."""
-    if values is not None and name in reference.sample:
-        ref_values = reference.sorted_sample(name)
-        win_values, _ = column_values(values, "numeric")
-        if ref_values.size and win_values.size:
-            distance, p_value = stats.ks_samples(ref_values, win_values)
-            return distance, p_value, int(ref_values.size)
-    distance, p_value = stats.ks_counts(ref.counts, window.counts)
-    return distance, p_value, int(ref.counts.sum())
-
-
-def _group_labels(bins: Bins, groups: np.ndarray) -> list[str]:
-    edges = bins.edges
-    labels = []
-    for group in range(int(groups.max()) + 1):
-        members = np.flatnonzero(groups == group)
-        if members.size == 0:
-            labels.append("(empty)")
-        elif members[0] == 0:
-            labels.append(f"< {edges[0]:.4g}")
-        elif members[-1] == len(groups) - 1:
-            labels.append(f">= {edges[-1]:.4g}")
-        else:
-            labels.append(f"[{edges[members[0] - 1]:.4g}, {edges[members[-1]]:.4g})")
-    return labels
-
-
-def _moved(
-    labels: list[str], reference: np.ndarray, window: np.ndarray, top: int = 100
-) -> tuple[Moved, ...]:
-    ref_share = reference / max(reference.sum(), 1)
-    win_share = window / max(window.sum(), 1)
-    order = np.argsort(-np.abs(win_share - ref_share), kind="stable")[:top]
-    return tuple(
-        Moved(labels[i], float(ref_share[i]), float(win_share[i]))
-        for i in order
-        if ref_share[i] != win_share[i]
-    )
 
 
 def _row_sample(arrays: Mapping[str, np.ndarray], size: int, seed: int) -> dict[str, np.ndarray]:

@@ -8,7 +8,7 @@ the same JSON beside a model version; the drift check only needs this object.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,10 @@ class Reference:
     sketch: Sketch
     sample: Mapping[str, np.ndarray]
     rows: int
+    singletons: Mapping[str, int] = field(default_factory=dict)
+    """Per categorical column, how many values the reference saw exactly once: by
+    Good-Turing, the share of a new sample the reference has never seen is about
+    ``singletons / rows``, so a long tail's new values are expected, not drift."""
 
     @classmethod
     def from_frame(
@@ -57,7 +61,9 @@ class Reference:
         )
         rows = len(next(iter(arrays.values()))) if arrays else 0
         picked = np.random.default_rng(seed).permutation(rows)[:sample]
-        return cls(layout, layout.sketch(arrays), _sample(arrays, layout, picked), rows)
+        singletons = {name: _singletons(arrays[name]) for name in layout.known}
+        sampled = _sample(arrays, layout, picked)
+        return cls(layout, layout.sketch(arrays), sampled, rows, singletons)
 
     def sorted_sample(self, name: str) -> np.ndarray:
         """The non-null sampled values of a numeric column, sorted (computed once)."""
@@ -76,6 +82,7 @@ class Reference:
             "sketch": self.sketch.to_dict(),
             "sample": {name: values.tolist() for name, values in self.sample.items()},
             "rows": self.rows,
+            "singletons": dict(self.singletons),
         }
 
     @classmethod
@@ -85,7 +92,8 @@ class Reference:
             name: np.asarray(values, dtype=np.float64 if _is_numeric(layout, name) else object)
             for name, values in data["sample"].items()
         }
-        return cls(layout, Sketch.from_dict(data["sketch"]), sample, int(data["rows"]))
+        singletons = {str(k): int(v) for k, v in data.get("singletons", {}).items()}
+        return cls(layout, Sketch.from_dict(data["sketch"]), sample, int(data["rows"]), singletons)
 
     def save(self, path: Path) -> None:
         path.write_bytes(orjson.dumps(self.to_dict(), option=orjson.OPT_SERIALIZE_NUMPY))
@@ -124,6 +132,13 @@ def _known(values: np.ndarray) -> frozenset[str]:
     present = values[~np.asarray(pd.isna(values), dtype=bool)]
     distinct = pd.unique(present.astype(str))
     return frozenset(str(v) for v in distinct) if len(distinct) <= _KNOWN_LIMIT else frozenset()
+
+
+def _singletons(values: np.ndarray) -> int:
+    import pandas as pd
+
+    counts = pd.Series(values).dropna().astype(str).value_counts()
+    return int((counts == 1).sum())
 
 
 def _sample(arrays: Mapping[str, np.ndarray], layout: Layout, picked: np.ndarray) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from keel.monitoring.sketch import Bins, ColumnSketch, Layout, Sketch
 if TYPE_CHECKING:
     from keel.project import Project
 
-__all__ = ["from_model", "from_statistics"]
+__all__ = ["from_model", "from_statistics", "model_label"]
 
 
 def from_statistics(
@@ -40,7 +40,10 @@ def from_statistics(
             if converted[0].kind == "categorical":
                 known[name] = frozenset(converted[0].categories)
     rows = max((int(c.get("count", 0)) for c in stats.values()), default=0)
-    return Reference(Layout(columns, known), Sketch(sketches), {}, rows)
+    singletons = {
+        name: sum(int(n) == 1 for n in (stats[name].get("counts") or {}).values()) for name in known
+    }
+    return Reference(Layout(columns, known), Sketch(sketches), {}, rows, singletons)
 
 
 def from_model(project: Project, ref: str, prediction_column: str | None = None) -> Reference:
@@ -53,6 +56,14 @@ def from_model(project: Project, ref: str, prediction_column: str | None = None)
     return from_statistics(
         reference.get("features") or {}, reference.get("predictions"), prediction_column
     )
+
+
+def model_label(project: Project, ref: str) -> str:
+    """How the prediction log names model version ``ref``: ``churn@7``."""
+    from keel.training.registry import Registry
+
+    found = Registry(project.store).resolve(ref)
+    return f"{found.name}@{found.version}"
 
 
 def _nulls(column: Mapping[str, Any]) -> int:

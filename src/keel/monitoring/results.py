@@ -10,7 +10,10 @@ from keel.monitoring.stats import Correction
 
 __all__ = ["ColumnDrift", "Decision", "DriftReport", "DriftSettings", "Moved"]
 
-Decision = Literal["drift", "no_drift", "insufficient_data"]
+Decision = Literal["drift", "small_shift", "no_drift", "insufficient_data", "untestable"]
+"""A column's verdict. ``small_shift``: significant, but under the effect gate (info, shown,
+never an alert by itself). ``untestable``: nothing to compare (every window value null,
+or a reference with no values), listed apart and left out of the window's verdict."""
 TestName = Literal["ks", "chi2", "psi", "mmd"]
 
 DEFAULT_MIN_EFFECT: Mapping[str, float] = {"ks": 0.1, "chi2": 0.05, "psi": 0.1, "mmd": 0.01}
@@ -25,7 +28,10 @@ class DriftSettings:
     variation distance for chi2, PSI, MMD^2). A column drifts only when its corrected
     p-value is below ``alpha`` AND its effect reaches ``min_effect``. A window whose
     smallest significant effect is larger than ``min_effect`` cannot see the effect that
-    matters, so unless it finds drift it reports ``insufficient_data``.
+    matters, so unless it finds drift it reports ``insufficient_data``. A significant
+    shift under the gate is a ``small_shift``: reported, not alerted on.
+    ``column_min_effect`` sets the gate of single columns (``{"humidity": 0.05}``), in
+    that column's own effect measure, whatever its test.
 
     ``alpha`` is 0.01 rather than 0.05 although the false-alarm budget is 5% of
     unshifted windows: Holm at 0.05 spends the whole budget (6 of 100 seeded 50-row
@@ -39,6 +45,7 @@ class DriftSettings:
     correction: Correction = "holm"
     alpha: float = 0.01
     min_effect: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIN_EFFECT))
+    column_min_effect: Mapping[str, float] = field(default_factory=dict)
     exact_rows: int = 20_000
     psi_bins: int = 10
     mmd_sample: int = 300
@@ -47,7 +54,10 @@ class DriftSettings:
     seed: int = 0
     top: int = 3
 
-    def effect_gate(self, test: str) -> float:
+    def effect_gate(self, test: str, column: str | None = None) -> float:
+        """The smallest effect worth an alert: the column's own gate, else the test's."""
+        if column is not None and column in self.column_min_effect:
+            return float(self.column_min_effect[column])
         return float(self.min_effect.get(test, DEFAULT_MIN_EFFECT[test]))
 
 
@@ -103,18 +113,33 @@ class DriftReport:
     correction: Correction
     alpha: float
 
+    model_version: str | None = None
+    other_versions: Mapping[str, int] = field(default_factory=dict)
+
     @property
     def drifted(self) -> list[str]:
-        return [c.column for c in self.columns if c.decision == "drift"]
+        return self._named("drift")
+
+    @property
+    def small_shifts(self) -> list[str]:
+        return self._named("small_shift")
+
+    @property
+    def untestable(self) -> list[str]:
+        return self._named("untestable")
+
+    def _named(self, decision: Decision) -> list[str]:
+        return [c.column for c in self.columns if c.decision == decision]
 
     @property
     def decision(self) -> Decision:
         """``drift`` if any column drifts; else ``insufficient_data`` if any column could
-        not see the configured effect; else ``no_drift``."""
+        not see the configured effect, or none could be tested; else ``no_drift`` (small
+        shifts and untestable columns are listed apart, not part of the verdict)."""
         decisions = {column.decision for column in self.columns}
         if "drift" in decisions:
             return "drift"
-        if "insufficient_data" in decisions or not self.columns:
+        if "insufficient_data" in decisions or decisions <= {"untestable"}:
             return "insufficient_data"
         return "no_drift"
 
@@ -125,6 +150,10 @@ class DriftReport:
         return {
             "decision": self.decision,
             "drifted": self.drifted,
+            "small_shifts": self.small_shifts,
+            "untestable": self.untestable,
+            "model_version": self.model_version,
+            "other_versions": dict(self.other_versions),
             "rows": self.rows,
             "reference_rows": self.reference_rows,
             "correction": self.correction,

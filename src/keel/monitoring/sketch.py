@@ -1,9 +1,14 @@
 """Mergeable per-window sketches on buckets fixed by a reference.
 
 A numeric column is counted on the reference's quantile bins plus an underflow and an
-overflow bucket (values outside the reference's range); a categorical column on the
-reference's categories plus an ``__other__`` bucket (reference categories past the cap)
-and an ``__unseen__`` bucket (values the reference never had). Nulls are counted apart.
+overflow bucket (values outside the reference's range). A value that holds a quantile's
+worth of the reference on its own (the 0 of a mostly-zero amount, each value of a flag or
+a small count) gets a bucket of its own, ``[v, nextafter(v))``, so a change in its share is
+seen; a column with at most ``DISTINCT_LIMIT`` distinct values gets one bucket per value.
+A categorical column is counted on the reference's categories plus an ``__other__`` bucket
+(reference categories past the cap) and an ``__unseen__`` bucket (values the reference
+never had; when the reference had too many distinct values to keep them all, every value
+past the cap counts as ``__other__``). Nulls are counted apart.
 Sketches on the same layout merge by adding counts, so any window is the merge of its
 segments' sketches and a drift check over it never touches raw rows.
 """
@@ -24,6 +29,11 @@ OTHER = "__other__"
 UNSEEN = "__unseen__"
 Kind = Literal["numeric", "categorical"]
 Counts = npt.NDArray[np.int64]
+DISTINCT_LIMIT = 64
+"""A numeric column with at most this many distinct values is counted value by value..."""
+_REPEATS = 5
+"""...if they repeat, on average, this often: 40 reference rows of a continuous column
+have 40 distinct values too, and every new value would look like one never seen."""
 
 
 @dataclass(frozen=True)
@@ -54,27 +64,51 @@ class Bins:
         lookup = {category: i for i, category in enumerate(self.categories)}
         other, unseen = len(self.categories), len(self.categories) + 1
         return np.fromiter(
-            (lookup.get(v, other if v in known else unseen) for v in labels), np.int64, len(labels)
+            (lookup.get(v, other if v in known or not known else unseen) for v in labels),
+            np.int64,
+            len(labels),
         )
+
+    def point_buckets(self) -> npt.NDArray[np.bool_]:
+        """Which buckets of a numeric column hold exactly one value, ``[v, nextafter(v))``."""
+        edges = np.asarray(self.edges)
+        inner = edges[1:] == np.nextafter(edges[:-1], np.inf)
+        return np.concatenate([[False], inner, [False]])
 
     def labels(self) -> list[str]:
         """A readable name for each bucket."""
         if self.kind == "categorical":
             return [*self.categories, OTHER, UNSEEN]
         edges = [f"{edge:.4g}" for edge in self.edges]
-        inner = [f"[{lo}, {hi})" for lo, hi in itertools.pairwise(edges)]
+        points = self.point_buckets()[1:-1]
+        inner = [
+            f"= {lo}" if point else f"[{lo}, {hi})"
+            for (lo, hi), point in zip(itertools.pairwise(edges), points, strict=True)
+        ]
         return [f"< {edges[0]}", *inner, f">= {edges[-1]}"]
 
     @classmethod
     def numeric(cls, values: np.ndarray, bins: int) -> Bins:
-        """Quantile edges of the reference values; the last edge lies just past the max."""
+        """Quantile edges of the reference values, a bucket of its own for each value that
+        fills a quantile (every value, if there are few); the last edge lies just past the
+        max. ``np.unique`` of the quantiles alone would fold a 0/1 flag into one bin."""
+        import pandas as pd
+
         finite = values[np.isfinite(values)]
         if finite.size == 0:
             return cls("numeric", edges=(0.0, float(np.nextafter(0.0, 1.0))))
-        edges = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)))
+        distinct = pd.unique(finite)
+        if distinct.size <= DISTINCT_LIMIT and distinct.size * _REPEATS <= finite.size:
+            edges, points = np.sort(distinct), np.sort(distinct)
+        else:
+            quantiles = np.quantile(finite, np.linspace(0, 1, bins + 1))
+            edges, repeats = np.unique(quantiles, return_counts=True)
+            points = edges[repeats > 1]
+        edges = np.unique(np.concatenate([edges, np.nextafter(points, np.inf)]))
+        if edges[-1] <= finite.max():
+            edges = np.append(edges[:-1], np.nextafter(edges[-1], np.inf))
         if edges.size == 1:
-            edges = np.append(edges, edges[0])
-        edges[-1] = np.nextafter(edges[-1], np.inf)
+            edges = np.append(edges, np.nextafter(edges[0], np.inf))
         return cls("numeric", edges=tuple(float(edge) for edge in edges))
 
     @classmethod

@@ -21,6 +21,7 @@ __all__ = [
     "categorical_test",
     "chi2_pooled",
     "effective_n",
+    "kept_categories",
     "ks_counts",
     "ks_critical",
     "ks_samples",
@@ -149,20 +150,27 @@ def chi2_pooled(reference: np.ndarray, window: np.ndarray) -> tuple[float, float
     return statistic, float(special.chdtrc(dof, statistic)), dof
 
 
-def unseen_test(reference_rows: int, window_rows: int, unseen: int) -> float:
-    """One-sided Fisher exact p-value for ``unseen`` window values the reference never had.
+def unseen_test(
+    reference_rows: int, window_rows: int, unseen: int, expected_share: float = 0.0
+) -> float:
+    """One-sided p-value for ``unseen`` window values the reference never had.
 
-    Under no drift, each of the ``unseen`` values was as likely to land in the reference
-    as in the window; the chance that all of them landed in the window is hypergeometric.
+    With ``expected_share`` (Good-Turing's estimate of the values a new sample brings
+    that the reference never saw: its singletons over its rows), a binomial test of that
+    many. Without it, Fisher's exact test: under no drift, each of the ``unseen`` values
+    was as likely to land in the reference as in the window; the chance that all of
+    them landed in the window is hypergeometric.
     """
     if unseen == 0:
         return 1.0
+    if expected_share > 0:
+        return float(stats.binom.sf(unseen - 1, window_rows, expected_share))
     total = reference_rows + window_rows
     return float(stats.hypergeom.sf(unseen - 1, total, unseen, window_rows))
 
 
 def categorical_test(
-    reference: np.ndarray, window: np.ndarray, unseen: int
+    reference: np.ndarray, window: np.ndarray, unseen: int, unseen_share: float = 0.0
 ) -> tuple[float, float, int]:
     """Chi-square over the buckets, with the last (``unseen``) bucket never pooled away.
 
@@ -179,7 +187,7 @@ def categorical_test(
     """
     statistic, _, df = chi2_pooled(reference[:-1], window[:-1])
     if unseen:
-        p_unseen = unseen_test(int(reference.sum()), int(window.sum()), unseen)
+        p_unseen = unseen_test(int(reference.sum()), int(window.sum()), unseen, unseen_share)
         statistic += float(special.chdtri(1, max(p_unseen, 1e-300)))
         df += 1
     return statistic, float(special.chdtrc(df, statistic)) if df else 1.0, df
@@ -198,6 +206,22 @@ def tvd_critical(n_eff: float, df: int, alpha: float) -> float:
     if n_eff <= 0:
         return float("inf")
     return float(np.sqrt(special.chdtri(max(df, 1), alpha) / (4 * n_eff)))
+
+
+def kept_categories(n_eff: float, alpha: float, min_effect: float, categories: int) -> int:
+    """How many of the reference's most common categories to test on their own, the rest
+    pooled into one bucket: the most whose chi-square (``k`` degrees) can still see a
+    total variation of ``min_effect`` at this window size, and all of them if none can.
+
+    Every category costs a degree of freedom and adds sampling noise to the total
+    variation, so a 200-category column in a 2,000-row window could never show
+    ``min_effect``; pooling its long tail lets a normal window say "no drift". The
+    choice depends on the window's size only, never on its counts.
+    """
+    for kept in range(categories, 0, -1):
+        if tvd_critical(n_eff, kept, alpha) <= min_effect:
+            return kept
+    return categories
 
 
 # -- population stability index ---------------------------------------------------------

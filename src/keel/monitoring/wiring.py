@@ -8,6 +8,7 @@ instead of a file: ``run_drift`` takes any ``Reference``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,15 @@ from keel.monitoring.reference import Reference
 from keel.monitoring.results import DEFAULT_MIN_EFFECT, DriftReport, DriftSettings
 from keel.monitoring.segments import locations, read_segments
 from keel.monitoring.sketch import Sketch
-from keel.monitoring.window import feature_view, load_frame, merged_sketch
+from keel.monitoring.window import (
+    by_version,
+    feature_view,
+    load_frame,
+    main_version,
+    merged_sketch,
+    segment_versions,
+    version_counts,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,10 +41,12 @@ __all__ = [
     "WindowChoice",
     "drift_settings",
     "load_reference",
+    "pick_version",
     "reference_options",
     "run_drift",
     "select_window",
     "sketched_window",
+    "version_window",
 ]
 
 
@@ -48,6 +59,7 @@ def drift_settings(spec: DriftSpec | None) -> DriftSettings:
         correction=spec.correction,
         alpha=spec.alpha,
         min_effect={**DEFAULT_MIN_EFFECT, **{str(k): v for k, v in spec.min_effect.items()}},
+        column_min_effect=dict(spec.column_min_effect),
         psi_bins=spec.psi_bins,
         mmd_sample=spec.mmd_sample,
         permutations=spec.permutations,
@@ -68,6 +80,20 @@ class WindowChoice:
     duration: timedelta | None = None
     last: int | None = None
     skip_first: int = 0
+    model_version: str | None = None
+    prefer_version: str | None = None
+    """Judge this version when the window has its rows (the reference model's own), else
+    the one that served most."""
+
+
+def pick_version(counts: dict[str, int], choice: WindowChoice) -> str | None:
+    """The version a window is judged for: the one asked for, else the preferred one if
+    it served in the window, else the one that served most."""
+    if choice.model_version is not None:
+        return choice.model_version
+    if choice.prefer_version is not None and choice.prefer_version in counts:
+        return choice.prefer_version
+    return main_version(counts)
 
 
 def select_window(log: PredictionLog, choice: WindowChoice, now: datetime) -> pd.DataFrame:
@@ -123,20 +149,67 @@ def run_drift(
     settings: DriftSettings,
     now: datetime | None = None,
 ) -> DriftReport:
-    """Drift of the chosen window. A window larger than ``exact_rows`` whose segments were
-    sketched on this reference is judged from the merged sketches (milliseconds, whatever
-    its size); otherwise from its raw rows."""
+    """Drift of the chosen window, one model version's rows only (``choice.model_version``,
+    else the version that served most of the window). A window larger than
+    ``exact_rows`` whose segments were sketched on this reference is judged from the
+    merged sketches (milliseconds, whatever its size); otherwise from its raw rows."""
     now = now or datetime.now(UTC)
-    sketch = sketched_window(log, reference, choice, settings, now)
-    if sketch is not None:
-        return compare(reference, sketch, settings)
-    window = select_window(log, choice, now)
-    if not any(name in window.columns for name in reference.layout.columns):
+    found = _from_sketches(log, reference, choice, settings, now)
+    if found is not None:
+        sketch, version, counts = found
+        report = compare(reference, sketch, settings)
+    else:
+        window, version, counts = version_window(log, choice, now)
+        if not any(name in window.columns for name in reference.layout.columns):
+            raise MonitoringError(
+                "the logged predictions share no column with the reference; check the "
+                "feature names (logged inputs are compared by their plain names)"
+            )
+        report = compare_frame(reference, window, settings)
+    others = {v or "(none)": rows for v, rows in counts.items() if v != version}
+    return dataclasses.replace(report, model_version=version or None, other_versions=others)
+
+
+def version_window(
+    log: PredictionLog, choice: WindowChoice, now: datetime
+) -> tuple[pd.DataFrame, str, dict[str, int]]:
+    """The window's rows of one model version (plain feature names), that version, and
+    the rows per version the window held."""
+    rows = _window_rows(log, choice, now)
+    counts = version_counts(rows)
+    version = pick_version(counts, choice)
+    if version is None or version not in counts:
+        named = ", ".join(sorted(v for v in counts if v)) or "none"
         raise MonitoringError(
-            "the logged predictions share no column with the reference; check the feature "
-            "names (logged inputs are compared by their plain names)"
+            f"no predictions of model version {version} in the window (versions logged: "
+            f"{named}); pass one of them to --model-version"
         )
-    return compare_frame(reference, window, settings)
+    picked = by_version(rows)[version]
+    picked = picked.tail(choice.last) if choice.last is not None else picked
+    return feature_view(picked.reset_index(drop=True)), version, counts
+
+
+def _window_rows(log: PredictionLog, choice: WindowChoice, now: datetime) -> pd.DataFrame:
+    """The logged rows of the window, all versions; the last N of one version read
+    cheaply when the log's last N rows hold only that version."""
+    start = now - choice.duration if choice.duration is not None else None
+    if choice.last is not None and not choice.skip_first:
+        tail = log.read(start=start, last=choice.last)
+        versions = version_counts(tail)
+        wanted = choice.model_version or choice.prefer_version
+        if len(versions) <= 1 and wanted in (None, *versions):
+            return _nonempty(tail, log)
+    rows = log.read(start=start)
+    return _nonempty(rows.iloc[choice.skip_first :] if choice.skip_first else rows, log)
+
+
+def _nonempty(frame: pd.DataFrame, log: PredictionLog) -> pd.DataFrame:
+    if frame.empty:
+        raise MonitoringError(
+            f"no logged predictions in the window in {log.folder}; log some, run a flush, "
+            "or widen --window"
+        )
+    return frame
 
 
 def sketched_window(
@@ -146,21 +219,41 @@ def sketched_window(
     settings: DriftSettings,
     now: datetime,
 ) -> Sketch | None:
-    """The window's sketch from segment sketches (plus the raw rows of a segment that
-    straddles the window's start), or None when raw rows are needed or cheaper."""
+    """The sketch of one model version's rows in the window, from segment sketches (plus
+    the raw rows of a segment that straddles the window's start), or None when raw rows
+    are needed or cheaper."""
+    found = _from_sketches(log, reference, choice, settings, now)
+    return found[0] if found is not None else None
+
+
+def _from_sketches(
+    log: PredictionLog,
+    reference: Reference,
+    choice: WindowChoice,
+    settings: DriftSettings,
+    now: datetime,
+) -> tuple[Sketch, str, dict[str, int]] | None:
     if choice.last is not None or choice.skip_first or "mmd" in settings.tests:
         return None
     start = (now - choice.duration).timestamp() if choice.duration is not None else None
     segments = log.segments()
     inside = [s for s in segments if start is None or s.start >= start]
     straddling = [s for s in segments if start is not None and s.start < start <= s.end]
-    if sum(s.rows for s in inside + straddling) <= settings.exact_rows:
+    counts = segment_versions(inside)
+    if counts is None or sum(s.rows for s in inside + straddling) <= settings.exact_rows:
         return None
-    sketch = merged_sketch(inside, reference)
-    if sketch is None:
-        return None
+    rows = None
     if straddling:
         paths = locations(straddling, log.store)
         rows = read_segments(paths, start=datetime.fromtimestamp(start or 0.0, UTC))
-        sketch = sketch.merge(reference.layout.sketch(feature_view(rows)))
-    return sketch
+        for name, extra in version_counts(rows).items():
+            counts[name] = counts.get(name, 0) + extra
+    version = pick_version(counts, choice)
+    if version is None or version not in counts:
+        return None
+    sketch = merged_sketch(inside, reference, version)
+    if sketch is None:
+        return None
+    if rows is not None and version in (parts := by_version(rows)):
+        sketch = sketch.merge(reference.layout.sketch(feature_view(parts[version])))
+    return sketch, version, counts

@@ -51,6 +51,7 @@ class DriftView:
     message: str | None = None
     window: str = ""
     rows: int = 0
+    model_version: str | None = None
     decision: str | None = None
     columns: list[ColumnView] = field(default_factory=list)
     history: list[Series] = field(default_factory=list)
@@ -95,13 +96,14 @@ def drift_view(project: Project, now: float) -> DriftView:
         return DriftView("Drift over time needs a time window (monitoring.window: 1h).")
     try:
         reference, frame = _load(project, now, window)
+        prefer = _reference_model(project, config.reference)
     except KeelError as error:
         return DriftView(f"Cannot check drift yet: {error}")
     if frame.empty:
         return DriftView(
             f"No predictions logged in the last {HISTORY} windows of {_duration(window)}."
         )
-    return _view(reference, frame, window, now, _settings(project))
+    return _view(reference, frame, window, now, _settings(project), prefer)
 
 
 def _settings(project: Project) -> DriftSettings:
@@ -111,16 +113,29 @@ def _settings(project: Project) -> DriftSettings:
     return drift_settings(config.drift if config is not None else None)
 
 
+def _reference_model(project: Project, text: str) -> str | None:
+    from keel.monitoring.cycle import reference_model
+
+    return reference_model(project, text)
+
+
 def _load(project: Project, now: float, window: timedelta) -> tuple[Reference, pd.DataFrame]:
-    from keel.monitoring.cycle import open_log
-    from keel.monitoring.wiring import load_reference
+    """The reference exactly as ``keel monitor`` builds it (a file, saved statistics or
+    ``model:<version>``), and the logged rows of the last ``HISTORY`` windows."""
+    from keel.monitoring.cycle import open_log, project_reference
+    from keel.monitoring.wiring import reference_options
 
     config = project.config.monitoring
     assert config is not None and config.reference
     log = open_log(project)
-    reference = load_reference(project.root / config.reference, log, None, config.drift.bins)
-    start = datetime.fromtimestamp(now, UTC) - window * HISTORY
-    return reference, log.read(start=start)
+    try:
+        reference = project_reference(
+            project, config.reference, log, reference_options(config.drift)
+        )
+        start = datetime.fromtimestamp(now, UTC) - window * HISTORY
+        return reference, log.read(start=start)
+    finally:
+        log.close(flush=False)
 
 
 def _view(
@@ -129,9 +144,11 @@ def _view(
     window: timedelta,
     now: float,
     settings: DriftSettings,
+    prefer: str | None = None,
 ) -> DriftView:
     from keel.monitoring.window import feature_view
 
+    version, frame = _one_version(frame, prefer)
     seconds = frame["time"].map(lambda t: t.timestamp()).to_numpy(dtype=float)
     index = np.floor((now - seconds) / window.total_seconds()).astype(int)
     view = feature_view(frame)
@@ -151,12 +168,25 @@ def _view(
     return DriftView(
         window=_duration(window),
         rows=len(current),
+        model_version=version,
         decision=report.decision,
         columns=[
             _column(reference, sketch, c) for c in report.columns if c.column in sketch.columns
         ],
         history=_history(reports),
     )
+
+
+def _one_version(frame: pd.DataFrame, prefer: str | None) -> tuple[str | None, pd.DataFrame]:
+    """The reference model's version if it served, else the one that served most, and
+    its rows: windows never mix versions."""
+    from keel.monitoring.window import by_version, version_counts
+    from keel.monitoring.wiring import WindowChoice, pick_version
+
+    version = pick_version(version_counts(frame), WindowChoice(prefer_version=prefer))
+    if version is None:
+        return None, frame
+    return version or None, by_version(frame)[version]
 
 
 def _report(reference: Reference, chunk: pd.DataFrame, settings: DriftSettings) -> DriftReport:

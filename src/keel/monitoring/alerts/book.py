@@ -17,7 +17,7 @@ import orjson
 import sqlalchemy as sa
 
 from keel.errors import AlertError
-from keel.monitoring.alerts.rules import Action, AlertState, Rule, decide, evaluate
+from keel.monitoring.alerts.rules import Action, AlertState, Rule, decide, evaluate, summary
 from keel.monitoring.tables import alert_outbox, alerts
 from keel.store.metadata import MetadataStore
 
@@ -165,7 +165,12 @@ class AlertBook:
             conn.execute(
                 alerts.update()
                 .where(alerts.c.id == row.id)
-                .values(clear_count=0, updated_at=now, details=_details(signals))
+                .values(
+                    clear_count=0,
+                    updated_at=now,
+                    details=_details(signals),
+                    summary=summary(rule, subject, signals),
+                )
             )
         elif action == "clearing":
             conn.execute(
@@ -187,7 +192,7 @@ class AlertBook:
             "subject": subject,
             "severity": rule.severity,
             "status": "open",
-            "summary": f"{rule.name}: {rule.when} on {subject}",
+            "summary": summary(rule, subject, signals),
             "details": _details(signals),
             "runbook": rule.runbook or f"runbook#{rule.name}",
             "open_key": f"{rule.name}|{subject}",

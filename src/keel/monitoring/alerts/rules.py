@@ -20,7 +20,16 @@ from typing import Any, Literal
 
 from keel.errors import AlertError
 
-__all__ = ["Action", "AlertState", "Rule", "check_expression", "decide", "evaluate"]
+__all__ = [
+    "Action",
+    "AlertState",
+    "Rule",
+    "check_expression",
+    "decide",
+    "evaluate",
+    "names_in",
+    "summary",
+]
 
 Severity = Literal["critical", "warning", "info"]
 Action = Literal["open", "refresh", "clearing", "resolve", "suppressed", "none"]
@@ -89,6 +98,23 @@ def evaluate(expression: str, signals: Mapping[str, Any]) -> bool:
         return bool(_eval(tree.body, signals))
     except _Missing:
         return False
+
+
+def names_in(expression: str) -> list[str]:
+    """The signal names a condition reads, in order of first use."""
+    tree = check_expression(expression)
+    names = [node.id for node in ast.walk(tree) if isinstance(node, ast.Name)]
+    return list(dict.fromkeys(names))
+
+
+def summary(rule: Rule, subject: str, signals: Mapping[str, Any]) -> str:
+    """One line for the alert: the rule, its condition, and what stands behind the names
+    it reads (``signals["explain"]``, e.g. the drifted columns with statistic and effect)."""
+    explain = signals.get("explain") or {}
+    parts = [str(explain[name]) for name in names_in(rule.when) if explain.get(name)]
+    detail = "; ".join(dict.fromkeys(parts))
+    line = f"{rule.name}: {rule.when} on {subject}"
+    return f"{line}: {detail}" if detail else line
 
 
 class _Missing(Exception):

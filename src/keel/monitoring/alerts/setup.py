@@ -6,16 +6,22 @@ feature drift and prediction (output) drift, both warnings.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from keel.monitoring.alerts.book import SinkRoute
 from keel.monitoring.alerts.rules import Rule, check_expression
 from keel.monitoring.alerts.sinks import Sink, build_sink
-from keel.monitoring.results import DriftReport
+from keel.monitoring.results import ColumnDrift, DriftReport
 from keel.schema import AlertsConfig
 
-__all__ = ["DEFAULT_RULES", "drift_signals", "rules_from_config", "sinks_from_config"]
+__all__ = [
+    "DEFAULT_RULES",
+    "describe",
+    "drift_signals",
+    "rules_from_config",
+    "sinks_from_config",
+]
 
 DEFAULT_RULES = (
     Rule("feature_drift", "drifted_features > 0", "warning", "runbook#feature-drift"),
@@ -59,15 +65,39 @@ def sinks_from_config(config: AlertsConfig | None) -> tuple[list[SinkRoute], dic
 
 
 def drift_signals(report: DriftReport) -> Mapping[str, Any]:
-    """The names a rule's condition can use after a drift check."""
+    """The names a rule's condition can use after a drift check, and under ``explain``
+    the columns behind each, which an alert's summary names."""
     features = [c for c in report.columns if c.role != "output"]
     outputs = [c for c in report.columns if c.role == "output"]
+    drifted_features = describe(c for c in features if c.decision == "drift")
+    drifted_outputs = describe(c for c in outputs if c.decision == "drift")
     return {
         "drift": report.decision == "drift",
         "drifted_features": sum(c.decision == "drift" for c in features),
         "output_drift": any(c.decision == "drift" for c in outputs),
+        "small_shifts": len(report.small_shifts),
+        "untestable": len(report.untestable),
         "insufficient_data": report.decision == "insufficient_data",
         "max_effect": max((c.effect for c in report.columns), default=0.0),
         "rows": report.rows,
+        "model_version": report.model_version,
         "drifted": ",".join(report.drifted),
+        "explain": {
+            "drift": describe(c for c in report.columns if c.decision == "drift"),
+            "drifted": describe(c for c in report.columns if c.decision == "drift"),
+            "drifted_features": drifted_features,
+            "output_drift": drifted_outputs,
+            "small_shifts": describe(c for c in report.columns if c.decision == "small_shift"),
+        },
     }
+
+
+def describe(columns: Iterable[ColumnDrift]) -> str:
+    """``humidity (ks 0.21, p 2e-13, effect 0.21 >= 0.1)`` for each column, largest first."""
+    ranked = sorted(columns, key=lambda c: -c.effect)
+    return ", ".join(
+        f"{c.column} ({c.test} {c.statistic:.3g}, p {c.p_adjusted:.2g}, "
+        f"{c.effect_name} {c.effect:.3g} {'>=' if c.effect >= c.min_effect else '<'} "
+        f"{c.min_effect:g})"
+        for c in ranked
+    )
