@@ -49,6 +49,7 @@ class Story:
     warned_run: dict[str, Any]
     served: pd.DataFrame
     performance: dict[str, Any]
+    drift: dict[str, Any]
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +88,10 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Story:
         served = predict(http, key, later[FEATURES])
     feedback(root, served, later["default"])
     performance = run("performance", root=root)
-    return Story(history, later, warned, ingested, trained, resent, warned_run, served, performance)
+    drift = run("drift", root=root)
+    return Story(
+        history, later, warned, ingested, trained, resent, warned_run, served, performance, drift
+    )
 
 
 def _edit_source(root: Path, change: dict[str, Any]) -> None:
@@ -168,3 +172,14 @@ def test_out_of_range_and_new_words_warn_with_their_counts(story: Story) -> None
     over = int((warned["income"] > history["income"].max() * 5).sum())
     unseen = int((~warned["student"].isin(set(history["student"]))).sum())
     assert findings(story.warned_run) == {"income.range": over, "student.allowed": unseen}
+
+
+def test_honest_traffic_raises_no_drift(story: Story) -> None:
+    """Later card holders of the same table (scipy's KS finds no shift) raise no drift alarm."""
+    from scipy.stats import ks_2samp
+
+    for column in ("balance", "income"):
+        assert ks_2samp(story.history[column], story.later[column]).pvalue > 0.01
+    decisions = {c["column"]: c["decision"] for c in story.drift["columns"]}
+    assert story.drift["rows"] == len(story.later) and story.drift["drifted"] == []
+    assert (decisions["balance"], decisions["income"]) == ("no_drift", "no_drift")
