@@ -50,6 +50,7 @@ class Story:
     served: pd.DataFrame
     performance: dict[str, Any]
     drift: dict[str, Any]
+    students_drift: dict[str, Any]
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +90,22 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Story:
     feedback(root, served, later["default"])
     performance = run("performance", root=root)
     drift = run("drift", root=root)
+    students = later[later["student"] == "Yes"]
+    with server(root) as http:
+        predict(http, key, students[FEATURES])
+    students_drift = run("drift", "--last", str(len(students)), root=root)
     return Story(
-        history, later, warned, ingested, trained, resent, warned_run, served, performance, drift
+        history,
+        later,
+        warned,
+        ingested,
+        trained,
+        resent,
+        warned_run,
+        served,
+        performance,
+        drift,
+        students_drift,
     )
 
 
@@ -183,3 +198,18 @@ def test_honest_traffic_raises_no_drift(story: Story) -> None:
     decisions = {c["column"]: c["decision"] for c in story.drift["columns"]}
     assert story.drift["rows"] == len(story.later) and story.drift["drifted"] == []
     assert (decisions["balance"], decisions["income"]) == ("no_drift", "no_drift")
+
+
+def test_students_only_traffic_drifts_on_the_flag(story: Story) -> None:
+    """A window of students only (chi-square on pandas' counts: p < 1e-6) drifts on student."""
+    from scipy.stats import chi2_contingency
+
+    students = story.later[story.later["student"] == "Yes"]
+    counts = [
+        story.history["student"].value_counts().reindex(["No", "Yes"], fill_value=0),
+        students["student"].value_counts().reindex(["No", "Yes"], fill_value=0),
+    ]
+    assert chi2_contingency(counts).pvalue < 1e-6
+    decisions = {c["column"]: c["decision"] for c in story.students_drift["columns"]}
+    assert story.students_drift["rows"] == len(students)
+    assert decisions["student"] == "drift" and "student" in story.students_drift["drifted"]
