@@ -164,7 +164,7 @@ def _words_kept(batch: Batch, listed: str, config: SourceConfig) -> Batch:
     if not flags:
         return batch
     raw = f"read_csv({listed}, {_csv_options(config)}, all_varchar = true)"
-    words = [name for name in flags if _has_words(batch, raw, name)]
+    words = [name for name, has in zip(flags, _has_words(batch, raw, flags), strict=True) if has]
     if not words:
         return batch
     batch.close()
@@ -173,14 +173,13 @@ def _words_kept(batch: Batch, listed: str, config: SourceConfig) -> Batch:
     return Batch.from_sql(f"SELECT * FROM read_csv({listed}, {options})")
 
 
-def _has_words(batch: Batch, raw: str, name: str) -> bool:
-    """Whether column ``name`` of the file holds a value other than true/false/1/0."""
-    column = quote(name)
-    found = batch.scalar(
-        f"SELECT count(*) FROM {raw} WHERE {column} IS NOT NULL "
-        f"AND lower(trim({column})) NOT IN ('true', 'false', '1', '0')"
+def _has_words(batch: Batch, raw: str, names: list[str]) -> list[bool]:
+    """Per column, whether the file holds a value other than true/false/1/0 (one scan)."""
+    counts = ", ".join(
+        f"count_if(lower(trim({quote(n)})) NOT IN ('true', 'false', '1', '0'))" for n in names
     )
-    return bool(found)
+    found = batch.con.execute(f"SELECT {counts} FROM {raw}").fetchone() or ()
+    return [bool(count) for count in found]
 
 
 def _csv_options(config: SourceConfig) -> str:
