@@ -43,6 +43,35 @@ def test_drift_against_a_model_versions_statistics() -> None:
     assert compare_frame(reference, clean).drifted == []
 
 
+def _flags_and_rain(rows: int, seed: int, holiday: float, dry: float) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rain = np.where(rng.random(rows) < dry, 0.0, rng.gamma(1.5, 4.0, rows).round(1))
+    return pd.DataFrame({"holiday": (rng.random(rows) < holiday).astype(float), "rain": rain})
+
+
+FLAG_SCHEMA = [{"name": "holiday", "type": "float"}, {"name": "rain", "type": "float"}]
+
+
+def test_a_model_reference_sees_a_flag_and_a_mostly_zero_column_move() -> None:
+    """Training's statistics give a 0/1 flag a bucket per value and the zeros of a mostly
+    dry rain column a bucket of their own (decile edges alone folded the flag into one
+    bin: KS 0, p 1), so holidays 16% -> 50% and dry days 75% -> 55% are found at 500 rows,
+    the flag by chi-square with scipy's statistic; an unshifted window is clean."""
+    from scipy.stats import chi2_contingency
+
+    holdout = _flags_and_rain(4_000, 5, holiday=0.16, dry=0.75)
+    reference = from_statistics(reference_statistics(holdout, FLAG_SCHEMA))
+    shifted = _flags_and_rain(500, 6, holiday=0.5, dry=0.55)
+    result = compare_frame(reference, shifted)
+    assert sorted(result.drifted) == ["holiday", "rain"]
+    table = [holdout["holiday"].value_counts().sort_index(), shifted["holiday"].value_counts()]
+    counts = np.array([list(t.sort_index()) for t in table])
+    expected = chi2_contingency(counts, correction=False).statistic
+    flag = result.column("holiday")
+    assert flag.test == "chi2" and flag.statistic == pytest.approx(expected, rel=1e-6)
+    assert compare_frame(reference, _flags_and_rain(500, 7, 0.16, 0.75)).drifted == []
+
+
 def test_prediction_statistics_give_an_output_column() -> None:
     """The model's score statistics become the named output column, tested as an output."""
     scores = np.random.default_rng(3).beta(2, 5, 3_000)

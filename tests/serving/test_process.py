@@ -138,6 +138,22 @@ def test_sigterm_finishes_the_request_in_flight_flushes_the_log_and_exits_0(serv
         assert prediction_id in set(log.read()["prediction_id"])
 
 
+_PREDICTED = (
+    'keel_requests_total{fallback="",model_version="churn@1",route="/v1/predict",status="200"}'
+)
+
+
+def _metrics_once_counted(url: str, headers: dict[str, str], sent: int) -> str:
+    """/metrics once it counts ``sent`` predictions, or as it is after 10 s: a worker counts
+    a request after its response is sent, so the last one may land a moment later."""
+    deadline = time.monotonic() + 10
+    while True:
+        text = httpx.get(f"{url}/metrics", headers=headers).text
+        if f"{_PREDICTED} {sent}.0" in text or time.monotonic() > deadline:
+            return text
+        time.sleep(0.05)
+
+
 @pytest.mark.slow
 def test_metrics_sum_over_several_workers(tmp_path: Path) -> None:
     """With --workers 2, /metrics counts every request, whichever worker answered it."""
@@ -163,15 +179,12 @@ def test_metrics_sum_over_several_workers(tmp_path: Path) -> None:
                 assert fresh.post("/v1/predict", json={"instance": GOOD}).status_code == 200
                 pids.add(fresh.get("/v1/status").json()["pid"])
             sent += 1
-        text = httpx.get(f"{url}/metrics", headers=headers).text
+        text = _metrics_once_counted(url, headers, sent)
     finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(60)
         for stream in (process.stdout, process.stderr):
             assert stream is not None
             stream.close()
-    line = (
-        'keel_requests_total{fallback="",model_version="churn@1",route="/v1/predict",status="200"}'
-    )
-    assert f"{line} {sent}.0" in text
+    assert f"{_PREDICTED} {sent}.0" in text
     assert len(pids) == 2 and code == 0

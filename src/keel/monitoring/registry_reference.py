@@ -1,10 +1,11 @@
 """The seam to the training layer: a model version's reference statistics as a Reference.
 
-Training records, per feature of the holdout, decile edges with counts (numeric) or
-category counts (categorical), and the same for the model's scores. This turns them
-into the layout and sketch drift compares with. They carry no raw sample, so numeric
-columns are tested on their bins (KS on decile edges errs toward "no drift") and MMD
-cannot run.
+Training records, per feature of the holdout, decile edges with counts (numeric, with a
+bucket of its own for each value that fills a decile and one per value for a few-valued
+column, by the rule sketches use) or category counts (categorical), and the same for the
+model's scores. This turns them into the layout and sketch drift compares with. They
+carry no raw sample, so continuous columns are tested on their bins (KS on decile edges
+errs toward "no drift") and MMD cannot run.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def _numeric(column: Mapping[str, Any]) -> tuple[Bins, ColumnSketch] | None:
     counts = list(column.get("counts") or [])
     if len(edges) == 1:  # one distinct value: one bin around it
         edges, counts = [edges[0], edges[0]], [sum(counts) or int(column.get("count", 0))]
-    edges[-1] = float(np.nextafter(edges[-1], np.inf))  # numpy's last bin includes its max
+    if edges[-1] <= float(column.get("max", edges[-1])):  # older records end at the max,
+        edges[-1] = float(np.nextafter(edges[-1], np.inf))  # which numpy's last bin holds
     sketch = ColumnSketch(np.asarray([0, *counts, 0], np.int64), _nulls(column))
     return Bins("numeric", edges=tuple(float(e) for e in edges)), sketch
 

@@ -4,7 +4,8 @@ A numeric column is counted on the reference's quantile bins plus an underflow a
 overflow bucket (values outside the reference's range). A value that holds a quantile's
 worth of the reference on its own (the 0 of a mostly-zero amount, each value of a flag or
 a small count) gets a bucket of its own, ``[v, nextafter(v))``, so a change in its share is
-seen; a column with at most ``DISTINCT_LIMIT`` distinct values gets one bucket per value.
+seen; a column with at most ``DISTINCT_LIMIT`` distinct values gets one bucket per value
+(the rule is ``keel.training.reference.quantile_edges``, which training's references use too).
 A categorical column is counted on the reference's categories plus an ``__other__`` bucket
 (reference categories past the cap) and an ``__unseen__`` bucket (values the reference
 never had; when the reference had too many distinct values to keep them all, every value
@@ -29,11 +30,6 @@ OTHER = "__other__"
 UNSEEN = "__unseen__"
 Kind = Literal["numeric", "categorical"]
 Counts = npt.NDArray[np.int64]
-DISTINCT_LIMIT = 64
-"""A numeric column with at most this many distinct values is counted value by value..."""
-_REPEATS = 5
-"""...if they repeat, on average, this often: 40 reference rows of a continuous column
-have 40 distinct values too, and every new value would look like one never seen."""
 
 
 @dataclass(frozen=True)
@@ -92,23 +88,10 @@ class Bins:
         """Quantile edges of the reference values, a bucket of its own for each value that
         fills a quantile (every value, if there are few); the last edge lies just past the
         max. ``np.unique`` of the quantiles alone would fold a 0/1 flag into one bin."""
-        import pandas as pd
+        from keel.training.reference import quantile_edges
 
         finite = values[np.isfinite(values)]
-        if finite.size == 0:
-            return cls("numeric", edges=(0.0, float(np.nextafter(0.0, 1.0))))
-        distinct = pd.unique(finite)
-        if distinct.size <= DISTINCT_LIMIT and distinct.size * _REPEATS <= finite.size:
-            edges, points = np.sort(distinct), np.sort(distinct)
-        else:
-            quantiles = np.quantile(finite, np.linspace(0, 1, bins + 1))
-            edges, repeats = np.unique(quantiles, return_counts=True)
-            points = edges[repeats > 1]
-        edges = np.unique(np.concatenate([edges, np.nextafter(points, np.inf)]))
-        if edges[-1] <= finite.max():
-            edges = np.append(edges[:-1], np.nextafter(edges[-1], np.inf))
-        if edges.size == 1:
-            edges = np.append(edges, np.nextafter(edges[0], np.inf))
+        edges = quantile_edges(finite, bins)
         return cls("numeric", edges=tuple(float(edge) for edge in edges))
 
     @classmethod

@@ -3,6 +3,11 @@
 Numeric columns get decile bin edges with the count in each bin, range, mean and null
 rate; categorical columns get their category counts and null rate. Pure functions of the
 held-out frame.
+
+The edges follow ``quantile_edges``, the one rule monitoring's sketches bin by too: a
+value that fills a quantile (the zeros of a mostly-zero amount) gets a bucket of its own,
+and a column with few distinct values that repeat (a 0/1 flag, a small count) gets one
+bucket per value, so drift against a model's reference sees those columns move.
 """
 
 from __future__ import annotations
@@ -14,9 +19,38 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["numeric_reference", "reference_statistics"]
+__all__ = ["DISTINCT_LIMIT", "numeric_reference", "quantile_edges", "reference_statistics"]
 
-_QUANTILES = np.linspace(0, 1, 11)
+_DECILES = 10
+DISTINCT_LIMIT = 64
+"""A numeric column with at most this many distinct values is counted value by value..."""
+_REPEATS = 5
+"""...if they repeat, on average, this often: 40 reference rows of a continuous column
+have 40 distinct values too, and every new value would look like one never seen."""
+
+
+def quantile_edges(values: np.ndarray[Any, Any], bins: int) -> np.ndarray[Any, Any]:
+    """Bucket edges for finite reference values: quantile edges, a bucket ``[v,
+    nextafter(v))`` of its own for each value that fills a quantile (every value, if there
+    are few that repeat); the last edge lies just past the max. ``np.unique`` of the
+    quantiles alone would fold a 0/1 flag into one bin."""
+    import pandas as pd
+
+    if values.size == 0:
+        return np.array([0.0, np.nextafter(0.0, 1.0)])
+    distinct = pd.unique(values)
+    if distinct.size <= DISTINCT_LIMIT and distinct.size * _REPEATS <= values.size:
+        edges = points = np.sort(distinct)
+    else:
+        quantiles = np.quantile(values, np.linspace(0, 1, bins + 1))
+        edges, repeats = np.unique(quantiles, return_counts=True)
+        points = edges[repeats > 1]
+    edges = np.unique(np.concatenate([edges, np.nextafter(points, np.inf)]))
+    if edges[-1] <= values.max():
+        edges = np.append(edges[:-1], np.nextafter(edges[-1], np.inf))
+    if edges.size == 1:
+        edges = np.append(edges, np.nextafter(edges[0], np.inf))
+    return edges
 
 
 def reference_statistics(frame: pd.DataFrame, schema: list[dict[str, Any]]) -> dict[str, Any]:
@@ -32,13 +66,14 @@ def reference_statistics(frame: pd.DataFrame, schema: list[dict[str, Any]]) -> d
 
 
 def numeric_reference(values: np.ndarray[Any, Any]) -> dict[str, Any]:
-    """Decile edges, counts per bin, range, mean and null rate of a numeric array."""
+    """Decile edges (``quantile_edges``), counts per bin, range, mean and null rate of a
+    numeric array."""
     present = values[~np.isnan(values)]
     null_rate = 1 - len(present) / len(values) if len(values) else 0.0
     if len(present) == 0:
         return {"kind": "numeric", "count": len(values), "null_rate": null_rate, "edges": []}
-    edges = np.unique(np.quantile(present, _QUANTILES))
-    counts = np.histogram(present, bins=edges)[0] if len(edges) > 1 else np.array([len(present)])
+    edges = quantile_edges(present, _DECILES)
+    counts = np.histogram(present, bins=edges)[0]
     return {
         "kind": "numeric",
         "count": len(values),
