@@ -87,6 +87,21 @@ def test_training_section_follows_the_table(tmp_path: Path) -> None:
     assert serving.entity == "customer_id" and monitoring.reference == "model:production"
 
 
+def test_a_second_date_column_is_left_out_with_a_note(tmp_path: Path) -> None:
+    """A date column besides --time is not a feature (the model took each date as a category,
+    so every later date was refused at serving); the note says why."""
+    table = churn_table().assign(
+        signup_at=pd.date_range("2025-01-01", periods=400, freq="D").strftime("%Y-%m-%d")
+    )
+    path = table_file(tmp_path, table)
+    args = ["--from", str(path), "--target", "churned", "--time", "updated_at", "--json"]
+    notes = json.loads(keel("init", str(tmp_path / "p"), *args).stdout)["notes"]
+    with Project.open(tmp_path / "p") as project:
+        training = project.config.training
+    assert training is not None and "signup_at" in training.exclude
+    assert [n for n in notes if "'signup_at'" in n and "dates" in n] != []
+
+
 def test_copies_the_table_into_the_project(tmp_path: Path) -> None:
     """The project holds its own byte-identical copy of the table."""
     root = init(tmp_path, churn_table())

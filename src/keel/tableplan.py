@@ -94,7 +94,14 @@ def plan_project(
         for name, count in wide.items()
         if name not in declared.keys and name != declared.target
     )
-    left_out = [*declared.keys, *([declared.time] if declared.time else []), *empty, *wide]
+    dated = _dated(checks, declared)
+    notes += tuple(
+        f"column '{name}' holds dates, which the default model would take as categories that "
+        "every new date misses, so it is left out of the features; add a number derived from "
+        "it (e.g. days since) to use it"
+        for name in dated
+    )
+    left_out = [*declared.keys, *([declared.time] if declared.time else []), *empty, *wide, *dated]
     exclude = [n for n in dict.fromkeys(left_out) if n != declared.target]
     training = _training(declared, task, exclude, target)
     config = {
@@ -106,6 +113,17 @@ def plan_project(
         "monitoring": {"reference": "model:production"},
     }
     return Plan(config, task, notes)
+
+
+def _dated(checks: dict[str, Any], declared: Declared) -> list[str]:
+    """Date and timestamp columns other than the time column and the target."""
+    columns: dict[str, dict[str, Any]] = checks["columns"]
+    return [
+        name
+        for name, check in columns.items()
+        if check.get("type") in ("date", "timestamp")
+        and name not in (declared.time, declared.target)
+    ]
 
 
 def check_declared(declared: Declared, columns: list[str]) -> None:
@@ -199,8 +217,8 @@ def _positive(declared: Declared, task: Task, target: pd.Series) -> Any:
 def _label(text: str, target: pd.Series) -> Any:
     """The target value ``text`` names, in the target's own type, or None.
 
-    A CSV reader reads yes/no and true/false columns as booleans, so those spellings name
-    True and False there.
+    A CSV source reads true/false columns as booleans (Yes/No stays text), so those spellings
+    name True and False there.
     """
     import pandas as pd
 

@@ -185,3 +185,19 @@ def test_parquet_folder_is_published(tmp_path: Path) -> None:
     assert run.status == "quarantined"  # ids repeat across the two files
     assert run.report is not None and run.report.failures[0].check == "id.unique"
     assert run.rows == 200
+
+
+def test_yes_no_words_stay_text_while_true_false_is_a_boolean(tmp_path: Path) -> None:
+    """A CSV column of Yes/No keeps its words (DuckDB alone read them as booleans, so a
+    model trained on them served 1.0/0.0 and refused "Yes"); true/false stays boolean."""
+    from keel.data.sources import read_source
+    from keel.schema import SourceConfig
+
+    (tmp_path / "t.csv").write_text("id,student,active\n1,Yes,true\n2,No,false\n3,,true\n")
+    config = SourceConfig(kind="csv", path="t.csv")
+    read = read_source(tmp_path, config, set(), None)
+    assert read.batch is not None
+    with read.batch as batch:
+        assert (batch.schema["student"], batch.schema["active"]) == ("VARCHAR", "BOOLEAN")
+        values = [row["student"] for row in batch.records("SELECT student FROM batch")]
+    assert values == ["Yes", "No", None]

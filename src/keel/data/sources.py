@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from keel.data.batch import Batch
+from keel.data.batch import Batch, quote
 from keel.errors import SourceError
 from keel.schema import SourceConfig
 
@@ -146,11 +146,40 @@ def _scan(paths: list[str], config: SourceConfig) -> Batch:
     else:
         select = f"SELECT * FROM read_csv({listed}, {_csv_options(config)})"
     try:
-        return Batch.from_sql(select)
+        batch = Batch.from_sql(select)
+        return batch if config.kind == "parquet" else _words_kept(batch, listed, config)
     except duckdb.IOException as error:
         raise _TransientIO(_first_line(error)) from None
     except duckdb.Error as error:
         raise SourceError(_explain(paths, config, error)) from None
+
+
+def _words_kept(batch: Batch, listed: str, config: SourceConfig) -> Batch:
+    """The batch, re-read with yes/no-style columns as text when any were sniffed as bool.
+
+    DuckDB reads Yes/No, Y/N and T/F as booleans; a team's labels and clients use the words
+    in the file, so only a column written true/false (or 1/0) is kept as a boolean.
+    """
+    flags = [name for name, kind in batch.schema.items() if kind == "BOOLEAN"]
+    if not flags:
+        return batch
+    raw = f"read_csv({listed}, {_csv_options(config)}, all_varchar = true)"
+    words = [name for name, has in zip(flags, _has_words(batch, raw, flags), strict=True) if has]
+    if not words:
+        return batch
+    batch.close()
+    types = ", ".join(f"'{n.replace(chr(39), chr(39) * 2)}': 'VARCHAR'" for n in words)
+    options = f"{_csv_options(config)}, types = {{{types}}}"
+    return Batch.from_sql(f"SELECT * FROM read_csv({listed}, {options})")
+
+
+def _has_words(batch: Batch, raw: str, names: list[str]) -> list[bool]:
+    """Per column, whether the file holds a value other than true/false/1/0 (one scan)."""
+    counts = ", ".join(
+        f"count_if(lower(trim({quote(n)})) NOT IN ('true', 'false', '1', '0'))" for n in names
+    )
+    found = batch.con.execute(f"SELECT {counts} FROM {raw}").fetchone() or ()
+    return [bool(count) for count in found]
 
 
 def _csv_options(config: SourceConfig) -> str:
