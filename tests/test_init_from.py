@@ -259,10 +259,18 @@ def test_init_ingest_train_deploy_latest_serve(tmp_path: Path) -> None:
     made = keel("keys", "create", "--name", "app", "--scope", "predict", "--json", "-p", str(root))
     key = json.loads(made.stdout)["key"]
     row = table.iloc[0][["customer_id", "plan", "monthly_charges", "income"]].to_dict()
+    whole = {k: v for k, v in table.iloc[1].drop("churned").items() if v == v}  # no NaN
     with replicas(root, 1) as (http,):
         answer = _predict(http, key, row)
+        as_in_the_table = http.post("/v1/predict", json={"instance": whole}, headers=auth(key))
+        unknown = {**row, "colour": "red"}
+        refused = http.post("/v1/predict", json={"instance": unknown}, headers=auth(key))
     assert answer["model_version"] == "my-project@1"
     assert answer["label"] in set(table["churned"]) and answer["fallback"] is None
+    # a row copied from the table, with the columns init left out (time, ids, the wide
+    # text column), is answered; a field the table never had is still refused
+    assert as_in_the_table.status_code == 200, as_in_the_table.text
+    assert refused.status_code == 422 and "colour" in refused.text
 
 
 def _predict(http: httpx.Client, key: str, row: dict[str, object]) -> dict[str, object]:

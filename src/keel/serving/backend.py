@@ -140,9 +140,13 @@ class SklearnBackend:
         baseline: Mapping[str, Any] | None = None,
         thread: ModelThread | None = None,
         positive: Any = None,
+        left_out: Sequence[str] = (),
     ) -> None:
         self.model = model
         self.schema = [dict(column) for column in schema]
+        # columns of the training table the model does not take (key, time, ids): a row
+        # copied from that table is accepted with them, and they are logged, not scored
+        self.left_out = tuple(left_out)
         self.version = version
         self.halfwidth = halfwidth
         self.names = [column["name"] for column in self.schema]

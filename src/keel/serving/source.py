@@ -80,6 +80,7 @@ class RegistrySource:
             halfwidth=halfwidth,
             baseline=baseline_from_reference(reference, bundle["schema"]),
             positive=bundle.get("positive"),
+            left_out=bundle.get("left_out", ()),
         )
 
     def _residuals(self, record: dict[str, Any], bundle: dict[str, Any]) -> list[float]:

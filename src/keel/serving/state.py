@@ -78,6 +78,7 @@ def serve_model(
                 schema = request_schema(schema, features.feature_names)
             passthrough = features.entities
         if schema is not None:
+            passthrough = (*passthrough, *getattr(model, "left_out", ()))
             validator = compile_validator(schema, _policy(settings, passthrough))
     backend = FallbackBackend(
         inner,
