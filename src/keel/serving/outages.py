@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 __all__ = ["Outage", "OutageLog"]
 
-SUMMARY_EVERY_S = 30.0
+SUMMARY_EVERY_S = 30.0  # the default interval between summaries
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +32,9 @@ class Outage:
     ``what`` names the calls in the lines, e.g. "feature lookups".
     """
 
-    def __init__(self, what: str, every_s: float = SUMMARY_EVERY_S) -> None:
+    def __init__(self, what: str, every_s: float | None = None) -> None:
         self.what = what
-        self.every_s = every_s
+        self.every_s = SUMMARY_EVERY_S if every_s is None else every_s
         self.since: float | None = None  # when the outage began; None while up
         self._reported_at = 0.0
         self._pending = 0  # failures since the last line
@@ -80,7 +80,7 @@ class OutageLog:
         self,
         what: str,
         logger: logging.Logger,
-        every_s: float = SUMMARY_EVERY_S,
+        every_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.outage = Outage(what, every_s)
