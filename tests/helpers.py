@@ -1,13 +1,18 @@
-"""Running the real ``keel`` command in a child process, as users do."""
+"""Running the real ``keel`` command in a child process, as users do; a TCP relay that a
+test cuts to stand for a network outage."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from types import TracebackType
+from urllib.parse import urlparse
 
 
 def keel(
@@ -57,3 +62,103 @@ def registry_row(**overrides: object) -> dict[str, object]:
         "duration_s": 0.1,
     }
     return row | overrides
+
+
+class Relay:
+    """A TCP relay on a loopback port to a real server, which a test cuts and restores.
+
+    ``cut()`` drops every open connection, as a network failure would; new connections
+    are then closed at once, or with ``hold=True`` accepted and never answered (a server
+    that stopped responding). ``restore()`` forwards again on the same port.
+    """
+
+    def __init__(self, url: str) -> None:
+        parsed = urlparse(url)
+        self.target = (parsed.hostname or "127.0.0.1", parsed.port or 0)
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.server.getsockname()[1])
+        self.up = True
+        self.hold = False
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, url: str) -> str:
+        """``url`` with its host and port replaced by the relay's."""
+        parsed = urlparse(url)
+        return parsed._replace(
+            netloc=parsed.netloc.replace(
+                f"{parsed.hostname}:{parsed.port}", f"127.0.0.1:{self.port}"
+            )
+        ).geturl()
+
+    def cut(self, hold: bool = False) -> None:
+        with self._lock:
+            self.up, self.hold = False, hold
+            sockets, self._open = self._open, []
+        for sock in sockets:
+            _drop(sock)
+
+    def restore(self) -> None:
+        with self._lock:
+            self.up = True
+            held, self._open = self._open, []  # only connections held while cut
+        for sock in held:
+            _drop(sock)
+
+    def close(self) -> None:
+        self.cut()
+        _drop(self.server)
+
+    def __enter__(self) -> Relay:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return  # closed
+            with self._lock:
+                up, hold = self.up, self.hold
+                if up or hold:
+                    self._open.append(client)  # held ones are dropped by the next close
+            if not up and not hold:
+                _drop(client)
+            elif up:
+                self._connect(client)
+
+    def _connect(self, client: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection(self.target, timeout=5)
+        except OSError:
+            _drop(client)
+            return
+        upstream.settimeout(None)
+        with self._lock:
+            self._open.append(upstream)
+        for a, b in ((client, upstream), (upstream, client)):
+            threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
+
+
+def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass
+    _drop(dst)
+
+
+def _drop(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in recv() or accept()
+    sock.close()

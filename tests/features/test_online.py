@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -19,6 +16,7 @@ from keel.features.online import (
     SQLiteOnlineStore,
     open_online_store,
 )
+from tests.helpers import Relay
 
 T0 = datetime(2026, 1, 1)
 
@@ -101,56 +99,12 @@ def test_unknown_online_setting_is_refused(tmp_path: Path) -> None:
         open_online_store("cassandra://x", tmp_path, "p")
 
 
-class _Proxy:
-    """A TCP relay to Redis that the test can cut, as a network failure would."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.sockets: list[socket.socket] = []
-        self.down = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            if self.down.is_set():  # a connection that raced the cut is refused too
-                client.close()
-                return
-            upstream = socket.create_connection(self.target)
-            self.sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-
-    def cut(self) -> None:
-        self.down.set()
-        with contextlib.suppress(OSError):
-            # shutdown wakes a thread blocked in accept(); close alone may leave it listening
-            self.server.shutdown(socket.SHUT_RDWR)
-        self.server.close()
-        for sock in self.sockets:
-            sock.close()
-
-
 @pytest.mark.redis
 def test_redis_going_away_is_a_clear_error(redis_url: str) -> None:
     """Lookups after Redis disappears raise OnlineStoreUnavailable, which serving catches."""
-    host, port = redis_url.removeprefix("redis://").split("/")[0].split(":")
-    proxy = _Proxy((host, int(port)))
+    proxy = Relay(redis_url)
     namespace = uuid.uuid4().hex
-    store = RedisOnlineStore(f"redis://127.0.0.1:{proxy.port}/0", namespace=namespace)
+    store = RedisOnlineStore(proxy.url(redis_url), namespace=namespace)
     try:
         store.write("v", [("e1", T0, {"a": 1})])
         assert store.read([("v", "e1")])
@@ -158,7 +112,7 @@ def test_redis_going_away_is_a_clear_error(redis_url: str) -> None:
         with pytest.raises(OnlineStoreUnavailable, match="cannot reach the online store"):
             store.read([("v", "e1")])
     finally:
-        proxy.cut()
+        proxy.close()
         store.close()
         direct = RedisOnlineStore(redis_url, namespace=namespace)
         direct.clear("v")  # leave the shared Redis as it was

@@ -3,10 +3,15 @@
 ``POST /v1/predict`` is declared here for the docs only: the gateway answers it before
 FastAPI sees the request (see ``keel.serving.predict``). Authentication, scopes and rate
 limits were applied by the gateway for every route below.
+
+Feedback is written within ``FEEDBACK_TIMEOUT_S``: when the metadata store cannot be
+reached in that time the answer is a JSON 503 with ``Retry-After``, so a store outage
+costs the client seconds, not a hung request, and predictions are not held up.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import TYPE_CHECKING, Any
@@ -17,12 +22,19 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from keel import __version__
+from keel.errors import StoreUnavailable
+from keel.serving.outages import OutageLog
 from keel.serving.state import ServerState
 
 if TYPE_CHECKING:
     from keel.store.metadata import MetadataStore
 
-__all__ = ["build_api"]
+__all__ = ["FEEDBACK_TIMEOUT_S", "build_api"]
+
+FEEDBACK_TIMEOUT_S = 2.0  # each wait on the store while writing feedback
+RETRY_AFTER_S = 10  # what a 503 for feedback asks the client to wait
+
+logger = logging.getLogger("keel.serving")
 
 
 class PredictRequest(BaseModel):
@@ -110,6 +122,14 @@ class FeedbackReceipt(BaseModel):
     stored: int
 
 
+class StoreDown(BaseModel):
+    """503: the metadata store could not be reached; nothing was stored, send it again."""
+
+    error: str
+    stored: int = 0
+    retry_after: int
+
+
 _REFUSALS: dict[int | str, dict[str, Any]] = {
     code: {"description": text}
     for code, text in [
@@ -157,6 +177,7 @@ def build_api(state: ServerState, store: MetadataStore | None) -> FastAPI:
     api.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
 
     _declare_bearer(api)
+    outage = OutageLog("feedback writes", logger)
 
     refusals: dict[int | str, dict[str, Any]] = {
         **_REFUSALS,
@@ -173,13 +194,27 @@ def build_api(state: ServerState, store: MetadataStore | None) -> FastAPI:
         """
         raise RuntimeError("the gateway answers /v1/predict")
 
-    @api.post("/v1/feedback", response_model=FeedbackReceipt, tags=["feedback"])
-    def feedback(body: Feedback | FeedbackBatch, request: Request) -> FeedbackReceipt:
-        """Store ground truth by prediction id (a repeat replaces the earlier report)."""
+    @api.post(
+        "/v1/feedback",
+        response_model=FeedbackReceipt,
+        tags=["feedback"],
+        responses={503: {"description": "the store is unreachable", "model": StoreDown}},
+    )
+    def feedback(body: Feedback | FeedbackBatch, request: Request) -> FeedbackReceipt | Response:
+        """Store ground truth by prediction id (a repeat replaces the earlier report).
+
+        503 with ``Retry-After`` when the metadata store cannot be reached within a few
+        seconds: nothing was stored, send the same feedback again later.
+        """
         items = body.feedback if isinstance(body, FeedbackBatch) else [body]
         if store is None:
             return FeedbackReceipt(stored=0)
-        _store_feedback(store, items, getattr(request.state, "key_id", None))
+        try:
+            _store_feedback(store, items, getattr(request.state, "key_id", None))
+        except StoreUnavailable as error:
+            outage.failed(error)
+            return _store_down()
+        outage.succeeded()
         return FeedbackReceipt(stored=len(items))
 
     @api.get("/v1/status", tags=["status"])
@@ -206,6 +241,16 @@ async def _invalid(request: Request, error: RequestValidationError) -> JSONRespo
     return JSONResponse({"error": "the body does not match this route", "detail": detail}, 422)
 
 
+def _store_down() -> JSONResponse:
+    """The 503 for feedback the store could not take (the cause, with the store's address,
+    goes to the server's log, not to the client)."""
+    body = StoreDown(
+        error="the metadata store is unreachable; the feedback was not stored, send it again",
+        retry_after=RETRY_AFTER_S,
+    )
+    return JSONResponse(body.model_dump(), 503, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
 def _store_feedback(store: MetadataStore, items: list[Feedback], key_id: str | None) -> None:
     import sqlalchemy as sa
 
@@ -214,7 +259,7 @@ def _store_feedback(store: MetadataStore, items: list[Feedback], key_id: str | N
     now = time.time()
     ids = [item.prediction_id for item in items]
     rows = {item.prediction_id: item for item in items}  # the last report per id wins
-    with store.begin() as connection:
+    with store.begin(timeout_s=FEEDBACK_TIMEOUT_S) as connection:
         connection.execute(sa.delete(feedback).where(feedback.c.prediction_id.in_(ids)))
         connection.execute(
             feedback.insert(),

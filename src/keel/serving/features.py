@@ -4,7 +4,8 @@
 ``customer_id``); the project's feature store (``keel.features``) adds the features its
 views hold for them and runs the request-time transforms, in one round trip per batch,
 so serving computes features with the same code as training. A store that cannot be
-reached raises, and the fallback chain in front answers instead.
+reached declines the batch, and the fallback chain in front answers instead; the outage
+is logged once when it starts, summarised every 30 s, and once when lookups recover.
 
 The request then carries only what the store does not: ``request_schema`` drops the
 store's feature columns from the model's schema, and the entity columns pass through.
@@ -24,7 +25,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from keel.errors import OnlineStoreUnavailable
 from keel.serving.backend import ModelBackend, ModelThread, Prediction
+from keel.serving.outages import OutageLog
 
 __all__ = ["FeatureClient", "FeatureLookup", "Looked", "request_schema"]
 
@@ -56,6 +59,7 @@ class FeatureClient:
     def __init__(self, store: Any) -> None:
         self.store = store
         self._thread = ModelThread("keel-features")
+        self.outage = OutageLog("feature lookups", logger)
         self._views = {
             name: tuple(view.feature_names) for name, view in store.features.views.items()
         }
@@ -69,7 +73,12 @@ class FeatureClient:
         return tuple(dict.fromkeys(k for v in self.store.features.views.values() for k in v.keys))
 
     async def lookup(self, rows: Sequence[dict[str, Any]]) -> list[Looked]:
-        found = await self._thread.run(lambda: self.store.lookup(rows))
+        try:
+            found = await self._thread.run(lambda: self.store.lookup(rows))
+        except OnlineStoreUnavailable as error:
+            self.outage.failed(error)
+            raise
+        self.outage.succeeded()
         return [looked(features, self._views) for features in found]
 
     async def warm_up(self) -> None:
@@ -96,7 +105,11 @@ class FeatureLookup:
         self.unknown_entity = unknown_entity  # serve | fallback | reject
 
     async def predict(self, batch: list[dict[str, Any]]) -> list[Prediction]:
-        found = await self.client.lookup(batch)
+        try:
+            found = await self.client.lookup(batch)
+        except OnlineStoreUnavailable as error:  # the client logs the outage, not each call
+            reason = f"the online feature store is unreachable ({type(error).__name__})"
+            return [Prediction(None, failure="error", reason=reason) for _ in batch]
         scored = [i for i, one in enumerate(found) if self._scored(one)]
         rows = [{**batch[i], **found[i].values} for i in scored]
         results = await self.inner.predict(rows) if rows else []

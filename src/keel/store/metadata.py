@@ -6,6 +6,11 @@ happens once, under the lock file the migrations use, because two processes conv
 new database at the same moment deadlock and one of them gets "database is locked" at
 once, whatever the busy timeout. PostgreSQL is reached with a short connect timeout so a
 wrong URL fails in seconds, not minutes.
+
+``begin(timeout_s=...)`` is for writes made while answering a request (feedback): on
+PostgreSQL they go through a second, small engine whose connect, pool wait and statement
+are each bounded by ``timeout_s``, and any failure to reach the database is raised as
+``StoreUnavailable`` so the caller can answer 503 at once instead of hanging.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from keel.store.leases import Leases
 __all__ = ["CONNECT_TIMEOUT_S", "MetadataStore", "create_engine"]
 
 CONNECT_TIMEOUT_S = 5
+_UNREACHABLE = (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)
 
 
 class MetadataStore:
@@ -36,6 +42,7 @@ class MetadataStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self.leases = Leases(engine)
+        self._bounded: dict[float, sa.Engine] = {}
 
     @classmethod
     def open(cls, url: str, *, migrate_schema: bool = True) -> MetadataStore:
@@ -57,10 +64,21 @@ class MetadataStore:
         return self.engine.dialect.name
 
     @contextmanager
-    def begin(self) -> Iterator[sa.Connection]:
-        """A connection inside one transaction, committed on success."""
-        with self.engine.begin() as connection:
-            yield connection
+    def begin(self, timeout_s: float | None = None) -> Iterator[sa.Connection]:
+        """A connection inside one transaction, committed on success.
+
+        With ``timeout_s``, reaching the database and each statement are bounded by it, and
+        an unreachable database raises ``StoreUnavailable``.
+        """
+        if timeout_s is None:
+            with self.engine.begin() as connection:
+                yield connection
+            return
+        try:
+            with self._engine_within(timeout_s).begin() as connection:
+                yield connection
+        except _UNREACHABLE as error:
+            raise _explain(str(self.engine.url), error) from None
 
     def ping(self) -> None:
         """Raise ``StoreUnavailable`` unless the database answers a trivial query."""
@@ -70,7 +88,22 @@ class MetadataStore:
             raise _explain(str(self.engine.url), error) from None
 
     def close(self) -> None:
+        for engine in self._bounded.values():
+            engine.dispose()
         self.engine.dispose()
+
+    def _engine_within(self, timeout_s: float) -> sa.Engine:
+        """The engine whose every wait is bounded by ``timeout_s`` (PostgreSQL), made once.
+
+        SQLite has no network to wait on; its writes keep the main engine.
+        """
+        if self.dialect != "postgresql":
+            return self.engine
+        if timeout_s not in self._bounded:
+            self._bounded[timeout_s] = _postgres_engine(
+                self.engine.url.render_as_string(hide_password=False), timeout_s
+            )
+        return self._bounded[timeout_s]
 
 
 def create_engine(url: str) -> sa.Engine:
@@ -132,15 +165,35 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _postgres_engine(url: str) -> sa.Engine:
+def _postgres_engine(url: str, timeout_s: float | None = None) -> sa.Engine:
     try:
         import psycopg  # noqa: F401
     except ImportError:
         raise MissingExtraError("psycopg", "postgres") from None
     parsed = sa.make_url(url).set(drivername="postgresql+psycopg")
-    return sa.create_engine(
-        parsed, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}, pool_pre_ping=True
+    if timeout_s is None:
+        return sa.create_engine(
+            parsed, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}, pool_pre_ping=True
+        )
+    ms = max(1, round(timeout_s * 1000))
+    engine = sa.create_engine(
+        parsed,
+        pool_pre_ping=True,
+        pool_size=2,
+        pool_timeout=timeout_s,
+        # libpq counts the connect in whole seconds (at least 2); tcp_user_timeout drops a
+        # connection whose sent data the network stops acknowledging
+        connect_args={"connect_timeout": max(1, round(timeout_s)), "tcp_user_timeout": ms},
     )
+    event.listen(engine, "connect", lambda dbapi, _record: _statement_timeout(dbapi, ms))
+    return engine
+
+
+def _statement_timeout(dbapi_connection: Any, ms: int) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"SET statement_timeout = {int(ms)}")
+    cursor.close()
+    dbapi_connection.commit()
 
 
 def _ping(engine: sa.Engine) -> None:
@@ -148,8 +201,11 @@ def _ping(engine: sa.Engine) -> None:
         connection.execute(sa.text("SELECT 1"))
 
 
-def _explain(url: str, error: exc.DatabaseError) -> StoreUnavailable | StoreCorrupt | ProjectError:
-    reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+def _explain(
+    url: str, error: exc.SQLAlchemyError
+) -> StoreUnavailable | StoreCorrupt | ProjectError:
+    orig = getattr(error, "orig", None)
+    reason = str(orig or error).strip().splitlines()[0]
     if "file is not a database" in reason or "malformed" in reason:
         return StoreCorrupt(
             f"the metadata store {mask_url(url)} is not a SQLite database or is corrupt "
