@@ -17,6 +17,7 @@ from keel.data.ingestion import ingest
 from keel.data.model import Finding, Run
 from keel.project import Project
 from tests.data.conftest import write_config
+from tests.helpers import keel
 
 KEY = ["carrier", "flight", "date"]
 UNIQUE, HISTORY = "carrier+flight+date.unique", "carrier+flight+date.unique_history"
@@ -176,3 +177,14 @@ def test_a_single_key_in_a_list_is_the_single_key(tmp_path: Path) -> None:
     with Project.open(root) as project:
         run = ingest(project, "orders")[0]
     assert _finding(run, "order_id.unique").violations == int(frame.duplicated("order_id").sum())
+
+
+def test_a_key_repeating_a_column_is_one_sentence(tmp_path: Path) -> None:
+    """key: [carrier, carrier] stops the real command with one line naming the setting."""
+    root = tmp_path / "flights"
+    (root / "data").mkdir(parents=True)
+    key = ["carrier", "carrier"]
+    write_config(root, {"flights": {"kind": "csv", "path": "data/*.csv", "key": key}})
+    done = keel("data", "list", "--project", str(root))
+    assert done.returncode == 1 and done.stderr.strip().count("\n") == 0
+    assert "sources.flights.key: key columns must differ; repeated: carrier" in done.stderr
