@@ -6,10 +6,13 @@ loading the published keys the batch also holds (digest check of each blob + a D
 read of the key column) and counting new and repeated keys. Two ways to read history:
 the versions' full Parquet blobs (versions published before key indexes existed) and
 their key indexes (what ``keel ingest`` writes at publish now). Medians of ``--repeat``.
+With ``--composite`` the key is two columns (``a`` text, ``b`` a number: a composite key,
+``key: [a, b]``) instead of the one text column ``k``.
 
 Run from the repository root with the project's virtualenv active:
 
     python benchmarks/bench_key_history.py [--rows 1000000] [--versions 1 5 20] [--repeat 3]
+        [--composite]
 """
 
 from __future__ import annotations
@@ -22,26 +25,33 @@ from dataclasses import replace
 from pathlib import Path
 
 from keel.data.batch import Batch
-from keel.data.history import count_keys, key_index, load_values
+from keel.data.history import count_keys, key_index, load_keys
 from keel.data.model import DataVersion
 from keel.store.artifacts import ArtifactStore
 
 COLUMNS = 20
+KEYS: tuple[str, ...] = ("k",)
 
 
 def _select(first: int, rows: int) -> str:
-    extra = ", ".join(f"random() AS c{i}" for i in range(COLUMNS - 1))
-    return f"SELECT 'k_' || (i + {first})::VARCHAR AS k, {extra} FROM range({rows}) t(i)"
+    extra = ", ".join(f"random() AS c{i}" for i in range(COLUMNS - len(KEYS)))
+    if len(KEYS) == 1:
+        key = f"'k_' || (i + {first})::VARCHAR AS k"
+    else:
+        key = f"'a_' || ((i + {first}) // 1000)::VARCHAR AS a, (i + {first}) % 1000 AS b"
+    return f"SELECT {key}, {extra} FROM range({rows}) t(i)"
 
 
 def _versions(store: ArtifactStore, folder: Path, count: int, rows: int) -> list[DataVersion]:
     versions = []
+    named = {"column": KEYS[0]} if len(KEYS) == 1 else {"columns": list(KEYS)}
     for n in range(count):
         with Batch.from_sql(_select(n * rows, rows)) as batch:
             digest = store.put_file(batch.write_parquet(folder / f"v{n}.parquet"))
-            index = store.put_file(key_index(batch, "k", folder / f"k{n}.parquet"))
-        lineage = {"key_index": {"column": "k", "artifact": index}}
-        versions.append(DataVersion(f"v{n}", "s", digest, rows, {"k": "VARCHAR"}, 0.0, None,
+            index = store.put_file(key_index(batch, KEYS, folder / f"k{n}.parquet"))
+            schema = dict(batch.schema)
+        lineage = {"key_index": {**named, "artifact": index}}
+        versions.append(DataVersion(f"v{n}", "s", digest, rows, schema, 0.0, None,
                                     lineage=lineage))  # fmt: skip
     return versions
 
@@ -49,9 +59,9 @@ def _versions(store: ArtifactStore, folder: Path, count: int, rows: int) -> list
 def _check(store: ArtifactStore, versions: list[DataVersion], first: int, rows: int) -> float:
     with Batch.from_sql(_select(first, rows)) as batch:
         start = time.perf_counter()
-        table = load_values(batch, store, versions, "k")
+        table = load_keys(batch, store, versions, KEYS)
         assert table is not None
-        found = count_keys(batch, "k", table)
+        found = count_keys(batch, KEYS, table)
         took = time.perf_counter() - start
     assert found.seen_rows == rows // 2, found
     return took
@@ -63,7 +73,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100_000, help="rows in the new batch")
     parser.add_argument("--versions", type=int, nargs="+", default=[1, 5, 20])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--composite", action="store_true", help="a two-column key")
     args = parser.parse_args()
+    global KEYS
+    KEYS = ("a", "b") if args.composite else ("k",)
     print("| versions | rows published | batch rows | full Parquet (s) | key index (s) |")
     print("|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(prefix="keel-bench-") as folder:

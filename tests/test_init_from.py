@@ -326,9 +326,59 @@ def test_target_without_from_is_refused(tmp_path: Path) -> None:
 @pytest.mark.skipif(
     "list" in str(SourceConfig.model_fields["key"].annotation), reason="sources take several keys"
 )
-def test_several_keys_are_refused_while_a_source_takes_one(tmp_path: Path) -> None:
-    """Two --key columns are one sentence while a source has a single key column."""
-    table = churn_table().assign(account=lambda f: f["customer_id"].str.upper())
-    with pytest.raises(ProjectError, match="one key column"):
-        init(tmp_path, table, keys=["customer_id", "account"])
-    assert not (tmp_path / "project").exists()
+def readings_table(stations: int = 30, hours: int = 20) -> pd.DataFrame:
+    """Readings keyed by station and hour together: neither column alone is unique."""
+    table = churn_table(rows=stations * hours).drop(columns="customer_id")
+    hour = pd.date_range("2026-01-01", periods=hours, freq="h").astype(str)
+    return table.assign(
+        station=[f"s_{i % stations:02d}" for i in range(len(table))],
+        updated_at=[hour[i // stations] for i in range(len(table))],
+    )
+
+
+def test_two_keys_are_written_as_a_composite_key(tmp_path: Path) -> None:
+    """Two --key columns become key: [station, updated_at], each not_null, neither unique."""
+    table = readings_table()
+    root = init(tmp_path, table, keys=["station", "updated_at"])
+    with Project.open(root) as project:
+        source = project.config.sources["customers"]
+    columns = source.checks.columns
+    assert table["station"].duplicated().any() and table["updated_at"].duplicated().any()
+    assert source.key == ["station", "updated_at"] and source.keys == ("station", "updated_at")
+    assert columns["station"].not_null and columns["updated_at"].not_null
+    assert not columns["station"].unique and not columns["updated_at"].unique
+
+
+def test_init_with_two_keys_ingests_and_trains(tmp_path: Path) -> None:
+    """Real processes: init --from with --key twice, then ingest publishes every row with the
+    composite unique check passing, and train succeeds."""
+    table = readings_table()
+    path = table_file(tmp_path, table, "readings.csv")
+    root = tmp_path / "readings"
+    args = ["--target", "churned", "--key", "station", "--key", "updated_at"]
+    made = keel("init", str(root), "--from", str(path), *args, "--time", "updated_at")
+    assert made.returncode == 0, made.stderr
+    done = keel("ingest", "--json", "--project", str(root))
+    assert done.returncode == 0, done.stderr
+    run = json.loads(done.stdout)["runs"][0]
+    unique = [f for f in run["report"]["findings"] if f["check"] == "station+updated_at.unique"]
+    assert (run["status"], run["rows"]) == ("published", len(table))
+    assert unique[0]["status"] == "pass"
+    trained = keel("train", "--project", str(root))
+    assert trained.returncode == 0, (trained.stdout, trained.stderr)
+
+
+def test_a_repeated_composite_key_is_quarantined_on_ingest(tmp_path: Path) -> None:
+    """A table repeating a (station, hour) pair: `keel ingest` flags the composite unique
+    check, counting the repeats as pandas does."""
+    table = readings_table()
+    table.loc[5, ["station", "updated_at"]] = table.loc[4, ["station", "updated_at"]].to_numpy()
+    root = init(tmp_path, table, keys=["station", "updated_at"])
+    done = keel("ingest", "--json", "--project", str(root))
+    run = json.loads(done.stdout)["runs"][0]
+    failed = [f for f in run["report"]["findings"] if f["status"] == "fail"]
+    repeats = int(table.duplicated(subset=["station", "updated_at"]).sum())
+    assert run["status"] == "quarantined" and [f["check"] for f in failed] == [
+        "station+updated_at.unique"
+    ]
+    assert failed[0]["violations"] == repeats == 1

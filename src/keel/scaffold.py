@@ -223,7 +223,7 @@ def _plan(declared: Declared, original: Path | None, new_categories: str) -> tup
         texts = None
         if declared.time is not None and location["kind"] == "csv" and original is not None:
             texts = csv_texts(original, declared.time)
-        found = infer(batch, key=(declared.keys or (None,))[0], time=declared.time,
+        found = infer(batch, key=declared.keys, time=declared.time,
                       time_texts=texts, required=[declared.target, *declared.keys],
                       new_categories=category_policy(new_categories))  # fmt: skip
         target = batch.con.execute(f"SELECT {quote(declared.target)} FROM {TABLE}").df()
@@ -231,7 +231,7 @@ def _plan(declared: Declared, original: Path | None, new_categories: str) -> tup
         rows = batch.rows
     plan = plan_project(declared, found.checks, target[declared.target], cardinality,
                         found.empty)  # fmt: skip
-    _validate(plan, declared)
+    _validate(plan)
     return replace(plan, notes=found.notes + plan.notes), rows
 
 
@@ -263,21 +263,11 @@ def _text_cardinality(batch: Batch) -> dict[str, int]:
     return {name: int(count) for name, count in zip(text, found, strict=True)}
 
 
-def _validate(plan: Plan, declared: Declared) -> None:
-    """The written keel.yaml must load; several keys need a schema that takes them."""
-    from pydantic import ValidationError
-
+def _validate(plan: Plan) -> None:
+    """The written keel.yaml must load."""
     from keel.schema import KeelConfig
 
-    try:
-        KeelConfig.model_validate(plan.config)
-    except ValidationError:
-        if len(declared.keys) > 1:
-            raise ProjectError(
-                f"a source takes one key column in this version of Keel, not "
-                f"{len(declared.keys)} ({', '.join(declared.keys)}); pass one --key"
-            ) from None
-        raise
+    KeelConfig.model_validate(plan.config)
 
 
 def _yaml(config: dict[str, Any]) -> str:

@@ -186,17 +186,17 @@ class SourceConfig(Section):
     """One source: files (``path``: file, folder, glob or fsspec URL), a SQL ``query`` on
     ``url``, or a ``callable`` (``file.py:function``) returning a pandas DataFrame.
 
-    ``key`` is unique within a batch and across the source's live versions;
-    ``key_policy`` says what a key published before means: ``reject`` (quarantine the
-    batch), ``warn`` (publish with a warning) or ``upsert`` (publish: the rows update
-    those keys)."""
+    ``key`` (one column, or a list of columns for a composite key) is unique within a
+    batch and across the source's live versions; ``key_policy`` says what a key published
+    before means: ``reject`` (quarantine the batch), ``warn`` (publish with a warning) or
+    ``upsert`` (publish: the rows update those keys)."""
 
     kind: Literal["csv", "parquet", "sql", "python"]
     path: str | None = None
     query: str | None = None
     url: str | None = None
     callable: str | None = None
-    key: str | None = None
+    key: str | list[str] | None = None
     key_policy: Literal["reject", "warn", "upsert"] = "reject"
     timestamp: str | None = None
     watermark: str | None = None
@@ -204,6 +204,31 @@ class SourceConfig(Section):
     encoding: Literal["utf-8", "utf-16", "latin-1"] | None = None
     retry: RetrySpec = Field(default_factory=RetrySpec)
     checks: ChecksConfig = Field(default_factory=ChecksConfig)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The key's columns: one for a single key, several for a composite key, or none."""
+        if self.key is None:
+            return ()
+        return (self.key,) if isinstance(self.key, str) else tuple(self.key)
+
+    @property
+    def key_name(self) -> str | None:
+        """The key as named in check names: ``customer_id`` or ``carrier+flight+date``."""
+        return "+".join(self.keys) or None
+
+    @field_validator("key")
+    @classmethod
+    def _key_columns(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list):
+            if not value or not all(value):
+                raise ValueError("a composite key lists one or more column names")
+            repeated = sorted({name for name in value if value.count(name) > 1})
+            if repeated:
+                raise ValueError(f"key columns must differ; repeated: {', '.join(repeated)}")
+        elif value == "":
+            raise ValueError("key names a column")
+        return value
 
     @model_validator(mode="after")
     def _has_location(self) -> SourceConfig:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from tests.data.test_infer import customers
 from tests.helpers import keel
@@ -33,6 +34,19 @@ def test_infer_makes_the_declared_key_unique(tmp_path: Path) -> None:
     plain = json.loads(keel("data", "infer", path, "--json").stdout)
     assert keyed["checks"]["columns"]["customer_id"]["unique"] is True
     assert not any(spec.get("unique") for spec in plain["checks"]["columns"].values())
+
+
+def test_infer_with_two_keys_makes_each_not_null_and_neither_unique(tmp_path: Path) -> None:
+    """--key twice (a composite key) makes each key column not_null; neither alone is unique,
+    as plan repeats on its own (pandas) and would fail a unique check."""
+    path = sample(tmp_path)
+    table = pd.read_csv(path)
+    args = ["--key", "plan", "--key", "customer_id", "--json"]
+    out = json.loads(keel("data", "infer", str(path), *args).stdout)
+    columns = out["checks"]["columns"]
+    assert table["plan"].duplicated().any()
+    assert columns["plan"]["not_null"] is True and columns["customer_id"]["not_null"] is True
+    assert "unique" not in columns["plan"] and "unique" not in columns["customer_id"]
 
 
 def test_infer_refuses_a_time_column_that_is_not_times(tmp_path: Path) -> None:

@@ -173,7 +173,10 @@ def diff(
 @app.command("infer")
 def infer(
     data: Annotated[Path, typer.Argument(help="A CSV or Parquet sample of the source.")],
-    key: Annotated[str | None, typer.Option(help="The key column: unique, never null.")] = None,
+    key: Annotated[
+        list[str] | None,
+        typer.Option(help="The key column: never null, unique (repeat for a composite key)."),
+    ] = None,
     time: Annotated[str | None, typer.Option(help="The time column: must hold timestamps.")] = None,
     new_categories: Annotated[
         str, typer.Option(help="A text value not in the sample: warn, error or ignore.")

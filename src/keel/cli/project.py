@@ -34,7 +34,8 @@ def init(
     target: Annotated[str | None, typer.Option(help="The column to predict.")] = None,
     time: Annotated[str | None, typer.Option(help="The time column (split by time).")] = None,
     key: Annotated[
-        list[str] | None, typer.Option(help="The key column: unique, never null.")
+        list[str] | None,
+        typer.Option(help="The key column: unique, never null (repeat for a composite key)."),
     ] = None,
     positive: Annotated[
         str | None, typer.Option(help="The target value that counts as positive.")

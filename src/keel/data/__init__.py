@@ -6,7 +6,8 @@
 Every check in a report has a stable name: ``<column>.<kind>`` for column checks
 (``age.range``, ``customer_id.unique``, ``income.missing``, ``age.type``, ``plan.allowed``,
 ``id.regex``, ``x.not_null``, ``x.max_null_rate``, ``t.not_future``, ``t.freshness``, and
-``customer_id.unique_history`` for a source's key against its live published versions),
+``customer_id.unique_history`` for a source's key against its live published versions; a
+composite key is named by its columns joined with ``+``: ``carrier+flight+date.unique``),
 ``rule:<name>``, ``reference:<column>-><source>.<column>``, ``ordered:<by>[ within <e>]``,
 ``schema:extra_columns`` and ``stats:...`` for comparisons with the reference version.
 

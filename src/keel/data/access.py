@@ -27,7 +27,7 @@ __all__ = [
     "parquet_path",
     "read_published",
     "read_version",
-    "upsert_key",
+    "upsert_keys",
     "versions_as_of",
 ]
 
@@ -95,9 +95,9 @@ def read_published(project: Project, source: str, upto: DataVersion | None = Non
 
     Retired versions are skipped. Read with DuckDB from the versions' Parquet (verified
     against their digests); columns are matched by name, so a column added later is null
-    in older versions' rows. With ``key_policy: upsert`` and a ``key:``, only the newest
-    row of each key is kept (by version order, then row order within a version). No live
-    version gives ``Published(None, ())``.
+    in older versions' rows. With ``key_policy: upsert`` and a ``key:`` (one column or
+    several), only the newest row of each key is kept (by version order, then row order
+    within a version). No live version gives ``Published(None, ())``.
     """
     from keel.data.catalog import Catalog
 
@@ -111,19 +111,21 @@ def read_published(project: Project, source: str, upto: DataVersion | None = Non
         return Published(None, ())
     with ExitStack() as stack:
         paths = [stack.enter_context(parquet_path(project.artifacts, v.artifact)) for v in versions]
-        return Published(_read_union(paths, upsert_key(config)), tuple(versions))
+        return Published(_read_union(paths, upsert_keys(config)), tuple(versions))
 
 
-def upsert_key(config: SourceConfig) -> str | None:
-    """The key whose newest row wins, when the source upserts (``key_policy: upsert``)."""
-    return config.key if config.key_policy == "upsert" else None
+def upsert_keys(config: SourceConfig) -> tuple[str, ...]:
+    """The key columns whose newest row wins, when the source upserts (``key_policy:
+    upsert``); none otherwise."""
+    return config.keys if config.key_policy == "upsert" else ()
 
 
 _ORDER, _ROW = "__keel_version_order", "__keel_row_number"
 
 
-def _read_union(paths: list[Path], key: str | None) -> Any:
-    """Rows of every Parquet file in order; with ``key``, only the last row of each key."""
+def _read_union(paths: list[Path], keys: tuple[str, ...]) -> Any:
+    """Rows of every Parquet file in order; with ``keys``, only the last row of each key
+    (a row with a null key column is kept as it is)."""
     import duckdb
 
     parts = [
@@ -132,11 +134,12 @@ def _read_union(paths: list[Path], key: str | None) -> Any:
         for order, path in enumerate(paths)
     ]
     newest = ""
-    if key is not None:
-        column = '"' + key.replace('"', '""') + '"'
+    if keys:
+        columns = ['"' + key.replace('"', '""') + '"' for key in keys]
+        nulls = " OR ".join(f"{column} IS NULL" for column in columns)
         newest = (
-            f"QUALIFY {column} IS NULL OR row_number() OVER "
-            f"(PARTITION BY {column} ORDER BY {_ORDER} DESC, {_ROW} DESC) = 1 "
+            f"QUALIFY {nulls} OR row_number() OVER "
+            f"(PARTITION BY {', '.join(columns)} ORDER BY {_ORDER} DESC, {_ROW} DESC) = 1 "
         )
     query = (
         f"SELECT * EXCLUDE ({_ORDER}, {_ROW}) FROM ({' UNION ALL BY NAME '.join(parts)}) "

@@ -18,7 +18,17 @@ from typing import Any
 
 import duckdb
 
-__all__ = ["TABLE", "Batch", "jsonable", "kind_of", "quote", "records", "sql_literal"]
+__all__ = [
+    "TABLE",
+    "Batch",
+    "jsonable",
+    "key_present",
+    "key_sql",
+    "kind_of",
+    "quote",
+    "records",
+    "sql_literal",
+]
 
 TABLE = "batch"
 _CHUNK = 1 << 20
@@ -56,6 +66,18 @@ def kind_of(duck_type: str) -> str:
 def quote(name: str) -> str:
     """A SQL identifier, double-quoted."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def key_sql(keys: Sequence[str]) -> str:
+    """A key's value as one SQL expression: the column as text for a single key, the list
+    of its columns as text for a composite key (compared exactly, shown as ``[a, b]``)."""
+    texts = [f"{quote(name)}::VARCHAR" for name in keys]
+    return texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
+
+
+def key_present(keys: Sequence[str]) -> str:
+    """A SQL condition true where every column of the key holds a value."""
+    return " AND ".join(f"{quote(name)} IS NOT NULL" for name in keys)
 
 
 def sql_literal(value: object) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from keel.data.batch import TABLE, quote, sql_literal
+from keel.data.batch import TABLE, key_present, key_sql, quote, sql_literal
 from keel.data.model import Finding, Profile, Severity
 from keel.data.rules import RuleError, to_sql
 from keel.schema import ColumnCheck, RuleCheck, SourceConfig
@@ -69,11 +69,13 @@ def compile_suite(
     findings: list[Finding] = list(_extra_columns(config, schema))
     for name, spec in _column_specs(config).items():
         if name not in schema:
-            findings.append(_missing(name, spec.severity))
+            findings.append(_missing(name, spec.severity, config.key_name, config.keys))
             continue
         found, row = _type_check(name, spec, schema[name], kinds[name])
         findings += found
         checks += row + _column_checks(name, spec, _typed(name, spec, kinds[name]), now)
+    if len(config.keys) > 1 and all(k in schema for k in config.keys):
+        checks.append(_unique_key(config.keys, config.checks.columns))
     for rule in config.checks.rules:
         try:
             checks.append(_rule(rule, schema))
@@ -120,15 +122,36 @@ def _within(low: object, high: object, bounds: tuple[object, ...]) -> bool:
 
 
 def _column_specs(config: SourceConfig) -> dict[str, ColumnCheck]:
+    """Each column's checks; a key's columns are never null, and a single key is unique
+    (a composite key's uniqueness is one check over its columns together)."""
     specs = dict(config.checks.columns)
-    if config.key is not None:
-        key = specs.get(config.key, ColumnCheck())
-        specs[config.key] = key.model_copy(update={"not_null": True, "unique": True})
+    for name in config.keys:
+        update = {"not_null": True, "unique": True} if len(config.keys) == 1 else {"not_null": True}
+        specs[name] = specs.get(name, ColumnCheck()).model_copy(update=update)
     return specs
 
 
+def _unique_key(keys: tuple[str, ...], columns: dict[str, ColumnCheck]) -> RowCheck:
+    """``a+b.unique``: rows repeating a composite key beyond its first copy, with up to 20
+    repeated keys (shown as ``[a, b]``); the examples are the rows holding those keys."""
+    name, value = "+".join(keys), key_sql(keys)
+    severities = [columns.get(k, ColumnCheck()).severity for k in keys]
+    severity: Severity = "error" if "error" in severities else severities[0]
+    repeated = (
+        f"SELECT {value} AS v, count(*) AS n FROM {TABLE} WHERE {key_present(keys)} "
+        f"GROUP BY v HAVING count(*) > 1"
+    )
+    count = f"SELECT coalesce(sum(n) - count(*), 0), list(v::VARCHAR)[1:20] FROM ({repeated})"
+    order = ", ".join(quote(k) for k in keys)
+    examples = (
+        f"SELECT * FROM {TABLE} WHERE {value}::VARCHAR IN (SELECT unnest($keys)) ORDER BY {order}"
+    )
+    return RowCheck(f"{name}.unique", "unique", severity, f"{name} has duplicate keys", name,
+                    count_sql=count, examples_sql=examples)  # fmt: skip
+
+
 def _extra_columns(config: SourceConfig, schema: dict[str, str]) -> list[Finding]:
-    declared = set(config.checks.columns) | ({config.key} if config.key else set())
+    declared = set(config.checks.columns) | set(config.keys)
     policy = config.checks.extra_columns
     if not config.checks.columns or policy == "ignore":
         return []
@@ -141,8 +164,13 @@ def _extra_columns(config: SourceConfig, schema: dict[str, str]) -> list[Finding
     return [replace(finding, violations=len(extra))]
 
 
-def _missing(name: str, severity: Severity) -> Finding:
+def _missing(
+    name: str, severity: Severity, key: str | None = None, keys: tuple[str, ...] = ()
+) -> Finding:
     message = f"column '{name}' is missing from the batch"
+    if name in keys:
+        of = f" of the key {key}" if len(keys) > 1 else ""
+        message = f"key column '{name}'{of} is missing from the batch; add it or change key:"
     return Finding(
         f"{name}.missing", "missing_column", severity, "fail", message, column=name, violations=1
     )

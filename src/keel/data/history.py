@@ -1,12 +1,14 @@
 """Keys across history: a source's ``key:`` against the keys of its live published versions.
 
-Within a batch, ``<key>.unique`` catches repeats. Across batches, ``<key>.unique_history``
+A key is one column or several (a composite key, named ``carrier+flight+date`` in check
+names, its value the list of its columns as text). Within a batch, ``<key>.unique`` catches
+repeats. Across batches, ``<key>.unique_history``
 compares the batch's keys with every live (unretired) version of the source, and the
 source's ``key_policy`` decides what a key seen before means: ``reject`` (an error: the
 batch is quarantined), ``warn`` (published, with a warning) or ``upsert`` (published: the
 rows are new versions of those keys, counted as updated keys beside the new ones).
 
-The published keys are read by DuckDB from the key column of the versions' Parquet files
+The published keys are read by DuckDB from the key columns of the versions' Parquet files
 only (a columnar read, no other column decoded), into one table of distinct values in the
 batch's own connection, so the comparison is one hash join.
 """
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from keel.data.access import parquet_path
-from keel.data.batch import TABLE, Batch, quote, records
+from keel.data.batch import TABLE, Batch, key_present, key_sql, quote, records
 from keel.data.model import DataVersion, Finding, Severity
 from keel.store.artifacts import ArtifactStore
 
@@ -30,6 +32,7 @@ __all__ = [
     "count_keys",
     "history_finding",
     "key_index",
+    "load_keys",
     "load_values",
 ]
 
@@ -84,28 +87,67 @@ def load_values(
     return table
 
 
-def key_index(batch: Batch, key: str, path: Path) -> Path:
-    """Write the batch's distinct non-null keys, sorted, as a one-column Parquet file."""
+def load_keys(
+    batch: Batch,
+    artifacts: ArtifactStore,
+    versions: Sequence[DataVersion],
+    keys: str | Sequence[str],
+    table: str = HISTORY_TABLE,
+) -> str | None:
+    """Load into ``table`` the distinct keys (one column or several) of ``versions`` that
+    the batch also holds, as ``load_values`` does for one column; the table's name, or
+    None when no version has every key column or the batch lacks one."""
+    columns = _columns(keys)
+    if len(columns) == 1:
+        return load_values(batch, artifacts, versions, columns[0], table)
+    holding = [v for v in versions if all(c in v.schema for c in columns)]
+    if not holding or not all(c in batch.schema for c in columns):
+        return None
+    value, present = key_sql(columns), key_present(columns)
+    with ExitStack() as stack:
+        paths = [stack.enter_context(parquet_path(artifacts, _blob(v, columns))) for v in holding]
+        files = ", ".join(f"'{_literal(path)}'" for path in paths)
+        batch.con.execute(
+            f"CREATE OR REPLACE TABLE {table} AS SELECT DISTINCT {value} AS value "
+            f"FROM read_parquet([{files}], union_by_name = true) WHERE {present} AND {value} "
+            f"IN (SELECT DISTINCT {value} FROM {TABLE} WHERE {present})"
+        )
+    return table
+
+
+def key_index(batch: Batch, keys: str | Sequence[str], path: Path) -> Path:
+    """Write the batch's distinct keys with every column non-null, sorted, as a Parquet
+    file of the key's columns."""
+    columns = _columns(keys)
+    listed = ", ".join(quote(c) for c in columns)
     batch.con.execute(
-        f"COPY (SELECT DISTINCT {quote(key)} FROM {TABLE} WHERE {quote(key)} IS NOT NULL "
-        f"ORDER BY 1) TO '{_literal(path)}' (FORMAT parquet, COMPRESSION zstd)"
+        f"COPY (SELECT DISTINCT {listed} FROM {TABLE} WHERE {key_present(columns)} "
+        f"ORDER BY ALL) TO '{_literal(path)}' (FORMAT parquet, COMPRESSION zstd)"
     )
     return path
 
 
-def _blob(version: DataVersion, column: str) -> str:
-    """The artifact to read ``column``'s values from: the key index when it holds them."""
+def _columns(keys: str | Sequence[str]) -> tuple[str, ...]:
+    return (keys,) if isinstance(keys, str) else tuple(keys)
+
+
+def _blob(version: DataVersion, keys: str | Sequence[str]) -> str:
+    """The artifact to read the key's values from: the key index when it holds them."""
     index = version.lineage.get("key_index")
-    if isinstance(index, dict) and index.get("column") == column:
-        return str(index["artifact"])
+    if isinstance(index, dict):
+        indexed = index.get("columns", [index.get("column")])
+        if list(indexed) == list(_columns(keys)):
+            return str(index["artifact"])
     return version.artifact
 
 
-def count_keys(batch: Batch, key: str, history: str) -> KeyCounts:
-    """Count the batch's non-null keys found in ``history`` and those not found."""
+def count_keys(batch: Batch, keys: str | Sequence[str], history: str) -> KeyCounts:
+    """Count the batch's keys (every column non-null) found in ``history`` and not found."""
+    columns = _columns(keys)
+    value = key_sql(columns)
     marked = (
         f"SELECT k, k IN (SELECT value FROM {history}) AS seen "
-        f"FROM (SELECT {quote(key)}::VARCHAR AS k FROM {TABLE} WHERE {quote(key)} IS NOT NULL)"
+        f"FROM (SELECT {value} AS k FROM {TABLE} WHERE {key_present(columns)})"
     )
     row = batch.con.execute(
         f"SELECT count(*) FILTER (WHERE seen), count(DISTINCT k) FILTER (WHERE seen), "
@@ -113,19 +155,20 @@ def count_keys(batch: Batch, key: str, history: str) -> KeyCounts:
     ).fetchone() or (0, 0, 0)
     if not row[0]:
         return KeyCounts(0, 0, int(row[2]))
-    keys = [str(k) for (k,) in batch.con.execute(
-        f"SELECT DISTINCT k FROM ({marked}) WHERE seen ORDER BY k LIMIT {EXAMPLES}"
+    first = f"SELECT DISTINCT k FROM ({marked}) WHERE seen ORDER BY k LIMIT {EXAMPLES}"
+    shown = [str(k) for (k,) in batch.con.execute(
+        f"SELECT k::VARCHAR FROM ({first}) ORDER BY k"
     ).fetchall()]  # fmt: skip
+    order = ", ".join(quote(c) for c in columns)
     cursor = batch.con.execute(
-        f"SELECT * FROM {TABLE} WHERE {quote(key)}::VARCHAR IN (SELECT unnest($keys)) "
-        f"ORDER BY {quote(key)}, rowid LIMIT {EXAMPLES}",
-        {"keys": keys},
+        f"SELECT * FROM {TABLE} WHERE {value} IN ({first}) ORDER BY {order}, rowid LIMIT {EXAMPLES}"
     )
-    return KeyCounts(int(row[0]), int(row[1]), int(row[2]), tuple(keys), tuple(records(cursor)))
+    return KeyCounts(int(row[0]), int(row[1]), int(row[2]), tuple(shown), tuple(records(cursor)))
 
 
 def history_finding(key: str, policy: str, counts: KeyCounts | None) -> Finding:
-    """The ``<key>.unique_history`` finding for ``counts`` under ``policy`` (pure)."""
+    """The ``<key>.unique_history`` finding for ``counts`` under ``policy`` (pure); ``key``
+    is the key's name (``customer_id``, or ``carrier+flight+date`` for a composite key)."""
     name, severity = f"{key}.unique_history", _SEVERITY[policy]
     if counts is None:
         message = "skipped: no live version of this source to compare keys with yet"

@@ -13,7 +13,9 @@ A sample shows what the table held, not what it may hold, so every proposal leav
 - allowed values are proposed only for text with few distinct values (at most 50, and at
   most a twentieth of the rows), and a new value is treated as ``new_categories`` says
   (``warn`` by default; ``error`` blocks the batch; ``ignore`` lists no values);
-- ``unique`` only for the declared key, never guessed from a sample;
+- ``unique`` only for a declared single key, never guessed from a sample (the columns of
+  a composite key, several ``--key``, are each ``not_null``: ``key:`` lists them, and the
+  source checks the key's uniqueness over them together);
 - a column with no value at all is declared without checks and reported in ``notes``.
 
 The declared time column must hold timestamps: values that do not parse, or values with
@@ -75,7 +77,7 @@ class Inference:
 def infer(
     batch: Batch,
     *,
-    key: str | None = None,
+    key: str | Sequence[str] | None = None,
     time: str | None = None,
     time_texts: Sequence[str | None] | None = None,
     required: Iterable[str] = (),
@@ -97,7 +99,8 @@ def infer(
             from keel.errors import SourceError
 
             raise SourceError(problem)
-    needed = {*required, *(c for c in (key, time) if c is not None)}
+    keys = _keys(key)
+    needed = {*required, *keys, *((time,) if time is not None else ())}
     clock = now or datetime.now(UTC).replace(tzinfo=None)
     return propose(profile(batch), key=key, required=needed, new_categories=new_categories,
                    now=clock)  # fmt: skip
@@ -106,7 +109,7 @@ def infer(
 def read_sample(
     path: Path,
     *,
-    key: str | None = None,
+    key: str | Sequence[str] | None = None,
     time: str | None = None,
     required: Iterable[str] = (),
     new_categories: str = "warn",
@@ -124,12 +127,19 @@ def read_sample(
     if read.batch is None:
         raise SourceError(f"{path} holds no data")
     with read.batch as batch:
-        for name in (key, time, *required):
+        for name in (*_keys(key), time, *required):
             if name is not None and name not in batch.schema:
                 raise SourceError(_no_column(name, path, batch.schema))
         texts = csv_texts(path, time) if kind == "csv" and time is not None else None
         return infer(batch, key=key, time=time, time_texts=texts, required=required,
                      new_categories=policy)  # fmt: skip
+
+
+def _keys(key: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The declared key's columns: none, one, or several for a composite key."""
+    if key is None:
+        return ()
+    return (key,) if isinstance(key, str) else tuple(key)
 
 
 def category_policy(value: str) -> CategoryPolicy:
@@ -164,16 +174,19 @@ def infer_checks(batch: Batch) -> dict[str, Any]:
 def propose(
     summary: Profile,
     *,
-    key: str | None = None,
+    key: str | Sequence[str] | None = None,
     required: Iterable[str] = (),
     new_categories: CategoryPolicy = "warn",
     now: datetime | None = None,
 ) -> Inference:
     """The proposal from a profile (pure): see the module docstring for the rules."""
-    needed = set(required)
+    needed, keys = set(required), _keys(key)
+    unique = keys[0] if len(keys) == 1 else None
     empty = tuple(c.name for c in summary.columns if c.count and c.nulls == c.count)
     columns = {
-        c.name: {} if c.name in empty else _column(c, c.name == key, needed, new_categories, now)
+        c.name: {}
+        if c.name in empty
+        else _column(c, (c.name in keys, c.name == unique), needed, new_categories, now)
         for c in summary.columns
     }
     notes = tuple(
@@ -210,11 +223,14 @@ def time_problem(name: str, texts: Sequence[str | None]) -> str | None:
 
 def _column(
     column: ColumnProfile,
-    is_key: bool,
+    key: tuple[bool, bool],
     required: set[str],
     policy: CategoryPolicy,
     now: datetime | None,
 ) -> dict[str, Any]:
+    """A column's proposed checks; ``key`` says whether it is a key column and whether it
+    is the whole key (then unique)."""
+    is_key, whole = key
     spec: dict[str, Any] = {"type": _type(column)} if column.kind != "other" else {}
     needed = is_key or column.name in required or bool(_IDENTIFIER.search(column.name))
     if column.nulls == 0 and needed:
@@ -222,7 +238,7 @@ def _column(
     else:
         spec["max_null_rate"] = _null_ceiling(column.null_rate)
     if is_key:
-        return {**spec, "unique": True}
+        return {**spec, "unique": True} if whole else spec
     if column.kind in ("int", "float") and column.min is not None and not needed:
         spec["range"] = _range(column)
         spec["severity"] = "warn"

@@ -20,7 +20,7 @@ from typing import Any
 
 from keel.data.batch import TABLE, Batch, jsonable, quote
 from keel.data.catalog import Catalog
-from keel.data.history import key_index, load_values
+from keel.data.history import key_index, load_keys, load_values
 from keel.data.model import DataVersion, Profile, Report, Run
 from keel.data.profiling import profile as profile_batch
 from keel.data.report import render_html, warning_line
@@ -180,9 +180,9 @@ class Ingestion:
             reference = self._reference(name, config.checks.reference.against)
         lookups = self._load_lookups(batch, config)
         history = None
-        if config.key is not None:
+        if config.keys:
             live = self.catalog.live_versions(name)
-            history = load_values(batch, self.project.artifacts, live, config.key)
+            history = load_keys(batch, self.project.artifacts, live, config.keys)
         now = self.now or utc_now()
         context = Context(now=now, reference=reference, lookups=lookups, history=history)
         return validate(batch, name, config, profile, context)
@@ -213,13 +213,14 @@ class Ingestion:
             path = batch.write_parquet(Path(folder) / "batch.parquet")
             return self.project.artifacts.put_file(path)
 
-    def _key_index(self, batch: Batch, key: str | None) -> dict[str, Any]:
+    def _key_index(self, batch: Batch, keys: tuple[str, ...]) -> dict[str, Any]:
         """Store the batch's distinct keys beside it, so key checks read only those."""
-        if key is None or key not in batch.schema:
+        if not keys or not all(k in batch.schema for k in keys):
             return {}
         with tempfile.TemporaryDirectory(prefix="keel-keys-") as folder:
-            digest = self.project.artifacts.put_file(key_index(batch, key, Path(folder) / "k"))
-        return {"key_index": {"column": key, "artifact": digest}}
+            digest = self.project.artifacts.put_file(key_index(batch, keys, Path(folder) / "k"))
+        named = {"column": keys[0]} if len(keys) == 1 else {"columns": list(keys)}
+        return {"key_index": {**named, "artifact": digest}}
 
     def _quarantine(self, started: _Started, batch: Batch, checked: _Checked) -> Run:
         self._progress(started.source, "quarantining")
@@ -247,7 +248,7 @@ class Ingestion:
             watermark=_highest(batch, config.watermark),
             time_min=_bound(profile, config.timestamp, "min"),
             time_max=_bound(profile, config.timestamp, "max"),
-            lineage={**checked.lineage, **self._key_index(batch, config.key)},
+            lineage={**checked.lineage, **self._key_index(batch, config.keys)},
             run_id=started.id,
         )
         message = published_message(content, profile.rows, checked.report)

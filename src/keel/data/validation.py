@@ -51,9 +51,10 @@ def validate(
         findings += skipped
         row_checks += check
     findings += _run(batch, row_checks, profile)
-    if config.key is not None and profile.column(config.key) is not None:
-        counts = None if context.history is None else count_keys(batch, config.key, context.history)
-        findings.append(history_finding(config.key, config.key_policy, counts))
+    keys, name = config.keys, config.key_name
+    if name is not None and all(profile.column(c) is not None for c in keys):
+        counts = None if context.history is None else count_keys(batch, keys, context.history)
+        findings.append(history_finding(name, config.key_policy, counts))
     reference_id = None
     stats = config.checks.reference
     if stats is not None and context.reference is not None:
