@@ -39,6 +39,10 @@ Everything on the predict path is a ``ModelBackend`` (``version`` and
 ``async predict(batch)``); ``MicroBatcher``, ``FallbackBackend`` and the feature lookup
 wrap one and are one, so any object of that shape can be served.
 
+``keel serve --workers N`` runs N worker processes under a supervisor. Each worker gets
+SIGTERM, and so shuts down gracefully (flushing the prediction log), as soon as its
+supervisor dies, even of SIGKILL: none is left holding the port (``keel.serving.orphan``).
+
 The ``serving:`` section of keel.yaml (every key optional; defaults shown)::
 
     serving:

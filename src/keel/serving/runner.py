@@ -5,6 +5,8 @@ Workers import ``keel.serving.runner:app_from_env`` and open the project named i
 fresh folder under ``.keel/metrics``) before any worker starts, so ``/metrics`` sums
 every worker. uvicorn handles SIGTERM: it stops accepting, lets in-flight requests
 finish, then runs the app's shutdown (which flushes the prediction log) and exits 0.
+Workers get that SIGTERM too when the supervisor dies, even by SIGKILL (see
+``keel.serving.orphan``), so none is left holding the port.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from uvicorn import server as uvicorn_server
 from keel.serving.asgi import KeelApp
 from keel.serving.metrics import MULTIPROC_ENV
 
-__all__ = ["PROJECT_ENV", "app_from_env", "run_server"]
+__all__ = ["PROJECT_ENV", "SUPERVISOR_ENV", "app_from_env", "run_server"]
 
 PROJECT_ENV = "KEEL_PROJECT"
+SUPERVISOR_ENV = "KEEL_SUPERVISOR_PID"  # set for workers: they exit when it dies
 _GRACE_S = 30
 
 
@@ -30,7 +33,11 @@ def app_from_env() -> KeelApp:
     """The app for the project in ``KEEL_PROJECT`` (uvicorn's factory in each worker)."""
     from keel.project import Project
     from keel.serving.app import create_app
+    from keel.serving.orphan import exit_with_parent
 
+    supervisor = os.environ.get(SUPERVISOR_ENV)
+    if supervisor:
+        exit_with_parent(int(supervisor))
     app = create_app(Project.open(os.environ[PROJECT_ENV]))
     app.lifecycle.freeze_gc = True  # this process only serves: see Lifecycle.start
     return app
@@ -47,7 +54,9 @@ def run_server(root: Path, host: str, port: int, workers: int, *, keep_alive: fl
     from uvicorn.supervisors import Multiprocess
 
     os.environ[PROJECT_ENV] = str(root)
+    os.environ.pop(SUPERVISOR_ENV, None)
     if workers > 1:
+        os.environ[SUPERVISOR_ENV] = str(os.getpid())
         folder = root / ".keel" / "metrics"
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
