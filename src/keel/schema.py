@@ -402,6 +402,8 @@ class ServingConfig(Section):
     max_body_kb: int = Field(1024, gt=0)
     max_instances: int = Field(1000, ge=1)
     body_timeout: Duration = timedelta(seconds=10)
+    # a connection that has not sent a request's complete headers in this time is closed
+    header_timeout: Duration = timedelta(seconds=10)
     # longer than a client or load balancer in front keeps an idle connection, so they
     # close it first: a server that closes first races the client's next request
     keep_alive: Duration = timedelta(seconds=75)

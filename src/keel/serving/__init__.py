@@ -59,6 +59,7 @@ The ``serving:`` section of keel.yaml (every key optional; defaults shown)::
       max_body_kb: 1024               # 413 beyond
       max_instances: 1000             # 413 beyond
       body_timeout: 10s               # 408 for a client that sends its body too slowly
+      header_timeout: 10s             # a connection's request headers, else it is closed
       keep_alive: 75s                 # idle connections are closed after this
       batching: {max_batch: 64, max_wait_ms: 1}  # waits only while requests pour in
       validation:                     # per kind of finding: reject | flag | fallback

@@ -20,6 +20,7 @@ from types import FrameType
 from uvicorn import server as uvicorn_server
 
 from keel.serving.asgi import KeelApp
+from keel.serving.headers import DEFAULT_HEADER_TIMEOUT_S, HEADER_TIMEOUT_ENV
 from keel.serving.metrics import MULTIPROC_ENV
 
 __all__ = ["PROJECT_ENV", "SUPERVISOR_ENV", "app_from_env", "run_server"]
@@ -43,17 +44,28 @@ def app_from_env() -> KeelApp:
     return app
 
 
-def run_server(root: Path, host: str, port: int, workers: int, *, keep_alive: float) -> None:
+def run_server(
+    root: Path,
+    host: str,
+    port: int,
+    workers: int,
+    *,
+    keep_alive: float,
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT_S,
+) -> None:
     """Serve until SIGTERM or Ctrl-C; return (exit code 0) after a graceful shutdown.
 
     Idle connections stay open ``keep_alive`` seconds: longer than clients keep them (httpx
     5 s, load balancers about 60 s), so the client closes first. Were the server to close
-    first, a request the client sends at that moment would meet a closed connection.
+    first, a request the client sends at that moment would meet a closed connection. A
+    connection gets ``header_timeout`` seconds to send a request's headers (see
+    ``keel.serving.headers``).
     """
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
     os.environ[PROJECT_ENV] = str(root)
+    os.environ[HEADER_TIMEOUT_ENV] = str(header_timeout)
     os.environ.pop(SUPERVISOR_ENV, None)
     if workers > 1:
         os.environ[SUPERVISOR_ENV] = str(os.getpid())
@@ -72,6 +84,7 @@ def run_server(root: Path, host: str, port: int, workers: int, *, keep_alive: fl
         timeout_graceful_shutdown=_GRACE_S,
         timeout_keep_alive=max(1, math.ceil(keep_alive)),
         lifespan="on",
+        http="keel.serving.headers:HeaderTimeoutProtocol",
     )
     if workers > 1:
         # each worker runs uvicorn's own server; the supervisor exits 0 after stopping them
