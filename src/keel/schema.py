@@ -437,6 +437,13 @@ class ServingConfig(Section):
                 raise ValueError(f"'{value}' is not a rate limit; write e.g. 100/second") from None
         return value
 
+    @field_validator("header_timeout")
+    @classmethod
+    def _header_timeout_positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than 0s (the time to send request headers), e.g. 10s")
+        return value
+
 
 # -- monitoring and alerts --------------------------------------------------------------
 

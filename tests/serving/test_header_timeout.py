@@ -162,3 +162,20 @@ def test_the_h11_protocol_times_headers_too(tmp_path: Path) -> None:
     assert TIMEOUT_S - 0.5 <= min(result.closed_after) <= max(result.closed_after)
     assert max(result.closed_after) <= TIMEOUT_S + SLACK_S
     assert set(result.answers) == {200}
+
+
+def test_serve_refuses_a_header_timeout_of_zero_in_one_sentence(project_dir: Path) -> None:
+    """serving.header_timeout: 0s would close every connection: `keel serve` says so and stops."""
+    from typer.testing import CliRunner
+
+    from keel.cli.main import app
+
+    (project_dir / "keel.yaml").write_text("name: t\nserving: {header_timeout: 0s}\n")
+    with socket.socket() as taken:  # should the setting pass, serving fails at once, not hang
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = CliRunner().invoke(app, ["serve", "--project", str(project_dir), "--port", port])
+    message = str(result.exception)
+    assert result.exit_code == 1 and "header_timeout" in message and "10s" in message
+    assert "\n" not in message.strip()
