@@ -9,6 +9,10 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -17,7 +21,15 @@ import pytest
 from keel.monitoring.log import PredictionLog
 from keel.project import Project
 from tests.helpers import free_port
-from tests.serving.helpers import GOOD, auth, create_key, register_model, write_config
+from tests.serving.helpers import (
+    GOOD,
+    auth,
+    create_key,
+    fitted_model,
+    register_model,
+    write_config,
+)
+from tests.serving.slow_model import SlowModel
 from tests.serving.test_process import wait_ready
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,48 +65,92 @@ def port_free(port: int) -> bool:
     return True
 
 
+@dataclass
+class Supervised:
+    process: subprocess.Popen[bytes]
+    url: str
+    port: int
+    key: str
+    root: Path
+    workers: set[int]  # the supervisor's children once it is ready
+
+    def kill_9_and_wait(self) -> set[int]:
+        """SIGKILL the supervisor; the workers still running 10 s later."""
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+        deadline = time.monotonic() + 10
+        while any(map(running, self.workers)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return set(filter(running, self.workers))
+
+
+@contextmanager
+def supervised(tmp_path: Path, slow_s: float = 0) -> Iterator[Supervised]:
+    """`keel serve --workers 2` on a free loopback port, ready; no process outlives it."""
+    root = tmp_path / "project"
+    root.mkdir()
+    write_config(root, "rate_limit: 1000/second\ntimeout_ms: 10000")
+    with Project.open(root) as project:
+        register_model(project, tmp_path, model=SlowModel(fitted_model()[0]))
+        key = create_key(project)
+    port = free_port()
+    command = [sys.executable, "-m", "keel", "serve", "--project", str(root)]
+    command += ["--port", str(port), "--workers", "2"]
+    env = {**ENV, "KEEL_TEST_SLOW_S": str(slow_s)}
+    with (tmp_path / "stderr").open("wb") as stderr:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    server = Supervised(process, f"http://127.0.0.1:{port}", port, key, root, set())
+    try:
+        wait_ready(server.url, process)
+        server.workers = children(process.pid)
+        yield server
+    finally:
+        for pid in filter(running, server.workers):  # none should be left; never leak one
+            os.kill(pid, signal.SIGKILL)
+        process.kill()
+        process.wait(10)
+
+
+def predict(url: str, key: str) -> str:
+    """One prediction on a new connection (so both workers answer some); its id."""
+    with httpx.Client(base_url=url, headers=auth(key), timeout=30) as fresh:
+        reply = fresh.post("/v1/predict", json={"instance": GOOD})
+    assert reply.status_code == 200
+    return str(reply.json()["predictions"][0]["prediction_id"])
+
+
+def logged(root: Path) -> set[str]:
+    with Project.open(root) as project, PredictionLog.for_project(project) as log:
+        return set(log.read()["prediction_id"])
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="lists children under /proc")
 def test_kill_9_of_the_supervisor_ends_every_worker_and_keeps_the_log(tmp_path: Path) -> None:
     """SIGKILL the parent of two workers: within 10 s no worker runs, the port binds again,
     and every prediction answered before the kill is in the prediction log."""
-    root = tmp_path / "project"
-    root.mkdir()
-    write_config(root, "rate_limit: 1000/second\ntimeout_ms: 2000")
-    with Project.open(root) as project:
-        register_model(project, tmp_path)
-        key = create_key(project)
-    port = free_port()
-    command = [sys.executable, "-m", "keel", "serve", "--project", str(root)]
-    command += ["--port", str(port), "--workers", "2"]
-    with (tmp_path / "stderr").open("wb") as stderr:
-        process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=stderr)
-    url = f"http://127.0.0.1:{port}"
-    workers: set[int] = set()
-    try:
-        wait_ready(url, process)
-        workers = children(process.pid)
-        answered = []
-        for _ in range(20):
-            with httpx.Client(base_url=url, headers=auth(key)) as fresh:  # a new connection each
-                reply = fresh.post("/v1/predict", json={"instance": GOOD})
-            assert reply.status_code == 200
-            answered.append(reply.json()["predictions"][0]["prediction_id"])
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(10)
-        deadline = time.monotonic() + 10
-        while any(map(running, workers)) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        left = {pid for pid in workers if running(pid)}
-    finally:
-        for pid in filter(running, workers):  # none should be left; never leak one
-            os.kill(pid, signal.SIGKILL)
-        process.kill()
-        process.wait(10)
-    assert len(workers) >= 2 and not left
-    assert port_free(port)
-    with Project.open(root) as project, PredictionLog.for_project(project) as log:
-        assert set(answered) <= set(log.read()["prediction_id"])
+    with supervised(tmp_path) as server:
+        answered = {predict(server.url, server.key) for _ in range(20)}
+        left = server.kill_9_and_wait()
+    assert len(server.workers) >= 2 and not left
+    assert port_free(server.port)
+    assert answered <= logged(server.root)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="lists children under /proc")
+def test_a_request_in_flight_when_the_supervisor_is_killed_is_answered_and_logged(
+    tmp_path: Path,
+) -> None:
+    """Workers leave by the graceful path: a request the model is still working on when the
+    supervisor gets SIGKILL is answered 200 and is in the prediction log."""
+    with supervised(tmp_path, slow_s=1.5) as server, ThreadPoolExecutor(1) as pool:
+        in_flight = pool.submit(predict, server.url, server.key)
+        time.sleep(0.7)  # the worker is now waiting on the 1.5 s model
+        left = server.kill_9_and_wait()
+        prediction_id = in_flight.result(30)
+    assert not left
+    assert prediction_id in logged(server.root)
 
 
 GRANDCHILD = textwrap.dedent(
