@@ -1,6 +1,6 @@
 """A worker ends when the process that started it ends, however that one died.
 
-``keel serve --workers N`` forks N workers from a supervisor. Were the supervisor killed
+``keel serve --workers N`` starts N workers from a supervisor. Were the supervisor killed
 with SIGKILL, its workers would go on holding the port with no one to stop them. So each
 worker asks to get SIGTERM when its parent dies: on Linux the kernel sends it
 (``prctl(PR_SET_PDEATHSIG)``, at once); elsewhere, or should that call fail, a daemon
