@@ -427,6 +427,8 @@ class ServingConfig(Section):
     max_body_kb: int = Field(1024, gt=0)
     max_instances: int = Field(1000, ge=1)
     body_timeout: Duration = timedelta(seconds=10)
+    # a connection that has not sent a request's complete headers in this time is closed
+    header_timeout: Duration = timedelta(seconds=10)
     # longer than a client or load balancer in front keeps an idle connection, so they
     # close it first: a server that closes first races the client's next request
     keep_alive: Duration = timedelta(seconds=75)
@@ -458,6 +460,13 @@ class ServingConfig(Section):
                 parse(value)
             except ValueError:
                 raise ValueError(f"'{value}' is not a rate limit; write e.g. 100/second") from None
+        return value
+
+    @field_validator("header_timeout")
+    @classmethod
+    def _header_timeout_positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than 0s (the time to send request headers), e.g. 10s")
         return value
 
 

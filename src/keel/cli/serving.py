@@ -43,11 +43,12 @@ def serve(
         root = opened.root
         settings = opened.config.serving or ServingConfig()
         keep_alive = settings.keep_alive.total_seconds()
+        header_timeout = settings.header_timeout.total_seconds()
     data = {"url": f"http://{host}:{port}", "workers": workers, "project": str(root)}
     emit(
         as_json, data, lambda out: out.print(f"serving {root.name} on {data['url']}", style="green")
     )
-    run_server(root, host, port, workers, keep_alive=keep_alive)
+    run_server(root, host, port, workers, keep_alive=keep_alive, header_timeout=header_timeout)
 
 
 @keys_app.command("create")

@@ -39,6 +39,10 @@ Everything on the predict path is a ``ModelBackend`` (``version`` and
 ``async predict(batch)``); ``MicroBatcher``, ``FallbackBackend`` and the feature lookup
 wrap one and are one, so any object of that shape can be served.
 
+``keel serve --workers N`` runs N worker processes under a supervisor. Each worker gets
+SIGTERM, and so shuts down gracefully (flushing the prediction log), as soon as its
+supervisor dies, even of SIGKILL: none is left holding the port (``keel.serving.orphan``).
+
 The ``serving:`` section of keel.yaml (every key optional; defaults shown)::
 
     serving:
@@ -55,6 +59,7 @@ The ``serving:`` section of keel.yaml (every key optional; defaults shown)::
       max_body_kb: 1024               # 413 beyond
       max_instances: 1000             # 413 beyond
       body_timeout: 10s               # 408 for a client that sends its body too slowly
+      header_timeout: 10s             # a connection's request headers, else it is closed
       keep_alive: 75s                 # idle connections are closed after this
       batching: {max_batch: 64, max_wait_ms: 1}  # waits only while requests pour in
       validation:                     # per kind of finding: reject | flag | fallback

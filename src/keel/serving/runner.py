@@ -5,6 +5,8 @@ Workers import ``keel.serving.runner:app_from_env`` and open the project named i
 fresh folder under ``.keel/metrics``) before any worker starts, so ``/metrics`` sums
 every worker. uvicorn handles SIGTERM: it stops accepting, lets in-flight requests
 finish, then runs the app's shutdown (which flushes the prediction log) and exits 0.
+Workers get that SIGTERM too when the supervisor dies, even by SIGKILL (see
+``keel.serving.orphan``), so none is left holding the port.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from types import FrameType
 from uvicorn import server as uvicorn_server
 
 from keel.serving.asgi import KeelApp
+from keel.serving.headers import DEFAULT_HEADER_TIMEOUT_S, HEADER_TIMEOUT_ENV
 from keel.serving.metrics import MULTIPROC_ENV
 
-__all__ = ["PROJECT_ENV", "app_from_env", "run_server"]
+__all__ = ["PROJECT_ENV", "SUPERVISOR_ENV", "app_from_env", "run_server"]
 
 PROJECT_ENV = "KEEL_PROJECT"
+SUPERVISOR_ENV = "KEEL_SUPERVISOR_PID"  # set for workers: they exit when it dies
 _GRACE_S = 30
 
 
@@ -30,24 +34,41 @@ def app_from_env() -> KeelApp:
     """The app for the project in ``KEEL_PROJECT`` (uvicorn's factory in each worker)."""
     from keel.project import Project
     from keel.serving.app import create_app
+    from keel.serving.orphan import exit_with_parent
 
+    supervisor = os.environ.get(SUPERVISOR_ENV)
+    if supervisor:
+        exit_with_parent(int(supervisor))
     app = create_app(Project.open(os.environ[PROJECT_ENV]))
     app.lifecycle.freeze_gc = True  # this process only serves: see Lifecycle.start
     return app
 
 
-def run_server(root: Path, host: str, port: int, workers: int, *, keep_alive: float) -> None:
+def run_server(
+    root: Path,
+    host: str,
+    port: int,
+    workers: int,
+    *,
+    keep_alive: float,
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT_S,
+) -> None:
     """Serve until SIGTERM or Ctrl-C; return (exit code 0) after a graceful shutdown.
 
     Idle connections stay open ``keep_alive`` seconds: longer than clients keep them (httpx
     5 s, load balancers about 60 s), so the client closes first. Were the server to close
-    first, a request the client sends at that moment would meet a closed connection.
+    first, a request the client sends at that moment would meet a closed connection. A
+    connection gets ``header_timeout`` seconds to send a request's headers (see
+    ``keel.serving.headers``).
     """
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
     os.environ[PROJECT_ENV] = str(root)
+    os.environ[HEADER_TIMEOUT_ENV] = str(header_timeout)
+    os.environ.pop(SUPERVISOR_ENV, None)
     if workers > 1:
+        os.environ[SUPERVISOR_ENV] = str(os.getpid())
         folder = root / ".keel" / "metrics"
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
@@ -63,6 +84,7 @@ def run_server(root: Path, host: str, port: int, workers: int, *, keep_alive: fl
         timeout_graceful_shutdown=_GRACE_S,
         timeout_keep_alive=max(1, math.ceil(keep_alive)),
         lifespan="on",
+        http="keel.serving.headers:HeaderTimeoutProtocol",
     )
     if workers > 1:
         # each worker runs uvicorn's own server; the supervisor exits 0 after stopping them
