@@ -166,3 +166,23 @@ def test_a_real_server_restarted_on_a_tampered_version_recovers(
     assert answer["predictions"][0]["fallback"] == "previous" and not_ready == 503
     assert open_alerts == ["open"] and ready == 200
     assert [a.status for a in _load_alerts(project)] == ["resolved"]
+
+
+@pytest.mark.anyio
+async def test_a_refused_switch_keeps_the_alert_open_while_the_old_version_serves(
+    project: Project, tmp_path: Path
+) -> None:
+    """Version 2 fails its digest check on a hot switch: version 1 keeps serving unmarked
+    and ready, and the alert is open (not recorded as already resolved)."""
+    register_model(project, tmp_path, seed=0)
+    key = create_key(project)
+    app = create_app(project)
+    async with client(app) as c:
+        bad = register_model(project, tmp_path, seed=1)
+        _tamper(project, bad.artifact)
+        await app.lifecycle.check_source()
+        ready = await c.get("/readyz")
+        answer = (await _predict(c, key)).json()["predictions"][0]
+    assert ready.status_code == 200
+    assert (answer["model_version"], answer["fallback"]) == ("churn@1", None)
+    assert [(a.status, a.severity) for a in _load_alerts(project)] == [("open", "critical")]
