@@ -99,3 +99,29 @@ def test_a_row_without_a_holdout_is_shaped_by_the_schema() -> None:
     ]
     row = typical_row(reference, schema)
     assert row == {"spend": 3.0, "region": frame["region"].mode()[0], "age": 0.0}
+
+
+def test_an_intact_artifact_that_is_not_a_model_is_refused(two_versions: Path) -> None:
+    """Version 2's artifact verifies but holds no Keel bundle: the deploy is refused in
+    one sentence saying it does not load, and version 1 stays in production."""
+    import pickle
+
+    import sqlalchemy as sa
+
+    from keel.errors import DeployRefused
+    from keel.training import deploy
+    from keel.training.tables import model_versions
+
+    with Project.open(two_versions) as project:
+        digest = project.artifacts.put_bytes(pickle.dumps({"not": "a model"}))
+        with project.store.begin() as conn:
+            conn.execute(
+                sa.update(model_versions)
+                .where(model_versions.c.version == 2)
+                .values(artifact=digest)
+            )
+        with pytest.raises(
+            DeployRefused, match="version 2 cannot be deployed: its artifact does not load"
+        ):
+            deploy(project, "2")
+    assert _production(two_versions) == 1
