@@ -17,13 +17,13 @@ from keel.errors import RegistryError
 from keel.project import Project
 from keel.training import Registry
 from tests.helpers import free_port, registry_row
-from tests.serving.helpers import register_model, write_config
+from tests.serving.helpers import import_fitted, register_model, write_config
 
 
 def _two_deploys(project: Project) -> Registry:
     registry = Registry(project.store)
-    for _ in range(2):
-        registry.register(registry_row(), {}, "trainer")
+    for seed in range(2):  # real artifacts: a rollback loads its target before recording it
+        import_fitted(project, project.root, seed)
     registry.transition(1, "production", "alice", "first model")
     registry.transition(2, "production", "bob", "better auc")
     return registry

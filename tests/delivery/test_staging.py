@@ -14,13 +14,13 @@ from keel.delivery.staging import rollout, stage
 from keel.errors import DeployRefused, KeelError
 from keel.project import Project
 from keel.training import Registry
-from tests.helpers import registry_row
+from tests.serving.helpers import import_fitted
 
 
 def _gated(project: Project, count: int, passed: bool = True) -> Registry:
     registry = Registry(project.store)
-    for _ in range(count):
-        version = registry.register(registry_row(), {}, "trainer").version
+    for seed in range(count):  # real artifacts: a deploy loads the version before recording it
+        version = import_fitted(project, project.root, seed).version
         registry.record_gate(version, {"passed": passed}, passed, "gate")
     registry.transition(1, "production", "alice", "first model")
     return registry

@@ -19,7 +19,7 @@ from keel.monitoring.log import PredictionLog
 from keel.project import Project
 from keel.training import Registry
 from tests.delivery.helpers import stop
-from tests.helpers import registry_row
+from tests.serving.helpers import import_fitted
 
 CONFIG = """name: churn
 store: '{store}'
@@ -35,8 +35,8 @@ Seen = tuple[str, int, float, float]
 def _canary(project: Project) -> int:
     """Version 1 in production, version 2 the canary at the first step (10%)."""
     registry = Registry(project.store)
-    for _ in range(2):
-        version = registry.register(registry_row(), {}, "trainer").version
+    for seed in range(2):  # real artifacts: a deploy loads the version before recording it
+        version = import_fitted(project, project.root, seed).version
         registry.record_gate(version, {"passed": True}, True, "gate")
     registry.transition(1, "production", "alice", "first model")
     return stage(project, "2", "canary").version

@@ -131,15 +131,14 @@ async def test_a_rule_function_in_the_project_answers(project_dir: Path) -> None
 
 @pytest.mark.anyio
 async def test_without_a_production_model_the_answer_says_so(project: Project) -> None:
-    """An empty registry: not ready, and predictions fall back with the reason."""
+    """An empty registry and no rule: not ready, and predict is a 503 saying why."""
     app = create_app(project)
     key = create_key(project)
     async with client(app) as c:
         ready = await c.get("/readyz")
         response = await c.post("/v1/predict", json={"instance": GOOD}, headers=auth(key))
-    answer = response.json()["predictions"][0]
-    assert ready.status_code == 503
-    assert answer["fallback"] == "none" and answer["reason"] == "no model is loaded"
+    assert ready.status_code == 503 and response.status_code == 503
+    assert response.json()["error"].startswith("no model is loaded")
 
 
 def test_the_chain_ends_in_none_even_when_not_configured() -> None:

@@ -17,6 +17,7 @@ from keel.errors import RegistryError
 from keel.project import Project
 from keel.training.registry import Registry
 from keel.training.tables import model_events
+from keel.training.verify import verify_deployable
 from keel.training.versions import ModelVersion, StatusEvent
 
 __all__ = ["DEPLOYED_STATUSES", "deployments", "previous_production", "rollback"]
@@ -57,6 +58,7 @@ def rollback(project: Project, reason: str, actor: str) -> ModelVersion:
             "there is no earlier production version to roll back to; deploy one with "
             "`keel deploy V`"
         )
+    verify_deployable(project, registry.get(target), "rolled back to")
     return registry.transition(target, "production", actor, f"rollback: {reason}")
 
 

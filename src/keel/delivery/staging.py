@@ -21,6 +21,7 @@ from keel.project import Project
 from keel.training import provenance
 from keel.training.gating import deploy_allowed
 from keel.training.registry import Registry
+from keel.training.verify import verify_deployable
 from keel.training.versions import ModelVersion
 
 __all__ = [
@@ -112,6 +113,7 @@ def _stage(
     refusal = staging_refusal(version, kind, occupant, force, reason)
     if refusal is not None:
         raise DeployRefused(refusal)
+    verify_deployable(project, version, f"deployed as the {kind}")
     share = (share or default_share(project)) if kind == "canary" else 0.0
     why = reason or f"gate decision passed; deployed with `keel deploy {ref} --{kind}`"
     forced = not version.gate_passed

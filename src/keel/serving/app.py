@@ -25,6 +25,7 @@ from keel.serving.source import ModelSource, RegistrySource
 from keel.serving.state import ServerState, compile_actions, serve_model
 
 if TYPE_CHECKING:
+    from keel.monitoring.alerts.rules import Severity
     from keel.project import Project
     from keel.serving.backend import ModelBackend
 
@@ -74,6 +75,7 @@ def create_app(
         rule=rule,
         alert=_alerter(project),
         features=_feature_store(project),
+        resolve_alert=_alert_resolver(project),
     )
     app = KeelApp(state, build_api(state, project.store), lifecycle)
     if settings.dashboard:
@@ -106,16 +108,29 @@ def _feature_store(project: Project) -> FeatureClient | None:
 
 
 def _alerter(project: Project) -> Callable[[str, dict[str, Any]], None]:
-    """Records a critical alert in the monitoring layer's alert book (delivered by its outbox)."""
+    """Opens (or refreshes) the critical ``model_load_failed`` alert in the monitoring
+    layer's alert book (delivered by its outbox); it stays open until a model loads."""
 
     def alert(summary: str, details: dict[str, Any]) -> None:
-        from keel.monitoring.alerts import AlertBook, sinks_from_config
-
-        routes, _ = sinks_from_config(project.config.alerts)
-        book = AlertBook(project.store, routes)
-        book.event("model_load_failed", "serving", "critical", summary, details, time.time())
+        signals = {**details, "firing": True, "explain": {"firing": summary}}
+        _alert(project, "model_load_failed", signals, "critical")
 
     return alert
+
+
+def _alert_resolver(project: Project) -> Callable[[], None]:
+    """Resolves an open ``model_load_failed`` alert once the production version loads."""
+    return lambda: _alert(project, "model_load_failed", {"firing": False}, "critical")
+
+
+def _alert(project: Project, name: str, signals: dict[str, Any], severity: Severity) -> None:
+    """Apply one observation of the alert ``name`` (open while ``signals["firing"]``)."""
+    from keel.monitoring.alerts import AlertBook, Rule, sinks_from_config
+
+    # no cooldown (a failure after a fix opens it again); resolved on the first clear look
+    rule = Rule(name, "firing", severity, cooldown=0.0, clear_after=1)
+    routes, _ = sinks_from_config(project.config.alerts)
+    AlertBook(project.store, routes).observe(rule, signals, time.time(), subject="serving")
 
 
 def _cache(settings: ServingConfig) -> ResponseCache | None:

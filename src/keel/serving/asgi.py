@@ -105,6 +105,11 @@ class KeelApp:
                 await send_json(send, 405, error_body("use POST"), [(b"allow", b"POST")])
                 self._count(path, 405, None, started)
                 return
+            unservable = self.state.unservable()
+            if unservable is not None:  # the chain would end in none for every row
+                await send_json(send, 503, error_body(unservable), [(b"retry-after", b"60")])
+                self._count(path, 503, "none", started)
+                return
             status, fallback, version = await handle_predict(self.state, headers, receive, send)
             self.state.metrics.request(
                 path, status, version, fallback, time.perf_counter() - started
@@ -174,6 +179,7 @@ class KeelApp:
             "draining": state.draining,
             "prediction_log": state.log is not None,
             "metadata_store": state.metadata_ok,
+            "stand_in_for": state.served.stand_in_for,  # an earlier version answers, marked
         }
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

@@ -6,8 +6,12 @@ refreshes the key ring (revocations take effect within ``keys_refresh``), one wa
 registry and switches to a new production version without a restart. A version that
 fails to load (its digest does not verify, it does not unpickle, its warm-up prediction
 fails) leaves the previous one serving, is logged at CRITICAL and recorded as a critical
-alert in the monitoring layer's alert book, and is tried again a minute later. A store
-that goes away stops neither loop nor the serving: the last known keys and model stay.
+alert in the monitoring layer's alert book, and is tried again a minute later. The alert
+stays open until the production version loads. A server that has nothing loaded when
+production fails (at start) serves the newest earlier production version that loads, its
+answers marked ``fallback: "previous"`` and readiness false; with none, the fallback
+chain answers. A store that goes away stops neither loop nor the serving: the last known
+keys and model stay.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class Lifecycle:
         rule: Rule | None,
         alert: Callable[[str, dict[str, Any]], None] | None = None,
         features: FeatureClient | None = None,
+        resolve_alert: Callable[[], None] | None = None,
     ) -> None:
         self.state = state
         self.source = source
@@ -58,10 +63,15 @@ class Lifecycle:
         self.store = store
         self.rule = rule
         self.alert = alert
+        self.resolve_alert = resolve_alert
         self.features = features
         self.last_good = LastGood()
         self._failed: tuple[str, float] | None = None  # (ref, when) of the last failed load
         self._tasks: list[asyncio.Task[None]] = []
+        if state.served.model is None:  # until a model loads, the rule answers (if any)
+            state.served = serve_model(
+                None, state.settings, state.metrics, rule=rule, last_good=self.last_good
+            )
         self.arms = _arms(state, source, rule, features)
         self.freeze_gc = False  # a server process sets it; tests in one process must not
 
@@ -72,6 +82,8 @@ class Lifecycle:
             await self.install(self.model, None)
         elif self.source is not None:
             await self.check_source()
+            if self.state.served.model is None:
+                await self._stand_in()
         settings = self.state.settings
         if self.store is not None:
             self._spawn(self._every(settings.keys_refresh.total_seconds(), self.refresh_keys))
@@ -123,7 +135,9 @@ class Lifecycle:
             self._store_down(error)
             return
         self.state.metadata_ok = True
-        if ref is not None and ref != self.state.served.ref and not self._recently_failed(ref):
+        served = self.state.served
+        changed = ref != served.ref or served.stand_in_for is not None
+        if ref is not None and changed and not self._recently_failed(ref):
             await self._switch(ref)
         if self.arms is not None:
             await self.arms.check()
@@ -137,17 +151,37 @@ class Lifecycle:
             return
         await self.install(model, ref)
 
-    async def install(self, model: ModelBackend, ref: str | None) -> None:
-        """Warm ``model`` up, then make it the served one in a single assignment."""
-        warm_up = getattr(model, "warm_up_rows", None)
-        try:
-            if warm_up is not None:
-                await model.predict(warm_up())
-            if self.features is not None:
-                await self.features.warm_up()
-        except Exception as error:
-            await self._load_failed(ref or model.version, error)
+    async def _stand_in(self) -> None:
+        """Production failed to load and nothing is served: the newest earlier production
+        version that loads answers for it, marked, until production loads."""
+        failed = self.state.last_load_error
+        earlier = getattr(self.source, "earlier", None)
+        if failed is None or earlier is None or self.source is None:
             return
+        try:
+            refs: list[str] = await asyncio.to_thread(earlier, failed["ref"])
+        except Exception as error:
+            self._store_down(error)
+            return
+        for ref in refs:
+            try:
+                model = await asyncio.to_thread(self.source.load, ref)
+            except Exception as error:
+                logger.error("earlier version %s does not load either (%s)", ref, error)
+                continue
+            if await self.install(model, ref, stand_in_for=failed["ref"]):
+                logger.critical("version %s stands in for %s, answers marked", ref, failed["ref"])
+                return
+
+    async def install(
+        self, model: ModelBackend, ref: str | None, stand_in_for: str | None = None
+    ) -> bool:
+        """Warm ``model`` up, then make it the served one in a single assignment."""
+        error = await self._warm(model)
+        if error is not None:
+            if stand_in_for is None:
+                await self._load_failed(ref or model.version, error)
+            return False
         previous = self.state.served
         self.state.served = serve_model(
             model,
@@ -157,13 +191,30 @@ class Lifecycle:
             rule=self.rule,
             last_good=self.last_good,
             features=self.features,
+            stand_in_for=stand_in_for,
         )
         self.state.metrics.serving(model.version, previous.version if previous.model else None)
-        self.state.ready = True
-        self._failed = None
-        logger.info("serving model %s", model.version)
+        self.state.ready = stand_in_for is None
         if previous.model is not None and previous.model is not model:
             asyncio.get_running_loop().call_later(_RETIRE_AFTER_S, _close, previous.model)
+        if stand_in_for is None:
+            self._failed = None
+            logger.info("serving model %s", model.version)
+            if ref is not None:
+                await self._resolve_alert()
+        return True
+
+    async def _warm(self, model: ModelBackend) -> Exception | None:
+        """Why ``model`` (or the feature store) cannot answer its warm-up rows, or None."""
+        warm_up = getattr(model, "warm_up_rows", None)
+        try:
+            if warm_up is not None:
+                await model.predict(warm_up())
+            if self.features is not None:
+                await self.features.warm_up()
+        except Exception as error:
+            return error
+        return None
 
     def _recently_failed(self, ref: str) -> bool:
         """A version that failed to load is retried only after a pause (it may be transient)."""
@@ -178,7 +229,9 @@ class Lifecycle:
             "error": str(error) or repr(error),
             "at": time.time(),
         }
-        summary = f"model {ref} failed to load ({error}); still serving {self.state.served.version}"
+        served = self.state.served
+        now = f"still serving {served.version}" if served.model else "no model is serving"
+        summary = f"model {ref} failed to load ({error}); {now}"
         logger.critical(summary)
         if self.alert is not None:
             await self._raise_alert(summary, dict(self.state.last_load_error))
@@ -189,6 +242,15 @@ class Lifecycle:
             await asyncio.to_thread(self.alert, summary, details)
         except Exception as error:  # the alert book is in the store, which may be down
             logger.error("could not record the critical alert: %r", error)
+
+    async def _resolve_alert(self) -> None:
+        """Production loaded: an open ``model_load_failed`` alert is resolved."""
+        if self.resolve_alert is None:
+            return
+        try:
+            await asyncio.to_thread(self.resolve_alert)
+        except Exception as error:
+            logger.error("could not resolve the model-load alert: %r", error)
 
     def _store_down(self, error: Exception) -> None:
         if self.state.metadata_ok is not False:

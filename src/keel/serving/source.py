@@ -2,7 +2,8 @@
 
 ``RegistrySource`` answers two questions for the server: which version is in production
 now (a cheap query, polled for hot switches) and how to load it (the artifact's digest
-is verified by the artifact store before anything is unpickled). Loading also derives
+is verified by the artifact store before anything is unpickled), and which earlier
+production versions may stand in when production does not load. Loading also derives
 what serving needs beyond the estimator: typical feature values for explanations (from
 the version's reference statistics) and, for regression, the conformal interval width
 from the held-out residuals.
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from keel.serving.arms import Staging
 
 __all__ = ["ModelSource", "RegistrySource", "baseline_from_reference", "conformal_halfwidth"]
+
+_STAND_INS = 3  # earlier versions tried, newest first, when production does not load
 
 
 class ModelSource(Protocol):
@@ -47,6 +50,18 @@ class RegistrySource:
 
         production = Registry(self.project.store).production()
         return None if production is None else str(production.version)
+
+    def earlier(self, ref: str) -> list[str]:
+        """Versions that were production before, newest first, ``ref`` left out: the ones
+        that may stand in when ``ref`` cannot be loaded."""
+        from keel.delivery.deployments import deployments
+
+        found: list[str] = []
+        for event in deployments(self.project, limit=200):
+            version = str(event.version)
+            if event.to_status == "production" and version != ref and version not in found:
+                found.append(version)
+        return found[:_STAND_INS]
 
     def staged(self) -> Staging:
         """The running canary (with its share as a fraction) and shadow, if any."""

@@ -2,6 +2,12 @@
 
 ``ServedModel`` is immutable and swapped in one assignment: a request takes the model
 it starts with and finishes on it, so a hot switch never drops or mixes a request.
+
+When the production version cannot be loaded at start, an earlier version that loads may
+stand in for it (``stand_in_for``): every answer it gives is marked ``fallback:
+"previous"`` with the reason, and the server is not ready. With no model at all, answers
+come from the fallback chain; when that chain has no rule to answer with, there is nothing
+honest to say and ``ServerState.unservable`` gives the 503's sentence instead.
 """
 
 from __future__ import annotations
@@ -26,9 +32,35 @@ from keel.serving.validation import ValidationPolicy, Validator, compile_validat
 if TYPE_CHECKING:
     from keel.serving.arms import Delivery
 
-__all__ = ["Action", "ServedModel", "ServerState", "compile_actions", "serve_model"]
+__all__ = [
+    "PREVIOUS",
+    "Action",
+    "ServedModel",
+    "ServerState",
+    "StandIn",
+    "compile_actions",
+    "serve_model",
+]
 
 Action = tuple[Callable[[Mapping[str, Any]], Any], str]
+PREVIOUS = "previous"  # the fallback marker of an earlier version standing in for production
+
+
+class StandIn:
+    """An earlier version answering because production cannot load: each answer says so."""
+
+    def __init__(self, inner: ModelBackend, reason: str) -> None:
+        self.inner = inner
+        self.version = inner.version
+        self.reason = reason
+
+    async def predict(self, batch: list[dict[str, Any]]) -> list[Prediction]:
+        answers = await self.inner.predict(batch)
+        for answer in answers:
+            if answer.fallback is None and not answer.declined and answer.errors is None:
+                answer.fallback = PREVIOUS
+                answer.reason = answer.reason or self.reason
+        return answers
 
 
 @dataclass(frozen=True)
@@ -42,6 +74,7 @@ class ServedModel:
     validator: Validator | None
     explainer: Any = None  # has explain(row, top) when the model can explain itself
     loaded_at: float = field(default_factory=time.time)
+    stand_in_for: str | None = None  # the production ref this earlier version answers for
 
     @property
     def task(self) -> str | None:
@@ -58,11 +91,13 @@ def serve_model(
     rule: Rule | None = None,
     last_good: LastGood | None = None,
     features: FeatureClient | None = None,
+    stand_in_for: str | None = None,
 ) -> ServedModel:
     """Put ``model`` (any backend) behind micro-batching and the fallback chain.
 
     A backend that has a ``schema`` (the training layer's input schema) gets requests
-    validated against it; one with ``explain(row, top)`` can explain its answers.
+    validated against it; one with ``explain(row, top)`` can explain its answers. With
+    ``stand_in_for`` (a production ref that failed to load) its answers are marked.
     """
     inner: ModelBackend | None = None
     validator = None
@@ -80,6 +115,9 @@ def serve_model(
         if schema is not None:
             passthrough = (*passthrough, *getattr(model, "left_out", ()))
             validator = compile_validator(schema, _policy(settings, passthrough))
+        if stand_in_for is not None:
+            why = f"version {stand_in_for} failed to load; an earlier version answers"
+            inner = StandIn(inner, why)
     backend = FallbackBackend(
         inner,
         settings.fallback,
@@ -96,6 +134,7 @@ def serve_model(
         backend=backend,
         validator=validator,
         explainer=explainer,
+        stand_in_for=stand_in_for,
     )
 
 
@@ -154,3 +193,18 @@ class ServerState:
     last_load_error: dict[str, Any] | None = None
     metadata_ok: bool | None = None
     delivery: Delivery | None = None  # a canary or shadow beside production, if any
+
+    def unservable(self) -> str | None:
+        """Why no prediction can be given at all (no model, no rule in the chain), or None."""
+        served = self.served
+        if served.model is not None:
+            return None
+        chain = served.backend
+        if chain.rule is not None and "rule" in chain.steps:
+            return None
+        failed = self.last_load_error
+        cause = f"version {failed['ref']} failed to load" if failed else "no model is loaded"
+        return (
+            f"{cause} and the fallback chain has no rule (serving.rule); deploy a version "
+            "that loads with `keel deploy V`"
+        )

@@ -19,6 +19,7 @@ from keel.training.data import read_table
 from keel.training.evaluate import Production, gather_evidence
 from keel.training.gate import GateDecision, decide
 from keel.training.registry import Registry
+from keel.training.verify import verify_deployable
 from keel.training.versions import ModelVersion
 
 if TYPE_CHECKING:
@@ -76,12 +77,14 @@ def deploy_allowed(gate_passed: bool | None, force: bool, reason: str | None) ->
 def deploy(
     project: Project, ref: str, force: bool = False, reason: str | None = None
 ) -> ModelVersion:
-    """Make ``ref`` (a version or ``latest``) the production model."""
+    """Make ``ref`` (a version or ``latest``) the production model, once its artifact has
+    been read back intact, loaded and asked to predict (else ``DeployRefused``)."""
     registry = Registry(project.store)
     version = registry.resolve(ref)
     refusal = deploy_allowed(version.gate_passed, force, reason)
     if refusal is not None:
         raise DeployRefused(f"version {version.version} {refusal}")
+    verify_deployable(project, version)
     forced = not version.gate_passed
     why = reason or f"gate decision passed; deployed with `keel deploy {ref}`"
     return registry.transition(version.version, "production", provenance.actor(), why, forced)

@@ -126,12 +126,15 @@ EVENTS = (
             "keel status",
             "keel registry show production",
             "keel deployments",
-            "keel alerts list --status resolved --json",
+            "keel alerts list --status open --json",
         ),
         (
             "A server that was serving a model keeps serving it (`GET /v1/status` shows "
             "`last_load_error`); one that had none yet is not ready (`GET /readyz` answers "
-            "503). Each tries the version again a minute later.",
+            "503) and serves the newest earlier production version that loads, its answers "
+            'marked `fallback: "previous"`, else the fallback chain (`fallback: "rule"`, or '
+            "503 without a rule). Each tries the version again a minute later; the alert "
+            "stays open until a version loads.",
             "The `error` says why: a missing artifact or a failed digest check points at the "
             "artifact store; an unpickling error at library versions that differ between "
             "training and serving; a failed warm-up at a model that cannot predict its own "
