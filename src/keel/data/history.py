@@ -71,20 +71,7 @@ def load_values(
     version's key index (``lineage["key_index"]``, written at publish) is read instead of
     its full Parquet when it indexes ``column``.
     """
-    against = against or column
-    holding = [v for v in versions if column in v.schema]
-    if not holding or against not in batch.schema:
-        return None
-    with ExitStack() as stack:
-        paths = [stack.enter_context(parquet_path(artifacts, _blob(v, column))) for v in holding]
-        files = ", ".join(f"'{_literal(path)}'" for path in paths)
-        batch.con.execute(
-            f"CREATE OR REPLACE TABLE {table} AS SELECT DISTINCT {quote(column)}::VARCHAR "
-            f"AS value FROM read_parquet([{files}], union_by_name = true) "
-            f"WHERE {quote(column)}::VARCHAR IN (SELECT DISTINCT {quote(against)}::VARCHAR "
-            f"FROM {TABLE} WHERE {quote(against)} IS NOT NULL)"
-        )
-    return table
+    return _load_distinct(batch, artifacts, versions, (column,), (against or column,), table)
 
 
 def load_keys(
@@ -98,19 +85,31 @@ def load_keys(
     the batch also holds, as ``load_values`` does for one column; the table's name, or
     None when no version has every key column or the batch lacks one."""
     columns = _columns(keys)
-    if len(columns) == 1:
-        return load_values(batch, artifacts, versions, columns[0], table)
+    return _load_distinct(batch, artifacts, versions, columns, columns, table)
+
+
+def _load_distinct(
+    batch: Batch,
+    artifacts: ArtifactStore,
+    versions: Sequence[DataVersion],
+    columns: tuple[str, ...],
+    against: tuple[str, ...],
+    table: str,
+) -> str | None:
+    """The one query behind ``load_values`` and ``load_keys``: the published values of
+    ``columns`` (as ``key_sql`` text) that the batch's ``against`` columns also hold."""
     holding = [v for v in versions if all(c in v.schema for c in columns)]
-    if not holding or not all(c in batch.schema for c in columns):
+    if not holding or not all(c in batch.schema for c in against):
         return None
     value, present = key_sql(columns), key_present(columns)
+    wanted, known = key_sql(against), key_present(against)
     with ExitStack() as stack:
         paths = [stack.enter_context(parquet_path(artifacts, _blob(v, columns))) for v in holding]
         files = ", ".join(f"'{_literal(path)}'" for path in paths)
         batch.con.execute(
             f"CREATE OR REPLACE TABLE {table} AS SELECT DISTINCT {value} AS value "
             f"FROM read_parquet([{files}], union_by_name = true) WHERE {present} AND {value} "
-            f"IN (SELECT DISTINCT {value} FROM {TABLE} WHERE {present})"
+            f"IN (SELECT DISTINCT {wanted} FROM {TABLE} WHERE {known})"
         )
     return table
 
