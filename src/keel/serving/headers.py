@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -59,22 +58,25 @@ class HeaderDeadline:
         self.transport.close()
 
 
-class H11HeaderTimeout(H11Protocol):
-    """uvicorn's h11 protocol: the clock runs while h11 still waits for a request (IDLE)."""
+class _HeaderClock:
+    """What both protocols add at a connection's ends: a deadline armed when it opens and
+    dropped when it closes; each protocol starts and stops it around a request's headers."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._deadline: HeaderDeadline | None = None
+    _deadline: HeaderDeadline | None = None
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
         self._deadline = HeaderDeadline(transport, header_timeout())
         self._deadline.start()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._deadline is not None:
             self._deadline.stop()
-        super().connection_lost(exc)
+        super().connection_lost(exc)  # type: ignore[misc]
+
+
+class H11HeaderTimeout(_HeaderClock, H11Protocol):
+    """uvicorn's h11 protocol: the clock runs while h11 still waits for a request (IDLE)."""
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -95,22 +97,8 @@ except ImportError:  # pragma: no cover - uvicorn without its extras
 else:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    class HttpToolsHeaderTimeout(HttpToolsProtocol):
+    class HttpToolsHeaderTimeout(_HeaderClock, HttpToolsProtocol):
         """uvicorn's httptools protocol; the parser's own callbacks start and stop the clock."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._deadline: HeaderDeadline | None = None
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._deadline = HeaderDeadline(transport, header_timeout())
-            self._deadline.start()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            if self._deadline is not None:
-                self._deadline.stop()
-            super().connection_lost(exc)
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
