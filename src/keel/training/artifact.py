@@ -47,12 +47,15 @@ def make_bundle(
     labels: Sequence[Any] | None = None,
     positive_class: Any = None,
     baseline: Any = None,
+    left_out: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The artifact's content for a fitted ``model`` (whose machine-only state is reset).
 
     ``labels`` (the training labels) and ``positive_class`` (the configured one, if any)
     decide the positive class: see ``keel.training.classes``. ``baseline`` is the trivial
-    model fitted on the same rows, which the gate's baseline check scores.
+    model fitted on the same rows, which the gate's baseline check scores. ``left_out``
+    names the training table's columns the model does not take (key, time, ids): serving
+    accepts and logs them.
     """
     reset_runtime_state(model)
     classes = choose_classes(model, labels, positive_class, target)
@@ -65,6 +68,7 @@ def make_bundle(
         "positive": classes.positive,
         "classes": classes.to_dict(),
         "baseline": baseline,
+        "left_out": [str(name) for name in left_out],
     }
 
 

@@ -100,8 +100,10 @@ def _train_and_register(
     fit_s = time.perf_counter() - fit_started
     labels = train_rows[config.target].to_numpy()
     baseline = fit_baseline(model, X_train, train_rows[config.target])
-    bundle = make_bundle(model, schema, config.target, labels, config.positive_class, baseline)
-    bundle["left_out"] = [str(c) for c in frame.columns if c not in features and c != config.target]
+    left_out = [c for c in frame.columns if c not in features and c != config.target]
+    bundle = make_bundle(
+        model, schema, config.target, labels, config.positive_class, baseline, left_out
+    )
     blob = dump_bundle(bundle)
     with ThreadPoolExecutor(max_workers=1) as pool:  # DuckDB writes while we score
         holdout_digest = pool.submit(store_frame, project.artifacts, test_rows)
