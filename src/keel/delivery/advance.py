@@ -77,7 +77,7 @@ def advance_delivery(project: Project, now: float | None = None) -> dict[str, An
     """One delivery step: what happened to the shadow, the canary and a new candidate."""
     now = time.time() if now is None else now
     try:
-        with project.store.leases.hold(_LEASE, ttl=120):
+        with project.store.leases.hold(_LEASE, ttl=15):
             return _advance(project, now)
     except LeaseHeld:
         return {"skipped": "another worker is taking the delivery step"}

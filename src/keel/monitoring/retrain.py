@@ -123,7 +123,7 @@ class RetrainTrigger:
         if not decision.run:
             return decision
         try:
-            with self.project.store.leases.hold(f"keel:retrain:{self.project.config.name}", 3600):
+            with self.project.store.leases.hold(f"keel:retrain:{self.project.config.name}", 60):
                 self._run(decision.reasons, now)
         except LeaseHeld:
             return RetrainDecision(False, decision.reasons, "a retrain run is in progress")
