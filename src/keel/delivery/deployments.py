@@ -25,8 +25,9 @@ __all__ = ["DEPLOYED_STATUSES", "deployments", "previous_production", "rollback"
 DEPLOYED_STATUSES = ("production", "shadow", "canary")
 
 
-def deployments(project: Project, limit: int = 50) -> list[StatusEvent]:
-    """Status changes into or out of a deployed status, newest first."""
+def deployments(project: Project, limit: int | None = 50) -> list[StatusEvent]:
+    """Status changes into or out of a deployed status, newest first (all of them when
+    ``limit`` is None)."""
     touched = sa.or_(
         model_events.c.to_status.in_(DEPLOYED_STATUSES),
         model_events.c.from_status.in_(DEPLOYED_STATUSES),
