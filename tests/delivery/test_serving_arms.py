@@ -55,6 +55,33 @@ async def test_a_canary_answers_a_sticky_share_of_customers(
 
 
 @pytest.mark.anyio
+async def test_a_batch_routes_each_customer_to_the_arm_it_gets_alone(
+    project: Project, tmp_path: Path
+) -> None:
+    """One batch of 200 customers under a 50% canary: each row is answered (and logged and
+    explained) by the arm that customer gets in a request of its own."""
+    register_model(project, tmp_path, seed=0)
+    canary = stage_model(project, tmp_path, "canary", share=50)
+    key = create_key(project)
+    customers = [f"c{i}" for i in range(200)]
+    async with client(create_app(project)) as c:
+        alone = [str((await _ask(c, key, name))["model_version"]) for name in customers]
+        body = {"instances": [{**GOOD, "customer_id": name} for name in customers]}
+        body["explain"] = True
+        response = await c.post("/v1/predict", json=body, headers=auth(key))
+    answers = response.json()["predictions"]
+    assert [answer["model_version"] for answer in answers] == alone
+    assert 60 < alone.count(canary.label) < 140
+    assert all(answer["explanation"] for answer in answers)
+    logged = [row for row in _logged(project) if row["prediction_id"] in
+              {answer["prediction_id"] for answer in answers}]  # fmt: skip
+    assert {(row["route"], row["model_version"]) for row in logged} == {
+        ("canary", canary.label),
+        ("production", "churn@1"),
+    }
+
+
+@pytest.mark.anyio
 async def test_the_log_says_which_arm_answered(project: Project, tmp_path: Path) -> None:
     """Each logged prediction's route is canary or production, matching its version."""
     register_model(project, tmp_path, seed=0)

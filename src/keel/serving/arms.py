@@ -1,9 +1,9 @@
 """Canary and shadow beside the production model.
 
 When the registry has a canary, the server loads it next to production and routes each
-request by ``keel.delivery.route``: the key is the request's entity value (``serving.
-entity`` or the feature views' entity) or else the prediction id, salted with the canary's
-version, so a customer keeps its arm while the share grows. When it has a shadow, every
+row by ``keel.delivery.route``: the key is the row's entity value (``serving.entity`` or
+the feature views' entity) or else its prediction id, salted with the canary's version, so
+a customer keeps its arm while the share grows, alone or inside a batch. When it has a shadow, every
 answered request is also offered to the shadow through a bounded queue and answered off
 the response path, the requests that queued meanwhile in one call (as live requests are
 micro-batched); its outputs are logged with route ``shadow`` and the same prediction
@@ -119,17 +119,18 @@ class Delivery:
     shadow: ShadowRunner | None
     entity: str | None
 
-    def pick(
-        self, production: ServedModel, rows: list[dict[str, Any]]
-    ) -> tuple[ServedModel, str, str | None]:
-        """The arm that answers: (model, route, the prediction id used as key or None)."""
+    def routes(self, rows: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
+        """Each row's arm, row by row, so a customer keeps its arm inside any batch; for a
+        row without an entity value, also the random key (its prediction id) that routed it."""
         if self.canary is None:
-            return production, "production", None
-        value = rows[0].get(self.entity) if self.entity else None
-        key = os.urandom(16).hex() if value is None else str(value)
-        arm = route(key, self.staging.share, salt=self.canary.ref or "")
-        served = self.canary if arm == "canary" else production
-        return served, arm, key if value is None else None
+            return [("production", None)] * len(rows)
+        share, salt = self.staging.share, self.canary.ref or ""
+        found: list[tuple[str, str | None]] = []
+        for row in rows:
+            value = row.get(self.entity) if self.entity else None
+            key = os.urandom(16).hex() if value is None else str(value)
+            found.append((route(key, share, salt=salt), key if value is None else None))
+        return found
 
 
 class Arms:

@@ -69,17 +69,24 @@ async def handle_predict(
     rows, explain, raw, screening = read
     answerable = list(range(len(rows))) if screening is None else screening.indexes("answer")
     picked = [rows[i] for i in answerable]
-    arm, key = "production", None
     delivery = state.delivery
-    if delivery is not None and picked:
-        served, arm, key = delivery.pick(served, picked)
-    answers, cached = await _answer(state, served, picked, explain) if picked else ([], [])
-    outcomes = _outcomes(served, rows, screening, arm, answerable, answers, cached)
+    arms = {"production": served}
+    routes: list[tuple[str, str | None]] = [("production", None)] * len(picked)
+    if delivery is not None and delivery.canary is not None and picked:
+        arms["canary"] = delivery.canary
+        routes = delivery.routes(picked)
+        if len({arm for arm, _ in routes}) == 1:
+            served = arms[routes[0][0]]  # the whole request went one way: its version
+    answers, cached = await _answer_routed(state, arms, picked, routes, explain)
+    named = [arm for arm, _ in routes]
+    outcomes = _outcomes(served, rows, screening, named, answerable, answers, cached)
     outputs = [_slot(state, served, row, out) for row, out in zip(rows, outcomes, strict=True)]
-    if key is not None:
-        outputs[answerable[0]]["prediction_id"] = key  # the request was routed by this id
+    for index, (_, key) in zip(answerable, routes, strict=True):
+        if key is not None:
+            outputs[index]["prediction_id"] = key  # the row was routed by this id
     if explain:
-        await _explain(state, served, rows, outcomes, outputs)
+        models = [arms[outcome.route] for outcome in outcomes]
+        await _explain(state, models, rows, outcomes, outputs)
     latency = (time.perf_counter() - started) * 1000
     if state.log is not None:
         entries = log_entries(rows, outcomes, outputs, latency, raw)
@@ -97,20 +104,23 @@ def _outcomes(
     served: ServedModel,
     rows: list[dict[str, Any]],
     screening: Screening | None,
-    arm: str,
+    arms: list[str],
     answerable: list[int],
     answers: list[Prediction],
     cached: list[bool],
 ) -> list[Answered]:
-    """Each row's outcome, in request order: the model's answer, the chain's, or refused."""
+    """Each row's outcome, in request order: the model's answer, the chain's, or refused;
+    ``arms`` names the arm of each answerable row."""
     if screening is None:
         return [
-            _outcome(i, a, c, arm) for i, (a, c) in enumerate(zip(answers, cached, strict=True))
+            _outcome(i, a, c, arm)
+            for i, (a, c, arm) in enumerate(zip(answers, cached, arms, strict=True))
         ]
     found = screening.findings
+    arm = arms[0] if len(set(arms)) == 1 else "production"  # for rows no model answered
     outcomes = [Answered(None, False, arm, found.get(i, ())) for i in range(len(rows))]
-    for i, answer, hit in zip(answerable, answers, cached, strict=True):
-        outcomes[i] = _outcome(i, answer, hit, arm, found.get(i, ()))
+    for i, answer, hit, routed in zip(answerable, answers, cached, arms, strict=True):
+        outcomes[i] = _outcome(i, answer, hit, routed, found.get(i, ()))
     for i in screening.indexes("fallback"):
         reason = "the fallback answered because " + _said(found[i])
         answer = served.backend.fall_back(rows[i], reason, "invalid")
@@ -213,6 +223,28 @@ def _envelope(
     return screening.rows, explain, screening if screening.findings else None
 
 
+async def _answer_routed(
+    state: ServerState,
+    arms: dict[str, ServedModel],
+    rows: list[dict[str, Any]],
+    routes: list[tuple[str, str | None]],
+    explain: bool,
+) -> tuple[list[Prediction], list[bool]]:
+    """Each arm answers its own rows in one call; the answers come back in row order."""
+    if len(arms) == 1 or len({arm for arm, _ in routes}) <= 1:
+        arm = routes[0][0] if routes else "production"
+        return await _answer(state, arms[arm], rows, explain) if rows else ([], [])
+    answers: list[Prediction | None] = [None] * len(rows)
+    cached = [False] * len(rows)
+    for arm, served in arms.items():
+        indexes = [i for i, (routed, _) in enumerate(routes) if routed == arm]
+        if indexes:
+            found, hits = await _answer(state, served, [rows[i] for i in indexes], explain)
+            for i, answer, hit in zip(indexes, found, hits, strict=True):
+                answers[i], cached[i] = answer, hit
+    return [a for a in answers if a is not None], cached
+
+
 async def _answer(
     state: ServerState, served: ServedModel, rows: list[dict[str, Any]], explain: bool
 ) -> tuple[list[Prediction], list[bool]]:
@@ -298,14 +330,13 @@ def _shape(
 
 async def _explain(
     state: ServerState,
-    served: ServedModel,
+    models: list[ServedModel],
     rows: list[dict[str, Any]],
     outcomes: list[Answered],
     outputs: list[dict[str, Any]],
 ) -> None:
-    explain = getattr(served.explainer, "explain", None)
-    if explain is None:
-        return
-    for row, outcome, out in zip(rows, outcomes, outputs, strict=True):
-        if outcome.answer is not None and outcome.answer.fallback is None:
+    """Each answered row explained by the model that answered it."""
+    for served, row, outcome, out in zip(models, rows, outcomes, outputs, strict=True):
+        explain = getattr(served.explainer, "explain", None)
+        if explain is not None and outcome.answer is not None and outcome.answer.fallback is None:
             out["explanation"] = await explain(row, state.settings.explain_top)

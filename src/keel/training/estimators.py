@@ -62,7 +62,17 @@ def build_estimator(path: str, params: dict[str, Any], seed: int, root: Path | N
         raise EstimatorError(f"{path} is not a scikit-learn compatible estimator (no fit)")
     if "random_state" in estimator.get_params() and "random_state" not in params:
         estimator.set_params(random_state=seed)
-    return estimator
+    return _adapted(estimator, params)
+
+
+def _adapted(estimator: Any, params: dict[str, Any]) -> Any:
+    """XGBoost as Keel feeds every estimator: text columns arrive as pandas categoricals
+    (``enable_categorical``) and labels as the table has them (``EncodedLabels``)."""
+    from keel.training.labels import EncodedLabels, needs_encoded_labels
+
+    if type(estimator).__module__.startswith("xgboost") and "enable_categorical" not in params:
+        estimator.set_params(enable_categorical=True)
+    return EncodedLabels(estimator) if needs_encoded_labels(estimator) else estimator
 
 
 def fit_model(spec: ModelSpec, X: pd.DataFrame, y: pd.Series, seed: int, root: Path) -> Any:
