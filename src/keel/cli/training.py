@@ -228,30 +228,66 @@ def registry_diff(
 
 @registry_app.command("import")
 def registry_import(
-    model: Annotated[Path, typer.Argument(help="A joblib or pickle file of a fitted model.")],
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="A joblib or pickle file of a fitted model, an MLflow model folder, or an "
+            "MLflow runs:/ or models:/ URI."
+        ),
+    ],
     sample: Annotated[Path, typer.Option(help="CSV/Parquet rows with features and target.")],
     target: Annotated[str, typer.Option(help="The target column in the sample.")],
     schema: Annotated[
         Path | None,
         typer.Option(
-            help="YAML/JSON list of feature columns (default: every sample column but the target)."
+            help="YAML/JSON list of feature columns (default: every sample column but the "
+            "target; an MLflow model's signature)."
         ),
     ] = None,
     project: ProjectOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Register an existing pilot model. Pickles run code when loaded: import only your own."""
+    from keel.integrations.mlflow import import_mlflow, is_mlflow_model
     from keel.training.importer import PICKLE_WARNING, import_model
 
     if not as_json:
         console(stderr=True).print(f"[yellow]warning:[/] {PICKLE_WARNING}", soft_wrap=True)
     with open_project(project) as opened:
-        version = import_model(opened, model, sample, target, schema)
+        if is_mlflow_model(model):
+            version = import_mlflow(opened, model, sample, target)
+        else:
+            version = import_model(opened, Path(model), sample, target, schema)
     emit(
         as_json,
         version.to_dict(),
-        lambda out: _say(out, f"[green]✓[/] imported {model.name} as {version.label}"),
+        lambda out: _say(out, f"[green]✓[/] imported {model} as {version.label}"),
     )
+
+
+@registry_app.command("export")
+def registry_export(
+    version: Annotated[str, typer.Argument(help="A version number, or latest / production.")],
+    folder: Annotated[Path, typer.Argument(help="The folder to write (must not exist).")],
+    format: Annotated[
+        str, typer.Option("--format", help="The model format to write: mlflow.")
+    ] = "mlflow",
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a version as a model another tool loads (MLflow's pyfunc)."""
+    from keel.errors import RegistryError
+    from keel.integrations.mlflow import export_mlflow
+    from keel.training.registry import Registry
+
+    if format != "mlflow":
+        raise RegistryError(f"--format {format} is not a format Keel writes; use --format mlflow")
+    with open_project(project) as opened:
+        found = Registry(opened.store).resolve(version)
+        export_mlflow(opened, found, folder)
+    data = {"version": found.version, "format": format, "path": str(folder)}
+    message = f"[green]✓[/] wrote {found.label} as an MLflow model to {folder}"
+    emit(as_json, data, lambda out: _say(out, message))
 
 
 # -- printing for people ----------------------------------------------------------------

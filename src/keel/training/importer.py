@@ -30,7 +30,7 @@ from keel.training.versions import ModelVersion
 if TYPE_CHECKING:
     from keel.project import Project
 
-__all__ = ["PICKLE_WARNING", "import_model", "load_pilot_model"]
+__all__ = ["PICKLE_WARNING", "import_model", "load_pilot_model", "read_sample", "register_model"]
 
 PICKLE_WARNING = (
     "loading a pickle or joblib file runs code stored in it: import only models you trust"
@@ -60,10 +60,40 @@ def import_model(
     """Register a pilot model, measured on ``sample_path``; returns the new version."""
     started = time.perf_counter()
     model = load_pilot_model(model_path)
-    if not hasattr(model, "predict"):
-        raise ModelLoadError(f"{model_path.name} holds a {type(model).__name__}, not a model")
-    sample = read_table(sample_path) if sample_path.is_file() else _missing(sample_path)
+    sample = read_sample(sample_path)
     features = _features(sample, target, schema_path)
+    origin = {"imported_from": model_path.name}
+    digest = hashlib.sha256(model_path.read_bytes()).hexdigest()
+    data_ref = f"sample:{sample_path.name}"
+    return register_model(
+        project, model, (sample, data_ref), target, features, origin, digest, started
+    )
+
+
+def read_sample(path: Path) -> Any:
+    """The data sample an imported model is measured on."""
+    return read_table(path) if path.is_file() else _missing(path)
+
+
+def register_model(
+    project: Project,
+    model: Any,
+    measured_on: tuple[Any, str],
+    target: str,
+    features: list[str],
+    origin: dict[str, Any],
+    digest: str,
+    started: float,
+) -> ModelVersion:
+    """Register a fitted ``model`` from outside Keel, measured on a sample (the frame and
+    its data reference): ``origin`` joins the record's training section (where it came
+    from, its own lineage) and ``digest`` identifies what was imported."""
+    sample, data_ref = measured_on
+    if not hasattr(model, "predict"):
+        where = origin.get("imported_from", "the file")
+        raise ModelLoadError(f"{where} holds a {type(model).__name__}, not a model")
+    if target not in sample.columns:
+        raise TrainingDataError(f"the sample has no target column '{target}'")
     bundle = make_bundle(model, infer_schema(sample[features]), target, sample[target].to_numpy())
     names = list(
         CLASSIFICATION_METRICS if bundle["task"] == "classification" else REGRESSION_METRICS
@@ -72,10 +102,10 @@ def import_model(
     record = {
         "source": "import",
         "name": project.config.name,
-        "training": {"imported_from": model_path.name, "target": target, "features": features},
-        "config_hash": hashlib.sha256(model_path.read_bytes()).hexdigest(),
+        "training": {**origin, "target": target, "features": features},
+        "config_hash": digest,
         "data": {
-            "ref": f"sample:{sample_path.name}",
+            "ref": data_ref,
             "sha256": None,
             "rows": len(sample),
             "start": None,
