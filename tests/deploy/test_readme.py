@@ -78,9 +78,13 @@ def test_kubectl_exec_runs_a_real_keel_command_in_a_deployment_that_exists() -> 
 
 
 def test_the_secret_the_readme_creates_has_every_key_the_manifests_read() -> None:
-    """The keys of `kubectl create secret generic keel-secrets` are those secretKeyRef names."""
+    """`kubectl create secret generic keel-secrets --from-env-file=F`, F copied from the
+    example the README names: its keys are exactly the secretKeyRef keys."""
     [words] = [words for words in SHELL if words[:3] == ["kubectl", "create", "secret"]]
-    created = {word.split("=")[1] for word in words if word.startswith("--from-literal=")}
+    [env_file] = [word.split("=", 1)[1] for word in words if word.startswith("--from-env-file=")]
+    [copy] = [words for words in SHELL if words[0] == "cp" and words[2] == env_file]
+    lines = (REPO / copy[1]).read_text().splitlines()
+    created = {line.split("=", 1)[0] for line in lines if "=" in line}
     read = {
         entry["valueFrom"]["secretKeyRef"]["key"]
         for doc in K8S_OBJECTS
