@@ -16,9 +16,9 @@ line sees the id of its own request and of no other.
 from __future__ import annotations
 
 import logging
+import random
 import re
 import sys
-import uuid
 from contextvars import ContextVar
 from typing import Any, Literal
 
@@ -35,10 +35,14 @@ _request_id: ContextVar[str | None] = ContextVar("keel_request_id", default=None
 
 
 def request_id_for(presented: bytes | None) -> str:
-    """The id of a request: the one it presented when sane, else a fresh random one."""
+    """The id of a request: the one it presented when sane, else 32 fresh random hex digits.
+
+    An id names a request, it guards nothing, so ``random`` serves: a tenth of the cost
+    of ``uuid4`` (a system call per request) on the hot path.
+    """
     if presented is not None and _SANE.fullmatch(presented):
         return presented.decode("ascii")
-    return uuid.uuid4().hex
+    return f"{random.getrandbits(128):032x}"
 
 
 def current_request_id() -> str | None:
