@@ -19,9 +19,9 @@ from types import FrameType
 
 from uvicorn import server as uvicorn_server
 
+from keel.serverlogs import LogFormat, RequestIds, server_logging
 from keel.serving.asgi import KeelApp
 from keel.serving.headers import DEFAULT_HEADER_TIMEOUT_S, HEADER_TIMEOUT_ENV
-from keel.serving.logs import LogFormat, RequestIds, server_logging
 from keel.serving.metrics import MULTIPROC_ENV
 
 __all__ = ["PROJECT_ENV", "SUPERVISOR_ENV", "app_from_env", "run_server", "served_app"]
@@ -46,7 +46,7 @@ def app_from_env() -> KeelApp:
 
 
 def served_app() -> RequestIds:
-    """What uvicorn serves: ``app_from_env`` behind request ids (see keel.serving.logs)."""
+    """What uvicorn serves: ``app_from_env`` behind request ids (see keel.serverlogs)."""
     return RequestIds(app_from_env())
 
 

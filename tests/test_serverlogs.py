@@ -1,7 +1,8 @@
 """JSON logs from a real ``keel serve`` process, each request's lines carrying its id.
 
-One server with ``serving.log_format: json`` answers a few requests and is stopped with
-SIGTERM; the tests read what it wrote on stderr. Its rate-limit storage points at a closed
+One server with ``serving.log_format: json`` and two worker processes (each sets up its
+own logging) answers a few requests and is stopped with SIGTERM; the tests read what its
+supervisor and workers wrote on stderr. Its rate-limit storage points at a closed
 port, so the gateway logs a warning while it handles each request with a key: a line that
 Keel itself logs for a request, beside uvicorn's access line.
 """
@@ -24,11 +25,13 @@ import pytest
 
 from keel.errors import ConfigError
 from keel.project import Project
-from keel.serving.logs import request_id_for
+from keel.serverlogs import request_id_for
 from tests.helpers import free_port
 from tests.serving.helpers import GOOD, auth, create_key, register_model, write_config
 
-REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.timeout(600)  # two workers start on a machine others share
+
+REPO = Path(__file__).resolve().parents[1]
 SENT_ID = "req-7f3a.42"
 
 
@@ -50,7 +53,7 @@ class Run:
         ]
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float = 90) -> None:
+def _wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float = 240) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         assert process.poll() is None, "the server exited during start-up"
@@ -91,6 +94,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}"}
     command = [sys.executable, "-m", "keel", "serve", "--project", str(root), "--port", str(port)]
+    command += ["--workers", "2"]
     stderr_path = root.parent / "stderr.log"
     with stderr_path.open("wb") as stderr:
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
@@ -189,3 +193,20 @@ def test_an_unknown_log_format_is_a_config_error_naming_the_choices(project_dir:
     write_config(project_dir, "log_format: xml")
     with pytest.raises(ConfigError, match=r"keel\.yaml:3: serving\.log_format: .*'text' or 'json'"):
         Project.open(project_dir)
+
+
+def test_setting_up_json_logs_leaves_keel_serving_unimported() -> None:
+    """A worker builds its log handler before it answers its supervisor's health pings;
+    importing keel.serving there (seconds) would get workers killed as unresponsive."""
+    code = (
+        "import logging.config, sys\n"
+        "from keel.serverlogs import server_logging\n"
+        "logging.config.dictConfig(server_logging('json')['log_config'])\n"
+        "print(sorted(name for name in sys.modules if name.startswith('keel.serving')))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -20,9 +20,10 @@ import random
 import re
 import sys
 from contextvars import ContextVar
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from keel.serving.http import Message, Receive, Scope, Send
+if TYPE_CHECKING:  # keel.serving's import is heavy: see json_handler
+    from keel.serving.http import Message, Receive, Scope, Send
 
 __all__ = ["REQUEST_ID_HEADER", "RequestIds", "current_request_id", "request_id_for"]
 
@@ -107,6 +108,9 @@ def json_handler() -> logging.Handler:
     """The stderr handler of every server process when ``log_format`` is json.
 
     It also routes Python warnings through logging, so that they too come out as JSON.
+    uvicorn builds it in each worker process before the worker answers its supervisor's
+    health pings, which is why this module lives outside ``keel.serving``: importing that
+    package takes seconds, and a worker silent for 5 s is killed and started again.
     """
     from pythonjsonlogger.core import RESERVED_ATTRS
     from pythonjsonlogger.json import JsonFormatter
