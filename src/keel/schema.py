@@ -449,6 +449,14 @@ class ServingConfig(Section):
     log_fsync: bool = False
     log_roll: Literal["worker", "server"] = "worker"
     log_seal_every: Duration = timedelta(seconds=10)
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description=(
+            "text: uvicorn's lines, warnings only. json: one JSON object per line on stderr, "
+            "an access line per request, and each line logged for a request carries its "
+            "request_id (its X-Request-ID, returned in the response)."
+        ),
+    )
 
     @field_validator("rate_limit")
     @classmethod

@@ -44,11 +44,20 @@ def serve(
         settings = opened.config.serving or ServingConfig()
         keep_alive = settings.keep_alive.total_seconds()
         header_timeout = settings.header_timeout.total_seconds()
+        log_format = settings.log_format
     data = {"url": f"http://{host}:{port}", "workers": workers, "project": str(root)}
     emit(
         as_json, data, lambda out: out.print(f"serving {root.name} on {data['url']}", style="green")
     )
-    run_server(root, host, port, workers, keep_alive=keep_alive, header_timeout=header_timeout)
+    run_server(
+        root,
+        host,
+        port,
+        workers,
+        keep_alive=keep_alive,
+        header_timeout=header_timeout,
+        log_format=log_format,
+    )
 
 
 @keys_app.command("create")

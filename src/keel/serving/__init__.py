@@ -75,6 +75,7 @@ The ``serving:`` section of keel.yaml (every key optional; defaults shown)::
       log_fsync: false                # true: fsync each append (survives power loss)
       log_roll: worker                # or server: roll spools into segments in-process
       log_seal_every: 10s
+      log_format: text                # or json: JSON lines on stderr, each with its request_id
 """
 
 from keel.serving.app import create_app

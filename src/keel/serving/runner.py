@@ -1,6 +1,6 @@
 """Run the server with uvicorn: one process, or several workers sharing the port.
 
-Workers import ``keel.serving.runner:app_from_env`` and open the project named in
+Workers import ``keel.serving.runner:served_app`` and open the project named in
 ``KEEL_PROJECT``. With several workers, Prometheus multiprocess mode is switched on (a
 fresh folder under ``.keel/metrics``) before any worker starts, so ``/metrics`` sums
 every worker. uvicorn handles SIGTERM: it stops accepting, lets in-flight requests
@@ -19,11 +19,12 @@ from types import FrameType
 
 from uvicorn import server as uvicorn_server
 
+from keel.serverlogs import LogFormat, RequestIds, server_logging
 from keel.serving.asgi import KeelApp
 from keel.serving.headers import DEFAULT_HEADER_TIMEOUT_S, HEADER_TIMEOUT_ENV
 from keel.serving.metrics import MULTIPROC_ENV
 
-__all__ = ["PROJECT_ENV", "SUPERVISOR_ENV", "app_from_env", "run_server"]
+__all__ = ["PROJECT_ENV", "SUPERVISOR_ENV", "app_from_env", "run_server", "served_app"]
 
 PROJECT_ENV = "KEEL_PROJECT"
 SUPERVISOR_ENV = "KEEL_SUPERVISOR_PID"  # set for workers: they exit when it dies
@@ -44,6 +45,11 @@ def app_from_env() -> KeelApp:
     return app
 
 
+def served_app() -> RequestIds:
+    """What uvicorn serves: ``app_from_env`` behind request ids (see keel.serverlogs)."""
+    return RequestIds(app_from_env())
+
+
 def run_server(
     root: Path,
     host: str,
@@ -52,6 +58,7 @@ def run_server(
     *,
     keep_alive: float,
     header_timeout: float = DEFAULT_HEADER_TIMEOUT_S,
+    log_format: LogFormat = "text",
 ) -> None:
     """Serve until SIGTERM or Ctrl-C; return (exit code 0) after a graceful shutdown.
 
@@ -59,7 +66,7 @@ def run_server(
     5 s, load balancers about 60 s), so the client closes first. Were the server to close
     first, a request the client sends at that moment would meet a closed connection. A
     connection gets ``header_timeout`` seconds to send a request's headers (see
-    ``keel.serving.headers``).
+    ``keel.serving.headers``). ``log_format`` picks text or JSON lines on stderr.
     """
     import uvicorn
     from uvicorn.supervisors import Multiprocess
@@ -74,13 +81,12 @@ def run_server(
         folder.mkdir(parents=True)
         os.environ[MULTIPROC_ENV] = str(folder)
     config = uvicorn.Config(
-        "keel.serving.runner:app_from_env",
+        "keel.serving.runner:served_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        access_log=False,
-        log_level="warning",
+        **server_logging(log_format),
         timeout_graceful_shutdown=_GRACE_S,
         timeout_keep_alive=max(1, math.ceil(keep_alive)),
         lifespan="on",
