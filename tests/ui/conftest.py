@@ -99,6 +99,6 @@ def empty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Empty]:
     root.mkdir()
     (root / "keel.yaml").write_text("name: empty\n")
     with Project.open(root) as project:
-        key, _ = KeyStore(project.store).create("solo", ["predict"], "tester")
+        key, _ = KeyStore(project.store).create("solo", ["viewer"], "tester")
     with serving(root) as url:
         yield Empty(url, key)
