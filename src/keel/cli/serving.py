@@ -111,7 +111,7 @@ def revoke(
     project: ProjectOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Revoke a key; servers refuse it within serving.keys_refresh."""
+    """Revoke a key; servers refuse it within serving.keys_refresh, its dashboard sessions end now."""
     from keel.serving.keys import KeyStore
 
     with open_project(project) as opened:
@@ -123,8 +123,8 @@ def revoke(
 def rotate_ui_secret(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """Sign new dashboard sessions with a fresh secret; current sessions last until they expire.
 
-    The previous secret is still accepted for one session lifetime (12 h), then deleted.
-    Every replica sharing the metadata store uses the new secret at once.
+    The previous secret is still accepted for one session lifetime (12 h); a rotation after
+    that deletes it. Every replica sharing the metadata store uses the new secret at once.
     """
     import time
 
@@ -144,6 +144,6 @@ def rotate_ui_secret(project: ProjectOpt = None, as_json: JsonOpt = False) -> No
             f"[green]✓[/] dashboard sessions are now signed with secret {rotation.generation}"
         )
         if rotation.previous is not None:
-            out.print(f"secret {rotation.previous} is still accepted for 12 h, then deleted")
+            out.print(f"secret {rotation.previous} is still accepted for 12 h")
 
     emit(as_json, data, human)
