@@ -111,7 +111,7 @@ def revoke(
     project: ProjectOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Revoke a key; servers refuse it within serving.keys_refresh, its dashboard sessions end now."""
+    """Revoke a key: servers refuse it within serving.keys_refresh; its dashboard sessions end."""
     from keel.serving.keys import KeyStore
 
     with open_project(project) as opened:
