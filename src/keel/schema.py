@@ -434,6 +434,27 @@ class ProxySpec(Section):
         "X-Forwarded-For) or forwarded (RFC 7239 Forwarded).",
     )
 
+    @field_validator("trusted", mode="before")
+    @classmethod
+    def _addresses(cls, value: Any) -> Any:
+        return [_network(item) for item in value] if isinstance(value, list) else value
+
+
+def _network(item: Any) -> Any:
+    """An address or CIDR as given, or a sentence saying how to write it."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(str(item))
+        return item
+    except ValueError:
+        pass
+    try:
+        network = ipaddress.ip_network(str(item), strict=False)
+    except ValueError:
+        raise ValueError(f"'{item}' is not an address or CIDR; write e.g. 10.0.0.0/8") from None
+    raise ValueError(f"'{item}' has bits set past its prefix; write {network}")
+
 
 class ServingConfig(Section):
     """The model server and its gateway (see keel.serving)."""

@@ -5,6 +5,7 @@ anyone else)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
@@ -59,10 +60,18 @@ def test_forged_headers_from_an_untrusted_address_are_ignored(
     assert response.status_code == 400 and "keel_session" not in response.cookies
 
 
-def test_proxy_settings_that_are_not_addresses_are_refused(tmp_path: Path) -> None:
-    """A trusted entry that is neither an address nor a CIDR is a config error naming it."""
+@pytest.mark.parametrize(
+    ("entry", "says"),
+    [("ingress", "is not an address or CIDR"), ("10.0.0.1/8", "has bits set past its prefix; write 10.0.0.0/8")],
+)
+def test_proxy_settings_that_are_not_addresses_are_refused(
+    tmp_path: Path, entry: str, says: str
+) -> None:
+    """A trusted entry that is not an address or a CIDR is one sentence naming it."""
     from keel.errors import ConfigError
 
-    (tmp_path / "keel.yaml").write_text("name: shop\nserving:\n  proxy: {trusted: [ingress]}\n")
-    with pytest.raises(ConfigError, match=r"serving\.proxy\.trusted"):
+    config = f"name: shop\nserving:\n  proxy: {{trusted: ['{entry}']}}\n"
+    (tmp_path / "keel.yaml").write_text(config)
+    expected = re.escape(f"serving.proxy.trusted: '{entry}' {says}")
+    with pytest.raises(ConfigError, match=expected):
         Project.open(tmp_path)
