@@ -62,7 +62,10 @@ def test_forged_headers_from_an_untrusted_address_are_ignored(
 
 @pytest.mark.parametrize(
     ("entry", "says"),
-    [("ingress", "is not an address or CIDR"), ("10.0.0.1/8", "has bits set past its prefix; write 10.0.0.0/8")],
+    [
+        ("ingress", "is not an address or CIDR"),
+        ("10.0.0.1/8", "has bits set past its prefix; write 10.0.0.0/8"),
+    ],
 )
 def test_proxy_settings_that_are_not_addresses_are_refused(
     tmp_path: Path, entry: str, says: str
