@@ -18,6 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     PlainSerializer,
     field_validator,
     model_validator,
@@ -414,6 +415,47 @@ class ValidationSpec(Section):
     extra_fields: Literal["reject", "ignore"] = "reject"
 
 
+class ProxySpec(Section):
+    """The reverse proxies in front of the server whose forwarded headers are believed.
+
+    Behind a TLS-terminating ingress, the scheme (and client address) the browser used
+    comes from the headers the proxy sets; without this the dashboard sees http and
+    refuses logins sent from its https page. Requests from any other address keep what
+    the connection says: a forged header from outside changes nothing.
+    """
+
+    trusted: list[IPvAnyNetwork] = Field(
+        min_length=1,
+        description="Addresses or CIDRs of the proxies, e.g. [10.0.0.0/8, 127.0.0.1].",
+    )
+    headers: Literal["forwarded", "x-forwarded"] = Field(
+        "x-forwarded",
+        description="Which headers they set: x-forwarded (X-Forwarded-Proto and "
+        "X-Forwarded-For) or forwarded (RFC 7239 Forwarded).",
+    )
+
+    @field_validator("trusted", mode="before")
+    @classmethod
+    def _addresses(cls, value: Any) -> Any:
+        return [_network(item) for item in value] if isinstance(value, list) else value
+
+
+def _network(item: Any) -> Any:
+    """An address or CIDR as given, or a sentence saying how to write it."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(str(item))
+        return item
+    except ValueError:
+        pass
+    try:
+        network = ipaddress.ip_network(str(item), strict=False)
+    except ValueError:
+        raise ValueError(f"'{item}' is not an address or CIDR; write e.g. 10.0.0.0/8") from None
+    raise ValueError(f"'{item}' has bits set past its prefix; write {network}")
+
+
 class ServingConfig(Section):
     """The model server and its gateway (see keel.serving)."""
 
@@ -446,6 +488,7 @@ class ServingConfig(Section):
     keys_refresh: Duration = timedelta(seconds=5)
     log_predictions: bool = True
     dashboard: bool = True  # the web dashboard at /ui, behind its own key login
+    proxy: ProxySpec | None = None  # trusted proxies in front (TLS-terminating ingress)
     log_fsync: bool = False
     log_roll: Literal["worker", "server"] = "worker"
     log_seal_every: Duration = timedelta(seconds=10)

@@ -48,7 +48,21 @@ def test_a_bad_scope_is_one_sentence(project_dir: Path) -> None:
     result = CliRunner().invoke(
         app, ["keys", "create", "--name", "x", "--scope", "root", "--project", str(project_dir)]
     )
-    assert result.exit_code == 1 and "predict, feedback, admin" in str(result.exception)
+    assert result.exit_code == 1 and "predict, feedback, viewer, admin" in str(result.exception)
+
+
+def test_rotate_ui_secret_keeps_the_previous_one_for_a_session_lifetime(
+    project_dir: Path,
+) -> None:
+    """rotate-ui-secret --json makes generation 2 current and says generation 1 is accepted
+    for 12 hours after the rotation."""
+    code, output = keys(project_dir, "rotate-ui-secret", "--json")
+    first = json.loads(output)
+    code, output = keys(project_dir, "rotate-ui-secret", "--json")
+    second = json.loads(output)
+    assert code == 0 and first["previous"] is None
+    assert (second["generation"], second["previous"]) == (2, 1)
+    assert second["previous_accepted_until"] == second["rotated_at"] + 12 * 3600
 
 
 def test_serve_has_help_with_host_port_and_workers() -> None:

@@ -20,8 +20,8 @@ async def test_ui_without_a_session_goes_to_the_login_form(project: Project) -> 
 
 @pytest.mark.anyio
 async def test_signing_in_with_a_key_shows_the_overview(project: Project) -> None:
-    """A valid key signs in; the overview shows the served model's health."""
-    key = create_key(project)
+    """A viewer key signs in; the overview shows the served model's health."""
+    key = create_key(project, "viewer")
     async with client(create_app(project, model=backend())) as c:
         login = await c.post(
             "/ui/login",

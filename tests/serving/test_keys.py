@@ -60,7 +60,7 @@ def test_a_wrong_secret_for_a_known_id_is_refused(keys: KeyStore) -> None:
 
 def test_an_unknown_scope_is_a_user_error(keys: KeyStore) -> None:
     """Asking for a scope that does not exist names the valid ones."""
-    with pytest.raises(ServingError, match="predict, feedback, admin"):
+    with pytest.raises(ServingError, match="predict, feedback, viewer, admin"):
         keys.create("app", ["everything"], "tester")
 
 
@@ -68,3 +68,9 @@ def test_admin_allows_every_scope() -> None:
     """An admin key may use routes that need predict or feedback."""
     assert allows(("admin",), "predict") and allows(("admin",), "feedback")
     assert not allows(("predict",), "feedback")
+
+
+@pytest.mark.parametrize("needed", ["predict", "feedback", "admin"])
+def test_a_viewer_key_opens_no_model_route(needed: str) -> None:
+    """The viewer scope is for the dashboard: it opens no route that needs a scope."""
+    assert not allows(("viewer",), needed)

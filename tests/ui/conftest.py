@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,7 +16,12 @@ import httpx
 import pytest
 
 from keel.project import Project
+from keel.serving.keys import KeyStore
+from tests.helpers import free_port
 from tests.ui.demo import Demo, build_demo
+
+REPO = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}"}
 
 
 @contextmanager
@@ -41,6 +49,97 @@ def serving(root: Path) -> Iterator[str]:
         finally:
             server.should_exit = True
             thread.join(10)
+
+
+@contextmanager
+def keel_serve(root: Path, log: Path) -> Iterator[str]:
+    """A `keel serve` process for ``root`` on a free loopback port, killed afterwards."""
+    port = free_port()
+    command = [sys.executable, "-m", "keel", "serve", "--project", str(root), "--port", str(port)]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=ENV, stdout=out, stderr=out)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def wait_live(url: str, seconds: float = 90) -> None:
+    """Wait until the server answers ``/healthz`` (no model is needed for the dashboard)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not start")
+
+
+@dataclass(frozen=True)
+class Replicas:
+    """Two dashboards over one store, the project folder of the first, and its keys."""
+
+    a: str
+    b: str
+    root: Path
+    viewer: str
+    predict: str
+
+
+@pytest.fixture(
+    scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def replicas(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Replicas]:
+    """Two project folders (two machines) whose keel.yaml name the same store, each served,
+    as behind an ingress at 127.0.0.2: A trusts its X-Forwarded-* headers, B its Forwarded."""
+    base = tmp_path_factory.mktemp(f"replicas-{request.param}")
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{base / 'shared.db'}"
+        else:
+            url = stack.enter_context(_postgres_schema())
+        roots = [base / "a", base / "b"]
+        for root, headers in zip(roots, ["x-forwarded", "forwarded"], strict=True):
+            root.mkdir()
+            proxy = f"{{trusted: [127.0.0.2/32], headers: {headers}}}"
+            (root / "keel.yaml").write_text(
+                f"name: shop\nstore: '{url}'\nserving:\n  proxy: {proxy}\n"
+            )
+        with Project.open(roots[0]) as project:
+            viewer, _ = KeyStore(project.store).create("analyst", ["viewer"], "tester")
+            predict, _ = KeyStore(project.store).create("app", ["predict"], "tester")
+        a, b = (stack.enter_context(keel_serve(root, base / f"{root.name}.log")) for root in roots)
+        wait_live(a)
+        wait_live(b)
+        yield Replicas(a, b, roots[0], viewer, predict)
+
+
+@contextmanager
+def _postgres_schema() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards (the
+    conftest's ``postgres_url``, for a module-scoped fixture)."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    from tests.conftest import POSTGRES_URL, require_service
+
+    require_service("PostgreSQL", POSTGRES_URL)
+    schema = f"keel_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://"))
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +198,6 @@ def empty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Empty]:
     root.mkdir()
     (root / "keel.yaml").write_text("name: empty\n")
     with Project.open(root) as project:
-        key, _ = KeyStore(project.store).create("solo", ["predict"], "tester")
+        key, _ = KeyStore(project.store).create("solo", ["viewer"], "tester")
     with serving(root) as url:
         yield Empty(url, key)

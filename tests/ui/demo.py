@@ -185,5 +185,5 @@ def build_demo(root: Path) -> Demo:
         alert_id = open_alerts(project, now)
         keys = KeyStore(project.store)
         admin, _ = keys.create("ops-admin", ["admin"], "tester")
-        viewer, _ = keys.create("analyst", ["predict"], "tester")
+        viewer, _ = keys.create("analyst", ["viewer"], "tester")
     return Demo(root, admin, viewer, alert_id, now)

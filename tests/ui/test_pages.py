@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -268,6 +269,22 @@ def test_empty_project_pages_explain_themselves(empty: Empty, path: str, text: s
         response = client.get(path)
     assert response.status_code == 200
     assert text in response.text
+
+
+def test_the_login_page_hint_creates_a_viewer_key(base_url: str, project_dir: Path) -> None:
+    """The command the login page shows, run as shown, makes a key that may sign in."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from keel.cli.main import app
+
+    page = httpx.get(base_url + "/ui/login").text
+    shown = re.search(r"<code>keel (keys create [^<]+)</code>", page)
+    assert shown is not None
+    command = [*shown.group(1).replace("NAME", "analyst").split(), "--json", "-p", str(project_dir)]
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 0 and json.loads(result.output)["scopes"] == ["viewer"]
 
 
 def _csrf(page: str) -> str:

@@ -1,4 +1,4 @@
-"""``keel serve`` and ``keel keys create | list | revoke``.
+"""``keel serve`` and ``keel keys create | list | revoke | rotate-ui-secret``.
 
 Only typer and ``keel.cli._common`` are imported here; uvicorn, FastAPI and the serving
 package load inside the command bodies, so ``keel --help`` stays fast.
@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 keys_app = typer.Typer(
-    help="API keys for the model server: create, list, revoke.", no_args_is_help=True
+    help="API keys for the model server and the dashboard: create, list, revoke; rotate the "
+    "dashboard's session secret.",
+    no_args_is_help=True,
 )
 
 
@@ -65,7 +67,10 @@ def create(
     name: Annotated[str, typer.Option("--name", help="Who or what the key is for.")],
     scope: Annotated[
         list[str],
-        typer.Option("--scope", help="predict, feedback or admin (repeat for several)."),
+        typer.Option(
+            "--scope",
+            help="predict, feedback, viewer (dashboard, read-only) or admin (repeat for several).",
+        ),
     ],
     rate_limit: Annotated[
         str | None, typer.Option(help="This key's own limit, e.g. 10/second.")
@@ -115,9 +120,39 @@ def revoke(
     project: ProjectOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Revoke a key; servers refuse it within serving.keys_refresh."""
+    """Revoke a key: servers refuse it within serving.keys_refresh; its dashboard sessions end."""
     from keel.serving.keys import KeyStore
 
     with open_project(project) as opened:
         record = KeyStore(opened.store).revoke(key)
     emit(as_json, record.public(), lambda out: out.print(f"[green]✓[/] revoked {record.key_id}"))
+
+
+@keys_app.command("rotate-ui-secret")
+def rotate_ui_secret(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
+    """Sign new dashboard sessions with a fresh secret; current sessions last until they expire.
+
+    The previous secret is still accepted for one session lifetime (12 h); a rotation after
+    that deletes it. Every replica sharing the metadata store uses the new secret at once.
+    """
+    import time
+
+    from keel.ui.session import SessionBook
+
+    with open_project(project) as opened:
+        rotation = SessionBook(opened.store).rotate(time.time())
+    data = {
+        "generation": rotation.generation,
+        "rotated_at": rotation.rotated_at,
+        "previous": rotation.previous,
+        "previous_accepted_until": rotation.previous_until,
+    }
+
+    def human(out: Console) -> None:
+        out.print(
+            f"[green]✓[/] dashboard sessions are now signed with secret {rotation.generation}"
+        )
+        if rotation.previous is not None:
+            out.print(f"secret {rotation.previous} is still accepted for 12 h")
+
+    emit(as_json, data, human)

@@ -71,6 +71,8 @@ The ``serving:`` section of keel.yaml (every key optional; defaults shown)::
       interval: 0.9                   # conformal coverage of regression intervals
       reload_interval: 500ms          # how often the registry is checked for a new model
       keys_refresh: 5s                # how soon a revoked key is refused
+      proxy: null                     # {trusted: [10.0.0.0/8], headers: x-forwarded}: the
+                                      # ingress whose forwarded https the dashboard believes
       log_predictions: true
       log_fsync: false                # true: fsync each append (survives power loss)
       log_roll: worker                # or server: roll spools into segments in-process

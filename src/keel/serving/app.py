@@ -79,9 +79,11 @@ def create_app(
     )
     app = KeelApp(state, build_api(state, project.store), lifecycle)
     if settings.dashboard:
+        from keel.serving.proxy import behind_proxy
         from keel.ui import create_ui_app
 
-        app.ui = create_ui_app(project, prefix=UI_PREFIX, health=app.readiness)
+        dashboard = create_ui_app(project, prefix=UI_PREFIX, health=app.readiness)
+        app.ui = behind_proxy(dashboard, settings.proxy)
     return app
 
 

@@ -6,6 +6,10 @@ right hash (a slow password hash protects guessable secrets, and costs every req
 The server holds the hashes in a ``KeyRing`` in memory, refreshed from the store in the
 background: checking a key costs one dict lookup, one sha256 and one constant-time
 comparison, and no database round trip.
+
+Scopes: ``predict`` and ``feedback`` open those routes, ``viewer`` opens the dashboard
+read-only (and no model route), ``admin`` opens everything. Revoking a key also ends its
+dashboard sessions on every replica.
 """
 
 from __future__ import annotations
@@ -20,12 +24,12 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from keel.errors import ServingError
-from keel.serving.tables import api_keys
+from keel.serving.tables import api_keys, ui_sessions
 from keel.store.metadata import MetadataStore
 
 __all__ = ["SCOPES", "ApiKey", "KeyRing", "KeyStore", "allows", "new_key", "split_key"]
 
-SCOPES = ("predict", "feedback", "admin")
+SCOPES = ("predict", "feedback", "viewer", "admin")
 _PREFIX = "keel_"
 _ID_HEX = 12
 
@@ -138,7 +142,7 @@ class KeyStore:
             return [ApiKey.from_row(row) for row in connection.execute(query)]
 
     def revoke(self, ref: str) -> ApiKey:
-        """Revoke the key with id (or unique name) ``ref``."""
+        """Revoke the key with id (or unique name) ``ref``, ending its dashboard sessions."""
         found = [k for k in self.list() if ref in (k.key_id, k.name) and k.active]
         if len(found) != 1:
             state = "no active key" if not found else "several active keys"
@@ -149,6 +153,7 @@ class KeyStore:
                 .where(api_keys.c.key_id == found[0].key_id)
                 .values(revoked_at=time.time())
             )
+            connection.execute(ui_sessions.delete().where(ui_sessions.c.key_id == found[0].key_id))
         return found[0]
 
 

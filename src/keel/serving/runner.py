@@ -91,6 +91,7 @@ def run_server(
         timeout_keep_alive=max(1, math.ceil(keep_alive)),
         lifespan="on",
         http="keel.serving.headers:HeaderTimeoutProtocol",
+        proxy_headers=False,  # forwarded headers are believed per serving.proxy, not by default
     )
     if workers > 1:
         # each worker runs uvicorn's own server; the supervisor exits 0 after stopping them

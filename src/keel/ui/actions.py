@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from keel.errors import DashboardError
-from keel.ui.auth import COOKIE, LIFETIME, Viewer, origin_ok, read_form, set_cookie, viewer
+from keel.ui.auth import COOKIE, Viewer, may_sign_in, origin_ok, read_form, set_cookie, viewer
 from keel.ui.readers import check_key
 
 if TYPE_CHECKING:
@@ -44,8 +44,14 @@ def login_form(board: Dashboard) -> Endpoint:
     return endpoint
 
 
+_NOT_FOR_DASHBOARD = (
+    "That key cannot open the dashboard: sign in with a key that has the viewer or admin scope."
+)
+
+
 def login(board: Dashboard) -> Endpoint:
-    """Check the key; on success set the session cookie and go where the viewer was going."""
+    """Check the key and its scope; on success record the session, set the cookie and go
+    where the viewer was going."""
 
     async def endpoint(request: Request) -> Response:
         form = await read_form(request)
@@ -53,27 +59,36 @@ def login(board: Dashboard) -> Endpoint:
             return board.refuse(400, "Sign in from the dashboard's login form.")
         target = safe_next(board.prefix, form.get("next"))
         key = await run_in_threadpool(check_key, board.project, form.get("api_key", ""))
-        if key is None:
-            context = {"title": "Sign in", "next": target, "error": "That key is not valid."}
-            return board.render("login.html", context, None, 401)
-        session = board.signer.new_session(key.key_id, time.time(), LIFETIME)
+        if key is None or not may_sign_in(key.scopes):
+            error = "That key is not valid." if key is None else _NOT_FOR_DASHBOARD
+            context = {"title": "Sign in", "next": target, "error": error}
+            return board.render("login.html", context, None, 401 if key is None else 403)
+        cookie = await run_in_threadpool(_start_session, board, key.key_id)
         response = RedirectResponse(target, 303)
-        set_cookie(
-            response, board.signer.sign(session), board.prefix, request.url.scheme == "https"
-        )
+        set_cookie(response, cookie, board.prefix, request.url.scheme == "https")
         return response
 
     return endpoint
 
 
+def _start_session(board: Dashboard, key_id: str) -> str:
+    """A new session for ``key_id``, recorded in the store; returns its cookie value."""
+    now = time.time()
+    signer = board.sessions.signer(now)
+    session = signer.new_session(key_id, now)
+    board.sessions.start(session, now)
+    return signer.sign(session)
+
+
 def logout(board: Dashboard) -> Endpoint:
-    """End the session in this browser (needs the session's CSRF token, like any action)."""
+    """End the session on every replica (needs the session's CSRF token, like any action)."""
 
     async def endpoint(request: Request) -> Response:
         form = await read_form(request) if origin_ok(request) else None
-        who = await run_in_threadpool(viewer, request, board.project, board.signer)
-        if form is None or who is None or not board.signer.csrf_ok(who.session, form.get("csrf")):
+        who = await run_in_threadpool(viewer, request, board.sessions)
+        if form is None or who is None or not who.csrf_ok(form.get("csrf")):
             return board.refuse(403, "This sign-out form is stale or forged; reload the page.")
+        await run_in_threadpool(board.sessions.end, who.session)
         response = RedirectResponse(f"{board.prefix}/login", 303)
         response.delete_cookie(COOKIE, path=board.prefix or "/", httponly=True, samesite="strict")
         return response

@@ -22,7 +22,7 @@ from keel.errors import DashboardError, KeelError
 from keel.ui.auth import Viewer, origin_ok, read_form, viewer
 from keel.ui.memo import Memo
 from keel.ui.render import STYLESHEET, environment
-from keel.ui.session import Signer, load_secret
+from keel.ui.session import SessionBook
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -61,7 +61,7 @@ _HEADERS = {
 
 
 class Dashboard:
-    """The project, the cookie signer and the page plumbing every route shares."""
+    """The project, its sessions (secrets and rows in the store) and the page plumbing."""
 
     def __init__(
         self, project: Project, prefix: str = "/ui", health: HealthProbe | None = None
@@ -69,7 +69,7 @@ class Dashboard:
         self.project = project
         self.prefix = prefix.rstrip("/")
         self.health = health
-        self.signer = Signer(load_secret(project.state_dir))
+        self.sessions = SessionBook(project.store)
         self.memo = Memo(MEMO_SECONDS)
 
     def render(
@@ -100,7 +100,7 @@ class Dashboard:
         """A GET route: signed-in viewers only; others are sent to the login form."""
 
         async def endpoint(request: Request) -> Response:
-            who = await run_in_threadpool(viewer, request, self.project, self.signer)
+            who = await run_in_threadpool(viewer, request, self.sessions)
             if who is None:
                 target = quote(
                     request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -127,10 +127,10 @@ class Dashboard:
             form = await read_form(request)
             if form is None:
                 return self.refuse(400, "Send the form from the dashboard.")
-            who = await run_in_threadpool(viewer, request, self.project, self.signer)
+            who = await run_in_threadpool(viewer, request, self.sessions)
             if who is None:
                 return self.refuse(401, "Sign in first: your session is missing or has expired.")
-            if not self.signer.csrf_ok(who.session, form.get("csrf")):
+            if not who.csrf_ok(form.get("csrf")):
                 return self.refuse(403, "This form is stale or forged; reload the page.", who)
             if admin and not who.admin:
                 return self.refuse(403, "Only a key with the admin scope can do this.", who)

@@ -1,29 +1,42 @@
 """Who is looking: the login cookie, the key behind it, and the checks on every form.
 
-Any active key may view; only a key with the ``admin`` scope may act. A form action must
-carry the session's CSRF token, and a browser's ``Origin`` (when sent) must be this
-site; the cookie is also ``SameSite=Strict``, so another site cannot ride on it.
+Keys with the ``viewer`` or ``admin`` scope may sign in; only ``admin`` may act. A
+``predict`` or ``feedback`` key is the kind built into client apps, so it cannot open the
+dashboard. A form action must carry the session's CSRF token, and a browser's ``Origin``
+(when sent) must be this site, as the browser saw it: behind a TLS-terminating proxy the
+scheme comes from the forwarded headers of a trusted proxy (``serving.proxy``). The
+cookie is also ``SameSite=Strict``, so another site cannot ride on it.
 """
 
 from __future__ import annotations
 
+import hmac
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
-from keel.ui.session import Session, Signer
+from keel.ui.session import LIFETIME, Session, SessionBook
 
 if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from keel.project import Project
 
-__all__ = ["COOKIE", "LIFETIME", "Viewer", "origin_ok", "read_form", "set_cookie", "viewer"]
+__all__ = [
+    "COOKIE",
+    "LIFETIME",
+    "SIGN_IN_SCOPES",
+    "Viewer",
+    "may_sign_in",
+    "origin_ok",
+    "read_form",
+    "set_cookie",
+    "viewer",
+]
 
 COOKIE = "keel_session"
-LIFETIME = 12 * 3600.0
+SIGN_IN_SCOPES = ("viewer", "admin")
 _MAX_FORM = 16 * 1024
 
 
@@ -45,16 +58,25 @@ class Viewer:
     def actor(self) -> str:
         return f"ui:{self.name}"
 
+    def csrf_ok(self, token: str | None) -> bool:
+        """Whether a form sent back this session's CSRF token."""
+        return bool(token) and hmac.compare_digest(str(token), self.csrf)
 
-def viewer(request: Request, project: Project, signer: Signer) -> Viewer | None:
-    """The signed-in viewer, or None (no cookie, forged, expired, or key revoked)."""
-    from keel.ui.readers import active_key
 
-    session = signer.unsign(request.cookies.get(COOKIE), time.time())
+def may_sign_in(scopes: tuple[str, ...]) -> bool:
+    """Whether a key with ``scopes`` may open the dashboard (viewer or admin)."""
+    return any(scope in SIGN_IN_SCOPES for scope in scopes)
+
+
+def viewer(request: Request, sessions: SessionBook) -> Viewer | None:
+    """The signed-in viewer, or None (no cookie, forged, expired, signed out, key revoked)."""
+    now = time.time()
+    signer = sessions.signer(now)
+    session = signer.unsign(request.cookies.get(COOKIE), now)
     if session is None:
         return None
-    key = active_key(project, session.key_id)
-    if key is None:
+    key = sessions.key_for(session, now)
+    if key is None or not may_sign_in(key.scopes):
         return None
     return Viewer(key.key_id, key.name, key.scopes, session, signer.csrf_token(session))
 

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from keel.training.versions import ModelVersion, StatusEvent
 
 __all__ = [
-    "active_key",
     "alerts",
     "check_key",
     "data_runs",
@@ -40,14 +39,6 @@ def check_key(project: Project, presented: str) -> ApiKey | None:
     from keel.serving.keys import KeyRing, KeyStore
 
     return KeyRing(KeyStore(project.store).list(include_revoked=False)).check(presented.strip())
-
-
-def active_key(project: Project, key_id: str) -> ApiKey | None:
-    """The key with this id if it is still active (revoking a key ends its sessions)."""
-    from keel.serving.keys import KeyStore
-
-    found = [k for k in KeyStore(project.store).list(include_revoked=False) if k.key_id == key_id]
-    return found[0] if found else None
 
 
 def status(project: Project) -> dict[str, Any]:
