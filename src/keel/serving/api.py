@@ -296,6 +296,8 @@ def _status(state: ServerState) -> dict[str, Any]:
         "settings": {
             "rate_limit": settings.rate_limit,
             "timeout_ms": settings.timeout_ms,
+            "max_instances": settings.max_instances,
+            "max_body_kb": settings.max_body_kb,
             "fallback": list(settings.fallback),
             "cache": settings.cache is not None,
             "batching": settings.batching.model_dump(),
