@@ -57,6 +57,7 @@ __all__ = [
     "ServerStatus",
     "batched",
     "next_wait",
+    "parse_retry_after",
 ]
 
 T = TypeVar("T")
@@ -245,7 +246,7 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def decode(response: httpx.Response) -> Any:
+def _decode(response: httpx.Response) -> Any:
     """The JSON body, or UnexpectedResponse when the answer is not the server's JSON."""
     media = response.headers.get("content-type", "").split(";")[0].strip().lower()
     if media == "application/json":
@@ -260,10 +261,10 @@ def decode(response: httpx.Response) -> Any:
     )
 
 
-def api_error(response: httpx.Response, retry_after: float | None = None) -> ApiError:
+def _api_error(response: httpx.Response, retry_after: float | None = None) -> ApiError:
     """The error for an error status, carrying the server's message and detail."""
     status = response.status_code
-    body = decode(response)
+    body = _decode(response)
     message, detail = _said(body)
     where = f"{response.request.method} {response.request.url.path}"
     text = f"{where} got {status}: {message}"
@@ -366,12 +367,12 @@ class _Base:
         self._headers = {"authorization": f"Bearer {key}"} if key else {}
 
     def _error(self, response: httpx.Response) -> ApiError:
-        return api_error(response, parse_retry_after(response.headers.get("retry-after")))
+        return _api_error(response, parse_retry_after(response.headers.get("retry-after")))
 
     def _one(self, response: httpx.Response) -> Prediction:
         if response.status_code != 200:
             raise self._error(response)
-        return Prediction.from_json(decode(response)["predictions"][0])
+        return Prediction.from_json(_decode(response)["predictions"][0])
 
     def _many(self, response: httpx.Response) -> list[Prediction]:
         """Each slot; a 422 that refused every instance still returns their slots."""
@@ -380,12 +381,12 @@ class _Base:
             if isinstance(error, InstanceRefused):
                 return list(error.slots)
             raise error
-        return [Prediction.from_json(slot) for slot in decode(response)["predictions"]]
+        return [Prediction.from_json(slot) for slot in _decode(response)["predictions"]]
 
     def _ok(self, response: httpx.Response) -> Any:
         if response.status_code != 200:
             raise self._error(response)
-        return decode(response)
+        return _decode(response)
 
 
 class Client(_Base):
