@@ -446,6 +446,11 @@ class ServingConfig(Section):
     keys_refresh: Duration = timedelta(seconds=5)
     log_predictions: bool = True
     dashboard: bool = True  # the web dashboard at /ui, behind its own key login
+    docs: Literal["public", "key"] = Field(
+        "public",
+        description="who may read the API docs (/docs, /openapi.json): anyone (public), "
+        "or only requests with a valid API key (key)",
+    )
     log_fsync: bool = False
     log_roll: Literal["worker", "server"] = "worker"
     log_seal_every: Duration = timedelta(seconds=10)
