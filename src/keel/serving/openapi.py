@@ -211,12 +211,14 @@ _PREDICT: dict[int, dict[str, Any]] = {
 
 
 def gateway(
-    *tables: dict[int, dict[str, Any]], posted: bool = False
+    *tables: dict[int, dict[str, Any]], posted: bool = False, scoped: bool = True
 ) -> dict[int | str, dict[str, Any]]:
-    """The responses of a keyed route: the gateway's refusals (each an ErrorBody), 415 for
-    a POST, then the route's own (``tables``, later ones win)."""
+    """The responses of a keyed route: the gateway's refusals (each an ErrorBody; 403 only
+    where the route needs a scope), 415 for a POST, then the route's own (``tables``,
+    later ones win)."""
     merged: dict[int | str, dict[str, Any]] = {}
-    for table in (_GATEWAY, _POSTED if posted else {}, *tables):
+    refusals = _GATEWAY if scoped else {k: v for k, v in _GATEWAY.items() if k != 403}
+    for table in (refusals, _POSTED if posted else {}, *tables):
         for status, spec in table.items():
             merged[status] = {"model": ErrorBody, **spec}
     return merged
