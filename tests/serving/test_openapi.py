@@ -252,3 +252,28 @@ def test_swagger_ui_is_served_locally(servers: dict[str, Served]) -> None:
     script = httpx.get(f"{url}/docs/static/swagger-ui-bundle.js", timeout=30)
     assert "/docs/static/swagger-ui-bundle.js" in page and "/docs/static/swagger-ui.css" in page
     assert "cdn" not in page.lower() and script.status_code == 200 and len(script.content) > 100_000
+
+
+def test_the_docs_page_opens_in_a_browser(servers: dict[str, Served]) -> None:
+    """Headless Chromium renders /docs: every route is listed, the page shows no error,
+    and no request leaves this server."""
+    from tests.ui.test_browser import ARGS, CHROMIUM, SHOTS, require_browser
+
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    url = servers["model"].url
+    requested: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(f"{url}/docs")
+        page.wait_for_selector(".opblock-summary-path", timeout=30_000)
+        paths = page.locator(".opblock-summary-path").all_inner_texts()
+        errors = page.locator(".errors-wrapper").count()
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "api-docs.png"), full_page=True)
+        browser.close()
+    assert {p.replace("\u200b", "") for p in paths} == set(servers["model"].document["paths"])
+    assert errors == 0 and all(link.startswith(url) for link in requested), requested
