@@ -51,6 +51,7 @@ __all__ = [
     "Client",
     "FeedbackReceipt",
     "Finding",
+    "LoadFailure",
     "ModelInfo",
     "Prediction",
     "RetryPolicy",
@@ -151,12 +152,21 @@ class ModelInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class LoadFailure:
+    """The last production version that failed to load: its reference, why, and when."""
+
+    ref: str
+    error: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class ServerStatus:
     """``GET /v1/status``: what is served, since when, and how the server is set up."""
 
     ready: bool
     model: ModelInfo
-    last_load_error: str | None
+    last_load_error: LoadFailure | None
     metadata_store: str  # reachable | unreachable | unknown
     keys: int
     uptime_s: float
@@ -172,10 +182,15 @@ class ServerStatus:
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> ServerStatus:
         model = body.get("model") or {}
+        failed = body.get("last_load_error")
         return cls(
             ready=bool(body["ready"]),
             model=ModelInfo(model.get("version"), model.get("task"), model.get("loaded_at")),
-            last_load_error=body.get("last_load_error"),
+            last_load_error=(
+                LoadFailure(str(failed["ref"]), str(failed["error"]), float(failed["at"]))
+                if failed
+                else None
+            ),
             metadata_store=str(body.get("metadata_store")),
             keys=int(body.get("keys", 0)),
             uptime_s=float(body.get("uptime_s", 0.0)),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,9 +17,19 @@ import keel
 from keel.client import RetryPolicy
 from keel.errors import AuthError, InstanceRefused, RateLimited
 from keel.project import Project
+from keel.serving import create_app
 from keel.serving.tables import feedback
 from tests.client.conftest import MAX_INSTANCES, Served
-from tests.serving.helpers import FEATURES, GOOD, churn_frame, fitted_model
+from tests.serving.helpers import (
+    FEATURES,
+    GOOD,
+    churn_frame,
+    create_key,
+    fitted_model,
+    over_http,
+    register_model,
+    write_config,
+)
 
 
 def expected(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
@@ -151,3 +163,22 @@ async def test_the_async_client_predicts_and_reports(served: Served) -> None:
         status = await client.status()
     assert [a.label for a in answers] == labels.tolist() and receipt.stored == 1
     assert status.model.version == answers[0].model_version
+
+
+def test_status_names_a_version_that_failed_to_load(tmp_path: Path) -> None:
+    """A production artifact that fails its digest check: status() has no model loaded, and its
+    last_load_error names the version and the digest failure."""
+    root = tmp_path / "project"
+    root.mkdir()
+    write_config(root, "rate_limit: 1000/second")
+    with Project.open(root) as project:
+        bad = register_model(project, tmp_path)
+        key = create_key(project)
+        artifact = Path(project.artifacts_location) / "sha256" / bad.artifact[:2] / bad.artifact
+        os.chmod(artifact, 0o644)
+        artifact.write_bytes(b"not the model")
+        with over_http(create_app(project)) as url, keel.Client(url, key) as client:
+            status = client.status()
+    failed = status.last_load_error
+    assert status.model.loaded_at is None and not status.ready
+    assert failed is not None and failed.ref == str(bad.version) and "corrupt" in failed.error

@@ -69,7 +69,9 @@ def build_api(state: ServerState, store: MetadataStore | None) -> FastAPI:
     _declare_hot_routes(api, state.settings.max_instances)
     _add_feedback(api, store)
 
-    @api.get("/v1/status", tags=["status"], response_model=StatusOut, responses=gateway(scoped=False))
+    @api.get(
+        "/v1/status", tags=["status"], response_model=StatusOut, responses=gateway(scoped=False)
+    )
     def status() -> dict[str, Any]:
         """What is served, since when, and how the server is set up."""
         return _status(state)

@@ -28,6 +28,7 @@ __all__ = [
     "gateway",
     "install_document",
     "predict_request",
+    "predict_responses",
 ]
 
 
@@ -150,12 +151,20 @@ class ModelOut(BaseModel):
     loaded_at: float | None
 
 
+class LoadFailure(BaseModel):
+    """The last production version that failed to load, and why."""
+
+    ref: str
+    error: str
+    at: float = Field(description="when, in seconds since the epoch")
+
+
 class StatusOut(BaseModel):
     """What is served, since when, and how the server is set up."""
 
     ready: bool
     model: ModelOut
-    last_load_error: str | None
+    last_load_error: LoadFailure | None
     metadata_store: str = Field(description="reachable | unreachable | unknown")
     keys: int
     uptime_s: float
