@@ -34,9 +34,10 @@ class Served:
     keys: dict[str, str]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """keel serve in a child process, with a registered model and a key per scope."""
+    """keel serve in a child process, with a registered model and a key per scope; one
+    for the whole folder, since starting it costs seconds."""
     root = tmp_path_factory.mktemp("client") / "project"
     root.mkdir()
     write_config(
