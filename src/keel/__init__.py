@@ -11,13 +11,19 @@ from keel._lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
-__all__ = ["KeelError", "Project", "__version__"]
+__all__ = ["AsyncClient", "Client", "KeelError", "Project", "__version__"]
 
 if TYPE_CHECKING:
+    from keel.client import AsyncClient, Client
     from keel.errors import KeelError
     from keel.project import Project
 
-_LAZY = {"KeelError": "keel.errors", "Project": "keel.project"}
+_LAZY = {
+    "AsyncClient": "keel.client",
+    "Client": "keel.client",
+    "KeelError": "keel.errors",
+    "Project": "keel.project",
+}
 
 
 __getattr__ = lazy_getattr(__name__, _LAZY)

@@ -30,6 +30,15 @@ escapes is a bug.
     │   ├── DeployRefused      the version has no passing gate decision (use --force --reason)
     │   └── ModelLoadError     the model artifact cannot be loaded back
     ├── ServingError           the model server, its keys or its settings cannot do it
+    ├── ClientError            a keel.Client call got no answer it can use
+    │   ├── ServerUnreachable  no connection to the server, or no answer in time
+    │   ├── UnexpectedResponse the answer is not the JSON a keel server sends (a proxy's page)
+    │   └── ApiError           the server answered an error status; its message is kept
+    │       ├── AuthError      401/403: the key is missing, unknown or lacks the scope
+    │       ├── RateLimited    429, still after the retries: the key's rate limit is reached
+    │       ├── ServiceUnavailable  503, still after the retries: nothing can answer now
+    │       └── RequestRejected     400/405/408/413/415/422: the request must change
+    │           └── InstanceRefused  validation refused every instance (``slots`` say why)
     ├── AlertError             an alert rule, sink or alert id is unusable
     ├── MonitoringError        the prediction log or a drift check cannot do what was asked
     └── DashboardError         a dashboard action cannot go ahead (stale form, no reason)
@@ -37,12 +46,18 @@ escapes is a bug.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 __all__ = [
     "AlertError",
+    "ApiError",
     "ArtifactCorrupt",
     "ArtifactError",
     "ArtifactNotFound",
     "AuditError",
+    "AuthError",
+    "ClientError",
     "ConfigError",
     "DashboardError",
     "DataError",
@@ -51,6 +66,7 @@ __all__ = [
     "EstimatorError",
     "ExampleError",
     "FeatureError",
+    "InstanceRefused",
     "KeelError",
     "LeaseHeld",
     "MissingExtraError",
@@ -58,7 +74,11 @@ __all__ = [
     "MonitoringError",
     "OnlineStoreUnavailable",
     "ProjectError",
+    "RateLimited",
     "RegistryError",
+    "RequestRejected",
+    "ServerUnreachable",
+    "ServiceUnavailable",
     "ServingError",
     "SourceError",
     "StoreCorrupt",
@@ -66,6 +86,7 @@ __all__ = [
     "StoreUnavailable",
     "TrainingDataError",
     "TrainingError",
+    "UnexpectedResponse",
     "VersionNotFound",
 ]
 
@@ -191,3 +212,60 @@ class ServingError(KeelError):
 
 class DashboardError(KeelError):
     """A dashboard action cannot go ahead: a stale form, a missing reason."""
+
+
+class ClientError(KeelError):
+    """A ``keel.Client`` call got no answer it can use."""
+
+
+class ServerUnreachable(ClientError):
+    """No connection to the server could be made, or it did not answer in time."""
+
+
+class UnexpectedResponse(ClientError):
+    """The answer is not the JSON a keel server sends (an HTML page from a proxy, say)."""
+
+
+class ApiError(ClientError):
+    """The server answered with an error status; ``message`` is the server's own words,
+    ``detail`` its per-field detail (if any)."""
+
+    def __init__(
+        self,
+        text: str,
+        status: int,
+        message: str,
+        detail: Any = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(text)
+        self.status = status
+        self.message = message
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+class AuthError(ApiError):
+    """401 or 403: the API key is missing or unknown, or lacks the route's scope."""
+
+
+class RateLimited(ApiError):
+    """429 after the client's retries: the key's rate limit is reached (see retry_after)."""
+
+
+class ServiceUnavailable(ApiError):
+    """503 after the client's retries: no model can answer, or the store is unreachable."""
+
+
+class RequestRejected(ApiError):
+    """400, 405, 408, 413, 415 or 422: the request itself must change before it is sent again."""
+
+
+class InstanceRefused(RequestRejected):
+    """422: validation refused every instance; ``slots`` holds each one's errors."""
+
+    def __init__(
+        self, text: str, status: int, message: str, detail: Any = None, *, slots: Sequence[Any]
+    ) -> None:
+        super().__init__(text, status, message, detail)
+        self.slots = slots

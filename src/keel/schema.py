@@ -489,6 +489,11 @@ class ServingConfig(Section):
     log_predictions: bool = True
     dashboard: bool = True  # the web dashboard at /ui, behind its own key login
     proxy: ProxySpec | None = None  # trusted proxies in front (TLS-terminating ingress)
+    docs: Literal["public", "key"] = Field(
+        "public",
+        description="who may read the API docs (/docs, /openapi.json): anyone (public), "
+        "or only requests with a valid API key (key)",
+    )
     log_fsync: bool = False
     log_roll: Literal["worker", "server"] = "worker"
     log_seal_every: Duration = timedelta(seconds=10)

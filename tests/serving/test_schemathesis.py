@@ -1,7 +1,10 @@
-"""Schemathesis against a real `keel serve`: every documented operation, no 5xx answer.
+"""Schemathesis against a real `keel serve`: every documented operation, no 5xx answer,
+and every answer as the document describes it.
 
 Cases are generated from the server's own OpenAPI document (valid and invalid bodies)
-and sent over real HTTP on loopback with an admin key.
+and sent over real HTTP on loopback with an admin key. Each answer must have a documented
+status, content type, headers and body, and a request the document calls invalid must
+not be accepted.
 """
 
 from __future__ import annotations
@@ -15,6 +18,14 @@ from pathlib import Path
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from keel.project import Project
 from tests.helpers import free_port
@@ -48,8 +59,19 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
             stream.close()
 
 
-def test_no_documented_operation_answers_5xx(served: tuple[str, str]) -> None:
-    """Generated requests for every operation in /openapi.json never get a server error."""
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
+
+
+def test_every_generated_request_gets_a_documented_answer(served: tuple[str, str]) -> None:
+    """Generated requests for every operation in /openapi.json never get a server error,
+    and each answer is one the document describes."""
     url, key = served
     headers = {"Authorization": f"Bearer {key}"}
     schema = schemathesis.openapi.from_url(f"{url}/openapi.json", headers=headers)
@@ -70,8 +92,10 @@ def test_no_documented_operation_answers_5xx(served: tuple[str, str]) -> None:
         def check(case: schemathesis.Case) -> None:
             response = case.call(base_url=url, headers=headers)
             calls.append(response.status_code)
-            if response.status_code >= 500:
-                failures.append(f"{case.method} {case.path}: {response.status_code}")
+            try:
+                case.validate_response(response, checks=CHECKS)
+            except AssertionError as failure:  # schemathesis's failures are AssertionErrors
+                failures.append(f"{case.method} {case.path} {response.status_code}: {failure}")
 
         check()
     assert failures == []

@@ -19,173 +19,89 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
 
 from keel import __version__
 from keel.errors import StoreUnavailable
+from keel.serving.gatekeeper import OPEN_PATHS
+from keel.serving.openapi import (
+    Alive,
+    Feedback,
+    FeedbackBatch,
+    FeedbackReceipt,
+    PredictResponse,
+    Readiness,
+    RouteRefusal,
+    StatusOut,
+    StoreDown,
+    gateway,
+    install_document,
+    predict_request,
+    predict_responses,
+)
 from keel.serving.outages import OutageLog
 from keel.serving.state import ServerState
 
 if TYPE_CHECKING:
     from keel.store.metadata import MetadataStore
 
-__all__ = ["FEEDBACK_TIMEOUT_S", "build_api"]
+__all__ = ["DOCS_STATIC", "FEEDBACK_TIMEOUT_S", "build_api"]
 
 FEEDBACK_TIMEOUT_S = 2.0  # each wait on the store while writing feedback
 RETRY_AFTER_S = 10  # what a 503 for feedback asks the client to wait
+DOCS_STATIC = "/docs/static"  # Swagger UI's script and style, from the fastapi-offline package
 
 logger = logging.getLogger("keel.serving")
 
 
-class PredictRequest(BaseModel):
-    """One instance (``instance``) or a batch (``instances``) of the model's inputs."""
-
-    instances: list[dict[str, Any]] | None = Field(None, max_length=100_000)
-    instance: dict[str, Any] | None = None
-    explain: bool | None = None
-
-
-class Finding(BaseModel):
-    """What validation found in one field of one instance."""
-
-    field: str
-    check: str = Field(description="type | range | category | extra | entity")
-    msg: str
-
-
-class PredictionOut(BaseModel):
-    """One instance's slot: its prediction, or (refused) ``errors`` and no prediction."""
-
-    prediction_id: str
-    model_version: str | None = Field(
-        description="the model that answered, the rule (rule:...), or null when refused"
-    )
-    prediction: Any
-    label: Any = None
-    probability: float | None = None
-    confidence: float | None = None
-    interval: list[float] | None = None
-    explanation: list[dict[str, Any]] | None = None
-    action: str | None = None
-    fallback: str | None = Field(None, description="null, or cache | rule | none")
-    reason: str | None = None
-    cached: bool | None = None
-    findings: list[Finding] | None = Field(
-        None, description="flagged: answered, but outside what the model was trained on"
-    )
-    features_missing: list[str] | None = Field(
-        None, description="features the online store could not serve for this instance"
-    )
-    errors: list[Finding] | None = Field(
-        None, description="refused by serving.validation: this instance has no prediction"
-    )
-
-
-class PredictResponse(BaseModel):
-    """Every instance has its slot, in request order; a refused one carries ``errors``."""
-
-    predictions: list[PredictionOut]
-    model_version: str
-    latency_ms: float
-
-
-class FieldError(BaseModel):
-    loc: list[str | int]
-    msg: str
-
-
-class PredictRefusal(BaseModel):
-    """422: no instance could be scored. ``detail`` names every bad field; ``predictions``
-    has every instance's slot with its ``errors`` (each is in the prediction log too). A
-    body that is not a valid envelope gets only ``error`` (and ``detail``)."""
-
-    error: str
-    detail: list[FieldError] | None = None
-    predictions: list[PredictionOut] | None = None
-    model_version: str | None = None
-    latency_ms: float | None = None
-
-
-class Feedback(BaseModel):
-    """The ground truth for one earlier prediction."""
-
-    prediction_id: str = Field(min_length=1, max_length=64)
-    label: str | int | float | bool
-    value: float | None = Field(None, allow_inf_nan=False)
-
-
-class FeedbackBatch(BaseModel):
-    feedback: list[Feedback] = Field(min_length=1, max_length=10_000)
-
-
-class FeedbackReceipt(BaseModel):
-    stored: int
-
-
-class StoreDown(BaseModel):
-    """503: the metadata store could not be reached; nothing was stored, send it again."""
-
-    error: str
-    stored: int = 0
-    retry_after: int
-
-
-_REFUSALS: dict[int | str, dict[str, Any]] = {
-    code: {"description": text}
-    for code, text in [
-        (400, "the body is not valid JSON"),
-        (401, "no valid API key"),
-        (403, "the key lacks the route's scope"),
-        (408, "the body arrived too slowly"),
-        (413, "the body or the batch is too large"),
-        (415, "the body is not application/json"),
-        (429, "the key's rate limit is reached (see Retry-After)"),
-    ]
-}
-
-
-def _declare_bearer(api: FastAPI) -> None:
-    """Document the bearer key every route needs (the gateway enforces it)."""
-    from fastapi.openapi.utils import get_openapi
-
-    def openapi() -> dict[str, Any]:
-        if api.openapi_schema is None:
-            schema = get_openapi(
-                title=api.title,
-                version=api.version,
-                description=api.description,
-                routes=api.routes,
-            )
-            schema.setdefault("components", {})["securitySchemes"] = {
-                "bearer": {"type": "http", "scheme": "bearer"}
-            }
-            schema["security"] = [{"bearer": []}]
-            api.openapi_schema = schema
-        return api.openapi_schema
-
-    api.openapi = openapi  # type: ignore[method-assign]
-
-
 def build_api(state: ServerState, store: MetadataStore | None) -> FastAPI:
-    """The FastAPI app behind the gateway."""
-    api = FastAPI(
+    """The FastAPI app behind the gateway, with its docs at /docs (assets served locally)."""
+    from fastapi_offline import FastAPIOffline
+
+    api = FastAPIOffline(
         title="Keel model server",
         version=__version__,
         description="Send `Authorization: Bearer <key>` on every route but /healthz and /readyz.",
         redoc_url=None,
+        static_url=DOCS_STATIC,
     )
     api.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
+    install_document(api, OPEN_PATHS)
+    _declare_hot_routes(api, state.settings.max_instances)
+    _add_feedback(api, store)
 
-    _declare_bearer(api)
-    outage = OutageLog("feedback writes", logger)
+    @api.get(
+        "/v1/status", tags=["status"], response_model=StatusOut, responses=gateway(scoped=False)
+    )
+    def status() -> dict[str, Any]:
+        """What is served, since when, and how the server is set up."""
+        return _status(state)
 
-    refusals: dict[int | str, dict[str, Any]] = {
-        **_REFUSALS,
-        422: {"description": "no instance could be scored", "model": PredictRefusal},
-    }
+    @api.get(
+        "/metrics",
+        tags=["status"],
+        response_class=Response,
+        responses=gateway({200: {"content": {"text/plain": {"schema": {"type": "string"}}}}}),
+    )
+    def metrics() -> Response:
+        """Prometheus metrics (summed over workers); the key needs the admin scope."""
+        from prometheus_client import CONTENT_TYPE_LATEST
 
-    @api.post("/v1/predict", response_model=PredictResponse, tags=["predict"], responses=refusals)
-    def predict(request: PredictRequest) -> PredictResponse:  # pragma: no cover - docs only
+        return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return api
+
+
+def _declare_hot_routes(api: FastAPI, max_instances: int) -> None:
+    """Document the routes the gateway answers before FastAPI sees the request."""
+
+    @api.post(
+        "/v1/predict",
+        response_model=PredictResponse,
+        tags=["predict"],
+        responses=predict_responses(),
+        openapi_extra={"requestBody": predict_request(max_instances)},
+    )
+    def predict() -> PredictResponse:  # pragma: no cover - docs only
         """Predict for one instance or a batch (answered by the gateway's hot path).
 
         Each instance is answered on its own: 200 when at least one has an answer, with
@@ -194,11 +110,38 @@ def build_api(state: ServerState, store: MetadataStore | None) -> FastAPI:
         """
         raise RuntimeError("the gateway answers /v1/predict")
 
+    @api.get("/healthz", tags=["health"], response_model=Alive)
+    def healthz() -> Alive:  # pragma: no cover - docs only
+        """The process is alive (no key needed)."""
+        raise RuntimeError("the gateway answers /healthz")
+
+    @api.get(
+        "/readyz",
+        tags=["health"],
+        response_model=Readiness,
+        responses={503: {"description": "not ready (same body)", "model": Readiness}},
+    )
+    def readyz() -> Readiness:  # pragma: no cover - docs only
+        """The model is loaded and the server is not draining (no key needed)."""
+        raise RuntimeError("the gateway answers /readyz")
+
+
+def _add_feedback(api: FastAPI, store: MetadataStore | None) -> None:
+    outage = OutageLog("feedback writes", logger)
+    refusals = {
+        422: {"description": "the body does not match this route", "model": RouteRefusal},
+        503: {
+            "description": "the store is unreachable",
+            "model": StoreDown,
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        },
+    }
+
     @api.post(
         "/v1/feedback",
         response_model=FeedbackReceipt,
         tags=["feedback"],
-        responses={503: {"description": "the store is unreachable", "model": StoreDown}},
+        responses=gateway(refusals, posted=True),
     )
     def feedback(body: Feedback | FeedbackBatch, request: Request) -> FeedbackReceipt | Response:
         """Store ground truth by prediction id (a repeat replaces the earlier report).
@@ -216,20 +159,6 @@ def build_api(state: ServerState, store: MetadataStore | None) -> FastAPI:
             return _store_down()
         outage.succeeded()
         return FeedbackReceipt(stored=len(items))
-
-    @api.get("/v1/status", tags=["status"])
-    def status() -> dict[str, Any]:
-        """What is served, since when, and how the server is set up."""
-        return _status(state)
-
-    @api.get("/metrics", tags=["status"], response_class=Response)
-    def metrics() -> Response:
-        """Prometheus metrics (summed over workers)."""
-        from prometheus_client import CONTENT_TYPE_LATEST
-
-        return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
-
-    return api
 
 
 async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -296,6 +225,8 @@ def _status(state: ServerState) -> dict[str, Any]:
         "settings": {
             "rate_limit": settings.rate_limit,
             "timeout_ms": settings.timeout_ms,
+            "max_instances": settings.max_instances,
+            "max_body_kb": settings.max_body_kb,
             "fallback": list(settings.fallback),
             "cache": settings.cache is not None,
             "batching": settings.batching.model_dump(),

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from keel.serving.gatekeeper import OPEN_PATHS
+from keel.serving.gatekeeper import OPEN_PATHS, is_docs
 from keel.serving.http import (
     Headers,
     Receive,
     Scope,
     Send,
     error_body,
+    is_json,
     request_headers,
     send_json,
 )
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["UI_PREFIX", "KeelApp"]
 
 _PREDICT = "/v1/predict"
+_NOT_JSON = "send the body as JSON with Content-Type: application/json"
 UI_PREFIX = "/ui"
 
 
@@ -62,6 +64,8 @@ class KeelApp:
         """Every (path, methods) the app answers."""
         found = [("/healthz", frozenset({"GET"})), ("/readyz", frozenset({"GET"}))]
         for route in self.api.routes:
+            if getattr(route, "path", None) in OPEN_PATHS:
+                continue  # declared in FastAPI for the docs; answered above
             methods = getattr(route, "methods", None) or {"GET"}
             found.append((str(getattr(route, "path", "")), frozenset(methods)))
         return found
@@ -93,6 +97,9 @@ class KeelApp:
             await self.ui(scope, receive, send)
             return
         started = time.perf_counter()
+        if self.state.settings.docs == "public" and is_docs(path):
+            await self._api(scope, receive, send, started)
+            return
         headers = request_headers(scope)
         verdict = await self._gate(path, headers)
         if not isinstance(verdict, ApiKey):
@@ -114,6 +121,10 @@ class KeelApp:
             self.state.metrics.request(
                 path, status, version, fallback, time.perf_counter() - started
             )
+            return
+        if scope["method"] == "POST" and not is_json(headers.content_type):
+            await send_json(send, 415, error_body(_NOT_JSON))
+            self._count(path, 415, None, started)
             return
         scope.setdefault("state", {})["key_id"] = verdict.key_id  # for the routes' records
         await self._api(scope, receive, send, started)

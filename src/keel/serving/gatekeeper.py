@@ -1,7 +1,9 @@
 """The gateway's checks before any route runs: key, scope, rate limit.
 
-Every path except ``/healthz`` and ``/readyz`` needs a key. Scopes are looked up by
-path; a path not listed needs ``admin``, so a route added later is closed by default.
+Every path except ``/healthz`` and ``/readyz`` needs a key (and, with
+``serving.docs: public``, the default, the API docs: ``/docs`` and ``/openapi.json``).
+Scopes are looked up by path; a path not listed needs ``admin``, so a route added later
+is closed by default.
 Rate limits are per key, with the ``limits`` library: in memory for one process, Redis
 (``serving.rate_limit_url``) when replicas share the limits. If that storage cannot be
 reached, requests are admitted (and a warning logged): the limit protects the model, and
@@ -17,7 +19,7 @@ from typing import Any
 
 from keel.serving.keys import ApiKey, KeyRing, allows
 
-__all__ = ["OPEN_PATHS", "ROUTE_SCOPES", "Gatekeeper", "scope_for"]
+__all__ = ["DOCS_PATHS", "OPEN_PATHS", "ROUTE_SCOPES", "Gatekeeper", "is_docs", "scope_for"]
 
 logger = logging.getLogger("keel.serving")
 
@@ -33,8 +35,19 @@ ROUTE_SCOPES: dict[str, str | None] = {
 }
 
 
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json"})
+DOCS_ASSETS = "/docs/static/"  # Swagger UI's script, style and icon
+
+
+def is_docs(path: str) -> bool:
+    """The API docs: the page, its assets and the document (public with serving.docs)."""
+    return path in DOCS_PATHS or path.startswith(DOCS_ASSETS)
+
+
 def scope_for(path: str) -> str | None:
     """The scope a path needs (None: any valid key); unlisted paths need admin."""
+    if path.startswith(DOCS_ASSETS):
+        return None
     return ROUTE_SCOPES.get(path, "admin")
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "BodyTooLarge",
     "BodyTooSlow",
     "Headers",
+    "is_json",
     "read_body",
     "request_headers",
     "send_json",
@@ -67,6 +68,14 @@ def request_headers(scope: Scope) -> Headers:
         elif name == b"content-length":
             found.content_length = int(value) if value.isdigit() else -1
     return found
+
+
+def is_json(content_type: bytes | None) -> bool:
+    """Whether the Content-Type is ``application/json``, in any case, with or without
+    parameters (``; charset=utf-8``); ``application/jsonfoo`` is another type."""
+    if content_type is None:
+        return False
+    return content_type.partition(b";")[0].strip().lower() == _JSON
 
 
 async def read_body(receive: Receive, limit: int, timeout: float) -> bytes:

@@ -33,6 +33,7 @@ from keel.serving.http import (
     Receive,
     Send,
     error_body,
+    is_json,
     read_body,
     send_json,
 )
@@ -173,7 +174,7 @@ async def _read(
     """The validated rows, whether to explain, the body when the log may keep it, and the
     validation's findings (None when there are none)."""
     settings = state.settings
-    if headers.content_type is None or not headers.content_type.startswith(b"application/json"):
+    if not is_json(headers.content_type):
         return Refusal(415, "send the instances as JSON with Content-Type: application/json")
     limit = settings.max_body_kb * 1024
     try:
