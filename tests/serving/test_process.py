@@ -180,7 +180,7 @@ def test_metrics_sum_over_several_workers(tmp_path: Path) -> None:
     """With --workers 2, /metrics counts every request, whichever worker answered it."""
     root = tmp_path / "project"
     root.mkdir()
-    write_config(root, "rate_limit: 1000/second")
+    write_config(root, "rate_limit: 1000/second\ntimeout_ms: 10000")  # no fallback under load
     with Project.open(root) as project:
         register_model(project, tmp_path)
         key = create_key(project, "admin")
