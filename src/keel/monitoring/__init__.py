@@ -1,16 +1,23 @@
 """Monitoring: a durable prediction log, mergeable sketches and drift that is right.
 
-Usable on its own, around a model Keel did not train::
+Usable on its own, around a model Keel did not train (this example runs as a test)::
 
-    from keel.monitoring import DriftMonitor, PredictionLog, Reference, feature_view
-
-    log = PredictionLog("predictions/")          # a folder is enough
-
-    @log.watch(model_version="churn-v3")
-    def predict(rows): ...
-
-    reference = Reference.from_frame(training_frame)
-    report = DriftMonitor(reference).update(feature_view(log.read())).report
+    >>> import tempfile
+    >>> import numpy as np, pandas as pd
+    >>> from keel.monitoring import DriftMonitor, PredictionLog, Reference, feature_view
+    >>> log = PredictionLog(tempfile.mkdtemp())          # a folder is enough
+    >>> @log.watch(model_version="churn-v3")
+    ... def predict(rows):
+    ...     return [0.9 if row["tenure"] < 12 else 0.1 for row in rows]
+    >>> rng = np.random.default_rng(0)
+    >>> training = pd.DataFrame({"tenure": rng.integers(1, 72, 2000)})
+    >>> _ = predict([{"tenure": int(t)} for t in rng.integers(40, 72, 1000)])  # older customers
+    >>> log.flush()                                      # the spool becomes a segment drift reads
+    FlushResult(segments=1, rows=1000, dropped_bytes=0)
+    >>> monitor = DriftMonitor(Reference.from_frame(training))
+    >>> monitor.update(feature_view(log.read())).report.drifted
+    ['tenure']
+    >>> log.close()
 
 Inside a Keel project the same parts are wired by ``keel.monitoring.cycle`` (``keel
 monitor``): segments committed in the metadata store, alerts (``keel.monitoring.alerts``)
