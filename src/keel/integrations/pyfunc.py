@@ -6,6 +6,7 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
+import pandas as pd
 from mlflow.pyfunc.model import PythonModel
 
 from keel.integrations.mlflow import answers
@@ -21,5 +22,7 @@ class KeelPyfunc(PythonModel):
         with open(context.artifacts["bundle"], "rb") as handle:
             self.bundle = pickle.load(handle)  # Keel's own artifact, verified at export
 
-    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         return answers(self.bundle, model_input)
