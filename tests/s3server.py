@@ -72,6 +72,7 @@ class S3Server:
         self.ports = dict(zip(_PORTS, _free_ports(len(_PORTS)), strict=True))
         self.url = f"http://127.0.0.1:{self.ports['s3.port']}"
         self.process: subprocess.Popen[bytes] | None = None
+        self._admin: Any = None
 
     # -- credentials ----------------------------------------------------------------
 
@@ -101,10 +102,13 @@ class S3Server:
         return {**creds, "endpoint_url": self.url, "skip_instance_cache": True}
 
     def filesystem(self) -> Any:
-        """An s3fs filesystem with the read-write identity."""
-        import s3fs
+        """An s3fs filesystem with the read-write identity (one, kept: a new client
+        takes about a second to build)."""
+        if self._admin is None:
+            import s3fs
 
-        return s3fs.S3FileSystem(**self.storage_options())
+            self._admin = s3fs.S3FileSystem(**self.storage_options())
+        return self._admin
 
     def create_bucket(self, name: str | None = None) -> str:
         """Create a bucket (a fresh name unless given) and return its name."""
@@ -129,6 +133,7 @@ class S3Server:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             cwd=self.folder,
+            env={**os.environ, "WEED_MASTER_VOLUME_GROWTH_COPY_1": "1"},  # one volume a bucket
             start_new_session=True,
         )
         log.close()
@@ -175,7 +180,7 @@ class S3Server:
             "-webdav=false",
             "-master.volumeSizeLimitMB=64",
             "-master.electionTimeout=1s",
-            "-volume.max=16",
+            "-volume.max=0",  # as many 64 MB volumes as the disk holds
             f"-filer.localSocket={sockets / 'filer.sock'}",
             f"-s3.localSocket={sockets / 's3.sock'}",
         ]
@@ -184,13 +189,14 @@ class S3Server:
         """Poll until a write and a read through S3 work (the volume server has joined)."""
         deadline = time.monotonic() + timeout
         last: Exception | None = None
+        fs: Any = None
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise RuntimeError(f"weed exited with {self.process.returncode}: {self._tail()}")
             try:
                 socket.create_connection(("127.0.0.1", self.ports["s3.port"]), 1).close()
-                fs = self._probe()
+                fs = fs or self._probe()
                 if not fs.exists("keel-ready"):
                     fs.mkdir("keel-ready")
                 fs.pipe("keel-ready/probe", b"ok")

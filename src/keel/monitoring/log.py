@@ -87,6 +87,7 @@ class PredictionLog:
         sync: bool = True,
         sketcher: Sketcher | None = None,
         clock: Callable[[], float] = time.time,
+        outage_every_s: float | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.store = segments or FolderSegments(self.folder / "segments")
@@ -98,6 +99,7 @@ class PredictionLog:
         self._writer: SpoolWriter | None = None
         self._flusher: _Flusher | None = None
         self._outage: OutageLog | None = None  # made on the first failed upload
+        self._outage_every_s = outage_every_s  # between failure summaries (None: 30 s)
 
     @classmethod
     def for_project(cls, project: Project, **options: Any) -> PredictionLog:
@@ -204,7 +206,7 @@ class PredictionLog:
         if self._outage is None:
             from keel.serving.outages import OutageLog
 
-            self._outage = OutageLog("prediction log uploads", logger)
+            self._outage = OutageLog("prediction log uploads", logger, self._outage_every_s)
         self._outage.failed(error)
 
     def _roll(self, path: Path) -> FlushResult | None:
