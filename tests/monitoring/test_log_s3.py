@@ -139,9 +139,11 @@ def test_a_worker_on_another_machine_reads_every_replicas_segments(
     store.parent.mkdir()
     ids = []
     for replica, count in (("replica-a", 3), ("replica-b", 4)):
-        with _project(tmp_path / replica, s3_bucket, store) as project:
-            with PredictionLog.for_project(project) as log:
-                ids += _record(log, count)
+        with (
+            _project(tmp_path / replica, s3_bucket, store) as project,
+            PredictionLog.for_project(project) as log,
+        ):
+            ids += _record(log, count)
     with _project(tmp_path / "worker", s3_bucket, store) as project:
         log = PredictionLog.for_project(project)
         frame = log.read()

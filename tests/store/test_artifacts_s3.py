@@ -68,7 +68,7 @@ def test_an_s3_path_without_credentials_says_so(
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    with pytest.raises(ArtifactStoreUnavailable, match="no credentials .* AWS_ACCESS_KEY_ID"):
+    with pytest.raises(ArtifactStoreUnavailable, match=r"no credentials .* AWS_ACCESS_KEY_ID"):
         ArtifactStore(f"s3://{s3_bucket}/keel").put_bytes(b"model")
 
 
