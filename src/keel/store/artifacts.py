@@ -175,13 +175,13 @@ class ArtifactStore:
         try:
             return call()
         except FileNotFoundError as error:
-            if reading and not _bucket_missing(error):
+            if reading and not bucket_missing(error):
                 raise
             raise self._unavailable(error) from None
         except (OSError, TimeoutError) as error:
             raise self._unavailable(error) from None
         except Exception as error:
-            if _is_botocore(error):  # no credentials, endpoint unreachable, ...
+            if is_botocore(error):  # no credentials, endpoint unreachable, ...
                 raise self._unavailable(error) from None
             raise
 
@@ -192,15 +192,16 @@ class ArtifactStore:
         return ArtifactStoreUnavailable(unavailable_reason(self.location, error))
 
 
-def unavailable_reason(location: str, error: BaseException) -> str:
-    """One sentence on why the object store at ``location`` failed, and what to do."""
+def unavailable_reason(location: str, error: BaseException, setting: str = "artifacts") -> str:
+    """One sentence on why the object store at ``location`` failed, and what to do;
+    ``setting`` is the keel.yaml key that names the location."""
     name = type(error).__name__
     text = str(error) or name
-    if _bucket_missing(error):
+    if bucket_missing(error):
         bucket = location.split("://", 1)[-1].split("/", 1)[0]
         return (
-            f"bucket '{bucket}' does not exist (artifacts: {location}); create it or point "
-            "artifacts: in keel.yaml at an existing bucket"
+            f"bucket '{bucket}' does not exist ({setting}: {location}); create it or point "
+            f"{setting}: in keel.yaml at an existing bucket"
         )
     if name == "NoCredentialsError":
         return (
@@ -215,11 +216,22 @@ def unavailable_reason(location: str, error: BaseException) -> str:
     return f"cannot reach {location} ({text}); check the endpoint and that the store is up"
 
 
-def _bucket_missing(error: BaseException) -> bool:
+def bucket_missing(error: BaseException) -> bool:
+    """Whether an fsspec error says the bucket itself is missing (S3's NoSuchBucket)."""
     return isinstance(error, FileNotFoundError) and "bucket does not exist" in str(error)
 
 
-def _is_botocore(error: BaseException) -> bool:
+def is_refusal(error: BaseException) -> bool:
+    """Whether the store answered and refused: no such bucket, no access, no credentials."""
+    return (
+        bucket_missing(error)
+        or isinstance(error, PermissionError)
+        or type(error).__name__ == "NoCredentialsError"
+    )
+
+
+def is_botocore(error: BaseException) -> bool:
+    """Whether the error comes from the AWS client (never an ``OSError``) rather than s3fs."""
     return type(error).__module__.startswith(("botocore", "aiobotocore"))
 
 
