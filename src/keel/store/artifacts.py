@@ -33,7 +33,7 @@ from keel.errors import (
     MissingExtraError,
 )
 
-__all__ = ["ArtifactStore"]
+__all__ = ["ArtifactStore", "bucket_missing", "is_botocore", "is_refusal", "unavailable_reason"]
 
 _CHUNK = 1 << 20
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
