@@ -73,6 +73,7 @@ class S3Server:
         self.url = f"http://127.0.0.1:{self.ports['s3.port']}"
         self.process: subprocess.Popen[bytes] | None = None
         self._admin: Any = None
+        self._prober: Any = None
 
     # -- credentials ----------------------------------------------------------------
 
@@ -212,8 +213,10 @@ class S3Server:
         """A client that fails fast (one attempt, short timeouts) while the server starts."""
         import s3fs
 
-        config = {"retries": {"max_attempts": 1}, "connect_timeout": 1, "read_timeout": 5}
-        return s3fs.S3FileSystem(**self.storage_options(), config_kwargs=config)
+        if self._prober is None:  # kept: s3fs closes a collected client on the wrong loop
+            config = {"retries": {"max_attempts": 1}, "connect_timeout": 1, "read_timeout": 5}
+            self._prober = s3fs.S3FileSystem(**self.storage_options(), config_kwargs=config)
+        return self._prober
 
     def _tail(self) -> str:
         log = self.folder / "weed.log"

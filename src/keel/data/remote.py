@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from keel.errors import MissingExtraError, SourceError
-from keel.store.artifacts import is_botocore, is_refusal, unavailable_reason
+from keel.store.artifacts import is_botocore, is_refusal, open_filesystem, unavailable_reason
 
 __all__ = ["fetch_remote"]
 
@@ -68,11 +68,8 @@ def _bucket_exists(fs: Any, url: str) -> None:
 
 
 def _filesystem(url: str) -> tuple[Any, str]:
-    """A fresh filesystem for ``url``, so it reads the credentials in the environment now."""
-    import fsspec
-
     try:
-        return fsspec.core.url_to_fs(url, skip_instance_cache=True)  # type: ignore[no-any-return]
+        return open_filesystem(url)
     except ImportError as error:
         if url.startswith(("s3://", "s3a://")):
             raise MissingExtraError("s3fs", "s3") from None

@@ -20,6 +20,7 @@ import hashlib
 import os
 import re
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,12 +34,20 @@ from keel.errors import (
     MissingExtraError,
 )
 
-__all__ = ["ArtifactStore", "bucket_missing", "is_botocore", "is_refusal", "unavailable_reason"]
+__all__ = [
+    "ArtifactStore",
+    "bucket_missing",
+    "is_botocore",
+    "is_refusal",
+    "open_filesystem",
+    "unavailable_reason",
+]
 
 _CHUNK = 1 << 20
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"}  # one PUT: all or nothing
 _EXTRAS = {"s3": "s3", "s3a": "s3"}
+_ENV_PREFIXES = ("AWS_", "FSSPEC_")  # what configures an object store's client
 T = TypeVar("T")
 
 
@@ -241,20 +250,42 @@ def _protocol(fs: Any) -> str:
 
 
 def _filesystem(location: str) -> Any:
-    """The fsspec filesystem for ``location``: a fresh instance, so credentials and
-    endpoint are read from the environment now, not from whoever opened it first."""
-    import fsspec
-
-    protocol = location.split("://", 1)[0]
     try:
-        fs, _ = fsspec.core.url_to_fs(location, skip_instance_cache=True)
+        return open_filesystem(location)[0]
     except ImportError as error:
+        protocol = location.split("://", 1)[0]
         if protocol in _EXTRAS:
             raise MissingExtraError("s3fs", _EXTRAS[protocol]) from None
         raise ArtifactError(f"cannot open artifact store {location}: {error}") from None
     except ValueError as error:
         raise ArtifactError(f"cannot open artifact store {location}: {error}") from None
-    return fs
+
+
+_OPENED: dict[tuple[str, ...], Any] = {}
+_OPENED_LOCK = threading.Lock()
+
+
+def open_filesystem(url: str) -> tuple[Any, str]:
+    """The fsspec filesystem for ``url`` and the path in it.
+
+    One filesystem per protocol and per state of the environment that configures it
+    (``AWS_*``, ``FSSPEC_*``): credentials or an endpoint set later are used, and an
+    unchanged environment reuses the client (building one takes about a second). They
+    are kept for the life of the process on purpose: s3fs closes a collected client on
+    whatever event loop the collecting thread runs, which breaks that loop's tasks.
+    """
+    import fsspec
+
+    protocol = url.split("://", 1)[0] if "://" in url else "file"
+    settings = sorted(
+        f"{name}={value}" for name, value in os.environ.items() if name.startswith(_ENV_PREFIXES)
+    )
+    key = (protocol, *settings)
+    with _OPENED_LOCK:
+        fs = _OPENED.get(key)
+        if fs is None:
+            fs = _OPENED[key] = fsspec.filesystem(protocol, skip_instance_cache=True)
+    return fs, str(fs._strip_protocol(url))
 
 
 def _write_local(path: Path, tmp_dir: Path, chunks: Iterator[bytes]) -> None:
