@@ -18,6 +18,7 @@ Layout of the folder::
     spool/<id>.log           frames being written (locked) or waiting to be rolled
     segments/<id>.parquet    rolled segments (unless they go to the artifact store)
     committed/<id>.json      commit markers: a segment counts only once this exists
+    cache/<digest>.parquet   segments fetched from a remote artifact store (S3), verified
 """
 
 from __future__ import annotations
