@@ -15,6 +15,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+pytest_plugins = ["tests.s3server"]  # the s3_server and s3_bucket fixtures
+
 # Two cores are shared by test processes: OpenMP pools sized to the machine in every
 # process oversubscribe it badly (a 0.3 s fit took 4-9 s), so tests use one thread each.
 os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -14,7 +14,8 @@ escapes is a bug.
     │   └── LeaseHeld          another holder owns the named lease
     ├── ArtifactError          the artifact store cannot be used
     │   ├── ArtifactNotFound   no artifact with that digest
-    │   └── ArtifactCorrupt    the stored bytes do not match their digest
+    │   ├── ArtifactCorrupt    the stored bytes do not match their digest
+    │   └── ArtifactStoreUnavailable  the object store is unreachable, or refuses (bucket, access)
     ├── ExampleError           the example generator was asked for something it cannot do
     ├── FeatureError           a feature definition or lookup cannot be used
     │   └── OnlineStoreUnavailable  the online feature store cannot be reached
@@ -55,6 +56,7 @@ __all__ = [
     "ArtifactCorrupt",
     "ArtifactError",
     "ArtifactNotFound",
+    "ArtifactStoreUnavailable",
     "AuditError",
     "AuthError",
     "ClientError",
@@ -140,6 +142,11 @@ class ArtifactNotFound(ArtifactError):
 
 class ArtifactCorrupt(ArtifactError):
     """The stored bytes do not hash to the digest they are stored under."""
+
+
+class ArtifactStoreUnavailable(ArtifactError):
+    """The object store behind the artifact store cannot be reached, has no such bucket,
+    or refuses the credentials (or has none): nothing was written, try again once fixed."""
 
 
 class ExampleError(KeelError):

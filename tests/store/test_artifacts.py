@@ -17,11 +17,15 @@ from keel.errors import ArtifactCorrupt, ArtifactError, ArtifactNotFound
 from keel.store import ArtifactStore
 
 
-@pytest.fixture(params=["local", "fsspec-memory"])
+@pytest.fixture(params=["local", "fsspec-memory", "s3"])
 def artifacts(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ArtifactStore]:
-    """The same contract on a local folder and on an fsspec filesystem."""
+    """The same contract on a local folder, an fsspec filesystem and a real S3 server."""
     if request.param == "local":
         yield ArtifactStore(tmp_path / "artifacts")
+        return
+    if request.param == "s3":
+        bucket = request.getfixturevalue("s3_bucket")
+        yield ArtifactStore(f"s3://{bucket}/keel")
         return
     location = f"memory://keel-test-{uuid.uuid4().hex}"
     yield ArtifactStore(location)

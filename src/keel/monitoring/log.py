@@ -7,11 +7,18 @@ the kernel's page cache, which a killed process cannot lose), so it is safe to a
 process's, after a crash) into a committed Parquet segment; opening a log and flushing is
 the replay after a restart.
 
+When the segment store (S3) or the manifest's database is down or refuses the upload,
+``flush()`` keeps the spool files, logs the first failure and then one summary with a
+count per interval (not one line per attempt), and the next flush that gets through
+uploads them: each spool file is committed once, under its own id, however many
+attempts it took.
+
 Layout of the folder::
 
     spool/<id>.log           frames being written (locked) or waiting to be rolled
     segments/<id>.parquet    rolled segments (unless they go to the artifact store)
     committed/<id>.json      commit markers: a segment counts only once this exists
+    cache/<digest>.parquet   segments fetched from a remote artifact store (S3), verified
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from keel.project import Project
+    from keel.serving.outages import OutageLog
 
 __all__ = ["FlushResult", "PredictionLog", "Sketcher"]
 
@@ -58,11 +66,14 @@ Sketcher = Callable[[list[dict[str, Any]]], dict[str, Any]]
 
 @dataclass(frozen=True)
 class FlushResult:
-    """What one flush did."""
+    """What one flush did; ``pending`` spool files wait for the next one (the upload
+    failed with ``error``)."""
 
     segments: int
     rows: int
     dropped_bytes: int
+    pending: int = 0
+    error: str | None = None
 
 
 class PredictionLog:
@@ -77,6 +88,7 @@ class PredictionLog:
         sync: bool = True,
         sketcher: Sketcher | None = None,
         clock: Callable[[], float] = time.time,
+        outage_every_s: float | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.store = segments or FolderSegments(self.folder / "segments")
@@ -87,6 +99,8 @@ class PredictionLog:
         self._rotate_lock = threading.Lock()
         self._writer: SpoolWriter | None = None
         self._flusher: _Flusher | None = None
+        self._outage: OutageLog | None = None  # made on the first failed upload
+        self._outage_every_s = outage_every_s  # between failure summaries (None: 30 s)
 
     @classmethod
     def for_project(cls, project: Project, **options: Any) -> PredictionLog:
@@ -101,9 +115,10 @@ class PredictionLog:
             options["sketcher"] = project_sketcher(project)
         from keel.monitoring.store_manifest import StoreManifest
 
-        segments = ArtifactSegments(project.artifacts)
+        folder = folder or project.state_dir / "predictions"
+        segments = ArtifactSegments(project.artifacts, cache=folder / "cache")
         options.setdefault("manifest", StoreManifest(project.store))
-        return cls(folder or project.state_dir / "predictions", segments=segments, **options)
+        return cls(folder, segments=segments, **options)
 
     # -- writing --------------------------------------------------------------------
 
@@ -164,19 +179,36 @@ class PredictionLog:
     # -- rolling --------------------------------------------------------------------
 
     def flush(self) -> FlushResult:
-        """Seal this process's spool and roll every sealed spool file into a segment."""
+        """Seal this process's spool and roll every sealed spool file into a segment.
+
+        The first failed upload ends the flush: the failed file and those after it stay
+        in the spool (``pending``) for the next flush, and the failure is logged as an
+        outage (first failure, then a counted summary per interval, then the recovery).
+        """
         with self._rotate_lock:
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
         spooled = sorted(self._spool_dir.glob("*.log")) if self._spool_dir.exists() else []
-        results = [self._roll(path) for path in spooled]
-        done = [result for result in results if result is not None]
-        return FlushResult(
-            segments=sum(1 for r in done if r.rows),
-            rows=sum(r.rows for r in done),
-            dropped_bytes=sum(r.dropped_bytes for r in done),
-        )
+        done: list[FlushResult] = []
+        for index, path in enumerate(spooled):
+            try:
+                result = self._roll(path)
+            except Exception as error:  # the store is down or refuses: keep the spool
+                self._upload_failed(error)
+                return _total(done, pending=len(spooled) - index, error=str(error))
+            if result is not None:
+                done.append(result)
+        if self._outage is not None:
+            self._outage.succeeded()
+        return _total(done)
+
+    def _upload_failed(self, error: Exception) -> None:
+        if self._outage is None:
+            from keel.serving.outages import OutageLog
+
+            self._outage = OutageLog("prediction log uploads", logger, self._outage_every_s)
+        self._outage.failed(error)
 
     def _roll(self, path: Path) -> FlushResult | None:
         handle = try_lock(path)
@@ -246,6 +278,16 @@ class PredictionLog:
         stamp = f"{time.time_ns() // 1_000_000:013d}"
         name = f"{stamp}-{self._replica}-{self._serial:06d}.log"
         return SpoolWriter(self._spool_dir / name, sync=self._sync)
+
+
+def _total(done: list[FlushResult], pending: int = 0, error: str | None = None) -> FlushResult:
+    return FlushResult(
+        segments=sum(1 for r in done if r.rows),
+        rows=sum(r.rows for r in done),
+        dropped_bytes=sum(r.dropped_bytes for r in done),
+        pending=pending,
+        error=error,
+    )
 
 
 def roll_spool(
@@ -325,8 +367,8 @@ class _Flusher(threading.Thread):
     def run(self) -> None:
         while not self._stop_event.wait(self._interval):
             try:
-                self._log.flush()
-            except Exception:  # the server must keep serving; the next flush retries
+                self._log.flush()  # a failed upload is logged there, as an outage
+            except Exception:  # a bug, not an outage: the server must keep serving
                 logger.exception("prediction log flush failed; will retry")
 
     def stop(self) -> None:

@@ -175,10 +175,16 @@ class FolderSegments:
 
 
 class ArtifactSegments:
-    """Segments in Keel's content-addressed artifact store."""
+    """Segments in Keel's content-addressed artifact store.
 
-    def __init__(self, artifacts: ArtifactStore) -> None:
+    On a remote store (S3) a segment is read from ``cache``: fetched and verified once,
+    then kept, since a digest's bytes never change. Any machine that shares the store
+    and the manifest reads every replica's segments this way.
+    """
+
+    def __init__(self, artifacts: ArtifactStore, cache: Path | None = None) -> None:
         self.artifacts = artifacts
+        self.cache = cache
 
     def put(self, segment_id: str, path: Path) -> str:
         digest = self.artifacts.put_file(path)
@@ -186,7 +192,18 @@ class ArtifactSegments:
         return f"sha256:{digest}"
 
     def local(self, location: str) -> Path:
-        return self.artifacts.local_path(location.removeprefix("sha256:"))
+        digest = location.removeprefix("sha256:")
+        if self.artifacts.is_local:
+            return self.artifacts.local_path(digest)
+        cached = self._cache_folder() / f"{digest}.parquet"
+        if not cached.exists():
+            self.artifacts.fetch(digest, cached)
+        return cached
+
+    def _cache_folder(self) -> Path:
+        if self.cache is None:
+            self.cache = Path(tempfile.mkdtemp(prefix="keel-segments-"))
+        return self.cache
 
 
 # -- commit markers ---------------------------------------------------------------------

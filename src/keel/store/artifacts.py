@@ -2,8 +2,16 @@
 
 Blobs live under ``sha256/<first two hex digits>/<digest>`` in a local folder or behind
 any fsspec URL. A write goes to a temporary name first and is renamed into place, so a
-reader never sees half a blob. Every read re-hashes the bytes and refuses a blob whose
-digest does not match: a tampered or truncated artifact is an error, never a model.
+reader never sees half a blob; on an object store (S3, GCS, Azure) one PUT is already
+all-or-nothing, so the blob is uploaded straight to its key. Every read re-hashes the
+bytes and refuses a blob whose digest does not match: a tampered or truncated artifact is
+an error, never a model.
+
+On S3 the credentials and the endpoint come from the standard AWS environment
+(``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL_S3`` for an
+S3-compatible server, ``AWS_MAX_ATTEMPTS``), or from fsspec's own ``FSSPEC_S3_*``
+variables. A missing bucket, refused credentials, missing credentials and an unreachable
+endpoint each raise ``ArtifactStoreUnavailable`` with one sentence naming the cause.
 """
 
 from __future__ import annotations
@@ -12,17 +20,35 @@ import hashlib
 import os
 import re
 import tempfile
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
-from keel.errors import ArtifactCorrupt, ArtifactError, ArtifactNotFound
+from keel.errors import (
+    ArtifactCorrupt,
+    ArtifactError,
+    ArtifactNotFound,
+    ArtifactStoreUnavailable,
+    MissingExtraError,
+)
 
-__all__ = ["ArtifactStore"]
+__all__ = [
+    "ArtifactStore",
+    "bucket_missing",
+    "is_botocore",
+    "is_refusal",
+    "open_filesystem",
+    "unavailable_reason",
+]
 
 _CHUNK = 1 << 20
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
+_ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"}  # one PUT: all or nothing
+_EXTRAS = {"s3": "s3", "s3a": "s3"}
+_ENV_PREFIXES = ("AWS_", "FSSPEC_")  # what configures an object store's client
+T = TypeVar("T")
 
 
 class ArtifactStore:
@@ -33,6 +59,11 @@ class ArtifactStore:
         self._local = "://" not in self.location or self.location.startswith("file://")
         self._fs: Any = None if self._local else _filesystem(self.location)
         self._root = self.location.removeprefix("file://").rstrip("/")
+
+    @property
+    def is_local(self) -> bool:
+        """Whether blobs are files on this machine (``local_path`` works)."""
+        return self._local
 
     # -- writing --------------------------------------------------------------------
 
@@ -47,7 +78,7 @@ class ArtifactStore:
         """Store a file's bytes, streaming; return the digest."""
         digest = _hash_file(path)
         if not self.exists(digest):
-            self._write(digest, _chunks_of(path))
+            self._write(digest, _chunks_of(path), source=path)
         return digest
 
     # -- reading --------------------------------------------------------------------
@@ -65,7 +96,7 @@ class ArtifactStore:
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".keel-", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as out, self._open(digest) as src:
-                while chunk := src.read(_CHUNK):
+                while chunk := self._remote(lambda: src.read(_CHUNK)):
                     hasher.update(chunk)
                     out.write(chunk)
             _verify(digest, hasher.hexdigest())
@@ -87,7 +118,9 @@ class ArtifactStore:
 
     def exists(self, digest: str) -> bool:
         key = self._key(digest)
-        return os.path.exists(key) if self._local else bool(self._fs.exists(key))
+        if self._local:
+            return os.path.exists(key)
+        return bool(self._remote(lambda: self._fs.exists(key)))
 
     def digests(self) -> Iterator[str]:
         """Every stored digest (for audits and garbage collection)."""
@@ -95,7 +128,7 @@ class ArtifactStore:
         if self._local:
             names = [path.name for path in Path(base).glob("*/*")]
         else:
-            names = [key.rsplit("/", 1)[-1] for key in self._fs.find(base)]
+            names = [key.rsplit("/", 1)[-1] for key in self._remote(lambda: self._fs.find(base))]
         yield from sorted(name for name in names if _DIGEST.match(name))
 
     # -- internals ------------------------------------------------------------------
@@ -105,11 +138,24 @@ class ArtifactStore:
             raise ArtifactError(f"'{digest}' is not a sha256 digest (64 lowercase hex digits)")
         return f"{self._root}/sha256/{digest[:2]}/{digest}"
 
-    def _write(self, digest: str, chunks: Iterator[bytes]) -> None:
+    def _write(self, digest: str, chunks: Iterator[bytes], source: Path | None = None) -> None:
         key = self._key(digest)
         if self._local:
             _write_local(Path(key), Path(self._root) / "tmp", chunks)
-            return
+        elif _protocol(self._fs) in _ATOMIC_PUT:
+            self._remote(lambda: self._put_object(key, chunks, source))
+        else:
+            self._remote(lambda: self._put_renamed(key, chunks))
+
+    def _put_object(self, key: str, chunks: Iterator[bytes], source: Path | None) -> None:
+        """Upload in one go (a file streams, in parts if large): the key appears only
+        once the whole blob is stored, never half of it."""
+        if source is not None:
+            self._fs.put_file(str(source), key)
+        else:
+            self._fs.pipe_file(key, b"".join(chunks))
+
+    def _put_renamed(self, key: str, chunks: Iterator[bytes]) -> None:
         tmp = f"{self._root}/tmp/{uuid.uuid4().hex}.part"
         with self._fs.open(tmp, "wb") as out:
             for chunk in chunks:
@@ -119,26 +165,127 @@ class ArtifactStore:
     def _open(self, digest: str) -> IO[bytes]:
         key = self._key(digest)
         try:
-            return open(key, "rb") if self._local else self._fs.open(key, "rb")
+            if self._local:
+                return open(key, "rb")
+            return self._remote(lambda: self._fs.open(key, "rb"), reading=True)
         except FileNotFoundError:
             raise self._missing(digest) from None
 
     def _read_all(self, digest: str) -> bytes:
         with self._open(digest) as handle:
-            return handle.read()
+            return self._remote(handle.read)
+
+    def _remote(self, call: Callable[[], T], *, reading: bool = False) -> T:
+        """Run one call on the remote filesystem, its failures as one clear sentence.
+
+        ``reading``: a missing key is the caller's ``FileNotFoundError`` (no such
+        artifact), unless it is the bucket that is missing.
+        """
+        try:
+            return call()
+        except FileNotFoundError as error:
+            if reading and not bucket_missing(error):
+                raise
+            raise self._unavailable(error) from None
+        except (OSError, TimeoutError) as error:
+            raise self._unavailable(error) from None
+        except Exception as error:
+            if is_botocore(error):  # no credentials, endpoint unreachable, ...
+                raise self._unavailable(error) from None
+            raise
 
     def _missing(self, digest: str) -> ArtifactNotFound:
         return ArtifactNotFound(f"artifact {digest[:12]} is not in {self.location}")
 
+    def _unavailable(self, error: BaseException) -> ArtifactStoreUnavailable:
+        return ArtifactStoreUnavailable(unavailable_reason(self.location, error))
+
+
+def unavailable_reason(location: str, error: BaseException, setting: str = "artifacts") -> str:
+    """One sentence on why the object store at ``location`` failed, and what to do;
+    ``setting`` is the keel.yaml key that names the location."""
+    name = type(error).__name__
+    text = str(error) or name
+    if bucket_missing(error):
+        bucket = location.split("://", 1)[-1].split("/", 1)[0]
+        return (
+            f"bucket '{bucket}' does not exist ({setting}: {location}); create it or point "
+            f"{setting}: in keel.yaml at an existing bucket"
+        )
+    if name == "NoCredentialsError":
+        return (
+            f"no credentials to open {location}: set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (or an AWS profile) for this process"
+        )
+    if isinstance(error, PermissionError):
+        return (
+            f"{location} refused access ({text}); check that the credentials may read and "
+            "write the bucket"
+        )
+    return f"cannot reach {location} ({text}); check the endpoint and that the store is up"
+
+
+def bucket_missing(error: BaseException) -> bool:
+    """Whether an fsspec error says the bucket itself is missing (S3's NoSuchBucket)."""
+    return isinstance(error, FileNotFoundError) and "bucket does not exist" in str(error)
+
+
+def is_refusal(error: BaseException) -> bool:
+    """Whether the store answered and refused: no such bucket, no access, no credentials."""
+    return (
+        bucket_missing(error)
+        or isinstance(error, PermissionError)
+        or type(error).__name__ == "NoCredentialsError"
+    )
+
+
+def is_botocore(error: BaseException) -> bool:
+    """Whether the error comes from the AWS client (never an ``OSError``) rather than s3fs."""
+    return type(error).__module__.startswith(("botocore", "aiobotocore"))
+
+
+def _protocol(fs: Any) -> str:
+    protocol = fs.protocol
+    return str(protocol if isinstance(protocol, str) else protocol[0])
+
 
 def _filesystem(location: str) -> Any:
+    try:
+        return open_filesystem(location)[0]
+    except ImportError as error:
+        protocol = location.split("://", 1)[0]
+        if protocol in _EXTRAS:
+            raise MissingExtraError("s3fs", _EXTRAS[protocol]) from None
+        raise ArtifactError(f"cannot open artifact store {location}: {error}") from None
+    except ValueError as error:
+        raise ArtifactError(f"cannot open artifact store {location}: {error}") from None
+
+
+_OPENED: dict[tuple[str, ...], Any] = {}
+_OPENED_LOCK = threading.Lock()
+
+
+def open_filesystem(url: str) -> tuple[Any, str]:
+    """The fsspec filesystem for ``url`` and the path in it.
+
+    One filesystem per protocol and per state of the environment that configures it
+    (``AWS_*``, ``FSSPEC_*``): credentials or an endpoint set later are used, and an
+    unchanged environment reuses the client (building one takes about a second). They
+    are kept for the life of the process on purpose: s3fs closes a collected client on
+    whatever event loop the collecting thread runs, which breaks that loop's tasks.
+    """
     import fsspec
 
-    try:
-        fs, _ = fsspec.core.url_to_fs(location)
-    except (ImportError, ValueError) as error:
-        raise ArtifactError(f"cannot open artifact store {location}: {error}") from None
-    return fs
+    protocol = url.split("://", 1)[0] if "://" in url else "file"
+    settings = sorted(
+        f"{name}={value}" for name, value in os.environ.items() if name.startswith(_ENV_PREFIXES)
+    )
+    key = (protocol, *settings)
+    with _OPENED_LOCK:
+        fs = _OPENED.get(key)
+        if fs is None:
+            fs = _OPENED[key] = fsspec.filesystem(protocol, skip_instance_cache=True)
+    return fs, str(fs._strip_protocol(url))
 
 
 def _write_local(path: Path, tmp_dir: Path, chunks: Iterator[bytes]) -> None:
