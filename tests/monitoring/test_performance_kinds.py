@@ -204,9 +204,10 @@ async def test_a_wide_model_logs_its_ten_likeliest_classes(
     columns = [str(c) for c in model.classes_]
     proba = pd.DataFrame(model.predict_proba(rows[FEATURES]), columns=columns)
     top = proba.apply(lambda row: row.nlargest(10), axis=1).reindex(columns=columns)
-    pairs = zip(logged["proba_classes"], logged["proba"], strict=True)
-    kept = pd.DataFrame([dict(zip(json.loads(names), values)) for names, values in pairs])
-    places = [[columns.index(name) for name in json.loads(names)] for names in logged["proba_classes"]]
+    names = [json.loads(text) for text in logged["proba_classes"]]
+    pairs = zip(names, logged["proba"], strict=True)
+    kept = pd.DataFrame([dict(zip(held, values, strict=True)) for held, values in pairs])
+    places = [[columns.index(name) for name in held] for held in names]
     assert all(place == sorted(place) for place in places)  # in the model's class order
     assert (kept.notna().sum(axis=1) == 10).all()
     pd.testing.assert_frame_equal(kept.reindex(columns=columns), top, check_dtype=False, atol=1e-12)
