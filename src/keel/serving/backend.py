@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import operator
 import queue
 import threading
@@ -253,7 +252,8 @@ def logged_probabilities(
     with the names of the classes it holds."""
     if len(proba) <= TOP_CLASSES:
         return proba, classes
-    top = sorted(heapq.nlargest(TOP_CLASSES, range(len(proba)), key=proba.__getitem__))
+    cut = sorted(proba, reverse=True)[TOP_CLASSES - 1]  # sorting floats is C-fast
+    top = [i for i, p in enumerate(proba) if p >= cut][:TOP_CLASSES]
     return [proba[i] for i in top], [classes[i] for i in top]
 
 
