@@ -2,11 +2,12 @@
 
 Run from the repository root with the project's virtualenv active:
 
-    python benchmarks/bench_serving.py [--seconds 5] [--rounds 3] [--concurrency 16] [--classes 2]
+    python benchmarks/bench_serving.py [--seconds 5] [--rounds 3] [--concurrency 16] [--classes 2 5]
 
 The model is a LogisticRegression on 30 numeric features (two classes, or `--classes N`:
-then the log keeps every class's probability). Three servers run, each a single
-uvicorn process pinned to CPU 0:
+then the log keeps every class's probability; `--classes 2 5` measures both in one run,
+side by side). For each model three servers run, each a single uvicorn process pinned to
+CPU 0:
 
 - baseline: FastAPI, a pydantic model of the 30 fields, ``predict_proba`` on the row;
 - keel: ``keel serve`` on a project whose production model is that LogisticRegression,
@@ -20,7 +21,15 @@ The load generator runs in its own process pinned to CPU 1: asyncio, ``--concurr
 keep-alive connections on loopback, each sending single-row requests (1,000 distinct
 rows, cycled) back to back. It writes HTTP/1.1 by hand because an httpx client saturates
 its core below what either server can answer, which would measure the client. Each round
-measures every server in turn; the table shows medians over rounds.
+measures every server in turn (every other round in the reverse order); the table shows
+medians over rounds.
+
+Throughput follows the share of CPU 0 a server gets, so on a machine shared with other
+work it swings from one measurement to the next. The table also shows the CPU time each
+server process spent per answered request (user + system, from ``/proc``; Linux only),
+which other work on the machine moves far less: log on / off is given both ways, as the
+ratio of throughputs and as the ratio of CPU per request (off / on: the throughput ratio
+of a server that has its core to itself).
 
 uvicorn parses HTTP with httptools and runs uvloop when they are installed (``uvicorn[standard]``),
 else with the pure-Python h11 and asyncio, which cost more per request than all of Keel's
@@ -194,6 +203,7 @@ class Connection(asyncio.Protocol):
         self.warm_until, self.stop_at = warm_until, stop_at
         self.latencies: list[float] = []
         self.errors = 0
+        self.answered = 0  # warm-up included: the server's CPU time covers those too
         self.buffer = b""
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -217,6 +227,7 @@ class Connection(asyncio.Protocol):
             return
         self.buffer = self.buffer[end + 4 + length :]
         now = time.perf_counter()
+        self.answered += 1
         if self.sent_at >= self.warm_until:
             self.latencies.append(now - self.sent_at)
             self.errors += head[9:12] != b"200"
@@ -249,22 +260,43 @@ async def drive(
         "p50_ms": 1000 * latencies[len(latencies) // 2],
         "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
         "errors": sum(c.errors for c in connections),
+        "answered": sum(c.answered for c in connections),
     }
 
 
-def measure(port: int, requests_file: Path, concurrency: int, seconds: float) -> dict[str, Any]:
-    """Run the load generator in its own process, pinned to CPU 1."""
+def measure(
+    port: int, requests_file: Path, concurrency: int, seconds: float, pid: int | None = None
+) -> dict[str, Any]:
+    """Run the load generator in its own process, pinned to CPU 1; with the server's
+    ``pid``, add its CPU time per answered request (None where ``/proc`` cannot say)."""
     command = [
         sys.executable, str(HERE), "--role", "client", "--port", str(port),
         "--requests", str(requests_file), "--concurrency", str(concurrency),
         "--seconds", str(seconds),
     ]  # fmt: skip
+    before = cpu_seconds(pid)
     out = subprocess.run(command, preexec_fn=pinned(1), capture_output=True, check=True)
+    after = cpu_seconds(pid)
     result: dict[str, Any] = json.loads(out.stdout)
+    spent = None if before is None or after is None else after - before
+    result["cpu_us"] = 1e6 * spent / result["answered"] if spent is not None else None
     return result
 
 
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of a process (every thread), from ``/proc/<pid>/stat``."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # -- the run ------------------------------------------------------------------------------
+
+Server = tuple[int, Path, subprocess.Popen[bytes]]
 
 
 def main() -> None:
@@ -276,7 +308,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--model", type=Path)
     parser.add_argument("--requests", type=Path)
-    parser.add_argument("--classes", type=int, default=2, help="Classes of the model.")
+    parser.add_argument(
+        "--classes", type=int, nargs="+", default=[2], help="Classes of the model (one or more)."
+    )
     args = parser.parse_args()
     if args.role == "baseline":
         serve_baseline(args.model, args.port)
@@ -288,50 +322,67 @@ def main() -> None:
         run(args.seconds, args.rounds, args.concurrency, args.classes)
 
 
-def run(seconds: float, rounds: int, concurrency: int, classes: int = 2) -> None:
+def run(seconds: float, rounds: int, concurrency: int, classes: list[int]) -> None:
     sys.path.insert(0, str(REPO / "src"))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        model_path = build_model(folder, classes)
-        servers: dict[str, tuple[int, Path, subprocess.Popen[bytes]]] = {}
+        servers: dict[tuple[int, str], Server] = {}
         try:
-            setup_servers(folder, model_path, servers, classes)
-            results = {name: [] for name in servers}  # type: dict[str, list[dict[str, Any]]]
-            for _ in range(rounds):
-                for name, (port, requests_file, _) in servers.items():
-                    results[name].append(measure(port, requests_file, concurrency, seconds))
+            port = 18700 + os.getpid() % 500
+            for index, count in enumerate(classes):
+                model_folder = folder / f"{count}-classes"
+                model_folder.mkdir()
+                model_path = build_model(model_folder, count)
+                started = setup_servers(model_folder, model_path, port + 3 * index, count)
+                servers |= {(count, name): server for name, server in started.items()}
+            results = measure_rounds(servers, rounds, concurrency, seconds)
         finally:
             for _, _, process in servers.values():
                 process.terminate()
                 process.wait(60)
-        report(results, rounds, concurrency, seconds, classes)
+        for count in classes:
+            mine = {name: runs for (c, name), runs in results.items() if c == count}
+            report(mine, rounds, concurrency, seconds, count)
 
 
-def setup_servers(
-    folder: Path,
-    model_path: Path,
-    servers: dict[str, tuple[int, Path, subprocess.Popen[bytes]]],
-    classes: int = 2,
-) -> None:
-    """Start the three servers into ``servers`` (so the caller stops them even on failure)."""
-    port = 18700 + os.getpid() % 500
-    baseline = start(
-        [sys.executable, str(HERE), "--role", "baseline", "--model", str(model_path),
-         "--port", str(port)], cpu=0, log=folder / "baseline.log",
-    )  # fmt: skip
-    servers["baseline"] = (port, write_requests(folder, "baseline", "/predict", None), baseline)
-    for offset, (name, log) in enumerate([("keel", True), ("keel, log off", False)], start=1):
-        root, key = build_project(folder / f"project{offset}", model_path, log, classes)
-        command = [sys.executable, "-m", "keel", "serve", "--project", str(root),
-                   "--port", str(port + offset)]  # fmt: skip
-        requests_file = write_requests(folder, f"keel{offset}", "/v1/predict", key)
-        log = folder / f"keel{offset}.log"
-        servers[name] = (port + offset, requests_file, start(command, cpu=0, log=log))
-    for index, (name, (server_port, _, process)) in enumerate(servers.items()):
-        ready = "/openapi.json" if name == "baseline" else "/readyz"
-        wait_ready(
-            server_port, ready, process, folder / (f"keel{index}.log" if index else "baseline.log")
-        )
+def measure_rounds(
+    servers: dict[tuple[int, str], Server], rounds: int, concurrency: int, seconds: float
+) -> dict[tuple[int, str], list[dict[str, Any]]]:
+    """Every server once a round, every other round in the reverse order, so a load that
+    grows or fades during the run does not favour the servers measured first."""
+    results: dict[tuple[int, str], list[dict[str, Any]]] = {name: [] for name in servers}
+    order = list(servers.items())
+    for round_ in range(rounds):
+        for name, (port, requests_file, process) in order[:: -1 if round_ % 2 else 1]:
+            results[name].append(measure(port, requests_file, concurrency, seconds, process.pid))
+    return results
+
+
+def setup_servers(folder: Path, model_path: Path, port: int, classes: int = 2) -> dict[str, Server]:
+    """Start the three servers on ports ``port`` to ``port + 2``; stops them on failure."""
+    servers: dict[str, Server] = {}
+    try:
+        baseline = start(
+            [sys.executable, str(HERE), "--role", "baseline", "--model", str(model_path),
+             "--port", str(port)], cpu=0, log=folder / "baseline.log",
+        )  # fmt: skip
+        servers["baseline"] = (port, write_requests(folder, "baseline", "/predict", None), baseline)
+        for offset, (name, log) in enumerate([("keel", True), ("keel, log off", False)], start=1):
+            root, key = build_project(folder / f"project{offset}", model_path, log, classes)
+            command = [sys.executable, "-m", "keel", "serve", "--project", str(root),
+                       "--port", str(port + offset)]  # fmt: skip
+            requests_file = write_requests(folder, f"keel{offset}", "/v1/predict", key)
+            output = folder / f"keel{offset}.log"
+            servers[name] = (port + offset, requests_file, start(command, cpu=0, log=output))
+        for index, (name, (server_port, _, process)) in enumerate(servers.items()):
+            ready = "/openapi.json" if name == "baseline" else "/readyz"
+            output = folder / (f"keel{index}.log" if index else "baseline.log")
+            wait_ready(server_port, ready, process, output)
+    except BaseException:
+        for _, _, process in servers.values():
+            process.terminate()
+        raise
+    return servers
 
 
 def write_requests(folder: Path, name: str, path: str, key: str | None) -> Path:
@@ -357,23 +408,28 @@ def report(
     classes: int = 2,
 ) -> None:
     def median(name: str, field: str) -> float:
-        return statistics.median(run[field] for run in results[name])
+        values = [run[field] for run in results[name] if run.get(field) is not None]
+        return statistics.median(values) if values else float("nan")
 
     print(f"single-row requests, concurrency {concurrency}, {seconds:g} s x {rounds} rounds")
     print(f"model: LogisticRegression, {classes} classes")
     print(f"HTTP stack (both servers): {http_stack()}")
-    header = ("server", "req/s", "p50 ms", "p99 ms", "errors", "vs baseline")
-    print(f"{header[0]:<16}" + "".join(f"{h:>10}" for h in header[1:5]) + f"{header[5]:>13}")
+    header = ("server", "req/s", "p50 ms", "p99 ms", "errors", "vs baseline", "CPU us/req")
+    print(
+        f"{header[0]:<16}" + "".join(f"{h:>10}" for h in header[1:5])
+        + f"{header[5]:>13}{header[6]:>12}"
+    )  # fmt: skip
     base = median("baseline", "rps")
     for name in results:
         rps = median(name, "rps")
         errors = sum(run["errors"] for run in results[name])
         print(
             f"{name:<16}{rps:>10.0f}{median(name, 'p50_ms'):>10.2f}{median(name, 'p99_ms'):>10.2f}"
-            f"{errors:>9}{rps / base:>12.2f}x"
+            f"{errors:>9}{rps / base:>12.2f}x{median(name, 'cpu_us'):>12.0f}"
         )
     logged = median("keel", "rps") / median("keel, log off", "rps")
-    print(f"prediction log on / off: {logged:.2f}x")
+    cpu = median("keel, log off", "cpu_us") / median("keel", "cpu_us")
+    print(f"prediction log on / off: {logged:.2f}x req/s; {cpu:.2f}x by CPU per request (off / on)")
     print("per round req/s: " + "; ".join(
         f"{name} " + ", ".join(f"{run['rps']:.0f}" for run in runs)
         for name, runs in results.items()

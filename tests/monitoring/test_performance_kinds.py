@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,10 +52,13 @@ def _tiers(rows: int, seed: int) -> pd.DataFrame:
 
 
 def _window(proba: np.ndarray, labels: list[str], logged: np.ndarray | None = None) -> Joined:
+    """Rows as the log reads them back: each row's probabilities as one list, beside the
+    JSON list of the classes it holds (every class, or only the ``logged`` ones)."""
     ids = [f"p{i}" for i in range(len(labels))]
-    shown = proba if logged is None else np.where(logged, proba, np.nan)
-    frame = pd.DataFrame({f"proba.{c}": shown[:, i] for i, c in enumerate(CLASSES)})
-    frame.insert(0, "prediction_id", ids)
+    kept = np.ones(proba.shape, bool) if logged is None else logged
+    frame = pd.DataFrame({"prediction_id": ids})
+    frame["proba"] = [list(row[keep]) for row, keep in zip(proba, kept, strict=True)]
+    frame["proba_classes"] = [json.dumps(list(np.array(CLASSES)[keep])) for keep in kept]
     frame["output"] = np.array(CLASSES)[proba.argmax(axis=1)]
     return join_feedback(frame, pd.DataFrame({"prediction_id": ids, "label": labels}))
 
@@ -74,6 +78,47 @@ def test_multiclass_log_loss_and_accuracy_equal_scikit_learns() -> None:
     assert result.kind == "multiclass"
     assert result.metrics["log_loss"] == pytest.approx(log_loss(labels, proba, labels=CLASSES))
     assert result.metrics["accuracy"] == pytest.approx(accuracy_score(labels, predicted))
+
+
+def test_the_logged_class_names_place_each_probability() -> None:
+    """The model's classes in another order than the logged lists: each probability goes
+    to the class its row names, and log loss is still scikit-learn's."""
+    proba, labels = _calibrated(300, seed=4)
+    result = window_performance(_window(proba, labels), classes=CLASSES[::-1])
+    assert result.metrics["log_loss"] == pytest.approx(log_loss(labels, proba, labels=CLASSES))
+
+
+def test_segments_with_a_column_per_class_are_still_read(tmp_path: Path) -> None:
+    """A segment rolled when each class had its own ``proba.<class>`` column is read
+    beside one rolled now (one ``proba`` list): log loss over both is scikit-learn's."""
+    import duckdb
+
+    from keel.monitoring.log import PredictionLog
+    from keel.monitoring.segments import SegmentInfo
+
+    proba, labels = _calibrated(400, seed=5)
+    ids, output = [f"p{i}" for i in range(400)], np.array(CLASSES)[proba.argmax(axis=1)]
+    old = pd.DataFrame({"prediction_id": ids[:200], "seq": range(200), "output": output[:200]})
+    old.insert(1, "time", pd.to_datetime(1.7e9 + np.arange(200), unit="s", utc=True))
+    for i, name in enumerate(CLASSES):
+        old[f"proba.{name}"] = proba[:200, i]
+    duckdb.sql(f"COPY old TO '{tmp_path / 'old.parquet'}' (FORMAT parquet)")
+    with PredictionLog(tmp_path / "log") as log:
+        location = log.store.put("0-old", tmp_path / "old.parquet")
+        log.manifest.commit(SegmentInfo("0-old", location, 200, 1.7e9, 1.7e9 + 199))
+        new = [
+            {"prediction_id": ids[i], "inputs": {}, "output": output[i], "time": 1.7e9 + i,
+             "proba": proba[i].tolist(), "proba_classes": CLASSES}
+            for i in range(200, 400)
+        ]  # fmt: skip
+        log.append(new)
+        log.flush()
+        frame = log.read()
+    assert "proba.gold" in frame and "proba" in frame
+    truth = pd.DataFrame({"prediction_id": ids, "label": labels})
+    result = window_performance(join_feedback(frame, truth), classes=CLASSES)
+    assert result.labelled == 400
+    assert result.metrics["log_loss"] == pytest.approx(log_loss(labels, proba, labels=CLASSES))
 
 
 def test_top_classes_only_share_the_mass_left_over() -> None:
@@ -143,8 +188,8 @@ async def test_served_regression_values_give_scikit_learns_errors(
 async def test_a_wide_model_logs_its_ten_likeliest_classes(
     project: Project, tmp_path: Path
 ) -> None:
-    """Twelve classes: each logged row keeps the ten largest probabilities, by class name,
-    equal to the model's own predict_proba."""
+    """Twelve classes: each logged row keeps the ten largest probabilities, in the model's
+    class order beside their names, equal to the model's own predict_proba."""
     from keel.monitoring.log import PredictionLog
 
     train = _tiers(1_200, seed=0)
@@ -156,9 +201,13 @@ async def test_a_wide_model_logs_its_ten_likeliest_classes(
     served = await serve(project, rows)
     with PredictionLog.for_project(project) as log:
         logged = log.read().set_index("prediction_id").loc[served.ids]
-    columns = [f"proba.{c}" for c in model.classes_]
+    columns = [str(c) for c in model.classes_]
     proba = pd.DataFrame(model.predict_proba(rows[FEATURES]), columns=columns)
     top = proba.apply(lambda row: row.nlargest(10), axis=1).reindex(columns=columns)
-    kept = logged.reindex(columns=columns).reset_index(drop=True)
+    names = [json.loads(text) for text in logged["proba_classes"]]
+    pairs = zip(names, logged["proba"], strict=True)
+    kept = pd.DataFrame([dict(zip(held, values, strict=True)) for held, values in pairs])
+    places = [[columns.index(name) for name in held] for held in names]
+    assert all(place == sorted(place) for place in places)  # in the model's class order
     assert (kept.notna().sum(axis=1) == 10).all()
-    pd.testing.assert_frame_equal(kept, top, check_dtype=False, atol=1e-12)
+    pd.testing.assert_frame_equal(kept.reindex(columns=columns), top, check_dtype=False, atol=1e-12)

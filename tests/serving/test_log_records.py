@@ -82,3 +82,32 @@ def test_findings_are_read_back_as_json_text(tmp_path: Path) -> None:
         log.flush()
         frame = log.read()
     assert json.loads(frame["findings"][0]) == [finding] and frame["findings"].isna()[1]
+
+
+@pytest.mark.anyio
+async def test_a_many_class_answer_logs_one_list_in_the_models_class_order(
+    project: Project,
+) -> None:
+    """A three-class model's logged row holds every class's probability as one list, in
+    the model's class order, equal to its predict_proba, beside the class names."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from tests.serving.helpers import FEATURES, churn_frame
+
+    frame = churn_frame(300)
+    tiers = np.array(["gold", "bronze", "silver"])[np.digitize(frame["spend"], [45, 55])]
+    model = LogisticRegression(max_iter=500).fit(frame[FEATURES], tiers)
+    key = create_key(project)
+    async with client(create_app(project, model=backend(model=model))) as c:
+        response = await c.post("/v1/predict", json={"instance": GOOD}, headers=auth(key))
+    with PredictionLog.for_project(project) as log:
+        row = log.read().iloc[0]
+    expected = model.predict_proba(pd.DataFrame([GOOD])[FEATURES])[0]
+    assert response.status_code == 200
+    assert not [name for name in row.index if name.startswith("proba.")]
+    assert json.loads(row["proba_classes"]) == ["bronze", "gold", "silver"]
+    assert list(row["proba"]) == pytest.approx(list(expected), abs=1e-12)

@@ -242,7 +242,7 @@ def _window(log: PredictionLog, choice: WindowChoice, now: datetime, score: str 
     if score is not None and score not in frame.columns:
         raise MonitoringError(
             f"the log has no column {score!r}; pick --score from: "
-            + ", ".join(c for c in frame.columns if c.startswith(("output", "score", "proba")))
+            + ", ".join(c for c in frame.columns if c.startswith(("output", "score", "proba.")))
         )
     return frame
 

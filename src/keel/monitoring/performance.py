@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import orjson
 
 from keel.monitoring.labels import infer_classes, match_labels
 from keel.monitoring.realised import (
@@ -172,11 +173,35 @@ def _probabilities(frame: pd.DataFrame, classes: list[Any], score: str | None) -
             return None
         p = frame[score].to_numpy(dtype=float)
         return np.column_stack([1 - p, p])
+    named = _named_probabilities(frame, classes)
+    if "proba" not in frame or not frame["proba"].notna().any():
+        return named
+    proba = named if named is not None else np.full((len(frame), len(classes)), np.nan)
+    return _listed_probabilities(frame, classes, proba)
+
+
+def _named_probabilities(frame: pd.DataFrame, classes: list[Any]) -> Array | None:
+    """Segments rolled before ``proba`` lists: one ``proba.<class>`` column per class."""
     columns = [f"proba.{c}" for c in classes]
     if not any(c in frame for c in columns):
         return None
     missing = np.full(len(frame), np.nan)
     return np.column_stack([frame[c].to_numpy(float) if c in frame else missing for c in columns])
+
+
+def _listed_probabilities(frame: pd.DataFrame, classes: list[Any], proba: Array) -> Array:
+    """Fill ``proba`` (rows, classes) from the ``proba`` lists: each list's values go to
+    the model's classes named in its row's ``proba_classes``, matched as labels are; one
+    step per distinct class list (one per model, or per top-class set of a wide model)."""
+    present = np.flatnonzero(frame["proba"].notna().to_numpy())
+    names = frame["proba_classes"].iloc[present]
+    for text, at in names.groupby(names, sort=False).indices.items():
+        rows = present[at]
+        columns = match_labels(orjson.loads(text), classes)
+        known = columns >= 0  # a class the model does not have is left out
+        values = np.vstack(frame["proba"].iloc[rows].to_list()).astype(float)
+        proba[np.ix_(rows, columns[known])] = values[:, known]
+    return proba
 
 
 def _realised(

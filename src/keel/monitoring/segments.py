@@ -2,7 +2,10 @@
 
 A segment is the Parquet file rolled from one spool file, written with DuckDB (no
 pyarrow). Records are flattened: ``input.<name>``, ``feature.<name>``, ``output`` (or
-``output.<key>`` for a dict output) beside the fixed columns. A segment counts only once
+``output.<key>`` for a dict output) beside the fixed columns; a many-class model's
+probabilities are one list column ``proba`` beside ``proba_classes``, the JSON list of the
+classes it holds (the same text on every row of a model: Parquet keeps it once). Segments
+rolled before that have one ``proba.<class>`` column per class. A segment counts only once
 its commit marker exists; the marker is named after the spool file, so rolling the same
 spool twice (a crash between writing and committing) commits it once.
 """
@@ -48,8 +51,10 @@ FIXED = (
     "findings",
     "features_missing",
 )
+# "probabilities" (a name -> probability dict): records spooled before ``proba`` lists
 NESTED = {"inputs": "input", "features": "feature", "probabilities": "proba"}
 _LISTS = ("findings", "features_missing")  # lists kept as one JSON text column each
+_NUMBER_LISTS = ("proba",)  # lists kept as one list column each
 _TEXT = ("prediction_id", "model_version", "route", "fallback", "failure", *_LISTS)
 
 
@@ -63,6 +68,9 @@ def flatten(record: Mapping[str, Any]) -> dict[str, Any]:
     for key, prefix in NESTED.items():
         for name, value in (record.get(key) or {}).items():
             row[f"{prefix}.{name}"] = value
+    if record.get("proba") is not None:
+        row["proba"] = record["proba"]
+        row["proba_classes"] = orjson.dumps(record.get("proba_classes")).decode()
     output = record.get("output")
     if isinstance(output, Mapping):
         for name, value in output.items():
@@ -93,7 +101,13 @@ def records_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
 
     rows = [flatten(record) for record in records]
     names = list(dict.fromkeys(name for row in rows for name in row))
-    data = {name: _column([row.get(name) for row in rows]) for name in names if name != "time"}
+    data = {
+        name: _column([row.get(name) for row in rows])
+        if name not in _NUMBER_LISTS  # DuckDB writes a column of number lists as a DOUBLE[]
+        else pd.array([row.get(name) for row in rows], dtype="object")
+        for name in names
+        if name != "time"
+    }
     for name in _TEXT:
         data[name] = pd.array([row.get(name) for row in rows], dtype="string")
     frame = pd.DataFrame(data)

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from keel.delivery.routing import route
+from keel.serving.backend import Prediction
 from keel.serving.fallback import Rule
 from keel.serving.features import FeatureClient
+from keel.serving.respond import add_probabilities
 from keel.serving.state import ServedModel, ServerState, serve_model
 
 if TYPE_CHECKING:
@@ -90,24 +92,33 @@ class ShadowRunner:
         if log is None:
             return
         entries = [
-            {
-                "prediction_id": pid,
-                "inputs": row,
-                "features": answer.features,
-                "output": answer.prediction,
-                "model_version": answer.model_version or self.served.version,
-                "route": "shadow",
-                "confidence": answer.confidence,
-                "score": answer.score,
-                "probabilities": answer.probabilities,
-                "latency_ms": latency,
-                "fallback": answer.fallback,
-                "failure": answer.failure,
-            }
+            _shadow_entry(pid, row, answer, self.served.version, latency)
             for pid, row, answer in zip(ids, rows, answers, strict=True)
         ]
         if not await log.write(entries):
             self._state.metrics.log_errors.inc()
+
+
+def _shadow_entry(
+    prediction_id: str, row: dict[str, Any], answer: Prediction, version: str, latency: float
+) -> dict[str, Any]:
+    """The shadow's answer as a log record under the live answer's id (route ``shadow``)."""
+    entry = {
+        "prediction_id": prediction_id,
+        "inputs": row,
+        "features": answer.features,
+        "output": answer.prediction,
+        "model_version": answer.model_version or version,
+        "route": "shadow",
+        "confidence": answer.confidence,
+        "score": answer.score,
+        "latency_ms": latency,
+        "fallback": answer.fallback,
+        "failure": answer.failure,
+    }
+    if answer.proba is not None and answer.classes is not None:
+        add_probabilities(entry, answer.proba, answer.classes)
+    return entry
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-__all__ = ["ModelBackend", "ModelThread", "Prediction", "SklearnBackend"]
+__all__ = ["ModelBackend", "ModelThread", "Prediction", "SklearnBackend", "logged_probabilities"]
 
 T = TypeVar("T")
 TOP_CLASSES = 10
@@ -41,7 +41,10 @@ class Prediction:
     failure: str | None = None  # why the model did not answer: error, timeout or unloaded
     model_version: str | None = None
     features: dict[str, Any] | None = None  # looked-up inputs the request did not carry
-    probabilities: dict[str, float] | None = None  # many classes: the top ones', by name
+    # many classes: every class's probability as predict_proba gave it (no copy), and the
+    # model's class names in that order (one tuple shared by all its answers)
+    proba: list[float] | None = None
+    classes: tuple[str, ...] | None = None
     features_missing: tuple[str, ...] = ()  # features the online store could not serve
     errors: list[dict[str, Any]] | None = None  # refused: {"field", "check", "msg"} each
 
@@ -156,7 +159,7 @@ class SklearnBackend:
         self.classes: list[Any] | None = None
         if hasattr(model, "predict_proba") and classes is not None:
             self.classes = [getattr(c, "item", lambda c=c: c)() for c in classes]
-            self._names = [str(c) for c in self.classes]
+            self._names = tuple(str(c) for c in self.classes)
         # binary: the positive class's column (the version's choice; else the last class)
         self._positive = (
             -1 if positive is None or not self.classes else self.classes.index(positive)
@@ -219,26 +222,39 @@ class SklearnBackend:
     def _classification(self, proba: list[float]) -> Prediction:
         best = max(range(len(proba)), key=proba.__getitem__)
         assert self.classes is not None
-        return Prediction(
+        if len(proba) == 2:
+            return Prediction(
+                prediction=self.classes[best],
+                probability=proba[self._positive],
+                confidence=proba[best],
+                model_version=self.version,
+            )
+        return Prediction(  # the log picks what it keeps of ``proba``, and only when on
             prediction=self.classes[best],
-            probability=proba[self._positive] if len(proba) == 2 else None,
             confidence=proba[best],
             model_version=self.version,
-            probabilities=self._top(proba) if len(proba) > 2 else None,
+            proba=proba,
+            classes=self._names,
         )
-
-    def _top(self, proba: list[float]) -> dict[str, float]:
-        """The logged class probabilities: all of them, or the ``TOP_CLASSES`` largest."""
-        pairs = zip(self._names, proba, strict=True)
-        if len(proba) <= TOP_CLASSES:
-            return dict(pairs)
-        return dict(sorted(pairs, key=operator.itemgetter(1), reverse=True)[:TOP_CLASSES])
 
     def _regression(self, value: float) -> Prediction:
         interval = None
         if self.halfwidth is not None:
             interval = (value - self.halfwidth, value + self.halfwidth)
         return Prediction(prediction=value, interval=interval, model_version=self.version)
+
+
+def logged_probabilities(
+    proba: list[float], classes: Sequence[str]
+) -> tuple[list[float], Sequence[str]]:
+    """What the prediction log keeps of a many-class answer: every class's probability in
+    the model's class order, or the ``TOP_CLASSES`` likeliest (still in class order), each
+    with the names of the classes it holds."""
+    if len(proba) <= TOP_CLASSES:
+        return proba, classes
+    cut = sorted(proba, reverse=True)[TOP_CLASSES - 1]  # sorting floats is C-fast
+    top = [i for i, p in enumerate(proba) if p >= cut][:TOP_CLASSES]
+    return [proba[i] for i in top], [classes[i] for i in top]
 
 
 def _default_baseline(schema: list[dict[str, Any]]) -> dict[str, Any]:

@@ -20,10 +20,10 @@ from typing import Any
 
 import orjson
 
-from keel.serving.backend import Prediction
+from keel.serving.backend import Prediction, logged_probabilities
 from keel.serving.validation import Finding
 
-__all__ = ["POLICY_FAILURES", "Answered", "log_entries", "refused_slot"]
+__all__ = ["POLICY_FAILURES", "Answered", "add_probabilities", "log_entries", "refused_slot"]
 
 # why the model did not answer a row, when the serving policy decided it
 POLICY_FAILURES = frozenset({"invalid", "rejected", "unknown_entity"})
@@ -106,8 +106,18 @@ def _entry(
         entry["findings"] = [finding.to_dict() for finding in outcome.findings]
     if answer.features_missing:
         entry["features_missing"] = list(answer.features_missing)
-    if answer.probabilities is not None:  # many classes: the likeliest ones', by name
-        entry["probabilities"] = answer.probabilities
+    if answer.proba is not None and answer.classes is not None:
+        add_probabilities(entry, answer.proba, answer.classes)
+    return entry
+
+
+def add_probabilities(
+    entry: dict[str, Any], proba: list[float], classes: Sequence[str]
+) -> dict[str, Any]:
+    """A many-class answer's record gets its class probabilities as one list (``proba``)
+    beside the names of the classes it holds (``proba_classes``), in the model's order:
+    the segment keeps one list column, and the names compress to one copy per segment."""
+    entry["proba"], entry["proba_classes"] = logged_probabilities(proba, classes)
     return entry
 
 
