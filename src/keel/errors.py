@@ -32,6 +32,7 @@ escapes is a bug.
     ├── ServingError           the model server, its keys or its settings cannot do it
     ├── AlertError             an alert rule, sink or alert id is unusable
     ├── MonitoringError        the prediction log or a drift check cannot do what was asked
+    ├── ComputeError           the compute engine (a Dask cluster) cannot run the job
     └── DashboardError         a dashboard action cannot go ahead (stale form, no reason)
 """
 
@@ -43,6 +44,7 @@ __all__ = [
     "ArtifactError",
     "ArtifactNotFound",
     "AuditError",
+    "ComputeError",
     "ConfigError",
     "DashboardError",
     "DataError",
@@ -179,6 +181,10 @@ class ModelLoadError(RegistryError):
 
 class MonitoringError(KeelError):
     """The prediction log or a drift check cannot do what was asked."""
+
+
+class ComputeError(KeelError):
+    """The compute engine cannot run the job: no scheduler answers, or workers keep dying."""
 
 
 class AlertError(KeelError):

@@ -13,6 +13,7 @@ from keel.cli import data as data_cli
 from keel.cli import delivery as delivery_cli
 from keel.cli import features as features_cli
 from keel.cli import monitoring as monitoring_cli
+from keel.cli import predict as predict_cli
 from keel.cli import serving as serving_cli
 from keel.cli import training as training_cli
 from keel.cli import ui as ui_cli
@@ -41,6 +42,7 @@ worker_cli.register(app)
 delivery_cli.register(app)
 monitoring_cli.register(app)
 serving_cli.register(app)
+predict_cli.register(app)
 ui_cli.register(app)
 
 

@@ -15,9 +15,7 @@ one entry per bad field, and the refused slots under ``predictions``).
 from __future__ import annotations
 
 import logging
-import os
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,9 +34,9 @@ from keel.serving.http import (
     read_body,
     send_json,
 )
-from keel.serving.respond import Answered, log_entries, refused_slot
-from keel.serving.state import ServedModel, ServerState, action_for
-from keel.serving.validation import Finding, Screening
+from keel.serving.respond import Answered, log_entries, row_outcomes, row_slot
+from keel.serving.state import ServedModel, ServerState
+from keel.serving.validation import Screening
 
 __all__ = ["handle_predict"]
 
@@ -74,8 +72,10 @@ async def handle_predict(
     if delivery is not None and picked:
         served, arm, key = delivery.pick(served, picked)
     answers, cached = await _answer(state, served, picked, explain) if picked else ([], [])
-    outcomes = _outcomes(served, rows, screening, arm, answerable, answers, cached)
-    outputs = [_slot(state, served, row, out) for row, out in zip(rows, outcomes, strict=True)]
+    outcomes = row_outcomes(served, rows, screening, arm, answerable, answers, cached)
+    outputs = [
+        row_slot(served, state.actions, row, out) for row, out in zip(rows, outcomes, strict=True)
+    ]
     if key is not None:
         outputs[answerable[0]]["prediction_id"] = key  # the request was routed by this id
     if explain:
@@ -91,45 +91,6 @@ async def handle_predict(
         delivery.shadow.offer(picked, [outputs[i]["prediction_id"] for i in answerable])
     marker = next((o.answer.fallback for o in outcomes if o.answer is not None), None)
     return status, marker, served.version
-
-
-def _outcomes(
-    served: ServedModel,
-    rows: list[dict[str, Any]],
-    screening: Screening | None,
-    arm: str,
-    answerable: list[int],
-    answers: list[Prediction],
-    cached: list[bool],
-) -> list[Answered]:
-    """Each row's outcome, in request order: the model's answer, the chain's, or refused."""
-    if screening is None:
-        return [
-            _outcome(i, a, c, arm) for i, (a, c) in enumerate(zip(answers, cached, strict=True))
-        ]
-    found = screening.findings
-    outcomes = [Answered(None, False, arm, found.get(i, ())) for i in range(len(rows))]
-    for i, answer, hit in zip(answerable, answers, cached, strict=True):
-        outcomes[i] = _outcome(i, answer, hit, arm, found.get(i, ()))
-    for i in screening.indexes("fallback"):
-        reason = "the fallback answered because " + _said(found[i])
-        answer = served.backend.fall_back(rows[i], reason, "invalid")
-        outcomes[i] = Answered(answer, False, arm, found[i])
-    return outcomes
-
-
-def _outcome(
-    index: int, answer: Prediction, cached: bool, arm: str, found: Sequence[Finding] = ()
-) -> Answered:
-    """A backend's answer as the row's outcome; an answer with ``errors`` refuses the row."""
-    if answer.errors is None:
-        return Answered(answer, cached, arm, found)
-    refused = [Finding(index, e["field"], e["msg"], e["check"]) for e in answer.errors]
-    return Answered(None, False, arm, [*found, *refused])
-
-
-def _said(findings: list[Finding]) -> str:
-    return "; ".join(f"{f.field} {f.message}" if f.field else f.message for f in findings)
 
 
 def _body(
@@ -257,43 +218,6 @@ def _cacheable(answer: Prediction) -> dict[str, Any]:
         "interval": answer.interval,
         "model_version": answer.model_version,
     }
-
-
-def _slot(
-    state: ServerState, served: ServedModel, row: dict[str, Any], outcome: Answered
-) -> dict[str, Any]:
-    if outcome.answer is None:
-        return refused_slot(outcome.findings)
-    out = _shape(state, served, row, outcome.answer, outcome.cached)
-    if outcome.findings:
-        out["findings"] = [finding.to_dict() for finding in outcome.findings]
-    return out
-
-
-def _shape(
-    state: ServerState, served: ServedModel, row: dict[str, Any], answer: Prediction, cached: bool
-) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "prediction_id": os.urandom(16).hex(),
-        "model_version": answer.model_version or served.version,
-        "prediction": answer.prediction,
-    }
-    if served.task == "classification":
-        out["label"] = answer.prediction
-        out["probability"] = answer.probability
-        out["confidence"] = answer.confidence
-    elif answer.interval is not None:
-        out["interval"] = list(answer.interval)
-    if state.actions:
-        out["action"] = action_for(state.actions, answer, row)
-    out["fallback"] = answer.fallback
-    if answer.features_missing:
-        out["features_missing"] = list(answer.features_missing)
-    if answer.reason is not None:
-        out["reason"] = answer.reason
-    if cached:
-        out["cached"] = True
-    return out
 
 
 async def _explain(
