@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from keel.project import Project
 from tests.helpers import free_port
 from tests.serving.helpers import churn_frame, register_model
+
+from keel.project import Project
 
 REPO = Path(__file__).resolve().parents[2]
 DASK = Path(sys.executable).with_name("dask")
@@ -31,6 +31,17 @@ class Cluster:
     address: str
     scheduler: subprocess.Popen[bytes]
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def add_worker(self, seconds: float = 90) -> subprocess.Popen[bytes]:
+        """One more ``dask worker``; returns once the scheduler counts it."""
+        from distributed import Client
+
+        with Client(self.address, timeout=seconds, set_as_default=False) as client:
+            known = len(client.scheduler_info(n_workers=-1)["workers"])
+            worker = _worker(self.address)
+            self.workers.append(worker)
+            client.wait_for_workers(known + 1, timeout=seconds)
+        return worker
 
     def stop(self, deadline: float = 20) -> None:
         """SIGTERM every process, then SIGKILL whatever still runs after ``deadline`` s."""
@@ -52,22 +63,30 @@ def _environment() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
 
 
-def start_cluster(workers: int = 2, seconds: float = 60) -> Cluster:
+def _worker(address: str) -> subprocess.Popen[bytes]:
+    command = [str(DASK), "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"]
+    quiet = subprocess.DEVNULL
+    return subprocess.Popen(
+        [*command, "--host", "127.0.0.1"], stdout=quiet, stderr=quiet, env=_environment()
+    )
+
+
+def start_cluster(workers: int = 2, seconds: float = 90) -> Cluster:
     """``dask scheduler`` and ``workers`` x ``dask worker`` on free loopback ports; returns
     once the scheduler reports every worker."""
     from distributed import Client
 
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": _environment()}
+    quiet = subprocess.DEVNULL
     scheduler = subprocess.Popen(
         [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-        **quiet,  # type: ignore[call-overload]
+        stdout=quiet,
+        stderr=quiet,
+        env=_environment(),
     )
     cluster = Cluster(address, scheduler)
-    worker = [str(DASK), "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"]
-    worker += ["--host", "127.0.0.1"]
-    cluster.workers = [subprocess.Popen(worker, **quiet) for _ in range(workers)]  # type: ignore[call-overload]
+    cluster.workers = [_worker(address) for _ in range(workers)]
     try:
         with Client(address, timeout=seconds, set_as_default=False) as client:
             client.wait_for_workers(workers, timeout=seconds)
@@ -102,8 +121,9 @@ def table(rows: int, seed: int) -> pd.DataFrame:
 def served_project(project_dir: Path, tmp_path: Path) -> Path:
     """A project whose production model is the serving tests' churn classifier, and a
     folder ``data/batch`` of three Parquet files (250, 180 and 70 rows) to score."""
+    # a long model deadline: on a loaded machine the server must not answer by fallback
     (project_dir / "keel.yaml").write_text(
-        "name: churn\ncompute:\n  partition_rows: 100\n  connect_timeout: 3s\n"
+        "name: churn\ncompute:\n  partition_rows: 100\nserving:\n  timeout_ms: 60000\n"
     )
     with Project.open(project_dir) as project:
         register_model(project, tmp_path)

@@ -15,6 +15,9 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
+from tests.compute.conftest import REPO, Cluster, expected_inputs
+from tests.helpers import free_port, keel
+from tests.serving.helpers import create_key
 
 from keel.compute.dask import DaskEngine
 from keel.compute.local import LocalEngine
@@ -23,9 +26,6 @@ from keel.monitoring.log import PredictionLog
 from keel.project import Project
 from keel.schema import ComputeConfig
 from keel.serving.batch_job import predict_batch
-from tests.compute.conftest import REPO, Cluster, expected_inputs
-from tests.helpers import free_port, keel
-from tests.serving.helpers import create_key
 
 JSON_FIELDS = ("findings", "errors", "interval", "features_missing")
 
@@ -115,7 +115,8 @@ def test_batch_rows_match_what_the_server_answers(served_project: Path, tmp_path
     for (_, row), served in zip(batch.iterrows(), answered, strict=True):
         mine = _batch_slot(row)
         assert set(mine) <= set(served), served  # a null field is absent from the table
-        assert all(_same(mine.get(k), served[k]) for k in served if k != "prediction_id"), served
+        differ = [k for k in served if k != "prediction_id" and not _same(mine.get(k), served[k])]
+        assert not differ, (differ, mine, served)
 
 
 def test_every_scored_row_is_in_the_prediction_log(served_project: Path, tmp_path: Path) -> None:
@@ -138,7 +139,7 @@ def test_a_corrupt_file_among_many_is_named_and_nothing_is_written(
     bad.write_bytes(b"PAR1 this is not really parquet")
     out = tmp_path / "out.parquet"
     with Project.open(served_project) as project:
-        with pytest.raises(SourceError, match="part-9.parquet"):
+        with pytest.raises(SourceError, match=r"part-9\.parquet"):
             predict_batch(project, "data/batch", out, LocalEngine())
         assert PredictionLog.for_project(project).read().empty
     assert not out.exists()
