@@ -45,7 +45,7 @@ def test_killing_a_worker_mid_job_loses_no_row(
         return
     finally:
         engine.close()
-    assert victim.returncode == -signal.SIGKILL
+    assert victim.wait(30) == -signal.SIGKILL
     written = pd.read_parquet(out)
     assert len(written) == len(expected_inputs(served_project))
     assert sorted(logged["prediction_id"]) == sorted(written["prediction_id"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -41,13 +42,18 @@ class DaskEngine:
         """A client of the scheduler at ``address``, or of a new local cluster."""
         distributed = _distributed()
         if address is None:
-            cluster = distributed.LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
+            # loopback only; the warning that port 8787 is taken (the scheduler's HTTP
+            # endpoint then takes another) says nothing a user of the command can act on
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "Port 8787 is already in use")
+                cluster = distributed.LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
             return cls(distributed.Client(cluster, set_as_default=False), cluster)
         try:
             client = distributed.Client(address, timeout=timeout, set_as_default=False)
