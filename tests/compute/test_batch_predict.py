@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -16,8 +17,9 @@ import httpx
 import pandas as pd
 import pytest
 from tests.compute.conftest import REPO, Cluster, expected_inputs
+from tests.compute.sleepy import SleepyModel
 from tests.helpers import free_port, keel
-from tests.serving.helpers import create_key
+from tests.serving.helpers import create_key, fitted_model, register_model
 
 from keel.compute.dask import DaskEngine
 from keel.compute.local import LocalEngine
@@ -188,3 +190,35 @@ def test_connecting_to_no_scheduler_gives_up_within_10_s() -> None:
     with pytest.raises(ComputeError, match="no Dask scheduler answered"):
         DaskEngine.connect(address, timeout)
     assert time.monotonic() - started < 10
+
+
+def test_ctrl_c_cancels_with_nothing_written(served_project: Path, tmp_path: Path) -> None:
+    """SIGINT once the first partition is scored: exit 130 with one line, no output
+    file, no staging folder left, nothing in the prediction log."""
+    config = served_project / "keel.yaml"
+    config.write_text(config.read_text().replace("partition_rows: 100", "partition_rows: 25"))
+    with Project.open(served_project) as project:
+        register_model(project, tmp_path, model=SleepyModel(fitted_model()[0], 0.5))
+    out = tmp_path / "out.parquet"
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}"}
+    command = [sys.executable, "-m", "keel", "predict", "--batch", "data/batch"]
+    process = subprocess.Popen(
+        [*command, "--out", str(out), "--engine", "local"],
+        cwd=served_project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    staging = served_project / ".keel" / "batch"
+    deadline = time.monotonic() + 120
+    while not any(staging.glob("*/parts/*.parquet")) and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert stderr.strip().splitlines()[-1].startswith("cancelled:")
+    assert not out.exists() and not any(staging.iterdir())
+    with Project.open(served_project) as project:
+        assert PredictionLog.for_project(project).read().empty

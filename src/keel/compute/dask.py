@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 from keel.errors import ComputeError, KeelError, MissingExtraError
@@ -71,11 +71,12 @@ class DaskEngine:
 
     def map(
         self, fn: Callable[[Any, Any], Any], shared: Any, items: Sequence[Any]
-    ) -> Iterator[tuple[int, Any]]:
+    ) -> Generator[tuple[int, Any], None, None]:
         distributed = _distributed()
         if not items:
             return
-        scattered = self.client.scatter(shared, broadcast=True, hash=False)
+        # in a list, so a tuple or dict is sent as one value, not element by element
+        (scattered,) = self.client.scatter([shared], broadcast=True, hash=False)
         token = uuid.uuid4().hex[:12]
         keys = [f"keel-{getattr(fn, '__name__', 'task')}-{token}-{i}" for i in range(len(items))]
         futures = self.client.map(fn, [scattered] * len(items), items, key=keys, pure=False)

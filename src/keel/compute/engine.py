@@ -13,7 +13,7 @@ Two engines exist: ``local`` (this process, one partition after another) and ``d
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any, Protocol, TypeVar
 
 from keel.schema import ComputeConfig
@@ -34,10 +34,10 @@ class Engine(Protocol):
 
     def map(
         self, fn: Callable[[Any, Any], Any], shared: Any, items: Sequence[Any]
-    ) -> Iterator[tuple[int, Any]]:
+    ) -> Generator[tuple[int, Any], None, None]:
         """``(position, result)`` for each item, in the order they finish.
 
-        Leaving the iteration early (an error, Ctrl-C) cancels the work not yet done."""
+        Closing the generator early (an error, Ctrl-C) cancels the work not yet done."""
         ...
 
     def close(self) -> None:

@@ -6,7 +6,7 @@ the libraries underneath (DuckDB, NumPy, the model) use the cores within a parti
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 __all__ = ["LocalEngine"]
@@ -19,7 +19,7 @@ class LocalEngine:
 
     def map(
         self, fn: Callable[[Any, Any], Any], shared: Any, items: Sequence[Any]
-    ) -> Iterator[tuple[int, Any]]:
+    ) -> Generator[tuple[int, Any], None, None]:
         for position, item in enumerate(items):
             yield position, fn(shared, item)
 

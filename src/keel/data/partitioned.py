@@ -16,6 +16,7 @@ the merge finds every key held by more than one partition.
 from __future__ import annotations
 
 import hashlib
+from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -145,8 +146,9 @@ def check_partitioned(
     found = manifest(table)
     shared = (source, _with_row(config), now)
     results: list[PartitionCheck | None] = [None] * len(table.files)
-    for position, result in engine.map(check_partition, shared, list(table.files)):
-        results[position] = result
+    with closing(engine.map(check_partition, shared, list(table.files))) as checked:
+        for position, result in checked:
+            results[position] = result
     done = tuple(r for r in results if r is not None)
     merged = () if not config.keys else (cross_partition_keys(config, done),)
     return PartitionedReport(found, done, merged)

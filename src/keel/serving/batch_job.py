@@ -80,8 +80,9 @@ def predict_batch(
     (staging / "parts").mkdir(parents=True)
     log = _staging_log(project, staging / "log")
     rows = answered = done = 0
+    results = engine.map(score_partition, scorer, partitions)
     try:
-        for position, scored in engine.map(score_partition, scorer, partitions):
+        for position, scored in results:
             _write_part(scored.output, staging / "parts" / f"part-{position:06d}.parquet")
             log.append(scored.entries)
             rows, answered, done = rows + len(scored.output), answered + scored.answered, done + 1
@@ -90,6 +91,7 @@ def predict_batch(
         _publish(sorted((staging / "parts").glob("part-*.parquet")), out)
         log.close(flush=True)
     except BaseException:
+        results.close()  # cancels the partitions not yet scored
         log.close(flush=False)
         raise
     finally:
