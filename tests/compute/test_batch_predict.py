@@ -89,9 +89,6 @@ def _batch_slot(row: pd.Series) -> dict[str, Any]:
     for name in JSON_FIELDS:
         if name in slot:
             slot[name] = json.loads(slot[name])
-    if isinstance(slot.get("prediction"), float) and slot["prediction"].is_integer():
-        slot["prediction"] = int(slot["prediction"])
-        slot["label"] = int(slot["label"])
     return slot
 
 

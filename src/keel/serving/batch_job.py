@@ -143,10 +143,24 @@ def _publish(parts: list[Path], out: Path) -> None:
     try:
         with duckdb.connect() as con:
             con.execute("SET preserve_insertion_order = true")
+            select = _typed(con, select)
             con.execute(f"COPY ({select}) TO {_literal(pending)} (FORMAT parquet)")
         os.replace(pending, out)
     finally:
         pending.unlink(missing_ok=True)
+
+
+def _typed(con: Any, select: str) -> str:
+    """``select`` with columns that hold only nulls (a fallback no row needed) as text,
+    so readers see a string column rather than Parquet's null type."""
+    columns = con.execute(f"DESCRIBE {select}").fetchall()
+    if not any(kind == '"NULL"' for _, kind, *_ in columns):
+        return select
+    shown = ", ".join(
+        f'"{name}"::VARCHAR AS "{name}"' if kind == '"NULL"' else f'"{name}"'
+        for name, kind, *_ in columns
+    )
+    return f"SELECT {shown} FROM ({select})"
 
 
 def _literal(path: Path) -> str:

@@ -96,7 +96,10 @@ def _score(served: ServedModel, actions: Any, instances: list[dict[str, Any]]) -
     per_row = (time.perf_counter() - started) * 1000 / max(len(rows), 1)
     entries = log_entries(rows, outcomes, outputs, per_row, None)
     answered = sum(1 for outcome in outcomes if outcome.answer is not None)
-    return Scored(pd.DataFrame([_flat(out) for out in outputs]), entries, answered)
+    # object columns: a label column with refused rows stays integer (with nulls), as the
+    # Parquet writer types each column from its values, not from pandas' float upcast
+    frame = pd.DataFrame([_flat(out) for out in outputs], dtype=object)
+    return Scored(frame, entries, answered)
 
 
 def _answers(served: ServedModel, picked: list[dict[str, Any]]) -> list[Prediction]:
