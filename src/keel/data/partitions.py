@@ -126,7 +126,7 @@ def read_partition(partition: Partition) -> pd.DataFrame:
         scan += f" LIMIT {int(partition.rows)} OFFSET {int(partition.start)}"
     try:
         with duckdb.connect() as con:
-            con.execute("SET preserve_insertion_order = true")
+            con.execute("SET preserve_insertion_order = true; SET enable_progress_bar = false")
             return con.execute(scan, [partition.path]).df()
     except duckdb.Error as error:
         kind = "Parquet" if partition.kind == "parquet" else "CSV"

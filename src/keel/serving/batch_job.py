@@ -142,7 +142,8 @@ def _publish(parts: list[Path], out: Path) -> None:
         select = "SELECT NULL::VARCHAR AS prediction_id WHERE false"
     try:
         with duckdb.connect() as con:
-            con.execute("SET preserve_insertion_order = true")
+            # the command shows its own progress; DuckDB's bar would write over it
+            con.execute("SET preserve_insertion_order = true; SET enable_progress_bar = false")
             select = _typed(con, select)
             con.execute(f"COPY ({select}) TO {_literal(pending)} (FORMAT parquet)")
         os.replace(pending, out)
