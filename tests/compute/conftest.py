@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from tests.helpers import free_port
-from tests.serving.helpers import churn_frame, register_model
 
 from keel.project import Project
+from tests.helpers import free_port
+from tests.serving.helpers import churn_frame, register_model
 
 REPO = Path(__file__).resolve().parents[2]
 DASK = Path(sys.executable).with_name("dask")

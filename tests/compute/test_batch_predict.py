@@ -16,10 +16,6 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from tests.compute.conftest import REPO, Cluster, expected_inputs
-from tests.compute.sleepy import SleepyModel
-from tests.helpers import free_port, keel
-from tests.serving.helpers import create_key, fitted_model, register_model
 
 from keel.compute.dask import DaskEngine
 from keel.compute.local import LocalEngine
@@ -28,6 +24,10 @@ from keel.monitoring.log import PredictionLog
 from keel.project import Project
 from keel.schema import ComputeConfig
 from keel.serving.batch_job import predict_batch
+from tests.compute.conftest import REPO, Cluster, expected_inputs
+from tests.compute.sleepy import SleepyModel
+from tests.helpers import free_port, keel
+from tests.serving.helpers import create_key, fitted_model, register_model
 
 JSON_FIELDS = ("findings", "errors", "interval", "features_missing")
 

@@ -12,8 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from tests.compute.conftest import Cluster
-from tests.helpers import keel
 
 from keel.compute.dask import DaskEngine
 from keel.compute.engine import Engine
@@ -22,6 +20,8 @@ from keel.data.partitioned import PartitionedReport, check_partitioned, manifest
 from keel.data.partitions import resolve_table
 from keel.errors import SourceError
 from keel.schema import KeelConfig
+from tests.compute.conftest import Cluster
+from tests.helpers import keel
 
 CONFIG = """\
 name: events

@@ -7,15 +7,15 @@ import signal
 from pathlib import Path
 
 import pandas as pd
-from tests.compute.conftest import Cluster, expected_inputs
-from tests.compute.sleepy import SleepyModel
-from tests.serving.helpers import fitted_model, register_model
 
 from keel.compute.dask import DaskEngine
 from keel.errors import ComputeError
 from keel.monitoring.log import PredictionLog
 from keel.project import Project
 from keel.serving.batch_job import predict_batch
+from tests.compute.conftest import Cluster, expected_inputs
+from tests.compute.sleepy import SleepyModel
+from tests.serving.helpers import fitted_model, register_model
 
 
 def test_killing_a_worker_mid_job_loses_no_row(
