@@ -42,6 +42,7 @@ escapes is a bug.
     │           └── InstanceRefused  validation refused every instance (``slots`` say why)
     ├── AlertError             an alert rule, sink or alert id is unusable
     ├── MonitoringError        the prediction log or a drift check cannot do what was asked
+    ├── ComputeError           the compute engine (a Dask cluster) cannot run the job
     └── DashboardError         a dashboard action cannot go ahead (stale form, no reason)
 """
 
@@ -60,6 +61,7 @@ __all__ = [
     "AuditError",
     "AuthError",
     "ClientError",
+    "ComputeError",
     "ConfigError",
     "DashboardError",
     "DataError",
@@ -207,6 +209,10 @@ class ModelLoadError(RegistryError):
 
 class MonitoringError(KeelError):
     """The prediction log or a drift check cannot do what was asked."""
+
+
+class ComputeError(KeelError):
+    """The compute engine cannot run the job: no scheduler answers, or workers keep dying."""
 
 
 class AlertError(KeelError):

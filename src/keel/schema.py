@@ -28,6 +28,7 @@ __all__ = [
     "AlertsConfig",
     "ChecksConfig",
     "ColumnCheck",
+    "ComputeConfig",
     "Duration",
     "FeaturesConfig",
     "GateConfig",
@@ -648,6 +649,38 @@ class RolloutConfig(Section):
     canary: CanarySpec = Field(default_factory=CanarySpec)
 
 
+# -- compute ---------------------------------------------------------------------------
+
+
+class ComputeConfig(Section):
+    """Where heavy data work runs: in this process (``local``) or on a Dask cluster."""
+
+    engine: Literal["local", "dask"] = Field(
+        "local",
+        description="local: this process, in pandas chunks (the default); dask: a Dask cluster.",
+    )
+    address: str | None = Field(
+        None,
+        pattern=r"^(tcp|tls)://\S+$",
+        description=(
+            "The Dask scheduler, e.g. tcp://10.0.0.5:8786. Unset: $KEEL_DASK_ADDRESS, else a "
+            "local cluster started for the command and stopped after it."
+        ),
+    )
+    workers: int = Field(
+        2, ge=1, le=256, description="Worker processes of a local cluster started for a command."
+    )
+    partition_rows: int = Field(
+        250_000,
+        ge=1,
+        description="At most this many rows in one partition; each file is one or more.",
+    )
+    connect_timeout: Duration = Field(
+        timedelta(seconds=5),
+        description="How long to wait for the scheduler to answer before giving up.",
+    )
+
+
 # -- the whole file ---------------------------------------------------------------------
 
 
@@ -663,6 +696,7 @@ class KeelConfig(Section):
     monitoring: MonitoringConfig | None = None
     alerts: AlertsConfig | None = None
     rollout: RolloutConfig | None = None
+    compute: ComputeConfig | None = None
 
     def referenced_files(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
         """Local files the config names that must exist, with where each is named."""

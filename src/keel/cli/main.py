@@ -13,6 +13,8 @@ from keel.cli import data as data_cli
 from keel.cli import delivery as delivery_cli
 from keel.cli import features as features_cli
 from keel.cli import monitoring as monitoring_cli
+from keel.cli import partitions as partitions_cli
+from keel.cli import predict as predict_cli
 from keel.cli import serving as serving_cli
 from keel.cli import training as training_cli
 from keel.cli import ui as ui_cli
@@ -36,11 +38,13 @@ app.add_typer(example.app, name="example")
 app.add_typer(store.app, name="store")
 app.add_typer(features_cli.app, name="features")
 data_cli.register(app)
+partitions_cli.register(data_cli.app)
 training_cli.register(app)
 worker_cli.register(app)
 delivery_cli.register(app)
 monitoring_cli.register(app)
 serving_cli.register(app)
+predict_cli.register(app)
 ui_cli.register(app)
 
 

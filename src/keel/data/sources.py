@@ -23,7 +23,7 @@ from keel.data.batch import Batch, quote
 from keel.errors import SourceError
 from keel.schema import SourceConfig
 
-__all__ = ["Read", "file_lineage", "list_files", "load_callable", "read_source"]
+__all__ = ["Read", "csv_options", "file_lineage", "list_files", "load_callable", "read_source"]
 
 _TRANSIENT: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
 
@@ -144,7 +144,7 @@ def _scan(paths: list[str], config: SourceConfig) -> Batch:
     if config.kind == "parquet":
         select = f"SELECT * FROM read_parquet({listed}, union_by_name = true)"
     else:
-        select = f"SELECT * FROM read_csv({listed}, {_csv_options(config)})"
+        select = f"SELECT * FROM read_csv({listed}, {csv_options(config)})"
     try:
         batch = Batch.from_sql(select)
         return batch if config.kind == "parquet" else _words_kept(batch, listed, config)
@@ -163,13 +163,13 @@ def _words_kept(batch: Batch, listed: str, config: SourceConfig) -> Batch:
     flags = [name for name, kind in batch.schema.items() if kind == "BOOLEAN"]
     if not flags:
         return batch
-    raw = f"read_csv({listed}, {_csv_options(config)}, all_varchar = true)"
+    raw = f"read_csv({listed}, {csv_options(config)}, all_varchar = true)"
     words = [name for name, has in zip(flags, _has_words(batch, raw, flags), strict=True) if has]
     if not words:
         return batch
     batch.close()
     types = ", ".join(f"'{n.replace(chr(39), chr(39) * 2)}': 'VARCHAR'" for n in words)
-    options = f"{_csv_options(config)}, types = {{{types}}}"
+    options = f"{csv_options(config)}, types = {{{types}}}"
     return Batch.from_sql(f"SELECT * FROM read_csv({listed}, {options})")
 
 
@@ -182,7 +182,8 @@ def _has_words(batch: Batch, raw: str, names: list[str]) -> list[bool]:
     return [bool(count) for count in found]
 
 
-def _csv_options(config: SourceConfig) -> str:
+def csv_options(config: SourceConfig) -> str:
+    """DuckDB read_csv options for a source: every file by column name, typed on all rows."""
     options = ["union_by_name = true", "sample_size = -1", "header = true"]
     if config.delimiter is not None:
         options.append(f"delim = '{config.delimiter.replace(chr(39), chr(39) * 2)}'")

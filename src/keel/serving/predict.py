@@ -15,9 +15,7 @@ one entry per bad field, and the refused slots under ``predictions``).
 from __future__ import annotations
 
 import logging
-import os
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,9 +35,9 @@ from keel.serving.http import (
     read_body,
     send_json,
 )
-from keel.serving.respond import Answered, log_entries, refused_slot
-from keel.serving.state import ServedModel, ServerState, action_for
-from keel.serving.validation import Finding, Screening
+from keel.serving.respond import Answered, log_entries, row_outcomes, row_slot
+from keel.serving.state import ServedModel, ServerState
+from keel.serving.validation import Screening
 
 __all__ = ["handle_predict"]
 
@@ -80,8 +78,10 @@ async def handle_predict(
             served = arms[routes[0][0]]  # the whole request went one way: its version
     answers, cached = await _answer_routed(state, arms, picked, routes, explain)
     named = [arm for arm, _ in routes]
-    outcomes = _outcomes(served, rows, screening, named, answerable, answers, cached)
-    outputs = [_slot(state, served, row, out) for row, out in zip(rows, outcomes, strict=True)]
+    outcomes = row_outcomes(served, rows, screening, named, answerable, answers, cached)
+    outputs = [
+        row_slot(served, state.actions, row, out) for row, out in zip(rows, outcomes, strict=True)
+    ]
     for index, (_, key) in zip(answerable, routes, strict=True):
         if key is not None:
             outputs[index]["prediction_id"] = key  # the row was routed by this id
@@ -99,48 +99,6 @@ async def handle_predict(
         delivery.shadow.offer(picked, [outputs[i]["prediction_id"] for i in answerable])
     marker = next((o.answer.fallback for o in outcomes if o.answer is not None), None)
     return status, marker, served.version
-
-
-def _outcomes(
-    served: ServedModel,
-    rows: list[dict[str, Any]],
-    screening: Screening | None,
-    arms: list[str],
-    answerable: list[int],
-    answers: list[Prediction],
-    cached: list[bool],
-) -> list[Answered]:
-    """Each row's outcome, in request order: the model's answer, the chain's, or refused;
-    ``arms`` names the arm of each answerable row."""
-    if screening is None:
-        return [
-            _outcome(i, a, c, arm)
-            for i, (a, c, arm) in enumerate(zip(answers, cached, arms, strict=True))
-        ]
-    found = screening.findings
-    arm = arms[0] if len(set(arms)) == 1 else "production"  # for rows no model answered
-    outcomes = [Answered(None, False, arm, found.get(i, ())) for i in range(len(rows))]
-    for i, answer, hit, routed in zip(answerable, answers, cached, arms, strict=True):
-        outcomes[i] = _outcome(i, answer, hit, routed, found.get(i, ()))
-    for i in screening.indexes("fallback"):
-        reason = "the fallback answered because " + _said(found[i])
-        answer = served.backend.fall_back(rows[i], reason, "invalid")
-        outcomes[i] = Answered(answer, False, arm, found[i])
-    return outcomes
-
-
-def _outcome(
-    index: int, answer: Prediction, cached: bool, arm: str, found: Sequence[Finding] = ()
-) -> Answered:
-    """A backend's answer as the row's outcome; an answer with ``errors`` refuses the row."""
-    if answer.errors is None:
-        return Answered(answer, cached, arm, found)
-    refused = [Finding(index, e["field"], e["msg"], e["check"]) for e in answer.errors]
-    return Answered(None, False, arm, [*found, *refused])
-
-
-def _said(findings: list[Finding]) -> str:
-    return "; ".join(f"{f.field} {f.message}" if f.field else f.message for f in findings)
 
 
 def _body(
@@ -290,43 +248,6 @@ def _cacheable(answer: Prediction) -> dict[str, Any]:
         "interval": answer.interval,
         "model_version": answer.model_version,
     }
-
-
-def _slot(
-    state: ServerState, served: ServedModel, row: dict[str, Any], outcome: Answered
-) -> dict[str, Any]:
-    if outcome.answer is None:
-        return refused_slot(outcome.findings)
-    out = _shape(state, served, row, outcome.answer, outcome.cached)
-    if outcome.findings:
-        out["findings"] = [finding.to_dict() for finding in outcome.findings]
-    return out
-
-
-def _shape(
-    state: ServerState, served: ServedModel, row: dict[str, Any], answer: Prediction, cached: bool
-) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "prediction_id": os.urandom(16).hex(),
-        "model_version": answer.model_version or served.version,
-        "prediction": answer.prediction,
-    }
-    if served.task == "classification":
-        out["label"] = answer.prediction
-        out["probability"] = answer.probability
-        out["confidence"] = answer.confidence
-    elif answer.interval is not None:
-        out["interval"] = list(answer.interval)
-    if state.actions:
-        out["action"] = action_for(state.actions, answer, row)
-    out["fallback"] = answer.fallback
-    if answer.features_missing:
-        out["features_missing"] = list(answer.features_missing)
-    if answer.reason is not None:
-        out["reason"] = answer.reason
-    if cached:
-        out["cached"] = True
-    return out
 
 
 async def _explain(

@@ -21,9 +21,18 @@ from typing import Any
 import orjson
 
 from keel.serving.backend import Prediction, logged_probabilities
-from keel.serving.validation import Finding
+from keel.serving.state import Action, ServedModel, action_for
+from keel.serving.validation import Finding, Screening
 
-__all__ = ["POLICY_FAILURES", "Answered", "add_probabilities", "log_entries", "refused_slot"]
+__all__ = [
+    "POLICY_FAILURES",
+    "Answered",
+    "add_probabilities",
+    "log_entries",
+    "refused_slot",
+    "row_outcomes",
+    "row_slot",
+]
 
 # why the model did not answer a row, when the serving policy decided it
 POLICY_FAILURES = frozenset({"invalid", "rejected", "unknown_entity"})
@@ -140,3 +149,94 @@ def _refused_entry(
         "time": now,
         "findings": [finding.to_dict() for finding in outcome.findings],
     }
+
+
+def row_outcomes(
+    served: ServedModel,
+    rows: list[dict[str, Any]],
+    screening: Screening | None,
+    arm: str | Sequence[str],
+    answerable: list[int],
+    answers: list[Prediction],
+    cached: list[bool],
+) -> list[Answered]:
+    """Each row's outcome, in request order: the model's answer, the chain's, or refused.
+
+    ``answers`` (and ``cached``) are for the rows at ``answerable``; rows the screening
+    sends to the fallback chain are answered by ``served``'s chain here. ``arm`` is the
+    route of every row, or one route per answerable row (a canary splits a batch)."""
+    arms = [arm] * len(answerable) if isinstance(arm, str) else list(arm)
+    if screening is None:
+        return [
+            _outcome(i, a, c, routed)
+            for i, (a, c, routed) in enumerate(zip(answers, cached, arms, strict=True))
+        ]
+    found = screening.findings
+    rest = arms[0] if len(set(arms)) == 1 else "production"  # rows no model answered
+    outcomes = [Answered(None, False, rest, found.get(i, ())) for i in range(len(rows))]
+    for i, answer, hit, routed in zip(answerable, answers, cached, arms, strict=True):
+        outcomes[i] = _outcome(i, answer, hit, routed, found.get(i, ()))
+    for i in screening.indexes("fallback"):
+        reason = "the fallback answered because " + _said(found[i])
+        answer = served.backend.fall_back(rows[i], reason, "invalid")
+        outcomes[i] = Answered(answer, False, rest, found[i])
+    return outcomes
+
+
+def _outcome(
+    index: int, answer: Prediction, cached: bool, arm: str, found: Sequence[Finding] = ()
+) -> Answered:
+    """A backend's answer as the row's outcome; an answer with ``errors`` refuses the row."""
+    if answer.errors is None:
+        return Answered(answer, cached, arm, found)
+    refused = [Finding(index, e["field"], e["msg"], e["check"]) for e in answer.errors]
+    return Answered(None, False, arm, [*found, *refused])
+
+
+def _said(findings: list[Finding]) -> str:
+    return "; ".join(f"{f.field} {f.message}" if f.field else f.message for f in findings)
+
+
+def row_slot(
+    served: ServedModel, actions: list[Action], row: dict[str, Any], outcome: Answered
+) -> dict[str, Any]:
+    """The row's slot in the response: its answer (with any findings) or its errors.
+
+    The HTTP route and batch scoring both build their rows here, so a row scored offline
+    carries exactly the fields ``/v1/predict`` answers with."""
+    if outcome.answer is None:
+        return refused_slot(outcome.findings)
+    out = _shape(served, actions, row, outcome.answer, outcome.cached)
+    if outcome.findings:
+        out["findings"] = [finding.to_dict() for finding in outcome.findings]
+    return out
+
+
+def _shape(
+    served: ServedModel,
+    actions: list[Action],
+    row: dict[str, Any],
+    answer: Prediction,
+    cached: bool,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "prediction_id": os.urandom(16).hex(),
+        "model_version": answer.model_version or served.version,
+        "prediction": answer.prediction,
+    }
+    if served.task == "classification":
+        out["label"] = answer.prediction
+        out["probability"] = answer.probability
+        out["confidence"] = answer.confidence
+    elif answer.interval is not None:
+        out["interval"] = list(answer.interval)
+    if actions:
+        out["action"] = action_for(actions, answer, row)
+    out["fallback"] = answer.fallback
+    if answer.features_missing:
+        out["features_missing"] = list(answer.features_missing)
+    if answer.reason is not None:
+        out["reason"] = answer.reason
+    if cached:
+        out["cached"] = True
+    return out

@@ -78,6 +78,11 @@ class RegistrySource:
         return Staging(canary, share, shadow)
 
     def load(self, ref: str) -> SklearnBackend:
+        return SklearnBackend(**self.backend_arguments(ref))
+
+    def backend_arguments(self, ref: str) -> dict[str, Any]:
+        """What ``SklearnBackend`` is built from for ``ref``: plain values that can be
+        pickled, so batch scoring can build the same backend on a cluster's workers."""
         from keel.training import Registry, load_bundle
 
         registry = Registry(self.project.store)
@@ -88,15 +93,15 @@ class RegistrySource:
         halfwidth = None
         if bundle["task"] == "regression" and (record.get("holdout") or {}).get("sha256"):
             halfwidth = conformal_halfwidth(self._residuals(record, bundle), self.coverage)
-        return SklearnBackend(
-            bundle["model"],
-            bundle["schema"],
-            version.label,
-            halfwidth=halfwidth,
-            baseline=baseline_from_reference(reference, bundle["schema"]),
-            positive=bundle.get("positive"),
-            left_out=bundle.get("left_out", ()),
-        )
+        return {
+            "model": bundle["model"],
+            "schema": bundle["schema"],
+            "version": version.label,
+            "halfwidth": halfwidth,
+            "baseline": baseline_from_reference(reference, bundle["schema"]),
+            "positive": bundle.get("positive"),
+            "left_out": tuple(bundle.get("left_out", ())),
+        }
 
     def _residuals(self, record: dict[str, Any], bundle: dict[str, Any]) -> list[float]:
         from keel.training import predict_scores

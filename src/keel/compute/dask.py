@@ -1,0 +1,116 @@
+"""The Dask engine: partitions run as tasks on a Dask cluster.
+
+With a scheduler address Keel connects to that cluster; without one it starts a local
+cluster (worker processes on this machine) for the command and stops it afterwards. The
+shared value is scattered to every worker once. A worker that dies mid-job has its tasks
+run again elsewhere by Dask; a task that keeps killing workers ends the job with one
+sentence, and nothing has been published by then (callers publish after the last result).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+import warnings
+from collections.abc import Callable, Generator, Sequence
+from typing import Any
+
+from keel.errors import ComputeError, KeelError, MissingExtraError
+
+__all__ = ["DaskEngine"]
+
+
+def _distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise MissingExtraError("distributed", "dask") from None
+    return distributed
+
+
+class DaskEngine:
+    """A Dask client, and the local cluster behind it when Keel started one."""
+
+    name = "dask"
+
+    def __init__(self, client: Any, cluster: Any = None) -> None:
+        self.client = client
+        self.cluster = cluster
+
+    @classmethod
+    def connect(cls, address: str | None, timeout: float, workers: int = 2) -> DaskEngine:
+        """A client of the scheduler at ``address``, or of a new local cluster."""
+        distributed = _distributed()
+        if address is None:
+            # loopback only; the warning that port 8787 is taken (the scheduler's HTTP
+            # endpoint then takes another) says nothing a user of the command can act on
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "Port 8787 is already in use")
+                cluster = distributed.LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
+            return cls(distributed.Client(cluster, set_as_default=False), cluster)
+        try:
+            client = distributed.Client(address, timeout=timeout, set_as_default=False)
+        except (OSError, TimeoutError) as error:
+            raise ComputeError(_unreachable(address, timeout)) from error
+        return cls(client)
+
+    @property
+    def address(self) -> str:
+        return str(self.client.scheduler.address)
+
+    def workers(self) -> int:
+        """How many workers the scheduler knows now."""
+        return len(self.client.scheduler_info(n_workers=-1).get("workers", {}))
+
+    def map(
+        self, fn: Callable[[Any, Any], Any], shared: Any, items: Sequence[Any]
+    ) -> Generator[tuple[int, Any], None, None]:
+        distributed = _distributed()
+        if not items:
+            return
+        # in a list, so a tuple or dict is sent as one value, not element by element
+        (scattered,) = self.client.scatter([shared], broadcast=True, hash=False)
+        token = uuid.uuid4().hex[:12]
+        keys = [f"keel-{getattr(fn, '__name__', 'task')}-{token}-{i}" for i in range(len(items))]
+        futures = self.client.map(fn, [scattered] * len(items), items, key=keys, pure=False)
+        position = {future.key: i for i, future in enumerate(futures)}
+        try:
+            for future in distributed.as_completed(futures, loop=self.client.loop):
+                yield position[future.key], _result(future)
+        finally:
+            self.client.cancel(futures)
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def _result(future: Any) -> Any:
+    """A task's result; a worker lost too often becomes one sentence, Keel's own errors
+    pass through as raised on the worker, anything else is a bug and keeps its traceback."""
+    from distributed.scheduler import KilledWorker
+
+    try:
+        return future.result()
+    except KilledWorker as error:
+        raise ComputeError(
+            "a partition's task was running on Dask workers that died repeatedly "
+            f"({error}); check the workers' memory and logs, then run the command again"
+        ) from None
+    except KeelError:
+        raise
+
+
+def _unreachable(address: str, timeout: float) -> str:
+    return (
+        f"no Dask scheduler answered at {address} within {timeout:g} s; start one "
+        "(dask scheduler) or fix compute.address / $KEEL_DASK_ADDRESS in keel.yaml"
+    )

@@ -1,0 +1,145 @@
+"""A table too big for one read, as partitions: pieces any engine can read on its own.
+
+A table is a Parquet or CSV file, a folder of them, a glob, or a declared source. Each
+file is one partition or more: a Parquet file is cut into row ranges of at most
+``rows`` (its row count is in its footer, so cutting reads no data); a CSV file stays
+whole (finding row boundaries would mean reading it). A ``Partition`` is a plain value:
+a Dask worker reads its partition itself, the client sends only the description.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from keel.data.sources import csv_options, list_files
+from keel.errors import SourceError
+from keel.schema import SourceConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Partition", "Table", "plan_partitions", "read_partition", "resolve_table"]
+
+Kind = Literal["csv", "parquet"]
+_SUFFIXES: dict[str, Kind] = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+@dataclass(frozen=True)
+class Table:
+    """The files of one table, their format, and DuckDB's CSV options for them."""
+
+    kind: Kind
+    files: tuple[str, ...]
+    options: str = ""
+
+
+@dataclass(frozen=True)
+class Partition:
+    """Rows ``start`` to ``start + rows`` of one file (``rows`` None: to its end)."""
+
+    index: int
+    path: str
+    kind: Kind
+    start: int = 0
+    rows: int | None = None
+    options: str = ""
+
+    @property
+    def name(self) -> str:
+        """How findings and errors name the partition: the file, and the rows if cut."""
+        if self.rows is None and self.start == 0:
+            return self.path
+        return f"{self.path} rows {self.start}-{self.start + (self.rows or 0) - 1}"
+
+
+def resolve_table(root: Path, spec: str, sources: dict[str, SourceConfig]) -> Table:
+    """The table ``spec`` names: a declared csv/parquet source, or a path, folder or glob
+    (relative to the project)."""
+    config = sources.get(spec)
+    if config is not None:
+        if config.kind not in ("csv", "parquet") or config.path is None:
+            raise SourceError(f"source '{spec}' is {config.kind}; give a csv or parquet source")
+        if "://" in config.path:
+            raise SourceError(f"source '{spec}' is remote ({config.path}); give a local path")
+        files = _listed(root, config.path, f"source '{spec}' ({config.path})")
+        options = csv_options(config) if config.kind == "csv" else ""
+        return Table(config.kind, files, options)
+    files = _listed(root, spec, f"'{spec}'")
+    kinds = {_SUFFIXES.get(Path(f).suffix.lower()) for f in files}
+    if len(kinds) != 1 or None in kinds:
+        raise SourceError(
+            f"{spec} holds files other than one kind of .parquet or .csv; point at one kind"
+        )
+    kind = kinds.pop()
+    assert kind is not None
+    default = SourceConfig(kind=kind, path=spec)
+    return Table(kind, files, csv_options(default) if kind == "csv" else "")
+
+
+def _listed(root: Path, pattern: str, shown: str) -> tuple[str, ...]:
+    files = list_files(root, pattern)
+    if not files:
+        raise SourceError(f"no files match {shown}; give a file, a folder or a glob")
+    return tuple(str(f) for f in files)
+
+
+def plan_partitions(table: Table, rows: int) -> list[Partition]:
+    """The table's partitions, in file order then row order: concatenated in ``index``
+    order they are the table's rows in order."""
+    cuts: list[tuple[str, int, int | None]] = []
+    for path in table.files:
+        if table.kind == "csv":
+            cuts.append((path, 0, None))
+            continue
+        total = parquet_rows(path)
+        cuts.extend((path, start, min(rows, total - start)) for start in range(0, total, rows))
+        if total == 0:
+            cuts.append((path, 0, 0))
+    return [
+        Partition(i, path, table.kind, start, count, table.options)
+        for i, (path, start, count) in enumerate(cuts)
+    ]
+
+
+def parquet_rows(path: str) -> int:
+    """A Parquet file's row count, from its footer; a file that is not Parquet is named."""
+    import duckdb
+
+    try:
+        with duckdb.connect() as con:
+            found = con.execute(
+                "SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata(?)", [path]
+            ).fetchone()
+    except duckdb.Error as error:
+        raise SourceError(_unreadable(path, "Parquet", error)) from None
+    return int(found[0]) if found else 0
+
+
+def read_partition(partition: Partition) -> pd.DataFrame:
+    """The partition's rows as a pandas frame, in file order."""
+    import duckdb
+
+    scan = _scan(partition)
+    if partition.rows is not None:
+        scan += f" LIMIT {int(partition.rows)} OFFSET {int(partition.start)}"
+    try:
+        with duckdb.connect() as con:
+            con.execute("SET preserve_insertion_order = true; SET enable_progress_bar = false")
+            return con.execute(scan, [partition.path]).df()
+    except duckdb.Error as error:
+        kind = "Parquet" if partition.kind == "parquet" else "CSV"
+        raise SourceError(_unreadable(partition.path, kind, error)) from None
+
+
+def _scan(partition: Partition) -> str:
+    if partition.kind == "parquet":
+        return "SELECT * FROM read_parquet(?)"
+    return f"SELECT * FROM read_csv(?, {partition.options or 'header = true'})"
+
+
+def _unreadable(path: str, kind: str, error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    said = lines[0][:200] if lines else type(error).__name__
+    return f"{path} is not a readable {kind} file ({said}); replace or remove it"
