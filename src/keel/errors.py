@@ -30,6 +30,7 @@ escapes is a bug.
     │   ├── DeployRefused      the version has no passing gate decision (use --force --reason)
     │   └── ModelLoadError     the model artifact cannot be loaded back
     ├── ServingError           the model server, its keys or its settings cannot do it
+    │   └── SnapshotError      the snapshot to start from without the store is unusable
     ├── AlertError             an alert rule, sink or alert id is unusable
     ├── MonitoringError        the prediction log or a drift check cannot do what was asked
     └── DashboardError         a dashboard action cannot go ahead (stale form, no reason)
@@ -60,6 +61,7 @@ __all__ = [
     "ProjectError",
     "RegistryError",
     "ServingError",
+    "SnapshotError",
     "SourceError",
     "StoreCorrupt",
     "StoreError",
@@ -187,6 +189,11 @@ class AlertError(KeelError):
 
 class ServingError(KeelError):
     """The model server, its keys or its serving: settings cannot do what was asked."""
+
+
+class SnapshotError(ServingError):
+    """The store is down and the replica's snapshot cannot stand in for it (unreadable,
+    another project's or store's, or its model bytes are missing)."""
 
 
 class DashboardError(KeelError):

@@ -32,22 +32,42 @@ def serve(
     project: ProjectOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Serve the production model over HTTP until SIGTERM or Ctrl-C."""
+    """Serve the production model over HTTP until SIGTERM or Ctrl-C.
+
+    With the metadata store unreachable, the server starts from its last snapshot
+    (.keel/snapshot), degraded, and reconciles once the store is back.
+    """
+    import os
+    import time
+
     from keel.schema import ServingConfig
     from keel.serving.app import check_settings
     from keel.serving.runner import run_server
+    from keel.serving.snapshot import STORE_DOWN_ENV, check_start, iso_time, snapshot_folder
 
+    os.environ.pop(STORE_DOWN_ENV, None)
     with open_project(project) as opened:
         check_settings(opened)
-        opened.store  # noqa: B018 - migrate once here, not in every worker at once
+        snapshot = check_start(opened, snapshot_folder(opened))  # migrates a store that answers
         root = opened.root
         settings = opened.config.serving or ServingConfig()
         keep_alive = settings.keep_alive.total_seconds()
         header_timeout = settings.header_timeout.total_seconds()
     data = {"url": f"http://{host}:{port}", "workers": workers, "project": str(root)}
-    emit(
-        as_json, data, lambda out: out.print(f"serving {root.name} on {data['url']}", style="green")
-    )
+    data["snapshot"] = None if snapshot is None else iso_time(snapshot.written_at)
+    if snapshot is not None:
+        os.environ[STORE_DOWN_ENV] = str(time.time())  # the workers start from it at once
+
+    def human(out: Console) -> None:
+        out.print(f"serving {root.name} on {data['url']}", style="green")
+        if snapshot is not None:
+            out.print(
+                f"the metadata store is unreachable: serving from the snapshot of "
+                f"{data['snapshot']} until it is back",
+                style="yellow",
+            )
+
+    emit(as_json, data, human)
     run_server(root, host, port, workers, keep_alive=keep_alive, header_timeout=header_timeout)
 
 
