@@ -25,7 +25,7 @@ import pytest
 
 from keel.project import STORE_ENV, Project
 from keel.serving import create_app
-from keel.serving.snapshot import decode, refusal
+from keel.serving.snapshot import STORE_DOWN_ENV, decode, refusal
 from tests.helpers import Relay, free_port, keel
 from tests.serving.helpers import (
     GOOD,
@@ -49,6 +49,12 @@ def _snapshot(root: Path) -> dict[str, Any]:
 def _cached(root: Path, digest: str) -> bytes:
     """The model bytes the snapshot keeps for ``digest``."""
     return (root / ".keel" / "snapshot" / "artifacts" / "sha256" / digest[:2] / digest).read_bytes()
+
+
+async def _serve_once(project: Project) -> None:
+    """Start and stop a server in process, which leaves its snapshot behind."""
+    async with client(create_app(project)):
+        pass
 
 
 # -- the pure part ---------------------------------------------------------------------
@@ -163,6 +169,37 @@ async def test_failed_store_reads_are_logged_once_then_summarised(
     assert ready["degraded"].startswith("store unreachable since ")
 
 
+@pytest.mark.anyio
+async def test_a_start_from_the_snapshot_restores_the_canary_and_shadow_then_reconciles(
+    project_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server told the store is down (as `keel serve` tells its workers) serves version 1
+    with version 2 as a 40 % canary and version 3 as the shadow, all from the snapshot,
+    degraded; its first look at the store (which answers) clears the flag."""
+    from tests.delivery.helpers import stage_model
+
+    write_config(project_dir, "rate_limit: 1000/second\nreload_interval: 1h\nkeys_refresh: 1h")
+    with Project.open(project_dir) as project:
+        register_model(project, tmp_path, seed=0)
+        stage_model(project, tmp_path, "canary", seed=1, share=40)
+        stage_model(project, tmp_path, "shadow", seed=2)
+        await _serve_once(project)
+    monkeypatch.setenv(STORE_DOWN_ENV, str(time.time()))
+    with Project.open(project_dir) as project:
+        app = create_app(project)
+        async with client(app):
+            ready = app.readiness()
+            delivery = app.state.delivery
+            assert delivery is not None and delivery.canary is not None
+            arms = (delivery.canary.version, delivery.staging.share, delivery.shadow)
+            shadow = delivery.shadow.served.version if delivery.shadow else None
+            await app.lifecycle.check_source()
+            after = app.readiness()
+    assert (ready["model"], arms[:2], shadow) == ("churn@1", ("churn@2", 0.4), "churn@3")
+    assert ready["degraded"].startswith("store unreachable since ") and ready["ready"]
+    assert (after["degraded"], after["metadata_store"]) == (None, True)
+
+
 # -- starting without the store (real processes, PostgreSQL through a relay) ------------
 
 
@@ -177,12 +214,6 @@ def relayed(project_dir: Path, postgres_url: str) -> Iterator[tuple[Project, Rel
         )
         with Project.open(project_dir) as project:
             yield project, relay
-
-
-async def _serve_once(project: Project) -> None:
-    """Start and stop a server in process, which leaves its snapshot behind."""
-    async with client(create_app(project)):
-        pass
 
 
 def _serve(root: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:

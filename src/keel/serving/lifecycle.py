@@ -39,7 +39,7 @@ from keel.serving.cache import LastGood
 from keel.serving.fallback import Rule
 from keel.serving.features import FeatureClient
 from keel.serving.outages import OutageLog
-from keel.serving.snapshot import SnapshotKeeper, View, degraded_since, iso_time
+from keel.serving.snapshot import SnapshotKeeper, degraded_since, iso_time, view_of
 from keel.serving.state import ServerState, serve_model
 
 if TYPE_CHECKING:
@@ -84,6 +84,7 @@ class Lifecycle:
         self.snapshots = snapshots
         self.last_good = LastGood()
         self._outage = OutageLog("metadata store reads", logger)
+        self._unsaved = OutageLog("snapshot writes", logger)
         self._keys: tuple[ApiKey, ...] = ()  # as last read from the store (or the snapshot)
         self._current: Any = _DOWN  # the production ref the store named on the last look
         self._migrate = False  # started from a snapshot: the schema is checked on return
@@ -240,31 +241,18 @@ class Lifecycle:
 
     async def _keep_snapshot(self) -> None:
         """Write the snapshot when the view of the store changed (and is a good one)."""
-        view = self._view()
-        if view is None or self.snapshots is None or not self.snapshots.due(view):
+        registry = self._registry()
+        if self.snapshots is None or registry is None or self._current is _DOWN:
+            return
+        view = view_of(self.state, registry, self._keys, self._current)
+        if view is None or not self.snapshots.due(view):
             return
         try:
             await asyncio.to_thread(self.snapshots.save, view, time.time())
-        except OSError as error:
-            logger.error("could not write the snapshot: %s", error)
-
-    def _view(self) -> View | None:
-        """What this server serves of the store, when it is what the store says."""
-        registry = self._registry()
-        served, delivery = self.state.served, self.state.delivery
-        if registry is None or self._current is _DOWN or self.state.degraded is not None:
-            return None
-        if served.ref != self._current or served.stand_in_for is not None:
-            return None  # production did not load (yet): the last good view stays
-        canary = delivery.canary.ref if delivery and delivery.canary else None
-        shadow = delivery.shadow.served.ref if delivery and delivery.shadow else None
-        return View(
-            production=registry.known(served.ref),
-            canary=registry.known(canary),
-            shadow=registry.known(shadow),
-            rollouts=registry.rollouts,
-            keys=self._keys,
-        )
+        except (OSError, ValueError) as error:  # the disk is full, say: serving goes on
+            self._unsaved.failed(error)
+            return
+        self._unsaved.succeeded()
 
     def _registry(self) -> RegistrySource | None:
         from keel.serving.source import RegistrySource

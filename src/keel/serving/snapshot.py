@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from keel.delivery.staging import Rollout
     from keel.project import Project
     from keel.serving.arms import Staging
+    from keel.serving.source import RegistrySource
+    from keel.serving.state import ServerState
 
 __all__ = [
     "FORMAT",
@@ -62,6 +64,7 @@ __all__ = [
     "refusal",
     "snapshot_folder",
     "store_identity",
+    "view_of",
 ]
 
 FORMAT = 1
@@ -146,6 +149,25 @@ def decode(data: Any) -> Snapshot:
         return Snapshot(str(data["project"]), str(data["store"]), float(data["written_at"]), view)
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"{type(error).__name__}: {error}") from None
+
+
+def view_of(
+    state: ServerState, registry: RegistrySource, keys: tuple[ApiKey, ...], current: str | None
+) -> View | None:
+    """What a server serves of the store, or None when that is not what the store says
+    (production ``current`` is not the one served: it failed to load, or is loading)."""
+    served, delivery = state.served, state.delivery
+    if state.degraded is not None or served.ref != current or served.stand_in_for is not None:
+        return None
+    canary = delivery.canary.ref if delivery and delivery.canary else None
+    shadow = delivery.shadow.served.ref if delivery and delivery.shadow else None
+    return View(
+        production=registry.known(served.ref),
+        canary=registry.known(canary),
+        shadow=registry.known(shadow),
+        rollouts=registry.rollouts,
+        keys=keys,
+    )
 
 
 def refusal(snapshot: Snapshot, project: str, store: str) -> str | None:
@@ -239,7 +261,7 @@ class SnapshotFolder:
         from keel.monitoring.segments import fsync_dir
 
         self.path.mkdir(parents=True, exist_ok=True)
-        data = json.dumps(encode(snapshot), indent=1, allow_nan=False).encode()
+        data = json.dumps(encode(snapshot), indent=1).encode()
         fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".snapshot-", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as out:
