@@ -149,6 +149,27 @@ async def test_a_corrupt_snapshot_is_ignored_and_rewritten_while_the_store_is_up
 
 
 @pytest.mark.anyio
+async def test_a_corrupt_cached_model_is_fetched_again_while_the_store_is_up(
+    project: Project, tmp_path: Path
+) -> None:
+    """Cached model bytes with one byte flipped are not loaded: the server takes the
+    artifact store's bytes, serves them, and the cache holds the right bytes again."""
+    version = register_model(project, tmp_path)
+    key = create_key(project)
+    await _serve_once(project)
+    cached = project.root / ".keel" / "snapshot" / "artifacts" / "sha256"
+    path = cached / version.artifact[:2] / version.artifact
+    path.chmod(0o644)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    async with client(create_app(project)) as c:
+        served = await versions_served(c, key, 1)
+    assert served == ["churn@1"]
+    assert hashlib.sha256(_cached(project.root, version.artifact)).hexdigest() == version.artifact
+
+
+@pytest.mark.anyio
 async def test_failed_store_reads_are_logged_once_then_summarised(
     project: Project, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -19,6 +19,7 @@ store is up, the snapshot is not read at all and is simply written anew.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -229,6 +230,11 @@ class ModelCache:
         except ArtifactError as error:
             return str(error)
         return None
+
+    def touch(self, digest: str) -> None:
+        """Mark ``digest`` as just used, so no other worker removes it as unused."""
+        with contextlib.suppress(OSError):
+            os.utime(self._path(digest))
 
     def keep_only(self, digests: Iterable[str], now: float) -> None:
         """Mark ``digests`` as in use; remove the bytes nothing used for a while."""

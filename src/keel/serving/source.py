@@ -153,10 +153,12 @@ class RegistrySource:
         if self.cache is None:
             return load_bundle(self.project.artifacts, digest)
         try:
-            return load_bundle(self.cache.store, digest)
+            bundle = load_bundle(self.cache.store, digest)
         except ArtifactError:  # not cached yet, or the cached copy is corrupt
             self.cache.put(digest, self.project.artifacts.get_bytes(digest))
-        return load_bundle(self.cache.store, digest)
+            return load_bundle(self.cache.store, digest)
+        self.cache.touch(digest)
+        return bundle
 
     def _residuals(self, record: dict[str, Any], bundle: dict[str, Any]) -> list[float]:
         from keel.training import predict_scores
