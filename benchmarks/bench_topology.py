@@ -6,7 +6,9 @@ state of the relay (up; cut with new connections closed at once, like a stopped 
 cut with new connections held unanswered, like a hung one), `keel serve` is started
 ``--runs`` times as a fresh process and a client asks for a prediction until one is
 answered 200: the table gives the median and worst seconds from the process's start to
-that answer, and what /readyz said then. Target: <= 5 s with the store unreachable.
+that answer, the CPU seconds the process had used by then (what the wall time comes down
+to on a quiet machine, plus the wait for an unreachable store), and what /readyz said
+then. Target: <= 5 s with the store unreachable.
 
     PYTHONPATH=.:src python benchmarks/bench_topology.py [--runs 3] [--store URL]
 """
@@ -35,8 +37,15 @@ from keel.serving import create_app
 _DEADLINE_S = 120.0
 
 
-def first_prediction(root: Path, key: str) -> tuple[float, str]:
-    """Start `keel serve`; seconds until its first 200 prediction, and /readyz's degraded."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process ``pid`` has used (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def first_prediction(root: Path, key: str) -> tuple[float, float, str]:
+    """Start `keel serve`: seconds until its first 200 prediction, CPU seconds used by
+    then, and what /readyz says about being degraded."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k != STORE_ENV}
@@ -55,9 +64,9 @@ def first_prediction(root: Path, key: str) -> tuple[float, str]:
                 time.sleep(0.02)
                 continue
             if answer.status_code == 200:
-                took = time.monotonic() - started
+                took, cpu = time.monotonic() - started, cpu_seconds(process.pid)
                 degraded = httpx.get(f"{url}/readyz", timeout=5).json()["degraded"]
-                return took, degraded or "-"
+                return took, cpu, degraded or "-"
             time.sleep(0.02)
         raise SystemExit("no prediction within the deadline")
     finally:
@@ -98,15 +107,19 @@ def run(root: Path, relay: Relay, store: str, runs: int) -> None:
         "cut, refused": relay.cut,
         "cut, held": lambda: relay.cut(hold=True),
     }
-    print(f"{'store':<14} {'runs':>4} {'median s':>9} {'worst s':>8}  /readyz degraded")
+    print(
+        f"{'store':<14} {'runs':>4} {'median s':>9} {'worst s':>8} {'cpu s':>6}  /readyz degraded"
+    )
     for name, arrange in states.items():
         arrange()
         results = [first_prediction(root, key) for _ in range(runs)]
-        seconds = [took for took, _ in results]
+        seconds = [took for took, _, _ in results]
+        cpu = statistics.median(used for _, used, _ in results)
         print(
             f"{name:<14} {runs:>4} {statistics.median(seconds):>9.2f} {max(seconds):>8.2f}"
-            f"  {results[-1][1]}"
+            f" {cpu:>6.2f}  {results[-1][2]}"
         )
+    print(f"load average while measured: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
 async def _leave_snapshot(project: Project) -> None:

@@ -10,7 +10,7 @@ fsynced, renamed) whenever the replica's view of the store changes, so a reader 
 old snapshot or the new one, never half of one; several workers of one server share the
 folder and write the same view.
 
-At start, a store that cannot be reached within ``START_PROBE_S`` is not fatal when a
+At start, a store that cannot be reached within a short probe is not fatal when a
 snapshot of this project and this store is there: the server starts from it, degraded,
 and reconciles when the store answers again. A snapshot that is unreadable, names another
 project or store, or whose model bytes are missing is refused with one sentence; when the
@@ -25,7 +25,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FORMAT",
-    "START_PROBE_S",
     "STORE_DOWN_ENV",
     "STORE_TIMEOUT_S",
     "ModelCache",
@@ -72,7 +71,6 @@ FORMAT = 1
 SNAPSHOT_DIR = "snapshot"  # under the project's state folder
 SNAPSHOT_FILE = "snapshot.json"
 STORE_DOWN_ENV = "KEEL_STORE_DOWN_SINCE"  # set by `keel serve` for its workers: when it found
-START_PROBE_S = 2.0  # how long `keel serve` waits for the store when a snapshot is there
 STORE_TIMEOUT_S = 5.0  # the bound on each of the server's waits on a PostgreSQL store
 _KEEP_UNUSED_S = 3600.0  # cached model bytes no snapshot names are removed after this
 
@@ -358,23 +356,19 @@ def snapshot_folder(project: Project) -> SnapshotFolder:
     return SnapshotFolder(project.state_dir / SNAPSHOT_DIR)
 
 
-def check_start(project: Project, folder: SnapshotFolder) -> Snapshot | None:
+def check_start(
+    project: Project, folder: SnapshotFolder, down: Callable[[], StoreUnavailable | None]
+) -> Snapshot | None:
     """For ``keel serve``: None when the store answers (and is migrated), else the snapshot
-    the server will start from.
+    the server will start from. ``down`` tells why the store did not answer a short probe
+    (``keel serve`` probes while it loads the server), or None if it did.
 
-    Without a snapshot the store is opened as it always was (its error is the sentence);
-    with one, the store gets ``START_PROBE_S`` to answer.
+    Without a snapshot the store is opened as it always was (its error is the sentence).
     """
-    from keel.store.metadata import MetadataStore
-
-    if folder.file.exists():
-        url = project.store_url
-        try:
-            MetadataStore.open(url, migrate_schema=False, timeout_s=START_PROBE_S).close()
-        except StoreUnavailable as down:
-            snapshot = folder.read_for(project.config.name, store_identity(url), down)
-            if snapshot is None:  # removed meanwhile
-                raise
+    if folder.file.exists() and (unreachable := down()) is not None:
+        identity = store_identity(project.store_url)
+        snapshot = folder.read_for(project.config.name, identity, unreachable)
+        if snapshot is not None:  # else removed meanwhile: the store's own error, below
             return snapshot
     project.store  # noqa: B018 - migrated here once, not in every worker at once
     return None
