@@ -31,6 +31,7 @@ escapes is a bug.
     │   ├── DeployRefused      the version has no passing gate decision (use --force --reason)
     │   └── ModelLoadError     the model artifact cannot be loaded back
     ├── ServingError           the model server, its keys or its settings cannot do it
+    │   └── SnapshotError      the snapshot to start from without the store is unusable
     ├── ClientError            a keel.Client call got no answer it can use
     │   ├── ServerUnreachable  no connection to the server, or no answer in time
     │   ├── UnexpectedResponse the answer is not the JSON a keel server sends (a proxy's page)
@@ -84,6 +85,7 @@ __all__ = [
     "ServerUnreachable",
     "ServiceUnavailable",
     "ServingError",
+    "SnapshotError",
     "SourceError",
     "StoreCorrupt",
     "StoreError",
@@ -221,6 +223,11 @@ class AlertError(KeelError):
 
 class ServingError(KeelError):
     """The model server, its keys or its serving: settings cannot do what was asked."""
+
+
+class SnapshotError(ServingError):
+    """The store is down and the replica's snapshot cannot stand in for it (unreadable,
+    another project's or store's, or its model bytes are missing)."""
 
 
 class DashboardError(KeelError):

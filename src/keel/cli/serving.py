@@ -15,6 +15,10 @@ from keel.cli._common import JsonOpt, ProjectOpt, emit, open_project
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from keel.errors import StoreUnavailable
+
+_PROBE_S = 2.0  # how long `keel serve` waits for an unreachable store when it has a snapshot
+
 keys_app = typer.Typer(
     help="API keys for the model server and the dashboard: create, list, revoke; rotate the "
     "dashboard's session secret.",
@@ -34,23 +38,47 @@ def serve(
     project: ProjectOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Serve the production model over HTTP until SIGTERM or Ctrl-C."""
-    from keel.schema import ServingConfig
-    from keel.serving.app import check_settings
-    from keel.serving.runner import run_server
+    """Serve the production model over HTTP until SIGTERM or Ctrl-C.
 
-    with open_project(project) as opened:
+    With the metadata store unreachable, the server starts from its last snapshot
+    (.keel/snapshot), degraded, and reconciles once the store is back.
+    """
+    import os
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import keel.store.metadata  # noqa: F401 - imported here, not in the probe's thread
+
+    with open_project(project) as opened, ThreadPoolExecutor(1) as pool:
+        probe = pool.submit(_probe, opened.store_url)  # while the server's modules load
+        from keel.schema import ServingConfig
+        from keel.serving.app import check_settings
+        from keel.serving.runner import run_server
+        from keel.serving.snapshot import STORE_DOWN_ENV, check_start, iso_time, snapshot_folder
+
         check_settings(opened)
-        opened.store  # noqa: B018 - migrate once here, not in every worker at once
+        snapshot = check_start(opened, snapshot_folder(opened), probe.result)
         root = opened.root
         settings = opened.config.serving or ServingConfig()
         keep_alive = settings.keep_alive.total_seconds()
         header_timeout = settings.header_timeout.total_seconds()
         log_format = settings.log_format
     data = {"url": f"http://{host}:{port}", "workers": workers, "project": str(root)}
-    emit(
-        as_json, data, lambda out: out.print(f"serving {root.name} on {data['url']}", style="green")
-    )
+    data["snapshot"] = None if snapshot is None else iso_time(snapshot.written_at)
+    os.environ.pop(STORE_DOWN_ENV, None)
+    if snapshot is not None:
+        os.environ[STORE_DOWN_ENV] = str(time.time())  # the workers start from it at once
+
+    def human(out: Console) -> None:
+        out.print(f"serving {root.name} on {data['url']}", style="green")
+        if snapshot is not None:
+            out.print(
+                f"the metadata store is unreachable: serving from the snapshot of "
+                f"{data['snapshot']} until it is back",
+                style="yellow",
+            )
+
+    emit(as_json, data, human)
     run_server(
         root,
         host,
@@ -60,6 +88,18 @@ def serve(
         header_timeout=header_timeout,
         log_format=log_format,
     )
+
+
+def _probe(url: str) -> StoreUnavailable | None:
+    """Why the store at ``url`` does not answer within ``_PROBE_S``, or None if it does."""
+    from keel.errors import StoreUnavailable
+    from keel.store.metadata import MetadataStore
+
+    try:
+        MetadataStore.open(url, migrate_schema=False, timeout_s=_PROBE_S).close()
+    except StoreUnavailable as down:
+        return down
+    return None
 
 
 @keys_app.command("create")

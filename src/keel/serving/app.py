@@ -21,6 +21,7 @@ from keel.serving.keys import ApiKey, KeyRing
 from keel.serving.lifecycle import Lifecycle
 from keel.serving.logwriter import LogWriter, PredictionSink, SealingLog
 from keel.serving.metrics import Metrics
+from keel.serving.snapshot import keeper_for
 from keel.serving.source import ModelSource, RegistrySource
 from keel.serving.state import ServerState, compile_actions, serve_model
 
@@ -50,8 +51,14 @@ def create_app(
 
     Keys come from the project's store (plus ``keys``, for tests); predictions go to the
     project's prediction log unless ``log`` is given or ``serving.log_predictions`` is off.
+    Serving the registry with the store's keys, the server keeps a snapshot of both and
+    starts from it when the store is unreachable (see ``keel.serving.snapshot``).
     """
     settings = settings or project.config.serving or ServingConfig()
+    snapshots = None
+    if model is None and source is None and not keys:  # the registry's models, store's keys
+        snapshots = keeper_for(project)  # opens the store, or starts from the snapshot
+        source = RegistrySource(project, settings.interval, cache=snapshots.folder.cache)
     metrics = Metrics()
     gate = Gatekeeper(KeyRing(keys), settings.rate_limit, settings.rate_limit_url)
     state = ServerState(
@@ -76,6 +83,7 @@ def create_app(
         alert=_alerter(project),
         features=_feature_store(project),
         resolve_alert=_alert_resolver(project),
+        snapshots=snapshots,
     )
     app = KeelApp(state, build_api(state, project.store), lifecycle)
     if settings.dashboard:

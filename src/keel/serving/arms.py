@@ -162,13 +162,9 @@ class Arms:
         self.entity = state.settings.entity or (features.entities[0] if features else None)
         self._failed: dict[str, float] = {}
 
-    async def check(self) -> None:
-        """Load, swap or drop the canary and shadow when the registry's staging changed."""
-        try:
-            staging = await asyncio.to_thread(self.source.staged)
-        except Exception as error:
-            logger.error("could not read the canary and shadow: %r", error)
-            return
+    async def apply(self, staging: Staging) -> None:
+        """Load, swap or drop the canary and shadow to match ``staging`` (the registry's,
+        read by the caller, or a snapshot's)."""
         staging = self._without_failed(staging)
         old = self.state.delivery
         if staging == (old.staging if old is not None else Staging()):

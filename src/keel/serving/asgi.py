@@ -190,6 +190,7 @@ class KeelApp:
             "draining": state.draining,
             "prediction_log": state.log is not None,
             "metadata_store": state.metadata_ok,
+            "degraded": state.degraded,  # serving without the store (from what it last saw)
             "stand_in_for": state.served.stand_in_for,  # an earlier version answers, marked
         }
 

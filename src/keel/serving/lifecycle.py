@@ -11,7 +11,16 @@ stays open until the production version loads. A server that has nothing loaded 
 production fails (at start) serves the newest earlier production version that loads, its
 answers marked ``fallback: "previous"`` and readiness false; with none, the fallback
 chain answers. A store that goes away stops neither loop nor the serving: the last known
-keys and model stay.
+keys and model stay, ``/readyz`` says ``degraded: "store unreachable since <time>"``, and
+the failed reads are logged once per interval with their count (``keel.serving.outages``).
+
+Each replica also keeps its view of the store (the served versions, the rollout records,
+the keys) in a snapshot on local disk, written whenever that view changes
+(``keel.serving.snapshot``). A server whose store is unreachable at start starts from the
+snapshot instead: ready, degraded, answering with the snapshot's models and keys. When
+the store answers again it reconciles: the schema is brought up to date, keys,
+production, canary and shadow are read again (a deploy made meanwhile is switched to),
+and the degraded flag is cleared.
 """
 
 from __future__ import annotations
@@ -29,10 +38,15 @@ from keel.serving.backend import ModelBackend
 from keel.serving.cache import LastGood
 from keel.serving.fallback import Rule
 from keel.serving.features import FeatureClient
+from keel.serving.outages import OutageLog
+from keel.serving.snapshot import SnapshotKeeper, degraded_since, iso_time, view_of
 from keel.serving.state import ServerState, serve_model
 
 if TYPE_CHECKING:
-    from keel.serving.source import ModelSource
+    from keel.serving.arms import Staging
+    from keel.serving.keys import ApiKey
+    from keel.serving.snapshot import Snapshot
+    from keel.serving.source import ModelSource, RegistrySource
     from keel.store.metadata import MetadataStore
 
 __all__ = ["Lifecycle"]
@@ -40,6 +54,7 @@ __all__ = ["Lifecycle"]
 logger = logging.getLogger("keel.serving")
 _RETIRE_AFTER_S = 30.0  # an old model's thread outlives any request that started on it
 _RETRY_S = 60.0  # before trying again to load a version that failed
+_DOWN: Any = object()  # what a store read returns when the store could not be reached
 
 
 class Lifecycle:
@@ -56,6 +71,7 @@ class Lifecycle:
         alert: Callable[[str, dict[str, Any]], None] | None = None,
         features: FeatureClient | None = None,
         resolve_alert: Callable[[], None] | None = None,
+        snapshots: SnapshotKeeper | None = None,
     ) -> None:
         self.state = state
         self.source = source
@@ -65,7 +81,13 @@ class Lifecycle:
         self.alert = alert
         self.resolve_alert = resolve_alert
         self.features = features
+        self.snapshots = snapshots
         self.last_good = LastGood()
+        self._outage = OutageLog("metadata store reads", logger)
+        self._unsaved = OutageLog("snapshot writes", logger)
+        self._keys: tuple[ApiKey, ...] = ()  # as last read from the store (or the snapshot)
+        self._current: Any = _DOWN  # the production ref the store named on the last look
+        self._migrate = False  # started from a snapshot: the schema is checked on return
         self._failed: tuple[str, float] | None = None  # (ref, when) of the last failed load
         self._tasks: list[asyncio.Task[None]] = []
         if state.served.model is None:  # until a model loads, the rule answers (if any)
@@ -76,6 +98,16 @@ class Lifecycle:
         self.freeze_gc = False  # a server process sets it; tests in one process must not
 
     async def start(self) -> None:
+        start = self.snapshots.start if self.snapshots is not None else None
+        if start is not None and start.snapshot is not None and start.since is not None:
+            await self._start_from(start.snapshot, start.since)
+        else:
+            await self._start_from_store()
+        self._spawn_loops()
+        if self.freeze_gc:
+            _freeze_startup_objects()
+
+    async def _start_from_store(self) -> None:
         if self.store is not None:
             await self.refresh_keys()
         if self.model is not None:
@@ -84,6 +116,28 @@ class Lifecycle:
             await self.check_source()
             if self.state.served.model is None:
                 await self._stand_in()
+
+    async def _start_from(self, snapshot: Snapshot, since: float) -> None:
+        """The store is unreachable: serve the snapshot's models and keys, degraded."""
+        registry = self._registry()
+        assert registry is not None and self.store is not None
+        self.state.degraded, self.state.metadata_ok = degraded_since(since), False
+        self._migrate = True
+        view = snapshot.view
+        self._keys = view.keys
+        self.state.gate.keyring.replace(view.keys)
+        registry.seed(view.recipes)
+        if view.production is not None:
+            await self._switch(view.production.ref)
+        if self.arms is not None:
+            await self.arms.apply(view.staging())
+        logger.warning(
+            "the metadata store is unreachable: serving %s from the snapshot written at %s",
+            self.state.served.version,
+            iso_time(snapshot.written_at),
+        )
+
+    def _spawn_loops(self) -> None:
         settings = self.state.settings
         if self.store is not None:
             self._spawn(self._every(settings.keys_refresh.total_seconds(), self.refresh_keys))
@@ -92,8 +146,6 @@ class Lifecycle:
         if self.state.log is not None:
             tick = settings.log_seal_every.total_seconds() / 2  # sealed at most 1.5x late
             self._spawn(self._every(tick, self.state.log.tick))
-        if self.freeze_gc:
-            _freeze_startup_objects()
 
     async def stop(self) -> None:
         """Stop polling, then flush the prediction log (in-flight requests are done)."""
@@ -114,33 +166,98 @@ class Lifecycle:
         if close_cache is not None:
             await close_cache()
 
-    async def refresh_keys(self) -> None:
+    async def refresh_keys(self) -> bool:
+        """Read the active keys into the key ring; whether the store answered."""
         from keel.serving.keys import KeyStore
 
         assert self.store is not None
-        try:
-            keys = await asyncio.to_thread(KeyStore(self.store).list, False)
-        except Exception as error:
-            self._store_down(error)
-            return
+        keys = await self._read(KeyStore(self.store).list, False)
+        if keys is _DOWN:
+            return False
+        self._keys = tuple(keys)
         self.state.gate.keyring.replace(keys)
-        self.state.metadata_ok = True
+        if self.source is None:
+            self._reconciled()
+        elif self.state.degraded is None:
+            await self._keep_snapshot()
+        return True
 
     async def check_source(self) -> None:
-        """Load the production version if it changed since the last look."""
+        """Load the production version if it changed since the last look (and the canary
+        and shadow); after an outage, read the keys first and clear the degraded flag."""
         assert self.source is not None
-        try:
-            ref = await asyncio.to_thread(self.source.current)
-        except Exception as error:
-            self._store_down(error)
+        ref = await self._read(self.source.current)
+        if ref is _DOWN or not await self._reconcile():
             return
-        self.state.metadata_ok = True
+        self._current = ref
         served = self.state.served
         changed = ref != served.ref or served.stand_in_for is not None
         if ref is not None and changed and not self._recently_failed(ref):
             await self._switch(ref)
-        if self.arms is not None:
-            await self.arms.check()
+        registry = self._registry()
+        if self.arms is not None and registry is not None:
+            staging: Staging = await self._read(registry.staged)
+            if staging is _DOWN:
+                return
+            await self.arms.apply(staging)
+        self._reconciled()
+        await self._keep_snapshot()
+
+    async def _reconcile(self) -> bool:
+        """Before the first look after an outage: the schema (when the server started
+        without the store) and the keys. Whether the store answered."""
+        if self.state.degraded is None:
+            return True
+        if self._migrate:
+            if await self._read(_migrate_schema, self.store) is _DOWN:
+                return False
+            self._migrate = False
+        if self.store is not None and not await self.refresh_keys():
+            return False
+        registry = self._registry()
+        if registry is not None:
+            registry.forget_seeds()
+        return True
+
+    def _reconciled(self) -> None:
+        """A whole look at the store succeeded: the server is no longer degraded."""
+        if self.state.degraded is None:
+            return
+        logger.warning("reconciled with the metadata store (%s before)", self.state.degraded)
+        self.state.degraded = None
+        if self.state.served.ref is not None and self.state.served.stand_in_for is None:
+            self._spawn(self._resolve_alert())
+
+    async def _read(self, read: Callable[..., Any], *args: Any) -> Any:
+        """``read(*args)`` in a thread, or ``_DOWN`` (logged, flagged) when it fails."""
+        try:
+            found = await asyncio.to_thread(read, *args)
+        except Exception as error:
+            self._store_down(error)
+            return _DOWN
+        self._outage.succeeded()
+        self.state.metadata_ok = True
+        return found
+
+    async def _keep_snapshot(self) -> None:
+        """Write the snapshot when the view of the store changed (and is a good one)."""
+        registry = self._registry()
+        if self.snapshots is None or registry is None or self._current is _DOWN:
+            return
+        view = view_of(self.state, registry, self._keys, self._current)
+        if view is None or not self.snapshots.due(view):
+            return
+        try:
+            await asyncio.to_thread(self.snapshots.save, view, time.time())
+        except (OSError, ValueError) as error:  # the disk is full, say: serving goes on
+            self._unsaved.failed(error)
+            return
+        self._unsaved.succeeded()
+
+    def _registry(self) -> RegistrySource | None:
+        from keel.serving.source import RegistrySource
+
+        return self.source if isinstance(self.source, RegistrySource) else None
 
     async def _switch(self, ref: str) -> None:
         assert self.source is not None
@@ -200,7 +317,7 @@ class Lifecycle:
         if stand_in_for is None:
             self._failed = None
             logger.info("serving model %s", model.version)
-            if ref is not None:
+            if ref is not None and self.state.degraded is None:  # else on reconciling
                 await self._resolve_alert()
         return True
 
@@ -233,7 +350,7 @@ class Lifecycle:
         now = f"still serving {served.version}" if served.model else "no model is serving"
         summary = f"model {ref} failed to load ({error}); {now}"
         logger.critical(summary)
-        if self.alert is not None:
+        if self.alert is not None and self.state.degraded is None:  # the book is in the store
             await self._raise_alert(summary, dict(self.state.last_load_error))
 
     async def _raise_alert(self, summary: str, details: dict[str, Any]) -> None:
@@ -253,8 +370,9 @@ class Lifecycle:
             logger.error("could not resolve the model-load alert: %r", error)
 
     def _store_down(self, error: Exception) -> None:
-        if self.state.metadata_ok is not False:
-            logger.error("metadata store unreachable (%s); serving with what is loaded", error)
+        self._outage.failed(error)
+        if self.state.degraded is None:
+            self.state.degraded = degraded_since(time.time())
         self.state.metadata_ok = False
 
     def _spawn(self, coroutine: Any) -> None:
@@ -289,6 +407,13 @@ def _arms(
     if not isinstance(source, RegistrySource):
         return None
     return Arms(state, source, rule=rule, features=features)
+
+
+def _migrate_schema(store: MetadataStore) -> None:
+    """Bring the schema up to date (``keel serve`` could not, the store being down)."""
+    from keel.store.metadata import MetadataStore
+
+    MetadataStore.open(store.engine.url.render_as_string(hide_password=False)).close()
 
 
 def _close(model: ModelBackend | None) -> None:

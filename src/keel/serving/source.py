@@ -7,21 +7,39 @@ production versions may stand in when production does not load. Loading also der
 what serving needs beyond the estimator: typical feature values for explanations (from
 the version's reference statistics) and, for regression, the conformal interval width
 from the held-out residuals.
+
+Loading is two steps. ``recipe(ref)`` reads from the store what the server needs about a
+version (its label, artifact digest, typical values and interval width: a ``ModelRecipe``);
+``build(recipe)`` turns it into a backend from the artifact's bytes. Both are what the
+replica's snapshot keeps (``keel.serving.snapshot``): with a ``cache`` the bytes are read
+from the snapshot's local copy when it is there and verifies, and copied there when not,
+and recipes ``seed``-ed from a snapshot are used without the store until it is back.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from keel.errors import ArtifactError
 from keel.serving.backend import ModelBackend, SklearnBackend
 
 if TYPE_CHECKING:
+    from keel.delivery.staging import Rollout
     from keel.project import Project
     from keel.serving.arms import Staging
+    from keel.serving.snapshot import ModelCache
 
-__all__ = ["ModelSource", "RegistrySource", "baseline_from_reference", "conformal_halfwidth"]
+__all__ = [
+    "ModelRecipe",
+    "ModelSource",
+    "RegistrySource",
+    "baseline_from_reference",
+    "conformal_halfwidth",
+    "staging_of",
+]
 
 _STAND_INS = 3  # earlier versions tried, newest first, when production does not load
 
@@ -38,12 +56,29 @@ class ModelSource(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ModelRecipe:
+    """What the server needs, besides the artifact's bytes, to serve one version."""
+
+    ref: str
+    label: str
+    artifact: str  # the sha256 digest of the model bundle
+    halfwidth: float | None = None  # the conformal interval's (regression)
+    baseline: dict[str, Any] = field(default_factory=dict)  # typical values, for explanations
+
+
 class RegistrySource:
     """The production version of the project's model registry."""
 
-    def __init__(self, project: Project, coverage: float = 0.9) -> None:
+    def __init__(
+        self, project: Project, coverage: float = 0.9, cache: ModelCache | None = None
+    ) -> None:
         self.project = project
         self.coverage = coverage
+        self.cache = cache
+        self.rollouts: tuple[Rollout, ...] = ()  # as ``staged`` last read them
+        self._known: dict[str, ModelRecipe] = {}  # every recipe read or seeded, by ref
+        self._seeded: set[str] = set()  # refs whose recipe came from a snapshot
 
     def current(self) -> str | None:
         from keel.training import Registry
@@ -66,42 +101,70 @@ class RegistrySource:
     def staged(self) -> Staging:
         """The running canary (with its share as a fraction) and shadow, if any."""
         from keel.delivery.staging import staged
-        from keel.serving.arms import Staging
 
-        canary = shadow = None
-        share = 0.0
-        for found in staged(self.project):
-            if found.kind == "canary" and canary is None:
-                canary, share = str(found.version), found.share / 100
-            elif found.kind == "shadow" and shadow is None:
-                shadow = str(found.version)
-        return Staging(canary, share, shadow)
+        self.rollouts = tuple(staged(self.project))
+        return staging_of(self.rollouts)
 
     def load(self, ref: str) -> SklearnBackend:
-        return SklearnBackend(**self.backend_arguments(ref))
+        if ref in self._seeded:
+            return self.build(self._known[ref])
+        recipe, bundle = self._read(ref)
+        return _backend(recipe, bundle)
 
     def backend_arguments(self, ref: str) -> dict[str, Any]:
         """What ``SklearnBackend`` is built from for ``ref``: plain values that can be
         pickled, so batch scoring can build the same backend on a cluster's workers."""
-        from keel.training import Registry, load_bundle
+        recipe, bundle = self._read(ref)
+        return _arguments(recipe, bundle)
+
+    def build(self, recipe: ModelRecipe) -> SklearnBackend:
+        """The backend for ``recipe``, from the artifact's verified bytes."""
+        return _backend(recipe, self._bundle(recipe.artifact))
+
+    def known(self, ref: str | None) -> ModelRecipe | None:
+        """The recipe last read (or seeded) for ``ref``, without asking the store."""
+        return None if ref is None else self._known.get(ref)
+
+    def seed(self, recipes: Iterable[ModelRecipe]) -> None:
+        """Serve these versions without the store (it is down; they come from a snapshot)."""
+        for recipe in recipes:
+            self._known[recipe.ref] = recipe
+            self._seeded.add(recipe.ref)
+
+    def forget_seeds(self) -> None:
+        """The store is back: recipes are read from it again."""
+        self._seeded.clear()
+
+    def _read(self, ref: str) -> tuple[ModelRecipe, dict[str, Any]]:
+        """The recipe of ``ref`` read from the store (and remembered), and its bundle."""
+        from keel.training import Registry
 
         registry = Registry(self.project.store)
         version = registry.get(int(ref))
-        bundle = load_bundle(self.project.artifacts, version.artifact)
+        bundle = self._bundle(version.artifact)
         record = registry.record(version.version)
         reference = (record.get("reference") or {}).get("features") or {}
         halfwidth = None
         if bundle["task"] == "regression" and (record.get("holdout") or {}).get("sha256"):
             halfwidth = conformal_halfwidth(self._residuals(record, bundle), self.coverage)
-        return {
-            "model": bundle["model"],
-            "schema": bundle["schema"],
-            "version": version.label,
-            "halfwidth": halfwidth,
-            "baseline": baseline_from_reference(reference, bundle["schema"]),
-            "positive": bundle.get("positive"),
-            "left_out": tuple(bundle.get("left_out", ())),
-        }
+        baseline = baseline_from_reference(reference, bundle["schema"])
+        recipe = ModelRecipe(ref, version.label, version.artifact, halfwidth, baseline)
+        self._known[ref] = recipe
+        return recipe, bundle
+
+    def _bundle(self, digest: str) -> dict[str, Any]:
+        """The model bundle, from the local cache when it holds verified bytes."""
+        from keel.training import load_bundle
+
+        if self.cache is None:
+            return load_bundle(self.project.artifacts, digest)
+        try:
+            bundle = load_bundle(self.cache.store, digest)
+        except ArtifactError:  # not cached yet, or the cached copy is corrupt
+            self.cache.put(digest, self.project.artifacts.get_bytes(digest))
+            return load_bundle(self.cache.store, digest)
+        self.cache.touch(digest)
+        return bundle
 
     def _residuals(self, record: dict[str, Any], bundle: dict[str, Any]) -> list[float]:
         from keel.training import predict_scores
@@ -111,6 +174,36 @@ class RegistrySource:
         predicted = predict_scores(bundle, holdout)
         actual = holdout[bundle["target"]].to_numpy(dtype="float64")
         return [abs(float(a - p)) for a, p in zip(actual, predicted, strict=True)]
+
+
+def _backend(recipe: ModelRecipe, bundle: dict[str, Any]) -> SklearnBackend:
+    return SklearnBackend(**_arguments(recipe, bundle))
+
+
+def _arguments(recipe: ModelRecipe, bundle: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "model": bundle["model"],
+        "schema": bundle["schema"],
+        "version": recipe.label,
+        "halfwidth": recipe.halfwidth,
+        "baseline": recipe.baseline,
+        "positive": bundle.get("positive"),
+        "left_out": tuple(bundle.get("left_out", ())),
+    }
+
+
+def staging_of(rollouts: Iterable[Rollout]) -> Staging:
+    """The canary (its share as a fraction) and shadow among running rollout records."""
+    from keel.serving.arms import Staging
+
+    canary = shadow = None
+    share = 0.0
+    for found in rollouts:
+        if found.kind == "canary" and canary is None:
+            canary, share = str(found.version), found.share / 100
+        elif found.kind == "shadow" and shadow is None:
+            shadow = str(found.version)
+    return Staging(canary, share, shadow)
 
 
 def conformal_halfwidth(residuals: Sequence[float], coverage: float) -> float | None:

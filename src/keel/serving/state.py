@@ -192,6 +192,7 @@ class ServerState:
     draining: bool = False
     last_load_error: dict[str, Any] | None = None
     metadata_ok: bool | None = None
+    degraded: str | None = None  # "store unreachable since <time>" while serving without it
     delivery: Delivery | None = None  # a canary or shadow beside production, if any
 
     def unservable(self) -> str | None:

@@ -7,6 +7,12 @@ new database at the same moment deadlock and one of them gets "database is locke
 once, whatever the busy timeout. PostgreSQL is reached with a short connect timeout so a
 wrong URL fails in seconds, not minutes.
 
+``open(url, timeout_s=...)`` is for the server: on PostgreSQL its engine bounds the
+connect, the wait for a pooled connection and every statement by ``timeout_s``, so no
+call a request (or the server's start) makes can hang on an unreachable database. The
+database is pinged within that bound; migrations, which may legitimately wait on another
+process's lock, run on a separate unbounded engine.
+
 ``begin(timeout_s=...)`` is for writes made while answering a request (feedback): on
 PostgreSQL they go through a second, small engine whose connect, pool wait and statement
 are each bounded by ``timeout_s``, and any failure to reach the database is raised as
@@ -33,6 +39,7 @@ from keel.store.leases import Leases
 __all__ = ["CONNECT_TIMEOUT_S", "MetadataStore", "create_engine"]
 
 CONNECT_TIMEOUT_S = 5
+_POOL_SIZE = 5  # SQLAlchemy's default, for a store's main engine
 _UNREACHABLE = (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)
 
 
@@ -45,14 +52,22 @@ class MetadataStore:
         self._bounded: dict[float, sa.Engine] = {}
 
     @classmethod
-    def open(cls, url: str, *, migrate_schema: bool = True) -> MetadataStore:
-        """Connect to ``url``, verify it answers, and bring its schema up to date."""
-        engine = create_engine(url)
+    def open(
+        cls, url: str, *, migrate_schema: bool = True, timeout_s: float | None = None
+    ) -> MetadataStore:
+        """Connect to ``url``, verify it answers, and bring its schema up to date.
+
+        With ``timeout_s``, every wait on a PostgreSQL database is bounded by it (see the
+        module's docstring); an unreachable one raises ``StoreUnavailable`` within it.
+        """
+        engine = create_engine(url, timeout_s=timeout_s)
         try:
             _use_wal(engine)
+            if timeout_s is not None:
+                _ping(engine)
             if migrate_schema:
-                migrate.upgrade(engine)
-            else:
+                _migrate(url, engine, timeout_s)
+            elif timeout_s is None:
                 _ping(engine)
         except exc.DatabaseError as error:
             engine.dispose()
@@ -106,12 +121,15 @@ class MetadataStore:
         return self._bounded[timeout_s]
 
 
-def create_engine(url: str) -> sa.Engine:
-    """An engine for a ``sqlite:///`` or ``postgresql://`` URL, tuned for Keel."""
+def create_engine(url: str, *, timeout_s: float | None = None) -> sa.Engine:
+    """An engine for a ``sqlite:///`` or ``postgresql://`` URL, tuned for Keel.
+
+    It connects on first use. With ``timeout_s``, a PostgreSQL engine bounds each wait by it.
+    """
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
     if url.startswith(("postgresql", "postgres")):
-        return _postgres_engine(url)
+        return _postgres_engine(url, timeout_s, pool_size=_POOL_SIZE)
     raise StoreUnavailable(
         f"unsupported store URL {mask_url(url)}; use sqlite:///path/keel.db or postgresql://..."
     )
@@ -165,7 +183,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _postgres_engine(url: str, timeout_s: float | None = None) -> sa.Engine:
+def _migrate(url: str, engine: sa.Engine, timeout_s: float | None) -> None:
+    """Apply pending migrations; a bounded engine hands them to an unbounded one."""
+    if timeout_s is None or engine.dialect.name != "postgresql":
+        migrate.upgrade(engine)
+        return
+    unbounded = _postgres_engine(url)
+    try:
+        migrate.upgrade(unbounded)
+    finally:
+        unbounded.dispose()
+
+
+def _postgres_engine(url: str, timeout_s: float | None = None, pool_size: int = 2) -> sa.Engine:
     try:
         import psycopg  # noqa: F401
     except ImportError:
@@ -179,7 +209,7 @@ def _postgres_engine(url: str, timeout_s: float | None = None) -> sa.Engine:
     engine = sa.create_engine(
         parsed,
         pool_pre_ping=True,
-        pool_size=2,
+        pool_size=pool_size,
         pool_timeout=timeout_s,
         # libpq counts the connect in whole seconds (at least 2); tcp_user_timeout drops a
         # connection whose sent data the network stops acknowledging
