@@ -432,6 +432,9 @@ class ServingConfig(Section):
     # longer than a client or load balancer in front keeps an idle connection, so they
     # close it first: a server that closes first races the client's next request
     keep_alive: Duration = timedelta(seconds=75)
+    # after SIGTERM, /readyz answers 503 this long while requests are still served, so a
+    # load balancer's health checks take the replica out before its port closes
+    drain: Duration = timedelta(0)
     entity: str | None = None
     explain: bool = False
     explain_top: int = Field(3, ge=1)
@@ -460,6 +463,13 @@ class ServingConfig(Section):
                 parse(value)
             except ValueError:
                 raise ValueError(f"'{value}' is not a rate limit; write e.g. 100/second") from None
+        return value
+
+    @field_validator("drain")
+    @classmethod
+    def _drain_not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("must be 0s or longer (how long readiness fails before exit), e.g. 5s")
         return value
 
     @field_validator("header_timeout")

@@ -86,6 +86,7 @@ class PredictionLog:
         self._serial = 0
         self._rotate_lock = threading.Lock()
         self._writer: SpoolWriter | None = None
+        self._written: list[Path] = []  # the spool files this log created
         self._flusher: _Flusher | None = None
 
     @classmethod
@@ -163,13 +164,19 @@ class PredictionLog:
 
     # -- rolling --------------------------------------------------------------------
 
-    def flush(self) -> FlushResult:
-        """Seal this process's spool and roll every sealed spool file into a segment."""
+    def flush(self, *, own: bool = False) -> FlushResult:
+        """Seal this process's spool and roll every sealed spool file into a segment; with
+        ``own``, only the spool files this log wrote (other processes' are left to them)."""
         with self._rotate_lock:
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
-        spooled = sorted(self._spool_dir.glob("*.log")) if self._spool_dir.exists() else []
+        if own:
+            spooled = [path for path in self._written if path.exists()]
+        elif self._spool_dir.exists():
+            spooled = sorted(self._spool_dir.glob("*.log"))
+        else:
+            spooled = []
         results = [self._roll(path) for path in spooled]
         done = [result for result in results if result is not None]
         return FlushResult(
@@ -219,13 +226,14 @@ class PredictionLog:
 
     # -- lifecycle ------------------------------------------------------------------
 
-    def close(self, *, flush: bool = True) -> None:
-        """Stop the flusher, flush what is spooled (unless told not to) and release."""
+    def close(self, *, flush: bool = True, own: bool = False) -> None:
+        """Stop the flusher, flush what is spooled (unless told not to; with ``own``, only
+        what this log wrote) and release."""
         if self._flusher is not None:
             self._flusher.stop()
             self._flusher = None
         if flush:
-            self.flush()
+            self.flush(own=own)
         with self._rotate_lock:
             if self._writer is not None:
                 self._writer.close()
@@ -245,7 +253,9 @@ class PredictionLog:
         self._serial += 1
         stamp = f"{time.time_ns() // 1_000_000:013d}"
         name = f"{stamp}-{self._replica}-{self._serial:06d}.log"
-        return SpoolWriter(self._spool_dir / name, sync=self._sync)
+        writer = SpoolWriter(self._spool_dir / name, sync=self._sync)
+        self._written.append(writer.path)
+        return writer
 
 
 def roll_spool(
