@@ -465,13 +465,6 @@ class ServingConfig(Section):
                 raise ValueError(f"'{value}' is not a rate limit; write e.g. 100/second") from None
         return value
 
-    @field_validator("drain")
-    @classmethod
-    def _drain_not_negative(cls, value: timedelta) -> timedelta:
-        if value < timedelta(0):
-            raise ValueError("must be 0s or longer (how long readiness fails before exit), e.g. 5s")
-        return value
-
     @field_validator("header_timeout")
     @classmethod
     def _header_timeout_positive(cls, value: timedelta) -> timedelta:
