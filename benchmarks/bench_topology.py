@@ -116,7 +116,13 @@ def _report(runs: list[tuple[list[float], float]], load: str) -> None:
     rows = [(f"replica{i + 1}", column, "") for i, column in enumerate(columns)]
     slowest = [max(times) for times, _ in runs]
     rows.append(("all three", slowest, f"{TARGET_MEDIAN_S:g} / {TARGET_MAX_S:g}"))
-    rows.append(("all three from command", [s + head for s, (_, head) in zip(slowest, runs)], ""))
+    rows.append(
+        (
+            "all three from command",
+            [s + head for s, (_, head) in zip(slowest, runs, strict=True)],
+            "",
+        )
+    )
     for name, times, target in rows:
         print(f"{name:>22} {statistics.median(times):>9.2f} {max(times):>7.2f} {target:>12}")
 

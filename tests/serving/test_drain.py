@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import httpx
+
 from keel.project import Project
 from tests.delivery.helpers import serve
 from tests.helpers import free_port
@@ -52,4 +53,3 @@ def _ready(url: str) -> bool:
         return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
     except httpx.TransportError:
         return False
-
