@@ -28,22 +28,22 @@ def test_a_replica_killed_under_load_loses_no_acknowledged_prediction(
     victim = topology.replicas[0]
     with traffic(topology) as (_, load):
         load.phase = "before"
-        load.wait_for(150)
+        load.wait_for(90)
         load.phase = "killed"
         victim.signal(signal.SIGKILL)
         victim.wait()
-        load.wait_for(100)
+        load.wait_for(60)
         victim.start()
         assert victim.wait_ready(), victim.output()
         load.phase = "after"
-        load.wait_for(100)
+        load.wait_for(60)
     acknowledged = load.acknowledged
     on_victim = [
         i for t in load.tallies.values() for i, r in t.acknowledged.items() if r == victim.name
     ]
     failed = sum(sum(t.failures.values()) for t in load.tallies.values())
     missing = topology.missing_from_log(acknowledged)
-    assert len(acknowledged) >= 350 and len(on_victim) >= 20
+    assert len(acknowledged) >= 200 and len(on_victim) >= 20
     assert failed <= 3, load.tallies
     assert len(missing) == 0, f"{len(missing)} of {len(acknowledged)} acknowledged not logged"
 
@@ -78,6 +78,7 @@ class PostgresCut:
     load: Load
     stopped_with: int | None  # the SIGTERM'd replica's exit code
     restarted_ready: bool  # the replica started during the cut became ready before it ended
+    restarted_exit: int | None  # its exit code if it gave up during the cut
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +96,8 @@ def postgres_cut(topology: Topology) -> PostgresCut:
         restarted.start()
         ready = restarted.wait_ready(max(0.0, ends - time.monotonic()))
         time.sleep(max(0.0, ends - time.monotonic()))
+        assert restarted.process is not None
+        gave_up = restarted.process.poll()
         load.phase = "restored"
         topology.pg_relay.restore()
         if not ready:
@@ -102,7 +105,7 @@ def postgres_cut(topology: Topology) -> PostgresCut:
             restarted.start()
         assert restarted.wait_ready(), restarted.output()
         load.wait_for(50)
-    return PostgresCut(load, stopped_with, ready)
+    return PostgresCut(load, stopped_with, ready, gave_up)
 
 
 def test_a_postgresql_cut_leaves_every_request_answered_by_the_model(
@@ -136,7 +139,7 @@ def test_a_replica_restarted_during_a_postgresql_cut_becomes_ready(
     postgres_cut: PostgresCut,
 ) -> None:
     """A replica restarted while PostgreSQL is cut serves again before the cut ends."""
-    assert postgres_cut.restarted_ready
+    assert postgres_cut.restarted_ready, f"exit code {postgres_cut.restarted_exit}"
 
 
 def test_a_rolling_restart_under_load_fails_no_request(topology: Topology) -> None:
