@@ -94,7 +94,7 @@ def _rollback(topology: Topology, target: str) -> tuple[list[float], float]:
     replicas = topology.replicas
     with ThreadPoolExecutor(len(replicas)) as pool:
         answered = [
-            pool.submit(wait_for_version, replica, topology.key, target, 30) for replica in replicas
+            pool.submit(wait_for_version, replica, topology.key, target, 120) for replica in replicas
         ]
         started = time.time()
         done = topology.keel("rollback", "--reason", "benchmark")
@@ -104,7 +104,7 @@ def _rollback(topology: Topology, target: str) -> tuple[list[float], float]:
             at = deployments(project, 1)[0].at
         seen = [future.result() for future in answered]
     if None in seen:
-        sys.exit(f"a replica did not answer with {target} within 30 s")
+        sys.exit(f"a replica did not answer with {target} within 120 s")
     return [when - at for when in seen if when is not None], at - started
 
 

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -65,7 +66,7 @@ serving:
   drain: {drain}
 """
 
-DRAIN = "2s"  # longer than the balancer's probe interval, so it sees 503 before the port closes
+DRAIN = "2s"  # longer than the balancer takes to see two failed probes, so it stops first
 
 
 class Replica:
@@ -135,12 +136,16 @@ class Replica:
 
 
 class Balancer:
-    """Round-robin over the replicas whose last ``/readyz`` probe answered 200."""
+    """Round-robin over the replicas in service: a replica leaves after ``misses``
+    consecutive failed ``/readyz`` probes (not 200, or no answer within a second) and
+    comes back after one good probe, as health checks in a load balancer do."""
 
-    def __init__(self, replicas: list[Replica], probe_every: float = 0.2) -> None:
+    def __init__(self, replicas: list[Replica], probe_every: float = 0.2, misses: int = 2):
         self.replicas = replicas
         self.probe_every = probe_every
+        self.misses = misses
         self.healthy = {replica.name: False for replica in replicas}
+        self._failed = {replica.name: misses for replica in replicas}
         self._turn = itertools.count()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._probe, daemon=True)
@@ -168,8 +173,9 @@ class Balancer:
 
     def _probe_once(self) -> None:
         for replica in self.replicas:
-            ready = (replica.readiness(timeout=self.probe_every) or {}).get("ready")
-            self.healthy[replica.name] = bool(ready)
+            ready = bool((replica.readiness(timeout=1.0) or {}).get("ready"))
+            self._failed[replica.name] = 0 if ready else self._failed[replica.name] + 1
+            self.healthy[replica.name] = self._failed[replica.name] < self.misses
 
 
 @dataclass
@@ -295,7 +301,7 @@ class Topology:
         self.root = root
         self.pg_relay = Relay(postgres)
         self.redis_relay = Relay(redis)
-        self.name = f"topology-{root.name[-12:]}"  # the project's own namespace in Redis
+        self.name = f"topology-{uuid.uuid4().hex[:12]}"  # its own namespace in Redis
         self.artifacts = artifacts
         self.replicas = [Replica(root, f"replica{i + 1}") for i in range(replicas)]
         self.worker: subprocess.Popen[bytes] | None = None
@@ -360,7 +366,8 @@ class Topology:
 
     def stop(self) -> None:
         for replica in self.replicas:
-            replica.signal(signal.SIGTERM) if _running(replica.process) else None
+            if _running(replica.process):
+                replica.signal(signal.SIGTERM)
         for replica in self.replicas:
             if replica.process is not None:
                 replica.wait()
