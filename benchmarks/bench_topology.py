@@ -93,9 +93,8 @@ def _runs(topology: Topology, runs: int) -> list[tuple[list[float], float]]:
 def _rollback(topology: Topology, target: str) -> tuple[list[float], float]:
     replicas = topology.replicas
     with ThreadPoolExecutor(len(replicas)) as pool:
-        answered = [
-            pool.submit(wait_for_version, replica, topology.key, target, 120) for replica in replicas
-        ]
+        key = topology.key
+        answered = [pool.submit(wait_for_version, r, key, target, 120) for r in replicas]
         started = time.time()
         done = topology.keel("rollback", "--reason", "benchmark")
         if done.returncode != 0:
