@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import signal
 import subprocess
 import sys
@@ -73,9 +74,10 @@ class Replica:
     """One `keel serve` process of the project at ``root`` on a fixed loopback port, so it
     comes back at the same address after a restart (the balancer's list does not change)."""
 
-    def __init__(self, root: Path, name: str) -> None:
+    def __init__(self, root: Path, name: str, env: dict[str, str] | None = None) -> None:
         self.root = root
         self.name = name
+        self.env = {**os.environ, **(env or {})}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -87,7 +89,10 @@ class Replica:
         output = (self.root / f"{self.name}-{self.starts}.log").open("wb")
         with output:
             self.process = subprocess.Popen(
-                [*command, "-p", str(self.root)], stdout=output, stderr=subprocess.STDOUT
+                [*command, "-p", str(self.root)],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=self.env,
             )
 
     def signal(self, sig: signal.Signals) -> None:
@@ -292,18 +297,26 @@ class Topology:
 
     ``postgres`` and ``redis`` are the servers' URLs; the project reaches each through a
     relay (``pg_relay``, ``redis_relay``) that a drill cuts. ``artifacts`` is where models
-    and log segments go: a folder path or an artifact-store URL.
+    and log segments go: a folder path or an artifact-store URL (``s3://bucket/prefix``),
+    with ``env`` for every process (e.g. the object store's endpoint and credentials).
     """
 
     def __init__(
-        self, root: Path, postgres: str, redis: str, artifacts: str, replicas: int = 3
+        self,
+        root: Path,
+        postgres: str,
+        redis: str,
+        artifacts: str,
+        replicas: int = 3,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.root = root
         self.pg_relay = Relay(postgres)
         self.redis_relay = Relay(redis)
         self.name = f"topology-{uuid.uuid4().hex[:12]}"  # its own namespace in Redis
         self.artifacts = artifacts
-        self.replicas = [Replica(root, f"replica{i + 1}") for i in range(replicas)]
+        self.env = env or {}
+        self.replicas = [Replica(root, f"replica{i + 1}", self.env) for i in range(replicas)]
         self.worker: subprocess.Popen[bytes] | None = None
         self.key = ""
         self.versions: list[str] = []  # labels of v1 and v2, oldest first
@@ -362,7 +375,9 @@ class Topology:
         command = [sys.executable, "-m", "keel", "worker", "--every", "1s", "-p", str(self.root)]
         output = (self.root / "worker.log").open("wb")
         with output:
-            self.worker = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+            self.worker = subprocess.Popen(
+                command, stdout=output, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
+            )
 
     def stop(self) -> None:
         for replica in self.replicas:
@@ -384,7 +399,7 @@ class Topology:
 
     def keel(self, *args: str) -> subprocess.CompletedProcess[str]:
         """A `keel` command on this project."""
-        return keel(*args, "-p", str(self.root))
+        return keel(*args, "-p", str(self.root), env=self.env)
 
     def logged_ids(self) -> set[str]:
         """The prediction ids in the shipped log, read as ``keel worker`` reads it: the
