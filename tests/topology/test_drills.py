@@ -80,11 +80,14 @@ class PostgresCut:
     stopped_with: int | None  # the SIGTERM'd replica's exit code
     restarted_ready: bool  # the replica started during the cut became ready before it ended
     restarted_exit: int | None  # its exit code if it gave up during the cut
+    restarted_said: str  # what it wrote
 
 
 @pytest.fixture(scope="module")
 def postgres_cut(topology: Topology) -> PostgresCut:
-    """Cut PostgreSQL for 30 s under load; 5 s in, restart one replica (SIGTERM, start)."""
+    """Cut PostgreSQL under load for 30 s, or longer until one replica restarted at the
+    cut's start (SIGTERM, start) has become ready or given up: a slow start must not pass
+    for a start the cut prevented."""
     restarted = topology.replicas[2]
     with traffic(topology) as (_, load):
         load.phase = "before"
@@ -92,31 +95,31 @@ def postgres_cut(topology: Topology) -> PostgresCut:
         load.phase = "cut"
         topology.pg_relay.cut()
         ends = time.monotonic() + CUT_S
-        time.sleep(5)
         stopped_with = restarted.stop()
         restarted.start()
-        ready = restarted.wait_ready(max(0.0, ends - time.monotonic()))
-        time.sleep(max(0.0, ends - time.monotonic()))
+        ready = restarted.wait_ready(180)  # False as soon as it exits
         assert restarted.process is not None
         gave_up = restarted.process.poll()
+        time.sleep(max(0.0, ends - time.monotonic()))
         load.phase = "restored"
         topology.pg_relay.restore()
+        said = restarted.output().rsplit("--- ", 1)[-1]
         if not ready:
             restarted.stop()
             restarted.start()
         assert restarted.wait_ready(), restarted.output()
         load.wait_for(50)
-    return PostgresCut(load, stopped_with, ready, gave_up)
+    return PostgresCut(load, stopped_with, ready, gave_up, said)
 
 
 def test_a_postgresql_cut_leaves_every_request_answered_by_the_model(
     postgres_cut: PostgresCut,
 ) -> None:
-    """With the metadata store unreachable for 30 s (and one replica restarted meanwhile),
+    """With the metadata store unreachable for 30 s (and one replica restarted in it),
     every request sent during the cut is answered by the model: keys, model and the log's
     spool need no store on the predict path. None fails."""
     cut = postgres_cut.load.tally("cut")
-    assert cut.requests >= 300 and not cut.failures, postgres_cut.load.tallies
+    assert cut.requests >= 150 and not cut.failures, postgres_cut.load.tallies
     assert cut.answers == {"model": cut.requests}
 
 
@@ -140,7 +143,8 @@ def test_a_replica_restarted_during_a_postgresql_cut_becomes_ready(
     postgres_cut: PostgresCut,
 ) -> None:
     """A replica restarted while PostgreSQL is cut serves again before the cut ends."""
-    assert postgres_cut.restarted_ready, f"exit code {postgres_cut.restarted_exit}"
+    cut = postgres_cut
+    assert cut.restarted_ready, f"exit code {cut.restarted_exit}: {cut.restarted_said}"
 
 
 def test_a_rolling_restart_under_load_fails_no_request(topology: Topology) -> None:
