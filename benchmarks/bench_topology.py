@@ -1,130 +1,129 @@
-"""Seconds from starting `keel serve` to its first prediction, with the store up or not.
+"""Seconds from `keel rollback` until all three replicas of a production topology answer
+with the previous model.
 
-A project on a PostgreSQL store reached through a TCP relay on loopback, with a production
-version, a key, and the snapshot a first server left in .keel/snapshot. Then, for each
-state of the relay (up; cut with new connections closed at once, like a stopped database;
-cut with new connections held unanswered, like a hung one), `keel serve` is started
-``--runs`` times as a fresh process and a client asks for a prediction until one is
-answered 200: the table gives the median and worst seconds from the process's start to
-that answer, the CPU seconds the process had used by then (what the wall time comes down
-to on a quiet machine, plus the wait for an unreachable store), and what /readyz said
-then. Target: <= 5 s with the store unreachable.
+Run from the repository root with the project's virtualenv active, PostgreSQL and Redis
+up (the test suite's servers, or KEEL_TEST_POSTGRES_URL / KEEL_TEST_REDIS_URL):
 
-    PYTHONPATH=.:src python benchmarks/bench_topology.py [--runs 3] [--store URL]
+    PYTHONPATH=.:src python benchmarks/bench_topology.py [--runs 7] [--idle]
+
+The topology is the one the topology drills use (``tests/topology/harness.py``): three
+`keel serve` replicas and a `keel worker` sharing PostgreSQL (a fresh schema, dropped
+afterwards), Redis for online features and a shared artifact folder, with load through a
+health-checking balancer unless ``--idle``. Each run is a real `keel rollback --reason
+...` (the rollback of the previous one, so the two versions take turns), after a random
+pause of up to a second so that runs land at different points of the replicas' polling.
+Every replica is asked every 20 ms which version answers. Times run from the rollback's
+event in the registry (what the replicas can see) and, for the operator's view, from the
+start of the `keel rollback` process (its Python start-up included).
+
+Target: the slowest replica answers with the previous version <= 1 s (median) and <= 2 s
+(max) after the rollback's event.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
+import contextlib
+import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
-import sqlalchemy as sa
-from tests.helpers import Relay, free_port
-from tests.serving.helpers import GOOD, auth, client, create_key, register_model
+from tests.conftest import POSTGRES_URL, REDIS_URL
+from tests.helpers import postgres_schema
+from tests.topology.harness import Topology, traffic, wait_for_version
 
-from keel.project import STORE_ENV, Project
-from keel.serving import create_app
+from keel.delivery.deployments import deployments
+from keel.project import Project
 
-_DEADLINE_S = 120.0
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds process ``pid`` has used (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def first_prediction(root: Path, key: str) -> tuple[float, float, str]:
-    """Start `keel serve`: seconds until its first 200 prediction, CPU seconds used by
-    then, and what /readyz says about being degraded."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if k != STORE_ENV}
-    command = [sys.executable, "-m", "keel", "serve", "--project", str(root), "--port", str(port)]
-    started = time.monotonic()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        while time.monotonic() - started < _DEADLINE_S:
-            if process.poll() is not None:
-                raise SystemExit(f"keel serve exited: {process.stderr.read().decode()}")  # type: ignore[union-attr]
-            try:
-                answer = httpx.post(
-                    f"{url}/v1/predict", json={"instance": GOOD}, headers=auth(key), timeout=5
-                )
-            except httpx.TransportError:
-                time.sleep(0.02)
-                continue
-            if answer.status_code == 200:
-                took, cpu = time.monotonic() - started, cpu_seconds(process.pid)
-                degraded = httpx.get(f"{url}/readyz", timeout=5).json()["degraded"]
-                return took, cpu, degraded or "-"
-            time.sleep(0.02)
-        raise SystemExit("no prediction within the deadline")
-    finally:
-        process.terminate()
-        process.wait(30)
-        process.stderr.close()  # type: ignore[union-attr]
+TARGET_MEDIAN_S = 1.0
+TARGET_MAX_S = 2.0
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--store", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--idle", action="store_true", help="no load while rolling back")
     args = parser.parse_args()
-    schema = f"keel_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(args.store.replace("postgresql://", "postgresql+psycopg://"))
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    store = f"{args.store}?options=-csearch_path%3D{schema}"
-    try:
-        with tempfile.TemporaryDirectory() as tmp, Relay(store) as relay:
-            run(Path(tmp), relay, relay.url(store), args.runs)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with tempfile.TemporaryDirectory() as folder, postgres_schema(POSTGRES_URL) as store:
+        tmp = Path(folder)
+        root = tmp / "project"
+        root.mkdir()
+        topology = Topology(root, store, REDIS_URL, artifacts=str(tmp / "artifacts"))
+        try:
+            topology.create(tmp)
+            topology.start()
+            with _load(topology, not args.idle):
+                runs = _runs(topology, args.runs)
+        finally:
+            topology.clear_features()
+            topology.stop()
+    _report(runs, "under load" if not args.idle else "idle")
 
 
-def run(root: Path, relay: Relay, store: str, runs: int) -> None:
-    (root / "keel.yaml").write_text(
-        f"name: bench\nstore: '{store}'\nserving: {{rate_limit: 100000/second}}\n"
-    )
-    with Project.open(root) as project:
-        register_model(project, root)
-        key = create_key(project)
-        asyncio.run(_leave_snapshot(project))
-    states = {
-        "up": relay.restore,
-        "cut, refused": relay.cut,
-        "cut, held": lambda: relay.cut(hold=True),
-    }
-    print(
-        f"{'store':<14} {'runs':>4} {'median s':>9} {'worst s':>8} {'cpu s':>6}  /readyz degraded"
-    )
-    for name, arrange in states.items():
-        arrange()
-        results = [first_prediction(root, key) for _ in range(runs)]
-        seconds = [took for took, _, _ in results]
-        cpu = statistics.median(used for _, used, _ in results)
-        print(
-            f"{name:<14} {runs:>4} {statistics.median(seconds):>9.2f} {max(seconds):>8.2f}"
-            f" {cpu:>6.2f}  {results[-1][2]}"
+@contextlib.contextmanager
+def _load(topology: Topology, on: bool) -> Iterator[None]:
+    if not on:
+        yield
+        return
+    with traffic(topology):
+        yield
+
+
+def _runs(topology: Topology, runs: int) -> list[tuple[list[float], float]]:
+    """Per run: seconds from the event to each replica's first answer, and the command's
+    own head start (event time minus the command's start)."""
+    previous, current = topology.versions
+    for replica in topology.replicas:
+        if wait_for_version(replica, topology.key, current, 60) is None:
+            sys.exit(f"{replica.name} never answered with {current}")
+    pauses = random.Random(0)
+    results = []
+    for run in range(runs):
+        time.sleep(pauses.uniform(0, 1))
+        target = previous if run % 2 == 0 else current
+        results.append(_rollback(topology, target))
+    return results
+
+
+def _rollback(topology: Topology, target: str) -> tuple[list[float], float]:
+    replicas = topology.replicas
+    with ThreadPoolExecutor(len(replicas)) as pool:
+        key = topology.key
+        answered = [pool.submit(wait_for_version, r, key, target, 120) for r in replicas]
+        started = time.time()
+        done = topology.keel("rollback", "--reason", "benchmark")
+        if done.returncode != 0:
+            sys.exit(done.stderr)
+        with Project.open(topology.root) as project:
+            at = deployments(project, 1)[0].at
+        seen = [future.result() for future in answered]
+    if None in seen:
+        sys.exit(f"a replica did not answer with {target} within 120 s")
+    return [when - at for when in seen if when is not None], at - started
+
+
+def _report(runs: list[tuple[list[float], float]], load: str) -> None:
+    """Median and max per replica, for the slowest replica, and from the command's start."""
+    print(f"{len(runs)} rollbacks, 3 replicas on PostgreSQL + Redis, {load}")
+    print(f"{'replica':>22} {'median s':>9} {'max s':>7} {'target s':>12}")
+    columns = [[times[i] for times, _ in runs] for i in range(len(runs[0][0]))]
+    rows = [(f"replica{i + 1}", column, "") for i, column in enumerate(columns)]
+    slowest = [max(times) for times, _ in runs]
+    rows.append(("all three", slowest, f"{TARGET_MEDIAN_S:g} / {TARGET_MAX_S:g}"))
+    rows.append(
+        (
+            "all three from command",
+            [s + head for s, (_, head) in zip(slowest, runs, strict=True)],
+            "",
         )
-    print(f"load average while measured: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-
-
-async def _leave_snapshot(project: Project) -> None:
-    async with client(create_app(project)):
-        pass
+    )
+    for name, times, target in rows:
+        print(f"{name:>22} {statistics.median(times):>9.2f} {max(times):>7.2f} {target:>12}")
 
 
 if __name__ == "__main__":

@@ -475,6 +475,9 @@ class ServingConfig(Section):
     # longer than a client or load balancer in front keeps an idle connection, so they
     # close it first: a server that closes first races the client's next request
     keep_alive: Duration = timedelta(seconds=75)
+    # after SIGTERM, /readyz answers 503 this long while requests are still served, so a
+    # load balancer's health checks take the replica out before its port closes
+    drain: Duration = timedelta(0)
     entity: str | None = None
     explain: bool = False
     explain_top: int = Field(3, ge=1)

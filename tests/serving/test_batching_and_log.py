@@ -224,3 +224,22 @@ async def test_requests_in_quick_succession_wait_for_each_other() -> None:
     third = asyncio.ensure_future(batcher.predict([{"x": 2}]))
     await asyncio.gather(second, third)
     assert echo.batches == [1, 2]
+
+
+def test_at_shutdown_a_server_rolls_only_its_own_spool(tmp_path: Any) -> None:
+    """Closing a sealing log rolls its own last spool; the spools another replica sealed
+    in the shared folder stay for the worker (a backlog must not hold up a shutdown)."""
+    from keel.serving.logwriter import SealingLog
+
+    folder = tmp_path / "log"
+    other = SealingLog(lambda: PredictionLog(folder, sync=False), every=0.0)
+    other.append([{"inputs": {"x": 1}, "output": 1}])
+    other.append([{"inputs": {"x": 2}, "output": 2}])  # seals the spool holding 1
+    mine = SealingLog(lambda: PredictionLog(folder, sync=False), every=60.0)
+    mine.append([{"inputs": {"x": 3}, "output": 3}])
+    mine.close()
+    other.close(flush=False)
+    left = len(list((folder / "spool").glob("*.log")))
+    with PredictionLog(folder) as reader:
+        rolled = reader.read()["output"].tolist()
+    assert (rolled, left) == ([3], 2)

@@ -92,6 +92,8 @@ def _loop(
 
 def _cycle(path: Path | None) -> dict[str, Any]:
     """One cycle; a failure is a result to report, not the end of the worker."""
+    from sqlalchemy import exc
+
     from keel.errors import KeelError
     from keel.monitoring.cycle import run_cycle
     from keel.project import Project
@@ -105,6 +107,9 @@ def _cycle(path: Path | None) -> dict[str, Any]:
             return {**monitoring, "delivery": _delivery(project)}
     except KeelError as error:
         return {"ok": False, "error": str(error)}
+    except (exc.OperationalError, exc.InterfaceError) as error:  # the store left mid-cycle
+        reason = str(error.orig or error).strip().splitlines()[0]
+        return {"ok": False, "error": f"the metadata store stopped answering ({reason})"}
 
 
 def _delivery(project: Any) -> dict[str, Any]:

@@ -98,6 +98,7 @@ class PredictionLog:
         self._serial = 0
         self._rotate_lock = threading.Lock()
         self._writer: SpoolWriter | None = None
+        self._written: list[Path] = []  # the spool files this log created
         self._flusher: _Flusher | None = None
         self._outage: OutageLog | None = None  # made on the first failed upload
         self._outage_every_s = outage_every_s  # between failure summaries (None: 30 s)
@@ -178,8 +179,9 @@ class PredictionLog:
 
     # -- rolling --------------------------------------------------------------------
 
-    def flush(self) -> FlushResult:
-        """Seal this process's spool and roll every sealed spool file into a segment.
+    def flush(self, *, own: bool = False) -> FlushResult:
+        """Seal this process's spool and roll every sealed spool file into a segment; with
+        ``own``, only the spool files this log wrote (other processes' are left to them).
 
         The first failed upload ends the flush: the failed file and those after it stay
         in the spool (``pending``) for the next flush, and the failure is logged as an
@@ -189,7 +191,12 @@ class PredictionLog:
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
-        spooled = sorted(self._spool_dir.glob("*.log")) if self._spool_dir.exists() else []
+        if own:
+            spooled = [path for path in self._written if path.exists()]
+        elif self._spool_dir.exists():
+            spooled = sorted(self._spool_dir.glob("*.log"))
+        else:
+            spooled = []
         done: list[FlushResult] = []
         for index, path in enumerate(spooled):
             try:
@@ -251,13 +258,14 @@ class PredictionLog:
 
     # -- lifecycle ------------------------------------------------------------------
 
-    def close(self, *, flush: bool = True) -> None:
-        """Stop the flusher, flush what is spooled (unless told not to) and release."""
+    def close(self, *, flush: bool = True, own: bool = False) -> None:
+        """Stop the flusher, flush what is spooled (unless told not to; with ``own``, only
+        what this log wrote) and release."""
         if self._flusher is not None:
             self._flusher.stop()
             self._flusher = None
         if flush:
-            self.flush()
+            self.flush(own=own)
         with self._rotate_lock:
             if self._writer is not None:
                 self._writer.close()
@@ -277,7 +285,9 @@ class PredictionLog:
         self._serial += 1
         stamp = f"{time.time_ns() // 1_000_000:013d}"
         name = f"{stamp}-{self._replica}-{self._serial:06d}.log"
-        return SpoolWriter(self._spool_dir / name, sync=self._sync)
+        writer = SpoolWriter(self._spool_dir / name, sync=self._sync)
+        self._written.append(writer.path)
+        return writer
 
 
 def _total(done: list[FlushResult], pending: int = 0, error: str | None = None) -> FlushResult:

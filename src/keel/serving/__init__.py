@@ -61,6 +61,7 @@ The ``serving:`` section of keel.yaml (every key optional; defaults shown)::
       body_timeout: 10s               # 408 for a client that sends its body too slowly
       header_timeout: 10s             # a connection's request headers, else it is closed
       keep_alive: 75s                 # idle connections are closed after this
+      drain: 0s                       # after SIGTERM, /readyz is 503 this long, then exit
       batching: {max_batch: 64, max_wait_ms: 1}  # waits only while requests pour in
       validation:                     # per kind of finding: reject | flag | fallback
         types: reject                 # wrong type, null, missing field (reject | fallback)

@@ -17,9 +17,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from keel.serving.backend import ModelThread
+
+if TYPE_CHECKING:
+    from keel.monitoring.log import PredictionLog
 
 __all__ = ["LogWriter", "PredictionSink", "SealingLog"]
 
@@ -40,7 +43,10 @@ class SealingLog:
     Rolling a spool into a Parquet segment costs far more CPU than appending to it, so
     with ``serving.log_roll: worker`` the server only appends and seals (a fresh spool
     file every ``log_seal_every``); ``keel monitor`` / ``keel worker`` (another process,
-    another core) roll the sealed files, and the server rolls what is left at shutdown.
+    another core) roll the sealed files. At shutdown the server rolls only its own last
+    spool: the sealed ones of every replica sharing the folder are the worker's, and a
+    backlog of them (a store outage the worker waited out) must not hold the server's
+    exit past its process manager's stop timeout.
     A spool with entries is sealed when it is due, at the next append or at the server's
     next tick (``seal_if_due``), whichever comes first: an idle server does not keep its
     last predictions from the worker.
@@ -48,7 +54,7 @@ class SealingLog:
 
     def __init__(
         self,
-        open_log: Callable[[], PredictionSink],
+        open_log: Callable[[], PredictionLog],
         every: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -79,7 +85,7 @@ class SealingLog:
         old.close(flush=False)
 
     def close(self, *, flush: bool = True) -> None:
-        self.current.close(flush=flush)
+        self.current.close(flush=flush, own=True)
 
 
 class LogWriter:

@@ -5,17 +5,26 @@ Workers import ``keel.serving.runner:served_app`` and open the project named in
 fresh folder under ``.keel/metrics``) before any worker starts, so ``/metrics`` sums
 every worker. uvicorn handles SIGTERM: it stops accepting, lets in-flight requests
 finish, then runs the app's shutdown (which flushes the prediction log) and exits 0.
+With ``serving.drain`` set, SIGTERM first makes ``/readyz`` answer 503 for that long
+while every request is still served, so a load balancer polling it stops sending before
+the port closes (a request sent on a connection the server is closing is lost to the
+client, and a balancer does not resend a POST).
 Workers get that SIGTERM too when the supervisor dies, even by SIGKILL (see
 ``keel.serving.orphan``), so none is left holding the port.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import shutil
+import signal
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from uvicorn import server as uvicorn_server
 
@@ -24,7 +33,16 @@ from keel.serving.asgi import KeelApp
 from keel.serving.headers import DEFAULT_HEADER_TIMEOUT_S, HEADER_TIMEOUT_ENV
 from keel.serving.metrics import MULTIPROC_ENV
 
-__all__ = ["PROJECT_ENV", "SUPERVISOR_ENV", "app_from_env", "run_server", "served_app"]
+__all__ = [
+    "PROJECT_ENV",
+    "SUPERVISOR_ENV",
+    "app_from_env",
+    "drain_on_signals",
+    "run_server",
+    "served_app",
+]
+
+logger = logging.getLogger("keel.serving")
 
 PROJECT_ENV = "KEEL_PROJECT"
 SUPERVISOR_ENV = "KEEL_SUPERVISOR_PID"  # set for workers: they exit when it dies
@@ -42,12 +60,49 @@ def app_from_env() -> KeelApp:
         exit_with_parent(int(supervisor))
     app = create_app(Project.open(os.environ[PROJECT_ENV]))
     app.lifecycle.freeze_gc = True  # this process only serves: see Lifecycle.start
+    drain_on_signals(app, app.state.settings.drain.total_seconds())
     return app
 
 
 def served_app() -> RequestIds:
     """What uvicorn serves: ``app_from_env`` behind request ids (see keel.serverlogs)."""
     return RequestIds(app_from_env())
+
+
+def drain_on_signals(app: KeelApp, seconds: float) -> None:
+    """Put a drain in front of the server's SIGTERM and SIGINT handlers: readiness fails
+    at once, the server's own shutdown starts ``seconds`` later; a second signal does not
+    wait. uvicorn calls this factory after installing its handlers, so they are wrapped."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        return
+    stops = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    drain = _Drain(app, seconds, {sig: stop for sig, stop in stops.items() if callable(stop)})
+    for sig in drain.stops:
+        signal.signal(sig, drain)
+
+
+class _Drain:
+    """A signal handler: the first signal starts the drain, a later one stops at once."""
+
+    def __init__(
+        self,
+        app: KeelApp,
+        seconds: float,
+        stops: dict[int, Callable[[int, FrameType | None], Any]],
+    ) -> None:
+        self.app, self.seconds, self.stops = app, seconds, stops
+        self.timer: threading.Timer | None = None
+
+    def __call__(self, sig: int, frame: FrameType | None) -> None:
+        if self.timer is not None:  # a second signal: the server's own handler, now
+            self.timer.cancel()
+            self.stops[sig](sig, frame)
+            return
+        self.app.state.draining = True
+        logger.warning("draining: /readyz answers 503, shutting down in %g s", self.seconds)
+        self.timer = threading.Timer(self.seconds, self.stops[sig], args=(sig, None))
+        self.timer.daemon = True
+        self.timer.start()
 
 
 def run_server(
