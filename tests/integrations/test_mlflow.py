@@ -47,11 +47,14 @@ FEATURES = ["tenure", "spend"]
 
 @pytest.fixture(scope="module")
 def tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """An MLflow tracking store in a SQLite file, for this module's runs."""
-    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'runs.db'}"
+    """An MLflow tracking store in a SQLite file, its artifacts beside it (never in the
+    working directory), for this module's runs."""
+    folder = tmp_path_factory.mktemp("mlflow")
     previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    yield uri
+    mlflow.set_tracking_uri(f"sqlite:///{folder / 'runs.db'}")
+    experiment = mlflow.create_experiment("keel", artifact_location=(folder / "runs").as_uri())
+    mlflow.set_experiment(experiment_id=experiment)
+    yield str(folder)
     mlflow.set_tracking_uri(previous)
 
 
