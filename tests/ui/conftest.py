@@ -123,23 +123,12 @@ def replicas(
 def _postgres_schema() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards (the
     conftest's ``postgres_url``, for a module-scoped fixture)."""
-    import uuid
-
-    import sqlalchemy as sa
-
     from tests.conftest import POSTGRES_URL, require_service
+    from tests.helpers import postgres_schema
 
     require_service("PostgreSQL", POSTGRES_URL)
-    schema = f"keel_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://"))
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema(POSTGRES_URL) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
