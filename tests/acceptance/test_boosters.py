@@ -101,7 +101,7 @@ def _model(story: Story, version: int) -> Any:
     digest = (
         story.first["version"]["artifact"] if version == 1 else story.again["version"]["artifact"]
     )
-    [path] = (story.root / ".keel").rglob(digest)
+    path = story.root / ".keel" / "artifacts" / "sha256" / digest[:2] / digest
     return pickle.loads(path.read_bytes())["model"]
 
 
