@@ -51,6 +51,15 @@ def _keel_lines(lines: list[str]) -> list[str]:
     return [line for line in lines if line.startswith("keel ")]
 
 
+def _job_lines(workflow: dict[str, object], job: str) -> list[str]:
+    steps = workflow["jobs"][job]["steps"]  # type: ignore[index]
+    return _keel_lines([step["run"] for step in steps if "run" in step])
+
+
+def _keel_json(*args: str) -> subprocess.CompletedProcess[str]:
+    return keel(*args, "--json")
+
+
 def test_github_candidate_steps_validate_train_and_gate_on_the_project(repository: Path) -> None:
     """The written workflow's candidate job, run line by line in the project's folder:
     config check, the newest data validated, a candidate trained and gated, its report
