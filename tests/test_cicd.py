@@ -142,8 +142,9 @@ def test_validate_latest_checks_the_newest_version_against_today_s_checks(
     assert passed.returncode == 0, passed.stderr
     assert json.loads(passed.stdout)["passed"] is True
     original = (model / "keel.yaml").read_text()
-    config["sources"][source]["checks"]["columns"]["age"]["range"] = [18, 30]
-    (model / "keel.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    tight = original.replace("range: [18, 110]", "range: [18, 30]")  # ages up to 110 seen
+    assert tight != original
+    (model / "keel.yaml").write_text(tight)
     try:
         tightened = keel(
             "validate", "--source", source, "--latest", "--json", "--project", str(model)
