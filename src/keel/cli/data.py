@@ -47,21 +47,33 @@ def ingest(source: SourceOpt = None, project: ProjectOpt = None, as_json: JsonOp
 
 def validate(
     source: Annotated[str, typer.Option("--source", "-s", help="Source whose checks to run.")],
-    data: Annotated[Path, typer.Option("--data", "-d", help="CSV or Parquet file to check.")],
+    data: Annotated[
+        Path | None, typer.Option("--data", "-d", help="CSV or Parquet file to check.")
+    ] = None,
+    latest: Annotated[
+        bool,
+        typer.Option("--latest", help="Check the newest published version instead of a file."),
+    ] = False,
     project: ProjectOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check a file against a source's checks without publishing it; exit 1 on an error."""
+    """Check a file (or the newest published version) against a source's checks as
+    keel.yaml has them now, without publishing anything; exit 1 on an error."""
     from keel.data.ingestion import Ingestion
     from keel.data.report import print_report
     from keel.errors import SourceError
 
-    if not data.is_file():
+    if (data is None) == (not latest):
+        raise SourceError("pass either --data FILE or --latest (one of them)")
+    if data is not None and not data.is_file():
         raise SourceError(f"{data} does not exist; pass the CSV or Parquet file to check")
     with open_project(project) as opened:
         if source not in opened.config.sources:
             raise SourceError(f"no source named '{source}' in keel.yaml")
-        report = Ingestion(opened).check_file(source, data)
+        if data is not None:
+            report = Ingestion(opened).check_file(source, data)
+        else:
+            _, report = Ingestion(opened).check_latest(source)
     emit(as_json, report.to_dict(), lambda out: print_report(out, report))
     if not report.passed:
         raise typer.Exit(1)

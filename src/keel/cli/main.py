@@ -8,6 +8,7 @@ import typer
 
 from keel import __version__
 from keel.cli import audit as audit_cli
+from keel.cli import ci as ci_cli
 from keel.cli import config, example, project, store
 from keel.cli import data as data_cli
 from keel.cli import delivery as delivery_cli
@@ -36,6 +37,7 @@ audit_cli.register(app)
 app.add_typer(config.app, name="config")
 app.add_typer(example.app, name="example")
 app.add_typer(store.app, name="store")
+app.add_typer(ci_cli.app, name="ci")
 app.add_typer(features_cli.app, name="features")
 data_cli.register(app)
 partitions_cli.register(data_cli.app)

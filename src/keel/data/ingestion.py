@@ -127,6 +127,26 @@ class Ingestion:
         with read.batch as batch:
             return self._validate(batch, name, config, profile_batch(batch))
 
+    def check_latest(self, name: str) -> tuple[DataVersion, Report]:
+        """Validate the newest published version of ``name`` against the source's checks
+        as keel.yaml has them now, publishing nothing: a change of checks tried on the data
+        it will meet. Its keys are checked against the other live versions and its
+        statistics against the version before it, as when it was ingested."""
+        from keel.data.access import parquet_path
+
+        latest = self.catalog.latest(name)
+        if latest is None:
+            raise SourceError(f"source '{name}' has no published version yet; run keel ingest")
+        config = self.project.config.sources[name]
+        with parquet_path(self.project.artifacts, latest.artifact) as path:
+            local = config.model_copy(update={"kind": "parquet", "path": str(path)})
+            read = read_source(self.project.root, local, set(), None)
+            if read.batch is None:
+                raise SourceError(f"version {latest.id[:12]} of '{name}' holds no rows")
+            with read.batch as batch:
+                report = self._validate(batch, name, config, profile_batch(batch), latest.id)
+        return latest, report
+
     def _attempt(self, started: _Started, config: SourceConfig) -> Run:
         self._progress(started.source, "reading")
         latest = self.catalog.latest(started.source)
@@ -174,21 +194,38 @@ class Ingestion:
             return self._quarantine(started, batch, checked)
         return self._publish(started, config, batch, checked)
 
-    def _validate(self, batch: Batch, name: str, config: SourceConfig, profile: Profile) -> Report:
+    def _validate(
+        self,
+        batch: Batch,
+        name: str,
+        config: SourceConfig,
+        profile: Profile,
+        published: str | None = None,
+    ) -> Report:
+        """The batch's report; ``published`` names the version the batch already is, left
+        out of the key history and of what "previous" means."""
         reference = None
         if config.checks.reference is not None:
-            reference = self._reference(name, config.checks.reference.against)
+            reference = self._reference(name, config.checks.reference.against, published)
         lookups = self._load_lookups(batch, config)
         history = None
         if config.keys:
-            live = self.catalog.live_versions(name)
+            live = [v for v in self.catalog.live_versions(name) if v.id != published]
             history = load_keys(batch, self.project.artifacts, live, config.keys)
         now = self.now or utc_now()
         context = Context(now=now, reference=reference, lookups=lookups, history=history)
         return validate(batch, name, config, profile, context)
 
-    def _reference(self, name: str, against: str) -> tuple[str, Profile] | None:
-        version = self.catalog.latest(name) if against == "previous" else self.catalog.get(against)
+    def _reference(
+        self, name: str, against: str, published: str | None = None
+    ) -> tuple[str, Profile] | None:
+        if against == "previous" and published is None:
+            version = self.catalog.latest(name)
+        elif against == "previous":
+            before = [v for v in self.catalog.versions(name) if v.id != published]
+            version = before[-1] if before else None
+        else:
+            version = self.catalog.get(against)
         if version is None or version.profile is None:
             return None
         return version.id, version.profile
