@@ -297,3 +297,12 @@ def test_the_overview_shows_the_last_rollout(signed_in: Client, demo: Demo) -> N
     """Which version was rolled out last, how far it got, and why it ended."""
     text = signed_in(demo.viewer_key).get("/ui/").text
     assert "as canary at 5% of traffic," in text and "rolled back: canary rolled back" in text
+
+
+def test_the_deployments_page_shows_the_delivery_measures(signed_in: Client, demo: Demo) -> None:
+    """The demo's history: versions 1 and 2 to production, version 3 as a canary rolled
+    back by its guards, so three changes and one of them failed (33%)."""
+    page = signed_in(demo.viewer_key).get("/ui/deployments").text
+    section = page.split('<section id="delivery">', 1)[1].split("</section>", 1)[0]
+    assert "deployments: 3 (" in section
+    assert "change failure rate: 33% (1 rolled back)" in section

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -118,44 +118,12 @@ def delivery(
 ) -> None:
     """Deployment frequency, lead time, change failure rate, time to restore and the age
     of the data behind the production model."""
-    from keel.delivery.metrics import read_delivery
+    from keel.delivery.metrics import read_delivery, report_lines
 
     found = read_delivery(open_project(project), window_days=days)
 
     def human(out: Console) -> None:
-        for line in delivery_lines(found.to_dict()):
+        for line in report_lines(found.to_dict()):
             out.print(line)
 
     emit(as_json, found.to_dict(), human)
-
-
-def delivery_lines(data: dict[str, Any]) -> list[str]:
-    """The delivery report as lines for people (the dashboard shows the same lines)."""
-    lead = data["lead_time_hours"]
-    rate = data["change_failure_rate"]
-    lines = [
-        f"over the last {data['window_days']:g} days:",
-        f"  deployments: {data['changes']} ({data['deployments_per_week']:.2f} per week)",
-        f"  lead time (median of {data['lead_times']}): data -> trained "
-        f"{_hours(lead['data_to_trained'])}, trained -> production "
-        f"{_hours(lead['trained_to_production'])}, in all {_hours(lead['total'])}",
-        "  change failure rate: "
-        + ("no changes" if rate is None else f"{rate:.0%} ({data['failures']} rolled back)"),
-        f"  time to restore (median of {data['restored']} critical alerts): "
-        f"{_hours(data['time_to_restore_hours'])}"
-        + (f", {data['still_open']} still open" if data["still_open"] else ""),
-    ]
-    if data["staleness_days"] is None:
-        lines.append("  production data: no production model yet")
-    else:
-        lines.append(
-            f"  production data: newest from {data['newest_data']}, "
-            f"{data['staleness_days']:.1f} days old"
-        )
-    return lines
-
-
-def _hours(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value * 60:.0f} min" if value < 1 else f"{value:.1f} h"

@@ -43,6 +43,7 @@ __all__ = [
     "changes_of",
     "delivery_metrics",
     "read_delivery",
+    "report_lines",
 ]
 
 _HOUR, _DAY, _WEEK = 3600.0, 86400.0, 7 * 86400.0
@@ -261,3 +262,38 @@ def _trained(project: Project, registry: Any, version: int) -> Trained:
     catalog = Catalog(project.store)
     published = [v.created_at for v in map(catalog.find, ids) if v is not None]
     return Trained(found.created_at, max(published, default=None), found.data_end)
+
+
+# -- for people ---------------------------------------------------------------------------
+
+
+def report_lines(data: dict[str, Any]) -> list[str]:
+    """The delivery measures as lines for people: `keel report delivery` and the dashboard."""
+    lead = data["lead_time_hours"]
+    rate = data["change_failure_rate"]
+    lines = [
+        f"over the last {data['window_days']:g} days:",
+        f"  deployments: {data['changes']} ({data['deployments_per_week']:.2f} per week)",
+        f"  lead time (median of {data['lead_times']}): data -> trained "
+        f"{_hours(lead['data_to_trained'])}, trained -> production "
+        f"{_hours(lead['trained_to_production'])}, in all {_hours(lead['total'])}",
+        "  change failure rate: "
+        + ("no changes" if rate is None else f"{rate:.0%} ({data['failures']} rolled back)"),
+        f"  time to restore (median of {data['restored']} critical alerts): "
+        f"{_hours(data['time_to_restore_hours'])}"
+        + (f", {data['still_open']} still open" if data["still_open"] else ""),
+    ]
+    if data["staleness_days"] is None:
+        lines.append("  production data: no production model yet")
+    else:
+        lines.append(
+            f"  production data: newest from {data['newest_data']}, "
+            f"{data['staleness_days']:.1f} days old"
+        )
+    return lines
+
+
+def _hours(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 60:.0f} min" if value < 1 else f"{value:.1f} h"

@@ -114,10 +114,13 @@ def diff(board: Dashboard, request: Request, who: Viewer) -> Built:
 
 
 def deployments(board: Dashboard, request: Request, who: Viewer) -> Built:
+    from keel.delivery.metrics import read_delivery, report_lines
+
     return "deployments.html", {
         **_base(request, "Deployments", "/deployments"),
         "events": readers.deployments(board.project),
         "target": readers.rollback_target(board.project) if who.admin else None,
+        "delivery": report_lines(read_delivery(board.project).to_dict()),
     }
 
 
