@@ -37,6 +37,16 @@ def register(app: typer.Typer) -> None:
 def worker(
     every: Every = "1m",
     once: Annotated[bool, typer.Option("--once", help="Run one cycle and exit.")] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="Serve drift, performance, alert, rollout and delivery gauges at /metrics "
+            "on this port (no key: bind it where only the scraper reaches it).",
+        ),
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Address for --metrics-port.")] = "127.0.0.1",
     project: ProjectOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -48,7 +58,13 @@ def worker(
         if not data["ok"]:
             raise typer.Exit(1)
         return
-    _loop(project, pause, _stop_on_signals(), as_json)
+    gauges = None
+    if metrics_port is not None:
+        from keel.monitoring.gauges import WorkerGauges
+
+        gauges = WorkerGauges()
+        gauges.serve(metrics_host, metrics_port)
+    _loop(project, pause, _stop_on_signals(), as_json, gauges=gauges)
 
 
 def up(
@@ -82,12 +98,31 @@ def _loop(
     stop: threading.Event,
     as_json: bool,
     alive: Any = lambda: True,
+    gauges: Any = None,
 ) -> None:
     while not stop.is_set() and alive():
         data = _cycle(project)
+        if gauges is not None:
+            _refresh(gauges, project, data)
         emit(as_json, data, functools.partial(_print, data=data))
         sys.stdout.flush()
         stop.wait(pause)
+
+
+def _refresh(gauges: Any, path: Path | None, data: dict[str, Any]) -> None:
+    """Update the gauges after a cycle; a store that is down leaves the last values."""
+    import time
+
+    from sqlalchemy import exc
+
+    from keel.errors import KeelError
+    from keel.project import Project
+
+    try:
+        with Project.open(path) as project:
+            gauges.refresh(project, data, time.time())
+    except (KeelError, exc.OperationalError, exc.InterfaceError):
+        gauges.failed()
 
 
 def _cycle(path: Path | None) -> dict[str, Any]:
