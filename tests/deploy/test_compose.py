@@ -94,7 +94,8 @@ def test_prometheus_scrapes_each_replica_with_an_admin_key_as_metrics_requires()
     """/metrics needs the admin scope: the scrape sends a bearer token from the file the
     compose secret mounts, and finds each serve replica by DNS at serve's port."""
     assert scope_for("/metrics") == "admin"
-    [job] = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())["scrape_configs"]
+    jobs = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())["scrape_configs"]
+    [job] = [job for job in jobs if job["job_name"] == "keel-serve"]
     assert job["metrics_path"] == "/metrics"
     assert job["authorization"]["type"] == "Bearer"
     [secret] = SERVICES["prometheus"]["secrets"]
@@ -103,6 +104,17 @@ def test_prometheus_scrapes_each_replica_with_an_admin_key_as_metrics_requires()
     [discovery] = job["dns_sd_configs"]
     port = SERVICES["serve"]["command"][SERVICES["serve"]["command"].index("--port") + 1]
     assert discovery["names"] == ["serve"] and str(discovery["port"]) == port
+
+
+def test_prometheus_scrapes_the_worker_s_gauges_at_its_metrics_port() -> None:
+    """The worker serves its gauges on --metrics-port, bound for the compose network, and
+    Prometheus scrapes the worker there."""
+    jobs = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())["scrape_configs"]
+    [job] = [job for job in jobs if job["job_name"] == "keel-worker"]
+    command = SERVICES["worker"]["command"]
+    port = command[command.index("--metrics-port") + 1]
+    assert command[command.index("--metrics-host") + 1] == "0.0.0.0"
+    assert job["static_configs"] == [{"targets": [f"worker:{port}"]}]
 
 
 @pytest.mark.parametrize("name", KEEL_SERVICES)
