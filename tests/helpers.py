@@ -181,3 +181,13 @@ def _drop(sock: socket.socket) -> None:
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in recv() or accept()
     sock.close()
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for a service a test starts: SIGKILL it when the test process dies,
+    so a test run that is killed leaves no server holding its ports (Linux only)."""
+    import ctypes
+    import signal
+
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG

@@ -29,6 +29,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import die_with_parent
+
 __all__ = ["S3Server", "s3_bucket", "s3_server", "weed_binary"]
 
 ACCESS_KEY, SECRET_KEY = "keel-test-admin", "keel-test-admin-secret"
@@ -136,7 +138,7 @@ class S3Server:
             cwd=self.folder,
             env={**os.environ, "WEED_MASTER_VOLUME_GROWTH_COPY_1": "1"},  # one volume a bucket
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         log.close()
         self._wait_ready(timeout)
@@ -269,14 +271,3 @@ def s3_bucket(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
     for name, value in s3_server.env().items():
         monkeypatch.setenv(name, value)
     return s3_server.create_bucket()
-
-
-def _die_with_parent() -> None:
-    """In the server's process, before it runs: SIGKILL it when the test process dies, so
-    a test run that is killed leaves no server holding its ports (Linux only)."""
-    import ctypes
-    import signal
-    import sys
-
-    if sys.platform == "linux":
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG

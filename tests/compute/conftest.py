@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from keel.project import Project
-from tests.helpers import free_port
+from tests.helpers import die_with_parent, free_port
 from tests.serving.helpers import churn_frame, register_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,7 +67,11 @@ def _worker(address: str) -> subprocess.Popen[bytes]:
     command = [str(DASK), "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"]
     quiet = subprocess.DEVNULL
     return subprocess.Popen(
-        [*command, "--host", "127.0.0.1"], stdout=quiet, stderr=quiet, env=_environment()
+        [*command, "--host", "127.0.0.1"],
+        stdout=quiet,
+        stderr=quiet,
+        env=_environment(),
+        preexec_fn=die_with_parent,
     )
 
 
@@ -84,6 +88,7 @@ def start_cluster(workers: int = 2, seconds: float = 90) -> Cluster:
         stdout=quiet,
         stderr=quiet,
         env=_environment(),
+        preexec_fn=die_with_parent,
     )
     cluster = Cluster(address, scheduler)
     cluster.workers = [_worker(address) for _ in range(workers)]
