@@ -120,8 +120,9 @@ def _flavor(spec: dict[str, Any], location: str) -> str:
 
 
 def _load(flavor: str, folder: Path) -> Any:
-    mlflow = _mlflow()
     import importlib
+
+    _mlflow()  # the extra is installed, or one sentence saying how
 
     loader = importlib.import_module(f"mlflow.{flavor}")
     try:
@@ -135,7 +136,6 @@ def _load(flavor: str, folder: Path) -> Any:
             f"the {flavor} model in {folder} is a native {type(model).__name__}; log it "
             f"through the scikit-learn API ({_sklearn_api(flavor)}) to import it"
         )
-    del mlflow
     return model
 
 
