@@ -23,7 +23,7 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:The ``noload`` loader strategy is deprecated",  # inside MLflow's own SQL store
     "ignore:Saving scikit-learn models in the pickle",
     "ignore:.*Any type hint is inferred as AnyType",  # MLflow's pyfunc module, on import
-    "ignore:Decorate your function with",
+    "ignore:.*Decorate your function with",
 )
 
 
