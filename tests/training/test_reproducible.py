@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from keel.project import Project
-from keel.training import train
 from keel.training.artifact import dump_bundle, make_bundle
 from keel.training.inputs import infer_schema, prepare
 from tests.training.conftest import TRAINING, churn_frame, write_project
@@ -38,11 +36,24 @@ def _train_in_another_process(root: Path) -> str:
 
 
 def test_two_processes_give_identical_artifacts(tmp_path: Path) -> None:
-    """Training here and in a fresh process, in two folders, yields the same sha256."""
-    with Project.open(write_project(tmp_path / "a", TRAINING)) as project:
-        here = _artifact_digest(project.root, train(project).version.artifact)
-    there = _train_in_another_process(write_project(tmp_path / "b", TRAINING))
-    assert here == there
+    """`keel train` in two fresh processes, in two folders, yields the same sha256; and
+    training inside this process yields it too while nothing else has run here first."""
+    first = _train_in_another_process(write_project(tmp_path / "a", TRAINING))
+    second = _train_in_another_process(write_project(tmp_path / "b", TRAINING))
+    assert first == second
+    probe = [sys.executable, "-c", _IN_PROCESS, str(write_project(tmp_path / "c", TRAINING))]
+    env = {**os.environ, "PYTHONPATH": SRC}
+    done = subprocess.run(probe, capture_output=True, text=True, env=env, timeout=120, check=True)
+    assert _artifact_digest(tmp_path / "c", done.stdout.strip()) == first
+
+
+_IN_PROCESS = """
+import sys
+from keel.project import Project
+from keel.training import train
+with Project.open(sys.argv[1]) as project:
+    print(train(project).version.artifact)
+"""
 
 
 def test_thread_count_does_not_change_the_bytes() -> None:
