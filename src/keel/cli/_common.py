@@ -19,7 +19,16 @@ if TYPE_CHECKING:
 
     from keel.project import Project
 
-__all__ = ["JsonOpt", "ProjectOpt", "console", "emit", "open_project", "progress"]
+__all__ = [
+    "EngineOpt",
+    "JsonOpt",
+    "ProjectOpt",
+    "check_engine",
+    "console",
+    "emit",
+    "open_project",
+    "progress",
+]
 
 ProjectOpt = Annotated[
     Path | None,
@@ -31,6 +40,18 @@ ProjectOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+EngineOpt = Annotated[
+    str | None,
+    typer.Option("--engine", help="local or dask (default: compute.engine in keel.yaml)."),
+]
+
+
+def check_engine(engine: str | None) -> None:
+    """Refuse an --engine that is neither local nor dask, in one sentence."""
+    from keel.errors import ConfigError
+
+    if engine not in (None, "local", "dask"):
+        raise ConfigError(f"--engine is local or dask, not '{engine}'")
 
 
 def console(stderr: bool = False) -> Console:

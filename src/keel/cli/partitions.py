@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from keel.cli._common import JsonOpt, ProjectOpt, emit, open_project, progress
+from keel.cli._common import (
+    EngineOpt,
+    JsonOpt,
+    ProjectOpt,
+    check_engine,
+    emit,
+    open_project,
+    progress,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -21,10 +29,7 @@ def register(data_app: typer.Typer) -> None:
 
 def partitions(
     source: Annotated[str, typer.Option("--source", "-s", help="A source of Parquet files.")],
-    engine: Annotated[
-        str | None,
-        typer.Option("--engine", help="local or dask (default: compute.engine in keel.yaml)."),
-    ] = None,
+    engine: EngineOpt = None,
     project: ProjectOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -35,10 +40,9 @@ def partitions(
     from keel.compute import open_engine
     from keel.data.partitioned import check_partitioned, store_manifest
     from keel.data.partitions import resolve_table
-    from keel.errors import ConfigError, SourceError
+    from keel.errors import SourceError
 
-    if engine not in (None, "local", "dask"):
-        raise ConfigError(f"--engine is local or dask, not '{engine}'")
+    check_engine(engine)
     with open_project(project) as opened:
         config = opened.config.sources.get(source)
         if config is None:

@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from keel.cli._common import JsonOpt, ProjectOpt, emit, open_project, progress
+from keel.cli._common import (
+    EngineOpt,
+    JsonOpt,
+    ProjectOpt,
+    check_engine,
+    emit,
+    open_project,
+    progress,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -36,20 +44,15 @@ def predict(
     version: Annotated[
         str | None, typer.Option("--version", help="A model version (default: production).")
     ] = None,
-    engine: Annotated[
-        str | None,
-        typer.Option("--engine", help="local or dask (default: compute.engine in keel.yaml)."),
-    ] = None,
+    engine: EngineOpt = None,
     project: ProjectOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Score a table offline with the same answers /v1/predict gives, logged for monitoring."""
     from keel.compute import open_engine
-    from keel.errors import ConfigError
     from keel.serving.batch_job import predict_batch
 
-    if engine not in (None, "local", "dask"):
-        raise ConfigError(f"--engine is local or dask, not '{engine}'")
+    check_engine(engine)
     with (
         open_project(project) as opened,
         progress("connecting to the compute engine", quiet=as_json) as say,
