@@ -150,6 +150,7 @@ def test_sealed_spools_are_rolled_by_another_process_s_flush(tmp_path: Any) -> N
     sealing = SealingLog(lambda: PredictionLog(folder, sync=False), every=0.0)
     for i in range(3):
         sealing.append([{"inputs": {"x": i}, "output": i}])
+    sealing.settle()  # the sealed spools are closed on a thread of their own
     worker = PredictionLog(folder)
     rolled = worker.flush()
     sealing.close()
@@ -173,6 +174,35 @@ async def test_an_idle_server_seals_its_last_predictions_for_the_worker(project_
                 rolled = worker.flush()
                 rows = len(worker.read())
     assert (rolled.rows, rows) == (1, 1)
+
+
+def test_sealing_does_not_wait_for_the_old_spool_to_close(tmp_path: Any) -> None:
+    """The loop that appends never waits on the sealed spool's fsync: while closing the old
+    spool is held up, sealing returns and appends go on into the fresh one; once the close
+    ends, the worker rolls the sealed spool."""
+    import threading
+
+    from keel.serving.logwriter import SealingLog
+
+    release = threading.Event()
+
+    class SlowDisk(PredictionLog):
+        def close(self, *, flush: bool = True, own: bool = False) -> None:
+            release.wait(10)
+            super().close(flush=flush, own=own)
+
+    folder = tmp_path / "log"
+    sealing = SealingLog(lambda: SlowDisk(folder, sync=False), every=60.0)
+    sealing.append([{"inputs": {"x": 1}, "output": 1}])
+    sealing.seal()  # returns although the old spool's close is held up
+    sealing.append([{"inputs": {"x": 2}, "output": 2}])
+    with PredictionLog(folder) as worker:
+        held = worker.flush().rows  # the old spool is still locked: nothing to roll
+        release.set()
+        sealing.settle()
+        rolled = worker.flush().rows
+    sealing.close()
+    assert (held, rolled) == (0, 1)
 
 
 def test_an_empty_spool_is_not_sealed(tmp_path: Any) -> None:

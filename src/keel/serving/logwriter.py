@@ -17,6 +17,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
 from keel.serving.backend import ModelThread
@@ -50,6 +51,10 @@ class SealingLog:
     A spool with entries is sealed when it is due, at the next append or at the server's
     next tick (``seal_if_due``), whichever comes first: an idle server does not keep its
     last predictions from the worker.
+    Sealing swaps in the fresh spool at once; closing the old one (an fsync of up to
+    ``every`` seconds of answers, then its lock released for the worker) runs on a
+    thread of its own, so the event loop that appends never waits on the disk for it.
+    ``settle()`` waits until every sealed spool is closed.
     """
 
     def __init__(
@@ -64,6 +69,8 @@ class SealingLog:
         self.current = open_log()
         self._due = clock() + every
         self._written = False
+        self._closer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keel-spool-seal")
+        self._closing: list[Future[None]] = []
 
     def append(self, entries: Iterable[Mapping[str, Any]]) -> list[str]:
         if self._clock() >= self._due:
@@ -82,10 +89,29 @@ class SealingLog:
         old, self.current = self.current, self._open()
         self._due = self._clock() + self.every
         self._written = False
-        old.close(flush=False)
+        self._closing = [f for f in self._closing if not f.done()]
+        closing = self._closer.submit(old.close, flush=False)
+        closing.add_done_callback(_report_seal_failure)
+        self._closing.append(closing)
+
+    def settle(self) -> None:
+        """Wait until every sealed spool is closed (fsync'd and unlocked for the worker)."""
+        for closing in self._closing:
+            closing.result()
+        self._closing = []
 
     def close(self, *, flush: bool = True) -> None:
-        self.current.close(flush=flush, own=True)
+        try:
+            self.settle()
+        finally:
+            self._closer.shutdown(wait=True)
+            self.current.close(flush=flush, own=True)
+
+
+def _report_seal_failure(closing: Future[None]) -> None:
+    error = closing.exception()
+    if error is not None:
+        logger.error("sealing a prediction spool failed: %r; it is rolled on the next start", error)
 
 
 class LogWriter:
