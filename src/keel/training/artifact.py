@@ -10,6 +10,7 @@ which refuses bytes that do not match their digest before anything is unpickled.
 from __future__ import annotations
 
 import pickle
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ __all__ = [
 FORMAT = "keel-model/1"
 PROTOCOL = 5
 _RUNTIME_ONLY = {"_BinMapper": ("n_threads",)}
+_MODEL_PACKAGES = {"sklearn", "xgboost", "lightgbm", "keel"}
 
 
 def make_bundle(
@@ -58,6 +60,8 @@ def make_bundle(
     accepts and logs them.
     """
     reset_runtime_state(model)
+    if baseline is not None:
+        reset_runtime_state(baseline)
     classes = choose_classes(model, labels, positive_class, target)
     return {
         "format": FORMAT,
@@ -117,11 +121,17 @@ def positive_index(bundle: dict[str, Any]) -> int:
 
 
 def reset_runtime_state(model: Any) -> None:
-    """Reset fitted state that records the machine, not the model, so bytes don't vary.
+    """Reset fitted state that records the machine or the process, not the model, so the
+    bytes don't vary.
 
-    scikit-learn's histogram gradient boosting keeps the OpenMP thread count of the fit
-    (``_BinMapper.n_threads``); predictions do not depend on it, but the pickle does, so
-    the same training on a 2-core and an 8-core machine would give different digests.
+    - scikit-learn's histogram gradient boosting keeps the OpenMP thread count of the fit
+      (``_BinMapper.n_threads``); predictions do not depend on it, but the pickle does, so
+      the same training on a 2-core and an 8-core machine would give different digests.
+    - Pickle shares equal strings only when they are the same object. An estimator that
+      went through a pickle round trip inside the process (joblib workers, a copy) holds
+      attribute names that are equal to, but not the same object as, the names of its
+      siblings, so one long-lived process wrote other bytes than a fresh one. Attribute
+      names are made the interned ones, which is what a fresh fit holds.
     """
     stack, seen = [model], set()
     while stack:
@@ -131,7 +141,21 @@ def reset_runtime_state(model: Any) -> None:
         seen.add(id(obj))
         for name in _RUNTIME_ONLY.get(type(obj).__name__, ()):
             setattr(obj, name, None)
+        if _is_fitted_object(obj):
+            _intern_names(vars(obj))
         stack.extend(_fitted_children(obj))
+
+
+def _intern_names(attributes: dict[str, Any]) -> None:
+    """Re-key ``attributes`` in place, in order, with interned names."""
+    items = list(attributes.items())
+    attributes.clear()
+    attributes.update((sys.intern(k) if type(k) is str else k, v) for k, v in items)
+
+
+def _is_fitted_object(obj: Any) -> bool:
+    module = type(obj).__module__
+    return hasattr(obj, "__dict__") and module.split(".")[0] in _MODEL_PACKAGES
 
 
 def _fitted_children(obj: Any) -> list[Any]:
@@ -139,7 +163,7 @@ def _fitted_children(obj: Any) -> list[Any]:
         return list(obj.values())
     if isinstance(obj, list | tuple):
         return [item for item in obj if hasattr(item, "__dict__") or isinstance(item, list | tuple)]
-    if hasattr(obj, "__dict__") and type(obj).__module__.startswith("sklearn"):
+    if _is_fitted_object(obj):
         return list(vars(obj).values())
     return []
 
