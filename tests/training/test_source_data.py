@@ -191,7 +191,9 @@ def test_latest_without_sources_says_to_declare_one(make_project: MakeProject) -
 
 def test_unknown_source_is_a_config_error(make_project: MakeProject, tmp_path: Path) -> None:
     """A training.data naming no declared source fails loading, at its line in keel.yaml."""
-    with pytest.raises(ConfigError, match=r"keel\.yaml:9: training\.data names 'flight', which"):
+    with pytest.raises(
+        ConfigError, match=r"keel\.yaml:9:\d+: training\.data: names 'flight', which"
+    ):
         make_project(SOURCE + TRAINING.format(data="flight@abcd"))
 
 
