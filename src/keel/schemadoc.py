@@ -160,17 +160,13 @@ def _made_up(member: Any) -> Any:
 
 
 def model_example(model: type[BaseModel]) -> dict[str, Any]:
-    """A short mapping for a section: its required keys, topped up with exemplified ones."""
+    """A short mapping for a section: its required keys and one exemplified key."""
     fields = model.model_fields
     chosen = [name for name, field in fields.items() if field.is_required()]
-    for name, field in fields.items():
-        if len(chosen) >= 2:
-            break
-        if field.examples and name not in chosen:
-            chosen.append(name)
-    if not chosen:
-        chosen = [next(iter(fields))]
-    return {name: example_of(fields[name].annotation, fields[name]) for name in chosen}
+    chosen += [name for name, field in fields.items() if field.examples and name not in chosen][:1]
+    return {
+        name: example_of(fields[name].annotation, fields[name]) for name in chosen or [*fields][:1]
+    }
 
 
 def default_of(field: FieldInfo | None) -> Any:
