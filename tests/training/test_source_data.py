@@ -204,7 +204,7 @@ def test_config_check_rejects_an_unknown_source(make_project: MakeProject) -> No
     (project.root / "keel.yaml").write_text(text)
     result = keel("config", "check", "--project", str(project.root))
     assert result.returncode == 1
-    assert "training.data names 'flihgts', which is not a source in keel.yaml" in result.stderr
+    assert "training.data: names 'flihgts', which is not a source in keel.yaml" in result.stderr
     assert "(sources: flights)" in result.stderr and "Traceback" not in result.stderr
 
 
