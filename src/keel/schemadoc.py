@@ -111,8 +111,10 @@ _NAMES: dict[Any, tuple[str, str]] = {  # type: (singular, plural)
 
 def type_name(annotation: Any, plural: bool = False) -> str:
     """A short name for the docs: ``duration``, ``list of text``, ``one of: csv, sql``."""
-    names = [_one_name(m, plural) for m in members(annotation)]
-    return " or ".join(dict.fromkeys(names))
+    names = list(dict.fromkeys(_one_name(m, plural) for m in members(annotation)))
+    if _NAMES[float][plural] in names and _NAMES[int][plural] in names:
+        names.remove(_NAMES[int][plural])  # a number may be whole
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def _one_name(member: Any, plural: bool) -> str:
