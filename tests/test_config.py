@@ -141,6 +141,22 @@ def test_all_problems_are_reported_in_line_order(tmp_path: Path) -> None:
     assert [line.split(":")[1] for line in lines] == ["1", "3"]
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("? [a, b]\n: 1\n", r"keel.yaml:1:3: a key must be a name, not a list or mapping$"),
+        (
+            "sources:\n  2024: {kind: csv, path: a.csv}\n",
+            r"keel.yaml:2:3: sources: the key 2024 is a name, so quote it: '2024'$",
+        ),
+    ],
+)
+def test_keys_that_are_not_names_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    """A list as a key, or a number where a name goes, is one sentence at the key."""
+    with pytest.raises(ConfigError, match=message):
+        _parse(text, tmp_path)
+
+
 def test_duplicate_keys_are_refused(tmp_path: Path) -> None:
     """YAML silently keeps the last duplicate; Keel refuses it."""
     with pytest.raises(ConfigError, match=r"keel.yaml:2:1: key 'name' appears twice"):

@@ -155,9 +155,14 @@ def _reject_duplicate_keys(node: yaml.Node, path: Path) -> None:
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode):
+                raise ConfigError(
+                    f"{_at(path, key.start_mark)}: a key must be a name, not a list or mapping"
+                )
             if key.value in seen:
-                at = f"{key.start_mark.line + 1}:{key.start_mark.column + 1}"
-                raise ConfigError(f"{path}:{at}: key '{key.value}' appears twice; keep one")
+                raise ConfigError(
+                    f"{_at(path, key.start_mark)}: key '{key.value}' appears twice; keep one"
+                )
             seen.add(key.value)
             _reject_duplicate_keys(value, path)
     elif isinstance(node, yaml.SequenceNode):
@@ -168,7 +173,7 @@ def _reject_duplicate_keys(node: yaml.Node, path: Path) -> None:
 Place = tuple[int, int]  # line and column, both counted from 1
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Marks:
     """Where each key and each value of the file starts."""
 
@@ -204,10 +209,6 @@ class _Marks:
 def _where(path: Path, loc: Loc, marks: _Marks, key: bool = False) -> str:
     line, column = marks.place(loc, key)
     return f"{path}:{line}:{column}"
-
-
-def _line_of(loc: Loc, marks: _Marks) -> int:
-    return marks.place(loc)[0]
 
 
 # -- ${ENV} interpolation ---------------------------------------------------------------
@@ -293,7 +294,10 @@ def _explain_one(
 ) -> tuple[tuple[Place, str], str]:
     loc, err = problem.loc, problem.error
     kind = err["type"]
-    if kind == "extra_forbidden" or (len(err["loc"]) and err["loc"][-1] == "[key]"):
+    if kind == "invalid_key" or (err["loc"][-1:] == ("[key]",) and kind == "string_type"):
+        text = f"{_dotted(loc[:-1])}: the key {loc[-1]} is a name, so quote it: '{loc[-1]}'"
+        return _keyed(marks.place((*loc[:-1], str(loc[-1])), key=True), text, path)
+    if kind == "extra_forbidden" or err["loc"][-1:] == ("[key]",):
         return _keyed(marks.place(loc, key=True), _unknown_key(loc, err), path)
     if kind == "missing" and loc and isinstance(loc[-1], int):
         loc = loc[:-1]  # a pair with one item: the pair is the wrong shape
@@ -349,7 +353,8 @@ def _sentence(kind: str, loc: Loc, err: Any, data: Any) -> str:
         limit = f"at most {most}" if most is not None else f"at least {err['ctx']['min_length']}"
         return f"must be {limit} character(s) long{_got(_value_at(data, loc))}"
     if kind == "string_pattern_mismatch" and info is not None and info.examples:
-        return f"expected text like {schemadoc.flow(info.examples[0])}"
+        example = schemadoc.flow(info.examples[0])
+        return f"expected text like {example}{_got(_value_at(data, loc))}"
     return str(err["msg"]).removeprefix("Value error, ")
 
 
@@ -381,10 +386,6 @@ def _clean_loc(loc: tuple[Any, ...]) -> Loc:
 
 def _is_tag(part: str) -> bool:
     return "[" in part or part in {"str", "int", "float", "bool", "list", "dict", "tuple"}
-
-
-def _in(loc: Loc) -> str:
-    return f" in {_dotted(loc)}" if loc else ""
 
 
 def _dotted(loc: Loc) -> str:
