@@ -3,7 +3,7 @@
 Error messages say "expected a mapping like {max_drop: 0.02}" instead of pydantic's
 "valid dictionary or instance of MaxDrop"; ``docs/keel-yaml.md`` lists every key with its
 type, default, description and example; editors read the JSON Schema. All three come from
-the models in ``keel.schema`` (their attribute docstrings and ``examples``), so they cannot
+the models in ``keel.schema`` (their fields' ``description`` and ``examples``), so they cannot
 disagree with what ``keel config check`` accepts.
 """
 
@@ -15,7 +15,7 @@ import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeGuard
 
 import yaml
 from pydantic import BaseModel
@@ -26,13 +26,19 @@ from pydantic_core import PydanticUndefined, core_schema
 from keel.schema import KeelConfig, format_duration
 
 __all__ = [
+    "DURATION_PATTERN",
     "REFERENCE_COMMAND",
     "Entry",
+    "ReferenceSection",
     "at",
+    "default_of",
     "entries",
     "example_of",
     "flow",
     "json_schema",
+    "members",
+    "model_example",
+    "model_of",
     "reference",
     "shape",
     "type_name",
@@ -58,10 +64,14 @@ def members(annotation: Any) -> list[Any]:
     return [annotation]
 
 
+def _is_model(member: Any) -> TypeGuard[type[BaseModel]]:
+    return isinstance(member, type) and issubclass(member, BaseModel)
+
+
 def model_of(annotation: Any) -> type[BaseModel] | None:
     """The section model a value of this type is, if one of its types is a model."""
     for member in members(annotation):
-        if isinstance(member, type) and issubclass(member, BaseModel):
+        if _is_model(member):
             return member
     return None
 
@@ -82,7 +92,7 @@ def at(loc: Loc, root: type[BaseModel] = KeelConfig) -> tuple[Any, FieldInfo | N
 
 def _step(annotation: Any, part: str | int) -> tuple[Any, FieldInfo | None]:
     for member in members(annotation):
-        if isinstance(member, type) and issubclass(member, BaseModel):
+        if _is_model(member):
             if isinstance(part, str) and part in member.model_fields:
                 field = member.model_fields[part]
                 return field.annotation, field
@@ -130,7 +140,7 @@ def _one_name(member: Any, plural: bool) -> str:
     if origin is dict:
         key = "name" if args[0] is str else f"({type_name(args[0])})"
         return f"mapping{'s' if plural else ''} of {key} → {type_name(args[1])}"
-    if isinstance(member, type) and issubclass(member, BaseModel):
+    if _is_model(member):
         return "mappings" if plural else "mapping"
     return "addresses or CIDRs" if plural else "address or CIDR"  # IPvAnyNetwork
 
@@ -155,7 +165,7 @@ def _made_up(member: Any) -> Any:
         return [0, 100]
     if origin is dict:
         return {"NAME": example_of(args[1])}
-    if isinstance(member, type) and issubclass(member, BaseModel):
+    if _is_model(member):
         return model_example(member)
     made_up = {bool: True, int: 10, float: 0.5, str: "text", timedelta: "10m", Any: 1}
     return made_up.get(member, "10.0.0.0/8")
@@ -221,7 +231,7 @@ def _one_shape(member: Any, field: FieldInfo | None) -> str:
         return f"a {_NAMES[member][0]} like {example}"
     if origin in (list, tuple):
         return f"a {'pair' if origin is tuple else 'list'} like {example}"
-    if origin is dict or (isinstance(member, type) and issubclass(member, BaseModel)):
+    if origin is dict or (_is_model(member)):
         return f"a mapping like {example}"
     return f"{type_name(member)} like {example}"
 
@@ -242,7 +252,7 @@ def _fits(value: Any, member: Any) -> bool:
         return value in typing.get_args(member)
     if origin in (list, tuple):
         return isinstance(value, list)
-    if origin is dict or (isinstance(member, type) and issubclass(member, BaseModel)):
+    if origin is dict or (_is_model(member)):
         return isinstance(value, dict)
     if member in (int, float):
         return isinstance(value, int | float) and not isinstance(value, bool)
@@ -275,7 +285,7 @@ class Entry:
 
 
 @dataclass(frozen=True)
-class Section:
+class ReferenceSection:
     """A mapping in keel.yaml: where it sits, what it is for, and its keys."""
 
     path: str
@@ -283,10 +293,10 @@ class Section:
     entries: tuple[Entry, ...]
 
 
-def entries(model: type[BaseModel] = KeelConfig, path: str = "") -> Iterator[Section]:
+def entries(model: type[BaseModel] = KeelConfig, path: str = "") -> Iterator[ReferenceSection]:
     """Every section of keel.yaml, outermost first, each followed by the sections in it."""
     rows = tuple(_entry(path, name, field) for name, field in model.model_fields.items())
-    yield Section(path, _about(model), rows)
+    yield ReferenceSection(path, _about(model), rows)
     for name, field in model.model_fields.items():
         for member in members(field.annotation):
             inner = _nested(member, f"{path}.{name}" if path else name)
@@ -296,14 +306,12 @@ def entries(model: type[BaseModel] = KeelConfig, path: str = "") -> Iterator[Sec
 
 
 def _nested(member: Any, path: str) -> tuple[type[BaseModel], str] | None:
+    """The section a key holds: a model itself, or each value of a mapping or list of them."""
     origin, args = typing.get_origin(member), typing.get_args(member)
-    if isinstance(member, type) and issubclass(member, BaseModel):
+    if _is_model(member):
         return member, path
-    if origin is dict and model_of(args[1]) is not None:
-        return model_of(args[1]), f"{path}.NAME"  # type: ignore[return-value]
-    if origin is list and model_of(args[0]) is not None:
-        return model_of(args[0]), f"{path}[]"  # type: ignore[return-value]
-    return None
+    inner = model_of(args[1]) if origin is dict else model_of(args[0]) if origin is list else None
+    return (inner, f"{path}{'.NAME' if origin is dict else '[]'}") if inner is not None else None
 
 
 def _entry(section: str, name: str, field: FieldInfo) -> Entry:
@@ -314,9 +322,7 @@ def _entry(section: str, name: str, field: FieldInfo) -> Entry:
         default=_plain(default_of(field)),
         description=" ".join((field.description or "").split()),
         example=example_of(field.annotation, field),
-        section_below=any(
-            isinstance(m, type) and issubclass(m, BaseModel) for m in members(field.annotation)
-        ),
+        section_below=any(_is_model(m) for m in members(field.annotation)),
     )
 
 
