@@ -122,6 +122,10 @@ def test_unknown_key_suggests_the_likely_fix(tmp_path: Path, text: str, message:
             r"keel.yaml:7:22: sources.c.checks.columns.age.range: expected a pair like \[0, 120\]",
         ),
         (
+            "training:\n  features: [age, {plan: 1}]\n",
+            r"keel.yaml:2:19: training.features\[1\]: expected text, not \{plan: 1\}$",
+        ),
+        (
             "serving:\n  batching: {max_batch: 0}\n",
             r"keel.yaml:2:25: serving.batching.max_batch: must be at least 1, not 0$",
         ),

@@ -2,7 +2,9 @@
 
 Every section is optional, so a team can adopt one layer at a time. The schema lives in
 ``keel.schema``; this module turns a file into a validated ``KeelConfig`` or a
-``ConfigError`` that names the file, the line and the key, and suggests a fix.
+``ConfigError`` with one line per problem: ``FILE:LINE:COLUMN: key.path: sentence``, the
+place taken from the YAML nodes and the sentence saying what the key expects (through
+``keel.schemadoc``) or which key was meant.
 """
 
 from __future__ import annotations

@@ -224,9 +224,10 @@ def _one_shape(member: Any, field: FieldInfo | None) -> str:
         return "true or false"
     if member is timedelta:
         return "a duration like 30s, 10m or 1h"
+    if member is str:  # made-up text would say nothing: "text like text"
+        written = _fitting(member, field)
+        return f"text like {flow(written[0])}" if written else "text"
     example = flow(_member_example(member, field))
-    if member is str:
-        return f"text like {example}"
     if member in (int, float):
         return f"a {_NAMES[member][0]} like {example}"
     if origin in (list, tuple):
@@ -238,12 +239,17 @@ def _one_shape(member: Any, field: FieldInfo | None) -> str:
 
 def _member_example(member: Any, field: FieldInfo | None) -> Any:
     """The field's first example (or default) of this union member's kind, else one made up."""
+    fitting = _fitting(member, field)
+    return fitting[0] if fitting else _made_up(member)
+
+
+def _fitting(member: Any, field: FieldInfo | None) -> list[Any]:
+    """The field's examples, then its default, that are of this union member's kind."""
     candidates = list(field.examples or []) if field is not None else []
     default = _plain(default_of(field))
     if default is not None and default not in ([], {}):
         candidates.append(default)
-    fitting = [c for c in candidates if _fits(c, member)]
-    return fitting[0] if fitting else _made_up(member)
+    return [c for c in candidates if _fits(c, member)]
 
 
 def _fits(value: Any, member: Any) -> bool:
