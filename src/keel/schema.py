@@ -906,8 +906,8 @@ class ServingConfig(Section):
     )
     docs: Literal["public", "key"] = Field(
         "public",
-        description="who may read the API docs (/docs, /openapi.json): anyone (public), "
-        "or only requests with a valid API key (key)",
+        description="Who may read the API docs (/docs, /openapi.json): anyone (public), "
+        "or only requests with a valid API key (key).",
     )
     log_fsync: bool = Field(
         False,
