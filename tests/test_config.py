@@ -49,28 +49,32 @@ def test_full_config_parses_with_durations(tmp_path: Path) -> None:
 
 
 def test_malformed_yaml_names_the_line(tmp_path: Path) -> None:
-    """A YAML syntax error points at the file and line."""
-    with pytest.raises(ConfigError, match=r"keel.yaml:3: malformed YAML"):
+    """A YAML syntax error points at the file, line and column where the problem starts."""
+    with pytest.raises(ConfigError, match=r"keel.yaml:3:6: malformed YAML, the list opened here"):
         _parse("name: a\nsources:\n  x: [unclosed\n", tmp_path)
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("nmae: x\n", r"keel.yaml:1: unknown key 'nmae'; did you mean 'name'\?"),
+        ("nmae: x\n", r"keel.yaml:1:1: nmae: unknown key; did you mean 'name'\?"),
         (
             "sources:\n  c:\n    kind: csv\n    pth: a.csv\n",
-            r"keel.yaml:4: unknown key 'pth' in sources.c; did you mean 'path'\?",
+            r"keel.yaml:4:5: sources.c.pth: unknown key; did you mean 'path'\?",
         ),
         (
             "serving:\n  cache: {ttl: 5s, tll: 3}\n",
-            r"keel.yaml:2: unknown key 'tll' in serving.cache; did you mean 'ttl'\?",
+            r"keel.yaml:2:20: serving.cache.tll: unknown key; did you mean 'ttl'\?",
         ),
-        ("zzzzzz: 1\n", r"unknown key 'zzzzzz'; expected one of: name, store"),
+        ("zzzzzz: 1\n", r"zzzzzz: unknown key; expected one of: name, store"),
+        (
+            "monitoring:\n  drift:\n    min_effect: {kss: 0.1}\n",
+            r"keel.yaml:3:18: monitoring.drift.min_effect.kss: unknown key; did you mean 'ks'\?",
+        ),
     ],
 )
 def test_unknown_key_suggests_the_likely_fix(tmp_path: Path, text: str, message: str) -> None:
-    """A typo'd key is refused with its line and the closest real key."""
+    """A typo'd key is refused with its line, column and the closest real key."""
     with pytest.raises(ConfigError, match=message):
         _parse(text, tmp_path)
 
@@ -78,15 +82,57 @@ def test_unknown_key_suggests_the_likely_fix(tmp_path: Path, text: str, message:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("serving:\n  timeout_ms: fast\n", r"keel.yaml:2: serving.timeout_ms: .*number"),
-        ("sources:\n  c:\n    kind: excel\n", r"keel.yaml:3: sources.c.kind: .*'csv'"),
-        ("serving:\n  cache: {ttl: soon}\n", r"'soon' is not a duration"),
-        ("sources:\n  c: {path: a.csv}\n", r"keel.yaml:2: sources.c.kind is required"),
-        ("sources: [a, b]\n", r"keel.yaml:1: sources: "),
+        (
+            "serving:\n  timeout_ms: fast\n",
+            r"keel.yaml:2:15: serving.timeout_ms: expected a number like 50, not 'fast'$",
+        ),
+        (
+            "sources:\n  c:\n    kind: parqet\n",
+            r"keel.yaml:3:11: sources.c.kind: expected one of 'csv', 'parquet', 'sql' or "
+            r"'python', not 'parqet'; did you mean 'parquet'\?",
+        ),
+        ("serving:\n  cache: {ttl: soon}\n", r"keel.yaml:2:16: .*'soon' is not a duration"),
+        (
+            "sources:\n  c: {path: a.csv}\n",
+            r"keel.yaml:2:6: sources.c.kind: required but missing; add e.g. kind: csv$",
+        ),
+        (
+            "sources: [a, b]\n",
+            r"keel.yaml:1:10: sources: expected a mapping like \{NAME: \{kind: csv, .*\}\}, "
+            r"not \[a, b\]$",
+        ),
+        (
+            "gate:\n  vs_production:\n    roc_auc: 0.02\n",
+            r"keel.yaml:3:14: gate.vs_production.roc_auc: expected a mapping like "
+            r"\{max_drop: 0.02\}, not 0.02$",
+        ),
+        (
+            "sources:\n  c: {kind: csv, path: a, key: 5}\n",
+            r"sources.c.key: expected text like customer_id, or a list like \[carrier, flight, "
+            r"date\], not 5$",
+        ),
+        (
+            "monitoring:\n  window: [1]\n",
+            r"keel.yaml:2:11: monitoring.window: expected a duration like 30s, 10m or 1h, or a "
+            r"mapping like \{rows: 10000\}, not \[1\]$",
+        ),
+        (
+            "sources:\n  c:\n    kind: csv\n    path: a\n    checks:\n      columns:\n"
+            "        age: {range: [1]}\n",
+            r"keel.yaml:7:22: sources.c.checks.columns.age.range: expected a pair like \[0, 120\]",
+        ),
+        (
+            "training:\n  features: [age, {plan: 1}]\n",
+            r"keel.yaml:2:19: training.features\[1\]: expected text, not \{plan: 1\}$",
+        ),
+        (
+            "serving:\n  batching: {max_batch: 0}\n",
+            r"keel.yaml:2:25: serving.batching.max_batch: must be at least 1, not 0$",
+        ),
     ],
 )
 def test_wrong_types_name_the_key(tmp_path: Path, text: str, message: str) -> None:
-    """A value of the wrong type is refused with its dotted key and line."""
+    """A wrong value is refused with its place, dotted key and the shape it should have."""
     with pytest.raises(ConfigError, match=message):
         _parse(text, tmp_path)
 
@@ -99,9 +145,25 @@ def test_all_problems_are_reported_in_line_order(tmp_path: Path) -> None:
     assert [line.split(":")[1] for line in lines] == ["1", "3"]
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("? [a, b]\n: 1\n", r"keel.yaml:1:3: a key must be a name, not a list or mapping$"),
+        (
+            "sources:\n  2024: {kind: csv, path: a.csv}\n",
+            r"keel.yaml:2:3: sources: the key 2024 is a name, so quote it: '2024'$",
+        ),
+    ],
+)
+def test_keys_that_are_not_names_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    """A list as a key, or a number where a name goes, is one sentence at the key."""
+    with pytest.raises(ConfigError, match=message):
+        _parse(text, tmp_path)
+
+
 def test_duplicate_keys_are_refused(tmp_path: Path) -> None:
     """YAML silently keeps the last duplicate; Keel refuses it."""
-    with pytest.raises(ConfigError, match=r"keel.yaml:2: key 'name' appears twice"):
+    with pytest.raises(ConfigError, match=r"keel.yaml:2:1: key 'name' appears twice"):
         _parse("name: a\nname: b\n", tmp_path)
 
 
@@ -136,10 +198,10 @@ def test_literal_password_in_url_is_masked(tmp_path: Path) -> None:
 
 
 def test_unset_env_var_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A reference to an unset variable says which one and where."""
+    """A reference to an unset variable says which one, its line and its column."""
     monkeypatch.delenv("KEEL_NOT_SET", raising=False)
     with pytest.raises(
-        ConfigError, match=r"keel.yaml:2: alerts.sinks.0.url uses \$\{KEEL_NOT_SET\}"
+        ConfigError, match=r"keel.yaml:2:30: alerts.sinks\[0\].url: uses \$\{KEEL_NOT_SET\}"
     ):
         _parse("alerts:\n  sinks: [{kind: slack, url: '${KEEL_NOT_SET}'}]\n", tmp_path)
 
@@ -154,7 +216,7 @@ def test_unset_env_var_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 )
 def test_missing_referenced_files_are_errors(tmp_path: Path, text: str, key: str) -> None:
     """A file the config names must exist, relative to the project."""
-    with pytest.raises(ConfigError, match=rf"{key} refers to '.*', which does not exist"):
+    with pytest.raises(ConfigError, match=rf"{key}: refers to '.*', which does not exist"):
         _parse(text, tmp_path)
 
 

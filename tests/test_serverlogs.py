@@ -191,7 +191,9 @@ def test_which_presented_ids_are_kept(presented: bytes | None, kept: bool) -> No
 def test_an_unknown_log_format_is_a_config_error_naming_the_choices(project_dir: Path) -> None:
     """serving.log_format: xml is refused at load with the line and the two choices."""
     write_config(project_dir, "log_format: xml")
-    with pytest.raises(ConfigError, match=r"keel\.yaml:3: serving\.log_format: .*'text' or 'json'"):
+    with pytest.raises(
+        ConfigError, match=r"keel\.yaml:3:\d+: serving\.log_format: .*'text' or 'json'"
+    ):
         Project.open(project_dir)
 
 

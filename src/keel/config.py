@@ -2,7 +2,9 @@
 
 Every section is optional, so a team can adopt one layer at a time. The schema lives in
 ``keel.schema``; this module turns a file into a validated ``KeelConfig`` or a
-``ConfigError`` that names the file, the line and the key, and suggests a fix.
+``ConfigError`` with one line per problem: ``FILE:LINE:COLUMN: key.path: sentence``, the
+place taken from the YAML nodes and the sentence saying what the key expects (through
+``keel.schemadoc``) or which key was meant.
 """
 
 from __future__ import annotations
@@ -11,16 +13,15 @@ import difflib
 import glob
 import os
 import re
-import types
-import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
+from keel import schemadoc
 from keel.errors import ConfigError
 from keel.schema import KeelConfig
 
@@ -70,20 +71,23 @@ def load_config(path: Path) -> LoadedConfig:
 def parse_config(text: str, path: Path) -> LoadedConfig:
     """Validate keel.yaml text; ``path`` names the file in errors and anchors relative paths."""
     node = _compose(text, path)
-    lines = dict(_walk_lines(node)) if node is not None else {}
+    marks = _Marks.of(node)
     raw = yaml.load(text, Loader=_Loader) if node is not None else None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}:1: the file must be a mapping of sections (name:, store:, ...)")
+        raise ConfigError(
+            f"{_where(path, (), marks)}: the file must be a mapping of sections "
+            "(name:, store:, ...)"
+        )
     secrets: dict[Loc, str] = {}
-    data = _interpolate(raw, (), secrets, path, lines)
+    data = _interpolate(raw, (), secrets, path, marks)
     try:
         config = KeelConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, path, lines)) from None
-    _check_files(config, path, lines)
-    _check_training_source(config, path, lines)
+        raise ConfigError(_explain(exc, path, marks, raw)) from None  # raw: no secrets
+    _check_files(config, path, marks)
+    _check_training_source(config, path, marks)
     return LoadedConfig(config, path, secrets, tuple(_warnings(config, path.parent)))
 
 
@@ -112,10 +116,7 @@ def _compose(text: str, path: Path) -> yaml.Node | None:
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.context_mark or exc.problem_mark
-        line = f":{mark.line + 1}" if mark is not None else ""
-        context = f"{exc.context}: " if exc.context else ""
-        raise ConfigError(f"{path}{line}: malformed YAML, {context}{exc.problem}") from None
+        raise ConfigError(_malformed(exc, path)) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: malformed YAML, {exc}") from None
     if node is not None:
@@ -123,13 +124,47 @@ def _compose(text: str, path: Path) -> yaml.Node | None:
     return node
 
 
+def _malformed(exc: yaml.MarkedYAMLError, path: Path) -> str:
+    """PyYAML's complaint at the place it names, said plainly where it is a common one."""
+    problem, context = exc.problem or "", exc.context or ""
+    mark = exc.context_mark or exc.problem_mark
+    for (in_context, in_problem, use_problem_mark), sentence in _YAML_PROBLEMS.items():
+        if in_context in context and in_problem in problem:
+            mark = exc.problem_mark if use_problem_mark else mark
+            return f"{_at(path, mark)}: malformed YAML, {sentence}"
+    return f"{_at(path, mark)}: malformed YAML, {context + ': ' if context else ''}{problem}"
+
+
+_YAML_PROBLEMS = {  # (context, problem, point at the problem): a plain sentence
+    ("", "'\\t'", True): "a tab where YAML allows only spaces; indent with spaces",
+    ("flow sequence", "expected ',' or ']'", False): "the list opened here with [ never ends; "
+    "close it with ]",
+    ("flow mapping", "expected ',' or '}'", False): "the mapping opened here with { never ends; "
+    "close it with }",
+    ("quoted scalar", "", False): "the quote opened here never ends; close it",
+    ("", "mapping values are not allowed here", True): "a ': ' where no key can start; check "
+    "this line's indentation, or quote a value that holds ': '",
+    ("block mapping", "expected <block end>", True): "this line is indented differently from "
+    "the keys above it; line it up with its siblings",
+}
+
+
+def _at(path: Path, mark: yaml.Mark | None) -> str:
+    return f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+
+
 def _reject_duplicate_keys(node: yaml.Node, path: Path) -> None:
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode):
+                raise ConfigError(
+                    f"{_at(path, key.start_mark)}: a key must be a name, not a list or mapping"
+                )
             if key.value in seen:
-                line = key.start_mark.line + 1
-                raise ConfigError(f"{path}:{line}: key '{key.value}' appears twice; keep one")
+                raise ConfigError(
+                    f"{_at(path, key.start_mark)}: key '{key.value}' appears twice; keep one"
+                )
             seen.add(key.value)
             _reject_duplicate_keys(value, path)
     elif isinstance(node, yaml.SequenceNode):
@@ -137,45 +172,65 @@ def _reject_duplicate_keys(node: yaml.Node, path: Path) -> None:
             _reject_duplicate_keys(item, path)
 
 
-def _walk_lines(node: yaml.Node, loc: Loc = ()) -> Iterator[tuple[Loc, int]]:
-    yield loc, node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            yield (*loc, key.value), key.start_mark.line + 1
-            for sub, line in _walk_lines(value, (*loc, key.value)):
-                if sub != (*loc, key.value):
-                    yield sub, line
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            yield from _walk_lines(item, (*loc, index))
+Place = tuple[int, int]  # line and column, both counted from 1
 
 
-def _line_of(loc: Loc, lines: dict[Loc, int]) -> int:
-    while loc not in lines and loc:
-        loc = loc[:-1]
-    return lines.get(loc, 1)
+@dataclass
+class _Marks:
+    """Where each key and each value of the file starts."""
+
+    keys: dict[Loc, Place] = field(default_factory=dict)
+    values: dict[Loc, Place] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, node: yaml.Node | None) -> _Marks:
+        marks = cls()
+        if node is not None:
+            marks._walk(node, ())
+        return marks
+
+    def _walk(self, node: yaml.Node, loc: Loc) -> None:
+        self.values[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                self.keys[(*loc, key.value)] = (key.start_mark.line + 1, key.start_mark.column + 1)
+                self._walk(value, (*loc, key.value))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self._walk(item, (*loc, index))
+
+    def place(self, loc: Loc, key: bool = False) -> Place:
+        """The key's place (``key=True``) or the value's; else the nearest enclosing value's."""
+        if key and loc in self.keys:
+            return self.keys[loc]
+        while loc not in self.values and loc:
+            loc = loc[:-1]
+        return self.values.get(loc, (1, 1))
+
+
+def _where(path: Path, loc: Loc, marks: _Marks, key: bool = False) -> str:
+    line, column = marks.place(loc, key)
+    return f"{path}:{line}:{column}"
 
 
 # -- ${ENV} interpolation ---------------------------------------------------------------
 
 
-def _interpolate(
-    value: Any, loc: Loc, secrets: dict[Loc, str], path: Path, lines: dict[Loc, int]
-) -> Any:
+def _interpolate(value: Any, loc: Loc, secrets: dict[Loc, str], path: Path, marks: _Marks) -> Any:
     if isinstance(value, dict):
-        return {k: _interpolate(v, (*loc, k), secrets, path, lines) for k, v in value.items()}
+        return {k: _interpolate(v, (*loc, k), secrets, path, marks) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate(v, (*loc, i), secrets, path, lines) for i, v in enumerate(value)]
+        return [_interpolate(v, (*loc, i), secrets, path, marks) for i, v in enumerate(value)]
     if not isinstance(value, str) or "${" not in value:
         return value
     secrets[loc] = value
-    return _ENV.sub(lambda m: _env(m.group(1), loc, path, lines), value)
+    return _ENV.sub(lambda m: _env(m.group(1), loc, path, marks), value)
 
 
-def _env(name: str, loc: Loc, path: Path, lines: dict[Loc, int]) -> str:
+def _env(name: str, loc: Loc, path: Path, marks: _Marks) -> str:
     if name not in os.environ:
         raise ConfigError(
-            f"{path}:{_line_of(loc, lines)}: {_dotted(loc)} uses ${{{name}}} but the environment "
+            f"{_where(path, loc, marks)}: {_dotted(loc)}: uses ${{{name}}} but the environment "
             f"variable {name} is not set; export it or remove the reference"
         )
     return os.environ[name]
@@ -184,107 +239,192 @@ def _env(name: str, loc: Loc, path: Path, lines: dict[Loc, int]) -> str:
 # -- explaining validation errors -------------------------------------------------------
 
 
-def _explain(exc: ValidationError, path: Path, lines: dict[Loc, int]) -> str:
-    problems = sorted(
-        (_line_of(_clean_loc(err["loc"]), lines), _explain_one(err, path, lines))
-        for err in exc.errors()
-    )
-    return "\n".join(problem for _, problem in problems)
+@dataclass(frozen=True)
+class _Problem:
+    """One pydantic error, its location cleaned of pydantic's own parts."""
+
+    loc: Loc
+    group: Loc  # where a union began: its members' errors are one problem
+    error: Any
 
 
-def _explain_one(err: Any, path: Path, lines: dict[Loc, int]) -> str:
-    loc = _clean_loc(err["loc"])
-    where = f"{path}:{_line_of(loc, lines)}"
-    if err["type"] == "extra_forbidden":
-        return f"{where}: unknown key '{loc[-1]}'{_in(loc[:-1])}{_suggest(loc)}"
-    if err["type"] == "missing":
-        return f"{where}: {_dotted(loc)} is required"
-    message = str(err["msg"]).removeprefix("Value error, ")
-    return f"{where}: {_dotted(loc)}: {message}"
+def _explain(exc: ValidationError, path: Path, marks: _Marks, data: Any) -> str:
+    """One line per problem, in the file's order; a union's refusals are one problem."""
+    lines = {
+        line: order
+        for group in _grouped(exc)
+        for order, line in _explain_group(group, path, marks, data)
+    }
+    return "\n".join(sorted(lines, key=lines.__getitem__))
+
+
+def _grouped(exc: ValidationError) -> list[list[_Problem]]:
+    groups: dict[Loc, list[_Problem]] = {}
+    for err in exc.errors():
+        raw = tuple(err["loc"])
+        tag = next((i for i, p in enumerate(raw) if isinstance(p, str) and _is_tag(p)), None)
+        loc = _clean_loc(raw)
+        group = _clean_loc(raw[:tag]) if tag is not None else loc
+        key = group if tag is not None else (len(groups),)  # outside a union: on its own
+        groups.setdefault(key, []).append(_Problem(loc, group, err))
+    return list(groups.values())
+
+
+def _explain_group(
+    group: list[_Problem], path: Path, marks: _Marks, data: Any
+) -> Iterator[tuple[tuple[Place, str], str]]:
+    deepest = max(len(p.loc) for p in group)
+    if len(group) > 1 and deepest == len(group[0].group):
+        # every member of a union refused the value itself: say what any of them takes
+        loc = group[0].group
+        annotation, info = schemadoc.at(loc)
+        got = _got(_value_at(data, loc))
+        text = f"{_dotted(loc)}: expected {schemadoc.shape(annotation, info)}{got}"
+        yield _keyed(marks.place(loc), text, path)
+        return
+    for problem in group:
+        if len(group) == 1 or len(problem.loc) == deepest:
+            yield _explain_one(problem, path, marks, data)
+
+
+def _keyed(place: Place, text: str, path: Path) -> tuple[tuple[Place, str], str]:
+    return (place, text), f"{path}:{place[0]}:{place[1]}: {text}"
+
+
+def _explain_one(
+    problem: _Problem, path: Path, marks: _Marks, data: Any
+) -> tuple[tuple[Place, str], str]:
+    loc, err = problem.loc, problem.error
+    kind = err["type"]
+    if kind == "invalid_key" or (err["loc"][-1:] == ("[key]",) and kind == "string_type"):
+        text = f"{_dotted(loc[:-1])}: the key {loc[-1]} is a name, so quote it: '{loc[-1]}'"
+        return _keyed(marks.place((*loc[:-1], str(loc[-1])), key=True), text, path)
+    if kind == "extra_forbidden" or err["loc"][-1:] == ("[key]",):
+        return _keyed(marks.place(loc, key=True), _unknown_key(loc, err), path)
+    if kind == "missing" and loc and isinstance(loc[-1], int):
+        loc = loc[:-1]  # a pair with one item: the pair is the wrong shape
+        kind = "pair"
+    if kind == "missing":
+        annotation, info = schemadoc.at(loc)
+        example = schemadoc.flow(schemadoc.example_of(annotation, info))
+        text = f"{_dotted(loc)}: required but missing; add e.g. {loc[-1]}: {example}"
+        return _keyed(marks.place(loc[:-1]), text, path)
+    return _keyed(marks.place(loc), f"{_dotted(loc)}: {_sentence(kind, loc, err, data)}", path)
+
+
+def _unknown_key(loc: Loc, err: Any) -> str:
+    if err["type"] == "literal_error":  # a mapping whose keys are a fixed set
+        choices = re.findall(r"'([^']*)'", err["ctx"]["expected"])
+        close = difflib.get_close_matches(str(loc[-1]), choices, n=1, cutoff=0.6)
+        hint = (
+            f"; did you mean '{close[0]}'?" if close else f"; expected one of: {', '.join(choices)}"
+        )
+        return f"{_dotted(loc)}: unknown key{hint}"
+    return f"{_dotted(loc)}: unknown key{_suggest(loc)}"
+
+
+_SHAPE_ERRORS = {"model_type", "dict_type", "list_type", "tuple_type", "pair", "string_type"}
+_SHAPE_ERRORS |= {"int_parsing", "int_type", "int_from_float", "float_parsing", "float_type"}
+_SHAPE_ERRORS |= {"bool_parsing", "bool_type", "time_delta_type", "time_delta_parsing"}
+_LIMITS = {
+    "greater_than": "more than {gt}",
+    "greater_than_equal": "at least {ge}",
+    "less_than": "less than {lt}",
+    "less_than_equal": "at most {le}",
+}
+
+
+def _sentence(kind: str, loc: Loc, err: Any, data: Any) -> str:
+    """Pydantic's message for one error, said plainly with the expected shape."""
+    annotation, info = schemadoc.at(loc)
+    if kind in _SHAPE_ERRORS and annotation is not None:
+        return f"expected {schemadoc.shape(annotation, info)}{_got(_value_at(data, loc))}"
+    if kind == "literal_error":
+        choices = re.findall(r"'([^']*)'", err["ctx"]["expected"])
+        value = _value_at(data, loc)
+        close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"expected one of {err['ctx']['expected']}{_got(value)}{hint}"
+    if kind in _LIMITS:
+        return f"must be {_LIMITS[kind].format(**err['ctx'])}{_got(_value_at(data, loc))}"
+    if kind == "too_short":
+        least = err["ctx"]["min_length"]
+        return f"needs at least {least} item{'s' * (least != 1)}"
+    if kind in ("string_too_short", "string_too_long"):
+        most = err["ctx"].get("max_length")
+        limit = f"at most {most}" if most is not None else f"at least {err['ctx']['min_length']}"
+        return f"must be {limit} character(s) long{_got(_value_at(data, loc))}"
+    if kind == "string_pattern_mismatch" and info is not None and info.examples:
+        example = schemadoc.flow(info.examples[0])
+        return f"expected text like {example}{_got(_value_at(data, loc))}"
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def _value_at(data: Any, loc: Loc) -> Any:
+    for part in loc:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _got(value: Any) -> str:
+    """``, not 'fast'``: the value as written (before ``${VAR}``, so no secret is shown)."""
+    if value is None:
+        return ", not an empty value"
+    text = f"'{value}'" if isinstance(value, str) else schemadoc.flow(value)
+    if len(text) <= 40:
+        return f", not {text}"
+    if isinstance(value, dict | list):
+        return f", not a {'mapping' if isinstance(value, dict) else 'list'}"
+    return ""
 
 
 def _clean_loc(loc: tuple[Any, ...]) -> Loc:
     # pydantic adds union member and tag names (e.g. 'function-after[...]') to locations
-    return tuple(p for p in loc if isinstance(p, int) or not _is_pydantic_tag(p))
+    return tuple(p for p in loc if isinstance(p, int) or not _is_tag(p))
 
 
-def _is_pydantic_tag(part: str) -> bool:
+def _is_tag(part: str) -> bool:
     return "[" in part or part in {"str", "int", "float", "bool", "list", "dict", "tuple"}
 
 
-def _in(loc: Loc) -> str:
-    return f" in {_dotted(loc)}" if loc else ""
-
-
 def _dotted(loc: Loc) -> str:
-    return ".".join(str(p) for p in loc) or "the top level"
+    """``alerts.rules[1].when``: keys joined by dots, list items by their index."""
+    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+    return text or "the top level"
 
 
 def _suggest(loc: Loc) -> str:
-    allowed = _fields_at(KeelConfig, loc[:-1])
+    annotation, _ = schemadoc.at(loc[:-1])
+    model = schemadoc.model_of(annotation)
+    allowed = list(model.model_fields) if model is not None else []
     close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
     if close:
         return f"; did you mean '{close[0]}'?"
     return f"; expected one of: {', '.join(allowed)}" if allowed else ""
 
 
-def _fields_at(model: Any, loc: Loc) -> list[str]:
-    node: Any = model
-    for part in loc:
-        node = _step(node, part)
-        if node is None:
-            return []
-    model_class = _model_in(node)
-    return list(model_class.model_fields) if model_class is not None else []
-
-
-def _step(node: Any, part: str | int) -> Any:
-    model_class = _model_in(node)
-    if model_class is not None and isinstance(part, str) and part in model_class.model_fields:
-        return model_class.model_fields[part].annotation
-    origin = typing.get_origin(node)
-    args = typing.get_args(node)
-    if origin is dict and args:
-        return args[1]
-    if origin in (list, tuple) and args:
-        return args[0]
-    if origin in (typing.Union, types.UnionType):
-        for arg in args:
-            stepped = _step(arg, part)
-            if stepped is not None:
-                return stepped
-    return None
-
-
-def _model_in(node: Any) -> type[BaseModel] | None:
-    if isinstance(node, type) and issubclass(node, BaseModel):
-        return node
-    for arg in typing.get_args(node):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
-
-
 # -- files the config refers to ---------------------------------------------------------
 
 
-def _check_files(config: KeelConfig, path: Path, lines: dict[Loc, int]) -> None:
+def _check_files(config: KeelConfig, path: Path, marks: _Marks) -> None:
     for loc, ref in config.referenced_files():
         if not (path.parent / ref).exists():
             raise ConfigError(
-                f"{path}:{_line_of(loc, lines)}: {_dotted(loc)} refers to '{ref}', "
+                f"{_where(path, loc, marks)}: {_dotted(loc)}: refers to '{ref}', "
                 f"which does not exist (paths are relative to {path.parent})"
             )
 
 
-def _check_training_source(config: KeelConfig, path: Path, lines: dict[Loc, int]) -> None:
+def _check_training_source(config: KeelConfig, path: Path, marks: _Marks) -> None:
     named = None if config.training is None else config.training.source_named(config.training.data)
     if named is None or named[0] in config.sources:
         return
     known = ", ".join(config.sources) or "none are declared"
     raise ConfigError(
-        f"{path}:{_line_of(('training', 'data'), lines)}: training.data names '{named[0]}', "
+        f"{_where(path, ('training', 'data'), marks)}: training.data: names '{named[0]}', "
         f"which is not a source in keel.yaml (sources: {known}); name a source, a CSV/Parquet "
         "file, module:function or features"
     )

@@ -90,7 +90,7 @@ def test_config_check_reports_the_line(project_dir: Path) -> None:
     (project_dir / "keel.yaml").write_text("name: x\nsevring: {}\n")
     result = keel("config", "check", "--project", str(project_dir))
     assert result.returncode == 1
-    assert "keel.yaml:2: unknown key 'sevring'; did you mean 'serving'?" in result.stderr
+    assert "keel.yaml:2:1: sevring: unknown key; did you mean 'serving'?" in result.stderr
 
 
 def test_store_check_on_unreachable_database(project_dir: Path) -> None:

@@ -37,7 +37,7 @@ class Boom(ClassifierMixin, BaseEstimator):
 
 def test_data_naming_no_source(make_project: MakeProject) -> None:
     """A training.data that names no source, file or callable fails loading keel.yaml."""
-    with pytest.raises(ConfigError, match=r"training\.data names 'v42', which is not a source"):
+    with pytest.raises(ConfigError, match=r"training\.data: names 'v42', which is not a source"):
         make_project(TRAINING.replace("data/train.csv", "v42"))
 
 

@@ -191,7 +191,9 @@ def test_latest_without_sources_says_to_declare_one(make_project: MakeProject) -
 
 def test_unknown_source_is_a_config_error(make_project: MakeProject, tmp_path: Path) -> None:
     """A training.data naming no declared source fails loading, at its line in keel.yaml."""
-    with pytest.raises(ConfigError, match=r"keel\.yaml:9: training\.data names 'flight', which"):
+    with pytest.raises(
+        ConfigError, match=r"keel\.yaml:9:\d+: training\.data: names 'flight', which"
+    ):
         make_project(SOURCE + TRAINING.format(data="flight@abcd"))
 
 
@@ -202,7 +204,7 @@ def test_config_check_rejects_an_unknown_source(make_project: MakeProject) -> No
     (project.root / "keel.yaml").write_text(text)
     result = keel("config", "check", "--project", str(project.root))
     assert result.returncode == 1
-    assert "training.data names 'flihgts', which is not a source in keel.yaml" in result.stderr
+    assert "training.data: names 'flihgts', which is not a source in keel.yaml" in result.stderr
     assert "(sources: flights)" in result.stderr and "Traceback" not in result.stderr
 
 
