@@ -27,21 +27,10 @@ class ScrapeServer:
         self.routes = dict(routes)
         self.http = ThreadingHTTPServer((host, port), _handler(self.routes))
         self.http.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self.http.server_address[1])
 
     def start(self) -> None:
-        """Answer requests on a daemon thread until ``close``."""
-        self._thread = threading.Thread(target=self.http.serve_forever, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        if self._thread is not None:
-            self.http.shutdown()
-        self.http.server_close()
+        """Answer requests on a daemon thread, for as long as the process lives."""
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
 
 
 def bind_failure(error: OSError, host: str, port: int, what: str) -> str:
