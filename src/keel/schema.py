@@ -687,6 +687,17 @@ class CacheSpec(Section):
     max_entries: int = Field(100_000, ge=1, description="The most answers kept in process.")
 
 
+class MetricsPortSpec(Section):
+    """``/metrics`` on a port of its own, without a key: what a Prometheus scrape reaches.
+
+    The main port's ``/metrics`` still needs an admin key. Bind this port where only the
+    scraper reaches it (a cluster network), never where the public does.
+    """
+
+    port: int = Field(ge=1, le=65535, description="The port for /metrics, e.g. 9100.")
+    host: str = Field("127.0.0.1", description="The address to listen on, e.g. 0.0.0.0.")
+
+
 class ActionRule(Section):
     when: str = Field(
         examples=["probability >= 0.7"],
@@ -903,6 +914,11 @@ class ServingConfig(Section):
     proxy: ProxySpec | None = Field(
         None,
         description="Trusted reverse proxies in front (a TLS-terminating ingress); unset: none.",
+    )
+    metrics: MetricsPortSpec | None = Field(
+        None,
+        description="Serve /metrics (every worker's, summed) without a key on a port of its "
+        "own, e.g. {port: 9100, host: 0.0.0.0}; the main port's /metrics needs an admin key.",
     )
     docs: Literal["public", "key"] = Field(
         "public",

@@ -90,20 +90,18 @@ def test_only_serve_keeps_the_images_health_check() -> None:
         assert SERVICES[name]["healthcheck"] == {"disable": True}
 
 
-def test_prometheus_scrapes_each_replica_with_an_admin_key_as_metrics_requires() -> None:
-    """/metrics needs the admin scope: the scrape sends a bearer token from the file the
-    compose secret mounts, and finds each serve replica by DNS at serve's port."""
+def test_prometheus_scrapes_each_replica_on_the_keyless_metrics_port() -> None:
+    """The main port's /metrics needs an admin key, so the scrape goes, without a key, to
+    the port keel.yaml's serving.metrics opens on every address, each replica found by DNS."""
     assert scope_for("/metrics") == "admin"
+    metrics = yaml.safe_load(KEEL_YAML.read_text())["serving"]["metrics"]
     jobs = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())["scrape_configs"]
     [job] = [job for job in jobs if job["job_name"] == "keel-serve"]
     assert job["metrics_path"] == "/metrics"
-    assert job["authorization"]["type"] == "Bearer"
-    [secret] = SERVICES["prometheus"]["secrets"]
-    assert job["authorization"]["credentials_file"] == f"/run/secrets/{secret['target']}"
-    assert COMPOSE["secrets"][secret["source"]] == {"environment": "KEEL_METRICS_KEY"}
+    assert "authorization" not in job
     [discovery] = job["dns_sd_configs"]
-    port = SERVICES["serve"]["command"][SERVICES["serve"]["command"].index("--port") + 1]
-    assert discovery["names"] == ["serve"] and str(discovery["port"]) == port
+    assert discovery["names"] == ["serve"] and discovery["port"] == metrics["port"]
+    assert metrics["host"] == "0.0.0.0"
 
 
 def test_prometheus_scrapes_the_worker_s_gauges_at_its_metrics_port() -> None:

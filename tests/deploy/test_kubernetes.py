@@ -10,11 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
 import kubernetes_validate
 import pytest
 import yaml
 
+from tests.cli.test_worker_probes import running_worker, wait_for
 from tests.deploy.helpers import K8S, KEEL_YAML, documents, keel_help, variables
+from tests.helpers import free_port
 
 VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
 MANIFESTS = sorted(path for path in K8S.glob("*.yaml") if path.name != "kustomization.yaml")
@@ -207,3 +210,75 @@ def test_the_project_folder_is_writable_where_keel_keeps_its_state(spec: dict[st
         assert mounts["/project/keel.yaml"]["configMap"]["name"] == "keel-config"
         assert "emptyDir" in mounts["/project/.keel"]
         assert "emptyDir" in mounts["/tmp"]
+
+
+def _worker() -> dict[str, Any]:
+    return _named("Deployment", "keel-worker")
+
+
+def _metrics_port(container: dict[str, Any]) -> int:
+    [port] = [port for port in container["ports"] if port["name"] == "metrics"]
+    return int(port["containerPort"])
+
+
+def _option(args: list[str], name: str) -> str:
+    return args[args.index(name) + 1]
+
+
+def test_the_worker_is_probed_on_the_port_its_metrics_flag_opens() -> None:
+    """Liveness /healthz and readiness /readyz, on the container port named metrics, which is
+    the --metrics-port the worker is started with, bound on every address."""
+    [container] = _worker()["spec"]["template"]["spec"]["containers"]
+    assert _metrics_port(container) == int(_option(container["args"], "--metrics-port"))
+    assert _option(container["args"], "--metrics-host") == "0.0.0.0"
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+
+
+@pytest.mark.parametrize("name", ["keel-serve", "keel-worker"])
+def test_prometheus_annotations_name_the_pod_s_metrics_port(name: str) -> None:
+    """prometheus.io/scrape, port and path on the pod template: the port is the container
+    port named metrics, the path /metrics."""
+    template = _named("Deployment", name)["spec"]["template"]
+    [container] = template["spec"]["containers"]
+    annotations = template["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert int(annotations["prometheus.io/port"]) == _metrics_port(container)
+    assert annotations["prometheus.io/path"] == "/metrics"
+
+
+def test_the_serve_metrics_port_is_the_one_keel_yaml_opens() -> None:
+    """The serve pod's metrics port is serving.metrics in the ConfigMap's keel.yaml, bound
+    on every address, so the annotation's scrape reaches it."""
+    from keel.schema import ServingConfig
+
+    config = yaml.safe_load(_named("ConfigMap", "keel-config")["data"]["keel.yaml"])
+    metrics = ServingConfig.model_validate({"metrics": config["serving"]["metrics"]}).metrics
+    [container] = _serve()["spec"]["template"]["spec"]["containers"]
+    assert metrics is not None and metrics.host == "0.0.0.0"
+    assert _metrics_port(container) == metrics.port != int(_option(container["args"], "--port"))
+
+
+@pytest.mark.slow
+def test_the_worker_answers_its_probes_and_scrape_paths(project_dir: Path) -> None:
+    """The manifest's worker command, run for real (project and port moved to a temporary
+    folder and a free loopback port), answers 200 on the liveness, readiness and scrape
+    paths the manifest names, and 404 elsewhere."""
+    template = _worker()["spec"]["template"]
+    [container] = template["spec"]["containers"]
+    port = free_port()
+    moved = {"/project": str(project_dir), "0.0.0.0": "127.0.0.1"}
+    moved[_option(container["args"], "--metrics-port")] = str(port)
+    args = [moved.get(arg, arg) for arg in container["args"]]
+    paths = [
+        container["livenessProbe"]["httpGet"]["path"],
+        container["readinessProbe"]["httpGet"]["path"],
+        template["metadata"]["annotations"]["prometheus.io/path"],
+    ]
+    with running_worker(project_dir, *args[1:]) as worker:
+        base = f"http://127.0.0.1:{port}"
+        answers = [wait_for(base + path, worker, lambda r: r.status_code == 200) for path in paths]
+        missing = httpx.get(f"{base}/v1/predict")
+    assert [answer.status_code for answer in answers] == [200, 200, 200]
+    assert "keel_worker_cycle_ok" in answers[2].text
+    assert missing.status_code == 404

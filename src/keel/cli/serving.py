@@ -41,7 +41,8 @@ def serve(
     """Serve the production model over HTTP until SIGTERM or Ctrl-C.
 
     With the metadata store unreachable, the server starts from its last snapshot
-    (.keel/snapshot), degraded, and reconciles once the store is back.
+    (.keel/snapshot), degraded, and reconciles once the store is back. With serving.metrics
+    set, /metrics is also served without a key on that port (and nothing else there).
     """
     import os
     import time
@@ -63,7 +64,14 @@ def serve(
         keep_alive = settings.keep_alive.total_seconds()
         header_timeout = settings.header_timeout.total_seconds()
         log_format = settings.log_format
+        scrape, metrics_url = None, None
+        if settings.metrics is not None:  # bound now: a port in use fails before any worker
+            from keel.serving.metrics import metrics_port
+
+            scrape = metrics_port(settings.metrics.host, settings.metrics.port)
+            metrics_url = f"http://{settings.metrics.host}:{settings.metrics.port}/metrics"
     data = {"url": f"http://{host}:{port}", "workers": workers, "project": str(root)}
+    data["metrics"] = metrics_url
     data["snapshot"] = None if snapshot is None else iso_time(snapshot.written_at)
     os.environ.pop(STORE_DOWN_ENV, None)
     if snapshot is not None:
@@ -71,6 +79,8 @@ def serve(
 
     def human(out: Console) -> None:
         out.print(f"serving {root.name} on {data['url']}", style="green")
+        if data["metrics"]:
+            out.print(f"metrics for Prometheus, without a key, at {data['metrics']}")
         if snapshot is not None:
             out.print(
                 f"the metadata store is unreachable: serving from the snapshot of "
@@ -87,6 +97,7 @@ def serve(
         keep_alive=keep_alive,
         header_timeout=header_timeout,
         log_format=log_format,
+        metrics=scrape,
     )
 
 

@@ -43,7 +43,9 @@ def worker(
             min=0,
             max=65535,
             help="Serve drift, performance, alert, rollout and delivery gauges at /metrics "
-            "on this port (no key: bind it where only the scraper reaches it).",
+            "on this port, with probes at /healthz (alive) and /readyz (a cycle finished "
+            "within 3 intervals, store readable); no key: bind it where only the scraper "
+            "and the probes reach it.",
         ),
     ] = None,
     metrics_host: Annotated[str, typer.Option(help="Address for --metrics-port.")] = "127.0.0.1",
@@ -62,7 +64,7 @@ def worker(
     if metrics_port is not None:
         from keel.monitoring.gauges import WorkerGauges
 
-        gauges = WorkerGauges()
+        gauges = WorkerGauges(every=pause)
         gauges.serve(metrics_host, metrics_port)
     _loop(project, pause, _stop_on_signals(), as_json, gauges=gauges)
 

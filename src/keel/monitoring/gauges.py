@@ -3,22 +3,29 @@ and estimated performance, open alerts by severity, running rollouts and the del
 measures, refreshed after every cycle.
 
 ``keel worker --metrics-port N`` serves them at ``/metrics`` on that port (no key: bind it
-where only the scraper reaches it). ``samples`` is pure: the cycle's result and the
-store's readings in, (name, labels, value) out.
+where only the scraper reaches it), beside two probes: ``/healthz`` answers 200 while the
+process lives, ``/readyz`` 200 while the worker keeps its schedule (a cycle finished within
+the last ``READY_INTERVALS`` intervals, and it could read the metadata store) and 503 with
+the reason otherwise. ``samples`` and ``unready`` are pure: readings in, answers out.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 if TYPE_CHECKING:
     from keel.project import Project
+    from keel.scrape import Answer, ScrapeServer
 
-__all__ = ["WorkerGauges", "samples"]
+__all__ = ["READY_INTERVALS", "WorkerGauges", "samples", "unready"]
+
+READY_INTERVALS = 3  # /readyz fails once no cycle has finished for this many intervals
 
 Sample = tuple[str, dict[str, str], float]
 
@@ -109,19 +116,58 @@ def _delivery(measures: Mapping[str, Any]) -> list[Sample]:
     return [(name, {}, float(value)) for name, value in values.items() if value is not None]
 
 
-class WorkerGauges:
-    """The gauges in their own registry, served on a port. Each refresh swaps in a whole
-    new set of readings at once, so a scrape never sees half a cycle."""
+def unready(
+    now: float, cycled_at: float | None, store_ok: bool, every: float, intervals: int
+) -> str | None:
+    """Why a worker cycling every ``every`` seconds is not ready, or None when it is: no
+    cycle finished yet, the last one could not read the store, or it is too long ago."""
+    if cycled_at is None:
+        return "no cycle has finished yet"
+    if not store_ok:
+        return "the last cycle could not read the metadata store"
+    if now - cycled_at > intervals * every:
+        return (
+            f"the last cycle finished {now - cycled_at:.0f} s ago, "
+            f"more than {intervals} intervals of {every:g} s"
+        )
+    return None
 
-    def __init__(self) -> None:
+
+class WorkerGauges:
+    """The gauges in their own registry, served on a port with the probes. Each refresh
+    swaps in a whole new set of readings at once, so a scrape never sees half a cycle."""
+
+    def __init__(self, every: float = 60.0) -> None:
         self.registry = CollectorRegistry()
         self._samples: list[Sample] = []
         self.registry.register(self)
+        self.every = every
+        self.cycled_at: float | None = None  # time.monotonic() when the last cycle ended
+        self.store_ok = False
 
-    def serve(self, host: str, port: int) -> None:
-        from prometheus_client import start_http_server
+    def serve(self, host: str, port: int) -> ScrapeServer:
+        """``/metrics``, ``/healthz`` and ``/readyz`` on ``host:port``, on a thread; a port
+        that cannot be bound is one sentence."""
+        from keel.errors import MonitoringError
+        from keel.scrape import ScrapeServer, bind_failure
 
-        start_http_server(port, addr=host, registry=self.registry)
+        routes = {"/metrics": self._metrics, "/healthz": _alive, "/readyz": self._ready}
+        try:
+            server = ScrapeServer(host, port, routes)
+        except OSError as error:
+            raise MonitoringError(bind_failure(error, host, port, "--metrics-port")) from None
+        server.start()
+        return server
+
+    def _metrics(self) -> Answer:
+        return 200, CONTENT_TYPE_LATEST, generate_latest(self.registry)
+
+    def _ready(self) -> Answer:
+        reason = unready(
+            time.monotonic(), self.cycled_at, self.store_ok, self.every, READY_INTERVALS
+        )
+        body = {"ready": reason is None, "reason": reason}
+        return (200 if reason is None else 503), "application/json", json.dumps(body).encode()
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """The prometheus_client collector protocol: one family per gauge name."""
@@ -136,11 +182,13 @@ class WorkerGauges:
     def update(self, found: list[Sample]) -> None:
         """Replace every reading with ``found`` (a column gone is gone)."""
         self._samples = list(found)
+        self.cycled_at, self.store_ok = time.monotonic(), True
 
     def failed(self) -> None:
         """The cycle or the store failed: say so, and keep the last readings."""
         kept = [sample for sample in self._samples if sample[0] != "keel_worker_cycle_ok"]
         self._samples = [("keel_worker_cycle_ok", {}, 0.0), *kept]
+        self.cycled_at, self.store_ok = time.monotonic(), False
 
     def refresh(self, project: Project, cycle: Mapping[str, Any], now: float) -> None:
         """Read the alerts, rollouts and delivery measures, and update from ``cycle``."""
@@ -152,3 +200,7 @@ class WorkerGauges:
         rollouts = [(r.kind, r.version, r.share) for r in staged(project)]
         delivery = read_delivery(project, now=now).to_dict()
         self.update(samples(cycle, alerts, rollouts, delivery, now))
+
+
+def _alive() -> Answer:
+    return 200, "application/json", b'{"status":"alive"}'

@@ -74,6 +74,8 @@ The ``serving:`` section of keel.yaml (every key optional; defaults shown)::
       keys_refresh: 5s                # how soon a revoked key is refused
       proxy: null                     # {trusted: [10.0.0.0/8], headers: x-forwarded}: the
                                       # ingress whose forwarded https the dashboard believes
+      metrics: null                   # {port: 9100, host: 0.0.0.0}: /metrics without a key
+                                      # on that port (the main port's needs an admin key)
       log_predictions: true
       log_fsync: false                # true: fsync each append (survives power loss)
       log_roll: worker                # or server: roll spools into segments in-process

@@ -3,18 +3,30 @@
 Each app owns its registry (two apps in one test process do not collide). When
 ``PROMETHEUS_MULTIPROC_DIR`` is set (``keel serve --workers N`` sets it), every worker
 writes its values to files there and ``/metrics`` sums them across workers.
+With ``serving.metrics`` set, the supervisor also serves that sum on a port of its own,
+without a key (``metrics_port``); it reads the same files, so both answers agree.
 Label children are cached: the hot path pays a dict lookup, not a label resolution.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.multiprocess import MultiProcessCollector
 
-__all__ = ["MULTIPROC_ENV", "Metrics"]
+if TYPE_CHECKING:
+    from keel.scrape import ScrapeServer
+
+__all__ = ["MULTIPROC_ENV", "Metrics", "metrics_port", "workers_text"]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _LATENCY = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -95,7 +107,28 @@ class Metrics:
     def render(self) -> bytes:
         """The exposition text: this process's metrics, or every worker's summed."""
         if os.environ.get(MULTIPROC_ENV):
-            combined = CollectorRegistry()
-            MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
-            return generate_latest(combined)
+            return workers_text()
         return generate_latest(self.registry)
+
+
+def workers_text() -> bytes:
+    """Every worker's metrics summed, from the files in ``PROMETHEUS_MULTIPROC_DIR``."""
+    combined = CollectorRegistry()
+    MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
+    return generate_latest(combined)
+
+
+def metrics_port(host: str, port: int) -> ScrapeServer:
+    """``/metrics`` (every worker's, summed) on ``host:port`` without a key, and nothing
+    else; bound now, started by ``keel.serving.runner`` once the workers' folder exists."""
+    from keel.errors import ServingError
+    from keel.scrape import ScrapeServer, bind_failure
+
+    try:
+        return ScrapeServer(host, port, {"/metrics": _scrape})
+    except OSError as error:
+        raise ServingError(bind_failure(error, host, port, "serving.metrics")) from None
+
+
+def _scrape() -> tuple[int, str, bytes]:
+    return 200, CONTENT_TYPE_LATEST, workers_text()

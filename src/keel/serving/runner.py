@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from uvicorn import server as uvicorn_server
 
@@ -32,6 +32,9 @@ from keel.serverlogs import LogFormat, RequestIds, server_logging
 from keel.serving.asgi import KeelApp
 from keel.serving.headers import DEFAULT_HEADER_TIMEOUT_S, HEADER_TIMEOUT_ENV
 from keel.serving.metrics import MULTIPROC_ENV
+
+if TYPE_CHECKING:
+    from keel.scrape import ScrapeServer
 
 __all__ = [
     "PROJECT_ENV",
@@ -114,6 +117,7 @@ def run_server(
     keep_alive: float,
     header_timeout: float = DEFAULT_HEADER_TIMEOUT_S,
     log_format: LogFormat = "text",
+    metrics: ScrapeServer | None = None,
 ) -> None:
     """Serve until SIGTERM or Ctrl-C; return (exit code 0) after a graceful shutdown.
 
@@ -122,6 +126,8 @@ def run_server(
     first, a request the client sends at that moment would meet a closed connection. A
     connection gets ``header_timeout`` seconds to send a request's headers (see
     ``keel.serving.headers``). ``log_format`` picks text or JSON lines on stderr.
+    ``metrics`` (``serving.metrics``'s port) is served by the supervisor from the workers'
+    files, so with it even one worker runs under a supervisor.
     """
     import uvicorn
     from uvicorn.supervisors import Multiprocess
@@ -129,7 +135,8 @@ def run_server(
     os.environ[PROJECT_ENV] = str(root)
     os.environ[HEADER_TIMEOUT_ENV] = str(header_timeout)
     os.environ.pop(SUPERVISOR_ENV, None)
-    if workers > 1:
+    supervised = workers > 1 or metrics is not None
+    if supervised:
         os.environ[SUPERVISOR_ENV] = str(os.getpid())
         folder = root / ".keel" / "metrics"
         shutil.rmtree(folder, ignore_errors=True)
@@ -148,8 +155,10 @@ def run_server(
         http="keel.serving.headers:HeaderTimeoutProtocol",
         proxy_headers=False,  # forwarded headers are believed per serving.proxy, not by default
     )
-    if workers > 1:
+    if supervised:
         # each worker runs uvicorn's own server; the supervisor exits 0 after stopping them
+        if metrics is not None:
+            metrics.start()
         Multiprocess(config, sockets=[config.bind_socket()]).run()
     else:
         _Server(config).run()
