@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from keel.errors import MonitoringError
-from keel.monitoring.log import PredictionLog
 from keel.monitoring.performance import Performance, join_feedback, window_performance
+from keel.monitoring.segments import LogReader
 from keel.monitoring.wiring import WindowChoice
 
 if TYPE_CHECKING:
@@ -200,7 +200,7 @@ def label_delay(times: pd.Series, received: pd.Series) -> timedelta | None:
 
 
 def window_report(
-    log: PredictionLog,
+    log: LogReader,
     store: MetadataStore,
     choice: WindowChoice,
     *,
@@ -232,7 +232,7 @@ def window_report(
     return result, result.labelled
 
 
-def _window(log: PredictionLog, choice: WindowChoice, now: datetime, score: str | None) -> Any:
+def _window(log: LogReader, choice: WindowChoice, now: datetime, score: str | None) -> Any:
     start = now - choice.duration if choice.duration is not None else None
     frame = log.read(start=start, last=choice.last)
     if "route" in frame:  # a shadow's answers reach no one and repeat production's ids

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from keel.schema import ServingConfig
 from keel.serving.backend import ModelBackend, Prediction
@@ -29,12 +29,10 @@ from keel.serving.logwriter import LogWriter
 from keel.serving.metrics import Metrics
 from keel.serving.validation import ValidationPolicy, Validator, compile_validator
 
-if TYPE_CHECKING:
-    from keel.serving.arms import Delivery
-
 __all__ = [
     "PREVIOUS",
     "Action",
+    "Beside",
     "ServedModel",
     "ServerState",
     "StandIn",
@@ -176,6 +174,28 @@ def action_for(actions: list[Action], answer: Prediction, row: Mapping[str, Any]
     return None
 
 
+class ShadowArm(Protocol):
+    """The shadow a server holds (``keel.serving.arms.ShadowRunner``)."""
+
+    @property
+    def served(self) -> ServedModel: ...
+
+    def offer(self, rows: list[dict[str, Any]], ids: list[str]) -> None: ...
+
+
+class Beside(Protocol):
+    """A canary and a shadow beside production (``keel.serving.arms.Delivery``), as the
+    hot path uses them: defined here so the state does not import the arms that fill it."""
+
+    @property
+    def canary(self) -> ServedModel | None: ...
+
+    @property
+    def shadow(self) -> ShadowArm | None: ...
+
+    def routes(self, rows: list[dict[str, Any]]) -> list[tuple[str, str | None]]: ...
+
+
 @dataclass
 class ServerState:
     """Everything the routes share; built by ``create_app``."""
@@ -193,7 +213,7 @@ class ServerState:
     last_load_error: dict[str, Any] | None = None
     metadata_ok: bool | None = None
     degraded: str | None = None  # "store unreachable since <time>" while serving without it
-    delivery: Delivery | None = None  # a canary or shadow beside production, if any
+    delivery: Beside | None = None  # a canary or shadow beside production, if any
 
     def unservable(self) -> str | None:
         """Why no prediction can be given at all (no model, no rule in the chain), or None."""
