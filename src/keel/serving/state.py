@@ -12,6 +12,8 @@ honest to say and ``ServerState.unservable`` gives the 503's sentence instead.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -39,6 +41,8 @@ __all__ = [
     "compile_actions",
     "serve_model",
 ]
+
+logger = logging.getLogger("keel.serving")
 
 Action = tuple[Callable[[Mapping[str, Any]], Any], str]
 PREVIOUS = "previous"  # the fallback marker of an earlier version standing in for production
@@ -169,9 +173,37 @@ def action_for(actions: list[Action], answer: Prediction, row: Mapping[str, Any]
         try:
             if condition(values):
                 return say
-        except Exception:  # a condition that cannot apply to this answer does not fire
-            continue
+        except Exception as error:  # a condition that cannot apply to this answer does not fire
+            _ACTION_ERRORS.report(say, error)
     return None
+
+
+class _OnceEach:
+    """Logs each distinct failure of an action's condition once per process (not once per
+    request), and stops noting new ones after ``limit`` (errors that quote row values)."""
+
+    def __init__(self, limit: int = 100) -> None:
+        self.limit = limit
+        self._seen: set[tuple[str, str, str]] = set()
+        self._lock = threading.Lock()
+
+    def report(self, say: str, error: Exception) -> None:
+        key = (say, type(error).__name__, str(error))
+        with self._lock:
+            if key in self._seen or len(self._seen) > self.limit:
+                return
+            self._seen.add(key)
+            full = len(self._seen) > self.limit
+        logger.warning(
+            "action %r did not fire: its condition failed with %s: %s (logged once; the "
+            "answer goes out without this action)",
+            say, type(error).__name__, error,
+        )  # fmt: skip
+        if full:
+            logger.warning("more distinct action condition failures are not logged")
+
+
+_ACTION_ERRORS = _OnceEach()
 
 
 class ShadowArm(Protocol):
