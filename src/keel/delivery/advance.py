@@ -24,7 +24,6 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-import orjson
 import sqlalchemy as sa
 
 from keel.delivery.evidence import arm_rows, arm_stats, labels_for, read_since, shadow_pairs
@@ -223,20 +222,14 @@ def _rolled_back(project: Project, version: int, reason: str, breaches: list[str
 def _finish_interrupted(project: Project) -> list[dict[str, Any]]:
     """Finish what a killed worker left half done: a rollout still ``running`` whose
     version the worker already moved (its record and alert were never written)."""
-    from keel.training.registry import Registry
-    from keel.training.tables import model_versions
+    from keel.training import Registry
 
-    joined = rollouts.join(model_versions, model_versions.c.version == rollouts.c.version)
-    query = (
-        sa.select(rollouts.c.version, rollouts.c.kind, model_versions.c.status)
-        .select_from(joined)
-        .where(rollouts.c.state == "running")
-        .where(model_versions.c.status != rollouts.c.kind)
-    )
+    query = sa.select(rollouts.c.version, rollouts.c.kind).where(rollouts.c.state == "running")
     with project.store.engine.connect() as connection:
-        stale = connection.execute(query).all()
+        running = connection.execute(query).all()
     registry = Registry(project.store)
-    return [_finish(project, registry, *row) for row in stale]
+    stale = [(version, kind, registry.get(version).status) for version, kind in running]
+    return [_finish(project, registry, *row) for row in stale if row[2] != row[1]]
 
 
 def _finish(
@@ -280,19 +273,11 @@ def stage_candidate(project: Project) -> dict[str, Any] | None:
 
 def _retrained_candidate(project: Project) -> int | None:
     """The newest retrain run's version, if it passed its gate and was never staged."""
-    from keel.monitoring.tables import retrain_runs
-    from keel.training.registry import Registry
+    from keel.monitoring import last_passed_retrain
+    from keel.training import Registry
 
-    query = (
-        sa.select(retrain_runs.c.details)
-        .where(retrain_runs.c.outcome == "passed the gate")
-        .order_by(retrain_runs.c.started_at.desc())
-        .limit(1)
-    )
-    with project.store.engine.connect() as connection:
-        details = connection.execute(query).scalar()
-    version = orjson.loads(details).get("version") if details else None
-    if not isinstance(version, int) or rollout(project, version) is not None:
+    version = last_passed_retrain(project.store)
+    if version is None or rollout(project, version) is not None:
         return None
     found = Registry(project.store).get(version)
     return version if found.status == "candidate" and found.gate_passed else None

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-
 from keel.errors import RegistryError
 from keel.project import Project
 from keel.training.registry import Registry
-from keel.training.tables import model_events
 from keel.training.verify import verify_deployable
 from keel.training.versions import ModelVersion, StatusEvent
 
@@ -28,14 +25,7 @@ DEPLOYED_STATUSES = ("production", "shadow", "canary")
 def deployments(project: Project, limit: int | None = 50) -> list[StatusEvent]:
     """Status changes into or out of a deployed status, newest first (all of them when
     ``limit`` is None)."""
-    touched = sa.or_(
-        model_events.c.to_status.in_(DEPLOYED_STATUSES),
-        model_events.c.from_status.in_(DEPLOYED_STATUSES),
-    )
-    columns = [c for c in model_events.c if c.name != "id"]
-    query = sa.select(*columns).where(touched).order_by(model_events.c.id.desc()).limit(limit)
-    with project.store.engine.connect() as connection:
-        return [StatusEvent(**dict(row._mapping)) for row in connection.execute(query)]
+    return Registry(project.store).status_events(DEPLOYED_STATUSES, limit=limit)
 
 
 def previous_production(events: Sequence[StatusEvent], current: int | None) -> int | None:
@@ -64,11 +54,5 @@ def rollback(project: Project, reason: str, actor: str) -> ModelVersion:
 
 
 def _promotions(project: Project) -> list[StatusEvent]:
-    columns = [c for c in model_events.c if c.name != "id"]
-    query = (
-        sa.select(*columns)
-        .where(model_events.c.to_status == "production")
-        .order_by(model_events.c.id.desc())
-    )
-    with project.store.engine.connect() as connection:
-        return [StatusEvent(**dict(row._mapping)) for row in connection.execute(query)]
+    registry = Registry(project.store)
+    return registry.status_events(["production"], into_only=True, limit=None)

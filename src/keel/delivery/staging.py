@@ -141,16 +141,14 @@ def rollout(project: Project, version: int) -> Rollout | None:
 
 
 def staged(project: Project) -> list[Rollout]:
-    """The running shadow and canary (at most one each), for the server to load."""
-    from keel.training.tables import model_versions
-
-    joined = rollouts.join(model_versions, model_versions.c.version == rollouts.c.version)
+    """The running shadow and canary (at most one each), for the server to load: running
+    rollout records whose version the registry still has in that status."""
     query = (
-        sa.select(rollouts)
-        .select_from(joined)
-        .where(rollouts.c.state == "running")
-        .where(model_versions.c.status == rollouts.c.kind)
-        .order_by(rollouts.c.version.desc())
+        sa.select(rollouts).where(rollouts.c.state == "running").order_by(rollouts.c.version.desc())
     )
     with project.store.engine.connect() as connection:
-        return [Rollout(**dict(row._mapping)) for row in connection.execute(query)]
+        running = [Rollout(**dict(row._mapping)) for row in connection.execute(query)]
+    if not running:
+        return []
+    registry = Registry(project.store)
+    return [found for found in running if registry.get(found.version).status == found.kind]

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from keel.project import Project
     from keel.training.versions import ModelVersion
 
-__all__ = ["answers", "export_mlflow", "import_mlflow", "is_mlflow_model"]
+__all__ = ["export_mlflow", "import_mlflow", "is_mlflow_model"]
 
 FLAVORS = ("sklearn", "xgboost", "lightgbm")  # the loaders tried, in this order
 _BUNDLE = "keel-model.pkl"
@@ -183,23 +183,6 @@ def _digest(folder: Path) -> str:
 
 
 # -- export -------------------------------------------------------------------------------
-
-
-def answers(bundle: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
-    """Keel's answer fields for each row of ``frame``."""
-    import numpy as np
-    import pandas as pd
-
-    from keel.training.artifact import positive_index, predict_proba, predict_scores
-
-    if bundle["task"] != "classification":
-        return pd.DataFrame({"prediction": predict_scores(bundle, frame)}, index=frame.index)
-    proba = predict_proba(bundle, frame)
-    classes = np.asarray(bundle["model"].classes_, dtype=object)
-    out = pd.DataFrame({"prediction": classes[proba.argmax(axis=1)]}, index=frame.index)
-    if proba.shape[1] == 2:
-        out["probability"] = proba[:, positive_index(bundle)]
-    return out
 
 
 def export_mlflow(project: Project, version: ModelVersion, folder: Path) -> Path:

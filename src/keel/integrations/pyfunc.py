@@ -9,9 +9,7 @@ from typing import Any
 import pandas as pd
 from mlflow.pyfunc.model import PythonModel
 
-from keel.integrations.mlflow import answers
-
-__all__ = ["KeelPyfunc"]
+__all__ = ["KeelPyfunc", "answers"]
 
 
 class KeelPyfunc(PythonModel):
@@ -26,3 +24,20 @@ class KeelPyfunc(PythonModel):
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
         return answers(self.bundle, model_input)
+
+
+def answers(bundle: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
+    """Keel's answer fields for each row of ``frame``."""
+    import numpy as np
+    import pandas as pd
+
+    from keel.training.artifact import positive_index, predict_proba, predict_scores
+
+    if bundle["task"] != "classification":
+        return pd.DataFrame({"prediction": predict_scores(bundle, frame)}, index=frame.index)
+    proba = predict_proba(bundle, frame)
+    classes = np.asarray(bundle["model"].classes_, dtype=object)
+    out = pd.DataFrame({"prediction": classes[proba.argmax(axis=1)]}, index=frame.index)
+    if proba.shape[1] == 2:
+        out["probability"] = proba[:, positive_index(bundle)]
+    return out

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from keel.monitoring.performance import Performance, join_feedback, window_performance
     from keel.monitoring.reference import Reference
     from keel.monitoring.results import ColumnDrift, DriftReport, DriftSettings, Moved
+    from keel.monitoring.retrain import last_passed_retrain
     from keel.monitoring.segments import SegmentInfo
     from keel.monitoring.sketch import Bins, ColumnSketch, Layout, Sketch
     from keel.monitoring.window import feature_view
@@ -63,6 +64,7 @@ _LAZY = {
     "compare_frame": "drift",
     "feature_view": "window",
     "join_feedback": "performance",
+    "last_passed_retrain": "retrain",
     "logged": "wrap",
     "window_performance": "performance",
 }
@@ -86,6 +88,7 @@ __all__ = [
     "compare_frame",
     "feature_view",
     "join_feedback",
+    "last_passed_retrain",
     "logged",
     "window_performance",
 ]

@@ -1,6 +1,7 @@
 """Ground truth in the metadata store, and a window's performance from it (thin shell).
 
-Feedback lives in the serving layer's ``keel_feedback`` table (``POST /v1/feedback``
+Feedback lives in the serving layer's ``keel_feedback`` table, read and written here
+through ``keel.serving.read_feedback`` and ``replace_feedback`` (``POST /v1/feedback``
 writes it too): one row per prediction id, a later report replacing an earlier one. A
 row that is already stored as it is stays untouched (its arrival time too), so loading
 the same file twice changes nothing, and says so.
@@ -15,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from keel.errors import MonitoringError
-from keel.monitoring.log import PredictionLog
 from keel.monitoring.performance import Performance, join_feedback, window_performance
+from keel.monitoring.segments import LogReader
 from keel.monitoring.wiring import WindowChoice
 
 if TYPE_CHECKING:
@@ -78,9 +79,7 @@ def read_feedback_file(path: Path) -> pd.DataFrame:
 
 def store_feedback(store: MetadataStore, frame: pd.DataFrame, now: float) -> FeedbackLoad:
     """Write feedback rows (the last per id wins); rows stored as they are stay as they are."""
-    import sqlalchemy as sa
-
-    from keel.serving.tables import feedback
+    from keel.serving.feedback import replace_feedback
 
     latest = frame.drop_duplicates("prediction_id", keep="last")
     has_value = "value" in latest.columns
@@ -95,34 +94,15 @@ def store_feedback(store: MetadataStore, frame: pd.DataFrame, now: float) -> Fee
     }
     stored = _stored(store, list(rows))
     changed = [r for pid, r in rows.items() if stored.get(pid) != (r["label"], r["value"])]
-    with store.begin() as conn:
-        ids = [row["prediction_id"] for row in changed if row["prediction_id"] in stored]
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            conn.execute(sa.delete(feedback).where(feedback.c.prediction_id.in_(chunk)))
-        if changed:
-            conn.execute(feedback.insert(), changed)
+    replace_feedback(store, changed)
     updated = sum(1 for row in changed if row["prediction_id"] in stored)
     return FeedbackLoad(len(changed) - updated, updated, len(rows) - len(changed))
 
 
 def _stored(store: MetadataStore, ids: list[str]) -> dict[str, tuple[str, float | None]]:
-    found = _select(store, ids, ["label", "value"])
-    return {row[0]: (row[1], row[2]) for row in found}
+    from keel.serving.feedback import read_feedback
 
-
-def _select(store: MetadataStore, ids: list[str], names: list[str]) -> list[Any]:
-    import sqlalchemy as sa
-
-    from keel.serving.tables import feedback
-
-    columns = [feedback.c.prediction_id, *(feedback.c[name] for name in names)]
-    found: list[Any] = []
-    with store.begin() as conn:
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            found.extend(conn.execute(sa.select(*columns).where(columns[0].in_(chunk))).all())
-    return found
+    return {row[0]: (row[1], row[2]) for row in read_feedback(store, ids, ["label", "value"])}
 
 
 def load_labels(store: MetadataStore, ids: list[str]) -> pd.DataFrame:
@@ -130,7 +110,9 @@ def load_labels(store: MetadataStore, ids: list[str]) -> pd.DataFrame:
     arrival time (``received_at``, UNIX seconds)."""
     import pandas as pd
 
-    found = _select(store, ids, ["label", "value", "received_at"])
+    from keel.serving.feedback import read_feedback
+
+    found = read_feedback(store, ids, ["label", "value", "received_at"])
     return pd.DataFrame(found, columns=["prediction_id", "label", "value", "received_at"])
 
 
@@ -200,7 +182,7 @@ def label_delay(times: pd.Series, received: pd.Series) -> timedelta | None:
 
 
 def window_report(
-    log: PredictionLog,
+    log: LogReader,
     store: MetadataStore,
     choice: WindowChoice,
     *,
@@ -232,7 +214,7 @@ def window_report(
     return result, result.labelled
 
 
-def _window(log: PredictionLog, choice: WindowChoice, now: datetime, score: str | None) -> Any:
+def _window(log: LogReader, choice: WindowChoice, now: datetime, score: str | None) -> Any:
     start = now - choice.duration if choice.duration is not None else None
     frame = log.read(start=start, last=choice.last)
     if "route" in frame:  # a shadow's answers reach no one and repeat production's ids

@@ -43,12 +43,14 @@ from keel.monitoring.segments import (
     SegmentInfo,
     SegmentManifest,
     SegmentStore,
+    Sketcher,
     fsync_dir,
     locations,
     read_segments,
     write_parquet,
 )
 from keel.monitoring.spool import SpoolWriter, read_spool, try_lock
+from keel.monitoring.wrap import logged
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,9 +61,6 @@ if TYPE_CHECKING:
 __all__ = ["FlushResult", "PredictionLog", "Sketcher"]
 
 logger = logging.getLogger("keel.monitoring")
-
-Sketcher = Callable[[list[dict[str, Any]]], dict[str, Any]]
-"""Summarises a segment's records (e.g. drift sketches) into its commit marker."""
 
 
 @dataclass(frozen=True)
@@ -111,10 +110,10 @@ class PredictionLog:
         config = project.config.monitoring
         folder = project.root / config.log if config and config.log else None
         if "sketcher" not in options:
-            from keel.monitoring.cycle import project_sketcher
+            from keel.monitoring.project_reference import project_sketcher
 
             options["sketcher"] = project_sketcher(project)
-        from keel.monitoring.store_manifest import StoreManifest
+        from keel.monitoring.store_manifest import StoreManifest  # sqlalchemy, on first use
 
         folder = folder or project.state_dir / "predictions"
         segments = ArtifactSegments(project.artifacts, cache=folder / "cache")
@@ -173,8 +172,6 @@ class PredictionLog:
 
     def watch(self, **options: Any) -> Callable[[Any], Any]:
         """Decorator: log every call of a ``predict`` function (see ``keel.monitoring.logged``)."""
-        from keel.monitoring.wrap import logged
-
         return logged(self, **options)
 
     # -- rolling --------------------------------------------------------------------

@@ -26,8 +26,16 @@ from keel.monitoring.tables import retrain_runs
 if TYPE_CHECKING:
     from keel.project import Project
     from keel.schema import RetrainSpec
+    from keel.store.metadata import MetadataStore
 
-__all__ = ["RetrainDecision", "RetrainPolicy", "RetrainSignals", "RetrainTrigger", "should_retrain"]
+__all__ = [
+    "RetrainDecision",
+    "RetrainPolicy",
+    "RetrainSignals",
+    "RetrainTrigger",
+    "last_passed_retrain",
+    "should_retrain",
+]
 
 
 @dataclass(frozen=True)
@@ -160,6 +168,21 @@ class RetrainTrigger:
     def _last_start(self) -> float | None:
         with self.project.store.begin() as conn:
             return conn.execute(sa.select(sa.func.max(retrain_runs.c.started_at))).scalar()
+
+
+def last_passed_retrain(store: MetadataStore) -> int | None:
+    """The version the newest retrain run trained, if that run's candidate passed its gate
+    (the newest run that passed, whatever ran after it); None if none did."""
+    query = (
+        sa.select(retrain_runs.c.details)
+        .where(retrain_runs.c.outcome == "passed the gate")
+        .order_by(retrain_runs.c.started_at.desc())
+        .limit(1)
+    )
+    with store.engine.connect() as connection:
+        details = connection.execute(query).scalar()
+    version = orjson.loads(details).get("version") if details else None
+    return version if isinstance(version, int) else None
 
 
 def _outcome(trainer: Trainer, project: Project) -> tuple[str, dict[str, Any]]:

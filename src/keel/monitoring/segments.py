@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,10 +30,12 @@ if TYPE_CHECKING:
 __all__ = [
     "ArtifactSegments",
     "FolderSegments",
+    "LogReader",
     "Manifest",
     "SegmentInfo",
     "SegmentManifest",
     "SegmentStore",
+    "Sketcher",
     "flatten",
     "read_segments",
     "write_parquet",
@@ -313,3 +315,25 @@ def fsync_dir(folder: Path) -> None:
 
 def locations(infos: Iterable[SegmentInfo], store: SegmentStore) -> list[Path]:
     return [store.local(info.location) for info in infos]
+
+
+Sketcher = Callable[[list[dict[str, Any]]], dict[str, Any]]
+"""Summarises a segment's records (e.g. drift sketches) into its commit marker."""
+
+
+class LogReader(Protocol):
+    """What reading a prediction log's committed segments needs (``PredictionLog`` is
+    one): the modules that read windows depend on this, not on the log that writes."""
+
+    folder: Path
+    store: SegmentStore
+
+    def segments(self) -> list[SegmentInfo]: ...
+
+    def read(
+        self,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        last: int | None = None,
+    ) -> pd.DataFrame: ...

@@ -18,9 +18,8 @@ import orjson
 
 from keel.errors import MonitoringError
 from keel.monitoring.drift import role_of
-from keel.monitoring.log import Sketcher
 from keel.monitoring.reference import Reference
-from keel.monitoring.segments import SegmentInfo, records_frame
+from keel.monitoring.segments import SegmentInfo, Sketcher, records_frame
 from keel.monitoring.sketch import Layout, Sketch
 
 if TYPE_CHECKING:

@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from keel.errors import MonitoringError
 from keel.monitoring.drift import compare, compare_frame
-from keel.monitoring.log import PredictionLog
 from keel.monitoring.reference import Reference
 from keel.monitoring.results import DEFAULT_MIN_EFFECT, DriftReport, DriftSettings
-from keel.monitoring.segments import locations, read_segments
+from keel.monitoring.segments import LogReader, locations, read_segments
 from keel.monitoring.sketch import Sketch
 from keel.monitoring.window import (
     by_version,
@@ -96,7 +95,7 @@ def pick_version(counts: dict[str, int], choice: WindowChoice) -> str | None:
     return main_version(counts)
 
 
-def select_window(log: PredictionLog, choice: WindowChoice, now: datetime) -> pd.DataFrame:
+def select_window(log: LogReader, choice: WindowChoice, now: datetime) -> pd.DataFrame:
     """The window's logged rows, under their plain feature names."""
     start = now - choice.duration if choice.duration is not None else None
     if choice.skip_first:
@@ -114,7 +113,7 @@ def select_window(log: PredictionLog, choice: WindowChoice, now: datetime) -> pd
 
 def load_reference(
     path: Path | None,
-    log: PredictionLog | None = None,
+    log: LogReader | None = None,
     first: int | None = None,
     bins: int = 100,
     max_categories: int = 50,
@@ -143,7 +142,7 @@ def load_reference(
 
 
 def run_drift(
-    log: PredictionLog,
+    log: LogReader,
     reference: Reference,
     choice: WindowChoice,
     settings: DriftSettings,
@@ -171,7 +170,7 @@ def run_drift(
 
 
 def version_window(
-    log: PredictionLog, choice: WindowChoice, now: datetime
+    log: LogReader, choice: WindowChoice, now: datetime
 ) -> tuple[pd.DataFrame, str, dict[str, int]]:
     """The window's rows of one model version (plain feature names), that version, and
     the rows per version the window held."""
@@ -189,7 +188,7 @@ def version_window(
     return feature_view(picked.reset_index(drop=True)), version, counts
 
 
-def _window_rows(log: PredictionLog, choice: WindowChoice, now: datetime) -> pd.DataFrame:
+def _window_rows(log: LogReader, choice: WindowChoice, now: datetime) -> pd.DataFrame:
     """The logged rows of the window, all versions; the last N of one version read
     cheaply when the log's last N rows hold only that version."""
     start = now - choice.duration if choice.duration is not None else None
@@ -203,7 +202,7 @@ def _window_rows(log: PredictionLog, choice: WindowChoice, now: datetime) -> pd.
     return _nonempty(rows.iloc[choice.skip_first :] if choice.skip_first else rows, log)
 
 
-def _nonempty(frame: pd.DataFrame, log: PredictionLog) -> pd.DataFrame:
+def _nonempty(frame: pd.DataFrame, log: LogReader) -> pd.DataFrame:
     if frame.empty:
         raise MonitoringError(
             f"no logged predictions in the window in {log.folder}; log some, run a flush, "
@@ -213,7 +212,7 @@ def _nonempty(frame: pd.DataFrame, log: PredictionLog) -> pd.DataFrame:
 
 
 def sketched_window(
-    log: PredictionLog,
+    log: LogReader,
     reference: Reference,
     choice: WindowChoice,
     settings: DriftSettings,
@@ -227,7 +226,7 @@ def sketched_window(
 
 
 def _from_sketches(
-    log: PredictionLog,
+    log: LogReader,
     reference: Reference,
     choice: WindowChoice,
     settings: DriftSettings,

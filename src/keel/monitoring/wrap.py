@@ -11,19 +11,23 @@ from __future__ import annotations
 import functools
 import inspect
 import time
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
-
-if TYPE_CHECKING:
-    from keel.monitoring.log import PredictionLog
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol, TypeVar, cast
 
 __all__ = ["logged", "to_records"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class Appender(Protocol):
+    """Where the records go: a ``PredictionLog`` (this module does not import it, the log
+    imports this module for ``PredictionLog.watch``)."""
+
+    def append(self, entries: Iterable[Mapping[str, Any]]) -> list[str]: ...
+
+
 def logged(
-    log: PredictionLog,
+    log: Appender,
     *,
     model_version: str | None = None,
     route: str | None = None,

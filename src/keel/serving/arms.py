@@ -27,6 +27,7 @@ from keel.serving.backend import Prediction
 from keel.serving.fallback import Rule
 from keel.serving.features import FeatureClient
 from keel.serving.respond import add_probabilities
+from keel.serving.source import Staging
 from keel.serving.state import ServedModel, ServerState, serve_model
 
 if TYPE_CHECKING:
@@ -40,15 +41,6 @@ _SHADOW_BATCH = 64  # rows of waiting requests answered in one shadow call
 _SHADOW_WAIT_S = 5.0  # a shadow call that takes longer is abandoned
 _RETRY_S = 60.0
 _RETIRE_AFTER_S = 30.0
-
-
-@dataclass(frozen=True)
-class Staging:
-    """What the registry has beside production: canary ref and share (0..1), shadow ref."""
-
-    canary: str | None = None
-    share: float = 0.0
-    shadow: str | None = None
 
 
 class ShadowRunner:
@@ -145,7 +137,9 @@ class Delivery:
 
 
 class Arms:
-    """Keeps ``state.delivery`` in step with the registry's canary and shadow."""
+    """Keeps ``state.delivery`` in step with the registry's canary and shadow: the one
+    writer of it, so it keeps the ``Delivery`` it last set (the state knows it only by
+    the shape the hot path uses, ``keel.serving.state.Beside``)."""
 
     def __init__(
         self,
@@ -161,25 +155,27 @@ class Arms:
         self.features = features
         self.entity = state.settings.entity or (features.entities[0] if features else None)
         self._failed: dict[str, float] = {}
+        self._delivery: Delivery | None = None
 
     async def apply(self, staging: Staging) -> None:
         """Load, swap or drop the canary and shadow to match ``staging`` (the registry's,
         read by the caller, or a snapshot's)."""
         staging = self._without_failed(staging)
-        old = self.state.delivery
+        old = self._delivery
         if staging == (old.staging if old is not None else Staging()):
             return
         canary = await self._arm(staging.canary, old.canary if old else None)
         shadow = await self._shadow(staging.shadow, old.shadow if old else None)
-        if canary is None and shadow is None:
-            self.state.delivery = None
-        else:
-            self.state.delivery = Delivery(staging, canary, shadow, self.entity)
+        self._delivery = None
+        if canary is not None or shadow is not None:
+            self._delivery = Delivery(staging, canary, shadow, self.entity)
+        self.state.delivery = self._delivery
         if old is not None and old.canary is not None and old.canary is not canary:
             _retire(old.canary)
 
     async def close(self) -> None:
-        delivery, self.state.delivery = self.state.delivery, None
+        delivery, self._delivery = self._delivery, None
+        self.state.delivery = None
         if delivery is None:
             return
         if delivery.shadow is not None:

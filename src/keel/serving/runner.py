@@ -26,14 +26,14 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from uvicorn import server as uvicorn_server
-
 from keel.serverlogs import LogFormat, RequestIds, server_logging
 from keel.serving.asgi import KeelApp
 from keel.serving.headers import DEFAULT_HEADER_TIMEOUT_S, HEADER_TIMEOUT_ENV
 from keel.serving.metrics import MULTIPROC_ENV
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from keel.scrape import ScrapeServer
 
 __all__ = [
@@ -161,12 +161,25 @@ def run_server(
             metrics.start()
         Multiprocess(config, sockets=[config.bind_socket()]).run()
     else:
-        _Server(config).run()
+        _serve(uvicorn.Server(config))
 
 
-class _Server(uvicorn_server.Server):
-    """uvicorn's server, minus re-raising SIGTERM after a graceful shutdown (exit 0)."""
+def _serve(server: uvicorn.Server) -> None:
+    """Run ``server`` and return after a graceful shutdown (exit 0).
 
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        super().handle_exit(sig, frame)
-        self._captured_signals.clear()
+    uvicorn puts its own SIGTERM and SIGINT handlers in place while it serves, and once it
+    has shut down it restores the handlers it found and raises the signal again for them.
+    The ones it finds are these: they ask the server to stop (a signal before uvicorn's
+    handlers are in place), which after the shutdown does nothing, so the re-raised signal
+    ends no process and ``run_server`` returns.
+    """
+
+    def stop(sig: int, frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -29,19 +29,38 @@ from keel.serving.backend import ModelBackend, SklearnBackend
 if TYPE_CHECKING:
     from keel.delivery.staging import Rollout
     from keel.project import Project
-    from keel.serving.arms import Staging
-    from keel.serving.snapshot import ModelCache
+    from keel.store.artifacts import ArtifactStore
 
 __all__ = [
     "ModelRecipe",
     "ModelSource",
     "RegistrySource",
+    "Staging",
     "baseline_from_reference",
     "conformal_halfwidth",
     "staging_of",
 ]
 
 _STAND_INS = 3  # earlier versions tried, newest first, when production does not load
+
+
+@dataclass(frozen=True)
+class Staging:
+    """What the registry has beside production: canary ref and share (0..1), shadow ref."""
+
+    canary: str | None = None
+    share: float = 0.0
+    shadow: str | None = None
+
+
+class BundleCache(Protocol):
+    """A local copy of model bundles (the replica's snapshot, ``keel.serving.snapshot``)."""
+
+    store: ArtifactStore
+
+    def put(self, digest: str, data: bytes) -> None: ...
+
+    def touch(self, digest: str) -> None: ...
 
 
 class ModelSource(Protocol):
@@ -71,7 +90,7 @@ class RegistrySource:
     """The production version of the project's model registry."""
 
     def __init__(
-        self, project: Project, coverage: float = 0.9, cache: ModelCache | None = None
+        self, project: Project, coverage: float = 0.9, cache: BundleCache | None = None
     ) -> None:
         self.project = project
         self.coverage = coverage
@@ -194,8 +213,6 @@ def _arguments(recipe: ModelRecipe, bundle: dict[str, Any]) -> dict[str, Any]:
 
 def staging_of(rollouts: Iterable[Rollout]) -> Staging:
     """The canary (its share as a fraction) and shadow among running rollout records."""
-    from keel.serving.arms import Staging
-
     canary = shadow = None
     share = 0.0
     for found in rollouts:

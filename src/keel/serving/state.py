@@ -12,10 +12,12 @@ honest to say and ``ServerState.unservable`` gives the 503's sentence instead.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from keel.schema import ServingConfig
 from keel.serving.backend import ModelBackend, Prediction
@@ -29,18 +31,18 @@ from keel.serving.logwriter import LogWriter
 from keel.serving.metrics import Metrics
 from keel.serving.validation import ValidationPolicy, Validator, compile_validator
 
-if TYPE_CHECKING:
-    from keel.serving.arms import Delivery
-
 __all__ = [
     "PREVIOUS",
     "Action",
+    "Beside",
     "ServedModel",
     "ServerState",
     "StandIn",
     "compile_actions",
     "serve_model",
 ]
+
+logger = logging.getLogger("keel.serving")
 
 Action = tuple[Callable[[Mapping[str, Any]], Any], str]
 PREVIOUS = "previous"  # the fallback marker of an earlier version standing in for production
@@ -171,9 +173,59 @@ def action_for(actions: list[Action], answer: Prediction, row: Mapping[str, Any]
         try:
             if condition(values):
                 return say
-        except Exception:  # a condition that cannot apply to this answer does not fire
-            continue
+        except Exception as error:  # a condition that cannot apply to this answer does not fire
+            _ACTION_ERRORS.report(say, error)
     return None
+
+
+class _OnceEach:
+    """Logs each distinct failure of an action's condition once per process (not once per
+    request), and stops noting new ones after ``limit`` (errors that quote row values)."""
+
+    def __init__(self, limit: int = 100) -> None:
+        self.limit = limit
+        self._seen: set[tuple[str, str, str]] = set()
+        self._lock = threading.Lock()
+
+    def report(self, say: str, error: Exception) -> None:
+        key = (say, type(error).__name__, str(error))
+        with self._lock:
+            if key in self._seen or len(self._seen) > self.limit:
+                return
+            self._seen.add(key)
+            full = len(self._seen) > self.limit
+        logger.warning(
+            "action %r did not fire: its condition failed with %s: %s (logged once; the "
+            "answer goes out without this action)",
+            say, type(error).__name__, error,
+        )  # fmt: skip
+        if full:
+            logger.warning("more distinct action condition failures are not logged")
+
+
+_ACTION_ERRORS = _OnceEach()
+
+
+class ShadowArm(Protocol):
+    """The shadow a server holds (``keel.serving.arms.ShadowRunner``)."""
+
+    @property
+    def served(self) -> ServedModel: ...
+
+    def offer(self, rows: list[dict[str, Any]], ids: list[str]) -> None: ...
+
+
+class Beside(Protocol):
+    """A canary and a shadow beside production (``keel.serving.arms.Delivery``), as the
+    hot path uses them: defined here so the state does not import the arms that fill it."""
+
+    @property
+    def canary(self) -> ServedModel | None: ...
+
+    @property
+    def shadow(self) -> ShadowArm | None: ...
+
+    def routes(self, rows: list[dict[str, Any]]) -> list[tuple[str, str | None]]: ...
 
 
 @dataclass
@@ -193,7 +245,7 @@ class ServerState:
     last_load_error: dict[str, Any] | None = None
     metadata_ok: bool | None = None
     degraded: str | None = None  # "store unreachable since <time>" while serving without it
-    delivery: Delivery | None = None  # a canary or shadow beside production, if any
+    delivery: Beside | None = None  # a canary or shadow beside production, if any
 
     def unservable(self) -> str | None:
         """Why no prediction can be given at all (no model, no rule in the chain), or None."""

@@ -56,8 +56,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from keel.training.artifact import load_bundle, predict_scores
-    from keel.training.classes import ModelClasses, model_classes
+    from keel.training.artifact import load_bundle, model_classes, predict_scores
+    from keel.training.classes import ModelClasses
     from keel.training.data import TrainingFrame, resolve_training_frame
     from keel.training.diff import diff_records
     from keel.training.example import build_training_table
@@ -86,7 +86,7 @@ _LAZY = {
     "diff_records": "diff",
     "import_model": "importer",
     "load_bundle": "artifact",
-    "model_classes": "classes",
+    "model_classes": "artifact",
     "predict_scores": "artifact",
     "read_status": "status",
     "resolve_training_frame": "data",

@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from keel.errors import ModelLoadError
-from keel.training.classes import choose_classes
+from keel.training.classes import ModelClasses, choose_classes, classes_from_bundle
 from keel.training.inputs import prepare
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from keel.project import Project
     from keel.store.artifacts import ArtifactStore
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "dump_bundle",
     "load_bundle",
     "make_bundle",
+    "model_classes",
     "positive_index",
     "predict_proba",
     "predict_scores",
@@ -170,3 +172,17 @@ def _fitted_children(obj: Any) -> list[Any]:
 
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
+
+
+def model_classes(project: Project, version: int) -> ModelClasses:
+    """The task, classes and positive class of ``version``, from its registry record.
+
+    Versions recorded before classes were recorded are answered from their artifact.
+    """
+    from keel.training.registry import Registry
+
+    registry = Registry(project.store)
+    recorded = registry.record(version).get("classes")
+    if recorded:
+        return ModelClasses.from_dict(recorded)
+    return classes_from_bundle(load_bundle(project.artifacts, registry.get(version).artifact))

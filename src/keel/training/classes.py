@@ -20,9 +20,9 @@ import numpy as np
 from keel.errors import ConfigError
 
 if TYPE_CHECKING:
-    from keel.project import Project
+    pass
 
-__all__ = ["ModelClasses", "choose_classes", "classes_from_bundle", "model_classes"]
+__all__ = ["ModelClasses", "choose_classes", "classes_from_bundle"]
 
 CONFIGURED = "training.positive_class"
 MINORITY = "the minority class of the training labels"
@@ -132,22 +132,6 @@ def classes_from_bundle(bundle: dict[str, Any]) -> ModelClasses:
     classes = tuple(_plain(value) for value in bundle["model"].classes_)
     positive = bundle.get("positive") if len(classes) == 2 else None
     return ModelClasses("classification", classes, positive, "the label that sorts last")
-
-
-def model_classes(project: Project, version: int) -> ModelClasses:
-    """The task, classes and positive class of ``version``, from its registry record.
-
-    Versions recorded before classes were recorded are answered from their artifact.
-    """
-    from keel.training.registry import Registry
-
-    registry = Registry(project.store)
-    recorded = registry.record(version).get("classes")
-    if recorded:
-        return ModelClasses.from_dict(recorded)
-    from keel.training.artifact import load_bundle
-
-    return classes_from_bundle(load_bundle(project.artifacts, registry.get(version).artifact))
 
 
 def _counts(classes: tuple[Any, ...], labels: Sequence[Any] | None) -> tuple[int, ...]:

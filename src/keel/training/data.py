@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TrainingFrame",
     "frame_digest",
+    "load_holdout",
     "missing_labels",
     "read_table",
     "resolve_training_frame",
@@ -302,3 +303,12 @@ def _file_digest(path: Path) -> str:
         while chunk := handle.read(1 << 20):
             hasher.update(chunk)
     return hasher.hexdigest()
+
+
+def load_holdout(project: Project, record: dict[str, Any]) -> pd.DataFrame:
+    """The held-out rows stored (as Parquet) with a version's run record."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = project.artifacts.fetch(record["holdout"]["sha256"], Path(folder) / "rows.parquet")
+        return read_table(path)

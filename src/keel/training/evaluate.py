@@ -19,15 +19,11 @@ import numpy as np
 
 from keel.errors import KeelError, TrainingDataError
 from keel.schema import GateConfig
-from keel.training.artifact import load_bundle, predict_proba, predict_scores
+from keel.training.artifact import load_bundle, predict_scores
 from keel.training.classes import classes_from_bundle
 from keel.training.data import read_table
 from keel.training.gate import Evidence, HardExampleResult
-from keel.training.metrics import (
-    classification_metrics,
-    multiclass_metrics,
-    regression_metrics,
-)
+from keel.training.scoring import metric_scores, metrics_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,33 +59,6 @@ def model_metrics(
     """``names`` metrics of ``bundle`` on ``frame`` (which holds the target column)."""
     scores = metric_scores(bundle, frame)
     return metrics_of(bundle, frame[bundle["target"]].to_numpy(), scores, names)
-
-
-def metric_scores(bundle: dict[str, Any], frame: pd.DataFrame) -> np.ndarray[Any, Any]:
-    """What metrics are computed from: every class's probability for a many-class model,
-    else ``predict_scores`` (the positive class's probability, or the prediction)."""
-    if multiclass(bundle):
-        return predict_proba(bundle, frame)
-    return predict_scores(bundle, frame)
-
-
-def multiclass(bundle: dict[str, Any]) -> bool:
-    """Whether the bundle is a classifier without a positive class (more than two classes)."""
-    return bundle["task"] == "classification" and bundle.get("positive") is None
-
-
-def metrics_of(
-    bundle: dict[str, Any],
-    y_true: np.ndarray[Any, Any],
-    scores: np.ndarray[Any, Any],
-    names: list[str],
-) -> dict[str, float | None]:
-    """``names`` metrics of already computed ``scores`` (see ``metric_scores``)."""
-    if multiclass(bundle):
-        return multiclass_metrics(names, y_true, scores, classes_from_bundle(bundle).classes)
-    if bundle["task"] == "classification":
-        return classification_metrics(names, y_true, scores, bundle["positive"])
-    return regression_metrics(names, y_true, scores)
 
 
 def measure_latency_p99_ms(bundle: dict[str, Any], frame: pd.DataFrame) -> float:
@@ -177,7 +146,7 @@ def gather_evidence(
     a slice column that does not exist) becomes a named problem, which fails the gate with
     its reason instead of stopping it: the decision is still recorded.
     """
-    from keel.training.slice_evidence import slice_evidence  # it builds on this module
+    from keel.training.slice_evidence import slice_evidence
 
     digest = record["artifact"]["sha256"]
     bundle, loadable, detail = _load_and_compare(artifacts, digest, holdout, record)

@@ -7,15 +7,13 @@ registry records everything with who, when and why.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from keel.errors import DeployRefused
 from keel.schema import GateConfig
 from keel.training import provenance
 from keel.training.artifact import load_bundle
-from keel.training.data import read_table
+from keel.training.data import load_holdout
 from keel.training.evaluate import Production, gather_evidence
 from keel.training.gate import GateDecision, decide
 from keel.training.registry import Registry
@@ -53,13 +51,6 @@ def run_gate(
     }
     registry.record_gate(version, data, decision.passed, provenance.actor())
     return decision
-
-
-def load_holdout(project: Project, record: dict[str, Any]) -> pd.DataFrame:
-    """The held-out rows stored (as Parquet) with a version's run record."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = project.artifacts.fetch(record["holdout"]["sha256"], Path(folder) / "rows.parquet")
-        return read_table(path)
 
 
 def deploy_allowed(gate_passed: bool | None, force: bool, reason: str | None) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -150,6 +150,18 @@ class Registry:
         query = (
             sa.select(*columns).where(model_events.c.version == version).order_by(model_events.c.id)
         )
+        with self.store.engine.connect() as connection:
+            return [StatusEvent(**dict(row._mapping)) for row in connection.execute(query)]
+
+    def status_events(
+        self, statuses: Sequence[str], *, into_only: bool = False, limit: int | None = 50
+    ) -> list[StatusEvent]:
+        """Status changes into (or, unless ``into_only``, out of) any of ``statuses``,
+        newest first; all of them when ``limit`` is None."""
+        into = model_events.c.to_status.in_(statuses)
+        touched = into if into_only else sa.or_(into, model_events.c.from_status.in_(statuses))
+        columns = [c for c in model_events.c if c.name != "id"]
+        query = sa.select(*columns).where(touched).order_by(model_events.c.id.desc()).limit(limit)
         with self.store.engine.connect() as connection:
             return [StatusEvent(**dict(row._mapping)) for row in connection.execute(query)]
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from keel.errors import TrainingDataError
 from keel.training.bounds import interval
-from keel.training.evaluate import metric_scores, metrics_of
+from keel.training.scoring import metric_scores, metrics_of
 from keel.training.slice_gate import SliceEvidence, too_few
 
 if TYPE_CHECKING:

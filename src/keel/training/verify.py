@@ -52,7 +52,7 @@ def sample_rows(
     import pandas as pd
 
     if (record.get("holdout") or {}).get("sha256"):
-        from keel.training.gating import load_holdout
+        from keel.training.data import load_holdout
 
         return load_holdout(project, dict(record)).head(_SAMPLE)
     reference = (record.get("reference") or {}).get("features") or {}

@@ -9,8 +9,9 @@ rule's entry sits at ``runbook_anchor(rule_name)``.
 
 from __future__ import annotations
 
-from keel.ui.app import Dashboard, HealthProbe, create_ui_app, ui_routes
+from keel.ui.app import Dashboard, HealthProbe
 from keel.ui.render import render_html, render_markdown, runbook_for, write_runbook
+from keel.ui.routes import create_ui_app, ui_routes
 from keel.ui.runbook import Entry, Runbook, build_runbook, runbook_anchor
 from keel.ui.session import Session, SessionBook, Signer
 

@@ -1,4 +1,5 @@
-"""The dashboard as a Starlette app: ``create_ui_app(project)``, every route under ``/ui``.
+"""The dashboard's shell: the ``Dashboard`` every page and action is handed (routes are
+``keel.ui.routes``: ``create_ui_app(project)`` answers every path under ``/ui``).
 
 It does its own authentication (a login form and a signed session cookie), so the
 serving layer hands it every path under the prefix before its own Bearer-key gateway.
@@ -9,14 +10,11 @@ query never stalls the model server's event loop.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from starlette.routing import Route
 
 from keel.errors import DashboardError, KeelError
 from keel.ui.auth import Viewer, origin_ok, read_form, viewer
@@ -29,7 +27,7 @@ if TYPE_CHECKING:
 
     from keel.project import Project
 
-__all__ = ["MEMO_SECONDS", "NAV", "Dashboard", "HealthProbe", "create_ui_app", "ui_routes"]
+__all__ = ["MEMO_SECONDS", "NAV", "Dashboard", "HealthProbe"]
 
 MEMO_SECONDS = 30.0
 """How long traffic, drift and performance figures are reused before the log is read again."""
@@ -146,57 +144,3 @@ class Dashboard:
         return FileResponse(
             STYLESHEET, media_type="text/css", headers={"cache-control": "max-age=300"}
         )
-
-
-def ui_routes(
-    project: Project, prefix: str = "/ui", health: HealthProbe | None = None
-) -> list[Route]:
-    """Every dashboard route, with full paths under ``prefix``."""
-    from keel.ui import actions, pages
-
-    board = Dashboard(project, prefix, health)
-    p = board.prefix
-    get = [
-        ("/", pages.overview), ("/registry", pages.registry), ("/registry/diff", pages.diff),
-        ("/registry/{version:int}", pages.version), ("/deployments", pages.deployments),
-        ("/deployments/rollback", pages.rollback), ("/drift", pages.drift),
-        ("/performance", pages.performance), ("/alerts", pages.alerts), ("/data", pages.data),
-        ("/data/runs/{run_id}", pages.run), ("/runbook", pages.runbook),
-    ]  # fmt: skip
-    post = [
-        ("/alerts/{alert_id}/ack", actions.acknowledge),
-        ("/alerts/{alert_id}/resolve", actions.resolve),
-        ("/deployments/rollback", actions.rollback),
-    ]
-    routes = [
-        Route(f"{p}{path}", board.page(partial(build, board), admin=path.endswith("/rollback")))
-        for path, build in get
-    ]
-    routes += [
-        Route(f"{p}{path}", board.action(partial(do, board)), methods=["POST"]) for path, do in post
-    ]
-    return [
-        *routes,
-        Route(f"{p}/login", actions.login_form(board), methods=["GET"]),
-        Route(f"{p}/login", actions.login(board), methods=["POST"]),
-        Route(f"{p}/logout", actions.logout(board), methods=["POST"]),
-        Route(f"{p}/static/keel.css", board.stylesheet, methods=["GET"]),
-        Route(p, _slash(p)),
-    ]
-
-
-def _slash(prefix: str) -> Callable[[Request], Response]:
-    def redirect(request: Request) -> Response:
-        return RedirectResponse(f"{prefix}/", 307)
-
-    return redirect
-
-
-def create_ui_app(
-    project: Project, prefix: str = "/ui", health: HealthProbe | None = None
-) -> Starlette:
-    """The dashboard as one ASGI app answering every path under ``prefix``.
-
-    ``health``, when the model server passes one, returns what ``/readyz`` knows.
-    """
-    return Starlette(routes=ui_routes(project, prefix, health))

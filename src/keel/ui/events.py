@@ -6,9 +6,41 @@ severity; tests/ui/test_runbook.py fails when the source raises one that is not.
 
 from __future__ import annotations
 
-from keel.ui.runbook import Event
+from dataclasses import dataclass
 
-__all__ = ["EVENTS"]
+from keel.ui.anchors import RESPONSE, alias, runbook_anchor
+
+__all__ = ["EVENTS", "Event"]
+
+
+@dataclass(frozen=True)
+class Event:
+    """A one-off event Keel raises as an already resolved alert, as on-call reads it.
+
+    ``fires`` completes "Fires when ..."; a ``mitigate`` step may say ``{rollback}``, which
+    ``build_runbook`` fills in with how to roll back this project.
+    """
+
+    name: str
+    severity: str
+    fires: str
+    details: str
+    diagnose: tuple[str, ...]
+    mitigate: tuple[str, ...]
+
+    @property
+    def anchor(self) -> str:
+        return runbook_anchor(self.name)
+
+    @property
+    def alias(self) -> str | None:
+        """The event's own name, the anchor its alerts link to, when it is not the slug."""
+        return alias(self.name, self.anchor)
+
+    @property
+    def response(self) -> str:
+        return RESPONSE.get(self.severity, "")
+
 
 EVENTS = (
     Event(

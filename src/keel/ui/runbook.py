@@ -11,16 +11,19 @@ each with its severity and what on-call does about it.
 from __future__ import annotations
 
 import ast
-import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+
+from keel.ui.anchors import RESPONSE, alias, runbook_anchor
+from keel.ui.events import EVENTS, Event
 
 if TYPE_CHECKING:
     from keel.monitoring.alerts.rules import Rule
     from keel.schema import KeelConfig
 
 __all__ = [
+    "RESPONSE",
     "SIGNALS",
     "Entry",
     "Event",
@@ -41,23 +44,7 @@ SIGNALS = {
     "drifted": "the names of the drifted columns, comma-separated",
 }
 
-RESPONSE = {
-    "critical": "Page now: someone acts within minutes, day or night.",
-    "warning": "Next business day: look before it becomes critical.",
-    "info": "Dashboard only: no action unless it persists.",
-}
-
 _DRIFT_SIGNALS = frozenset(SIGNALS)
-
-
-def runbook_anchor(rule_name: str) -> str:
-    """The stable anchor of a rule's entry: lower case, runs of other characters as ``-``.
-
-    ``feature_drift`` becomes ``feature-drift``, the anchor the built-in rules link to.
-    Page sections use ``section-`` anchors, so no rule name can collide with them.
-    """
-    slug = re.sub(r"[^a-z0-9]+", "-", rule_name.lower()).strip("-")
-    return slug if slug and not slug.startswith("section-") else f"rule-{slug}"
 
 
 @dataclass(frozen=True)
@@ -83,41 +70,7 @@ class Entry:
     def alias(self) -> str | None:
         """The rule's own name as a second anchor (alerts link ``runbook#<name>``), if
         it differs from the slug and is a valid anchor."""
-        return _alias(self.name, self.anchor)
-
-
-@dataclass(frozen=True)
-class Event:
-    """A one-off event Keel raises as an already resolved alert, as on-call reads it.
-
-    ``fires`` completes "Fires when ..."; a ``mitigate`` step may say ``{rollback}``, which
-    ``build_runbook`` fills in with how to roll back this project.
-    """
-
-    name: str
-    severity: str
-    fires: str
-    details: str
-    diagnose: tuple[str, ...]
-    mitigate: tuple[str, ...]
-
-    @property
-    def anchor(self) -> str:
-        return runbook_anchor(self.name)
-
-    @property
-    def alias(self) -> str | None:
-        """The event's own name, the anchor its alerts link to, when it is not the slug."""
-        return _alias(self.name, self.anchor)
-
-    @property
-    def response(self) -> str:
-        return RESPONSE.get(self.severity, "")
-
-
-def _alias(name: str, anchor: str) -> str | None:
-    usable = re.fullmatch(r"[A-Za-z][A-Za-z0-9_.:-]*", name) is not None
-    return name if usable and name != anchor else None
+        return alias(self.name, self.anchor)
 
 
 @dataclass(frozen=True)
@@ -151,7 +104,6 @@ def build_runbook(
     """The runbook for ``config``; ``production``/``previous`` name the versions to roll
     between, when the registry has them."""
     from keel.monitoring.alerts.setup import DEFAULT_RULES, rules_from_config
-    from keel.ui.events import EVENTS
 
     configured = rules_from_config(config.alerts) if _has_rules(config) else []
     taken = {rule.name for rule in configured}
