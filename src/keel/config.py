@@ -4,35 +4,42 @@ Every section is optional, so a team can adopt one layer at a time. The schema l
 ``keel.schema``; this module turns a file into a validated ``KeelConfig`` or a
 ``ConfigError`` with one line per problem: ``FILE:LINE:COLUMN: key.path: sentence``, the
 place taken from the YAML nodes and the sentence saying what the key expects (through
-``keel.schemadoc``) or which key was meant.
+``keel.schemadoc``) or which key was meant. Reading the file, its YAML, the places of its
+keys and ``${ENV}`` interpolation are ``keel.configtext``'s, shared with ``keel status``.
 """
 
 from __future__ import annotations
 
 import difflib
 import glob
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from keel import schemadoc
+from keel.configtext import (
+    CONFIG_FILE,
+    ENV_REFERENCE,
+    Loc,
+    Marks,
+    Place,
+    dotted,
+    parse_text,
+    read_text,
+    where,
+)
+from keel.configtext import Loader as _Loader  # noqa: F401  (tests/test_schemadoc.py)
 from keel.errors import ConfigError
 from keel.schema import KeelConfig
 
 __all__ = ["CONFIG_FILE", "LoadedConfig", "load_config", "mask_url", "parse_config"]
 
-CONFIG_FILE = "keel.yaml"
 MASK = "****"
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)([^@\s]+)(@)")
-
-Loc = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
@@ -52,188 +59,32 @@ class LoadedConfig:
         """The config as plain data with defaults filled in and secrets masked."""
         data: dict[str, Any] = self.config.model_dump(mode="json", exclude_none=True)
         for loc, template in self.secrets.items():
-            _set_in(data, loc, _ENV.sub(MASK, template))
+            _set_in(data, loc, ENV_REFERENCE.sub(MASK, template))
         masked: dict[str, Any] = _mask_urls(data)
         return masked
 
 
 def load_config(path: Path) -> LoadedConfig:
     """Read, interpolate and validate one keel.yaml."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file; run `keel init` to create a project") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
-    return parse_config(text, path)
+    return parse_config(read_text(path), path)
 
 
 def parse_config(text: str, path: Path) -> LoadedConfig:
     """Validate keel.yaml text; ``path`` names the file in errors and anchors relative paths."""
-    node = _compose(text, path)
-    marks = _Marks.of(node)
-    raw = yaml.load(text, Loader=_Loader) if node is not None else None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            f"{_where(path, (), marks)}: the file must be a mapping of sections "
-            "(name:, store:, ...)"
-        )
-    secrets: dict[Loc, str] = {}
-    data = _interpolate(raw, (), secrets, path, marks)
+    parsed = parse_text(text, path)
+    marks = parsed.marks
     try:
-        config = KeelConfig.model_validate(data)
+        config = KeelConfig.model_validate(parsed.data)
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, path, marks, raw)) from None  # raw: no secrets
+        raise ConfigError(_explain(exc, path, marks, parsed.raw)) from None  # raw: no secrets
     _check_files(config, path, marks)
     _check_training_source(config, path, marks)
-    return LoadedConfig(config, path, secrets, tuple(_warnings(config, path.parent)))
+    return LoadedConfig(config, path, parsed.secrets, tuple(_warnings(config, path.parent)))
 
 
 def mask_url(url: str) -> str:
     """Hide the password in a URL such as ``postgresql://user:secret@host/db``."""
     return _URL_PASSWORD.sub(rf"\g<1>{MASK}\g<3>", url)
-
-
-# -- YAML with line numbers -------------------------------------------------------------
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML 1.2 booleans: only true/false, so keys like ``on:`` stay strings."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-
-
-def _compose(text: str, path: Path) -> yaml.Node | None:
-    try:
-        node = yaml.compose(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        raise ConfigError(_malformed(exc, path)) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: malformed YAML, {exc}") from None
-    if node is not None:
-        _reject_duplicate_keys(node, path)
-    return node
-
-
-def _malformed(exc: yaml.MarkedYAMLError, path: Path) -> str:
-    """PyYAML's complaint at the place it names, said plainly where it is a common one."""
-    problem, context = exc.problem or "", exc.context or ""
-    mark = exc.context_mark or exc.problem_mark
-    for (in_context, in_problem, use_problem_mark), sentence in _YAML_PROBLEMS.items():
-        if in_context in context and in_problem in problem:
-            mark = exc.problem_mark if use_problem_mark else mark
-            return f"{_at(path, mark)}: malformed YAML, {sentence}"
-    return f"{_at(path, mark)}: malformed YAML, {context + ': ' if context else ''}{problem}"
-
-
-_YAML_PROBLEMS = {  # (context, problem, point at the problem): a plain sentence
-    ("", "'\\t'", True): "a tab where YAML allows only spaces; indent with spaces",
-    ("flow sequence", "expected ',' or ']'", False): "the list opened here with [ never ends; "
-    "close it with ]",
-    ("flow mapping", "expected ',' or '}'", False): "the mapping opened here with { never ends; "
-    "close it with }",
-    ("quoted scalar", "", False): "the quote opened here never ends; close it",
-    ("", "mapping values are not allowed here", True): "a ': ' where no key can start; check "
-    "this line's indentation, or quote a value that holds ': '",
-    ("block mapping", "expected <block end>", True): "this line is indented differently from "
-    "the keys above it; line it up with its siblings",
-}
-
-
-def _at(path: Path, mark: yaml.Mark | None) -> str:
-    return f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
-
-
-def _reject_duplicate_keys(node: yaml.Node, path: Path) -> None:
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key, value in node.value:
-            if not isinstance(key, yaml.ScalarNode):
-                raise ConfigError(
-                    f"{_at(path, key.start_mark)}: a key must be a name, not a list or mapping"
-                )
-            if key.value in seen:
-                raise ConfigError(
-                    f"{_at(path, key.start_mark)}: key '{key.value}' appears twice; keep one"
-                )
-            seen.add(key.value)
-            _reject_duplicate_keys(value, path)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _reject_duplicate_keys(item, path)
-
-
-Place = tuple[int, int]  # line and column, both counted from 1
-
-
-@dataclass
-class _Marks:
-    """Where each key and each value of the file starts."""
-
-    keys: dict[Loc, Place] = field(default_factory=dict)
-    values: dict[Loc, Place] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, node: yaml.Node | None) -> _Marks:
-        marks = cls()
-        if node is not None:
-            marks._walk(node, ())
-        return marks
-
-    def _walk(self, node: yaml.Node, loc: Loc) -> None:
-        self.values[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                self.keys[(*loc, key.value)] = (key.start_mark.line + 1, key.start_mark.column + 1)
-                self._walk(value, (*loc, key.value))
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                self._walk(item, (*loc, index))
-
-    def place(self, loc: Loc, key: bool = False) -> Place:
-        """The key's place (``key=True``) or the value's; else the nearest enclosing value's."""
-        if key and loc in self.keys:
-            return self.keys[loc]
-        while loc not in self.values and loc:
-            loc = loc[:-1]
-        return self.values.get(loc, (1, 1))
-
-
-def _where(path: Path, loc: Loc, marks: _Marks, key: bool = False) -> str:
-    line, column = marks.place(loc, key)
-    return f"{path}:{line}:{column}"
-
-
-# -- ${ENV} interpolation ---------------------------------------------------------------
-
-
-def _interpolate(value: Any, loc: Loc, secrets: dict[Loc, str], path: Path, marks: _Marks) -> Any:
-    if isinstance(value, dict):
-        return {k: _interpolate(v, (*loc, k), secrets, path, marks) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_interpolate(v, (*loc, i), secrets, path, marks) for i, v in enumerate(value)]
-    if not isinstance(value, str) or "${" not in value:
-        return value
-    secrets[loc] = value
-    return _ENV.sub(lambda m: _env(m.group(1), loc, path, marks), value)
-
-
-def _env(name: str, loc: Loc, path: Path, marks: _Marks) -> str:
-    if name not in os.environ:
-        raise ConfigError(
-            f"{_where(path, loc, marks)}: {_dotted(loc)}: uses ${{{name}}} but the environment "
-            f"variable {name} is not set; export it or remove the reference"
-        )
-    return os.environ[name]
 
 
 # -- explaining validation errors -------------------------------------------------------
@@ -248,7 +99,7 @@ class _Problem:
     error: Any
 
 
-def _explain(exc: ValidationError, path: Path, marks: _Marks, data: Any) -> str:
+def _explain(exc: ValidationError, path: Path, marks: Marks, data: Any) -> str:
     """One line per problem, in the file's order; a union's refusals are one problem."""
     lines = {
         line: order
@@ -271,7 +122,7 @@ def _grouped(exc: ValidationError) -> list[list[_Problem]]:
 
 
 def _explain_group(
-    group: list[_Problem], path: Path, marks: _Marks, data: Any
+    group: list[_Problem], path: Path, marks: Marks, data: Any
 ) -> Iterator[tuple[tuple[Place, str], str]]:
     deepest = max(len(p.loc) for p in group)
     if len(group) > 1 and deepest == len(group[0].group):
@@ -279,7 +130,7 @@ def _explain_group(
         loc = group[0].group
         annotation, info = schemadoc.at(loc)
         got = _got(_value_at(data, loc))
-        text = f"{_dotted(loc)}: expected {schemadoc.shape(annotation, info)}{got}"
+        text = f"{dotted(loc)}: expected {schemadoc.shape(annotation, info)}{got}"
         yield _keyed(marks.place(loc), text, path)
         return
     for problem in group:
@@ -292,12 +143,12 @@ def _keyed(place: Place, text: str, path: Path) -> tuple[tuple[Place, str], str]
 
 
 def _explain_one(
-    problem: _Problem, path: Path, marks: _Marks, data: Any
+    problem: _Problem, path: Path, marks: Marks, data: Any
 ) -> tuple[tuple[Place, str], str]:
     loc, err = problem.loc, problem.error
     kind = err["type"]
     if kind == "invalid_key" or (err["loc"][-1:] == ("[key]",) and kind == "string_type"):
-        text = f"{_dotted(loc[:-1])}: the key {loc[-1]} is a name, so quote it: '{loc[-1]}'"
+        text = f"{dotted(loc[:-1])}: the key {loc[-1]} is a name, so quote it: '{loc[-1]}'"
         return _keyed(marks.place((*loc[:-1], str(loc[-1])), key=True), text, path)
     if kind == "extra_forbidden" or err["loc"][-1:] == ("[key]",):
         return _keyed(marks.place(loc, key=True), _unknown_key(loc, err), path)
@@ -307,9 +158,9 @@ def _explain_one(
     if kind == "missing":
         annotation, info = schemadoc.at(loc)
         example = schemadoc.flow(schemadoc.example_of(annotation, info))
-        text = f"{_dotted(loc)}: required but missing; add e.g. {loc[-1]}: {example}"
+        text = f"{dotted(loc)}: required but missing; add e.g. {loc[-1]}: {example}"
         return _keyed(marks.place(loc[:-1]), text, path)
-    return _keyed(marks.place(loc), f"{_dotted(loc)}: {_sentence(kind, loc, err, data)}", path)
+    return _keyed(marks.place(loc), f"{dotted(loc)}: {_sentence(kind, loc, err, data)}", path)
 
 
 def _unknown_key(loc: Loc, err: Any) -> str:
@@ -319,8 +170,8 @@ def _unknown_key(loc: Loc, err: Any) -> str:
         hint = (
             f"; did you mean '{close[0]}'?" if close else f"; expected one of: {', '.join(choices)}"
         )
-        return f"{_dotted(loc)}: unknown key{hint}"
-    return f"{_dotted(loc)}: unknown key{_suggest(loc)}"
+        return f"{dotted(loc)}: unknown key{hint}"
+    return f"{dotted(loc)}: unknown key{_suggest(loc)}"
 
 
 _SHAPE_ERRORS = {"model_type", "dict_type", "list_type", "tuple_type", "pair", "string_type"}
@@ -390,12 +241,6 @@ def _is_tag(part: str) -> bool:
     return "[" in part or part in {"str", "int", "float", "bool", "list", "dict", "tuple"}
 
 
-def _dotted(loc: Loc) -> str:
-    """``alerts.rules[1].when``: keys joined by dots, list items by their index."""
-    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-    return text or "the top level"
-
-
 def _suggest(loc: Loc) -> str:
     annotation, _ = schemadoc.at(loc[:-1])
     model = schemadoc.model_of(annotation)
@@ -409,22 +254,22 @@ def _suggest(loc: Loc) -> str:
 # -- files the config refers to ---------------------------------------------------------
 
 
-def _check_files(config: KeelConfig, path: Path, marks: _Marks) -> None:
+def _check_files(config: KeelConfig, path: Path, marks: Marks) -> None:
     for loc, ref in config.referenced_files():
         if not (path.parent / ref).exists():
             raise ConfigError(
-                f"{_where(path, loc, marks)}: {_dotted(loc)}: refers to '{ref}', "
+                f"{where(path, loc, marks)}: {dotted(loc)}: refers to '{ref}', "
                 f"which does not exist (paths are relative to {path.parent})"
             )
 
 
-def _check_training_source(config: KeelConfig, path: Path, marks: _Marks) -> None:
+def _check_training_source(config: KeelConfig, path: Path, marks: Marks) -> None:
     named = None if config.training is None else config.training.source_named(config.training.data)
     if named is None or named[0] in config.sources:
         return
     known = ", ".join(config.sources) or "none are declared"
     raise ConfigError(
-        f"{_where(path, ('training', 'data'), marks)}: training.data: names '{named[0]}', "
+        f"{where(path, ('training', 'data'), marks)}: training.data: names '{named[0]}', "
         f"which is not a source in keel.yaml (sources: {known}); name a source, a CSV/Parquet "
         "file, module:function or features"
     )

@@ -7,13 +7,12 @@ only read the config never touch a database.
 
 from __future__ import annotations
 
-import os
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from keel.config import CONFIG_FILE, LoadedConfig, load_config
-from keel.errors import ProjectError
+from keel.config import LoadedConfig, load_config
+from keel.configtext import STATE_DIR, STORE_ENV, config_path, find_root, store_url
 from keel.schema import KeelConfig
 
 if TYPE_CHECKING:
@@ -21,21 +20,6 @@ if TYPE_CHECKING:
     from keel.store.metadata import MetadataStore
 
 __all__ = ["STATE_DIR", "STORE_ENV", "Project", "find_root"]
-
-STATE_DIR = ".keel"
-STORE_ENV = "KEEL_STORE_URL"
-
-
-def find_root(start: Path) -> Path:
-    """The nearest folder at or above ``start`` that holds a keel.yaml."""
-    start = start.resolve()
-    for folder in (start, *start.parents):
-        if (folder / CONFIG_FILE).is_file():
-            return folder
-    raise ProjectError(
-        f"no {CONFIG_FILE} in {start} or any folder above it; run `keel init` to create a "
-        "project or pass --project DIR"
-    )
 
 
 class Project:
@@ -48,12 +32,7 @@ class Project:
     @classmethod
     def open(cls, path: str | Path | None = None) -> Project:
         """Open the project at ``path`` (a folder or its keel.yaml), or above the cwd."""
-        where = Path(path) if path is not None else Path.cwd()
-        if where.is_file():
-            return cls(load_config(where))
-        if path is not None and not where.exists():
-            raise ProjectError(f"{where} does not exist; pass the folder that holds keel.yaml")
-        return cls(load_config(find_root(where) / CONFIG_FILE))
+        return cls(load_config(config_path(path)))
 
     @property
     def config(self) -> KeelConfig:
@@ -66,10 +45,7 @@ class Project:
     @property
     def store_url(self) -> str:
         """KEEL_STORE_URL, else store: in keel.yaml, else .keel/keel.db (SQLite)."""
-        url = os.environ.get(STORE_ENV) or self.config.store
-        if url is None:
-            return f"sqlite:///{self.state_dir / 'keel.db'}"
-        return _anchor_sqlite(url, self.root)
+        return store_url(self.root, self.config.store)
 
     @property
     def artifacts_location(self) -> str:
@@ -99,12 +75,3 @@ class Project:
 
     def __exit__(self, *_: object) -> None:
         self.close()
-
-
-def _anchor_sqlite(url: str, root: Path) -> str:
-    """Relative SQLite paths are relative to the project, not to the cwd."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or url == "sqlite:///:memory:":
-        return url
-    path = Path(url.removeprefix(prefix))
-    return url if path.is_absolute() else f"{prefix}{root / path}"

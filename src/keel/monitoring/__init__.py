@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from keel.monitoring.log import FlushResult, PredictionLog
     from keel.monitoring.monitor import DriftMonitor
     from keel.monitoring.performance import Performance, join_feedback, window_performance
+    from keel.monitoring.reads import open_alert_counts
     from keel.monitoring.reference import Reference
     from keel.monitoring.results import ColumnDrift, DriftReport, DriftSettings, Moved
     from keel.monitoring.retrain import last_passed_retrain
@@ -66,6 +67,7 @@ _LAZY = {
     "join_feedback": "performance",
     "last_passed_retrain": "retrain",
     "logged": "wrap",
+    "open_alert_counts": "reads",
     "window_performance": "performance",
 }
 
@@ -90,6 +92,7 @@ __all__ = [
     "join_feedback",
     "last_passed_retrain",
     "logged",
+    "open_alert_counts",
     "window_performance",
 ]
 

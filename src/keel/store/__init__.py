@@ -14,14 +14,16 @@ if TYPE_CHECKING:
     from keel.store.artifacts import ArtifactStore
     from keel.store.leases import Lease, Leases
     from keel.store.metadata import MetadataStore
+    from keel.store.reads import reading
 
-__all__ = ["ArtifactStore", "Lease", "Leases", "MetadataStore"]
+__all__ = ["ArtifactStore", "Lease", "Leases", "MetadataStore", "reading"]
 
 _HOMES = {
     "ArtifactStore": "keel.store.artifacts",
     "Lease": "keel.store.leases",
     "Leases": "keel.store.leases",
     "MetadataStore": "keel.store.metadata",
+    "reading": "keel.store.reads",
 }
 
 

@@ -41,17 +41,23 @@ __all__ = [
     "TrainResult",
     "TrainingFrame",
     "build_training_table",
+    "count_versions",
     "decide",
     "deploy",
     "deploy_allowed",
     "diff_records",
     "import_model",
+    "last_event",
     "load_bundle",
     "model_classes",
     "predict_scores",
+    "previous_production_version",
+    "read_run_record",
     "read_status",
+    "read_versions",
     "resolve_training_frame",
     "run_gate",
+    "status_of",
     "train",
 ]
 
@@ -65,8 +71,15 @@ if TYPE_CHECKING:
     from keel.training.gating import deploy, deploy_allowed, run_gate
     from keel.training.importer import import_model
     from keel.training.pipeline import TrainResult, train
+    from keel.training.reads import (
+        count_versions,
+        last_event,
+        previous_production_version,
+        read_run_record,
+        read_versions,
+    )
     from keel.training.registry import Registry
-    from keel.training.status import read_status
+    from keel.training.status import read_status, status_of
     from keel.training.versions import ModelVersion, StatusEvent
 
 _LAZY = {
@@ -80,17 +93,23 @@ _LAZY = {
     "TrainResult": "pipeline",
     "TrainingFrame": "data",
     "build_training_table": "example",
+    "count_versions": "reads",
     "decide": "gate",
     "deploy": "gating",
     "deploy_allowed": "gating",
     "diff_records": "diff",
     "import_model": "importer",
+    "last_event": "reads",
     "load_bundle": "artifact",
     "model_classes": "artifact",
     "predict_scores": "artifact",
+    "previous_production_version": "reads",
+    "read_run_record": "reads",
     "read_status": "status",
+    "read_versions": "reads",
     "resolve_training_frame": "data",
     "run_gate": "gating",
+    "status_of": "status",
     "train": "pipeline",
 }
 

@@ -1,65 +1,77 @@
-"""``keel status``: the on-call answer in one read, using the standard library only.
+"""``keel status``: the on-call answer in one read.
 
 What runs in production, trained when, on what data (for a source: which data versions,
 their rows and dates, read from the production model's run record), with which metrics,
 how it compares with the previous production model, and what is in shadow or canary.
-This module must stay cheap to import: no SQLAlchemy, pydantic, pandas or scikit-learn;
-it reads keel.yaml for the store URL alone and talks to SQLite through ``sqlite3`` (or
-PostgreSQL through psycopg). Every query is served by an index, so the answer costs the
-same with 100,000 versions as with ten.
+
+The store is the one every command uses: keel.yaml is found, parsed and interpolated by
+``keel.configtext`` (as ``Project.open`` does, so a missing ``${VAR}`` is the same
+``ConfigError``) and ``configtext.store_url`` applies ``KEEL_STORE_URL`` and the SQLite
+default. The schema is not built: ``keel config check`` validates the rest of the file.
+It is read through each layer's public read functions (``keel.training.reads``,
+``keel.monitoring.open_alert_counts``, ``keel.delivery.last_rollout``), whose queries are
+built from the layers' tables, over ``keel.store.reads.reading``: a read-only connection
+that never creates or migrates a store. No pandas, NumPy or scikit-learn is imported.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
-from keel.errors import ConfigError, ProjectError, StoreUnavailable
+import sqlalchemy as sa
 
-__all__ = ["data_text", "read_status", "render_status", "run_status", "store_url_of"]
+from keel.configtext import config_path, parse_text, read_text, store_url
+from keel.delivery import last_rollout
+from keel.monitoring import open_alert_counts
+from keel.store.reads import reading
+from keel.training.reads import (
+    count_versions,
+    last_event,
+    previous_production_version,
+    read_run_record,
+    read_versions,
+)
+from keel.training.tables import model_versions
 
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_COLUMNS = (
-    "version, name, source, status, status_at, created_at, created_by, artifact, size_bytes, "
-    "data_ref, data_rows, data_start, data_end, metrics, gate_passed"
-)
-_BY_STATUS = f"SELECT {_COLUMNS} FROM keel_model_versions WHERE status = ? ORDER BY version DESC"
-_BY_VERSION = f"SELECT {_COLUMNS} FROM keel_model_versions WHERE version = ?"
-_LATEST = f"SELECT {_COLUMNS} FROM keel_model_versions ORDER BY version DESC LIMIT 1"
-_DEPLOYED = (
-    "SELECT at, actor, reason, forced FROM keel_model_events "
-    "WHERE to_status = 'production' AND version = ? ORDER BY id DESC LIMIT 1"
-)
-_PREVIOUS = (
-    "SELECT version FROM keel_model_events WHERE to_status = 'production' AND version <> ? "
-    "ORDER BY id DESC LIMIT 1"
-)
-_COUNT = "SELECT count(*) FROM keel_model_versions"
-_RECORD = "SELECT record FROM keel_model_records WHERE version = ?"
+__all__ = ["data_text", "metrics_text", "read_status", "render_status", "run_status", "status_of"]
+
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}")
-_ROLLOUT = (
-    "SELECT r.version, r.kind, r.share, r.state, r.updated_at, "
-    "(SELECT e.reason FROM keel_model_events e WHERE e.version = r.version "
-    "ORDER BY e.id DESC LIMIT 1) AS reason "
-    "FROM keel_rollouts r ORDER BY r.updated_at DESC LIMIT 1"
-)
 
 
-def read_status(start: Path | None = None) -> dict[str, Any]:
+def read_status(start: Path | str | None = None) -> dict[str, Any]:
     """The status of the project at or above ``start`` (default: the working directory)."""
-    root = _find_root(start or Path.cwd())
-    name, url = store_url_of(root)
-    connection = _connect(url)
-    if connection is None:
-        return _empty(name)
-    try:
-        return {"project": name, **_answer(_Query(connection, url))}
-    finally:
-        connection.close()
+    path = config_path(start)
+    config = parse_text(read_text(path), path).data
+    name = str(config.get("name") or "keel-project")  # keel.schema.KeelConfig's default
+    with reading(store_url(path.parent, config.get("store")), needs=model_versions) as connection:
+        return _empty(name) if connection is None else status_of(connection, name)
+
+
+def status_of(connection: sa.Connection, project: str) -> dict[str, Any]:
+    """The status read over an open ``connection`` to the store of ``project`` (its name)."""
+    production = _newest(read_versions(connection, status="production", limit=1))
+    previous = None
+    if production is not None:
+        production["deployed"] = last_event(connection, production["version"], "production")
+        production |= _training_data(read_run_record(connection, production["version"]))
+        found = previous_production_version(connection, production["version"])
+        previous = None if found is None else _newest(read_versions(connection, version=found))
+    return {
+        "project": project,
+        "production": _shape(production),
+        "previous_production": _shape(previous),
+        "comparison": _compare(production, previous),
+        "shadow": [_shape(row) for row in read_versions(connection, status="shadow", limit=5)],
+        "canary": [_shape(row) for row in read_versions(connection, status="canary", limit=5)],
+        "latest": _shape(_newest(read_versions(connection, limit=1))),
+        "versions": count_versions(connection),
+        "alerts": open_alert_counts(connection),
+        "rollout": _rollout(connection),
+    }
 
 
 def render_status(data: dict[str, Any]) -> list[str]:
@@ -118,94 +130,6 @@ def run_status(argv: list[str]) -> int:
     return 0
 
 
-def store_url_of(root: Path) -> tuple[str, str]:
-    """The project name and metadata store URL, as ``keel.project.Project`` resolves it."""
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    text = (root / "keel.yaml").read_text(encoding="utf-8")
-    try:
-        raw = yaml.load(text, Loader=loader) or {}  # a safe loader, C-accelerated if there
-    except yaml.YAMLError:
-        raw = None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{root / 'keel.yaml'} is not valid; run `keel config check` to see why")
-    name = str(raw.get("name", "keel-project"))
-    url = os.environ.get("KEEL_STORE_URL") or raw.get("store")
-    if not url:
-        return name, f"sqlite:///{root / '.keel' / 'keel.db'}"
-    url = _ENV.sub(lambda m: os.environ.get(m.group(1), ""), str(url))
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_absolute():
-        return name, f"sqlite:///{root / url.removeprefix('sqlite:///')}"
-    return name, url
-
-
-class _Query:
-    """Runs ``?``-style SQL on sqlite3 or psycopg and returns rows as dicts."""
-
-    def __init__(self, connection: Any, url: str) -> None:
-        self.connection = connection
-        self.postgres = not url.startswith("sqlite")
-
-    def all(self, sql: str, *params: Any) -> list[dict[str, Any]]:
-        if self.postgres:
-            sql = sql.replace("?", "%s")
-        cursor = self.connection.cursor()
-        cursor.execute(sql, params)
-        names = [column[0] for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-    def one(self, sql: str, *params: Any) -> dict[str, Any] | None:
-        rows = self.all(sql + ("" if "LIMIT" in sql else " LIMIT 1"), *params)
-        return rows[0] if rows else None
-
-
-def _answer(query: _Query) -> dict[str, Any]:
-    production = query.one(_BY_STATUS, "production")
-    previous = None
-    if production is not None:
-        production["deployed"] = query.one(_DEPLOYED, production["version"])
-        production |= _training_data(query, production["version"])
-        found = query.one(_PREVIOUS, production["version"])
-        previous = query.one(_BY_VERSION, found["version"]) if found else None
-    count = query.one(_COUNT)
-    return {
-        "production": _shape(production),
-        "previous_production": _shape(previous),
-        "comparison": _compare(production, previous),
-        "shadow": [_shape(row) for row in query.all(_BY_STATUS + " LIMIT 5", "shadow")],
-        "canary": [_shape(row) for row in query.all(_BY_STATUS + " LIMIT 5", "canary")],
-        "latest": _shape(query.one(_LATEST)),
-        "versions": 0 if count is None else next(iter(count.values())),
-        "alerts": _open_alerts(query),
-        "rollout": _last_rollout(query),
-    }
-
-
-_OPEN_ALERTS = (
-    "SELECT severity, count(*) AS n FROM keel_alerts "
-    "WHERE status IN ('open', 'acknowledged') GROUP BY severity ORDER BY severity"
-)
-
-
-def _last_rollout(query: _Query) -> dict[str, Any] | None:
-    """The newest shadow or canary rollout and how it stands (None: none yet)."""
-    try:
-        return query.one(_ROLLOUT)
-    except Exception:  # an older store without the delivery table
-        query.connection.rollback()
-        return None
-
-
-def _open_alerts(query: _Query) -> dict[str, int] | None:
-    """Open (or acknowledged) alerts by severity; None where monitoring has no table."""
-    try:
-        return {row["severity"]: int(row["n"]) for row in query.all(_OPEN_ALERTS)}
-    except Exception:  # an older store without the monitoring tables: nothing to show
-        query.connection.rollback()
-        return None
-
-
 def _alerts_text(alerts: dict[str, int] | None) -> str:
     if alerts is None:
         return "monitoring is not set up"
@@ -215,16 +139,28 @@ def _alerts_text(alerts: dict[str, int] | None) -> str:
     return f"{sum(alerts.values())} open ({counts})"
 
 
-def _training_data(query: _Query, version: int) -> dict[str, Any]:
+def _training_data(record: dict[str, Any] | None) -> dict[str, Any]:
     """From a model's run record: the data versions it read (None: not a source) and how
     many rows had no label."""
-    row = query.one(_RECORD, version)
-    data = (json.loads(row["record"]).get("data") or {}) if row else {}
+    data = (record or {}).get("data") or {}
     lineage = data.get("lineage")
     return {
         "data_lineage": lineage if isinstance(lineage, dict) else None,
         "missing_labels": data.get("missing_labels"),
     }
+
+
+def _newest(found: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return found[0] if found else None
+
+
+def _rollout(connection: sa.Connection) -> dict[str, Any] | None:
+    """The newest shadow or canary rollout with the reason of its version's last change."""
+    rollout = last_rollout(connection)
+    if rollout is None:
+        return None
+    event = last_event(connection, rollout["version"])
+    return {**rollout, "reason": None if event is None else event["reason"]}
 
 
 def _production_lines(production: dict[str, Any]) -> list[str]:
@@ -318,60 +254,3 @@ def _empty(name: str) -> dict[str, Any]:
         "alerts": None,
         "rollout": None,
     }
-
-
-def _connect(url: str) -> Any:
-    """A DB-API connection, or None when there is no registry yet."""
-    if url.startswith("sqlite"):
-        return _connect_sqlite(url)
-    return _connect_postgres(url)
-
-
-def _connect_sqlite(url: str) -> Any:
-    import sqlite3
-
-    path = Path(url.removeprefix("sqlite:///"))
-    if not path.is_file():
-        return None
-    try:
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-        connection.execute("SELECT 1 FROM keel_model_versions LIMIT 1")
-    except sqlite3.DatabaseError as error:
-        if "no such table" in str(error):
-            return None
-        raise StoreUnavailable(f"cannot read the metadata store {path} ({error})") from None
-    return connection
-
-
-def _connect_postgres(url: str) -> Any:
-    try:
-        import psycopg
-    except ImportError:
-        from keel.errors import MissingExtraError
-
-        raise MissingExtraError("psycopg", "postgres") from None
-    conninfo = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
-    try:
-        connection = psycopg.connect(conninfo, connect_timeout=5, autocommit=True)
-    except psycopg.Error as error:
-        reason = str(error).strip().splitlines()[0]
-        raise StoreUnavailable(f"cannot reach the metadata store ({reason})") from None
-    try:
-        connection.execute("SELECT 1 FROM keel_model_versions LIMIT 1")
-    except psycopg.errors.UndefinedTable:
-        connection.close()
-        return None
-    return connection
-
-
-def _find_root(start: Path) -> Path:
-    start = start.resolve()
-    if start.is_file():
-        return start.parent
-    for folder in (start, *start.parents):
-        if (folder / "keel.yaml").is_file():
-            return folder
-    raise ProjectError(
-        f"no keel.yaml in {start} or any folder above it; run `keel init` to create a "
-        "project or pass --project DIR"
-    )

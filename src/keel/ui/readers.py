@@ -43,9 +43,10 @@ def check_key(project: Project, presented: str) -> ApiKey | None:
 
 def status(project: Project) -> dict[str, Any]:
     """``keel status``: production, previous production, shadow, canary, latest."""
-    from keel.training.status import read_status
+    from keel.training.status import status_of
 
-    return read_status(project.root)
+    with project.store.engine.connect() as connection:
+        return status_of(connection, project.config.name)
 
 
 def registry_versions(project: Project, limit: int = 100) -> list[ModelVersion]:
@@ -77,20 +78,9 @@ def versions_diff(project: Project, a: int, b: int) -> dict[str, Any]:
 
 def deployments(project: Project, limit: int = 100) -> list[StatusEvent]:
     """Status changes into or out of serving (production, canary, shadow), newest first."""
-    from keel.training.tables import model_events
-    from keel.training.versions import StatusEvent
+    from keel.delivery.deployments import deployments as history
 
-    serving = ("production", "canary", "shadow")
-    query = (
-        sa.select(*[c for c in model_events.c if c.name != "id"])
-        .where(
-            sa.or_(model_events.c.to_status.in_(serving), model_events.c.from_status.in_(serving))
-        )
-        .order_by(model_events.c.id.desc())
-        .limit(limit)
-    )
-    with project.store.engine.connect() as connection:
-        return [StatusEvent(**dict(row._mapping)) for row in connection.execute(query)]
+    return history(project, limit)
 
 
 def rollback_target(project: Project) -> ModelVersion | None:
