@@ -1,5 +1,5 @@
 """``python -m keel`` runs the CLI."""
 
-from keel.cli.main import run
+from keel.cli.entry import run
 
 run()

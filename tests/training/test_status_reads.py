@@ -53,7 +53,8 @@ def _keel(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_missing_store_variable_is_the_config_sentence(tmp_path: Path) -> None:
+@pytest.mark.parametrize("form", [["--json"], []], ids=["json", "text"])
+def test_missing_store_variable_is_the_config_sentence(tmp_path: Path, form: list[str]) -> None:
     """A ${VAR} in store: that is not set fails `keel status` with the sentence every
     command gives (here `keel config check`), not an empty password."""
     (tmp_path / "keel.yaml").write_text(
@@ -62,7 +63,7 @@ def test_missing_store_variable_is_the_config_sentence(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "KEEL_TEST_UNSET_PASSWORD"}
     env |= {"PYTHONPATH": SRC}
     env.pop("KEEL_STORE_URL", None)
-    status = _keel("status", "--json", "--project", str(tmp_path), env=env)
+    status = _keel("status", *form, "--project", str(tmp_path), env=env)
     check = _keel("config", "check", "--project", str(tmp_path), env=env)
     expected = (
         f"error: {tmp_path / 'keel.yaml'}:2: store uses ${{KEEL_TEST_UNSET_PASSWORD}} but the "
@@ -71,6 +72,13 @@ def test_missing_store_variable_is_the_config_sentence(tmp_path: Path) -> None:
     )
     assert (status.returncode, status.stdout, status.stderr) == (1, "", expected)
     assert check.stderr == expected
+
+
+def test_status_help_is_the_full_command(tmp_path: Path) -> None:
+    """`keel status --json --help` is not taken by the fast path: it prints the help."""
+    env = {**os.environ, "PYTHONPATH": SRC}
+    done = _keel("status", "--json", "--help", env=env)
+    assert done.returncode == 0 and "--project" in done.stdout and "Usage" in done.stdout
 
 
 def _strings(module: str) -> list[str]:

@@ -110,7 +110,10 @@ def _rollout_line(rollout: dict[str, Any]) -> str:
 
 
 def run_status(argv: list[str]) -> int:
-    """``keel status [--json] [--project DIR]`` without the CLI framework: the fast path."""
+    """``keel status --json [--project DIR]`` without the CLI framework: the fast path
+    ``keel.cli.entry`` takes. Its JSON is the full command's, byte for byte."""
+    import orjson
+
     from keel.errors import KeelError
 
     project = None
@@ -124,7 +127,8 @@ def run_status(argv: list[str]) -> int:
         sys.stderr.write(f"error: {error}\n")
         return 1
     if "--json" in argv:
-        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+        options = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+        sys.stdout.write(orjson.dumps(data, default=str, option=options).decode() + "\n")
     else:
         sys.stdout.write("\n".join(render_status(data)) + "\n")
     return 0
