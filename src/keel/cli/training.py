@@ -1,8 +1,8 @@
 """``keel train``, ``keel gate``, ``keel deploy``, ``keel status`` and ``keel registry``.
 
 Only typer and ``keel.cli._common`` are imported here; each command imports its work
-inside its body. ``keel status`` in particular reads the registry with the standard
-library (``keel.training.status``) so it answers in a fraction of a second.
+inside its body. ``keel status --json`` is usually answered before this module is
+imported (``keel.cli.entry``); both paths print ``keel.training.status``'s answer.
 """
 
 from __future__ import annotations

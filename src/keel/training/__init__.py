@@ -19,9 +19,11 @@
 
 ``model_classes(project, version)`` tells other layers a version's classes and positive
 class. ``train(project)`` fits, registers and gates a version; ``deploy(project, "latest")``
-promotes it; ``read_status()`` answers what runs in production. Names are imported on
-first use, so ``keel status`` (the standard library only, through
-``keel.training.status``) never pays for pandas or scikit-learn.
+promotes it; ``read_status()`` answers what runs in production. ``read_versions``,
+``count_versions``, ``last_event``, ``previous_production_version`` and
+``read_run_record`` are the registry's read functions over a connection
+(``keel.store.reads``). Names are imported on first use, so ``keel status`` (SQLAlchemy
+Core, through ``keel.training.status``) never pays for pandas or scikit-learn.
 """
 
 from __future__ import annotations
