@@ -2,7 +2,8 @@
 
 1. ``keel status --json`` wall time including interpreter start, on an empty registry and
    with 100,000 registered versions (target: <= 0.5 s both), on SQLite and, when it
-   answers, PostgreSQL. Production models carry a run record the size of a 50-feature
+   answers, PostgreSQL, with the CPU time (user + system) of each, which is what to
+   compare on a loaded machine. Production models carry a run record the size of a 50-feature
    model trained on 200 data versions (status reads its data lineage).
 2. Training overhead beyond the estimator's own fit on 100,000 rows (target: <= 20%):
    ``train()`` total minus fit, over fit, gate excluded (the gate is timed separately).
@@ -69,8 +70,9 @@ def status_seconds(root: Path, runs: int, fast: bool = False) -> tuple[float, fl
     fresh interpreter. CPU time is what to compare on a loaded machine, where wall time
     mostly measures the wait for a core.
 
-    ``fast`` runs the framework-free entry (``keel.training.status.run_status``) that
-    ``keel.cli.main.run`` can dispatch to before building the typer app.
+    ``fast`` runs the framework-free entry (``keel.training.status.run_status``) directly;
+    ``python -m keel status --json`` dispatches to it before building the Typer app
+    (``keel.cli.entry``), so the two differ by the dispatch alone.
     """
     env = {**os.environ, "PYTHONPATH": SRC}
     entry = ["-c", FAST] if fast else ["-m", "keel", "status"]
