@@ -89,7 +89,7 @@ from keel.serving.backend import ModelBackend, ModelThread, Prediction, SklearnB
 from keel.serving.batching import MicroBatcher
 from keel.serving.cache import LastGood, MemoryCache, RedisCache
 from keel.serving.fallback import FallbackBackend, load_rule
-from keel.serving.feedback import read_feedback, replace_feedback
+from keel.serving.feedback import feedback_since, read_feedback, replace_feedback
 from keel.serving.keys import SCOPES, ApiKey, KeyRing, KeyStore
 from keel.serving.source import ModelSource, RegistrySource, conformal_halfwidth
 from keel.serving.validation import ValidationPolicy, Validator, compile_validator
@@ -116,6 +116,7 @@ __all__ = [
     "compile_validator",
     "conformal_halfwidth",
     "create_app",
+    "feedback_since",
     "load_rule",
     "read_feedback",
     "replace_feedback",

@@ -23,6 +23,15 @@ __all__ = ["read_feedback", "replace_feedback"]
 _CHUNK = 500  # prediction ids per IN (...) list
 
 
+def feedback_since(store: MetadataStore, since: float) -> list[tuple[str, Any]]:
+    """``(prediction_id, label)`` of the feedback received at or after ``since``."""
+    query = sa.select(feedback.c.prediction_id, feedback.c.label).where(
+        feedback.c.received_at >= since
+    )
+    with store.begin() as connection:
+        return [(str(pid), label) for pid, label in connection.execute(query)]
+
+
 def read_feedback(
     store: MetadataStore,
     ids: Sequence[str],

@@ -25,8 +25,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from keel.configtext import config_path, parse_text, read_text, store_url
-from keel.delivery import last_rollout
-from keel.monitoring import open_alert_counts
+from keel.delivery.reads import last_rollout
+from keel.monitoring.reads import open_alert_counts
 from keel.store.reads import reading
 from keel.training.reads import (
     count_versions,

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
 if TYPE_CHECKING:
     from keel.data.model import DataVersion, Run
     from keel.monitoring.alerts import Alert
@@ -115,10 +113,6 @@ def data_runs(project: Project, limit: int = 50) -> list[Run]:
 
 def feedback_labels(project: Project, since: float) -> list[tuple[str, str]]:
     """(prediction id, label) of the ground truth received since ``since``."""
-    from keel.serving.tables import feedback
+    from keel.serving.feedback import feedback_since
 
-    query = sa.select(feedback.c.prediction_id, feedback.c.label).where(
-        feedback.c.received_at >= since
-    )
-    with project.store.engine.connect() as connection:
-        return [(str(pid), str(label)) for pid, label in connection.execute(query)]
+    return [(pid, str(label)) for pid, label in feedback_since(project.store, since)]
