@@ -7,10 +7,20 @@ first (a file that differs is named, with the columns that differ), and a file t
 not Parquet is named too.
 
 Each partition is checked on its own, on whatever engine runs it, with the source's
-checks (``keel.data.validation.validate``): findings name the partition, and each
-example row carries ``_row``, its row number in that file. The key's uniqueness is also
-checked exactly across partitions: each partition returns its keys and row numbers, and
-the merge finds every key held by more than one partition.
+row checks (``keel.data.validation.validate``): findings name the partition, and each
+example row carries ``_row``, its row number in that file. Each partition also returns
+a mergeable summary of its columns (``keel.data.sketches``); the merged summaries are
+the table's profile, and the checks a profile decides (maximum null rate, freshness,
+statistics against a reference) are judged on it once, for the whole table.
+
+Checks that need every partition at once stay exact:
+- the key's uniqueness: each partition returns its keys and row numbers, and the merge
+  finds every key held by more than one partition;
+- referential integrity: the referenced values are sent to every worker once, and each
+  partition is semi-joined with them where it lies (its failing rows named as usual);
+- ordering: within a file the partition's own check counts rows that go backwards; at
+  each file boundary, the first row of every group is compared with the last row of that
+  group in the files before it.
 """
 
 from __future__ import annotations
@@ -24,11 +34,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from keel.data.model import Finding
+from keel.data.model import Finding, Profile
 from keel.data.partitions import Table, parquet_rows
+from keel.data.sketches import ColumnSketch, merge_all, to_profile
 from keel.data.sources import file_lineage
 from keel.errors import SourceError
-from keel.schema import ColumnCheck, SourceConfig
+from keel.schema import ColumnCheck, OrderedCheck, SourceConfig
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,6 +50,7 @@ __all__ = [
     "ROW",
     "PartitionCheck",
     "PartitionedReport",
+    "Shared",
     "check_partitioned",
     "manifest",
     "store_manifest",
@@ -52,12 +64,26 @@ _EXAMPLES = 20
 
 @dataclass(frozen=True)
 class PartitionCheck:
-    """What one partition's checks found, and its keys (with row numbers) for the merge."""
+    """What one partition's checks found; for the merge, its keys (with row numbers),
+    its columns' mergeable summaries and each group's first and last ordered value."""
 
     path: str
     rows: int
     findings: tuple[Finding, ...]
     keys: pd.DataFrame | None
+    sketch: tuple[ColumnSketch, ...] = ()
+    edges: pd.DataFrame | None = None
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What every partition's check needs, sent to each worker once: the source, its
+    checks, the clock, and the referenced sources' values (``source.column`` -> values)."""
+
+    source: str
+    config: SourceConfig
+    now: datetime
+    lookups: dict[str, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -67,6 +93,7 @@ class PartitionedReport:
     manifest: dict[str, Any]
     partitions: tuple[PartitionCheck, ...]
     merged: tuple[Finding, ...]
+    profile: Profile | None = None
 
     @property
     def passed(self) -> bool:
@@ -83,6 +110,7 @@ class PartitionedReport:
                 for p in self.partitions
             ],
             "merged": [f.__dict__ for f in self.merged],
+            "profile": None if self.profile is None else self.profile.to_dict(),
         }
 
 
@@ -140,43 +168,88 @@ def _schema_differs(
 
 
 def check_partitioned(
-    engine: Engine, source: str, config: SourceConfig, table: Table, now: datetime
+    engine: Engine,
+    source: str,
+    config: SourceConfig,
+    table: Table,
+    now: datetime,
+    *,
+    lookups: dict[str, tuple[str, ...]] | None = None,
+    reference: tuple[str, Profile] | None = None,
 ) -> PartitionedReport:
-    """Check every partition of ``table`` on ``engine``, then the key across partitions."""
+    """Check every partition of ``table`` on ``engine``, merge their summaries into the
+    table's profile, and run the checks that need the whole table on the merge.
+
+    ``lookups`` holds the values each ``references:`` check points at (``source.column``
+    -> values); ``reference`` the version and profile statistics are compared with."""
     found = manifest(table)
-    shared = (source, _with_row(config), now)
+    shared = Shared(source, _per_partition(config), now, dict(lookups or {}))
     results: list[PartitionCheck | None] = [None] * len(table.files)
     with closing(engine.map(check_partition, shared, list(table.files))) as checked:
         for position, result in checked:
             results[position] = result
     done = tuple(r for r in results if r is not None)
-    merged = () if not config.keys else (cross_partition_keys(config, done),)
-    return PartitionedReport(found, done, merged)
+    profile = to_profile(found["rows"], merge_all([p.sketch for p in done if p.sketch]))
+    return PartitionedReport(found, done, _merged(config, done, profile, now, reference), profile)
 
 
-def _with_row(config: SourceConfig) -> SourceConfig:
-    """The source's checks with ``_row`` declared, so it is never an undeclared column."""
-    if not config.checks.columns:
-        return config
-    columns = {**config.checks.columns, ROW: ColumnCheck()}
-    checks = config.checks.model_copy(update={"columns": columns})
+def _merged(
+    config: SourceConfig,
+    parts: tuple[PartitionCheck, ...],
+    profile: Profile,
+    now: datetime,
+    reference: tuple[str, Profile] | None,
+) -> tuple[Finding, ...]:
+    """The findings over the whole table: profile checks on the merged profile, the key
+    across partitions, order across file boundaries, statistics against a reference."""
+    from keel.data.stats import compare
+    from keel.data.validation import profile_findings
+
+    found = profile_findings(config, profile, now)
+    if config.keys:
+        found.append(cross_partition_keys(config, parts))
+    if config.checks.ordered is not None and all(p.edges is not None for p in parts):
+        found.append(across_boundaries(config.checks.ordered, parts))
+    stats = config.checks.reference
+    if stats is not None and reference is not None:
+        found += compare(profile, reference[1], stats)
+    return tuple(found)
+
+
+def _per_partition(config: SourceConfig) -> SourceConfig:
+    """The checks each partition runs: the row checks, with ``_row`` declared (so it is
+    never an undeclared column); the checks judged on the merged profile are left out."""
+    checks = config.checks.model_copy(update={"reference": None})
+    if config.checks.columns:
+        columns = {
+            name: spec.model_copy(update={"max_null_rate": None, "freshness": None})
+            for name, spec in config.checks.columns.items()
+        }
+        checks = checks.model_copy(update={"columns": {**columns, ROW: ColumnCheck()}})
     return config.model_copy(update={"checks": checks})
 
 
-def check_partition(shared: tuple[str, SourceConfig, datetime], path: str) -> PartitionCheck:
+def check_partition(shared: Shared, path: str) -> PartitionCheck:
     """One file's checks (runs on an engine's worker): failing findings named by the file,
-    examples with their ``_row``, and the file's keys for the merge."""
+    examples with their ``_row``, and what the merge needs (keys, summary, edges)."""
     from keel.data.batch import Batch
     from keel.data.profiling import profile
+    from keel.data.sketches import sketch_batch
     from keel.data.validation import Context, validate
 
-    source, config, now = shared
+    config = shared.config
     scan = "read_parquet(?, file_row_number = true)"
     select = f"SELECT * EXCLUDE (file_row_number), file_row_number AS {ROW} FROM {scan}"
     batch = Batch.from_sql(select, [path])
     try:
-        report = validate(batch, source, config, profile(batch), Context(now))
+        profiled = profile(batch)
+        lookups = _load_lookups(batch, shared.lookups)
+        report = validate(
+            batch, shared.source, config, profiled, Context(shared.now, None, lookups)
+        )
         keys = _keys(batch, config) if config.keys else None
+        sketch = sketch_batch(batch, profiled, skip=(ROW,))
+        edges = _edges(batch, config.checks.ordered)
         rows = batch.rows
     finally:
         batch.close()
@@ -184,7 +257,84 @@ def check_partition(shared: tuple[str, SourceConfig, datetime], path: str) -> Pa
     if rows == 0:
         message = f"{path}: the partition has no rows"
         failing += (Finding("partition:empty", "empty", "warn", "fail", message, violations=1),)
-    return PartitionCheck(path, rows, failing, keys)
+    return PartitionCheck(path, rows, failing, keys, sketch, edges)
+
+
+def _load_lookups(batch: Any, values: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    """Each referenced source's values as a table beside the partition (a broadcast
+    semi-join: the partition's rows are matched where they lie)."""
+    import pandas as pd
+
+    views: dict[str, str] = {}
+    for index, (to, listed) in enumerate(sorted(values.items())):
+        name = f"keel_lookup_{index}"
+        batch.con.register(f"{name}_frame", pd.DataFrame({"value": list(listed)}, dtype=object))
+        batch.con.execute(
+            f"CREATE TABLE {name} AS SELECT value::VARCHAR AS value FROM {name}_frame"
+        )
+        batch.con.unregister(f"{name}_frame")
+        views[to] = name
+    return views
+
+
+def _edges(batch: Any, ordered: OrderedCheck | None) -> pd.DataFrame | None:
+    """Per group, the first ordered value (and its row) and the last, in file order."""
+    from keel.data.batch import TABLE, quote
+
+    if ordered is None or not all(c in batch.schema for c in (ordered.by, ordered.within) if c):
+        return None
+    by = quote(ordered.by)
+    group = quote(ordered.within) if ordered.within else "NULL"
+    return batch.con.execute(
+        f"SELECT {group} AS grp, first({by} ORDER BY {ROW}) AS first, min({ROW}) AS row, "
+        f"last({by} ORDER BY {ROW}) AS last FROM {TABLE} GROUP BY ALL"
+    ).df()
+
+
+def across_boundaries(ordered: OrderedCheck, parts: tuple[PartitionCheck, ...]) -> Finding:
+    """``ordered:<by>.across_partitions``: rows that go backwards from the last row of
+    their group in the files before them (the first row of each group in each file; the
+    rows after it are the file's own check). Exact: every group's edges are compared."""
+    within = f" within {ordered.within}" if ordered.within else ""
+    name = f"ordered:{ordered.by}{within}.across_partitions"
+    last: dict[Any, Any] = {}
+    backwards: list[dict[str, Any]] = []
+    for part in parts:
+        edges = part.edges
+        if edges is None or edges.empty:
+            continue
+        for group, first, row, final in edges.itertuples(index=False, name=None):
+            group = None if _missing(group) else group
+            before = last.get(group)
+            if not _missing(before) and not _missing(first) and first < before:
+                backwards.append(
+                    {"partition": part.path, ROW: int(row), ordered.by: _shown(first),
+                     f"previous_{ordered.by}": _shown(before)}
+                )  # fmt: skip
+            last[group] = final
+    if not backwards:
+        return Finding(name, "ordered", ordered.severity, "pass", "ok", ordered.by, rows=0)
+    message = f"{len(backwards)} rows: {ordered.by} goes backwards across a file boundary"
+    return Finding(
+        name, "ordered", ordered.severity, "fail", message, ordered.by, len(backwards),
+        tuple(backwards[:_EXAMPLES]), rows=len(backwards),
+    )  # fmt: skip
+
+
+def _missing(value: Any) -> bool:
+    import pandas as pd
+
+    return value is None or bool(pd.isna(value))
+
+
+def _shown(value: Any) -> Any:
+    from keel.data.batch import jsonable
+
+    if hasattr(value, "to_pydatetime"):
+        value = value.to_pydatetime()
+    elif hasattr(value, "item"):  # a NumPy scalar
+        value = value.item()
+    return jsonable(value)
 
 
 def _named(finding: Finding, path: str) -> Finding:
