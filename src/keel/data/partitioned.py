@@ -242,8 +242,8 @@ def check_partition(shared: Shared, path: str) -> PartitionCheck:
     select = f"SELECT * EXCLUDE (file_row_number), file_row_number AS {ROW} FROM {scan}"
     batch = Batch.from_sql(select, [path])
     try:
-        profiled = profile(batch)
         lookups = _load_lookups(batch, shared.lookups)
+        profiled = profile(batch)
         report = validate(
             batch, shared.source, config, profiled, Context(shared.now, None, lookups)
         )
@@ -268,11 +268,10 @@ def _load_lookups(batch: Any, values: dict[str, tuple[str, ...]]) -> dict[str, s
     views: dict[str, str] = {}
     for index, (to, listed) in enumerate(sorted(values.items())):
         name = f"keel_lookup_{index}"
-        batch.con.register(f"{name}_frame", pd.DataFrame({"value": list(listed)}, dtype=object))
-        batch.con.execute(
-            f"CREATE TABLE {name} AS SELECT value::VARCHAR AS value FROM {name}_frame"
-        )
-        batch.con.unregister(f"{name}_frame")
+        frame = pd.DataFrame({"value": list(listed)}, dtype=object)
+        batch.con.register("keel_values", frame)
+        batch.con.execute(f"CREATE TABLE {name} AS SELECT value::VARCHAR AS value FROM keel_values")
+        batch.con.unregister("keel_values")
         views[to] = name
     return views
 
