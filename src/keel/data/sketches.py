@@ -236,8 +236,8 @@ def _distinct(column: ColumnSketch) -> int:
         return len(column.top)
     if column.hll is None:
         return -1
-    estimate = _datasketches().hll_sketch.deserialize(column.hll).get_estimate()
-    return min(int(round(estimate)), column.filled)
+    estimate: float = _datasketches().hll_sketch.deserialize(column.hll).get_estimate()
+    return min(round(estimate), column.filled)
 
 
 def _top(column: ColumnSketch) -> tuple[tuple[str, int], ...]:
