@@ -51,8 +51,12 @@ __all__ = [
     "PartitionCheck",
     "PartitionedReport",
     "Shared",
+    "check_partition",
     "check_partitioned",
     "manifest",
+    "merge_partitions",
+    "per_partition",
+    "run_partitions",
     "store_manifest",
 ]
 
@@ -183,14 +187,34 @@ def check_partitioned(
     ``lookups`` holds the values each ``references:`` check points at (``source.column``
     -> values); ``reference`` the version and profile statistics are compared with."""
     found = manifest(table)
-    shared = Shared(source, _per_partition(config), now, dict(lookups or {}))
-    results: list[PartitionCheck | None] = [None] * len(table.files)
-    with closing(engine.map(check_partition, shared, list(table.files))) as checked:
+    shared = Shared(source, per_partition(config), now, dict(lookups or {}))
+    done = run_partitions(engine, shared, [(path, path) for path in table.files])
+    return merge_partitions(config, found, done, now, reference)
+
+
+def run_partitions(
+    engine: Engine, shared: Shared, files: list[tuple[str, str]]
+) -> tuple[PartitionCheck, ...]:
+    """``check_partition`` over ``files`` ((where to read, how to name) pairs) on
+    ``engine``, results in the files' order."""
+    results: list[PartitionCheck | None] = [None] * len(files)
+    with closing(engine.map(check_partition, shared, files)) as checked:
         for position, result in checked:
             results[position] = result
-    done = tuple(r for r in results if r is not None)
-    profile = to_profile(found["rows"], merge_all([p.sketch for p in done if p.sketch]))
-    return PartitionedReport(found, done, _merged(config, done, profile, now, reference), profile)
+    return tuple(r for r in results if r is not None)
+
+
+def merge_partitions(
+    config: SourceConfig,
+    found: dict[str, Any],
+    parts: tuple[PartitionCheck, ...],
+    now: datetime,
+    reference: tuple[str, Profile] | None = None,
+) -> PartitionedReport:
+    """The table's report: the partitions' summaries merged into its profile, and the
+    checks that need the whole table run on the merge."""
+    profile = to_profile(found["rows"], merge_all([p.sketch for p in parts if p.sketch]))
+    return PartitionedReport(found, parts, _merged(config, parts, profile, now, reference), profile)
 
 
 def _merged(
@@ -216,7 +240,7 @@ def _merged(
     return tuple(found)
 
 
-def _per_partition(config: SourceConfig) -> SourceConfig:
+def per_partition(config: SourceConfig) -> SourceConfig:
     """The checks each partition runs: the row checks, with ``_row`` declared (so it is
     never an undeclared column); the checks judged on the merged profile are left out."""
     checks = config.checks.model_copy(update={"reference": None})
@@ -229,18 +253,19 @@ def _per_partition(config: SourceConfig) -> SourceConfig:
     return config.model_copy(update={"checks": checks})
 
 
-def check_partition(shared: Shared, path: str) -> PartitionCheck:
-    """One file's checks (runs on an engine's worker): failing findings named by the file,
-    examples with their ``_row``, and what the merge needs (keys, summary, edges)."""
+def check_partition(shared: Shared, file: tuple[str, str]) -> PartitionCheck:
+    """One file's checks (runs on an engine's worker): failing findings named by the file
+    (``file`` is where to read it and how to name it), examples with their ``_row``, and
+    what the merge needs (keys, summary, edges)."""
     from keel.data.batch import Batch
     from keel.data.profiling import profile
     from keel.data.sketches import sketch_batch
     from keel.data.validation import Context, validate
 
-    config = shared.config
+    config, (local, path) = shared.config, file
     scan = "read_parquet(?, file_row_number = true)"
     select = f"SELECT * EXCLUDE (file_row_number), file_row_number AS {ROW} FROM {scan}"
-    batch = Batch.from_sql(select, [path])
+    batch = Batch.from_sql(select, [local])
     try:
         lookups = _load_lookups(batch, shared.lookups)
         profiled = profile(batch)
