@@ -14,8 +14,9 @@ the table's profile, and the checks a profile decides (maximum null rate, freshn
 statistics against a reference) are judged on it once, for the whole table.
 
 Checks that need every partition at once stay exact:
-- the key's uniqueness: each partition returns its keys and row numbers, and the merge
-  finds every key held by more than one partition;
+- uniqueness of the key and of ``unique: true`` columns: each partition returns those
+  values and their row numbers, and the merge finds every value held by more than one
+  partition;
 - referential integrity: the referenced values are sent to every worker once, and each
   partition is semi-joined with them where it lies (its failing rows named as usual);
 - ordering: within a file the partition's own check counts rows that go backwards; at
@@ -58,6 +59,7 @@ __all__ = [
     "per_partition",
     "run_partitions",
     "store_manifest",
+    "unique_sets",
 ]
 
 ROW = "_row"
@@ -74,7 +76,7 @@ class PartitionCheck:
     path: str
     rows: int
     findings: tuple[Finding, ...]
-    keys: pd.DataFrame | None
+    keys: dict[str, pd.DataFrame] | None
     sketch: tuple[ColumnSketch, ...] = ()
     edges: pd.DataFrame | None = None
 
@@ -230,8 +232,7 @@ def _merged(
     from keel.data.validation import profile_findings
 
     found = profile_findings(config, profile, now)
-    if config.keys:
-        found.append(cross_partition_keys(config, parts))
+    found += cross_partition_keys(config, parts)
     if config.checks.ordered is not None and all(p.edges is not None for p in parts):
         found.append(across_boundaries(config.checks.ordered, parts))
     stats = config.checks.reference
@@ -272,7 +273,7 @@ def check_partition(shared: Shared, file: tuple[str, str]) -> PartitionCheck:
         report = validate(
             batch, shared.source, config, profiled, Context(shared.now, None, lookups)
         )
-        keys = _keys(batch, config) if config.keys else None
+        keys = _keys(batch, config)
         sketch = sketch_batch(batch, profiled, skip=(ROW,))
         edges = _edges(batch, config.checks.ordered)
         rows = batch.rows
@@ -365,30 +366,53 @@ def _named(finding: Finding, path: str) -> Finding:
     return replace(finding, message=f"{path}: {finding.message}")
 
 
-def _keys(batch: Any, config: SourceConfig) -> pd.DataFrame:
-    from keel.data.batch import quote
+def unique_sets(config: SourceConfig) -> dict[str, tuple[str, ...]]:
+    """What must be unique across the whole table: the key (named as in its checks), and
+    each column declared ``unique: true``."""
+    sets = {config.key_name: config.keys} if config.key_name else {}
+    for name, spec in config.checks.columns.items():
+        if spec.unique and name not in sets and name != ROW:
+            sets[name] = (name,)
+    return sets
 
-    columns = ", ".join(quote(k) for k in config.keys)
-    return batch.con.execute(f"SELECT {columns}, {ROW} FROM batch").df()
+
+def _keys(batch: Any, config: SourceConfig) -> dict[str, pd.DataFrame]:
+    """Each unique set's non-null values in the partition, with their row numbers."""
+    from keel.data.batch import key_present, quote
+
+    found = {}
+    for name, columns in unique_sets(config).items():
+        if all(c in batch.schema for c in columns):
+            listed = ", ".join(quote(c) for c in columns)
+            where = key_present(columns)
+            found[name] = batch.con.execute(f"SELECT {listed}, {ROW} FROM batch WHERE {where}").df()
+    return found
 
 
-def cross_partition_keys(config: SourceConfig, parts: tuple[PartitionCheck, ...]) -> Finding:
-    """``<key>.unique_across_partitions``: every row whose key another partition also
-    holds (exact: all keys are compared), with up to 20 of them as examples."""
+def cross_partition_keys(config: SourceConfig, parts: tuple[PartitionCheck, ...]) -> list[Finding]:
+    """``<key>.unique_across_partitions`` (and the same for each ``unique: true`` column):
+    every row whose value another partition also holds (exact: all values are compared),
+    with up to 20 of them as examples."""
+    return [_across(name, columns, config, parts) for name, columns in unique_sets(config).items()]
+
+
+def _across(
+    shown: str, columns: tuple[str, ...], config: SourceConfig, parts: tuple[PartitionCheck, ...]
+) -> Finding:
     import pandas as pd
 
-    keys, name = list(config.keys), f"{config.key_name}.unique_across_partitions"
-    frames = [p.keys.assign(partition=p.path) for p in parts if p.keys is not None]
+    keys, name = list(columns), f"{shown}.unique_across_partitions"
+    held = [(p.path, (p.keys or {}).get(shown)) for p in parts]
+    frames = [frame.assign(partition=path) for path, frame in held if frame is not None]
     every = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=keys)
-    every = every.dropna(subset=keys)
     spread = every.groupby(keys, dropna=True)["partition"].transform("nunique")
     clashing = every[spread > 1]
     severity = config.checks.columns.get(keys[0], ColumnCheck()).severity
     if clashing.empty:
-        return Finding(name, "unique", severity, "pass", "ok", config.key_name, rows=0)
+        return Finding(name, "unique", severity, "pass", "ok", shown, rows=0)
     examples = tuple(clashing.sort_values(keys).head(_EXAMPLES).to_dict("records"))
-    message = f"{len(clashing)} rows hold a {config.key_name} that another partition also holds"
+    message = f"{len(clashing)} rows hold a {shown} that another partition also holds"
     return Finding(
-        name, "unique", severity, "fail", message, config.key_name, len(clashing), examples,
+        name, "unique", severity, "fail", message, shown, len(clashing), examples,
         rows=len(clashing),
     )  # fmt: skip
