@@ -133,12 +133,11 @@ def plan(
 def _read_entry(file: Listed) -> tuple[dict[str, Any], list[list[str]]]:
     """A file's digest, size, row count and schema: the one place a partition is opened
     before its check."""
-    from keel.data.partitioned import _schema
-    from keel.data.partitions import parquet_rows
+    from keel.data.partitioned import footer
 
-    entry = {**file_lineage(file.local, file.path), "looks": file.looks}
-    entry["rows"] = parquet_rows(str(file.local))
-    return entry, _schema(str(file.local))
+    schema, rows = footer(str(file.local))
+    entry = {**file_lineage(file.local, file.path), "looks": file.looks, "rows": rows}
+    return entry, schema
 
 
 def _one_schema(

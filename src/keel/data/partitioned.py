@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from keel.data.model import Finding, Profile
-from keel.data.partitions import Table, parquet_rows
+from keel.data.partitions import Table
 from keel.data.sketches import ColumnSketch, merge_all, to_profile
 from keel.data.sources import file_lineage
 from keel.errors import SourceError
@@ -54,6 +54,7 @@ __all__ = [
     "Shared",
     "check_partition",
     "check_partitioned",
+    "footer",
     "manifest",
     "merge_partitions",
     "per_partition",
@@ -128,12 +129,12 @@ def manifest(table: Table) -> dict[str, Any]:
     parts = []
     first: list[list[str]] | None = None
     for path in table.files:
-        schema = _schema(path)
+        schema, rows = footer(path)
         if first is None:
             first = schema
         elif schema != first:
             raise SourceError(_schema_differs(path, table.files[0], first, schema))
-        parts.append({**file_lineage(Path(path), path), "rows": parquet_rows(path)})
+        parts.append({**file_lineage(Path(path), path), "rows": rows})
     body = {"schema": first or [], "partitions": parts}
     digest = hashlib.sha256(_canonical(body)).hexdigest()
     return {**body, "sha256": digest, "rows": sum(p["rows"] for p in parts)}
@@ -148,17 +149,22 @@ def _canonical(body: dict[str, Any]) -> bytes:
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
 
 
-def _schema(path: str) -> list[list[str]]:
+def footer(path: str) -> tuple[list[list[str]], int]:
+    """A Parquet file's schema (name, DuckDB type) and row count, from its footer (one
+    connection: opening one costs more than reading a footer)."""
     import duckdb
 
     try:
         with duckdb.connect() as con:
             found = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [path]).fetchall()
+            counted = con.execute(
+                "SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata(?)", [path]
+            ).fetchone()
     except duckdb.Error as error:
         said = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
         message = f"{path} is not a readable Parquet file ({said}); replace or remove it"
         raise SourceError(message) from None
-    return [[str(row[0]), str(row[1])] for row in found]
+    return [[str(row[0]), str(row[1])] for row in found], int(counted[0]) if counted else 0
 
 
 def _schema_differs(
