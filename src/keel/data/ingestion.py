@@ -166,11 +166,20 @@ class Ingestion:
         """A partitioned source's whole table as one manifest version (keel.data.manifests):
         files that look as they did are not read, changed ones are checked on the engine."""
         from keel.data import manifests
+
+        self._progress(started.source, "listing partitions")
+        with tempfile.TemporaryDirectory(prefix="keel-partitions-") as folder:
+            try:
+                files = manifests.list_partitions(self.project.root, config, Path(folder))
+                return self._manifest_version(started, config, files)
+            except ConnectionError as error:  # the remote store did not answer
+                raise SourceError(str(error)) from None
+
+    def _manifest_version(self, started: _Started, config: SourceConfig, files: list[Any]) -> Run:
+        from keel.data import manifests
         from keel.data.partitioned import Shared, merge_partitions, per_partition
 
         name, artifacts = started.source, self.project.artifacts
-        self._progress(name, "listing partitions")
-        files = manifests.list_partitions(self.project.root, config)
         now = self.now or utc_now()
         lookups = manifests.reference_values(self.project, self.catalog, config)
         shared = Shared(name, per_partition(config), now, lookups)

@@ -64,11 +64,22 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Listed:
-    """One file as listed: how it is named, where to read it, how it looked."""
+    """One file as listed: how it is named, where to read it, how it looked; a remote
+    file (``remote``: its filesystem and path) is copied to ``local`` when first read."""
 
     path: str
     local: Path
     looks: dict[str, Any]
+    remote: tuple[Any, str] | None = None
+
+    def fetched(self) -> Path:
+        """The local copy, made now if it is not there yet."""
+        if self.remote is not None and not self.local.exists():
+            from keel.data.remote import _guarded
+
+            fs, name = self.remote
+            _guarded(self.path, lambda: fs.get(name, str(self.local)))
+        return self.local
 
 
 @dataclass(frozen=True)
@@ -135,8 +146,9 @@ def _read_entry(file: Listed) -> tuple[dict[str, Any], list[list[str]]]:
     before its check."""
     from keel.data.partitioned import footer
 
-    schema, rows = footer(str(file.local))
-    entry = {**file_lineage(file.local, file.path), "looks": file.looks, "rows": rows}
+    local = file.fetched()
+    schema, rows = footer(str(local))
+    entry = {**file_lineage(local, file.path), "looks": file.looks, "rows": rows}
     return entry, schema
 
 
@@ -198,7 +210,7 @@ def check_planned(
     if todo:
         engine = open_engine(project.config.compute)
         try:
-            pairs = [(str(files[i].local), files[i].path) for i in todo]
+            pairs = [(str(files[i].fetched()), files[i].path) for i in todo]
             checked = run_partitions(engine, shared, pairs)
         finally:
             engine.close()
@@ -217,7 +229,7 @@ def store(
     there is not copied) and store the manifest with its cache entries; its digest."""
     for file, entry in zip(files, planned.entries, strict=True):
         digest = entry["sha256"]
-        if not artifacts.exists(digest) and artifacts.put_file(file.local) != digest:
+        if not artifacts.exists(digest) and artifacts.put_file(file.fetched()) != digest:
             raise SourceError(f"{file.path} changed while it was ingested; run keel ingest again")
     body = {**found, "partitions": planned.entries}
     return artifacts.put_bytes(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
@@ -304,9 +316,43 @@ def as_report(source: str, checked: PartitionedReport) -> Report:
     return Report(source, checked.manifest["rows"], tuple(found))
 
 
-def list_partitions(root: Path, config: SourceConfig) -> list[Listed]:
-    """The files of a partitioned source as they look now (local paths for now)."""
+def list_partitions(root: Path, config: SourceConfig, folder: Path) -> list[Listed]:
+    """The files of a partitioned source as they look now; remote ones (``s3://``...)
+    are listed only, to be copied into ``folder`` if they must be read."""
     pattern = config.path or ""
     if "://" in pattern:
-        raise SourceError(f"a partitioned source reads local files for now, not {pattern}")
+        return list_remote(pattern, folder)
     return list_local(root, pattern)
+
+
+def list_remote(url: str, folder: Path) -> list[Listed]:
+    """The objects ``url`` names (an object, a prefix or a glob), each with its size and
+    ETag (or modification time), without reading any."""
+    from keel.data.remote import BUCKETED, _bucket_exists, _filesystem, _guarded
+
+    fs, path = _filesystem(url)
+    protocol = url.split("://", 1)[0]
+    infos = _guarded(url, lambda: _infos(fs, path))
+    if not infos and protocol in BUCKETED:
+        _guarded(url, lambda: _bucket_exists(fs, url))
+    if not infos:
+        raise SourceError(f"no files match '{url}'; check path: in keel.yaml")
+    found = []
+    for index, (name, info) in enumerate(sorted(infos.items())):
+        looks: dict[str, Any] = {"bytes": int(info.get("size") or 0)}
+        tag = info.get("ETag") or info.get("etag") or info.get("LastModified") or info.get("mtime")
+        looks["tag"] = str(tag)
+        local = folder / f"{index:06d}-{Path(name).name}"
+        shown = f"{protocol}://{name.removeprefix('/')}"
+        found.append(Listed(shown, local, looks, (fs, name)))
+    return found
+
+
+def _infos(fs: Any, path: str) -> dict[str, dict[str, Any]]:
+    if any(char in path for char in "*?["):
+        found = fs.glob(path, detail=True)
+    elif fs.isdir(path):
+        found = fs.find(path, detail=True)
+    else:
+        found = {path: fs.info(path)} if fs.exists(path) else {}
+    return {str(k): v for k, v in found.items() if v.get("type") != "directory"}
