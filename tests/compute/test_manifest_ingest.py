@@ -14,12 +14,13 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from keel.cli.main import app
 from keel.data.catalog import Catalog
 from keel.data.ingestion import ingest
 from keel.data.model import Run
 from keel.project import Project
-from tests.helpers import keel
 from tests.s3server import S3Server
 
 CONFIG = """\
@@ -167,8 +168,10 @@ def test_validate_latest_runs_on_the_published_partitions(shop: Path) -> None:
     _ingest(shop)
     config = (shop / "keel.yaml").read_text().replace("range: [0, 1000]", "range: [0, 900]")
     (shop / "keel.yaml").write_text(config)
-    done = keel("validate", "--source", "orders", "--latest", "--json", cwd=shop)
-    assert done.returncode == 1, done.stderr
+    done = CliRunner().invoke(
+        app, ["validate", "--source", "orders", "--latest", "--json", "--project", str(shop)]
+    )
+    assert done.exit_code == 1, done.stdout
     report = json.loads(done.stdout)
     ranged = [f for f in report["findings"] if f["check"] == "amount.range"]
     whole = pd.concat([pd.read_parquet(f) for f in _files(shop)])
@@ -182,8 +185,10 @@ def test_data_show_gives_the_manifest_in_lineage(shop: Path) -> None:
     """``keel data show`` on a manifest version shows its rows, manifest and profile."""
     run = _ingest(shop)
     assert run.version_id is not None
-    done = keel("data", "show", run.version_id[:12], "--json", cwd=shop)
-    assert done.returncode == 0, done.stderr
+    done = CliRunner().invoke(
+        app, ["data", "show", run.version_id[:12], "--json", "--project", str(shop)]
+    )
+    assert done.exit_code == 0, done.stdout
     shown = json.loads(done.stdout)
     assert shown["lineage"]["manifest"] == (run.lineage or {})["manifest"]
     assert shown["rows"] == 240 and shown["profile"]["rows"] == 240
