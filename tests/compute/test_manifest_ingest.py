@@ -224,3 +224,24 @@ def test_a_partitioned_source_on_s3_reads_only_changed_objects(
     second = _ingest(root)
     assert second.status == "published", second.message
     assert (second.lineage or {})["read"] == 1 and second.rows == 40 + 55 + 40
+
+
+def test_a_source_referencing_a_manifest_version_is_checked_against_its_partitions(
+    shop: Path,
+) -> None:
+    """A plain source whose order_id references the partitioned orders is checked against
+    the values in every published partition: of four refunds, the one for order 999 (in
+    no file) fails."""
+    (shop / "data" / "refunds.csv").write_text("refund,order_id\nr1,5\nr2,150\nr3,239\nr4,999\n")
+    config = (shop / "keel.yaml").read_text() + (
+        "  refunds:\n    kind: csv\n    path: data/refunds.csv\n"
+        "    checks:\n      references: [{column: order_id, to: orders.order_id}]\n"
+    )
+    (shop / "keel.yaml").write_text(config)
+    assert _ingest(shop).status == "published"
+    with Project.open(shop) as project:
+        (run,) = ingest(project, "refunds")
+    assert run.status == "quarantined" and run.report is not None
+    (failed,) = run.report.failures
+    assert failed.check == "reference:order_id->orders.order_id" and failed.violations == 1
+    assert [e["order_id"] for e in failed.examples] == [999]

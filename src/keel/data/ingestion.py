@@ -324,6 +324,11 @@ class Ingestion:
         for index, spec in enumerate(config.checks.references):
             other, column = spec.to.split(".")
             live = self.catalog.live_versions(other)
+            if any((v.lineage or {}).get("manifest") for v in live):
+                view = self._manifest_values(batch, live, column, f"keel_lookup_{index}")
+                if view is not None:
+                    lookups[spec.to] = view
+                continue
             view = load_values(
                 batch, self.project.artifacts, live, column, f"keel_lookup_{index}",
                 against=spec.column,
@@ -331,6 +336,16 @@ class Ingestion:
             if view is not None:
                 lookups[spec.to] = view
         return lookups
+
+    def _manifest_values(
+        self, batch: Batch, live: list[DataVersion], column: str, table: str
+    ) -> str | None:
+        """A referenced source's values when its versions are manifests (read from their
+        stored partitions), as a table beside the batch."""
+        from keel.data.manifests import column_values, values_table
+
+        values = column_values(self.project, live, column)
+        return None if values is None else values_table(batch.con, table, values)
 
     def _store_batch(self, batch: Batch) -> str:
         with tempfile.TemporaryDirectory(prefix="keel-batch-") as folder:

@@ -53,12 +53,14 @@ __all__ = [
     "check_manifest_version",
     "check_planned",
     "checks_digest",
+    "column_values",
     "identity",
     "list_partitions",
     "plan",
     "previous_manifest",
     "reference_values",
     "store",
+    "values_table",
 ]
 
 
@@ -251,23 +253,42 @@ def reference_values(
 ) -> dict[str, tuple[str, ...]]:
     """For each ``references:`` check, the distinct values (as text) of the referenced
     column over the referenced source's live versions, plain or manifest."""
-    import duckdb
-
     values: dict[str, tuple[str, ...]] = {}
     for spec in config.checks.references:
         other, column = spec.to.split(".")
-        paths = [p for v in catalog.live_versions(other) for p in _parquet_files(project, v)]
-        if not paths:
-            continue
-        listed = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
-        quoted = '"' + column.replace('"', '""') + '"'
-        with duckdb.connect() as con:
-            rows = con.execute(
-                f"SELECT DISTINCT {quoted}::VARCHAR FROM read_parquet({listed}, "
-                f"union_by_name = true) WHERE {quoted} IS NOT NULL"
-            ).fetchall()
-        values[spec.to] = tuple(sorted(str(r[0]) for r in rows))
+        found = column_values(project, catalog.live_versions(other), column)
+        if found is not None:
+            values[spec.to] = found
     return values
+
+
+def column_values(
+    project: Project, versions: list[DataVersion], column: str
+) -> tuple[str, ...] | None:
+    """The distinct non-null values (as text) of ``column`` over ``versions``, plain or
+    manifest; None when no version holds it."""
+    import duckdb
+
+    holding = [v for v in versions if column in v.schema]
+    paths = [p for v in holding for p in _parquet_files(project, v)]
+    if not paths:
+        return None
+    listed = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+    quoted = '"' + column.replace('"', '""') + '"'
+    with duckdb.connect() as con:
+        rows = con.execute(
+            f"SELECT DISTINCT {quoted}::VARCHAR FROM read_parquet({listed}, "
+            f"union_by_name = true) WHERE {quoted} IS NOT NULL"
+        ).fetchall()
+    return tuple(sorted(str(r[0]) for r in rows))
+
+
+def values_table(con: Any, table: str, values: tuple[str, ...]) -> str:
+    """``values`` as a one-column table ``table`` (column ``value``) in ``con``."""
+    con.execute(
+        f"CREATE OR REPLACE TABLE {table} AS SELECT unnest($1::VARCHAR[]) AS value", [list(values)]
+    )
+    return table
 
 
 def _parquet_files(project: Project, version: DataVersion) -> list[Path]:

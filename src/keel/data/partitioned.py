@@ -295,17 +295,12 @@ def check_partition(shared: Shared, file: tuple[str, str]) -> PartitionCheck:
 def _load_lookups(batch: Any, values: dict[str, tuple[str, ...]]) -> dict[str, str]:
     """Each referenced source's values as a table beside the partition (a broadcast
     semi-join: the partition's rows are matched where they lie)."""
-    import pandas as pd
+    from keel.data.manifests import values_table
 
-    views: dict[str, str] = {}
-    for index, (to, listed) in enumerate(sorted(values.items())):
-        name = f"keel_lookup_{index}"
-        frame = pd.DataFrame({"value": list(listed)}, dtype=object)
-        batch.con.register("keel_values", frame)
-        batch.con.execute(f"CREATE TABLE {name} AS SELECT value::VARCHAR AS value FROM keel_values")
-        batch.con.unregister("keel_values")
-        views[to] = name
-    return views
+    return {
+        to: values_table(batch.con, f"keel_lookup_{index}", listed)
+        for index, (to, listed) in enumerate(sorted(values.items()))
+    }
 
 
 def _edges(batch: Any, ordered: OrderedCheck | None) -> pd.DataFrame | None:
