@@ -322,6 +322,7 @@ class SourceConfig(Section):
     )
     partitioned: bool = Field(
         False,
+        examples=[True],
         description="parquet: the files are one table, a file per partition; a version is a "
         "manifest of partition digests and unchanged files are not read again.",
     )
