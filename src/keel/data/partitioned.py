@@ -126,6 +126,11 @@ def manifest(table: Table) -> dict[str, Any]:
     from the first's, or that is not Parquet, is refused by name."""
     if table.kind != "parquet":
         raise SourceError("a partitioned source is Parquet files; convert the CSV files first")
+    if any("://" in path for path in table.files):
+        raise SourceError(
+            "keel data partitions reads local files; for s3:// give the source "
+            "partitioned: true and run keel ingest"
+        )
     parts = []
     first: list[list[str]] | None = None
     for path in table.files:
