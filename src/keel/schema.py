@@ -308,7 +308,10 @@ class SourceConfig(Section):
     ``key`` (one column, or a list of columns for a composite key) is unique within a
     batch and across the source's live versions; ``key_policy`` says what a key published
     before means: ``reject`` (quarantine the batch), ``warn`` (publish with a warning) or
-    ``upsert`` (publish: the rows update those keys)."""
+    ``upsert`` (publish: the rows update those keys).
+
+    ``partitioned: true`` (Parquet only) makes the files one table, each file a partition:
+    a version is a manifest of partition digests, and unchanged files are not read again."""
 
     kind: Literal["csv", "parquet", "sql", "python"] = Field(description="How the data is read.")
     path: str | None = Field(
@@ -316,6 +319,12 @@ class SourceConfig(Section):
         examples=["data/customers.csv"],
         description="csv and parquet: a file, folder, glob or fsspec URL (s3://...), relative "
         "to the project.",
+    )
+    partitioned: bool = Field(
+        False,
+        examples=[True],
+        description="parquet: the files are one table, a file per partition; a version is a "
+        "manifest of partition digests and unchanged files are not read again.",
     )
     query: str | None = Field(
         None, examples=["SELECT * FROM orders"], description="sql: the query that reads the data."
@@ -405,6 +414,8 @@ class SourceConfig(Section):
             raise ValueError(f"a {self.kind} source needs '{needed}:'")
         if self.kind == "sql" and self.url is None:
             raise ValueError("a sql source needs 'url:' (a SQLAlchemy database URL)")
+        if self.partitioned and self.kind != "parquet":
+            raise ValueError("partitioned: true needs a parquet source (a folder or glob)")
         return self
 
 

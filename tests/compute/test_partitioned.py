@@ -156,3 +156,18 @@ def test_cli_stores_the_manifest_and_exits_1_on_errors(events: Path) -> None:
     stored = events / ".keel" / "artifacts"
     assert any(version in str(path) for path in stored.rglob("*"))
     assert not report["passed"]
+
+
+def test_a_unique_column_is_checked_across_partitions(events: Path) -> None:
+    """A column declared ``unique: true`` whose value in c (row 5) repeats one in a
+    (row 2) is found by the merge, though neither file repeats it."""
+    config = (events / "keel.yaml").read_text()
+    (events / "keel.yaml").write_text(config.replace("range: [0, 100]}", "unique: true}"))
+    folder = events / "data" / "events"
+    a, c = pd.read_parquet(folder / "a.parquet"), pd.read_parquet(folder / "c.parquet")
+    c.loc[5, "amount"] = a.loc[2, "amount"]
+    c.to_parquet(folder / "c.parquet", index=False)
+    report = _check(events)
+    (found,) = [f for f in report.merged if f.check == "amount.unique_across_partitions"]
+    shown = sorted((Path(e["partition"]).name, e["_row"]) for e in found.examples)
+    assert shown == [("a.parquet", 2), ("c.parquet", 5)]

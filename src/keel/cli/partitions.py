@@ -38,6 +38,8 @@ def partitions(
     from datetime import datetime
 
     from keel.compute import open_engine
+    from keel.data.catalog import Catalog
+    from keel.data.manifests import reference_values
     from keel.data.partitioned import check_partitioned, store_manifest
     from keel.data.partitions import resolve_table
     from keel.errors import SourceError
@@ -48,10 +50,13 @@ def partitions(
         if config is None:
             raise SourceError(f"no source named '{source}' in keel.yaml")
         table = resolve_table(opened.root, source, opened.config.sources)
+        lookups = reference_values(opened, Catalog(opened.store), config)
         with progress(f"checking {len(table.files)} partitions", quiet=as_json):
             runner = open_engine(opened.config.compute, engine)
             try:
-                report = check_partitioned(runner, source, config, table, datetime.now())
+                report = check_partitioned(
+                    runner, source, config, table, datetime.now(), lookups=lookups
+                )
             finally:
                 runner.close()
         store_manifest(opened.artifacts, report.manifest)

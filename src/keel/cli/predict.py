@@ -37,10 +37,13 @@ def predict(
         str,
         typer.Option(
             "--batch",
-            help="The table to score: a declared source, or a Parquet/CSV file, folder or glob.",
+            help="The table to score: a declared source, or a Parquet/CSV file, folder or "
+            "glob (local or s3://).",
         ),
     ],
-    out: Annotated[Path, typer.Option("--out", help="The Parquet file to write.")],
+    out: Annotated[
+        str, typer.Option("--out", help="The Parquet file to write (a path or an s3:// URL).")
+    ],
     version: Annotated[
         str | None, typer.Option("--version", help="A model version (default: production).")
     ] = None,
@@ -63,7 +66,7 @@ def predict(
             result = predict_batch(
                 opened,
                 batch,
-                out,
+                out if "://" in out else Path(out),
                 runner,
                 version=version,
                 progress=lambda done, total: say(f"scoring: {done}/{total} partitions done"),

@@ -138,6 +138,8 @@ class Ingestion:
         if latest is None:
             raise SourceError(f"source '{name}' has no published version yet; run keel ingest")
         config = self.project.config.sources[name]
+        if (latest.lineage or {}).get("manifest"):
+            return latest, self._check_manifest(name, config, latest)
         with parquet_path(self.project.artifacts, latest.artifact) as path:
             local = config.model_copy(update={"kind": "parquet", "path": str(path)})
             read = read_source(self.project.root, local, set(), None)
@@ -148,6 +150,8 @@ class Ingestion:
         return latest, report
 
     def _attempt(self, started: _Started, config: SourceConfig) -> Run:
+        if config.partitioned:
+            return self._partitioned(started, config)
         self._progress(started.source, "reading")
         latest = self.catalog.latest(started.source)
         seen = self.catalog.ingested_files(started.source)
@@ -157,6 +161,89 @@ class Ingestion:
             return self._nothing_new(started, read, seen)
         with read.batch as batch:
             return self._process(started, config, batch, read.lineage)
+
+    def _partitioned(self, started: _Started, config: SourceConfig) -> Run:
+        """A partitioned source's whole table as one manifest version (keel.data.manifests):
+        files that look as they did are not read, changed ones are checked on the engine."""
+        from keel.data import manifests
+
+        self._progress(started.source, "listing partitions")
+        with tempfile.TemporaryDirectory(prefix="keel-partitions-") as folder:
+            try:
+                files = manifests.list_partitions(self.project.root, config, Path(folder))
+                return self._manifest_version(started, config, files)
+            except ConnectionError as error:  # the remote store did not answer
+                raise SourceError(str(error)) from None
+
+    def _manifest_version(self, started: _Started, config: SourceConfig, files: list[Any]) -> Run:
+        from keel.data import manifests
+        from keel.data.partitioned import Shared, merge_partitions, per_partition
+
+        name, artifacts = started.source, self.project.artifacts
+        now = self.now or utc_now()
+        lookups = manifests.reference_values(self.project, self.catalog, config)
+        shared = Shared(name, per_partition(config), now, lookups)
+        previous = manifests.previous_manifest(artifacts, self.catalog.latest(name))
+        planned = manifests.plan(files, previous, manifests.checks_digest(shared), artifacts)
+        found = manifests.identity(name, planned.schema, planned.entries)
+        if self.catalog.find(found["sha256"]) is not None:
+            message = f"already ingested as version {found['sha256'][:12]}"
+            return self._record(
+                started, "already_ingested", message, version_id=found["sha256"], rows=0
+            )
+        self._progress(name, f"checking {planned.read} of {len(files)} partitions")
+        parts = manifests.check_planned(self.project, shared, files, planned)
+        reference = None
+        if config.checks.reference is not None:
+            reference = self._reference(name, config.checks.reference.against)
+        merged = merge_partitions(config, found, parts, now, reference)
+        report = manifests.as_report(name, merged)
+        page = render_html(report)
+        self._keep_page(started, page)
+        html = artifacts.put_bytes(page.encode())
+        lineage = {"partitions": len(files), "read": planned.read}
+        if not report.passed:
+            blocking = [f.check for f in report.findings if f.blocking]
+            message = (
+                f"quarantined: {len(blocking)} blocking check(s) failed: {', '.join(blocking)}"
+            )
+            return self._record(
+                started, "quarantined", message, rows=found["rows"], report=report,
+                report_artifact=html, lineage=lineage,
+            )  # fmt: skip
+        self._progress(name, "publishing partitions")
+        digest = manifests.store(artifacts, files, planned, found)
+        profile = merged.profile
+        assert profile is not None
+        version = DataVersion(
+            id=found["sha256"], source=name, artifact=digest, rows=found["rows"],
+            schema=profile.schema, created_at=time.time(), profile=profile,
+            time_min=_bound(profile, config.timestamp, "min"),
+            time_max=_bound(profile, config.timestamp, "max"),
+            lineage={**lineage, "manifest": digest}, run_id=started.id,
+        )  # fmt: skip
+        read = f"; {planned.read} of {len(files)} partitions read"
+        message = published_message(found["sha256"], found["rows"], report) + read
+        run = self._finish(
+            started, "published", message, version_id=version.id, rows=version.rows,
+            report=report, report_artifact=html, lineage=version.lineage,
+        )  # fmt: skip
+        self.project.store.leases.renew(started.lease, LEASE_TTL_S)
+        if not self.catalog.publish(version, run):
+            run = replace(run, status="already_ingested")
+        return run
+
+    def _check_manifest(self, name: str, config: SourceConfig, latest: DataVersion) -> Report:
+        from keel.data import manifests
+
+        reference = None
+        if config.checks.reference is not None:
+            reference = self._reference(name, config.checks.reference.against, latest.id)
+        now = self.now or utc_now()
+        checked = manifests.check_manifest_version(
+            self.project, name, config, latest, now, reference
+        )
+        return manifests.as_report(name, checked)
 
     def _nothing_new(self, started: _Started, read: Read, seen: dict[Any, str]) -> Run:
         latest = self.catalog.latest(started.source)
@@ -237,6 +324,11 @@ class Ingestion:
         for index, spec in enumerate(config.checks.references):
             other, column = spec.to.split(".")
             live = self.catalog.live_versions(other)
+            if any((v.lineage or {}).get("manifest") for v in live):
+                view = self._manifest_values(batch, live, column, f"keel_lookup_{index}")
+                if view is not None:
+                    lookups[spec.to] = view
+                continue
             view = load_values(
                 batch, self.project.artifacts, live, column, f"keel_lookup_{index}",
                 against=spec.column,
@@ -244,6 +336,16 @@ class Ingestion:
             if view is not None:
                 lookups[spec.to] = view
         return lookups
+
+    def _manifest_values(
+        self, batch: Batch, live: list[DataVersion], column: str, table: str
+    ) -> str | None:
+        """A referenced source's values when its versions are manifests (read from their
+        stored partitions), as a table beside the batch."""
+        from keel.data.manifests import column_values, values_table
+
+        values = column_values(self.project, live, column)
+        return None if values is None else values_table(batch.con, table, values)
 
     def _store_batch(self, batch: Batch) -> str:
         with tempfile.TemporaryDirectory(prefix="keel-batch-") as folder:

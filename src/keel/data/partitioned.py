@@ -7,10 +7,21 @@ first (a file that differs is named, with the columns that differ), and a file t
 not Parquet is named too.
 
 Each partition is checked on its own, on whatever engine runs it, with the source's
-checks (``keel.data.validation.validate``): findings name the partition, and each
-example row carries ``_row``, its row number in that file. The key's uniqueness is also
-checked exactly across partitions: each partition returns its keys and row numbers, and
-the merge finds every key held by more than one partition.
+row checks (``keel.data.validation.validate``): findings name the partition, and each
+example row carries ``_row``, its row number in that file. Each partition also returns
+a mergeable summary of its columns (``keel.data.sketches``); the merged summaries are
+the table's profile, and the checks a profile decides (maximum null rate, freshness,
+statistics against a reference) are judged on it once, for the whole table.
+
+Checks that need every partition at once stay exact:
+- uniqueness of the key and of ``unique: true`` columns: each partition returns those
+  values and their row numbers, and the merge finds every value held by more than one
+  partition;
+- referential integrity: the referenced values are sent to every worker once, and each
+  partition is semi-joined with them where it lies (its failing rows named as usual);
+- ordering: within a file the partition's own check counts rows that go backwards; at
+  each file boundary, the first row of every group is compared with the last row of that
+  group in the files before it.
 """
 
 from __future__ import annotations
@@ -24,11 +35,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from keel.data.model import Finding
-from keel.data.partitions import Table, parquet_rows
+from keel.data.model import Finding, Profile
+from keel.data.partitions import Table
+from keel.data.sketches import ColumnSketch, merge_all, to_profile
 from keel.data.sources import file_lineage
 from keel.errors import SourceError
-from keel.schema import ColumnCheck, SourceConfig
+from keel.schema import ColumnCheck, OrderedCheck, SourceConfig
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,9 +51,16 @@ __all__ = [
     "ROW",
     "PartitionCheck",
     "PartitionedReport",
+    "Shared",
+    "check_partition",
     "check_partitioned",
+    "footer",
     "manifest",
+    "merge_partitions",
+    "per_partition",
+    "run_partitions",
     "store_manifest",
+    "unique_sets",
 ]
 
 ROW = "_row"
@@ -52,12 +71,26 @@ _EXAMPLES = 20
 
 @dataclass(frozen=True)
 class PartitionCheck:
-    """What one partition's checks found, and its keys (with row numbers) for the merge."""
+    """What one partition's checks found; for the merge, its keys (with row numbers),
+    its columns' mergeable summaries and each group's first and last ordered value."""
 
     path: str
     rows: int
     findings: tuple[Finding, ...]
-    keys: pd.DataFrame | None
+    keys: dict[str, pd.DataFrame] | None
+    sketch: tuple[ColumnSketch, ...] = ()
+    edges: pd.DataFrame | None = None
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What every partition's check needs, sent to each worker once: the source, its
+    checks, the clock, and the referenced sources' values (``source.column`` -> values)."""
+
+    source: str
+    config: SourceConfig
+    now: datetime
+    lookups: dict[str, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -67,6 +100,7 @@ class PartitionedReport:
     manifest: dict[str, Any]
     partitions: tuple[PartitionCheck, ...]
     merged: tuple[Finding, ...]
+    profile: Profile | None = None
 
     @property
     def passed(self) -> bool:
@@ -83,6 +117,7 @@ class PartitionedReport:
                 for p in self.partitions
             ],
             "merged": [f.__dict__ for f in self.merged],
+            "profile": None if self.profile is None else self.profile.to_dict(),
         }
 
 
@@ -91,15 +126,20 @@ def manifest(table: Table) -> dict[str, Any]:
     from the first's, or that is not Parquet, is refused by name."""
     if table.kind != "parquet":
         raise SourceError("a partitioned source is Parquet files; convert the CSV files first")
+    if any("://" in path for path in table.files):
+        raise SourceError(
+            "keel data partitions reads local files; for s3:// give the source "
+            "partitioned: true and run keel ingest"
+        )
     parts = []
     first: list[list[str]] | None = None
     for path in table.files:
-        schema = _schema(path)
+        schema, rows = footer(path)
         if first is None:
             first = schema
         elif schema != first:
             raise SourceError(_schema_differs(path, table.files[0], first, schema))
-        parts.append({**file_lineage(Path(path), path), "rows": parquet_rows(path)})
+        parts.append({**file_lineage(Path(path), path), "rows": rows})
     body = {"schema": first or [], "partitions": parts}
     digest = hashlib.sha256(_canonical(body)).hexdigest()
     return {**body, "sha256": digest, "rows": sum(p["rows"] for p in parts)}
@@ -114,17 +154,22 @@ def _canonical(body: dict[str, Any]) -> bytes:
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
 
 
-def _schema(path: str) -> list[list[str]]:
+def footer(path: str) -> tuple[list[list[str]], int]:
+    """A Parquet file's schema (name, DuckDB type) and row count, from its footer (one
+    connection: opening one costs more than reading a footer)."""
     import duckdb
 
     try:
         with duckdb.connect() as con:
             found = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [path]).fetchall()
+            counted = con.execute(
+                "SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata(?)", [path]
+            ).fetchone()
     except duckdb.Error as error:
         said = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
         message = f"{path} is not a readable Parquet file ({said}); replace or remove it"
         raise SourceError(message) from None
-    return [[str(row[0]), str(row[1])] for row in found]
+    return [[str(row[0]), str(row[1])] for row in found], int(counted[0]) if counted else 0
 
 
 def _schema_differs(
@@ -140,43 +185,108 @@ def _schema_differs(
 
 
 def check_partitioned(
-    engine: Engine, source: str, config: SourceConfig, table: Table, now: datetime
+    engine: Engine,
+    source: str,
+    config: SourceConfig,
+    table: Table,
+    now: datetime,
+    *,
+    lookups: dict[str, tuple[str, ...]] | None = None,
+    reference: tuple[str, Profile] | None = None,
 ) -> PartitionedReport:
-    """Check every partition of ``table`` on ``engine``, then the key across partitions."""
+    """Check every partition of ``table`` on ``engine``, merge their summaries into the
+    table's profile, and run the checks that need the whole table on the merge.
+
+    ``lookups`` holds the values each ``references:`` check points at (``source.column``
+    -> values); ``reference`` the version and profile statistics are compared with."""
     found = manifest(table)
-    shared = (source, _with_row(config), now)
-    results: list[PartitionCheck | None] = [None] * len(table.files)
-    with closing(engine.map(check_partition, shared, list(table.files))) as checked:
+    shared = Shared(source, per_partition(config), now, dict(lookups or {}))
+    done = run_partitions(engine, shared, [(path, path) for path in table.files])
+    return merge_partitions(config, found, done, now, reference)
+
+
+def run_partitions(
+    engine: Engine, shared: Shared, files: list[tuple[str, str]]
+) -> tuple[PartitionCheck, ...]:
+    """``check_partition`` over ``files`` ((where to read, how to name) pairs) on
+    ``engine``, results in the files' order."""
+    results: list[PartitionCheck | None] = [None] * len(files)
+    with closing(engine.map(check_partition, shared, files)) as checked:
         for position, result in checked:
             results[position] = result
-    done = tuple(r for r in results if r is not None)
-    merged = () if not config.keys else (cross_partition_keys(config, done),)
-    return PartitionedReport(found, done, merged)
+    return tuple(r for r in results if r is not None)
 
 
-def _with_row(config: SourceConfig) -> SourceConfig:
-    """The source's checks with ``_row`` declared, so it is never an undeclared column."""
-    if not config.checks.columns:
-        return config
-    columns = {**config.checks.columns, ROW: ColumnCheck()}
-    checks = config.checks.model_copy(update={"columns": columns})
+def merge_partitions(
+    config: SourceConfig,
+    found: dict[str, Any],
+    parts: tuple[PartitionCheck, ...],
+    now: datetime,
+    reference: tuple[str, Profile] | None = None,
+) -> PartitionedReport:
+    """The table's report: the partitions' summaries merged into its profile, and the
+    checks that need the whole table run on the merge."""
+    profile = to_profile(found["rows"], merge_all([p.sketch for p in parts if p.sketch]))
+    return PartitionedReport(found, parts, _merged(config, parts, profile, now, reference), profile)
+
+
+def _merged(
+    config: SourceConfig,
+    parts: tuple[PartitionCheck, ...],
+    profile: Profile,
+    now: datetime,
+    reference: tuple[str, Profile] | None,
+) -> tuple[Finding, ...]:
+    """The findings over the whole table: profile checks on the merged profile, the key
+    across partitions, order across file boundaries, statistics against a reference."""
+    from keel.data.stats import compare
+    from keel.data.validation import profile_findings
+
+    found = profile_findings(config, profile, now)
+    found += cross_partition_keys(config, parts)
+    if config.checks.ordered is not None and all(p.edges is not None for p in parts):
+        found.append(across_boundaries(config.checks.ordered, parts))
+    stats = config.checks.reference
+    if stats is not None and reference is not None:
+        found += compare(profile, reference[1], stats)
+    return tuple(found)
+
+
+def per_partition(config: SourceConfig) -> SourceConfig:
+    """The checks each partition runs: the row checks, with ``_row`` declared (so it is
+    never an undeclared column); the checks judged on the merged profile are left out."""
+    checks = config.checks.model_copy(update={"reference": None})
+    if config.checks.columns:
+        columns = {
+            name: spec.model_copy(update={"max_null_rate": None, "freshness": None})
+            for name, spec in config.checks.columns.items()
+        }
+        checks = checks.model_copy(update={"columns": {**columns, ROW: ColumnCheck()}})
     return config.model_copy(update={"checks": checks})
 
 
-def check_partition(shared: tuple[str, SourceConfig, datetime], path: str) -> PartitionCheck:
-    """One file's checks (runs on an engine's worker): failing findings named by the file,
-    examples with their ``_row``, and the file's keys for the merge."""
+def check_partition(shared: Shared, file: tuple[str, str]) -> PartitionCheck:
+    """One file's checks (runs on an engine's worker): failing findings named by the file
+    (``file`` is where to read it and how to name it), examples with their ``_row``, and
+    what the merge needs (keys, summary, edges)."""
     from keel.data.batch import Batch
     from keel.data.profiling import profile
+    from keel.data.sketches import sketch_batch
     from keel.data.validation import Context, validate
 
-    source, config, now = shared
+    config, (local, path) = shared.config, file
     scan = "read_parquet(?, file_row_number = true)"
     select = f"SELECT * EXCLUDE (file_row_number), file_row_number AS {ROW} FROM {scan}"
-    batch = Batch.from_sql(select, [path])
+    batch = Batch.from_sql(select, [local])
     try:
-        report = validate(batch, source, config, profile(batch), Context(now))
-        keys = _keys(batch, config) if config.keys else None
+        lookups = _load_lookups(batch, shared.lookups)
+        profiled = profile(batch)
+        report = validate(
+            batch, shared.source, config, profiled, Context(shared.now, None, lookups)
+        )
+        keys = _keys(batch, config)
+        sketch = sketch_batch(batch, profiled, skip=(ROW,))
+        edges = _edges(batch, config.checks.ordered)
         rows = batch.rows
     finally:
         batch.close()
@@ -184,37 +294,141 @@ def check_partition(shared: tuple[str, SourceConfig, datetime], path: str) -> Pa
     if rows == 0:
         message = f"{path}: the partition has no rows"
         failing += (Finding("partition:empty", "empty", "warn", "fail", message, violations=1),)
-    return PartitionCheck(path, rows, failing, keys)
+    return PartitionCheck(path, rows, failing, keys, sketch, edges)
+
+
+def _load_lookups(batch: Any, values: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    """Each referenced source's values as a table beside the partition (a broadcast
+    semi-join: the partition's rows are matched where they lie)."""
+    from keel.data.manifests import values_table
+
+    return {
+        to: values_table(batch.con, f"keel_lookup_{index}", listed)
+        for index, (to, listed) in enumerate(sorted(values.items()))
+    }
+
+
+def _edges(batch: Any, ordered: OrderedCheck | None) -> pd.DataFrame | None:
+    """Per group, the first ordered value (and its row) and the last, in file order."""
+    from keel.data.batch import TABLE, quote
+
+    if ordered is None or not all(c in batch.schema for c in (ordered.by, ordered.within) if c):
+        return None
+    by = quote(ordered.by)
+    group = quote(ordered.within) if ordered.within else "NULL"
+    return batch.con.execute(
+        f"SELECT {group} AS grp, first({by} ORDER BY {ROW}) AS first, min({ROW}) AS row, "
+        f"last({by} ORDER BY {ROW}) AS last FROM {TABLE} GROUP BY ALL"
+    ).df()
+
+
+def across_boundaries(ordered: OrderedCheck, parts: tuple[PartitionCheck, ...]) -> Finding:
+    """``ordered:<by>.across_partitions``: rows that go backwards from the last row of
+    their group in the files before them (the first row of each group in each file; the
+    rows after it are the file's own check). Exact: every group's edges are compared."""
+    within = f" within {ordered.within}" if ordered.within else ""
+    name = f"ordered:{ordered.by}{within}.across_partitions"
+    last: dict[Any, Any] = {}
+    backwards: list[dict[str, Any]] = []
+    for part in parts:
+        edges = part.edges
+        if edges is None or edges.empty:
+            continue
+        for group, first, row, final in edges.itertuples(index=False, name=None):
+            group = None if _missing(group) else group
+            before = last.get(group)
+            if not _missing(before) and not _missing(first) and first < before:
+                backwards.append(
+                    {"partition": part.path, ROW: int(row), ordered.by: _shown(first),
+                     f"previous_{ordered.by}": _shown(before)}
+                )  # fmt: skip
+            last[group] = final
+    if not backwards:
+        return Finding(name, "ordered", ordered.severity, "pass", "ok", ordered.by, rows=0)
+    message = f"{len(backwards)} rows: {ordered.by} goes backwards across a file boundary"
+    return Finding(
+        name, "ordered", ordered.severity, "fail", message, ordered.by, len(backwards),
+        tuple(backwards[:_EXAMPLES]), rows=len(backwards),
+    )  # fmt: skip
+
+
+def _missing(value: Any) -> bool:
+    import pandas as pd
+
+    return value is None or bool(pd.isna(value))
+
+
+def _shown(value: Any) -> Any:
+    from keel.data.batch import jsonable
+
+    if hasattr(value, "to_pydatetime"):
+        value = value.to_pydatetime()
+    elif hasattr(value, "item"):  # a NumPy scalar
+        value = value.item()
+    return jsonable(value)
 
 
 def _named(finding: Finding, path: str) -> Finding:
     return replace(finding, message=f"{path}: {finding.message}")
 
 
-def _keys(batch: Any, config: SourceConfig) -> pd.DataFrame:
-    from keel.data.batch import quote
+def unique_sets(config: SourceConfig) -> dict[str, tuple[str, ...]]:
+    """What must be unique across the whole table: the key (named as in its checks), and
+    each column declared ``unique: true``."""
+    sets = {config.key_name: config.keys} if config.key_name else {}
+    for name, spec in config.checks.columns.items():
+        if spec.unique and name not in sets and name != ROW:
+            sets[name] = (name,)
+    return sets
 
-    columns = ", ".join(quote(k) for k in config.keys)
-    return batch.con.execute(f"SELECT {columns}, {ROW} FROM batch").df()
+
+def _keys(batch: Any, config: SourceConfig) -> dict[str, pd.DataFrame]:
+    """Each unique set's non-null values in the partition, with their row numbers."""
+    from keel.data.batch import key_present, quote
+
+    found = {}
+    for name, columns in unique_sets(config).items():
+        if all(c in batch.schema for c in columns):
+            listed = ", ".join(quote(c) for c in columns)
+            where = key_present(columns)
+            found[name] = batch.con.execute(f"SELECT {listed}, {ROW} FROM batch WHERE {where}").df()
+    return found
 
 
-def cross_partition_keys(config: SourceConfig, parts: tuple[PartitionCheck, ...]) -> Finding:
-    """``<key>.unique_across_partitions``: every row whose key another partition also
-    holds (exact: all keys are compared), with up to 20 of them as examples."""
+def cross_partition_keys(config: SourceConfig, parts: tuple[PartitionCheck, ...]) -> list[Finding]:
+    """``<key>.unique_across_partitions`` (and the same for each ``unique: true`` column):
+    every row whose value another partition also holds (exact: all values are compared),
+    with up to 20 of them as examples."""
+    return [_across(name, columns, config, parts) for name, columns in unique_sets(config).items()]
+
+
+def _across(
+    shown: str, columns: tuple[str, ...], config: SourceConfig, parts: tuple[PartitionCheck, ...]
+) -> Finding:
+    import duckdb
     import pandas as pd
 
-    keys, name = list(config.keys), f"{config.key_name}.unique_across_partitions"
-    frames = [p.keys.assign(partition=p.path) for p in parts if p.keys is not None]
-    every = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=keys)
-    every = every.dropna(subset=keys)
-    spread = every.groupby(keys, dropna=True)["partition"].transform("nunique")
-    clashing = every[spread > 1]
+    from keel.data.batch import quote
+
+    keys, name = list(columns), f"{shown}.unique_across_partitions"
+    held = [(p.path, (p.keys or {}).get(shown)) for p in parts]
+    frames = [frame.assign(partition=path) for path, frame in held if frame is not None]
     severity = config.checks.columns.get(keys[0], ColumnCheck()).severity
+    if not frames:
+        return Finding(name, "unique", severity, "pass", "ok", shown, rows=0)
+    every = pd.concat(frames, ignore_index=True)
+    listed = ", ".join(quote(k) for k in keys)
+    with duckdb.connect() as con:  # a hash aggregate: faster than pandas' nunique
+        con.register("every", every)
+        clashing = con.execute(
+            f"SELECT every.* FROM every SEMI JOIN (SELECT {listed} FROM every GROUP BY ALL "
+            f"HAVING count(DISTINCT partition) > 1) USING ({listed}) ORDER BY {listed}, partition"
+        ).df()
     if clashing.empty:
-        return Finding(name, "unique", severity, "pass", "ok", config.key_name, rows=0)
-    examples = tuple(clashing.sort_values(keys).head(_EXAMPLES).to_dict("records"))
-    message = f"{len(clashing)} rows hold a {config.key_name} that another partition also holds"
+        return Finding(name, "unique", severity, "pass", "ok", shown, rows=0)
+    examples = tuple(clashing.head(_EXAMPLES).to_dict("records"))
+    message = f"{len(clashing)} rows hold a {shown} that another partition also holds"
     return Finding(
-        name, "unique", severity, "fail", message, config.key_name, len(clashing), examples,
+        name, "unique", severity, "fail", message, shown, len(clashing), examples,
         rows=len(clashing),
     )  # fmt: skip

@@ -5,13 +5,19 @@ file is one partition or more: a Parquet file is cut into row ranges of at most
 ``rows`` (its row count is in its footer, so cutting reads no data); a CSV file stays
 whole (finding row boundaries would mean reading it). A ``Partition`` is a plain value:
 a Dask worker reads its partition itself, the client sends only the description.
+
+A table may be remote (``s3://bucket/prefix/``, a glob, or a source whose path is one):
+DuckDB then reads it through the fsspec filesystem (credentials and endpoint from the
+standard environment, on every worker), so no file is copied first.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from keel.data.sources import csv_options, list_files
 from keel.errors import SourceError
@@ -20,7 +26,14 @@ from keel.schema import SourceConfig
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Partition", "Table", "plan_partitions", "read_partition", "resolve_table"]
+__all__ = [
+    "Partition",
+    "Table",
+    "connect",
+    "plan_partitions",
+    "read_partition",
+    "resolve_table",
+]
 
 Kind = Literal["csv", "parquet"]
 _SUFFIXES: dict[str, Kind] = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -61,8 +74,6 @@ def resolve_table(root: Path, spec: str, sources: dict[str, SourceConfig]) -> Ta
     if config is not None:
         if config.kind not in ("csv", "parquet") or config.path is None:
             raise SourceError(f"source '{spec}' is {config.kind}; give a csv or parquet source")
-        if "://" in config.path:
-            raise SourceError(f"source '{spec}' is remote ({config.path}); give a local path")
         files = _listed(root, config.path, f"source '{spec}' ({config.path})")
         options = csv_options(config) if config.kind == "csv" else ""
         return Table(config.kind, files, options)
@@ -79,10 +90,39 @@ def resolve_table(root: Path, spec: str, sources: dict[str, SourceConfig]) -> Ta
 
 
 def _listed(root: Path, pattern: str, shown: str) -> tuple[str, ...]:
-    files = list_files(root, pattern)
+    files: list[Any] = _remote_files(pattern) if "://" in pattern else list_files(root, pattern)
     if not files:
         raise SourceError(f"no files match {shown}; give a file, a folder or a glob")
     return tuple(str(f) for f in files)
+
+
+def _remote_files(url: str) -> list[str]:
+    """The objects a URL names (an object, a prefix or a glob), as URLs, sorted."""
+    from keel.data.remote import BUCKETED, _bucket_exists, _filesystem, _guarded, _matches
+
+    fs, path = _filesystem(url)
+    protocol = url.split("://", 1)[0]
+    try:
+        names = _guarded(url, lambda: _matches(fs, path))
+        if not names and protocol in BUCKETED:
+            _guarded(url, lambda: _bucket_exists(fs, url))
+    except ConnectionError as error:
+        raise SourceError(str(error)) from None
+    return [f"{protocol}://{name.removeprefix('/')}" for name in names]
+
+
+@contextmanager
+def connect(path: str) -> Iterator[Any]:
+    """A DuckDB connection that can read ``path``: a remote one through its fsspec
+    filesystem."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        if "://" in path:
+            from keel.store.artifacts import open_filesystem
+
+            con.register_filesystem(open_filesystem(path)[0])
+        yield con
 
 
 def plan_partitions(table: Table, rows: int) -> list[Partition]:
@@ -108,7 +148,7 @@ def parquet_rows(path: str) -> int:
     import duckdb
 
     try:
-        with duckdb.connect() as con:
+        with connect(path) as con:
             found = con.execute(
                 "SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata(?)", [path]
             ).fetchone()
@@ -125,7 +165,7 @@ def read_partition(partition: Partition) -> pd.DataFrame:
     if partition.rows is not None:
         scan += f" LIMIT {int(partition.rows)} OFFSET {int(partition.start)}"
     try:
-        with duckdb.connect() as con:
+        with connect(partition.path) as con:
             con.execute("SET preserve_insertion_order = true; SET enable_progress_bar = false")
             return con.execute(scan, [partition.path]).df()
     except duckdb.Error as error:

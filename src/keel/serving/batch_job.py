@@ -64,13 +64,14 @@ def scorer_for(project: Project, version: str | None = None) -> Scorer:
 def predict_batch(
     project: Project,
     table: str,
-    out: Path,
+    out: Path | str,
     engine: Engine,
     *,
     version: str | None = None,
     progress: Progress | None = None,
 ) -> BatchResult:
-    """Score ``table`` (a source name, file, folder or glob) into the Parquet file ``out``."""
+    """Score ``table`` (a source name, file, folder or glob, local or ``s3://``) into the
+    Parquet file ``out`` (a path, or an ``s3://`` URL: one object, put whole)."""
     started = time.perf_counter()
     compute = project.config.compute or ComputeConfig()
     found = resolve_table(project.root, table, project.config.sources)
@@ -88,7 +89,7 @@ def predict_batch(
             rows, answered, done = rows + len(scored.output), answered + scored.answered, done + 1
             if progress is not None:
                 progress(done, len(partitions))
-        _publish(sorted((staging / "parts").glob("part-*.parquet")), out)
+        _publish(sorted((staging / "parts").glob("part-*.parquet")), out, staging)
         log.close(flush=True)
     except BaseException:
         results.close()  # cancels the partitions not yet scored
@@ -129,7 +130,26 @@ def _write_part(frame: pd.DataFrame, path: Path) -> None:
         con.execute(f"COPY part TO {_literal(path)} (FORMAT parquet)")
 
 
-def _publish(parts: list[Path], out: Path) -> None:
+def _publish(parts: list[Path], out: Path | str, staging: Path) -> None:
+    """Every part, in order, as one Parquet file at ``out``: a local file put in place by
+    one rename, or an object uploaded whole (S3 shows an object only once complete)."""
+    if "://" not in str(out):
+        _write_out(parts, Path(out))
+        return
+    from keel.data.remote import _guarded
+    from keel.errors import SourceError
+    from keel.store.artifacts import open_filesystem
+
+    local = _write_out(parts, staging / "out.parquet")
+    url = str(out)
+    try:
+        fs, path = open_filesystem(url)
+        _guarded(url, lambda: fs.put_file(str(local), path))
+    except ConnectionError as error:
+        raise SourceError(str(error)) from None
+
+
+def _write_out(parts: list[Path], out: Path) -> Path:
     """Every part, in order, as one Parquet file at ``out``, put in place by one rename."""
     import duckdb
 
@@ -149,6 +169,7 @@ def _publish(parts: list[Path], out: Path) -> None:
         os.replace(pending, out)
     finally:
         pending.unlink(missing_ok=True)
+    return out
 
 
 def _typed(con: Any, select: str) -> str:

@@ -1,0 +1,379 @@
+"""Ingesting a partitioned source (``partitioned: true``): a version that is a manifest.
+
+A partitioned source is a folder or glob of Parquet files that together are the table
+(the files are its partitions, not successive batches). Each ingest makes one version:
+the manifest of the partitions' paths, sha256 digests, sizes and row counts plus the
+schema; its id is the sha256 of that manifest and the source's name, so no whole-batch
+hash is taken. Publishing copies each partition into the artifact store under its
+digest (an unchanged partition is already there) and stores the manifest, which the
+version's ``artifact`` and ``lineage["manifest"]`` name.
+
+Unchanged partitions are not read again. The stored manifest also keeps, per partition,
+how the file looked when listed (size and modification time; an object's ETag on S3) and
+the digest of its check result (its findings, keys, edges and mergeable summary). On the
+next ingest a file that still looks the same, checked by the same checks, takes its
+digest and result from the manifest without being opened; a file that looks different is
+hashed, and only if its digest changed is it checked again (on the project's compute
+engine). The merge then runs over every partition's result. A check that depends on the
+clock (``not_future``) is not re-run on an unchanged partition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from keel.data.partitioned import (
+    PartitionCheck,
+    PartitionedReport,
+    Shared,
+    merge_partitions,
+    per_partition,
+    run_partitions,
+)
+from keel.data.sources import file_lineage, list_files
+from keel.errors import SourceError
+
+if TYPE_CHECKING:
+    from keel.data.catalog import Catalog
+    from keel.data.model import DataVersion, Profile, Report
+    from keel.project import Project
+    from keel.schema import SourceConfig
+    from keel.store.artifacts import ArtifactStore
+
+__all__ = [
+    "Listed",
+    "Planned",
+    "as_report",
+    "check_manifest_version",
+    "check_planned",
+    "checks_digest",
+    "column_values",
+    "identity",
+    "list_partitions",
+    "plan",
+    "previous_manifest",
+    "reference_values",
+    "store",
+    "values_table",
+]
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One file as listed: how it is named, where to read it, how it looked; a remote
+    file (``remote``: its filesystem and path) is copied to ``local`` when first read."""
+
+    path: str
+    local: Path
+    looks: dict[str, Any]
+    remote: tuple[Any, str] | None = None
+
+    def fetched(self) -> Path:
+        """The local copy, made now if it is not there yet."""
+        if self.remote is not None and not self.local.exists():
+            from keel.data.remote import _guarded
+
+            fs, name = self.remote
+            _guarded(self.path, lambda: fs.get(name, str(self.local)))
+        return self.local
+
+
+@dataclass(frozen=True)
+class Planned:
+    """Every partition's manifest entry, and the results already known (by position)."""
+
+    entries: list[dict[str, Any]]
+    known: dict[int, PartitionCheck]
+    schema: list[list[str]]
+
+    @property
+    def read(self) -> int:
+        return len(self.entries) - len(self.known)
+
+
+def list_local(root: Path, pattern: str) -> list[Listed]:
+    """The files of a local partitioned source, with their size and modification time."""
+    found = []
+    for file in list_files(root, pattern):
+        stat = file.stat()
+        shown = str(file.relative_to(root) if file.is_relative_to(root) else file)
+        found.append(Listed(shown, file, {"bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}))
+    if not found:
+        raise SourceError(f"no files match '{pattern}'; check path: in keel.yaml")
+    return found
+
+
+def checks_digest(shared: Shared) -> str:
+    """What a partition's result depends on besides its bytes: the checks and the
+    referenced values (not the clock)."""
+    body = {"checks": shared.config.model_dump(mode="json"), "lookups": shared.lookups}
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def plan(
+    files: list[Listed], previous: dict[str, Any] | None, checks: str, artifacts: ArtifactStore
+) -> Planned:
+    """Each file's entry: from the previous manifest when it looks the same (not opened),
+    else hashed with its row count and schema read; results kept when digest and checks
+    match. Every partition must have one schema (a file that differs is named)."""
+    before = {p["path"]: p for p in (previous or {}).get("partitions", [])}
+    entries: list[dict[str, Any]] = []
+    schemas: dict[int, list[list[str]]] = {}
+    for position, file in enumerate(files):
+        old = before.get(file.path)
+        if old is not None and old.get("looks") == file.looks:
+            entries.append(dict(old))
+            continue
+        entry, schemas[position] = _read_entry(file)
+        if old is not None and old["sha256"] == entry["sha256"]:
+            entry.update(result=old.get("result"), checks=old.get("checks"))
+        entries.append(entry)
+    schema = _one_schema(files, schemas, (previous or {}).get("schema"), len(entries))
+    known = {}
+    for position, entry in enumerate(entries):
+        result = _cached(artifacts, entry) if entry.get("checks") == checks else None
+        if result is not None:
+            known[position] = result
+    return Planned(entries, known, schema)
+
+
+def _read_entry(file: Listed) -> tuple[dict[str, Any], list[list[str]]]:
+    """A file's digest, size, row count and schema: the one place a partition is opened
+    before its check."""
+    from keel.data.partitioned import footer
+
+    local = file.fetched()
+    schema, rows = footer(str(local))
+    entry = {**file_lineage(local, file.path), "looks": file.looks, "rows": rows}
+    return entry, schema
+
+
+def _one_schema(
+    files: list[Listed],
+    schemas: dict[int, list[list[str]]],
+    previous: list[list[str]] | None,
+    total: int,
+) -> list[list[str]]:
+    """The table's schema: the previous one while any partition is unchanged, else the
+    first read file's; a file with another is refused by name."""
+    reused = len(schemas) < total
+    schema = previous if reused and previous is not None else next(iter(schemas.values()), [])
+    for position, found in schemas.items():
+        if found != schema:
+            raise SourceError(_differs(files[position].path, found, schema))
+    return schema
+
+
+def _differs(path: str, found: list[list[str]], schema: list[list[str]] | None) -> str:
+    mine = {name: kind for name, kind in found}
+    theirs = {name: kind for name, kind in schema or []}
+    differ = sorted(n for n in mine.keys() | theirs.keys() if mine.get(n) != theirs.get(n))
+    shown = ", ".join(
+        f"{n} {mine.get(n, 'missing')} (not {theirs.get(n, 'missing')})" for n in differ
+    )
+    return f"{path} has another schema than the other partitions: {shown}; give all one schema"
+
+
+def _cached(artifacts: ArtifactStore, entry: dict[str, Any]) -> PartitionCheck | None:
+    """A partition's stored result; None when missing or unreadable (then it is re-read)."""
+    digest = entry.get("result")
+    if not digest or not artifacts.exists(digest):
+        return None
+    try:
+        found = pickle.loads(artifacts.get_bytes(digest))  # Keel's own, digest verified
+    except Exception:  # written by another version of a library: check the file again
+        return None
+    return found if isinstance(found, PartitionCheck) else None
+
+
+def identity(source: str, schema: list[list[str]], entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The manifest proper: schema and each partition's path, digest, size and rows."""
+    parts = [{k: e[k] for k in ("path", "sha256", "bytes", "rows")} for e in entries]
+    body = {"schema": schema, "partitions": parts}
+    digest = hashlib.sha256(orjson.dumps({"source": source, **body}, option=orjson.OPT_SORT_KEYS))
+    return {**body, "sha256": digest.hexdigest(), "rows": sum(p["rows"] for p in parts)}
+
+
+def check_planned(
+    project: Project, shared: Shared, files: list[Listed], planned: Planned
+) -> tuple[PartitionCheck, ...]:
+    """Every partition's result: known ones as they are, the rest checked on the engine
+    (and their results stored, named in ``planned.entries``)."""
+    from keel.compute import open_engine
+
+    todo = [i for i in range(len(files)) if i not in planned.known]
+    results = dict(planned.known)
+    if todo:
+        engine = open_engine(project.config.compute)
+        try:
+            pairs = [(str(files[i].fetched()), files[i].path) for i in todo]
+            checked = run_partitions(engine, shared, pairs)
+        finally:
+            engine.close()
+        digest = checks_digest(shared)
+        for position, result in zip(todo, checked, strict=True):
+            results[position] = result
+            stored = project.artifacts.put_bytes(pickle.dumps(result))
+            planned.entries[position].update(result=stored, checks=digest)
+    return tuple(results[i] for i in range(len(files)))
+
+
+def store(
+    artifacts: ArtifactStore, files: list[Listed], planned: Planned, found: dict[str, Any]
+) -> str:
+    """Copy the partitions into the artifact store (each under its digest; one already
+    there is not copied) and store the manifest with its cache entries; its digest."""
+    for file, entry in zip(files, planned.entries, strict=True):
+        digest = entry["sha256"]
+        if not artifacts.exists(digest) and artifacts.put_file(file.fetched()) != digest:
+            raise SourceError(f"{file.path} changed while it was ingested; run keel ingest again")
+    body = {**found, "partitions": planned.entries}
+    return artifacts.put_bytes(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
+
+
+def previous_manifest(
+    artifacts: ArtifactStore, version: DataVersion | None
+) -> dict[str, Any] | None:
+    """The stored manifest of ``version`` when it is a manifest version."""
+    digest = (version.lineage or {}).get("manifest") if version is not None else None
+    if not digest or not artifacts.exists(digest):
+        return None
+    loaded: dict[str, Any] = orjson.loads(artifacts.get_bytes(digest))
+    return loaded
+
+
+def reference_values(
+    project: Project, catalog: Catalog, config: SourceConfig
+) -> dict[str, tuple[str, ...]]:
+    """For each ``references:`` check, the distinct values (as text) of the referenced
+    column over the referenced source's live versions, plain or manifest."""
+    values: dict[str, tuple[str, ...]] = {}
+    for spec in config.checks.references:
+        other, column = spec.to.split(".")
+        found = column_values(project, catalog.live_versions(other), column)
+        if found is not None:
+            values[spec.to] = found
+    return values
+
+
+def column_values(
+    project: Project, versions: list[DataVersion], column: str
+) -> tuple[str, ...] | None:
+    """The distinct non-null values (as text) of ``column`` over ``versions``, plain or
+    manifest; None when no version holds it."""
+    import duckdb
+
+    holding = [v for v in versions if column in v.schema]
+    paths = [p for v in holding for p in _parquet_files(project, v)]
+    if not paths:
+        return None
+    listed = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+    quoted = '"' + column.replace('"', '""') + '"'
+    with duckdb.connect() as con:
+        rows = con.execute(
+            f"SELECT DISTINCT {quoted}::VARCHAR FROM read_parquet({listed}, "
+            f"union_by_name = true) WHERE {quoted} IS NOT NULL"
+        ).fetchall()
+    return tuple(sorted(str(r[0]) for r in rows))
+
+
+def values_table(con: Any, table: str, values: tuple[str, ...]) -> str:
+    """``values`` as a one-column table ``table`` (column ``value``) in ``con``."""
+    con.execute(
+        f"CREATE OR REPLACE TABLE {table} AS SELECT unnest($1::VARCHAR[]) AS value", [list(values)]
+    )
+    return table
+
+
+def _parquet_files(project: Project, version: DataVersion) -> list[Path]:
+    found = previous_manifest(project.artifacts, version)
+    digests = [p["sha256"] for p in found["partitions"]] if found else [version.artifact]
+    return [project.artifacts.local_path(d) for d in digests]
+
+
+def check_manifest_version(
+    project: Project,
+    name: str,
+    config: SourceConfig,
+    version: DataVersion,
+    now: Any,
+    reference: tuple[str, Profile] | None = None,
+) -> PartitionedReport:
+    """The checks of ``config`` over the published partitions of a manifest version,
+    named by their original paths, on the project's engine (nothing cached, nothing
+    published)."""
+    from keel.compute import open_engine
+    from keel.data.catalog import Catalog
+
+    found = previous_manifest(project.artifacts, version)
+    if found is None:
+        raise SourceError(f"version {version.id[:12]} of '{name}' has no stored manifest")
+    lookups = reference_values(project, Catalog(project.store), config)
+    shared = Shared(name, per_partition(config), now, lookups)
+    pairs = [
+        (str(project.artifacts.local_path(p["sha256"])), p["path"]) for p in found["partitions"]
+    ]
+    engine = open_engine(project.config.compute)
+    try:
+        parts = run_partitions(engine, shared, pairs)
+    finally:
+        engine.close()
+    kept = identity(name, found["schema"], found["partitions"])
+    return merge_partitions(config, kept, parts, now, reference)
+
+
+def as_report(source: str, checked: PartitionedReport) -> Report:
+    """The partitioned report as one ``Report``: every partition's failing findings (named
+    by their file), then the findings over the whole table."""
+    from keel.data.model import Report
+
+    found = [f for part in checked.partitions for f in part.findings] + list(checked.merged)
+    return Report(source, checked.manifest["rows"], tuple(found))
+
+
+def list_partitions(root: Path, config: SourceConfig, folder: Path) -> list[Listed]:
+    """The files of a partitioned source as they look now; remote ones (``s3://``...)
+    are listed only, to be copied into ``folder`` if they must be read."""
+    pattern = config.path or ""
+    if "://" in pattern:
+        return list_remote(pattern, folder)
+    return list_local(root, pattern)
+
+
+def list_remote(url: str, folder: Path) -> list[Listed]:
+    """The objects ``url`` names (an object, a prefix or a glob), each with its size and
+    ETag (or modification time), without reading any."""
+    from keel.data.remote import BUCKETED, _bucket_exists, _filesystem, _guarded
+
+    fs, path = _filesystem(url)
+    protocol = url.split("://", 1)[0]
+    infos = _guarded(url, lambda: _infos(fs, path))
+    if not infos and protocol in BUCKETED:
+        _guarded(url, lambda: _bucket_exists(fs, url))
+    if not infos:
+        raise SourceError(f"no files match '{url}'; check path: in keel.yaml")
+    found = []
+    for index, (name, info) in enumerate(sorted(infos.items())):
+        looks: dict[str, Any] = {"bytes": int(info.get("size") or 0)}
+        tag = info.get("ETag") or info.get("etag") or info.get("LastModified") or info.get("mtime")
+        looks["tag"] = str(tag)
+        local = folder / f"{index:06d}-{Path(name).name}"
+        shown = f"{protocol}://{name.removeprefix('/')}"
+        found.append(Listed(shown, local, looks, (fs, name)))
+    return found
+
+
+def _infos(fs: Any, path: str) -> dict[str, dict[str, Any]]:
+    if any(char in path for char in "*?["):
+        found = fs.glob(path, detail=True)
+    elif fs.isdir(path):
+        found = fs.find(path, detail=True)
+    else:
+        found = {path: fs.info(path)} if fs.exists(path) else {}
+    return {str(k): v for k, v in found.items() if v.get("type") != "directory"}
