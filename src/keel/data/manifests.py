@@ -35,6 +35,7 @@ from keel.data.partitioned import (
     merge_partitions,
     per_partition,
     run_partitions,
+    values_table,
 )
 from keel.data.sources import file_lineage, list_files
 from keel.errors import SourceError
@@ -281,14 +282,6 @@ def column_values(
             f"union_by_name = true) WHERE {quoted} IS NOT NULL"
         ).fetchall()
     return tuple(sorted(str(r[0]) for r in rows))
-
-
-def values_table(con: Any, table: str, values: tuple[str, ...]) -> str:
-    """``values`` as a one-column table ``table`` (column ``value``) in ``con``."""
-    con.execute(
-        f"CREATE OR REPLACE TABLE {table} AS SELECT unnest($1::VARCHAR[]) AS value", [list(values)]
-    )
-    return table
 
 
 def _parquet_files(project: Project, version: DataVersion) -> list[Path]:

@@ -300,8 +300,6 @@ def check_partition(shared: Shared, file: tuple[str, str]) -> PartitionCheck:
 def _load_lookups(batch: Any, values: dict[str, tuple[str, ...]]) -> dict[str, str]:
     """Each referenced source's values as a table beside the partition (a broadcast
     semi-join: the partition's rows are matched where they lie)."""
-    from keel.data.manifests import values_table
-
     return {
         to: values_table(batch.con, f"keel_lookup_{index}", listed)
         for index, (to, listed) in enumerate(sorted(values.items()))
@@ -432,3 +430,11 @@ def _across(
         name, "unique", severity, "fail", message, shown, len(clashing), examples,
         rows=len(clashing),
     )  # fmt: skip
+
+
+def values_table(con: Any, table: str, values: tuple[str, ...]) -> str:
+    """``values`` as a one-column table ``table`` (column ``value``) in ``con``."""
+    con.execute(
+        f"CREATE OR REPLACE TABLE {table} AS SELECT unnest($1::VARCHAR[]) AS value", [list(values)]
+    )
+    return table
