@@ -21,7 +21,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from keel.errors import ConfigError
+from keel.errors import ConfigError, ExpressionError
+from keel.expressions import check as check_expression
 from keel.schema import KeelConfig
 
 __all__ = ["CONFIG_FILE", "LoadedConfig", "load_config", "mask_url", "parse_config"]
@@ -84,6 +85,7 @@ def parse_config(text: str, path: Path) -> LoadedConfig:
         raise ConfigError(_explain(exc, path, lines)) from None
     _check_files(config, path, lines)
     _check_training_source(config, path, lines)
+    _check_expressions(config, path, lines)
     return LoadedConfig(config, path, secrets, tuple(_warnings(config, path.parent)))
 
 
@@ -288,6 +290,16 @@ def _check_training_source(config: KeelConfig, path: Path, lines: dict[Loc, int]
         f"which is not a source in keel.yaml (sources: {known}); name a source, a CSV/Parquet "
         "file, module:function or features"
     )
+
+
+def _check_expressions(config: KeelConfig, path: Path, lines: dict[Loc, int]) -> None:
+    """Every rule, condition and threshold is in the expression language, so none fails
+    later (at ingest, in the worker, on a request)."""
+    for loc, text, kind in config.expressions():
+        try:
+            check_expression(text, kind)
+        except ExpressionError as error:
+            raise error.located(f"{path}:{_line_of(loc, lines)}: {_dotted(loc)}") from None
 
 
 def _warnings(config: KeelConfig, root: Path) -> Iterator[str]:

@@ -42,10 +42,13 @@ __all__ = [
     "CONTEXTS",
     "DATA_RULE",
     "GATE_THRESHOLD",
+    "PYTHON_FUNCTIONS",
     "SERVING_RULE",
+    "SQL_FUNCTIONS",
     "Context",
     "Expression",
     "Function",
+    "check",
     "parse",
     "parse_threshold",
 ]
@@ -167,6 +170,17 @@ ACTION_CONDITION = Context("action condition", PYTHON_FUNCTIONS)
 SERVING_RULE = Context("serving rule", PYTHON_FUNCTIONS)
 GATE_THRESHOLD = Context("gate threshold", names=frozenset({"value"}))
 CONTEXTS = (DATA_RULE, ALERT_CONDITION, ACTION_CONDITION, SERVING_RULE, GATE_THRESHOLD)
+
+_BY_KIND = {context.kind: context for context in CONTEXTS}
+
+
+def check(text: str, kind: str) -> None:
+    """Check ``text`` as an expression of ``kind`` (a context's ``kind``, e.g. "data rule")."""
+    if kind == GATE_THRESHOLD.kind:
+        parse_threshold(text)
+    else:
+        parse(text, _BY_KIND[kind])
+
 
 # -- reading the text -------------------------------------------------------------------
 
@@ -305,7 +319,7 @@ class _Checker:
 
     def fail(self, node: ast.AST, reason: str) -> ExpressionError:
         if isinstance(node, ast.Attribute | ast.Subscript):  # point at the '.' or '['
-            node = ast.Constant(None, col_offset=node.value.end_col_offset)
+            node = ast.Constant(None, col_offset=node.value.end_col_offset or 0)
         column = _char_offset(self.source.python, getattr(node, "col_offset", 0))
         return ExpressionError(self.text, self.source.origin(column), reason, self.context.kind)
 
@@ -491,7 +505,7 @@ def parse_threshold(text: str) -> tuple[str, float]:
 
 def _not_a_threshold(text: str, at: int) -> ExpressionError:
     return ExpressionError(
-        text, at, "it is not a comparison; write e.g. \">= 0.80\"", GATE_THRESHOLD.kind
+        text, at, 'it is not a comparison; write e.g. ">= 0.80"', GATE_THRESHOLD.kind
     )
 
 
@@ -499,8 +513,8 @@ def _number(node: ast.expr) -> float | None:
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
         inner = _number(node.operand)
         return None if inner is None else (-inner if isinstance(node.op, ast.USub) else inner)
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return float(node.value)
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+        return None if isinstance(node.value, bool) else float(node.value)
     return None
 
 
@@ -585,7 +599,8 @@ class _Python:
         return _ARITHMETIC[type(node.op)](left, right)
 
     def _Compare(self, node: ast.Compare) -> Any:
-        results, left = [], self.value(node.left)
+        results: list[bool | None] = []
+        left = self.value(node.left)
         for op, right_node in zip(node.ops, node.comparators, strict=True):
             if isinstance(op, ast.Is | ast.IsNot):
                 results.append((left is None) is isinstance(op, ast.Is))

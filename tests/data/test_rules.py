@@ -12,9 +12,9 @@ COLUMNS = ["amount", "kind", "start", "end"]
 @pytest.mark.parametrize(
     ("expr", "sql"),
     [
-        ("amount >= 0 or kind == 'refund'", '"amount" >= 0 or "kind" == \'refund\''),
-        ("end >= start", '"end" >= "start"'),
-        ("abs(amount) < 10", 'abs ( "amount" ) < 10'),
+        ("amount >= 0 or kind == 'refund'", '(("amount" >= 0) OR ("kind" = \'refund\'))'),
+        ("end >= start", '("end" >= "start")'),
+        ("abs(amount) < 10", '(abs("amount") < 10)'),
     ],
 )
 def test_allowed_expressions_become_sql(expr: str, sql: str) -> None:
