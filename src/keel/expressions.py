@@ -217,6 +217,10 @@ class _Source:
     quoted: dict[str, str] = field(default_factory=dict)  # placeholder -> real name
 
     def add(self, piece: str, at: int) -> None:
+        if not self.python:
+            piece = piece.lstrip()  # Python reads leading space as an indent
+            if not piece:
+                return
         self.starts.append((len(self.python), at))
         self.python += piece
 
@@ -338,7 +342,7 @@ class _Checker:
         name = self.source.quoted.get(node.id, node.id)
         if self.names is not None and name not in self.names:
             known = ", ".join(sorted(self.names)) or "none"
-            raise self.fail(node, f"'{name}' is not a name a {self.context.kind} can read "
+            raise self.fail(node, f"'{name}' is not a name {self.context.kind}s can read "
                                   f"(it can read: {known})")  # fmt: skip
 
     def _BoolOp(self, node: ast.BoolOp) -> None:
@@ -383,7 +387,7 @@ class _Checker:
         if name is None or function is None:
             allowed = ", ".join(sorted(self.context.functions)) or "none"
             called = f"'{name}'" if name else "this"
-            raise self.fail(node, f"{called} is not a function a {self.context.kind} may call "
+            raise self.fail(node, f"{called} is not a function {self.context.kind}s may call "
                                   f"(allowed: {allowed})")  # fmt: skip
         if node.keywords or any(isinstance(arg, ast.Starred) for arg in node.args):
             raise self.fail(node, f"{name} takes plain arguments, without names or *")
