@@ -20,6 +20,15 @@ dividing by zero is unknown. A condition that is unknown does not hold.
 
 Every fault is an ``ExpressionError`` naming the expression, the column of the offending
 token and what to do. Pure: no I/O, no ``eval``.
+
+    >>> rule = parse("amount >= 0 OR kind = 'refund'", DATA_RULE)
+    >>> print(rule.to_sql())
+    (("amount" >= 0) OR ("kind" = 'refund'))
+    >>> rule.evaluate({"amount": -5, "kind": "refund"}), rule.evaluate({"amount": -5})
+    (True, None)
+    >>> parse("distinct(age)", DATA_RULE)
+    Traceback (most recent call last):
+    keel.errors.ExpressionError: data rule 'distinct(age)', column 1: 'distinct' is not a function data rules may call (allowed: ...)
 """
 
 from __future__ import annotations
