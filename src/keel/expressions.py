@@ -28,7 +28,7 @@ token and what to do. Pure: no I/O, no ``eval``.
     (True, None)
     >>> parse("distinct(age)", DATA_RULE)
     Traceback (most recent call last):
-    keel.errors.ExpressionError: data rule 'distinct(age)', column 1: 'distinct' is not a function data rules may call (allowed: ...)
+    keel.errors.ExpressionError: data rule 'distinct(age)', column 1: 'distinct' is not a ...
 """
 
 from __future__ import annotations
