@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import ast
+import functools
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,11 @@ class Expression:
     tree: ast.expr
     source: Source = field(repr=False, compare=False)
 
+    @functools.cached_property
+    def compiled(self) -> Callable[[Mapping[str, Any]], Any]:
+        """The tree as Python closures, built on first use."""
+        return Evaluator(self).build(self.tree)
+
     @property
     def quoted(self) -> Mapping[str, str]:
         return self.source.quoted
@@ -43,7 +49,7 @@ class Expression:
 
     def evaluate(self, values: Mapping[str, Any]) -> Any:
         """The value over ``values``; a missing name is null. ``None`` means unknown."""
-        return Evaluator(self, values).value(self.tree)
+        return self.compiled(values)
 
     def holds(self, values: Mapping[str, Any]) -> bool:
         """Whether the expression is true over ``values`` (unknown does not hold)."""
