@@ -130,8 +130,7 @@ class Evaluator:
         steps = [
             self._step(op, right) for op, right in zip(node.ops, node.comparators, strict=True)
         ]
-        check = self.guarded(node, lambda values: _all(steps, first(values), values))
-        return check  # type: ignore[no-any-return]
+        return self.guarded(node, lambda values: _all(steps, first(values), values))
 
     def _step(self, op: ast.cmpop, node: ast.expr) -> Callable[[Any, Mapping[str, Any]], Any]:
         """One link of a comparison chain: (its truth, the value the next link compares)."""
