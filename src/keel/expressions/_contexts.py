@@ -45,6 +45,7 @@ class Context:
     names: frozenset[str] | None = None
     sql_quoted_names: bool = False
     sql: bool = False
+    condition: bool = True  # true or false (or unknown) for each row, not a number or text
 
 
 # -- functions --------------------------------------------------------------------------
@@ -138,7 +139,7 @@ SQL_FUNCTIONS: dict[str, Function] = {
 DATA_RULE = Context("data rule", SQL_FUNCTIONS, sql_quoted_names=True, sql=True)
 ALERT_CONDITION = Context("alert condition", PYTHON_FUNCTIONS)
 ACTION_CONDITION = Context("action condition", PYTHON_FUNCTIONS)
-SERVING_RULE = Context("serving rule", PYTHON_FUNCTIONS)
+SERVING_RULE = Context("serving rule", PYTHON_FUNCTIONS, condition=False)
 GATE_THRESHOLD = Context("gate threshold", names=frozenset({"value"}))
 CONTEXTS = (DATA_RULE, ALERT_CONDITION, ACTION_CONDITION, SERVING_RULE, GATE_THRESHOLD)
 

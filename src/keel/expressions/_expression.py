@@ -75,7 +75,19 @@ def parse(text: str, context: Context, names: Iterable[str] | None = None) -> Ex
     except SyntaxError as error:
         raise _syntax(text, source, error, context) from None
     Checker(text, source, context, names).check(tree)
+    if context.condition and _is_a_value(tree):
+        reason = "it is a value, not a condition; compare it, e.g. amount + 1 > 0"
+        raise ExpressionError(text, 0, reason, context.kind)
     return Expression(text, context, tree, source)
+
+
+def _is_a_value(tree: ast.expr) -> bool:
+    """Arithmetic, or a number or text on its own: never true or false."""
+    if isinstance(tree, ast.Constant):
+        return not isinstance(tree.value, bool) and tree.value is not None
+    return isinstance(tree, ast.BinOp) or (
+        isinstance(tree, ast.UnaryOp) and not isinstance(tree.op, ast.Not)
+    )
 
 
 _HINTS = {

@@ -11,13 +11,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from keel.errors import ExpressionError
-from keel.expressions import ACTION_CONDITION, Context, parse
+from keel.expressions import SERVING_RULE, Context, parse
 
 __all__ = ["compile_expression"]
 
 
 def compile_expression(
-    text: str, context: Context = ACTION_CONDITION
+    text: str, context: Context = SERVING_RULE
 ) -> Callable[[Mapping[str, Any]], Any]:
     """A function of a mapping that evaluates ``text`` over it. An answer that is unknown
     (a name it reads is missing or null) is an ``ExpressionError``: the condition does not
