@@ -33,7 +33,8 @@ from keel.configtext import (
     where,
 )
 from keel.configtext import Loader as _Loader  # noqa: F401  (tests/test_schemadoc.py)
-from keel.errors import ConfigError
+from keel.errors import ConfigError, ExpressionError
+from keel.expressions import check as check_expression
 from keel.schema import KeelConfig
 
 __all__ = ["CONFIG_FILE", "LoadedConfig", "load_config", "mask_url", "parse_config"]
@@ -79,6 +80,7 @@ def parse_config(text: str, path: Path) -> LoadedConfig:
         raise ConfigError(_explain(exc, path, marks, parsed.raw)) from None  # raw: no secrets
     _check_files(config, path, marks)
     _check_training_source(config, path, marks)
+    _check_expressions(config, path, marks)
     return LoadedConfig(config, path, parsed.secrets, tuple(_warnings(config, path.parent)))
 
 
@@ -273,6 +275,16 @@ def _check_training_source(config: KeelConfig, path: Path, marks: Marks) -> None
         f"which is not a source in keel.yaml (sources: {known}); name a source, a CSV/Parquet "
         "file, module:function or features"
     )
+
+
+def _check_expressions(config: KeelConfig, path: Path, marks: Marks) -> None:
+    """Every rule, condition and threshold is in the expression language, so none fails
+    later (at ingest, in the worker, on a request)."""
+    for loc, text, kind in config.expressions():
+        try:
+            check_expression(text, kind)
+        except ExpressionError as error:
+            raise error.located(f"{where(path, loc, marks)}: {dotted(loc)}") from None
 
 
 def _warnings(config: KeelConfig, root: Path) -> Iterator[str]:

@@ -6,6 +6,7 @@ escapes is a bug.
 
     KeelError
     ├── ConfigError            keel.yaml is missing, malformed or invalid
+    │   └── ExpressionError    an expression in keel.yaml is outside its language (names where)
     ├── ProjectError           no project here, or the project folder is unusable
     ├── MissingExtraError      an optional dependency is not installed
     ├── StoreError             the metadata store cannot be used
@@ -70,6 +71,7 @@ __all__ = [
     "DeployRefused",
     "EstimatorError",
     "ExampleError",
+    "ExpressionError",
     "FeatureError",
     "InstanceRefused",
     "KeelError",
@@ -103,6 +105,36 @@ class KeelError(Exception):
 
 class ConfigError(KeelError):
     """keel.yaml is missing, malformed or does not match the schema."""
+
+
+class ExpressionError(ConfigError):
+    """An expression (data rule, alert or action condition, serving rule, gate threshold)
+    is outside keel.yaml's expression language, or cannot be computed.
+
+    ``text`` is the expression, ``column`` the 1-based column of the offending token in
+    it, ``reason`` the sentence that says what to do, ``where`` the file, line and key
+    when known.
+    """
+
+    def __init__(
+        self, text: str, offset: int, reason: str, kind: str = "expression", where: str = ""
+    ) -> None:
+        self.text, self.column, self.reason, self.kind, self.where = (
+            text,
+            offset + 1,
+            reason,
+            kind,
+            where,
+        )
+        prefix = f"{where}: " if where else ""
+        super().__init__(f"{prefix}{kind} {text!r}, column {offset + 1}: {reason}")
+
+    def located(self, where: str) -> ExpressionError:
+        """The same error, naming the file, line and key it came from."""
+        return ExpressionError(self.text, self.column - 1, self.reason, self.kind, where)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return ExpressionError, (self.text, self.column - 1, self.reason, self.kind, self.where)
 
 
 class ProjectError(KeelError):

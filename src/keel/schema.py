@@ -817,6 +817,10 @@ def _network(item: Any) -> Any:
     raise ValueError(f"'{item}' has bits set past its prefix; write {network}")
 
 
+# serving.rule is ``module:function`` (a file in the project) or an expression over the input
+FUNCTION_REF = re.compile(r"^(?P<module>[A-Za-z_][\w./-]*):(?P<name>[A-Za-z_]\w*)$")
+
+
 class ServingConfig(Section):
     """The model server and its gateway (see keel.serving)."""
 
@@ -1344,6 +1348,26 @@ class KeelConfig(Section):
     )
     rollout: RolloutConfig | None = Field(None, description="Shadow and canary deployment.")
     compute: ComputeConfig | None = Field(None, description="Where heavy data work runs.")
+
+    def expressions(self) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+        """Every expression the config holds: where it is, its text and its kind (the
+        ``keel.expressions`` context that reads it)."""
+        for name, source in self.sources.items():
+            for index, rule in enumerate(source.checks.rules):
+                yield ("sources", name, "checks", "rules", index, "expr"), rule.expr, "data rule"
+        if self.serving is not None:
+            for index, action in enumerate(self.serving.actions):
+                yield ("serving", "actions", index, "when"), action.when, "action condition"
+            text = self.serving.rule
+            if text is not None and not FUNCTION_REF.match(text.strip()):
+                yield ("serving", "rule"), text, "serving rule"
+        for index, alert in enumerate(self.alerts.rules if self.alerts is not None else []):
+            yield ("alerts", "rules", index, "when"), alert.when, "alert condition"
+        gate = self.gate or GateConfig()
+        for metric, threshold in gate.thresholds.items():
+            yield ("gate", "thresholds", metric), threshold, "gate threshold"
+        for metric, threshold in (gate.slices.thresholds if gate.slices else {}).items():
+            yield ("gate", "slices", "thresholds", metric), threshold, "gate threshold"
 
     def referenced_files(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
         """Local files the config names that must exist, with where each is named."""

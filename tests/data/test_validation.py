@@ -143,3 +143,10 @@ def test_awkward_column_names_are_quoted() -> None:
         "rules": [{"name": "r", "expr": '"event ""time""" > 0'}],
     }
     assert _failed(_run(checks, frame)) == {'event "time".range': 1, "the id.unique": 1}
+
+
+def test_rule_duckdb_cannot_run_is_a_finding_not_a_crash() -> None:
+    """Text compared with a number fails the rule with DuckDB's reason; the run goes on."""
+    report = _run({"rules": [{"name": "r", "expr": "age > 'old'"}]})
+    assert "DuckDB cannot run it on age" in report.findings[0].message
+    assert report.findings[0].blocking

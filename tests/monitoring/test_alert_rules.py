@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from keel.errors import AlertError
+from keel.errors import ExpressionError
 from keel.monitoring.alerts.rules import AlertState, Rule, decide, evaluate
 
 
@@ -27,8 +27,8 @@ def test_conditions_evaluate_over_signals(expression: str, expected: bool) -> No
 
 @pytest.mark.parametrize("expression", ["__import__('os').system('x')", "a.b > 1", "[1][0]", "x >"])
 def test_anything_beyond_the_small_language_is_refused(expression: str) -> None:
-    """Calls, attributes, subscripts and bad syntax are AlertErrors, never executed."""
-    with pytest.raises(AlertError):
+    """Calls, attributes, subscripts and bad syntax are ExpressionErrors, never executed."""
+    with pytest.raises(ExpressionError):
         evaluate(expression, {"a": 1, "x": 1})
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from keel.errors import ServingError
+from keel.errors import ExpressionError
 from keel.serving.backend import Prediction
 from keel.serving.expressions import compile_expression
 from keel.serving.state import action_for
@@ -40,7 +40,7 @@ def test_expressions_evaluate_over_the_values(
 )
 def test_anything_beyond_the_small_language_is_refused(text: str) -> None:
     """Calls other than min/max/abs/round, attributes, comprehensions and lambdas fail early."""
-    with pytest.raises(ServingError):
+    with pytest.raises(ExpressionError):
         compile_expression(text)
 
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import operator
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from keel.errors import ConfigError
+from keel.expressions import parse_threshold
 
 __all__ = ["NOT", "OPS", "Check", "parse_threshold"]
 
-_THRESHOLD = re.compile(r"^\s*(>=|<=|>|<|==)\s*(-?\d+(?:\.\d+)?(?:[eE]-?\d+)?)\s*$")
 NOT = {">=": "<", ">": "<=", "<=": ">", "<": ">="}
 OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -51,11 +49,3 @@ class Check:
     @classmethod
     def not_judged(cls, name: str, why: str, value: float | None = None) -> Check:
         return cls(name, True, value, "not judged", why, judged=False)
-
-
-def parse_threshold(text: str) -> tuple[str, float]:
-    """``">= 0.8"`` as ``(">=", 0.8)``; a ConfigError for anything else."""
-    match = _THRESHOLD.match(text)
-    if match is None:
-        raise ConfigError(f"gate threshold '{text}' is not a comparison; write e.g. \">= 0.80\"")
-    return match.group(1), float(match.group(2))

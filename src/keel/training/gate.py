@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from keel.expressions import parse_threshold
 from keel.schema import GateConfig
-from keel.training.checks import OPS, Check, parse_threshold
+from keel.training.checks import OPS, Check
 from keel.training.slice_gate import SliceEvidence, slice_checks
 
 __all__ = [
