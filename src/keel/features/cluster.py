@@ -89,7 +89,7 @@ def snapshot_partition(job: SnapshotJob, partition: int) -> Any:
             f"WHERE {partition_sql(entity, job.partitions)} = {partition}"
         )
         try:
-            return _arrow(con.execute(snapshot_sql(job.view, "part", job.until)))
+            return _arrow(con, snapshot_sql(job.view, "part", job.until))
         except duckdb.Error as error:  # bad columns or SQL in the definitions
             raise FeatureError(
                 f"feature view '{job.view.name}' cannot be computed: {error}"
@@ -164,7 +164,7 @@ def join_partition(job: JoinJob, partition: int, labels: Any) -> Any:
                 f"WHERE {mine} = {partition}"
             )
             joins.append((view, f"s{i}"))
-        table = _arrow(con.execute(point_in_time_sql("labels", job.timestamp, joins)))
+        table = _arrow(con, point_in_time_sql("labels", job.timestamp, joins))
     # point_in_time_sql answers in ROW order, and the labels came in ROW order
     return table.append_column(ROW, [labels[ROW].to_numpy()])
 
@@ -203,9 +203,10 @@ def _join_item(jobs: Sequence[JoinJob], item: tuple[int, int, Any]) -> Any:
     return join_partition(jobs[group], partition, labels)
 
 
-def _arrow(cursor: Any) -> Any:
+def _arrow(con: Any, query: str) -> Any:
     """A query's whole result as an Arrow table (DuckDB 2 renamed the method)."""
-    fetch = getattr(cursor, "to_arrow_table", None) or cursor.fetch_arrow_table
+    relation = con.sql(query)
+    fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
     return fetch()
 
 
