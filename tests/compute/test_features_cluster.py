@@ -11,6 +11,7 @@ labels and entities are split over several partitions on two workers.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -60,8 +61,13 @@ def _training_set(root: Path, labels: pd.DataFrame) -> pd.DataFrame:
 
 
 def _ran_on(cluster: Cluster, name: str) -> bool:
-    """Whether a task of the function ``name`` has finished on the cluster (the scheduler's
-    transition log names Keel's tasks ``keel-<function>-...``)."""
+    """Whether a task of the function ``name`` has finished on the cluster."""
+    return _finished(cluster, name) > 0
+
+
+def _finished(cluster: Cluster, name: str) -> int:
+    """How many tasks of the function ``name`` have finished on the cluster (the
+    scheduler's transition log names Keel's tasks ``keel-<function>-...``)."""
     from distributed import Client
 
     def finished(dask_scheduler: object) -> list[str]:
@@ -70,7 +76,7 @@ def _ran_on(cluster: Cluster, name: str) -> bool:
 
     with Client(cluster.address, timeout=30, set_as_default=False) as client:
         keys = client.run_on_scheduler(finished)
-    return any(f"keel-{name}-" in key for key in keys)
+    return sum(f"keel-{name}-" in key for key in keys)
 
 
 def test_a_training_set_on_the_cluster_equals_the_local_one(
@@ -141,3 +147,37 @@ def test_materializing_on_the_cluster_writes_the_local_online_rows(
     assert {k: (r.feature_ts, r.values) for k, r in remote_rows.items()} == {
         k: (r.feature_ts, r.values) for k, r in local_rows.items()
     }
+
+
+def test_keel_features_build_training_set_runs_on_the_cluster(
+    projects: tuple[Path, Path, pd.DataFrame],
+    cluster: Cluster,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The command (called in this process, to spare CI a second interpreter) on the
+    cluster project, with every view (the integer-keyed gates too), runs its joins on the
+    cluster and writes the frame the local engine builds from the same label file."""
+    from keel.cli.features import build_training_set
+    from keel.features.io import read_table
+
+    local_root, cluster_root, labels = projects
+    path = tmp_path / "labels.parquet"
+    labels = labels.assign(gate_id=[1, 2, 3, None] * (len(labels) // 4))
+    labels.to_parquet(path)
+    before = _finished(cluster, "_join_item")
+    out = tmp_path / "set.parquet"
+    capsys.readouterr()
+    build_training_set(path, out, "dep_time", None, cluster_root, as_json=True)
+    assert json.loads(capsys.readouterr().out)["rows"] == len(labels)
+    assert _finished(cluster, "_join_item") > before
+    with Project.open(local_root) as project:
+        store = FeatureStore.open(project)
+        try:
+            expected = store.training_set(read_table(path), "dep_time").frame
+        finally:
+            store.close()
+    pd.testing.assert_frame_equal(pd.read_parquet(out), expected, check_dtype=False)
+    # gates 1 and 2 exist from START on; id 3, a null id and earlier labels find none
+    found = labels["gate_id"].isin([1, 2]) & (labels["dep_time"] >= START)
+    assert expected["gates__missing"].tolist() == (~found).tolist()
