@@ -15,10 +15,12 @@ Classifier labels are encoded on the client (codes 0..k-1, in sorted label order
 the cluster sees them, so every partition agrees on the classes whatever rows it holds;
 the model answers in the table's labels (``EncodedLabels``) as locally.
 
-Reproducibility: the scikit-learn path is as reproducible as locally (same data, config
-and seed: same model). A booster trained on the cluster is not promised byte for byte:
-its result can depend on how the rows are partitioned and on which worker holds which
-partition, which Dask decides.
+Reproducibility, per estimator: the scikit-learn path is as reproducible as locally (same
+data, config and seed: same model). Boosters trained on the cluster are not promised byte
+for byte: their result can depend on which worker holds which partition, which Dask
+decides. Measured on the two-worker test cluster, 2,000 rows in 4 partitions, three fits
+each: XGBoost gave identical probabilities every time; LightGBM (data-parallel) did not
+(one refit differed by up to 0.21 in probability).
 """
 
 from __future__ import annotations
