@@ -21,10 +21,12 @@ import pytest
 import yaml
 from sklearn.metrics import roc_auc_score
 
+from keel.errors import TrainingDataError
 from keel.project import Project
 from keel.serving import create_app
 from keel.training import Registry, deploy, train
 from tests.compute.conftest import Cluster
+from tests.helpers import free_port
 from tests.serving.helpers import create_key, over_http
 
 MODELS = {
@@ -157,3 +159,23 @@ def test_a_scikit_learn_estimator_fits_on_the_declared_sample(
     assert record["compute"]["fit"] == "client"
     scores = model.predict_proba(fresh[NUMBERS])[:, list(model.classes_).index("yes")]
     assert roc_auc_score(fresh["label"] == "yes", scores) > 0.75
+
+
+def test_a_booster_on_one_class_is_refused_before_the_cluster_is_asked(tmp_path: Path) -> None:
+    """One class in the target: the same one sentence as locally, from a project whose
+    scheduler address nobody listens on (so the check comes before connecting)."""
+    root = tmp_path / "one"
+    (root / "data").mkdir(parents=True)
+    synthetic(50, seed=4).assign(label="yes").to_csv(root / "data" / "train.csv", index=False)
+    config = {
+        "name": "one",
+        "training": {
+            "data": "data/train.csv",
+            "target": "label",
+            "model": {"estimator": "xgboost.XGBClassifier", "params": {"n_estimators": 5}},
+        },
+        "compute": {"engine": "dask", "address": f"tcp://127.0.0.1:{free_port()}"},
+    }
+    (root / "keel.yaml").write_text(yaml.safe_dump(config))
+    with Project.open(root) as project, pytest.raises(TrainingDataError, match="has one class"):
+        train(project)

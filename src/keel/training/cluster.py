@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from keel.errors import EstimatorError
-from keel.training.estimators import build_estimator, fit_model
+from keel.training.estimators import build_estimator, fit_model, refuse_one_class
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -90,6 +90,7 @@ def fit_on_cluster(
         rows = sample_rows(len(X), sample, seed)
         model = fit_model(spec, X.iloc[rows], y.iloc[rows], seed, root)
         return Fitted(model, {"engine": "dask", "fit": "client", "rows": len(rows)})
+    refuse_one_class(estimator, y)
     engine = open_engine(compute, "dask")
     try:
         client = engine.client  # type: ignore[attr-defined]
