@@ -14,9 +14,9 @@ and ``<view>__missing``) have one implementation, whichever engine runs it.
   entities' rows of the views' snapshots. The client puts every label row back in place;
   no label row is dropped (a null key joins nothing in whichever partition it lands).
 
-The workers read the source versions and snapshots by path: they must see the project's
-artifact folder (the same machine, or a shared file system), as ``keel predict --batch``
-workers see its table.
+The workers read the source versions, snapshots and labels by path: they must see the
+project's folder and its artifacts (the same machine, or a shared file system), as
+``keel predict --batch`` workers see its table.
 """
 
 from __future__ import annotations
@@ -137,25 +137,36 @@ class JoinJob:
     partitions: int
 
 
-def split_labels(labels: Any, keys: Sequence[str], partitions: int) -> list[Any]:
-    """The label rows (with ``ROW``) in each partition of the entity ``keys`` name, each
-    in label order."""
-    import duckdb
-    import numpy as np
-
-    with duckdb.connect() as con:
-        con.register("labels", labels)
-        found = con.execute(
-            f"SELECT {partition_sql(entity_sql(keys), partitions)} FROM labels"
-        ).fetchnumpy()
-    part = np.asarray(next(iter(found.values())), dtype=np.int64)
-    return [labels[part == p].reset_index(drop=True) for p in range(partitions)]
-
-
-def join_partition(job: JoinJob, partition: int, labels: Any) -> Any:
-    """The views' columns for the labels of ``partition`` (Arrow), with ``ROW`` beside."""
+def split_labels(labels: Any, jobs: Sequence[JoinJob], folder: Path) -> list[tuple[int, int, str]]:
+    """Write the label rows (with ``ROW``) of each group's partitions under ``folder``, one
+    Parquet folder per (group, partition) that has rows; ``(group, partition, folder)``
+    for each. The workers read them there: labels in the task graph would pass through
+    the scheduler."""
+    items = []
     with _duckdb() as con:
         con.register("labels", labels)
+        for g, job in enumerate(jobs):
+            part = partition_sql(entity_sql(job.views[0][0].keys), job.partitions)
+            out = folder / f"group-{g}"
+            con.execute(
+                f"COPY (SELECT *, {part} AS _keel_part FROM labels) TO {path_literal(out)} "
+                "(FORMAT parquet, PARTITION_BY (_keel_part))"
+            )
+            for p in range(job.partitions):  # a partition without labels has no folder
+                if (out / f"_keel_part={p}").is_dir():
+                    items.append((g, p, str(out / f"_keel_part={p}")))
+    return items
+
+
+def join_partition(job: JoinJob, partition: int, labels: str) -> Any:
+    """The views' columns for the labels of ``partition`` (Arrow), with ``ROW`` beside;
+    ``labels`` is the folder ``split_labels`` wrote them to."""
+    with _duckdb() as con:
+        files = path_literal(Path(labels) / "*.parquet")
+        con.execute(
+            "CREATE TABLE labels AS SELECT * FROM "
+            f"read_parquet({files}, hive_partitioning = false) ORDER BY {ROW}"
+        )
         joins = []
         mine = partition_sql("entity_id", job.partitions)
         for i, (view, path) in enumerate(job.views):
@@ -165,21 +176,18 @@ def join_partition(job: JoinJob, partition: int, labels: Any) -> Any:
             )
             joins.append((view, f"s{i}"))
         table = _arrow(con, point_in_time_sql("labels", job.timestamp, joins))
-    # point_in_time_sql answers in ROW order, and the labels came in ROW order
-    return table.append_column(ROW, [labels[ROW].to_numpy()])
+        rows = _arrow(con, f"SELECT {ROW} FROM labels ORDER BY {ROW}")
+    # point_in_time_sql answers in ROW order
+    return table.append_column(ROW, rows.column(0))
 
 
-def join_partitions(engine: Engine, labels: Any, jobs: Sequence[JoinJob]) -> Any:
+def join_partitions(engine: Engine, labels: Any, jobs: Sequence[JoinJob], folder: Path) -> Any:
     """Every group's columns for every label row, in label order (one pandas frame, with
-    the views' columns in the jobs' order)."""
+    the views' columns in the jobs' order); ``folder`` holds the labels for the workers."""
     import numpy as np
 
     labels = labels.assign(**{ROW: np.arange(len(labels))})
-    items = []
-    for g, job in enumerate(jobs):
-        keys = job.views[0][0].keys
-        for p, part in enumerate(split_labels(labels, keys, job.partitions)):
-            items.append((g, p, part))
+    items = split_labels(labels, jobs, folder)
     results: list[list[Any]] = [[] for _ in jobs]
     for position, table in engine.map(_join_item, jobs, items):
         results[items[position][0]].append(table)
@@ -198,7 +206,7 @@ def join_partitions(engine: Engine, labels: Any, jobs: Sequence[JoinJob]) -> Any
         return con.execute(sql).df()
 
 
-def _join_item(jobs: Sequence[JoinJob], item: tuple[int, int, Any]) -> Any:
+def _join_item(jobs: Sequence[JoinJob], item: tuple[int, int, str]) -> Any:
     group, partition, labels = item
     return join_partition(jobs[group], partition, labels)
 

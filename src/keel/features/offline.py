@@ -296,7 +296,11 @@ class OfflineStore:
             path = str(self.project.artifacts.local_path(snap.artifact))
             groups.setdefault(view.keys, []).append((view, path))
         jobs = [JoinJob(tuple(views), timestamp, partitions) for views in groups.values()]
-        features = join_partitions(engine, used, jobs)
+        # the labels go to the workers as files beside the project's state, which they see
+        scratch = self.project.state_dir / "tmp"
+        scratch.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=scratch, prefix="labels-") as folder:
+            features = join_partitions(engine, used, jobs, Path(folder))
         order = [
             name
             for snap in snapshots
