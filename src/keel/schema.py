@@ -529,6 +529,13 @@ class TrainingConfig(Section):
         0,
         description="The random seed: the same config, data and seed give a byte-identical model.",
     )
+    sample: int | None = Field(
+        None,
+        ge=2,
+        examples=[200000],
+        description="compute.engine dask: estimators without a Dask interface (scikit-learn's) "
+        "fit on at most this many training rows, drawn with the seed; unset: all of them.",
+    )
     metrics: list[str] = Field(
         default_factory=lambda: ["roc_auc", "accuracy", "log_loss"],
         description="The metrics to record for each trained version.",

@@ -4,6 +4,10 @@ A view's values as of a grid time are one Parquet blob in the artifact store, na
 the metadata store by (view definition hash, input data versions, until). Computing the
 same thing twice reuses the blob. Training sets are point-in-time joins of label events
 against those blobs; no label row is ever dropped.
+
+With ``compute.engine: dask`` (or an engine given) snapshots and training sets are computed
+partition by partition on that engine (``keel.features.cluster``), with the same SQL and
+the same results; the blobs and their cache are the same whichever engine computed them.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -34,6 +38,9 @@ from keel.features.sql import (
 )
 from keel.features.tables import feature_snapshots
 from keel.project import Project
+
+if TYPE_CHECKING:
+    from keel.compute.engine import Engine
 
 __all__ = [
     "OfflineStore",
@@ -71,14 +78,39 @@ class TrainingSet:
 class OfflineStore:
     """Compute, cache and join feature values for one project."""
 
-    def __init__(self, project: Project, features: FeatureSet) -> None:
+    def __init__(
+        self, project: Project, features: FeatureSet, engine: Engine | None = None
+    ) -> None:
         self.project = project
         self.features = features
+        self.engine = engine  # None: compute.engine decides, per call
+
+    @contextmanager
+    def _engine(self) -> Iterator[Engine | None]:
+        """The engine to compute on, or None for this process's DuckDB (the default)."""
+        if self.engine is not None:
+            yield None if self.engine.name == "local" else self.engine
+            return
+        compute = self.project.config.compute
+        if compute is None or compute.engine == "local":
+            yield None
+            return
+        from keel.compute import open_engine
+
+        engine = open_engine(compute)
+        try:
+            yield engine
+        finally:
+            engine.close()
 
     # -- snapshots ------------------------------------------------------------------
 
     def snapshot(self, view: FeatureView, until: datetime) -> Snapshot:
         """The view's rows up to ``until`` (floored to the view's grid), cached."""
+        with self._engine() as engine:
+            return self._snapshot(view, until, engine)
+
+    def _snapshot(self, view: FeatureView, until: datetime, engine: Engine | None) -> Snapshot:
         if view.is_aggregate:
             until = floor_to_grid(until, view.step)
         versions = self._versions(view.source)
@@ -86,6 +118,8 @@ class OfflineStore:
         cached = self._cached(view, inputs, until)
         if cached is not None:
             return cached
+        if engine is not None:
+            return self._compute_on(engine, view, versions, inputs, until)
         with _duckdb() as con:
             _register_source(con, self.project, view.source, versions)
             return self._compute(con, view, inputs, until)
@@ -112,6 +146,33 @@ class OfflineStore:
         snapshot = Snapshot(view.name, view.definition_hash, inputs, until, digest, int(rows))
         self._record(snapshot)
         return snapshot
+
+    def _compute_on(
+        self,
+        engine: Engine,
+        view: FeatureView,
+        versions: list[Any],
+        inputs: tuple[str, ...],
+        until: datetime,
+    ) -> Snapshot:
+        """The snapshot computed by entity-hash partitions on ``engine``; the same blob."""
+        from keel.features.cluster import SnapshotJob, partition_count, snapshot_parts
+
+        files = tuple(str(self.project.artifacts.local_path(v.artifact)) for v in versions)
+        partitions = partition_count(sum(v.rows for v in versions), self._compute_settings())
+        job = SnapshotJob(view, files, until, partitions)
+        with tempfile.TemporaryDirectory() as folder:
+            out = Path(folder) / "snapshot.parquet"
+            rows = snapshot_parts(engine, job, out)
+            digest = self.project.artifacts.put_file(out)
+        snapshot = Snapshot(view.name, view.definition_hash, inputs, until, digest, rows)
+        self._record(snapshot)
+        return snapshot
+
+    def _compute_settings(self) -> Any:
+        from keel.schema import ComputeConfig
+
+        return self.project.config.compute or ComputeConfig()
 
     def _versions(self, source: str) -> list[Any]:
         from keel.data import Catalog
@@ -162,8 +223,13 @@ class OfflineStore:
         columns in the labels; apply request transforms."""
         keys = self._check_labels(labels, timestamp)
         until = _after(labels[timestamp].max())
-        snapshots = tuple(self.snapshot(v, until) for v in self.features.views.values())
-        frame = self._join(labels, timestamp, keys, snapshots)
+        with self._engine() as engine:
+            views = self.features.views.values()
+            snapshots = tuple(self._snapshot(v, until, engine) for v in views)
+            if engine is None:
+                frame = self._join(labels, timestamp, keys, snapshots)
+            else:
+                frame = self._join_on(engine, labels, timestamp, keys, snapshots)
         frame = apply_transforms(frame, self.features.transforms)
         missing = {n: int(frame[n].isna().sum()) for n in self.features.feature_names}
         return TrainingSet(frame, missing, snapshots, self.features.definition_hash)
@@ -204,6 +270,43 @@ class OfflineStore:
                 joins.append((self.features.view(snap.view), f"s{i}"))
             features = con.execute(point_in_time_sql("labels", timestamp, joins)).df()
         return pd.concat([labels, features], axis=1)
+
+    def _join_on(
+        self,
+        engine: Engine,
+        labels: Any,
+        timestamp: str,
+        keys: list[str],
+        snapshots: tuple[Snapshot, ...],
+    ) -> Any:
+        """``_join``, by entity-hash partitions on ``engine``: one job per group of views
+        keyed by the same columns; the columns come back in the views' order."""
+        import pandas as pd
+
+        from keel.features.cluster import JoinJob, join_partitions, partition_count
+
+        labels = labels.reset_index(drop=True)
+        if not snapshots:
+            return labels
+        used = normalize_keys(labels[list(dict.fromkeys([*keys, timestamp]))], keys)
+        partitions = partition_count(len(used), self._compute_settings())
+        groups: dict[tuple[str, ...], list[tuple[FeatureView, str]]] = {}
+        for snap in snapshots:
+            view = self.features.view(snap.view)
+            path = str(self.project.artifacts.local_path(snap.artifact))
+            groups.setdefault(view.keys, []).append((view, path))
+        jobs = [JoinJob(tuple(views), timestamp, partitions) for views in groups.values()]
+        # the labels go to the workers as files beside the project's state, which they see
+        scratch = self.project.state_dir / "tmp"
+        scratch.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=scratch, prefix="labels-") as folder:
+            features = join_partitions(engine, used, jobs, Path(folder))
+        order = [
+            name
+            for snap in snapshots
+            for name in [*self.features.view(snap.view).feature_names, f"{snap.view}__missing"]
+        ]
+        return pd.concat([labels, features[order]], axis=1)
 
     def latest_rows(
         self, snapshot: Snapshot, after: datetime | None

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from keel.schema import ModelSpec
 
-__all__ = ["build_estimator", "fit_baseline", "fit_model", "import_object"]
+__all__ = ["build_estimator", "fit_baseline", "fit_model", "import_object", "refuse_one_class"]
 
 _EXTRAS = {"xgboost": "xgboost", "lightgbm": "lightgbm"}
 
@@ -84,7 +84,7 @@ def fit_model(spec: ModelSpec, X: pd.DataFrame, y: pd.Series, seed: int, root: P
         return _call(spec.function, lambda: function(X, y, dict(spec.params)))
     assert spec.estimator is not None  # the schema guarantees one of the two
     estimator = build_estimator(spec.estimator, dict(spec.params), seed, root)
-    _refuse_one_class(estimator, y)
+    refuse_one_class(estimator, y)
     return _call(spec.estimator, lambda: estimator.fit(X, y))
 
 
@@ -101,7 +101,8 @@ def fit_baseline(model: Any, X: pd.DataFrame, y: pd.Series) -> Any:
     return DummyRegressor(strategy="mean").fit(X, y)
 
 
-def _refuse_one_class(estimator: Any, y: pd.Series) -> None:
+def refuse_one_class(estimator: Any, y: pd.Series) -> None:
+    """A classifier and a target with one class: one sentence instead of the library's."""
     from sklearn.base import is_classifier
 
     present = y.dropna().unique()

@@ -90,13 +90,7 @@ def _train_and_register(
     schema = infer_schema(frame[features])
     X_train = prepare(train_rows, schema)
     fit_started = time.perf_counter()
-    model = fit_model(
-        config.model,
-        X_train,
-        train_rows[config.target],
-        config.seed,
-        project.root,
-    )
+    model, compute = _fit(project, config, X_train, train_rows[config.target])
     fit_s = time.perf_counter() - fit_started
     labels = train_rows[config.target].to_numpy()
     baseline = fit_baseline(model, X_train, train_rows[config.target])
@@ -112,6 +106,7 @@ def _train_and_register(
         score_s = time.perf_counter() - scored
         record = _record(project, config, data, summary, blob, frame, len(train_rows))
         record["holdout"]["sha256"] = holdout_digest.result()
+    record["compute"] = compute
     record["duration_s"] = {
         "read": round(read_s, 4),
         "fit": round(fit_s, 4),
@@ -120,6 +115,27 @@ def _train_and_register(
     }
     version = Registry(project.store).register(registry_row(record), record, provenance.actor())
     return version, test_rows, ModelClasses.from_dict(bundle["classes"])
+
+
+def _fit(
+    project: Project, config: TrainingConfig, X: pd.DataFrame, y: pd.Series
+) -> tuple[Any, dict[str, Any]]:
+    """The fitted model, and where and on how many rows it was fitted (for lineage).
+
+    With ``compute.engine: dask`` boosters train on the cluster and other estimators on
+    ``training.sample`` rows here (``keel.training.cluster``); locally every estimator
+    fits on every training row.
+    """
+    compute = project.config.compute
+    if compute is not None and compute.engine == "dask":
+        from keel.training.cluster import fit_on_cluster
+
+        fitted = fit_on_cluster(
+            config.model, X, y, config.seed, project.root, compute, config.sample
+        )
+        return fitted.model, fitted.lineage
+    model = fit_model(config.model, X, y, config.seed, project.root)
+    return model, {"engine": "local", "fit": "client", "rows": len(X)}
 
 
 def _usable_rows(frame: pd.DataFrame, target: str) -> pd.DataFrame:

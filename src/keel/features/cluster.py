@@ -1,0 +1,231 @@
+"""Snapshots and point-in-time training sets computed partition by partition on an engine.
+
+Every feature value belongs to one entity, so the work splits by entity: partition ``p``
+of ``n`` holds the entities whose id hashes (DuckDB's ``hash`` of the id text) to ``p``.
+Each partition runs the same DuckDB SQL as the local store (``keel.features.sql``) on its
+own entities, so the join's semantics (ASOF, maximum age, ties by ingestion order, nulls
+and ``<view>__missing``) have one implementation, whichever engine runs it.
+
+- A snapshot: each partition computes the view's rows of its entities from the source's
+  data versions; the client puts the parts together in the local store's order and stores
+  the one Parquet blob the local store would have stored.
+- A training set: for each group of views keyed by the same columns, the labels are split
+  by the hash of their key in those columns, and each partition joins its labels to its
+  entities' rows of the views' snapshots. The client puts every label row back in place;
+  no label row is dropped (a null key joins nothing in whichever partition it lands).
+
+The workers read the source versions, snapshots and labels by path: they must see the
+project's folder and its artifacts (the same machine, or a shared file system), as
+``keel predict --batch`` workers see its table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from keel.errors import FeatureError
+from keel.features.definitions import FeatureView
+from keel.features.keys import entity_sql
+from keel.features.sql import path_literal, point_in_time_sql, snapshot_sql
+
+if TYPE_CHECKING:
+    from keel.compute.engine import Engine
+    from keel.schema import ComputeConfig
+
+__all__ = [
+    "ROW",
+    "JoinJob",
+    "SnapshotJob",
+    "join_partition",
+    "join_partitions",
+    "partition_count",
+    "snapshot_partition",
+    "snapshot_parts",
+    "split_labels",
+]
+
+ROW = "_keel_row"
+"""The label row's position, carried through the join and used to put rows back."""
+
+
+def partition_count(rows: int, compute: ComputeConfig) -> int:
+    """Enough partitions for ``compute.partition_rows`` each, and at least one per worker."""
+    return max(compute.workers, math.ceil(rows / compute.partition_rows), 1)
+
+
+def partition_sql(expression: str, partitions: int) -> str:
+    """The partition (0 to ``partitions`` - 1) of an entity id; a null id is in 0."""
+    return f"coalesce(hash({expression}) % {partitions}, 0)"
+
+
+# -- snapshots -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SnapshotJob:
+    """What every partition of one view's snapshot needs (sent to each worker once)."""
+
+    view: FeatureView
+    files: tuple[str, ...]  # the source's data versions, oldest first
+    until: datetime
+    partitions: int
+
+
+def snapshot_partition(job: SnapshotJob, partition: int) -> Any:
+    """The view's rows (as an Arrow table) of the entities in ``partition``."""
+    import duckdb
+
+    with _duckdb() as con:
+        _source(con, job.files)
+        entity = entity_sql(job.view.keys)
+        con.execute(
+            "CREATE VIEW part AS SELECT * FROM src "
+            f"WHERE {partition_sql(entity, job.partitions)} = {partition}"
+        )
+        try:
+            return _arrow(con, snapshot_sql(job.view, "part", job.until))
+        except duckdb.Error as error:  # bad columns or SQL in the definitions
+            raise FeatureError(
+                f"feature view '{job.view.name}' cannot be computed: {error}"
+            ) from None
+
+
+def snapshot_parts(engine: Engine, job: SnapshotJob, out: Path) -> int:
+    """Compute every partition on ``engine`` and write the whole snapshot to ``out`` in the
+    local store's order (entity, then time); returns its row count."""
+    parts: list[Any] = [None] * job.partitions
+    for position, table in engine.map(snapshot_partition, job, list(range(job.partitions))):
+        parts[position] = table
+    with _duckdb() as con:
+        names = []
+        for i, table in enumerate(parts):
+            con.register(f"p{i}", table)
+            names.append(f"SELECT * FROM p{i}")
+        union = " UNION ALL ".join(names)
+        con.execute(
+            f"COPY ({union} ORDER BY entity_id, feature_ts) TO {path_literal(out)} (FORMAT parquet)"
+        )
+    return sum(int(table.num_rows) for table in parts)
+
+
+def _source(con: Any, files: Sequence[str]) -> None:
+    """The source's versions as one table ``src``, each row with its ingestion order
+    (the same ``_keel_seq`` the local store computes)."""
+    parts = [
+        f"SELECT *, {ordinal} * 10000000000 + file_row_number AS _keel_seq "
+        f"FROM read_parquet({path_literal(path)}, file_row_number = true)"
+        for ordinal, path in enumerate(files)
+    ]
+    con.execute(f"CREATE VIEW src AS {' UNION ALL BY NAME '.join(parts)}")
+
+
+# -- training sets ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JoinJob:
+    """One group of views keyed by the same columns, with their snapshots' paths."""
+
+    views: tuple[tuple[FeatureView, str], ...]
+    timestamp: str
+    partitions: int
+
+
+def split_labels(labels: Any, jobs: Sequence[JoinJob], folder: Path) -> list[tuple[int, int, str]]:
+    """Write the label rows (with ``ROW``) of each group's partitions under ``folder``, one
+    Parquet folder per (group, partition) that has rows; ``(group, partition, folder)``
+    for each. The workers read them there: labels in the task graph would pass through
+    the scheduler."""
+    items = []
+    with _duckdb() as con:
+        con.register("labels", labels)
+        for g, job in enumerate(jobs):
+            part = partition_sql(entity_sql(job.views[0][0].keys), job.partitions)
+            out = folder / f"group-{g}"
+            con.execute(
+                f"COPY (SELECT *, {part} AS _keel_part FROM labels) TO {path_literal(out)} "
+                "(FORMAT parquet, PARTITION_BY (_keel_part))"
+            )
+            for p in range(job.partitions):  # a partition without labels has no folder
+                if (out / f"_keel_part={p}").is_dir():
+                    items.append((g, p, str(out / f"_keel_part={p}")))
+    return items
+
+
+def join_partition(job: JoinJob, partition: int, labels: str) -> Any:
+    """The views' columns for the labels of ``partition`` (Arrow), with ``ROW`` beside;
+    ``labels`` is the folder ``split_labels`` wrote them to."""
+    with _duckdb() as con:
+        files = path_literal(Path(labels) / "*.parquet")
+        con.execute(
+            "CREATE TABLE labels AS SELECT * FROM "
+            f"read_parquet({files}, hive_partitioning = false) ORDER BY {ROW}"
+        )
+        joins = []
+        mine = partition_sql("entity_id", job.partitions)
+        for i, (view, path) in enumerate(job.views):
+            con.execute(
+                f"CREATE VIEW s{i} AS SELECT * FROM read_parquet({path_literal(path)}) "
+                f"WHERE {mine} = {partition}"
+            )
+            joins.append((view, f"s{i}"))
+        table = _arrow(con, point_in_time_sql("labels", job.timestamp, joins))
+        rows = _arrow(con, f"SELECT {ROW} FROM labels ORDER BY {ROW}")
+    # point_in_time_sql answers in ROW order
+    return table.append_column(ROW, rows.column(0))
+
+
+def join_partitions(engine: Engine, labels: Any, jobs: Sequence[JoinJob], folder: Path) -> Any:
+    """Every group's columns for every label row, in label order (one pandas frame, with
+    the views' columns in the jobs' order); ``folder`` holds the labels for the workers."""
+    import numpy as np
+
+    labels = labels.assign(**{ROW: np.arange(len(labels))})
+    items = split_labels(labels, jobs, folder)
+    results: list[list[Any]] = [[] for _ in jobs]
+    for position, table in engine.map(_join_item, jobs, items):
+        results[items[position][0]].append(table)
+    with _duckdb() as con:
+        columns = []
+        for g, tables in enumerate(results):
+            for i, table in enumerate(tables):
+                con.register(f"g{g}_{i}", table)
+            union = " UNION ALL ".join(f"SELECT * FROM g{g}_{i}" for i in range(len(tables)))
+            con.execute(f"CREATE VIEW g{g} AS {union}")
+            columns.append(f"g{g}")
+        # the groups' rows side by side, by label row
+        select = ", ".join(f"{name}.* EXCLUDE ({ROW})" for name in columns)
+        joined = " ".join(f"JOIN {name} USING ({ROW})" for name in columns[1:])
+        sql = f"SELECT {select} FROM {columns[0]} {joined} ORDER BY {columns[0]}.{ROW}"
+        return con.execute(sql).df()
+
+
+def _join_item(jobs: Sequence[JoinJob], item: tuple[int, int, str]) -> Any:
+    group, partition, labels = item
+    return join_partition(jobs[group], partition, labels)
+
+
+def _arrow(con: Any, query: str) -> Any:
+    """A query's whole result as an Arrow table (DuckDB 2 renamed the method)."""
+    relation = con.sql(query)
+    fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
+    return fetch()
+
+
+@contextmanager
+def _duckdb() -> Iterator[Any]:
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        # the command shows its own progress; DuckDB's bar would write over it
+        con.execute("SET enable_progress_bar = false")
+        yield con
+    finally:
+        con.close()
