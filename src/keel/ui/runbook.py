@@ -10,11 +10,12 @@ each with its severity and what on-call does about it.
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from keel.errors import ExpressionError
+from keel.expressions import ALERT_CONDITION, parse
 from keel.ui.anchors import RESPONSE, alias, runbook_anchor
 from keel.ui.events import EVENTS, Event
 
@@ -89,13 +90,12 @@ class Runbook:
 
 
 def rule_signals(when: str) -> list[str]:
-    """The signal names a rule's condition reads, in order of first use."""
+    """The signal names a rule's condition reads, in order of first use (none when it is
+    not a condition ``keel config check`` would pass)."""
     try:
-        tree = ast.parse(when, mode="eval")
-    except SyntaxError:
+        return parse(when, ALERT_CONDITION).names
+    except ExpressionError:
         return []
-    names = [node.id for node in ast.walk(tree) if isinstance(node, ast.Name)]
-    return list(dict.fromkeys(names))
 
 
 def build_runbook(
