@@ -84,6 +84,7 @@ def parse_config(text: str, path: Path) -> LoadedConfig:
         raise ConfigError(_explain(exc, path, lines)) from None
     _check_files(config, path, lines)
     _check_training_source(config, path, lines)
+    _check_storage_secrets(config, secrets, path, lines)
     return LoadedConfig(config, path, secrets, tuple(_warnings(config, path.parent)))
 
 
@@ -154,6 +155,20 @@ def _line_of(loc: Loc, lines: dict[Loc, int]) -> int:
     while loc not in lines and loc:
         loc = loc[:-1]
     return lines.get(loc, 1)
+
+
+def _check_storage_secrets(
+    config: KeelConfig, secrets: dict[Loc, str], path: Path, lines: dict[Loc, int]
+) -> None:
+    """An object store's secret written into keel.yaml would be committed with it."""
+    s3 = config.storage.s3 if config.storage is not None else None
+    for name in ("secret", "token"):
+        loc: Loc = ("storage", "s3", name)
+        if s3 is not None and getattr(s3, name) is not None and loc not in secrets:
+            raise ConfigError(
+                f"{path}:{_line_of(loc, lines)}: {_dotted(loc)} is written in the file; "
+                f"write ${{VAR}} and export VAR instead, so the secret stays out of keel.yaml"
+            )
 
 
 # -- ${ENV} interpolation ---------------------------------------------------------------

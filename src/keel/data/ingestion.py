@@ -152,7 +152,8 @@ class Ingestion:
         latest = self.catalog.latest(started.source)
         seen = self.catalog.ingested_files(started.source)
         watermark = latest.watermark if latest is not None else None
-        read = read_source(self.project.root, config, set(seen), watermark)
+        storage = self.project.artifacts.storage
+        read = read_source(self.project.root, config, set(seen), watermark, storage)
         if read.batch is None:
             return self._nothing_new(started, read, seen)
         with read.batch as batch:
