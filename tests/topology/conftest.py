@@ -12,21 +12,7 @@ import pytest
 from tests.conftest import POSTGRES_URL, REDIS_URL, require_service
 from tests.helpers import postgres_schema
 from tests.s3server import S3Server
-from tests.topology.harness import ShippedLog, Topology
-
-SECRET_VAR = "KEEL_TOPOLOGY_S3_SECRET"  # the only S3 setting from the environment
-
-STORAGE = """\
-storage:
-  s3:
-    endpoint_url: {url}
-    region: us-east-1
-    key: {key}
-    secret: ${{{secret}}}
-    max_attempts: 2
-    connect_timeout: 2s
-    read_timeout: 10s
-"""
+from tests.topology.harness import SECRET_VAR, STORAGE, ShippedLog, Topology
 
 
 @pytest.fixture(scope="module")

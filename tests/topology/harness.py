@@ -81,6 +81,21 @@ REFERENCE = "tenure,visits,spend\n" + "".join(
     f"{1 + i % 70},3,{40.0 + i % 25}\n" for i in range(350)
 )  # what the load sends: monitoring's reference, so the worker's cycle checks the window
 
+SECRET_VAR = "KEEL_TOPOLOGY_S3_SECRET"  # the only S3 setting from the environment
+
+# keel.yaml's storage: section for a bucket on the test S3 server (format: url, key, secret)
+STORAGE = """\
+storage:
+  s3:
+    endpoint_url: {url}
+    region: us-east-1
+    key: {key}
+    secret: ${{{secret}}}
+    max_attempts: 2
+    connect_timeout: 2s
+    read_timeout: 10s
+"""
+
 DRAIN = "2s"  # longer than the balancer takes to see two failed probes, so it stops first
 
 
