@@ -727,7 +727,9 @@ class S3Storage(Section):
 class StorageConfig(Section):
     """Object stores' client settings, by protocol."""
 
-    s3: S3Storage | None = None
+    s3: S3Storage | None = Field(
+        None, description="S3 or an S3-compatible server (MinIO, SeaweedFS, Ceph)."
+    )
 
 
 # -- the whole file ---------------------------------------------------------------------
@@ -737,7 +739,9 @@ class KeelConfig(Section):
     name: str = "keel-project"
     store: str | None = None
     artifacts: str | None = None
-    storage: StorageConfig | None = None
+    storage: StorageConfig | None = Field(
+        None, description="Object stores' client settings: S3's endpoint, region and keys."
+    )
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     features: FeaturesConfig | None = None
     training: TrainingConfig | None = None
