@@ -71,7 +71,7 @@ def s3_outage(topology: Topology, s3_server: S3Server) -> Load:
     address, same data)."""
     with traffic(topology) as (_, load):
         load.phase = "before"
-        load.wait_for(50)
+        load.wait_for(30)
         load.phase = "down"
         ends = time.monotonic() + S3_DOWN_S
         s3_server.stop()
@@ -79,7 +79,7 @@ def s3_outage(topology: Topology, s3_server: S3Server) -> Load:
         load.phase = "restarting"
         s3_server.start()
         load.phase = "after"
-        load.wait_for(50)
+        load.wait_for(30)
     return load
 
 
@@ -139,7 +139,7 @@ def skew(topology: Topology, s3_outage: Load) -> Skew:
         _restart(replica, balancer, {**true_clock, **skewed_clock()})
         load.phase = "skewed"
         started = time.time()
-        load.wait_for(150)
+        load.wait_for(90)
         ended = time.time()
         load.phase = "after"
     replica.env = true_clock
@@ -161,7 +161,7 @@ def test_a_replica_5_minutes_ahead_ships_every_prediction_once(
     ahead = stamps[list(on_skewed)] - skew.started
     others = stamps[list(load.tally("skewed").acknowledged.keys() - on_skewed)] - skew.started
     failed = {phase: t.failures for phase, t in load.tallies.items() if t.failures}
-    assert len(on_skewed) >= 30 and failed == {}, load.tallies
+    assert len(on_skewed) >= 20 and failed == {}, load.tallies
     assert ahead.between(290, 300 + skew.ended - skew.started + 5).all(), ahead.describe()
     assert others.between(-5, skew.ended - skew.started + 5).all(), others.describe()
     assert not frame["prediction_id"].duplicated().any()
