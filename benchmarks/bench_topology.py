@@ -4,11 +4,12 @@ with the previous model.
 Run from the repository root with the project's virtualenv active, PostgreSQL and Redis
 up (the test suite's servers, or KEEL_TEST_POSTGRES_URL / KEEL_TEST_REDIS_URL):
 
-    PYTHONPATH=.:src python benchmarks/bench_topology.py [--runs 7] [--idle]
+    PYTHONPATH=.:src python benchmarks/bench_topology.py [--runs 7] [--idle] [--s3]
 
 The topology is the one the topology drills use (``tests/topology/harness.py``): three
 `keel serve` replicas and a `keel worker` sharing PostgreSQL (a fresh schema, dropped
-afterwards), Redis for online features and a shared artifact folder, with load through a
+afterwards), Redis for online features and a shared artifact folder (with ``--s3``: a
+bucket on a SeaweedFS server started for the run, as the drills use), with load through a
 health-checking balancer unless ``--idle``. Each run is a real `keel rollback --reason
 ...` (the rollback of the previous one, so the two versions take turns), after a random
 pause of up to a second so that runs land at different points of the replicas' polling.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import random
 import statistics
 import sys
@@ -32,10 +34,12 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import POSTGRES_URL, REDIS_URL
 from tests.helpers import postgres_schema
-from tests.topology.harness import Topology, traffic, wait_for_version
+from tests.s3server import S3Server
+from tests.topology.harness import SECRET_VAR, STORAGE, Topology, traffic, wait_for_version
 
 from keel.delivery.deployments import deployments
 from keel.project import Project
@@ -48,12 +52,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--idle", action="store_true", help="no load while rolling back")
+    parser.add_argument("--s3", action="store_true", help="artifacts and log on an S3 server")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder, postgres_schema(POSTGRES_URL) as store:
-        tmp = Path(folder)
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        store = stack.enter_context(postgres_schema(POSTGRES_URL))
         root = tmp / "project"
         root.mkdir()
-        topology = Topology(root, store, REDIS_URL, artifacts=str(tmp / "artifacts"))
+        options = _on_s3(stack, tmp) if args.s3 else {"artifacts": str(tmp / "artifacts")}
+        topology = Topology(root, store, REDIS_URL, **options)
         try:
             topology.create(tmp)
             topology.start()
@@ -62,7 +69,17 @@ def main() -> None:
         finally:
             topology.clear_features()
             topology.stop()
-    _report(runs, "under load" if not args.idle else "idle")
+    _report(runs, "under load" if not args.idle else "idle", "S3" if args.s3 else "a folder")
+
+
+def _on_s3(stack: contextlib.ExitStack, tmp: Path) -> dict[str, Any]:
+    """A SeaweedFS server for the run and the topology's settings for a bucket on it."""
+    server = stack.enter_context(S3Server(tmp / "s3"))
+    secret = server.credentials["secret"]
+    os.environ[SECRET_VAR] = secret  # this process opens the project too
+    storage = STORAGE.format(url=server.url, key=server.credentials["key"], secret=SECRET_VAR)
+    artifacts = f"s3://{server.create_bucket()}/keel"
+    return {"artifacts": artifacts, "storage": storage, "env": {SECRET_VAR: secret}}
 
 
 @contextlib.contextmanager
@@ -107,9 +124,11 @@ def _rollback(topology: Topology, target: str) -> tuple[list[float], float]:
     return [when - at for when in seen if when is not None], at - started
 
 
-def _report(runs: list[tuple[list[float], float]], load: str) -> None:
+def _report(runs: list[tuple[list[float], float]], load: str, artifacts: str) -> None:
     """Median and max per replica, for the slowest replica, and from the command's start."""
-    print(f"{len(runs)} rollbacks, 3 replicas on PostgreSQL + Redis, {load}")
+    print(
+        f"{len(runs)} rollbacks, 3 replicas on PostgreSQL + Redis, artifacts on {artifacts}, {load}"
+    )
     print(f"{'replica':>22} {'median s':>9} {'max s':>7} {'target s':>12}")
     columns = [[times[i] for times, _ in runs] for i in range(len(runs[0][0]))]
     rows = [(f"replica{i + 1}", column, "") for i, column in enumerate(columns)]

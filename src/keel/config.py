@@ -81,12 +81,27 @@ def parse_config(text: str, path: Path) -> LoadedConfig:
     _check_files(config, path, marks)
     _check_training_source(config, path, marks)
     _check_expressions(config, path, marks)
+    _check_storage_secrets(config, parsed.secrets, path, marks)
     return LoadedConfig(config, path, parsed.secrets, tuple(_warnings(config, path.parent)))
 
 
 def mask_url(url: str) -> str:
     """Hide the password in a URL such as ``postgresql://user:secret@host/db``."""
     return _URL_PASSWORD.sub(rf"\g<1>{MASK}\g<3>", url)
+
+
+def _check_storage_secrets(
+    config: KeelConfig, secrets: dict[Loc, str], path: Path, marks: Marks
+) -> None:
+    """An object store's secret written into keel.yaml would be committed with it."""
+    s3 = config.storage.s3 if config.storage is not None else None
+    for name in ("secret", "token"):
+        loc: Loc = ("storage", "s3", name)
+        if s3 is not None and getattr(s3, name) is not None and loc not in secrets:
+            raise ConfigError(
+                f"{where(path, loc, marks)}: {dotted(loc)} is written in the file; "
+                f"write ${{VAR}} and export VAR instead, so the secret stays out of keel.yaml"
+            )
 
 
 # -- explaining validation errors -------------------------------------------------------

@@ -62,9 +62,9 @@ class Project:
 
     @cached_property
     def artifacts(self) -> ArtifactStore:
-        from keel.store.artifacts import ArtifactStore
+        from keel.store.artifacts import ArtifactStore, storage_options
 
-        return ArtifactStore(self.artifacts_location)
+        return ArtifactStore(self.artifacts_location, storage_options(self.config.storage))
 
     def close(self) -> None:
         if "store" in self.__dict__:

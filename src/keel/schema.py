@@ -39,9 +39,11 @@ __all__ = [
     "RetrySpec",
     "RolloutConfig",
     "RuleCheck",
+    "S3Storage",
     "ServingConfig",
     "SourceConfig",
     "StatisticsCheck",
+    "StorageConfig",
     "TrainingConfig",
     "format_duration",
     "parse_duration",
@@ -1321,6 +1323,52 @@ class ComputeConfig(Section):
     )
 
 
+# -- object storage --------------------------------------------------------------------
+
+
+class S3Storage(Section):
+    """How to reach S3 (or an S3-compatible server) for artifacts, sources and the
+    prediction log's segments. Unset values come from the standard AWS environment, as
+    before; a value here wins over it. The access key's secret and a session token must
+    come from the environment (``${VAR}``), never from the file itself."""
+
+    endpoint_url: str | None = Field(
+        None,
+        pattern=r"^https?://\S+$",
+        description="An S3-compatible server, e.g. http://minio.internal:9000 (unset: AWS).",
+    )
+    region: str | None = Field(None, description="The bucket's region, e.g. eu-west-1.")
+    key: str | None = Field(None, description="The access key id, e.g. ${S3_ACCESS_KEY}.")
+    secret: str | None = Field(None, description="Its secret, as ${VAR} only.")
+    token: str | None = Field(None, description="A session token, as ${VAR} only.")
+    profile: str | None = Field(None, description="A profile of the AWS credentials file.")
+    max_attempts: int | None = Field(
+        None, ge=1, le=20, description="Attempts per S3 call before it fails (AWS default: 3)."
+    )
+    connect_timeout: Duration | None = Field(None, description="Per connection attempt.")
+    read_timeout: Duration | None = Field(None, description="Per read from a connection.")
+    addressing_style: Literal["auto", "path", "virtual"] | None = Field(
+        None, description="path for servers that take the bucket in the path, not the host."
+    )
+
+    @model_validator(mode="after")
+    def _key_pairs(self) -> S3Storage:
+        if (self.key is None) != (self.secret is None):
+            given, other = ("key", "secret") if self.secret is None else ("secret", "key")
+            raise ValueError(f"{given} is set without {other}; set both or neither")
+        if self.profile is not None and self.key is not None:
+            raise ValueError("set either profile or key and secret, not both")
+        return self
+
+
+class StorageConfig(Section):
+    """Object stores' client settings, by protocol."""
+
+    s3: S3Storage | None = Field(
+        None, description="S3 or an S3-compatible server (MinIO, SeaweedFS, Ceph)."
+    )
+
+
 # -- the whole file ---------------------------------------------------------------------
 
 
@@ -1339,6 +1387,9 @@ class KeelConfig(Section):
         examples=["s3://models/churn"],
         description="Where artifacts (data versions, models) are kept: a folder or "
         "s3://bucket/prefix; unset: .keel/artifacts.",
+    )
+    storage: StorageConfig | None = Field(
+        None, description="Object stores' client settings: S3's endpoint, region and keys."
     )
     sources: dict[str, SourceConfig] = Field(
         default_factory=dict, description="Data sources, by name."

@@ -9,12 +9,17 @@ import pytest
 
 from keel.errors import ConfigError
 from keel.project import Project
+from keel.store.artifacts import storage_options
 from tests.deploy.helpers import KEEL_YAML
 
 ENV = {
     "KEEL_STORE_URL": "postgresql://keel:pw@postgres:5432/keel",
     "KEEL_REDIS_URL": "redis://:pw@redis:6379/0",
     "KEEL_ARTIFACTS_URL": "s3://keel/artifacts",
+    "KEEL_S3_ENDPOINT": "http://s3:8333",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "keel",
+    "AWS_SECRET_ACCESS_KEY": "secret",
 }
 
 
@@ -36,6 +41,21 @@ def test_the_deployment_config_points_keel_at_postgres_redis_and_s3(deployed: Pa
     assert serving is not None and serving.cache is not None
     assert serving.rate_limit_url == serving.cache.url == ENV["KEEL_REDIS_URL"]
     assert serving.log_format == "json"
+
+
+def test_the_deployment_config_gives_s3_its_endpoint_and_keys(deployed: Path) -> None:
+    """storage.s3 hands the environment's S3 endpoint, region and keys to s3fs."""
+    with Project.open(deployed) as project:
+        storage = project.config.storage
+    assert storage is not None and storage.s3 is not None
+    assert storage_options(storage) == {
+        "s3": {
+            "endpoint_url": ENV["KEEL_S3_ENDPOINT"],
+            "key": ENV["AWS_ACCESS_KEY_ID"],
+            "secret": ENV["AWS_SECRET_ACCESS_KEY"],
+            "client_kwargs": {"region_name": ENV["AWS_DEFAULT_REGION"]},
+        }
+    }
 
 
 def test_an_unset_variable_is_one_error_naming_it(

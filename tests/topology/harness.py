@@ -1,9 +1,12 @@
 """A production topology on loopback: real processes, a load balancer and its load.
 
-``Topology`` is one project shared by three ``keel serve`` replicas and one ``keel
-worker``: its metadata store is PostgreSQL and its online features are in Redis, each
-reached through a ``Relay`` the test can cut; its artifacts are in one shared location
-(a folder, or any URL the artifact store takes, such as ``s3://bucket/prefix``).
+``Topology`` is one project served by three ``keel serve`` replicas on one "machine" (a
+project folder they share, with its spool) and monitored by one ``keel worker`` on a
+second "machine": a folder of its own with the same keel.yaml, no access to the
+replicas' spool, sharing only the stores. Its metadata store is PostgreSQL and its
+online features are in Redis, each reached through a ``Relay`` the test can cut; its
+artifacts and log segments are in one shared location (a folder, or any URL the artifact
+store takes, such as ``s3://bucket/prefix`` with keel.yaml's ``storage:`` section).
 
 ``Balancer`` stands for a load balancer with health checks: it probes every replica's
 ``/readyz`` and sends requests round-robin only to replicas that passed their last probe.
@@ -13,11 +16,16 @@ never left), and never resends one that was sent: a POST may have been acted on.
 
 ``Load`` is traffic through the balancer from a few threads, recording the id of every
 acknowledged prediction, and every failure by its kind, so drills assert with counts.
+
+``ShippedLog`` reads the log's rows straight from the bucket with pyarrow, without Keel:
+what drills count the shipped log with.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
+import io
 import itertools
 import os
 import signal
@@ -64,7 +72,28 @@ serving:
   rule: '1 if tenure < 12 else 0'
   reload_interval: 200ms
   log_seal_every: 2s
+  log_roll: server  # each replica uploads its own segments: no other machine sees its spool
   drain: {drain}
+monitoring: {{reference: reference.csv}}
+{storage}"""
+
+REFERENCE = "tenure,visits,spend\n" + "".join(
+    f"{1 + i % 70},3,{40.0 + i % 25}\n" for i in range(350)
+)  # what the load sends: monitoring's reference, so the worker's cycle checks the window
+
+SECRET_VAR = "KEEL_TOPOLOGY_S3_SECRET"  # the only S3 setting from the environment
+
+# keel.yaml's storage: section for a bucket on the test S3 server (format: url, key, secret)
+STORAGE = """\
+storage:
+  s3:
+    endpoint_url: {url}
+    region: us-east-1
+    key: {key}
+    secret: ${{{secret}}}
+    max_attempts: 2
+    connect_timeout: 2s
+    read_timeout: 10s
 """
 
 DRAIN = "2s"  # longer than the balancer takes to see two failed probes, so it stops first
@@ -77,7 +106,7 @@ class Replica:
     def __init__(self, root: Path, name: str, env: dict[str, str] | None = None) -> None:
         self.root = root
         self.name = name
-        self.env = {**os.environ, **(env or {})}
+        self.env = process_env(env)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -298,7 +327,10 @@ class Topology:
     ``postgres`` and ``redis`` are the servers' URLs; the project reaches each through a
     relay (``pg_relay``, ``redis_relay``) that a drill cuts. ``artifacts`` is where models
     and log segments go: a folder path or an artifact-store URL (``s3://bucket/prefix``),
-    with ``env`` for every process (e.g. the object store's endpoint and credentials).
+    with ``storage`` a keel.yaml ``storage:`` section (YAML text) and ``env`` for every
+    process (e.g. the variables that section reads). No ``AWS_*`` or ``FSSPEC_*``
+    variable of the test process reaches them. The worker's project folder is
+    ``worker_root`` (beside ``root``), its keel.yaml and features.py copied from ``root``.
     """
 
     def __init__(
@@ -309,13 +341,16 @@ class Topology:
         artifacts: str,
         replicas: int = 3,
         env: dict[str, str] | None = None,
+        storage: str = "",
     ) -> None:
         self.root = root
+        self.worker_root = root.parent / f"{root.name}-worker"
         self.pg_relay = Relay(postgres)
         self.redis_relay = Relay(redis)
         self.name = f"topology-{uuid.uuid4().hex[:12]}"  # its own namespace in Redis
         self.artifacts = artifacts
         self.env = env or {}
+        self.storage = storage
         self.replicas = [Replica(root, f"replica{i + 1}", self.env) for i in range(replicas)]
         self.worker: subprocess.Popen[bytes] | None = None
         self.key = ""
@@ -331,9 +366,14 @@ class Topology:
                 artifacts=self.artifacts,
                 online=self.redis_relay.url(self._redis),
                 drain=DRAIN,
+                storage=self.storage,
             )
         )
         (self.root / "features.py").write_text(FEATURES)
+        (self.root / "reference.csv").write_text(REFERENCE)
+        self.worker_root.mkdir(exist_ok=True)
+        for name in ("keel.yaml", "features.py", "reference.csv"):
+            (self.worker_root / name).write_bytes((self.root / name).read_bytes())
         with Project.open(self.root) as project:
             for seed in (0, 1):
                 version = import_fitted(project, tmp, seed)
@@ -367,16 +407,20 @@ class Topology:
                 store.close()
 
     def start(self) -> None:
-        """Every replica, ready, and the worker."""
+        """Every replica, ready, and the worker (in its own folder, as its working dir)."""
         for replica in self.replicas:
             replica.start()
         for replica in self.replicas:
             assert replica.wait_ready(), replica.output()
-        command = [sys.executable, "-m", "keel", "worker", "--every", "1s", "-p", str(self.root)]
-        output = (self.root / "worker.log").open("wb")
+        command = [sys.executable, "-m", "keel", "worker", "--every", "1s", "-p", "."]
+        output = (self.worker_root / "worker.log").open("wb")
         with output:
             self.worker = subprocess.Popen(
-                command, stdout=output, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
+                command,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=process_env(self.env),
+                cwd=self.worker_root,
             )
 
     def stop(self) -> None:
@@ -397,9 +441,9 @@ class Topology:
         self.pg_relay.close()
         self.redis_relay.close()
 
-    def keel(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """A `keel` command on this project."""
-        return keel(*args, "-p", str(self.root), env=self.env)
+    def keel(self, *args: str, root: Path | None = None) -> subprocess.CompletedProcess[str]:
+        """A `keel` command on this project (in ``root``: the worker's folder, say)."""
+        return keel(*args, "-p", str(root or self.root), env=process_env(self.env))
 
     def logged_ids(self) -> set[str]:
         """The prediction ids in the shipped log, read as ``keel worker`` reads it: the
@@ -420,6 +464,85 @@ class Topology:
             time.sleep(1)
             missing = ids - self.logged_ids()
         return missing
+
+
+class ShippedLog:
+    """The prediction log's rows as stored in the bucket, read with pyarrow: every Parquet
+    object under ``prefix`` with a ``prediction_id`` column (models and their samples are
+    other objects there, and are skipped). Objects
+    are content-addressed, so each is read once and kept."""
+
+    COLUMNS = ("prediction_id", "time", "model_version")
+
+    def __init__(self, fs: Any, prefix: str) -> None:
+        self.fs = fs
+        self.prefix = prefix
+        self._read: dict[str, Any] = {}  # key -> its rows (a DataFrame), or None
+
+    def frame(self) -> Any:
+        """Every row of every segment now in the bucket (a pandas DataFrame)."""
+        import pandas as pd
+
+        self.fs.invalidate_cache()  # s3fs checks each key against its cached listings
+        for key in self.fs.find(self.prefix, refresh=True):
+            if key not in self._read:
+                self._read[key] = self._rows(self.fs.cat(key))
+        frames = [frame for frame in self._read.values() if frame is not None]
+        if not frames:
+            return pd.DataFrame(columns=list(self.COLUMNS))
+        return pd.concat(frames, ignore_index=True)
+
+    def _rows(self, data: bytes) -> Any:
+        import pyarrow.parquet as pq
+
+        if data[:4] != b"PAR1":
+            return None
+        parquet = pq.ParquetFile(io.BytesIO(data))
+        if "prediction_id" not in parquet.schema_arrow.names:
+            return None  # a data version or a model's sample, not a log segment
+        return parquet.read(columns=list(self.COLUMNS)).to_pandas()
+
+    @property
+    def segments(self) -> int:
+        """How many segments (Parquet objects) the last ``frame()`` found."""
+        return sum(frame is not None for frame in self._read.values())
+
+    def missing(self, ids: set[str], seconds: float = 90) -> set[str]:
+        """The ids of ``ids`` not in the bucket's segments (polled until none is missing
+        or ``seconds`` passed)."""
+        deadline = time.monotonic() + seconds
+        missing = ids - set(self.frame()["prediction_id"])
+        while missing and time.monotonic() < deadline:
+            time.sleep(1)
+            missing = ids - set(self.frame()["prediction_id"])
+        return missing
+
+
+SKEW = "+5m"  # a replica's clock this far ahead of everyone else's
+FAKETIME_LIBRARY = "/usr/lib/*/faketime/libfaketimeMT.so.1"  # Debian's libfaketime
+
+
+def skewed_clock(offset: str = SKEW) -> dict[str, str]:
+    """The environment that runs a process with its wall clock moved by ``offset``
+    (libfaketime preloaded into the process itself, not the ``faketime`` wrapper, which
+    would stand between the test and the process's signals); its monotonic clock is left
+    alone, as a skewed machine's is. Fails (skips off CI) naming the package when
+    libfaketime is not installed."""
+    import pytest
+
+    found = sorted(glob.glob(FAKETIME_LIBRARY))
+    if not found:
+        message = "libfaketime is not installed: apt-get install -y faketime"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return {"LD_PRELOAD": found[0], "FAKETIME": offset, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+
+
+def process_env(extra: dict[str, str] | None) -> dict[str, str]:
+    """This process's environment without its object-store settings, plus ``extra``."""
+    own = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FSSPEC_"))}
+    return {**own, **(extra or {})}
 
 
 def body(serial: int) -> dict[str, Any]:

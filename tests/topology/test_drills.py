@@ -1,29 +1,46 @@
 """Failure drills on a production topology: three `keel serve` replicas and a `keel worker`
-sharing PostgreSQL, Redis and an artifact location, under load through a health-checking
-balancer (see ``harness``). The drills run in this file's order on one topology, each
-leaving it as it found it: three ready replicas, every server reachable.
+on another "machine", sharing PostgreSQL, Redis and an S3 bucket, under load through a
+health-checking balancer (see ``harness``). The drills run in this file's order on one
+topology, each leaving it as it found it: three ready replicas, every server reachable
+(one exception: the replica the clock drill set 5 minutes ahead stays so through the
+Redis and PostgreSQL drills, which do not depend on its clock, until the rolling restart
+starts it with the true clock).
 """
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from dataclasses import dataclass
 
+import pandas as pd
 import pytest
 
-from tests.topology.harness import Load, Tally, Topology, traffic, wait_for_version
+from tests.s3server import S3Server
+from tests.topology.harness import (
+    Balancer,
+    Load,
+    Replica,
+    ShippedLog,
+    Tally,
+    Topology,
+    skewed_clock,
+    traffic,
+    wait_for_version,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 CUT_S = 30.0
+S3_DOWN_S = 15.0  # half the PostgreSQL cut: 150+ requests and 7 failed flushes fit in it
 
 
 def test_a_replica_killed_under_load_loses_no_acknowledged_prediction(
     topology: Topology,
 ) -> None:
     """kill -9 one replica under load, restart it: every prediction the load got an answer
-    for, the killed replica's included, is in the log the worker ships; the only failures
+    for, the killed replica's included, is in the log the replicas ship; the only failures
     are requests that were in flight on the killed replica (at most one per client)."""
     victim = topology.replicas[0]
     with traffic(topology) as (_, load):
@@ -46,6 +63,130 @@ def test_a_replica_killed_under_load_loses_no_acknowledged_prediction(
     assert len(acknowledged) >= 200 and len(on_victim) >= 20
     assert failed <= 3, load.tallies
     assert len(missing) == 0, f"{len(missing)} of {len(acknowledged)} acknowledged not logged"
+
+
+@pytest.fixture(scope="module")
+def s3_outage(topology: Topology, s3_server: S3Server) -> Load:
+    """Stop the S3 server under load for ``S3_DOWN_S`` seconds, then start it again (same
+    address, same data)."""
+    with traffic(topology) as (_, load):
+        load.phase = "before"
+        load.wait_for(30)
+        load.phase = "down"
+        ends = time.monotonic() + S3_DOWN_S
+        s3_server.stop()
+        time.sleep(max(0.0, ends - time.monotonic()))
+        load.phase = "restarting"
+        s3_server.start()
+        load.phase = "after"
+        load.wait_for(30)
+    return load
+
+
+def test_an_s3_outage_fails_no_prediction(s3_outage: Load) -> None:
+    """With the S3 server stopped for 15 s, every request is answered by the model:
+    a prediction is acknowledged once it is in the replica's spool, not in the bucket."""
+    down = s3_outage.tally("down")
+    failed = {phase: t.failures for phase, t in s3_outage.tallies.items() if t.failures}
+    assert down.requests >= 150 and failed == {}, s3_outage.tallies
+    assert down.answers == {"model": down.requests}
+
+
+def test_predictions_acknowledged_during_an_s3_outage_are_in_the_bucket_after_it(
+    topology: Topology, shipped: ShippedLog, s3_outage: Load
+) -> None:
+    """Once S3 is back the replicas upload what they spooled: every prediction
+    acknowledged before, during and after the outage is in a segment in the bucket (read
+    with pyarrow), exactly once, and in the log Keel reads (its committed segments)."""
+    acknowledged = s3_outage.acknowledged
+    missing = shipped.missing(acknowledged)
+    ids = shipped.frame()["prediction_id"]
+    assert len(acknowledged) >= 300
+    assert len(missing) == 0, f"{len(missing)} of {len(acknowledged)} acknowledged not shipped"
+    assert not ids.duplicated().any(), ids[ids.duplicated()].tolist()[:5]
+    assert topology.missing_from_log(acknowledged) == set()
+
+
+@dataclass
+class Skew:
+    """A replica run 5 minutes ahead under load: the load, and when its phase ran."""
+
+    load: Load
+    replica: Replica
+    started: float  # UNIX time (the test's clock) when the skewed phase began
+    ended: float
+
+
+def _restart(replica: Replica, balancer: Balancer, env: dict[str, str]) -> None:
+    """SIGTERM, start again with ``env``, and wait until the balancer sends to it."""
+    assert replica.stop() == 0, replica.output()
+    replica.env = env
+    replica.start()
+    assert replica.wait_ready(), replica.output()
+    deadline = time.monotonic() + 30
+    while not balancer.healthy[replica.name] and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def skew(topology: Topology, s3_outage: Load) -> Skew:
+    """Restart one replica with its clock 5 minutes ahead (libfaketime) and run load
+    through all three; its next start (the rolling restart's) has the true clock."""
+    replica = topology.replicas[1]
+    true_clock = replica.env
+    with traffic(topology) as (balancer, load):
+        load.phase = "restarting"
+        _restart(replica, balancer, {**true_clock, **skewed_clock()})
+        load.phase = "skewed"
+        started = time.time()
+        load.wait_for(90)
+        ended = time.time()
+        load.phase = "after"
+    replica.env = true_clock
+    return Skew(load, replica, started, ended)
+
+
+def test_a_replica_5_minutes_ahead_ships_every_prediction_once(
+    shipped: ShippedLog, skew: Skew
+) -> None:
+    """Its rows carry its own clock (5 minutes ahead of the others', as logged), and
+    every prediction acknowledged around it, by it or the others, is in the bucket's
+    segments exactly once: segment names come from the replica's id, not its clock."""
+    load = skew.load
+    on_skewed = {i for i, r in load.tally("skewed").acknowledged.items() if r == skew.replica.name}
+    assert shipped.missing(load.acknowledged) == set()
+    frame = shipped.frame()
+    times = pd.to_datetime(frame["time"], utc=True) - pd.Timestamp(0, tz="UTC")
+    stamps = pd.Series(times.dt.total_seconds().to_numpy(), index=frame["prediction_id"])
+    ahead = stamps[list(on_skewed)] - skew.started
+    others = stamps[list(load.tally("skewed").acknowledged.keys() - on_skewed)] - skew.started
+    failed = {phase: t.failures for phase, t in load.tallies.items() if t.failures}
+    assert len(on_skewed) >= 20 and failed == {}, load.tallies
+    assert ahead.between(290, 300 + skew.ended - skew.started + 5).all(), ahead.describe()
+    assert others.between(-5, skew.ended - skew.started + 5).all(), others.describe()
+    assert not frame["prediction_id"].duplicated().any()
+
+
+def test_a_worker_on_another_machine_counts_every_replicas_rows(
+    topology: Topology, shipped: ShippedLog, s3_outage: Load, skew: Skew
+) -> None:
+    """`keel worker --once` in a folder of its own (no spool of the replicas; only the
+    stores and the bucket shared) monitors a window holding every row the replicas
+    logged (the skewed replica's, stamped 5 minutes ahead, included): its row count
+    equals the rows in the bucket's segments, counted with pandas, and the segments it
+    read are the bucket's, fetched into its own cache."""
+    assert shipped.missing(s3_outage.acknowledged | skew.load.acknowledged) == set()
+    time.sleep(3)  # the replicas seal and upload the last probes' rows (log_seal_every 2s)
+    done = topology.keel("worker", "--once", "--json", root=topology.worker_root)
+    frame = shipped.frame()
+    cycle = json.loads(done.stdout)
+    drift = cycle["drift"]
+    counted = drift["rows"] + sum(drift["other_versions"].values())
+    cache = topology.worker_root / ".keel" / "predictions" / "cache"
+    assert done.returncode == 0, done.stderr
+    assert counted == len(frame) == frame["prediction_id"].nunique(), (counted, len(frame))
+    assert len(list(cache.glob("*.parquet"))) == shipped.segments
+    assert not list((topology.worker_root / ".keel" / "predictions").glob("spool/*.log"))
 
 
 def test_a_redis_cut_answers_every_request_with_the_rule_then_the_model_again(
@@ -127,7 +268,7 @@ def test_predictions_answered_during_a_postgresql_cut_reach_the_log_after_it(
     topology: Topology, postgres_cut: PostgresCut
 ) -> None:
     """The log's segments cannot be committed while the store is cut; once it is back the
-    worker commits them: no prediction acknowledged during the cut is missing."""
+    replicas commit them: no prediction acknowledged during the cut is missing."""
     acknowledged = postgres_cut.load.acknowledged
     missing = topology.missing_from_log(acknowledged)
     assert len(acknowledged) >= 300

@@ -49,7 +49,7 @@ def partitions(
         config = opened.config.sources.get(source)
         if config is None:
             raise SourceError(f"no source named '{source}' in keel.yaml")
-        table = resolve_table(opened.root, source, opened.config.sources)
+        table = resolve_table(opened.root, source, opened.config.sources, opened.artifacts.storage)
         lookups = reference_values(opened, Catalog(opened.store), config)
         with progress(f"checking {len(table.files)} partitions", quiet=as_json):
             runner = open_engine(opened.config.compute, engine)

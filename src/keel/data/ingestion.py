@@ -156,7 +156,8 @@ class Ingestion:
         latest = self.catalog.latest(started.source)
         seen = self.catalog.ingested_files(started.source)
         watermark = latest.watermark if latest is not None else None
-        read = read_source(self.project.root, config, set(seen), watermark)
+        storage = self.project.artifacts.storage
+        read = read_source(self.project.root, config, set(seen), watermark, storage)
         if read.batch is None:
             return self._nothing_new(started, read, seen)
         with read.batch as batch:
@@ -170,7 +171,9 @@ class Ingestion:
         self._progress(started.source, "listing partitions")
         with tempfile.TemporaryDirectory(prefix="keel-partitions-") as folder:
             try:
-                files = manifests.list_partitions(self.project.root, config, Path(folder))
+                files = manifests.list_partitions(
+                    self.project.root, config, Path(folder), self.project.artifacts.storage
+                )
                 return self._manifest_version(started, config, files)
             except ConnectionError as error:  # the remote store did not answer
                 raise SourceError(str(error)) from None

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -330,21 +331,28 @@ def as_report(source: str, checked: PartitionedReport) -> Report:
     return Report(source, checked.manifest["rows"], tuple(found))
 
 
-def list_partitions(root: Path, config: SourceConfig, folder: Path) -> list[Listed]:
+def list_partitions(
+    root: Path,
+    config: SourceConfig,
+    folder: Path,
+    storage: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[Listed]:
     """The files of a partitioned source as they look now; remote ones (``s3://``...)
     are listed only, to be copied into ``folder`` if they must be read."""
     pattern = config.path or ""
     if "://" in pattern:
-        return list_remote(pattern, folder)
+        return list_remote(pattern, folder, storage)
     return list_local(root, pattern)
 
 
-def list_remote(url: str, folder: Path) -> list[Listed]:
+def list_remote(
+    url: str, folder: Path, storage: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[Listed]:
     """The objects ``url`` names (an object, a prefix or a glob), each with its size and
     ETag (or modification time), without reading any."""
     from keel.data.remote import BUCKETED, _bucket_exists, _filesystem, _guarded
 
-    fs, path = _filesystem(url)
+    fs, path = _filesystem(url, storage)
     protocol = url.split("://", 1)[0]
     infos = _guarded(url, lambda: _infos(fs, path))
     if not infos and protocol in BUCKETED:

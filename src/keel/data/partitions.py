@@ -13,7 +13,7 @@ standard environment, on every worker), so no file is copied first.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from keel.data.sources import csv_options, list_files
 from keel.errors import SourceError
 from keel.schema import SourceConfig
+
+Storage = Mapping[str, Mapping[str, Any]] | None  # keel.yaml's storage: options by protocol
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,6 +48,7 @@ class Table:
     kind: Kind
     files: tuple[str, ...]
     options: str = ""
+    storage: Storage = None  # keel.yaml's storage: options, for s3:// files
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class Partition:
     start: int = 0
     rows: int | None = None
     options: str = ""
+    storage: Storage = None
 
     @property
     def name(self) -> str:
@@ -67,17 +71,19 @@ class Partition:
         return f"{self.path} rows {self.start}-{self.start + (self.rows or 0) - 1}"
 
 
-def resolve_table(root: Path, spec: str, sources: dict[str, SourceConfig]) -> Table:
+def resolve_table(
+    root: Path, spec: str, sources: dict[str, SourceConfig], storage: Storage = None
+) -> Table:
     """The table ``spec`` names: a declared csv/parquet source, or a path, folder or glob
-    (relative to the project)."""
+    (relative to the project); ``storage``: keel.yaml's options for remote files."""
     config = sources.get(spec)
     if config is not None:
         if config.kind not in ("csv", "parquet") or config.path is None:
             raise SourceError(f"source '{spec}' is {config.kind}; give a csv or parquet source")
-        files = _listed(root, config.path, f"source '{spec}' ({config.path})")
+        files = _listed(root, config.path, f"source '{spec}' ({config.path})", storage)
         options = csv_options(config) if config.kind == "csv" else ""
-        return Table(config.kind, files, options)
-    files = _listed(root, spec, f"'{spec}'")
+        return Table(config.kind, files, options, storage)
+    files = _listed(root, spec, f"'{spec}'", storage)
     kinds = {_SUFFIXES.get(Path(f).suffix.lower()) for f in files}
     if len(kinds) != 1 or None in kinds:
         raise SourceError(
@@ -86,21 +92,22 @@ def resolve_table(root: Path, spec: str, sources: dict[str, SourceConfig]) -> Ta
     kind = kinds.pop()
     assert kind is not None
     default = SourceConfig(kind=kind, path=spec)
-    return Table(kind, files, csv_options(default) if kind == "csv" else "")
+    return Table(kind, files, csv_options(default) if kind == "csv" else "", storage)
 
 
-def _listed(root: Path, pattern: str, shown: str) -> tuple[str, ...]:
-    files: list[Any] = _remote_files(pattern) if "://" in pattern else list_files(root, pattern)
+def _listed(root: Path, pattern: str, shown: str, storage: Storage) -> tuple[str, ...]:
+    remote = "://" in pattern
+    files: list[Any] = _remote_files(pattern, storage) if remote else list_files(root, pattern)
     if not files:
         raise SourceError(f"no files match {shown}; give a file, a folder or a glob")
     return tuple(str(f) for f in files)
 
 
-def _remote_files(url: str) -> list[str]:
+def _remote_files(url: str, storage: Storage) -> list[str]:
     """The objects a URL names (an object, a prefix or a glob), as URLs, sorted."""
     from keel.data.remote import BUCKETED, _bucket_exists, _filesystem, _guarded, _matches
 
-    fs, path = _filesystem(url)
+    fs, path = _filesystem(url, storage)
     protocol = url.split("://", 1)[0]
     try:
         names = _guarded(url, lambda: _matches(fs, path))
@@ -112,16 +119,16 @@ def _remote_files(url: str) -> list[str]:
 
 
 @contextmanager
-def connect(path: str) -> Iterator[Any]:
+def connect(path: str, storage: Storage = None) -> Iterator[Any]:
     """A DuckDB connection that can read ``path``: a remote one through its fsspec
-    filesystem."""
+    filesystem (with keel.yaml's ``storage`` options)."""
     import duckdb
 
     with duckdb.connect() as con:
         if "://" in path:
             from keel.store.artifacts import open_filesystem
 
-            con.register_filesystem(open_filesystem(path)[0])
+            con.register_filesystem(open_filesystem(path, storage)[0])
         yield con
 
 
@@ -133,22 +140,22 @@ def plan_partitions(table: Table, rows: int) -> list[Partition]:
         if table.kind == "csv":
             cuts.append((path, 0, None))
             continue
-        total = parquet_rows(path)
+        total = parquet_rows(path, table.storage)
         cuts.extend((path, start, min(rows, total - start)) for start in range(0, total, rows))
         if total == 0:
             cuts.append((path, 0, 0))
     return [
-        Partition(i, path, table.kind, start, count, table.options)
+        Partition(i, path, table.kind, start, count, table.options, table.storage)
         for i, (path, start, count) in enumerate(cuts)
     ]
 
 
-def parquet_rows(path: str) -> int:
+def parquet_rows(path: str, storage: Storage = None) -> int:
     """A Parquet file's row count, from its footer; a file that is not Parquet is named."""
     import duckdb
 
     try:
-        with connect(path) as con:
+        with connect(path, storage) as con:
             found = con.execute(
                 "SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata(?)", [path]
             ).fetchone()
@@ -165,7 +172,7 @@ def read_partition(partition: Partition) -> pd.DataFrame:
     if partition.rows is not None:
         scan += f" LIMIT {int(partition.rows)} OFFSET {int(partition.start)}"
     try:
-        with connect(partition.path) as con:
+        with connect(partition.path, partition.storage) as con:
             con.execute("SET preserve_insertion_order = true; SET enable_progress_bar = false")
             return con.execute(scan, [partition.path]).df()
     except duckdb.Error as error:

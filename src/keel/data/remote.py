@@ -1,15 +1,16 @@
 """Files behind fsspec URLs (s3://, gs://, memory://, ...): list them and copy them to a
 local folder so DuckDB reads them like any local file. Lineage keeps the URL.
 
-On S3 the credentials and endpoint come from the standard AWS environment, as for the
-artifact store. A missing bucket, refused or missing credentials are a ``SourceError``
-(one sentence; retrying cannot help); an unreachable endpoint is a ``ConnectionError``,
-which ingestion retries as the source's ``retry:`` says.
+On S3 the endpoint and credentials come from keel.yaml's ``storage:`` (passed in as
+``storage``), else from the standard AWS environment, as for the artifact store. A
+missing bucket, refused or missing credentials are a ``SourceError`` (one sentence;
+retrying cannot help); an unreachable endpoint is a ``ConnectionError``, which ingestion
+retries as the source's ``retry:`` says.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,12 +24,15 @@ T = TypeVar("T")
 BUCKETED = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss")  # the first path part is a bucket
 
 
-def fetch_remote(url: str, folder: Path) -> list[tuple[Path, str]]:
-    """Copy the files ``url`` names (a file, a folder or a glob) into ``folder``.
+def fetch_remote(
+    url: str, folder: Path, storage: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[tuple[Path, str]]:
+    """Copy the files ``url`` names (a file, a folder or a glob) into ``folder``;
+    ``storage``: the filesystem's options by protocol (``keel.store.storage_options``).
 
     Returns (local copy, URL) pairs in URL order.
     """
-    fs, path = _filesystem(url)
+    fs, path = _filesystem(url, storage)
     protocol = url.split("://", 1)[0]
     names = _guarded(url, lambda: _matches(fs, path))
     if not names and protocol in BUCKETED:
@@ -67,9 +71,9 @@ def _bucket_exists(fs: Any, url: str) -> None:
         )
 
 
-def _filesystem(url: str) -> tuple[Any, str]:
+def _filesystem(url: str, storage: Mapping[str, Mapping[str, Any]] | None) -> tuple[Any, str]:
     try:
-        return open_filesystem(url)
+        return open_filesystem(url, storage)
     except ImportError as error:
         if url.startswith(("s3://", "s3a://")):
             raise MissingExtraError("s3fs", "s3") from None

@@ -14,7 +14,7 @@ import importlib.util
 import inspect
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,9 +42,11 @@ def read_source(
     config: SourceConfig,
     seen: set[tuple[str, str]],
     watermark: str | None,
+    storage: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Read:
-    """Read the new data of a source, retrying transient errors."""
-    read = _retrying(config, lambda: _read_once(root, config, seen, watermark))
+    """Read the new data of a source, retrying transient errors; ``storage``: options
+    for a remote path's filesystem (keel.yaml's ``storage:``)."""
+    read = _retrying(config, lambda: _read_once(root, config, seen, watermark, storage))
     if read.batch is not None and config.watermark and watermark is not None:
         if config.watermark not in read.batch.schema:
             read.batch.close()
@@ -78,10 +80,14 @@ class _TransientIO(OSError):
 
 
 def _read_once(
-    root: Path, config: SourceConfig, seen: set[tuple[str, str]], watermark: str | None
+    root: Path,
+    config: SourceConfig,
+    seen: set[tuple[str, str]],
+    watermark: str | None,
+    storage: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Read:
     if config.kind in ("csv", "parquet"):
-        return _read_files(root, config, seen)
+        return _read_files(root, config, seen, storage)
     if config.kind == "sql":
         return _read_sql(config)
     return _read_callable(root, config, watermark)
@@ -110,7 +116,12 @@ def file_lineage(path: Path, shown: str) -> dict[str, Any]:
     return {"path": shown, "sha256": hasher.hexdigest(), "bytes": path.stat().st_size}
 
 
-def _read_files(root: Path, config: SourceConfig, seen: set[tuple[str, str]]) -> Read:
+def _read_files(
+    root: Path,
+    config: SourceConfig,
+    seen: set[tuple[str, str]],
+    storage: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Read:
     pattern = config.path or ""
     if "://" not in pattern:
         files = list_files(root, pattern)
@@ -119,7 +130,7 @@ def _read_files(root: Path, config: SourceConfig, seen: set[tuple[str, str]]) ->
     from keel.data.remote import fetch_remote
 
     with tempfile.TemporaryDirectory(prefix="keel-fetch-") as folder:
-        return _read_listed(fetch_remote(pattern, Path(folder)), config, seen)
+        return _read_listed(fetch_remote(pattern, Path(folder), storage), config, seen)
 
 
 def _read_listed(

@@ -180,9 +180,11 @@ class PredictionLog:
         """Seal this process's spool and roll every sealed spool file into a segment; with
         ``own``, only the spool files this log wrote (other processes' are left to them).
 
-        The first failed upload ends the flush: the failed file and those after it stay
-        in the spool (``pending``) for the next flush, and the failure is logged as an
-        outage (first failure, then a counted summary per interval, then the recovery).
+        A file that cannot be rolled stays in the spool (``pending``) for the next flush
+        and the others are still rolled; when the store is unreachable (every file after
+        would wait as long) the flush ends there, the rest pending. Failures are logged
+        as an outage (first failure, then a counted summary per interval, then the
+        recovery).
         """
         with self._rotate_lock:
             if self._writer is not None:
@@ -195,14 +197,21 @@ class PredictionLog:
         else:
             spooled = []
         done: list[FlushResult] = []
+        failed: list[Exception] = []
         for index, path in enumerate(spooled):
             try:
                 result = self._roll(path)
             except Exception as error:  # the store is down or refuses: keep the spool
                 self._upload_failed(error)
-                return _total(done, pending=len(spooled) - index, error=str(error))
+                if _unreachable(error):
+                    pending = len(failed) + len(spooled) - index
+                    return _total(done, pending=pending, error=str(error))
+                failed.append(error)
+                continue
             if result is not None:
                 done.append(result)
+        if failed:
+            return _total(done, pending=len(failed), error=str(failed[0]))
         if self._outage is not None:
             self._outage.succeeded()
         return _total(done)
@@ -285,6 +294,21 @@ class PredictionLog:
         writer = SpoolWriter(self._spool_dir / name, sync=self._sync)
         self._written.append(writer.path)
         return writer
+
+
+def _unreachable(error: Exception) -> bool:
+    """Whether the store is out of reach (not this one file's fault): no point trying the
+    next file now."""
+    from keel.errors import ArtifactStoreUnavailable, StoreUnavailable
+
+    if isinstance(error, ArtifactStoreUnavailable | StoreUnavailable | OSError | TimeoutError):
+        return True
+    kind = type(error)
+    return kind.__module__.startswith("sqlalchemy") and kind.__name__ in (
+        "OperationalError",
+        "InterfaceError",
+        "TimeoutError",
+    )
 
 
 def _total(done: list[FlushResult], pending: int = 0, error: str | None = None) -> FlushResult:

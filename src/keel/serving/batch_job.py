@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keel.compute.engine import Engine
-from keel.data.partitions import plan_partitions, resolve_table
+from keel.data.partitions import Storage, plan_partitions, resolve_table
 from keel.schema import ComputeConfig, ServingConfig
 from keel.serving.batch_scoring import Scorer, score_partition
 
@@ -74,7 +74,7 @@ def predict_batch(
     Parquet file ``out`` (a path, or an ``s3://`` URL: one object, put whole)."""
     started = time.perf_counter()
     compute = project.config.compute or ComputeConfig()
-    found = resolve_table(project.root, table, project.config.sources)
+    found = resolve_table(project.root, table, project.config.sources, project.artifacts.storage)
     partitions = plan_partitions(found, compute.partition_rows)
     scorer = scorer_for(project, version)
     staging = project.state_dir / "batch" / uuid.uuid4().hex
@@ -89,7 +89,8 @@ def predict_batch(
             rows, answered, done = rows + len(scored.output), answered + scored.answered, done + 1
             if progress is not None:
                 progress(done, len(partitions))
-        _publish(sorted((staging / "parts").glob("part-*.parquet")), out, staging)
+        parts = sorted((staging / "parts").glob("part-*.parquet"))
+        _publish(parts, out, staging, project.artifacts.storage)
         log.close(flush=True)
     except BaseException:
         results.close()  # cancels the partitions not yet scored
@@ -130,7 +131,7 @@ def _write_part(frame: pd.DataFrame, path: Path) -> None:
         con.execute(f"COPY part TO {_literal(path)} (FORMAT parquet)")
 
 
-def _publish(parts: list[Path], out: Path | str, staging: Path) -> None:
+def _publish(parts: list[Path], out: Path | str, staging: Path, storage: Storage = None) -> None:
     """Every part, in order, as one Parquet file at ``out``: a local file put in place by
     one rename, or an object uploaded whole (S3 shows an object only once complete)."""
     if "://" not in str(out):
@@ -143,7 +144,7 @@ def _publish(parts: list[Path], out: Path | str, staging: Path) -> None:
     local = _write_out(parts, staging / "out.parquet")
     url = str(out)
     try:
-        fs, path = open_filesystem(url)
+        fs, path = open_filesystem(url, storage)
         _guarded(url, lambda: fs.put_file(str(local), path))
     except ConnectionError as error:
         raise SourceError(str(error)) from None

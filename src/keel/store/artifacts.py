@@ -7,11 +7,13 @@ all-or-nothing, so the blob is uploaded straight to its key. Every read re-hashe
 bytes and refuses a blob whose digest does not match: a tampered or truncated artifact is
 an error, never a model.
 
-On S3 the credentials and the endpoint come from the standard AWS environment
-(``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL_S3`` for an
-S3-compatible server, ``AWS_MAX_ATTEMPTS``), or from fsspec's own ``FSSPEC_S3_*``
-variables. A missing bucket, refused credentials, missing credentials and an unreachable
-endpoint each raise ``ArtifactStoreUnavailable`` with one sentence naming the cause.
+On S3 the endpoint, region and credentials come from keel.yaml's ``storage: {s3: ...}``
+(``storage_options`` turns it into s3fs's keyword arguments); what it leaves unset comes
+from the standard AWS environment (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+``AWS_ENDPOINT_URL_S3`` for an S3-compatible server, ``AWS_MAX_ATTEMPTS``), or from
+fsspec's own ``FSSPEC_S3_*`` variables. A missing bucket, refused credentials, missing
+credentials and an unreachable endpoint each raise ``ArtifactStoreUnavailable`` with one
+sentence naming the cause.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ import re
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from keel.errors import (
     ArtifactCorrupt,
@@ -34,12 +36,16 @@ from keel.errors import (
     MissingExtraError,
 )
 
+if TYPE_CHECKING:
+    from keel.schema import StorageConfig
+
 __all__ = [
     "ArtifactStore",
     "bucket_missing",
     "is_botocore",
     "is_refusal",
     "open_filesystem",
+    "storage_options",
     "unavailable_reason",
 ]
 
@@ -49,15 +55,18 @@ _ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"}  # one PUT: all 
 _EXTRAS = {"s3": "s3", "s3a": "s3"}
 _ENV_PREFIXES = ("AWS_", "FSSPEC_")  # what configures an object store's client
 T = TypeVar("T")
+StorageOptions = Mapping[str, Mapping[str, Any]]  # protocol -> the filesystem's keywords
 
 
 class ArtifactStore:
-    """Put and get content-addressed blobs in a local folder or an fsspec location."""
+    """Put and get content-addressed blobs in a local folder or an fsspec location;
+    ``storage`` holds the filesystem's options by protocol (see ``storage_options``)."""
 
-    def __init__(self, location: str | Path) -> None:
+    def __init__(self, location: str | Path, storage: StorageOptions | None = None) -> None:
         self.location = str(location)
+        self.storage: StorageOptions = storage or {}
         self._local = "://" not in self.location or self.location.startswith("file://")
-        self._fs: Any = None if self._local else _filesystem(self.location)
+        self._fs: Any = None if self._local else _filesystem(self.location, self.storage)
         self._root = self.location.removeprefix("file://").rstrip("/")
 
     @property
@@ -214,8 +223,9 @@ def unavailable_reason(location: str, error: BaseException, setting: str = "arti
         )
     if name == "NoCredentialsError":
         return (
-            f"no credentials to open {location}: set AWS_ACCESS_KEY_ID and "
-            "AWS_SECRET_ACCESS_KEY (or an AWS profile) for this process"
+            f"no credentials to open {location}: set storage.s3.key and secret in keel.yaml "
+            "(as ${VAR}), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or an AWS profile) "
+            "for this process"
         )
     if isinstance(error, PermissionError):
         return (
@@ -249,9 +259,9 @@ def _protocol(fs: Any) -> str:
     return str(protocol if isinstance(protocol, str) else protocol[0])
 
 
-def _filesystem(location: str) -> Any:
+def _filesystem(location: str, storage: StorageOptions) -> Any:
     try:
-        return open_filesystem(location)[0]
+        return open_filesystem(location, storage)[0]
     except ImportError as error:
         protocol = location.split("://", 1)[0]
         if protocol in _EXTRAS:
@@ -265,10 +275,11 @@ _OPENED: dict[tuple[str, ...], Any] = {}
 _OPENED_LOCK = threading.Lock()
 
 
-def open_filesystem(url: str) -> tuple[Any, str]:
-    """The fsspec filesystem for ``url`` and the path in it.
+def open_filesystem(url: str, storage: StorageOptions | None = None) -> tuple[Any, str]:
+    """The fsspec filesystem for ``url`` and the path in it; ``storage`` holds options by
+    protocol (keel.yaml's ``storage:``), which win over the environment.
 
-    One filesystem per protocol and per state of the environment that configures it
+    One filesystem per protocol, options and state of the environment that configures it
     (``AWS_*``, ``FSSPEC_*``): credentials or an endpoint set later are used, and an
     unchanged environment reuses the client (building one takes about a second). They
     are kept for the life of the process on purpose: s3fs closes a collected client on
@@ -277,15 +288,58 @@ def open_filesystem(url: str) -> tuple[Any, str]:
     import fsspec
 
     protocol = url.split("://", 1)[0] if "://" in url else "file"
+    options = dict((storage or {}).get(_FAMILY.get(protocol, protocol), {}))
     settings = sorted(
         f"{name}={value}" for name, value in os.environ.items() if name.startswith(_ENV_PREFIXES)
     )
-    key = (protocol, *settings)
+    key = (protocol, repr(sorted(options.items())), *settings)
     with _OPENED_LOCK:
         fs = _OPENED.get(key)
         if fs is None:
-            fs = _OPENED[key] = fsspec.filesystem(protocol, skip_instance_cache=True)
+            fs = _OPENED[key] = fsspec.filesystem(protocol, skip_instance_cache=True, **options)
     return fs, str(fs._strip_protocol(url))
+
+
+_FAMILY = {"s3a": "s3"}  # protocols that take another's options
+
+
+def storage_options(config: StorageConfig | None) -> dict[str, dict[str, Any]]:
+    """keel.yaml's ``storage:`` as fsspec options by protocol (s3fs's keyword arguments);
+    what it leaves unset is not passed, so the environment still provides it."""
+    s3 = config.s3 if config is not None else None
+    if s3 is None:
+        return {}
+    options: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("endpoint_url", s3.endpoint_url),
+            ("key", s3.key),
+            ("secret", s3.secret),
+            ("token", s3.token),
+            ("profile", s3.profile),
+        )
+        if value is not None
+    }
+    if s3.region is not None:
+        options["client_kwargs"] = {"region_name": s3.region}
+    client = _client_config(s3)
+    if client:
+        options["config_kwargs"] = client
+    return {"s3": options} if options else {}
+
+
+def _client_config(s3: Any) -> dict[str, Any]:
+    """The botocore client settings (retries, timeouts, addressing) that are set."""
+    client: dict[str, Any] = {}
+    if s3.max_attempts is not None:
+        client["retries"] = {"max_attempts": s3.max_attempts}
+    if s3.connect_timeout is not None:
+        client["connect_timeout"] = s3.connect_timeout.total_seconds()
+    if s3.read_timeout is not None:
+        client["read_timeout"] = s3.read_timeout.total_seconds()
+    if s3.addressing_style is not None:
+        client["s3"] = {"addressing_style": s3.addressing_style}
+    return client
 
 
 def _write_local(path: Path, tmp_dir: Path, chunks: Iterator[bytes]) -> None:

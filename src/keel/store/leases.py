@@ -4,6 +4,9 @@ A lease is a row with a holder, a fencing token and an expiry time. Acquiring is
 conditional UPDATE (take it over if expired or already ours) or, for a new name, one
 INSERT that the primary key makes race-free. ``hold`` renews the lease from a background
 thread while the job runs, so only a dead holder's lease ever expires.
+
+Expiry is read on the database's clock, not the caller's: a process whose clock is
+minutes ahead would otherwise see every other holder's lease as expired and take it.
 """
 
 from __future__ import annotations
@@ -43,14 +46,15 @@ class Lease:
 class Leases:
     """Acquire, renew and release named leases in the metadata store."""
 
-    def __init__(self, engine: sa.Engine, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, engine: sa.Engine, clock: Callable[[], float] | None = None) -> None:
+        """``clock``: seconds since the epoch; by default the database's own clock."""
         self._engine = engine
         self._clock = clock
 
     def acquire(self, name: str, holder: str, ttl: float) -> Lease | None:
         """Take the lease if it is free, expired or already ours; else return None."""
-        now = self._clock()
         with self._engine.begin() as connection:
+            now = self._now(connection)
             taken = connection.execute(
                 table.update()
                 .where(table.c.name == name)
@@ -61,12 +65,12 @@ class Leases:
             )
             if taken.rowcount == 1:
                 return self._read(connection, name)
-        return self._insert(name, holder, now, ttl)
+        return self._insert(name, holder, ttl)
 
     def renew(self, lease: Lease, ttl: float) -> Lease:
         """Extend a lease we still hold; raise ``LeaseHeld`` if it was lost."""
-        now = self._clock()
         with self._engine.begin() as connection:
+            now = self._now(connection)
             renewed = connection.execute(
                 table.update()
                 .where(table.c.name == lease.name)
@@ -86,7 +90,7 @@ class Leases:
                 .where(table.c.name == lease.name)
                 .where(table.c.holder == lease.holder)
                 .where(table.c.token == lease.token)
-                .values(expires_at=self._clock())
+                .values(expires_at=self._now(connection))
             )
 
     def current(self, name: str) -> Lease | None:
@@ -117,9 +121,23 @@ class Leases:
             except (LeaseHeld, exc.SQLAlchemyError):
                 return  # the job notices through its fencing token or its next write
 
-    def _insert(self, name: str, holder: str, now: float, ttl: float) -> Lease | None:
+    def _now(self, connection: sa.Connection) -> float:
+        """Seconds since the epoch on the given clock, else on the database server's."""
+        if self._clock is not None:
+            return self._clock()
+        dialect = connection.dialect.name
+        if dialect == "postgresql":
+            query = sa.select(sa.func.extract("epoch", sa.func.clock_timestamp()))
+        elif dialect == "sqlite":  # the same machine's clock: julian days to UNIX seconds
+            query = sa.select(sa.literal_column("(julianday('now') - 2440587.5) * 86400.0"))
+        else:
+            return time.time()
+        return float(connection.execute(query).scalar_one())
+
+    def _insert(self, name: str, holder: str, ttl: float) -> Lease | None:
         try:
             with self._engine.begin() as connection:
+                now = self._now(connection)
                 connection.execute(
                     table.insert().values(
                         name=name, holder=holder, token=1, acquired_at=now, expires_at=now + ttl
