@@ -271,3 +271,15 @@ def s3_bucket(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
     for name, value in s3_server.env().items():
         monkeypatch.setenv(name, value)
     return s3_server.create_bucket()
+
+
+@pytest.fixture
+def bare_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No AWS or fsspec variable, no credentials file, no instance role: whatever reaches
+    the S3 server can only have come from keel.yaml."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "FSSPEC_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from keel.cli.main import app
@@ -48,6 +49,36 @@ def test_an_s3_table_scores_into_one_s3_object(
     pd.testing.assert_frame_equal(
         remote.drop(columns="prediction_id"), local.drop(columns="prediction_id")
     )
+
+
+def test_keel_yaml_s_storage_section_reaches_the_s3_tables(
+    served_project: Path,
+    s3_server: S3Server,
+    s3_bucket: str,
+    bare_environment: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With no AWS variable anywhere, the endpoint and keys written in keel.yaml's
+    ``storage:`` section (secrets through ${VAR}) reach the table listing, the partition
+    reads and the upload of the scored object."""
+    _upload(s3_server.filesystem(), s3_bucket, served_project)
+    monkeypatch.setenv("S3_KEY", s3_server.credentials["key"])
+    monkeypatch.setenv("S3_SECRET", s3_server.credentials["secret"])
+    config = served_project / "keel.yaml"
+    config.write_text(
+        config.read_text()
+        + f"storage:\n  s3:\n    endpoint_url: {s3_server.url}\n    region: us-east-1\n"
+        "    key: ${S3_KEY}\n    secret: ${S3_SECRET}\n    max_attempts: 1\n"
+    )
+    out = f"s3://{s3_bucket}/out/configured.parquet"
+    done = CliRunner().invoke(
+        app,
+        ["predict", "--batch", f"s3://{s3_bucket}/batch/", "--out", out, "--engine", "local",
+         "--json", "--project", str(served_project)],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.stdout
+    scored = pd.read_parquet(io.BytesIO(s3_server.filesystem().cat(out.removeprefix("s3://"))))
+    assert len(scored) == len(expected_inputs(served_project))
 
 
 def test_a_missing_bucket_is_one_sentence(served_project: Path, s3_bucket: str) -> None:

@@ -5,7 +5,6 @@ artifact store, an s3:// source and the prediction log's segments, on a real S3 
 from __future__ import annotations
 
 import io
-import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -25,18 +24,6 @@ from keel.store.artifacts import storage_options
 from tests.s3server import S3Server
 
 CSV = b"id,amount\na1,1.5\na2,2.5\na3,4.0\n"
-
-
-@pytest.fixture
-def bare_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No AWS or fsspec variable, no credentials file, no instance role: whatever reaches
-    the S3 server can only have come from keel.yaml."""
-    for name in list(os.environ):
-        if name.startswith(("AWS_", "FSSPEC_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
 def _configured(root: Path, s3: S3Server, bucket: str, monkeypatch: pytest.MonkeyPatch) -> Path:
