@@ -1335,6 +1335,7 @@ class S3Storage(Section):
     endpoint_url: str | None = Field(
         None,
         pattern=r"^https?://\S+$",
+        examples=["http://minio.internal:9000"],
         description="An S3-compatible server, e.g. http://minio.internal:9000 (unset: AWS).",
     )
     region: str | None = Field(None, description="The bucket's region, e.g. eu-west-1.")
