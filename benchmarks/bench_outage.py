@@ -26,8 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import sqlalchemy as sa
-from tests.helpers import Relay, free_port
+from tests.helpers import Relay, free_port, postgres_schema
 from tests.serving.helpers import GOOD, auth, create_key, register_model
 from tests.serving.test_process import wait_ready
 
@@ -55,18 +54,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--store", default="postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
-    schema = f"keel_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(args.store.replace("postgresql://", "postgresql+psycopg://"))
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    store = f"{args.store}?options=-csearch_path%3D{schema}"
-    try:
-        with tempfile.TemporaryDirectory() as tmp, Relay(store) as relay:
-            run(Path(tmp), relay, relay.url(store), args.concurrency)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with (
+        postgres_schema(args.store) as store,
+        tempfile.TemporaryDirectory() as tmp,
+        Relay(store) as relay,
+    ):
+        run(Path(tmp), relay, relay.url(store), args.concurrency)
 
 
 def run(root: Path, relay: Relay, store: str, n: int) -> None:

@@ -27,14 +27,13 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 from tests.delivery.helpers import replicas, wait_for_answer
-from tests.helpers import keel
+from tests.helpers import keel, postgres_schema
 from tests.serving.helpers import create_key, register_model
 
 from keel.delivery.deployments import deployments
@@ -79,18 +78,8 @@ def _schema(url: str | None) -> Iterator[str | None]:
     if url is None:
         yield None
         return
-    import sqlalchemy as sa
-
-    schema = f"keel_bench_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema(url) as store:
+        yield store
 
 
 def _rollback(root: Path, clients: Sequence[httpx.Client], key: str, target: str) -> list[float]:

@@ -23,12 +23,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import httpx
-import sqlalchemy as sa
-from tests.helpers import Relay, free_port
+from tests.helpers import Relay, free_port, postgres_schema
 from tests.serving.helpers import GOOD, auth, client, create_key, register_model
 
 from keel.project import STORE_ENV, Project
@@ -80,18 +78,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--store", default="postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
-    schema = f"keel_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(args.store.replace("postgresql://", "postgresql+psycopg://"))
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    store = f"{args.store}?options=-csearch_path%3D{schema}"
-    try:
-        with tempfile.TemporaryDirectory() as tmp, Relay(store) as relay:
-            run(Path(tmp), relay, relay.url(store), args.runs)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with (
+        postgres_schema(args.store) as store,
+        tempfile.TemporaryDirectory() as tmp,
+        Relay(store) as relay,
+    ):
+        run(Path(tmp), relay, relay.url(store), args.runs)
 
 
 def run(root: Path, relay: Relay, store: str, runs: int) -> None:
