@@ -48,6 +48,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def without_module(name: str, folder: Path) -> str:
+    """A PYTHONPATH entry under ``folder`` that, put first, makes ``import name`` fail as
+    it does where the package is not installed (for a child process)."""
+    package = folder / f"without-{name}" / name
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        f"raise ModuleNotFoundError(\"No module named '{name}'\", name='{name}')\n"
+    )
+    return str(package.parent)
+
+
 @contextlib.contextmanager
 def postgres_schema(url: str) -> Iterator[str]:
     """``url`` with its search_path set to a fresh schema, dropped after the block."""

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from keel.project import Project
-from tests.helpers import keel
+from tests.helpers import keel, without_module
 from tests.training.conftest import churn_frame
 
 REPO = Path(__file__).resolve().parents[2]
@@ -151,11 +151,6 @@ def test_without_prefect_a_flow_call_names_the_extra(tmp_path: Path) -> None:
     """Where prefect does not import (a folder ahead on the path stands in for an
     environment without it), the module still imports, and calling a flow is one sentence
     saying what to install."""
-    absent = tmp_path / "without-prefect" / "prefect"
-    absent.mkdir(parents=True)
-    (absent / "__init__.py").write_text(
-        "raise ModuleNotFoundError(\"No module named 'prefect'\", name='prefect')\n"
-    )
     probe = (
         "from keel.errors import MissingExtraError\n"
         "from keel.integrations.prefect import keel_pipeline\n"
@@ -163,7 +158,7 @@ def test_without_prefect_a_flow_call_names_the_extra(tmp_path: Path) -> None:
         "except MissingExtraError as error:\n    print(error)\n"
     )
     src = str(Path(__file__).resolve().parents[2] / "src")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(absent.parent), src])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([without_module("prefect", tmp_path), src])}
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120
     )

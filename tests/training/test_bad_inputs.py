@@ -20,6 +20,7 @@ from keel.errors import (
 )
 from keel.project import Project
 from keel.training import Registry, load_bundle, run_gate, train
+from tests.helpers import without_module
 from tests.training.conftest import GATE, TRAINING, churn_frame
 
 MakeProject = Callable[..., Project]
@@ -62,12 +63,8 @@ def test_missing_extra_names_the_install(make_project: MakeProject, tmp_path: Pa
         "sklearn.ensemble.HistGradientBoostingClassifier", "xgboost.XGBClassifier"
     ).replace("{max_iter: 15}", "{}")
     project = make_project(body)
-    absent = tmp_path / "without-xgboost" / "xgboost"
-    absent.mkdir(parents=True)
-    (absent / "__init__.py").write_text(
-        "raise ModuleNotFoundError(\"No module named 'xgboost'\", name='xgboost')\n"
-    )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(absent.parent), SRC])}
+    hidden = without_module("xgboost", tmp_path)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([hidden, SRC])}
     done = subprocess.run(
         [sys.executable, "-m", "keel", "train", "--project", str(project.root)],
         capture_output=True,
