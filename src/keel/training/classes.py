@@ -13,14 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from keel.errors import ConfigError
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["ModelClasses", "choose_classes", "classes_from_bundle"]
 

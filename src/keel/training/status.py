@@ -7,11 +7,13 @@ how it compares with the previous production model, and what is in shadow or can
 The store is the one every command uses: keel.yaml is found, parsed and interpolated by
 ``keel.configtext`` (as ``Project.open`` does, so a missing ``${VAR}`` is the same
 ``ConfigError``) and ``configtext.store_url`` applies ``KEEL_STORE_URL`` and the SQLite
-default. The schema is not built: ``keel config check`` validates the rest of the file.
+default. Status reads only the store URL from the file, so it does not validate the file
+against the keel.yaml schema; ``keel config check`` does that.
 It is read through each layer's public read functions (``keel.training.reads``,
-``keel.monitoring.open_alert_counts``, ``keel.delivery.last_rollout``), whose queries are
-built from the layers' tables, over ``keel.store.reads.reading``: a read-only connection
-that never creates or migrates a store. No pandas, NumPy or scikit-learn is imported.
+``keel.monitoring.reads.open_alert_counts``, ``keel.delivery.reads.last_rollout``),
+whose queries are built from the layers' tables, over ``keel.store.reads.reading``: a
+read-only connection that never creates or migrates a store. No pandas, NumPy or
+scikit-learn is imported.
 """
 
 from __future__ import annotations
