@@ -6,8 +6,13 @@ inside the command, so ``keel --help`` stays fast.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -63,17 +68,23 @@ def predict(
         runner = open_engine(opened.config.compute, engine)
         try:
             say("scoring: 0 partitions done")
-            result = predict_batch(
-                opened,
-                batch,
-                out if "://" in out else Path(out),
-                runner,
-                version=version,
-                progress=lambda done, total: say(f"scoring: {done}/{total} partitions done"),
-            )
-        except KeyboardInterrupt:
-            sys.stderr.write("cancelled: no output written, nothing logged\n")
-            raise typer.Exit(130) from None
+            with _cancellable() as cancelled:
+                try:
+                    result = predict_batch(
+                        opened,
+                        batch,
+                        out if "://" in out else Path(out),
+                        runner,
+                        version=version,
+                        progress=lambda done, total: say(
+                            f"scoring: {done}/{total} partitions done"
+                        ),
+                    )
+                except BaseException as error:
+                    if not (isinstance(error, KeyboardInterrupt) or cancelled.is_set()):
+                        raise
+                    sys.stderr.write("cancelled: no output written, nothing logged\n")
+                    raise typer.Exit(130) from None
         finally:
             runner.close()
     emit(as_json, result.to_dict(), lambda console: _human(console, result))
@@ -85,3 +96,21 @@ def _human(out: Console, result: BatchResult) -> None:
         f"{result.model_version} on {result.engine} in {result.partitions} partitions, "
         f"{result.seconds:g} s -> {result.out}"
     )
+
+
+@contextmanager
+def _cancellable() -> Iterator[threading.Event]:
+    """Ctrl-C as a set event (then KeyboardInterrupt as usual): a query DuckDB was running
+    when it came turns the interrupt into its own error ("Query interrupted"), which must
+    still read as a cancel."""
+    cancelled = threading.Event()
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        cancelled.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield cancelled
+    finally:
+        signal.signal(signal.SIGINT, previous)
