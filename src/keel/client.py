@@ -17,15 +17,15 @@ the request went out is retried only for idempotent calls: ``status`` (a read) a
 ``feedback`` (a repeat replaces the earlier report). ``predict`` is not retried then:
 each predict is logged under a new prediction id, so a repeat would count twice.
 
-The retry decision is a pure function (``next_wait``) shared by both clients; the loop
-around it is a few lines per client, and the first attempt, when it succeeds, costs no
-more than the request itself.
+The retry decisions are ``keel.retrying``'s, without I/O, and shared by both clients:
+each client only sends and sleeps (httpx sync or async, ``time.sleep`` or
+``asyncio.sleep``), and the first attempt, when it succeeds, costs no more than the
+request itself.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,10 +41,10 @@ from keel.errors import (
     InstanceRefused,
     RateLimited,
     RequestRejected,
-    ServerUnreachable,
     ServiceUnavailable,
     UnexpectedResponse,
 )
+from keel.retrying import Attempts, Outcome, RetryPolicy, next_wait, parse_retry_after
 
 __all__ = [
     "AsyncClient",
@@ -203,7 +203,7 @@ def _findings(items: Any) -> tuple[Finding, ...]:
     return tuple(Finding.from_json(item) for item in items) if items else ()
 
 
-# -- the pure core: batches, retry decisions, answers ---------------------------------
+# -- the pure core: batches and answers (the retry decisions are keel.retrying's) ----
 
 
 def batched(rows: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -212,53 +212,6 @@ def batched(rows: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         raise ValueError("a batch holds at least one row")
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How a client retries: ``retries`` more attempts after the first; ``backoff`` is the
-    first wait when the server names none, doubled each time; a wait longer than
-    ``max_wait`` (a ``Retry-After`` of minutes, say) gives up at once."""
-
-    retries: int = 3
-    backoff: float = 0.2
-    max_wait: float = 30.0
-
-
-def next_wait(
-    policy: RetryPolicy,
-    attempt: int,
-    *,
-    status: int | None = None,
-    retry_after: float | None = None,
-    sent: bool = True,
-    idempotent: bool = False,
-) -> float | None:
-    """Seconds to wait before trying again after ``attempt`` (0 = the first) failed, or
-    None to give up. ``status`` is the error status the server answered (None: no answer;
-    ``sent`` then says whether the request may have reached it)."""
-    if attempt >= policy.retries:
-        return None
-    if status is not None and status not in (429, 503):
-        return None
-    if status is None and sent and not idempotent:
-        return None
-    wait = retry_after if retry_after is not None else policy.backoff * 2**attempt
-    return wait if wait <= policy.max_wait else None
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: a number, or an HTTP date (None when absent or unreadable)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _decode(response: httpx.Response) -> Any:
@@ -314,22 +267,8 @@ def _waited(text: str, retry_after: float | None) -> str:
     return f"{text} (the server asks to retry after {retry_after:g} s; the retries are spent)"
 
 
-def _unreachable(url: str, error: httpx.TransportError, attempts: int) -> ServerUnreachable:
-    if isinstance(error, httpx.TimeoutException):
-        what = "no answer in time"
-    elif isinstance(error, httpx.ConnectError):
-        what = "the connection was refused or failed"
-    else:
-        what = "the connection broke"
-    tries = "once" if attempts == 1 else f"{attempts} times"
-    return ServerUnreachable(
-        f"{url}: {what} (tried {tries}); check that keel serve runs there and is reachable"
-    )
-
-
-def _not_sent(error: httpx.TransportError) -> bool:
-    """The request never left: retrying cannot repeat anything the server did."""
-    return isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+def _headers(body: bytes | None) -> dict[str, str] | None:
+    return _JSON_HEADERS if body is not None else None
 
 
 def _predict_body(rows: Sequence[Mapping[str, Any]], explain: bool | None) -> bytes:
@@ -467,28 +406,18 @@ class Client(_Base):
     def _send(
         self, method: str, path: str, body: bytes | None = None, *, idempotent: bool = False
     ) -> httpx.Response:
-        headers = _JSON_HEADERS if body is not None else None
-        attempt = 0
+        attempts = Attempts(self.retry, self.url + path, idempotent=idempotent)
         while True:
-            try:
-                response = self._http.request(method, path, content=body, headers=headers)
-            except httpx.TransportError as error:
-                wait = next_wait(
-                    self.retry, attempt, sent=not _not_sent(error), idempotent=idempotent
-                )
-                if wait is None:
-                    raise _unreachable(self.url + path, error, attempt + 1) from None
-            else:
-                if response.status_code not in (429, 503):
-                    return response
-                after = parse_retry_after(response.headers.get("retry-after"))
-                wait = next_wait(
-                    self.retry, attempt, status=response.status_code, retry_after=after
-                )
-                if wait is None:
-                    return response
-            time.sleep(wait)
-            attempt += 1
+            step = attempts.after(self._try(method, path, body))
+            if isinstance(step, httpx.Response):
+                return step
+            time.sleep(step)
+
+    def _try(self, method: str, path: str, body: bytes | None) -> Outcome:
+        try:
+            return self._http.request(method, path, content=body, headers=_headers(body))
+        except httpx.TransportError as error:
+            return error
 
     def close(self) -> None:
         self._http.close()
@@ -564,28 +493,18 @@ class AsyncClient(_Base):
     async def _send(
         self, method: str, path: str, body: bytes | None = None, *, idempotent: bool = False
     ) -> httpx.Response:
-        headers = _JSON_HEADERS if body is not None else None
-        attempt = 0
+        attempts = Attempts(self.retry, self.url + path, idempotent=idempotent)
         while True:
-            try:
-                response = await self._http.request(method, path, content=body, headers=headers)
-            except httpx.TransportError as error:
-                wait = next_wait(
-                    self.retry, attempt, sent=not _not_sent(error), idempotent=idempotent
-                )
-                if wait is None:
-                    raise _unreachable(self.url + path, error, attempt + 1) from None
-            else:
-                if response.status_code not in (429, 503):
-                    return response
-                after = parse_retry_after(response.headers.get("retry-after"))
-                wait = next_wait(
-                    self.retry, attempt, status=response.status_code, retry_after=after
-                )
-                if wait is None:
-                    return response
-            await asyncio.sleep(wait)
-            attempt += 1
+            step = attempts.after(await self._try(method, path, body))
+            if isinstance(step, httpx.Response):
+                return step
+            await asyncio.sleep(step)
+
+    async def _try(self, method: str, path: str, body: bytes | None) -> Outcome:
+        try:
+            return await self._http.request(method, path, content=body, headers=_headers(body))
+        except httpx.TransportError as error:
+            return error
 
     async def aclose(self) -> None:
         await self._http.aclose()

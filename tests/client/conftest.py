@@ -23,6 +23,7 @@ from tests.serving.test_process import wait_ready
 
 REPO = Path(__file__).resolve().parents[2]
 MAX_INSTANCES = 10
+DROP = 0  # a Script status: read the request, then close the connection unanswered
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 @dataclass
 class Script:
     """What a scripted server answers: ``answer(n)`` gives (status, headers, body) for the
-    n-th request (0-based); ``seen`` records each request's arrival (monotonic seconds)."""
+    n-th request (0-based), status 0 meaning: close the connection without answering;
+    ``seen`` records each request's arrival (monotonic seconds)."""
 
     answer: Callable[[int], tuple[int, dict[str, str], bytes]]
     seen: list[float] = field(default_factory=list)
@@ -89,6 +91,9 @@ def scripted() -> Iterator[Callable[[Script], str]]:
                 self.rfile.read(length)
                 script.seen.append(time.monotonic())
                 status, headers, body = script.answer(len(script.seen) - 1)
+                if status == DROP:
+                    self.close_connection = True
+                    return
                 self.send_response(status)
                 for name, value in {**headers, "content-length": str(len(body))}.items():
                     self.send_header(name, value)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import email.utils
 import time
 
+import httpx
 import pytest
 
 from keel.client import RetryPolicy, batched, next_wait, parse_retry_after
+from keel.errors import ServerUnreachable
+from keel.retrying import Attempts
 
 POLICY = RetryPolicy(retries=3, backoff=0.2, max_wait=30.0)
 
@@ -43,3 +46,19 @@ def test_batched_keeps_order_and_caps_size() -> None:
     parts = list(batched(list(range(25)), 10))
     assert [len(p) for p in parts] == [10, 10, 5]
     assert [x for p in parts for x in p] == list(range(25))
+
+
+def test_attempts_wait_then_give_up_naming_the_tries() -> None:
+    """Refused connections: the backoff doubles (0.2, 0.4, 0.8), then the fourth refusal
+    is ServerUnreachable saying it tried 4 times."""
+    attempts = Attempts(POLICY, "http://127.0.0.1:9/v1/predict")
+    refused = httpx.ConnectError("refused")
+    assert [attempts.after(refused) for _ in range(3)] == [0.2, 0.4, 0.8]
+    with pytest.raises(ServerUnreachable, match="refused or failed \\(tried 4 times\\)"):
+        attempts.after(refused)
+
+
+def test_attempts_hand_back_an_answer_at_once() -> None:
+    """A status that is not 429 or 503 is the call's answer, with no wait."""
+    response = httpx.Response(500, request=httpx.Request("POST", "http://h/v1/predict"))
+    assert Attempts(POLICY, "http://h/v1/predict").after(response) is response
