@@ -262,3 +262,32 @@ def test_yaml_1_1_booleans_stay_strings(tmp_path: Path) -> None:
     assert loaded.config.monitoring is not None
     assert loaded.config.monitoring.retrain.on == ["drift"]
     assert parse_config("name: no\n", tmp_path / "keel.yaml").config.name == "no"
+
+
+def test_a_later_error_gains_the_place_of_its_key(tmp_path: Path) -> None:
+    """A ConfigError raised after loading that names a key the file writes is given that
+    key's file, line and column, with its sentence and hint."""
+    text = "name: p\nmonitoring:\n  drift:\n    alpha: 0.01\n"
+    loaded = parse_config(text, tmp_path / "keel.yaml")
+    later = ConfigError("is too strict here", key="monitoring.drift.alpha", hint="raise it")
+    [problem] = loaded.locate(later).problems
+    line = text.splitlines().index("    alpha: 0.01") + 1
+    assert (problem.line, problem.column) == (line, len("    ") + 1)
+    assert (problem.path, problem.message, problem.hint) == (
+        "monitoring.drift.alpha",
+        "is too strict here",
+        "raise it",
+    )
+    assert str(loaded.locate(later)) == (
+        f"{tmp_path / 'keel.yaml'}:{line}:5: monitoring.drift.alpha: is too strict here; raise it"
+    )
+
+
+def test_a_later_error_about_an_unwritten_key_keeps_its_sentence(tmp_path: Path) -> None:
+    """A key the file does not write (a default was at fault) has no place to name: the
+    error stays as it was raised."""
+    loaded = parse_config("name: p\n", tmp_path / "keel.yaml")
+    later = ConfigError("names unknown metrics x", key="training.metrics")
+    with pytest.raises(ConfigError) as caught, loaded.locating():
+        raise later
+    assert caught.value is later and str(later) == "training.metrics: names unknown metrics x"

@@ -4,8 +4,11 @@ Every section is optional, so a team can adopt one layer at a time. The schema l
 ``keel.schema``; this module turns a file into a validated ``KeelConfig`` or a
 ``ConfigError`` with one line per problem: ``FILE:LINE:COLUMN: key.path: sentence``, the
 place taken from the YAML nodes and the sentence saying what the key expects (through
-``keel.schemadoc``) or which key was meant. Reading the file, its YAML, the places of its
-keys and ``${ENV}`` interpolation are ``keel.configtext``'s, shared with ``keel status``.
+``keel.schemadoc``) or which key was meant. Every problem is found at once and each is
+also data (``ConfigError.problems``, for ``keel config check --json``); a config error
+found later, by the code that uses a key, gets the key's place from
+``LoadedConfig.locate``. Reading the file, its YAML, the places of its keys and
+``${ENV}`` interpolation are ``keel.configtext``'s, shared with ``keel status``.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from __future__ import annotations
 import difflib
 import glob
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,11 +33,11 @@ from keel.configtext import (
     Place,
     dotted,
     parse_text,
+    problem,
     read_text,
-    where,
 )
 from keel.configtext import Loader as _Loader  # noqa: F401  (tests/test_schemadoc.py)
-from keel.errors import ConfigError, ExpressionError
+from keel.errors import ConfigError, ConfigProblem, ExpressionError
 from keel.expressions import check as check_expression
 from keel.schema import KeelConfig
 
@@ -51,10 +55,32 @@ class LoadedConfig:
     path: Path
     secrets: dict[Loc, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    marks: Marks = field(default_factory=Marks)
 
     @property
     def root(self) -> Path:
         return self.path.parent
+
+    def locate(self, error: ConfigError) -> ConfigError:
+        """``error`` at the file, line and column of the key it names, if it names one
+        that this keel.yaml writes; else ``error`` itself."""
+        places = {dotted(loc): place for loc, place in self.marks.keys.items()}
+        if error.problems or error.key not in places:
+            return error
+        line, column = places[error.key]
+        found = ConfigProblem(str(self.path), line, column, error.key, error.reason, error.hint)
+        return ConfigError(problems=[found])
+
+    @contextmanager
+    def locating(self) -> Iterator[None]:
+        """Inside, a ``ConfigError`` naming a key of this keel.yaml gains its place."""
+        try:
+            yield
+        except ConfigError as error:
+            located = self.locate(error)
+            if located is error:
+                raise
+            raise located from None
 
     def resolved(self) -> dict[str, Any]:
         """The config as plain data with defaults filled in and secrets masked."""
@@ -77,12 +103,19 @@ def parse_config(text: str, path: Path) -> LoadedConfig:
     try:
         config = KeelConfig.model_validate(parsed.data)
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, path, marks, parsed.raw)) from None  # raw: no secrets
-    _check_files(config, path, marks)
-    _check_training_source(config, path, marks)
-    _check_expressions(config, path, marks)
-    _check_storage_secrets(config, parsed.secrets, path, marks)
-    return LoadedConfig(config, path, parsed.secrets, tuple(_warnings(config, path.parent)))
+        raise ConfigError(problems=_explain(exc, path, marks, parsed.raw)) from None  # no secrets
+    problems = _in_file_order(
+        [
+            *_check_files(config, path, marks),
+            *_check_training_source(config, path, marks),
+            *_check_expressions(config, path, marks, text),
+            *_check_storage_secrets(config, parsed.secrets, path, marks),
+        ]
+    )
+    if problems:
+        raise ConfigError(problems=problems)
+    warnings = tuple(_warnings(config, path.parent))
+    return LoadedConfig(config, path, parsed.secrets, warnings, marks)
 
 
 def mask_url(url: str) -> str:
@@ -90,17 +123,25 @@ def mask_url(url: str) -> str:
     return _URL_PASSWORD.sub(rf"\g<1>{MASK}\g<3>", url)
 
 
+def _in_file_order(problems: Iterable[ConfigProblem]) -> list[ConfigProblem]:
+    """Each problem once, top of the file first (a problem of the whole file leads)."""
+    return sorted(set(problems), key=lambda p: (p.line or 0, p.column or 0, str(p)))
+
+
 def _check_storage_secrets(
     config: KeelConfig, secrets: dict[Loc, str], path: Path, marks: Marks
-) -> None:
+) -> Iterator[ConfigProblem]:
     """An object store's secret written into keel.yaml would be committed with it."""
     s3 = config.storage.s3 if config.storage is not None else None
     for name in ("secret", "token"):
         loc: Loc = ("storage", "s3", name)
         if s3 is not None and getattr(s3, name) is not None and loc not in secrets:
-            raise ConfigError(
-                f"{where(path, loc, marks)}: {dotted(loc)} is written in the file; "
-                f"write ${{VAR}} and export VAR instead, so the secret stays out of keel.yaml"
+            yield problem(
+                path,
+                marks.place(loc),
+                loc,
+                "the secret is written in the file",
+                "write ${VAR} and export VAR instead, so it stays out of keel.yaml",
             )
 
 
@@ -108,7 +149,7 @@ def _check_storage_secrets(
 
 
 @dataclass(frozen=True)
-class _Problem:
+class _Refusal:
     """One pydantic error, its location cleaned of pydantic's own parts."""
 
     loc: Loc
@@ -116,79 +157,68 @@ class _Problem:
     error: Any
 
 
-def _explain(exc: ValidationError, path: Path, marks: Marks, data: Any) -> str:
-    """One line per problem, in the file's order; a union's refusals are one problem."""
-    lines = {
-        line: order
-        for group in _grouped(exc)
-        for order, line in _explain_group(group, path, marks, data)
-    }
-    return "\n".join(sorted(lines, key=lines.__getitem__))
+def _explain(exc: ValidationError, path: Path, marks: Marks, data: Any) -> list[ConfigProblem]:
+    """One problem per mistake, in the file's order; a union's refusals are one problem."""
+    return _in_file_order(
+        one for group in _grouped(exc) for one in _explain_group(group, path, marks, data)
+    )
 
 
-def _grouped(exc: ValidationError) -> list[list[_Problem]]:
-    groups: dict[Loc, list[_Problem]] = {}
+def _grouped(exc: ValidationError) -> list[list[_Refusal]]:
+    groups: dict[Loc, list[_Refusal]] = {}
     for err in exc.errors():
         raw = tuple(err["loc"])
         tag = next((i for i, p in enumerate(raw) if isinstance(p, str) and _is_tag(p)), None)
         loc = _clean_loc(raw)
         group = _clean_loc(raw[:tag]) if tag is not None else loc
         key = group if tag is not None else (len(groups),)  # outside a union: on its own
-        groups.setdefault(key, []).append(_Problem(loc, group, err))
+        groups.setdefault(key, []).append(_Refusal(loc, group, err))
     return list(groups.values())
 
 
 def _explain_group(
-    group: list[_Problem], path: Path, marks: Marks, data: Any
-) -> Iterator[tuple[tuple[Place, str], str]]:
+    group: list[_Refusal], path: Path, marks: Marks, data: Any
+) -> Iterator[ConfigProblem]:
     deepest = max(len(p.loc) for p in group)
     if len(group) > 1 and deepest == len(group[0].group):
         # every member of a union refused the value itself: say what any of them takes
         loc = group[0].group
         annotation, info = schemadoc.at(loc)
         got = _got(_value_at(data, loc))
-        text = f"{dotted(loc)}: expected {schemadoc.shape(annotation, info)}{got}"
-        yield _keyed(marks.place(loc), text, path)
+        text = f"expected {schemadoc.shape(annotation, info)}{got}"
+        yield problem(path, marks.place(loc), loc, text)
         return
-    for problem in group:
-        if len(group) == 1 or len(problem.loc) == deepest:
-            yield _explain_one(problem, path, marks, data)
+    for one in group:
+        if len(group) == 1 or len(one.loc) == deepest:
+            yield _explain_one(one, path, marks, data)
 
 
-def _keyed(place: Place, text: str, path: Path) -> tuple[tuple[Place, str], str]:
-    return (place, text), f"{path}:{place[0]}:{place[1]}: {text}"
-
-
-def _explain_one(
-    problem: _Problem, path: Path, marks: Marks, data: Any
-) -> tuple[tuple[Place, str], str]:
-    loc, err = problem.loc, problem.error
+def _explain_one(one: _Refusal, path: Path, marks: Marks, data: Any) -> ConfigProblem:
+    loc, err = one.loc, one.error
     kind = err["type"]
     if kind == "invalid_key" or (err["loc"][-1:] == ("[key]",) and kind == "string_type"):
-        text = f"{dotted(loc[:-1])}: the key {loc[-1]} is a name, so quote it: '{loc[-1]}'"
-        return _keyed(marks.place((*loc[:-1], str(loc[-1])), key=True), text, path)
+        text = f"the key {loc[-1]} is a name, so quote it: '{loc[-1]}'"
+        return problem(path, marks.place((*loc[:-1], str(loc[-1])), key=True), loc[:-1], text)
     if kind == "extra_forbidden" or err["loc"][-1:] == ("[key]",):
-        return _keyed(marks.place(loc, key=True), _unknown_key(loc, err), path)
+        return problem(path, marks.place(loc, key=True), loc, "unknown key", _unknown_key(loc, err))
     if kind == "missing" and loc and isinstance(loc[-1], int):
         loc = loc[:-1]  # a pair with one item: the pair is the wrong shape
         kind = "pair"
     if kind == "missing":
         annotation, info = schemadoc.at(loc)
         example = schemadoc.flow(schemadoc.example_of(annotation, info))
-        text = f"{dotted(loc)}: required but missing; add e.g. {loc[-1]}: {example}"
-        return _keyed(marks.place(loc[:-1]), text, path)
-    return _keyed(marks.place(loc), f"{dotted(loc)}: {_sentence(kind, loc, err, data)}", path)
+        hint = f"add e.g. {loc[-1]}: {example}"
+        return problem(path, marks.place(loc[:-1]), loc, "required but missing", hint)
+    return problem(path, marks.place(loc), loc, *_sentence(kind, loc, err, data))
 
 
-def _unknown_key(loc: Loc, err: Any) -> str:
+def _unknown_key(loc: Loc, err: Any) -> str | None:
+    """The hint for an unknown key: the closest known one, else every known one."""
     if err["type"] == "literal_error":  # a mapping whose keys are a fixed set
         choices = re.findall(r"'([^']*)'", err["ctx"]["expected"])
         close = difflib.get_close_matches(str(loc[-1]), choices, n=1, cutoff=0.6)
-        hint = (
-            f"; did you mean '{close[0]}'?" if close else f"; expected one of: {', '.join(choices)}"
-        )
-        return f"{dotted(loc)}: unknown key{hint}"
-    return f"{dotted(loc)}: unknown key{_suggest(loc)}"
+        return f"did you mean '{close[0]}'?" if close else f"expected one of: {', '.join(choices)}"
+    return _suggest(loc)
 
 
 _SHAPE_ERRORS = {"model_type", "dict_type", "list_type", "tuple_type", "pair", "string_type"}
@@ -202,17 +232,21 @@ _LIMITS = {
 }
 
 
-def _sentence(kind: str, loc: Loc, err: Any, data: Any) -> str:
-    """Pydantic's message for one error, said plainly with the expected shape."""
+def _sentence(kind: str, loc: Loc, err: Any, data: Any) -> tuple[str, str | None]:
+    """Pydantic's message for one error, said plainly with the expected shape, and a hint."""
     annotation, info = schemadoc.at(loc)
-    if kind in _SHAPE_ERRORS and annotation is not None:
-        return f"expected {schemadoc.shape(annotation, info)}{_got(_value_at(data, loc))}"
     if kind == "literal_error":
         choices = re.findall(r"'([^']*)'", err["ctx"]["expected"])
         value = _value_at(data, loc)
         close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.6)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        return f"expected one of {err['ctx']['expected']}{_got(value)}{hint}"
+        hint = f"did you mean '{close[0]}'?" if close else None
+        return f"expected one of {err['ctx']['expected']}{_got(value)}", hint
+    return _plain_sentence(kind, loc, err, data, annotation, info), None
+
+
+def _plain_sentence(kind: str, loc: Loc, err: Any, data: Any, annotation: Any, info: Any) -> str:
+    if kind in _SHAPE_ERRORS and annotation is not None:
+        return f"expected {schemadoc.shape(annotation, info)}{_got(_value_at(data, loc))}"
     if kind in _LIMITS:
         return f"must be {_LIMITS[kind].format(**err['ctx'])}{_got(_value_at(data, loc))}"
     if kind == "too_short":
@@ -258,48 +292,63 @@ def _is_tag(part: str) -> bool:
     return "[" in part or part in {"str", "int", "float", "bool", "list", "dict", "tuple"}
 
 
-def _suggest(loc: Loc) -> str:
+def _suggest(loc: Loc) -> str | None:
     annotation, _ = schemadoc.at(loc[:-1])
     model = schemadoc.model_of(annotation)
     allowed = list(model.model_fields) if model is not None else []
     close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
     if close:
-        return f"; did you mean '{close[0]}'?"
-    return f"; expected one of: {', '.join(allowed)}" if allowed else ""
+        return f"did you mean '{close[0]}'?"
+    return f"expected one of: {', '.join(allowed)}" if allowed else None
 
 
 # -- files the config refers to ---------------------------------------------------------
 
 
-def _check_files(config: KeelConfig, path: Path, marks: Marks) -> None:
+def _check_files(config: KeelConfig, path: Path, marks: Marks) -> Iterator[ConfigProblem]:
     for loc, ref in config.referenced_files():
         if not (path.parent / ref).exists():
-            raise ConfigError(
-                f"{where(path, loc, marks)}: {dotted(loc)}: refers to '{ref}', "
-                f"which does not exist (paths are relative to {path.parent})"
-            )
+            said = f"refers to '{ref}', which does not exist (paths are relative to {path.parent})"
+            yield problem(path, marks.place(loc), loc, said)
 
 
-def _check_training_source(config: KeelConfig, path: Path, marks: Marks) -> None:
+def _check_training_source(config: KeelConfig, path: Path, marks: Marks) -> Iterator[ConfigProblem]:
     named = None if config.training is None else config.training.source_named(config.training.data)
     if named is None or named[0] in config.sources:
         return
     known = ", ".join(config.sources) or "none are declared"
-    raise ConfigError(
-        f"{where(path, ('training', 'data'), marks)}: training.data: names '{named[0]}', "
-        f"which is not a source in keel.yaml (sources: {known}); name a source, a CSV/Parquet "
-        "file, module:function or features"
-    )
+    loc: Loc = ("training", "data")
+    said = f"names '{named[0]}', which is not a source in keel.yaml (sources: {known})"
+    hint = "name a source, a CSV/Parquet file, module:function or features"
+    yield problem(path, marks.place(loc), loc, said, hint)
 
 
-def _check_expressions(config: KeelConfig, path: Path, marks: Marks) -> None:
+def _check_expressions(
+    config: KeelConfig, path: Path, marks: Marks, text: str
+) -> Iterator[ConfigProblem]:
     """Every rule, condition and threshold is in the expression language, so none fails
-    later (at ingest, in the worker, on a request)."""
-    for loc, text, kind in config.expressions():
+    later (at ingest, in the worker, on a request). The column is the offending token's
+    in the file when the expression is written on one line as it reads."""
+    lines = text.splitlines()
+    for loc, expression, kind in config.expressions():
         try:
-            check_expression(text, kind)
+            check_expression(expression, kind)
         except ExpressionError as error:
-            raise error.located(f"{where(path, loc, marks)}: {dotted(loc)}") from None
+            place = _token_place(marks.place(loc), lines, expression, error.column)
+            said = f"{error.kind} {error.text!r}, column {error.column}: {error.reason}"
+            yield problem(path, place, loc, said)
+
+
+def _token_place(value: Place, lines: list[str], expression: str, column: int) -> Place:
+    """Where the expression's ``column`` sits in the file: the value's place moved along
+    the line, past an opening quote; the value's own place when the line does not hold
+    the expression as written (folded over lines, escapes, or a ``${VAR}``)."""
+    line, start = value
+    written = lines[line - 1][start - 1 :] if line <= len(lines) else ""
+    for skip in (1, 0) if written[:1] in ("'", '"') else (0,):
+        if written[skip:].startswith(expression):
+            return line, start + skip + column - 1
+    return value
 
 
 def _warnings(config: KeelConfig, root: Path) -> Iterator[str]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from keel.errors import ConfigError, ProjectError
+from keel.errors import ConfigError, ConfigProblem, ProjectError
 
 __all__ = [
     "CONFIG_FILE",
@@ -34,9 +34,9 @@ __all__ = [
     "dotted",
     "find_root",
     "parse_text",
+    "problem",
     "read_text",
     "store_url",
-    "where",
 ]
 
 CONFIG_FILE = "keel.yaml"
@@ -74,9 +74,10 @@ def read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file; run `keel init` to create a project") from None
+        refused = problem(path, None, None, "no such file", "run `keel init` to create a project")
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
+        refused = problem(path, None, None, f"cannot read it ({exc.strerror})")
+    raise ConfigError(problems=[refused])
 
 
 def store_url(root: Path, configured: str | None) -> str:
@@ -117,9 +118,8 @@ def parse_text(text: str, path: Path) -> ConfigText:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(
-            f"{where(path, (), marks)}: the file must be a mapping of sections (name:, store:, ...)"
-        )
+        sentence = "the file must be a mapping of sections (name:, store:, ...)"
+        raise ConfigError(problems=[problem(path, marks.place(()), None, sentence)])
     secrets: dict[Loc, str] = {}
     data = _interpolate(raw, (), secrets, path, marks)
     return ConfigText(raw, data, marks, secrets)
@@ -145,23 +145,25 @@ def _compose(text: str, path: Path) -> yaml.Node | None:
     try:
         node = yaml.compose(text, Loader=Loader)
     except yaml.MarkedYAMLError as exc:
-        raise ConfigError(_malformed(exc, path)) from None
+        raise ConfigError(problems=[_malformed(exc, path)]) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: malformed YAML, {exc}") from None
+        raise ConfigError(problems=[problem(path, None, None, f"malformed YAML, {exc}")]) from None
     if node is not None:
         _reject_duplicate_keys(node, path)
     return node
 
 
-def _malformed(exc: yaml.MarkedYAMLError, path: Path) -> str:
+def _malformed(exc: yaml.MarkedYAMLError, path: Path) -> ConfigProblem:
     """PyYAML's complaint at the place it names, said plainly where it is a common one."""
-    problem, context = exc.problem or "", exc.context or ""
+    complaint, context = exc.problem or "", exc.context or ""
     mark = exc.context_mark or exc.problem_mark
-    for (in_context, in_problem, use_problem_mark), sentence in _YAML_PROBLEMS.items():
-        if in_context in context and in_problem in problem:
+    for (in_context, in_complaint, use_problem_mark), sentence in _YAML_PROBLEMS.items():
+        if in_context in context and in_complaint in complaint:
             mark = exc.problem_mark if use_problem_mark else mark
-            return f"{_at(path, mark)}: malformed YAML, {sentence}"
-    return f"{_at(path, mark)}: malformed YAML, {context + ': ' if context else ''}{problem}"
+            said, hint = sentence.split("; ", 1)
+            return problem(path, _place(mark), None, f"malformed YAML, {said}", hint)
+    said = f"malformed YAML, {context + ': ' if context else ''}{complaint}"
+    return problem(path, _place(mark), None, said)
 
 
 _YAML_PROBLEMS = {  # (context, problem, point at the problem): a plain sentence
@@ -178,8 +180,8 @@ _YAML_PROBLEMS = {  # (context, problem, point at the problem): a plain sentence
 }
 
 
-def _at(path: Path, mark: yaml.Mark | None) -> str:
-    return f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+def _place(mark: yaml.Mark | None) -> Place | None:
+    return (mark.line + 1, mark.column + 1) if mark is not None else None
 
 
 def _reject_duplicate_keys(node: yaml.Node, path: Path) -> None:
@@ -187,13 +189,17 @@ def _reject_duplicate_keys(node: yaml.Node, path: Path) -> None:
         seen: set[str] = set()
         for key, value in node.value:
             if not isinstance(key, yaml.ScalarNode):
-                raise ConfigError(
-                    f"{_at(path, key.start_mark)}: a key must be a name, not a list or mapping"
-                )
+                sentence = "a key must be a name, not a list or mapping"
+                raise ConfigError(problems=[problem(path, _place(key.start_mark), None, sentence)])
             if key.value in seen:
-                raise ConfigError(
-                    f"{_at(path, key.start_mark)}: key '{key.value}' appears twice; keep one"
+                twice = problem(
+                    path,
+                    _place(key.start_mark),
+                    None,
+                    f"key '{key.value}' appears twice",
+                    "keep one",
                 )
+                raise ConfigError(problems=[twice])
             seen.add(key.value)
             _reject_duplicate_keys(value, path)
     elif isinstance(node, yaml.SequenceNode):
@@ -237,9 +243,15 @@ class Marks:
         return self.values.get(loc, (1, 1))
 
 
-def where(path: Path, loc: Loc, marks: Marks, key: bool = False) -> str:
-    line, column = marks.place(loc, key)
-    return f"{path}:{line}:{column}"
+def problem(
+    path: Path, place: Place | None, key: Loc | None, message: str, hint: str | None = None
+) -> ConfigProblem:
+    """One problem of the file at ``path``: at ``place`` (None: the whole file), about the
+    ``key`` (None: the YAML itself), what is wrong and what to do."""
+    line, column = place if place is not None else (None, None)
+    return ConfigProblem(
+        str(path), line, column, None if key is None else dotted(key), message, hint
+    )
 
 
 # -- ${ENV} interpolation ---------------------------------------------------------------
@@ -258,10 +270,9 @@ def _interpolate(value: Any, loc: Loc, secrets: dict[Loc, str], path: Path, mark
 
 def _env(name: str, loc: Loc, path: Path, marks: Marks) -> str:
     if name not in os.environ:
-        raise ConfigError(
-            f"{where(path, loc, marks)}: {dotted(loc)}: uses ${{{name}}} but the environment "
-            f"variable {name} is not set; export it or remove the reference"
-        )
+        said = f"uses ${{{name}}} but the environment variable {name} is not set"
+        unset = problem(path, marks.place(loc), loc, said, "export it or remove the reference")
+        raise ConfigError(problems=[unset])
     return os.environ[name]
 
 

@@ -5,7 +5,7 @@ and what to do about it, and the CLI prints it without a traceback. Anything els
 escapes is a bug.
 
     KeelError
-    ├── ConfigError            keel.yaml is missing, malformed or invalid
+    ├── ConfigError            keel.yaml is missing, malformed or invalid (``problems`` say where)
     │   └── ExpressionError    an expression in keel.yaml is outside its language (names where)
     ├── ProjectError           no project here, or the project folder is unusable
     ├── MissingExtraError      an optional dependency is not installed
@@ -46,11 +46,15 @@ escapes is a bug.
     ├── MonitoringError        the prediction log or a drift check cannot do what was asked
     ├── ComputeError           the compute engine (a Dask cluster) cannot run the job
     └── DashboardError         a dashboard action cannot go ahead (stale form, no reason)
+
+A ``ConfigError`` about keel.yaml also lists its ``ConfigProblem``s: the file, line,
+column and key of each, for ``keel config check --json``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
@@ -103,8 +107,53 @@ class KeelError(Exception):
     """Root of every error Keel raises on purpose; the message is for the user."""
 
 
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One problem in a config file: its ``file``, ``line`` and ``column`` (from 1; None
+    when the whole file is at fault), the dotted ``path`` of the key (None when the YAML
+    itself is at fault), what is wrong (``message``) and, if known, what to do (``hint``).
+
+    Printed as ``FILE:LINE:COLUMN: key.path: message; hint``.
+    """
+
+    file: str
+    line: int | None
+    column: int | None
+    path: str | None
+    message: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        place = self.file if self.line is None else f"{self.file}:{self.line}:{self.column}"
+        key = f"{self.path}: " if self.path else ""
+        hint = f"; {self.hint}" if self.hint else ""
+        return f"{place}: {key}{self.message}{hint}"
+
+
 class ConfigError(KeelError):
-    """keel.yaml is missing, malformed or does not match the schema."""
+    """keel.yaml is missing, malformed or does not match the schema.
+
+    Raised on loading, it lists every ``problems`` in file order (its message is their
+    lines). Raised later (a metric name only training knows), it names the ``key`` of
+    keel.yaml it is about, with its ``reason`` and ``hint``, and
+    ``keel.config.LoadedConfig.locate`` adds the file, line and column.
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        problems: Sequence[ConfigProblem] = (),
+        key: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.problems = tuple(problems)
+        self.key, self.reason, self.hint = key, message, hint
+        if self.problems:
+            message = "\n".join(map(str, self.problems))
+        elif key is not None:
+            message = f"{key}: {message}{f'; {hint}' if hint else ''}"
+        super().__init__(message)
 
 
 class ExpressionError(ConfigError):
@@ -119,6 +168,8 @@ class ExpressionError(ConfigError):
     def __init__(
         self, text: str, offset: int, reason: str, kind: str = "expression", where: str = ""
     ) -> None:
+        prefix = f"{where}: " if where else ""
+        super().__init__(f"{prefix}{kind} {text!r}, column {offset + 1}: {reason}")
         self.text, self.column, self.reason, self.kind, self.where = (
             text,
             offset + 1,
@@ -126,12 +177,6 @@ class ExpressionError(ConfigError):
             kind,
             where,
         )
-        prefix = f"{where}: " if where else ""
-        super().__init__(f"{prefix}{kind} {text!r}, column {offset + 1}: {reason}")
-
-    def located(self, where: str) -> ExpressionError:
-        """The same error, naming the file, line and key it came from."""
-        return ExpressionError(self.text, self.column - 1, self.reason, self.kind, where)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return ExpressionError, (self.text, self.column - 1, self.reason, self.kind, self.where)

@@ -109,7 +109,9 @@ def test_without_the_storage_section_the_same_project_cannot_reach_the_server(
 def test_a_secret_written_in_keel_yaml_is_refused(tmp_path: Path) -> None:
     """storage.s3.secret given as text (not ${VAR}) is one sentence naming the key."""
     text = "storage:\n  s3:\n    key: AKIA123\n    secret: hunter2\n"
-    with pytest.raises(ConfigError, match=r"keel.yaml:4(:\d+)?: storage.s3.secret is written in"):
+    with pytest.raises(
+        ConfigError, match=r"keel.yaml:4(:\d+)?: storage.s3.secret: the secret is written in"
+    ):
         parse_config(text, tmp_path / "keel.yaml")
 
 

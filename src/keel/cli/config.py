@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -11,6 +11,8 @@ from keel.cli._common import JsonOpt, ProjectOpt, emit, open_project
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from keel.errors import KeelError
 
 app = typer.Typer(help="Inspect and validate keel.yaml.", no_args_is_help=True)
 
@@ -20,26 +22,68 @@ def check(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """Validate keel.yaml and print the resolved config, secrets masked.
 
     A file that does not validate gets one line per problem, as FILE:LINE:COLUMN: KEY:
-    what is wrong and what the key expects.
+    what is wrong and what the key expects. With --json the answer is one object: ok,
+    file, and on failure every problem's line, column, key path, message and hint (exit 1).
     """
-    opened = open_project(project)
-    resolved = opened.loaded.resolved()
+    from keel.errors import ConfigError, ProjectError
+
+    try:
+        opened = open_project(project)
+    except (ConfigError, ProjectError) as error:
+        if not as_json:
+            raise
+        emit(True, _refused(error), lambda out: None)
+        raise typer.Exit(1) from None
+    loaded = opened.loaded
+    resolved = loaded.resolved()
     data = {
-        "path": str(opened.loaded.path),
+        "ok": True,
         "valid": True,
-        "warnings": list(opened.loaded.warnings),
+        "file": str(loaded.path),
+        "path": str(loaded.path),
+        "checked": {
+            "sections": [loc[0] for loc in loaded.marks.keys if len(loc) == 1],
+            "expressions": sum(1 for _ in loaded.config.expressions()),
+            "files": sum(1 for _ in loaded.config.referenced_files()),
+        },
+        "warnings": list(loaded.warnings),
         "config": resolved,
     }
 
     def human(out: Console) -> None:
         import yaml
 
-        out.print(f"[green]✓[/] {opened.loaded.path} is valid")
-        for warning in opened.loaded.warnings:
+        out.print(f"[green]✓[/] {loaded.path} is valid")
+        for warning in loaded.warnings:
             out.print(f"[yellow]![/] {warning}")
         out.print(yaml.safe_dump(resolved, sort_keys=False).rstrip(), markup=False)
 
     emit(as_json, data, human)
+
+
+def _refused(error: KeelError) -> dict[str, Any]:
+    """The --json answer for a keel.yaml that cannot be used: each problem as data; an
+    error without a place (no keel.yaml at all) is one problem without one."""
+    from keel.errors import ConfigError, ConfigProblem
+
+    problems = error.problems if isinstance(error, ConfigError) else ()
+    if not problems:
+        problems = (ConfigProblem("", None, None, None, str(error)),)
+    return {
+        "ok": False,
+        "valid": False,
+        "file": problems[0].file or None,
+        "problems": [
+            {
+                "line": p.line,
+                "column": p.column,
+                "path": p.path,
+                "message": p.message,
+                **({"hint": p.hint} if p.hint else {}),
+            }
+            for p in problems
+        ],
+    }
 
 
 @app.command("reference")
