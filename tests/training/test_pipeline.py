@@ -102,3 +102,16 @@ def test_unknown_metric_is_a_config_error(make_project: MakeProject) -> None:
     project = make_project(TRAINING + "  metrics: [roc-auc]\n")
     with pytest.raises(ConfigError, match="unknown metrics roc-auc; choose from roc_auc"):
         train(project)
+
+
+def test_unknown_metric_names_its_line_in_keel_yaml(make_project: MakeProject) -> None:
+    """The misspelt metric, found only at training, is reported at training.metrics'
+    line and column in keel.yaml."""
+    project = make_project(TRAINING + "  metrics: [roc-auc]\n")
+    with pytest.raises(ConfigError) as caught:
+        train(project)
+    lines = project.loaded.path.read_text(encoding="utf-8").splitlines()
+    line = lines.index("  metrics: [roc-auc]") + 1
+    [problem] = caught.value.problems
+    assert (problem.file, problem.line, problem.column) == (str(project.loaded.path), line, 3)
+    assert (problem.path, problem.message) == ("training.metrics", "names unknown metrics roc-auc")

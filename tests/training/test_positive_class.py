@@ -183,7 +183,7 @@ def test_bool_labels_minority(make_project: MakeProject) -> None:
 
 def test_positive_class_not_a_label(make_project: MakeProject) -> None:
     """A positive_class that is no label is one sentence naming the setting and the labels."""
-    with pytest.raises(ConfigError, match=r"training\.positive_class 'Default' is not a label"):
+    with pytest.raises(ConfigError, match=r"training\.positive_class: 'Default' is not a label"):
         _trained(make_project, loan_frame(), "  positive_class: Default\n")
 
 
@@ -220,7 +220,7 @@ def test_three_text_classes_train_as_multiclass(make_project: MakeProject) -> No
 
 def test_positive_class_on_multiclass_is_an_error(make_project: MakeProject) -> None:
     """positive_class set on a three-class target is an error naming the setting."""
-    with pytest.raises(ConfigError, match=r"training\.positive_class .* binary targets only"):
+    with pytest.raises(ConfigError, match=r"training\.positive_class: .* binary targets only"):
         _trained(make_project, _three_classes(), "  positive_class: Current\n")
 
 

@@ -75,7 +75,7 @@ def choose_classes(
     if not hasattr(model, "predict_proba") or found is None:
         if configured is not None:
             raise ConfigError(
-                f"{CONFIGURED} is set but training.model is a regressor; remove positive_class"
+                "set, but training.model is a regressor", key=CONFIGURED, hint="remove it"
             )
         return ModelClasses("regression")
     classes = tuple(_plain(value) for value in found)
@@ -83,17 +83,20 @@ def choose_classes(
     if len(classes) != 2:
         if configured is not None:
             raise ConfigError(
-                f"{CONFIGURED} is set to {configured!r}, but target '{target}' has "
-                f"{len(classes)} classes ({_listed(classes)}); positive_class applies to "
-                "binary targets only, so remove it"
+                f"set to {configured!r}, but target '{target}' has {len(classes)} classes "
+                f"({_listed(classes)})",
+                key=CONFIGURED,
+                hint="positive_class applies to binary targets only, so remove it",
             )
         return ModelClasses("classification", classes, None, None, counts)
     if configured is not None:
         positive = match_label(configured, classes)
         if positive is None:
             raise ConfigError(
-                f"{CONFIGURED} {configured!r} is not a label of target '{target}' "
-                f"(its labels are {_listed(classes)}); set it to one of them"
+                f"{configured!r} is not a label of target '{target}' "
+                f"(its labels are {_listed(classes)})",
+                key=CONFIGURED,
+                hint="set it to one of them",
             )
         return ModelClasses("classification", classes, positive, CONFIGURED, counts)
     index, why = _minority(counts)

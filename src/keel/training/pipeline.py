@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -49,12 +50,16 @@ class TrainResult:
 def train(
     project: Project, config: TrainingConfig | None = None, gate: GateConfig | None = None
 ) -> TrainResult:
-    """Train, register and gate one model version of ``project``."""
+    """Train, register and gate one model version of ``project``; a ``ConfigError`` about
+    keel.yaml's training: section names its line (not when ``config`` came from elsewhere)."""
+    located: AbstractContextManager[None] = (
+        project.loaded.locating() if config is None else nullcontext()
+    )
     config = config or project.config.training
     if config is None:
         raise TrainingDataError("keel.yaml has no training: section; add one (see the README)")
     gate = gate if gate is not None else project.config.gate
-    with project.store.leases.hold(f"keel:train:{project.config.name}", ttl=60):
+    with located, project.store.leases.hold(f"keel:train:{project.config.name}", ttl=60):
         version, holdout, classes = _train_and_register(project, config)
     decision = None
     if gate is not None:

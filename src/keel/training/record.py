@@ -60,8 +60,9 @@ def metric_names(names: list[str], classification: bool) -> list[str]:
     unknown = sorted(set(names) - set(CLASSIFICATION_METRICS) - set(REGRESSION_METRICS))
     if unknown:
         raise ConfigError(
-            f"training.metrics names unknown metrics {', '.join(unknown)}; choose from "
-            f"{', '.join(CLASSIFICATION_METRICS + REGRESSION_METRICS)}"
+            f"names unknown metrics {', '.join(unknown)}",
+            key="training.metrics",
+            hint=f"choose from {', '.join(CLASSIFICATION_METRICS + REGRESSION_METRICS)}",
         )
     return [name for name in names if name in known] or list(known[:3])
 
