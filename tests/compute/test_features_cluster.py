@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -347,3 +348,28 @@ def test_ctrl_c_cancels_the_cluster_build_and_records_nothing(
     while _tasks(slow_cluster.address) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _tasks(slow_cluster.address) == {}
+
+
+def test_keel_features_materialize_shows_partitions_done_on_a_terminal(
+    projects: tuple[Path, Path, pd.DataFrame],
+) -> None:
+    """On a terminal (rich told so by TTY_COMPATIBLE/TTY_INTERACTIVE) the command's status
+    line counts the weather snapshot's partitions out of ceil(310 rows / 100) = 4."""
+    _, cluster_root, _ = projects
+    rows = sum(len(pd.read_csv(f)) for f in (cluster_root / "data").glob("weather*.csv"))
+    done = subprocess.run(
+        [sys.executable, "-m", "keel", "features", "materialize"],
+        cwd=cluster_root,
+        env={
+            **os.environ,
+            "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}",
+            "TTY_COMPATIBLE": "1",
+            "TTY_INTERACTIVE": "1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    shown = re.findall(r"weather snapshot: (\d+)/(\d+) partitions done", done.stderr)
+    assert shown and {int(total) for _, total in shown} == {-(-rows // 100)}
