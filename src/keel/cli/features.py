@@ -201,24 +201,26 @@ def _on_cluster(store: FeatureStore, say: Callable[[str], None], nothing: str) -
     from keel.compute import open_engine
     from keel.features.cluster import Reporting
 
-    say("connecting to the compute engine")
-    engine = Reporting(
-        open_engine(compute),
-        lambda what, done, total: say(f"{what}: {done}/{total} partitions done"),
-    )
-    store.offline.engine = engine
-    try:
-        with _cancellable() as cancelled:
-            try:
-                yield
-            except BaseException as error:
-                if not (isinstance(error, KeyboardInterrupt) or cancelled.is_set()):
-                    raise
-                sys.stderr.write(f"cancelled: the cluster's tasks were cancelled, {nothing}\n")
-                raise typer.Exit(130) from None
-    finally:
-        store.offline.engine = None
-        engine.close()
+    with _cancellable() as cancelled:
+        engine = None
+        try:
+            say("connecting to the compute engine")
+            engine = Reporting(open_engine(compute), lambda *job: say(_done(*job)))
+            store.offline.engine = engine
+            yield
+        except BaseException as error:
+            if not (isinstance(error, KeyboardInterrupt) or cancelled.is_set()):
+                raise
+            sys.stderr.write(f"cancelled: the cluster's tasks were cancelled, {nothing}\n")
+            raise typer.Exit(130) from None
+        finally:
+            store.offline.engine = None
+            if engine is not None:
+                engine.close()
+
+
+def _done(what: str, done: int, total: int) -> str:
+    return f"{what}: {done}/{total} partitions done"
 
 
 @contextmanager
