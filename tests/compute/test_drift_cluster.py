@@ -295,3 +295,35 @@ def test_interleaved_segments_on_dask_draw_the_local_mmd_sample(
     _same_json(on_dask, local)
     assert "mmd" in {c["test"] for c in _columns(on_dask).values()}
     assert on_dask["rows"] == len(_logged_rows(root)) == 22_000
+
+
+def test_a_window_cut_inside_a_segment_reads_only_its_rows_on_dask(
+    big_log: Path, cluster: Cluster
+) -> None:
+    """A window whose start falls inside the second segment: the first segment is not
+    read (three tasks), the second only from the cut on, and the report is the local
+    engine's on the rows pandas finds at or after the cut."""
+    from datetime import UTC, datetime, timedelta
+
+    from keel.monitoring.log import PredictionLog
+    from keel.monitoring.wiring import WindowChoice, load_reference, run_drift
+    from keel.project import Project
+    from keel.schema import ComputeConfig
+    from tests.compute.test_features_cluster import _finished
+
+    cut = NOW - 1e6 + 12_000.5
+    choice = WindowChoice(duration=timedelta(seconds=NOW - cut))
+    now = datetime.fromtimestamp(NOW, UTC)
+    dask = ComputeConfig(engine="dask", address=cluster.address, partition_rows=1_000)
+    before = _finished(cluster, "count_segment")
+    with Project.open(big_log) as project, PredictionLog.for_project(project) as log:
+        reference = load_reference(big_log / "reference.csv")
+        got = run_drift(log, reference, choice, SETTINGS, now, dask)
+        expected = run_drift(log, reference, choice, SETTINGS, now)
+    assert _finished(cluster, "count_segment") - before == 3
+    _same(got, expected)
+    logged = _logged_rows(big_log)
+    seconds = (logged["time"] - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    inside = logged[(seconds >= cut) & (logged["model_version"] == "m@1")]
+    assert got.rows == len(inside) == 12_999
+    assert got.other_versions == {"m@2": 1_200}
