@@ -1315,7 +1315,12 @@ class ComputeConfig(Section):
     partition_rows: int = Field(
         250_000,
         ge=1,
-        description="At most this many rows in one partition; each file is one or more.",
+        description=(
+            "At most this many rows in one partition; each file is one or more. On dask, "
+            "keel drift and the monitoring cycle send a logged window to the cluster (one "
+            "task per log segment) when it spans several segments and more rows than this; "
+            "a smaller window is read in the command's process."
+        ),
     )
     connect_timeout: Duration = Field(
         timedelta(seconds=5),

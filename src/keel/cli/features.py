@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -66,7 +72,10 @@ def _key(entity: str | list[str]) -> str:
 def materialize(project: ProjectOpt = None, at: At = None, as_json: JsonOpt = False) -> None:
     """Write each entity's newest feature values to the online store (incremental)."""
     store = _store(project)
-    with progress("materializing features", quiet=as_json):
+    with (
+        progress("materializing features", quiet=as_json) as say,
+        _on_cluster(store, say, "nothing materialized"),
+    ):
         results = store.materialize(at)
     data = [
         {"view": r.view, "until": r.until.isoformat(), "written": r.written, "rows": r.rows}
@@ -158,7 +167,10 @@ def build_training_set(
     frame = read_table(labels)
     if entity is not None:
         frame = _rename_key(store, frame, entity)
-    with progress(f"joining features to {len(frame)} labels", quiet=as_json):
+    with (
+        progress(f"joining features to {len(frame)} labels", quiet=as_json) as say,
+        _on_cluster(store, say, "no training set written"),
+    ):
         result = store.training_set(frame, timestamp)
         write_table(result.frame, out)
     data: dict[str, Any] = {
@@ -175,6 +187,57 @@ def build_training_set(
                 console.print(f"  {name}: {count} missing")
 
     emit(as_json, data, human)
+
+
+@contextmanager
+def _on_cluster(store: FeatureStore, say: Callable[[str], None], nothing: str) -> Iterator[None]:
+    """On compute.engine dask: the store computes on one engine for the command, showing
+    the partitions done; Ctrl-C cancels the cluster's tasks and exits 130 with one line
+    (``nothing``: what was not published). A local engine runs as before."""
+    compute = store.project.config.compute
+    if compute is None or compute.engine == "local":
+        yield
+        return
+    from keel.compute import open_engine
+    from keel.features.cluster import Reporting
+
+    with _cancellable() as cancelled:
+        engine = None
+        try:
+            say("connecting to the compute engine")
+            engine = Reporting(open_engine(compute), lambda *job: say(_done(*job)))
+            store.offline.engine = engine
+            yield
+        except BaseException as error:
+            if not (isinstance(error, KeyboardInterrupt) or cancelled.is_set()):
+                raise
+            sys.stderr.write(f"cancelled: the cluster's tasks were cancelled, {nothing}\n")
+            raise typer.Exit(130) from None
+        finally:
+            store.offline.engine = None
+            if engine is not None:
+                engine.close()
+
+
+def _done(what: str, done: int, total: int) -> str:
+    return f"{what}: {done}/{total} partitions done"
+
+
+@contextmanager
+def _cancellable() -> Iterator[threading.Event]:
+    """Ctrl-C as a set event (then KeyboardInterrupt as usual): DuckDB turns an interrupt
+    that lands in a query into its own error, which must still read as a cancel."""
+    cancelled = threading.Event()
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        cancelled.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield cancelled
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _rename_key(store: FeatureStore, frame: Any, entity: str) -> Any:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from keel.cli._common import JsonOpt, ProjectOpt, emit
+from keel.cli._common import EngineOpt, JsonOpt, ProjectOpt, check_engine, emit, progress
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from keel.monitoring.log import PredictionLog
     from keel.monitoring.reference import Reference
     from keel.monitoring.results import DriftReport
-    from keel.schema import MonitoringConfig
+    from keel.schema import ComputeConfig, MonitoringConfig
 
 __all__ = ["register"]
 
@@ -78,6 +78,7 @@ def drift(
     model_version: VersionOpt = None,
     log: LogOpt = None,
     correction: CorrectionOpt = None,
+    engine: EngineOpt = None,
     project: ProjectOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -85,6 +86,8 @@ def drift(
 
     One model version at a time: two versions' predictions are never mixed in a window.
     Works on any log folder (--log DIR), no keel.yaml needed; rolls spools left behind.
+    With compute.engine dask (or --engine dask) a window of more than
+    compute.partition_rows rows is read one log segment per task on the cluster.
     """
     import dataclasses
 
@@ -96,7 +99,9 @@ def drift(
         run_drift,
     )
 
+    check_engine(engine)
     config = _monitoring_config(project, required=log is None)
+    compute = _compute_config(project, engine)
     opened = _open_log(log, project)
     settings = drift_settings(config.drift if config else None)
     settings = _with_correction(settings, correction)
@@ -114,7 +119,8 @@ def drift(
         else:
             ref, prefer = _project_reference(model, config, project, opened, options)
             choice = dataclasses.replace(choice, prefer_version=prefer)
-        report = run_drift(opened, ref, choice, settings)
+        with progress("checking drift", quiet=as_json):
+            report = run_drift(opened, ref, choice, settings, compute=compute)
     finally:
         opened.close(flush=False)
     emit(as_json, report.to_dict(), lambda out: _print_report(out, report))
@@ -131,6 +137,22 @@ def _monitoring_config(project: Path | None, *, required: bool) -> MonitoringCon
         if required:
             raise
         return None
+
+
+def _compute_config(project: Path | None, engine: str | None) -> ComputeConfig | None:
+    """``compute`` of the project (if there is one), with ``--engine`` over its engine."""
+    from keel.errors import ProjectError
+    from keel.project import Project
+    from keel.schema import ComputeConfig
+
+    try:
+        with Project.open(project) as opened:
+            compute = opened.config.compute
+    except ProjectError:
+        compute = None
+    if engine is None:
+        return compute
+    return (compute or ComputeConfig()).model_copy(update={"engine": engine})
 
 
 def _open_log(folder: Path | None, project: Path | None) -> PredictionLog:

@@ -17,12 +17,16 @@ and ``<view>__missing``) have one implementation, whichever engine runs it.
 The workers read the source versions, snapshots and labels by path: they must see the
 project's folder and its artifacts (the same machine, or a shared file system), as
 ``keel predict --batch`` workers see its table.
+
+``Reporting`` wraps an engine to report partitions done as they finish (the commands'
+progress). Nothing is recorded before the last partition is back, so stopping the map
+(Ctrl-C) cancels the cluster's tasks and publishes nothing.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ROW",
     "JoinJob",
+    "Reporting",
     "SnapshotJob",
     "join_partition",
     "join_partitions",
@@ -62,6 +67,30 @@ def partition_count(rows: int, compute: ComputeConfig) -> int:
 def partition_sql(expression: str, partitions: int) -> str:
     """The partition (0 to ``partitions`` - 1) of an entity id; a null id is in 0."""
     return f"coalesce(hash({expression}) % {partitions}, 0)"
+
+
+class Reporting:
+    """An engine that calls ``report(what, done, total)`` as partitions finish; ``what``
+    says which job (``weather snapshot``, ``training set join``). The engine itself is
+    untouched: closing the map early still cancels the work not done."""
+
+    def __init__(self, engine: Engine, report: Callable[[str, int, int], None]) -> None:
+        self.engine = engine
+        self.report = report
+        self.name = engine.name
+
+    def map(
+        self, fn: Callable[[Any, Any], Any], shared: Any, items: Sequence[Any]
+    ) -> Generator[tuple[int, Any], None, None]:
+        is_snapshot = isinstance(shared, SnapshotJob)
+        what = f"{shared.view.name} snapshot" if is_snapshot else "training set join"
+        self.report(what, 0, len(items))
+        for done, (position, result) in enumerate(self.engine.map(fn, shared, items), 1):
+            self.report(what, done, len(items))
+            yield position, result
+
+    def close(self) -> None:
+        self.engine.close()
 
 
 # -- snapshots -------------------------------------------------------------------------

@@ -12,11 +12,22 @@ one the local engine gives on the same rows:
   window's row positions), and each partition returns the sampled rows it holds.
 
 Only the sketches and at most ``mmd_sample`` rows cross the network for a big window.
+
+A logged window (``keel drift``, the monitoring cycle) is the same computation with one
+task per log segment (``log_window_drift``): each task reads its segment's rows in the
+window as ``PredictionLog.read`` would (the window's columns unioned by name, with the
+same types), counts each model version's rows, and the client judges one version, as
+``keel.monitoring.wiring.version_window`` does. Rows keep the log's order (time, then
+sequence): segments whose times interleave (several replicas) send their row keys so the
+MMD sample is drawn on the same rows.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,12 +35,24 @@ import numpy as np
 from keel.monitoring.sketch import Layout, Sketch
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from keel.compute.engine import Engine
     from keel.data.partitions import Partition
     from keel.monitoring.reference import Reference
     from keel.monitoring.results import DriftReport, DriftSettings
 
-__all__ = ["compare_partitions", "rows_at", "sketch_partition"]
+__all__ = [
+    "LogWindow",
+    "compare_partitions",
+    "count_segment",
+    "log_window_drift",
+    "rows_at",
+    "segment_keys",
+    "segment_rows",
+    "sketch_partition",
+    "window_columns",
+]
 
 
 @dataclass(frozen=True)
@@ -85,7 +108,7 @@ def compare_partitions(
     sizes = np.array([c.rows for c in counted], dtype=np.int64)
     total = int(sizes.sum())
     if total <= settings.exact_rows:  # small: the raw rows, as compare_frame takes them
-        whole = _gather(engine, layout, [(p, None) for p in partitions])
+        whole = _gather(engine, rows_at, layout, [(p, None) for p in partitions])
         return compare_frame(reference, whole, settings)
     window = Sketch({})
     for c in counted:
@@ -105,23 +128,38 @@ def _sample(
     picked: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """The window's rows at ``picked`` (global positions), in ``picked``'s order."""
+    return _rows_at(engine, rows_at, layout, list(partitions), sizes, picked)
+
+
+def _rows_at(
+    engine: Engine,
+    read: Callable[[Any, Any], dict[str, np.ndarray]],
+    shared: Any,
+    partitions: Sequence[Any],
+    sizes: np.ndarray,
+    picked: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """The rows at ``picked`` (positions in the partitions' concatenation), in that order."""
     starts = np.concatenate([[0], np.cumsum(sizes)])
     ordered = np.sort(picked)
     owner = np.searchsorted(starts, ordered, side="right") - 1
     items = [(p, ordered[owner == i] - starts[i]) for i, p in enumerate(partitions)]
-    gathered = _gather(engine, layout, items)  # rows in ascending global position
+    gathered = _gather(engine, read, shared, items)  # rows in ascending position
     back = np.searchsorted(ordered, picked)
     return {name: values[back] for name, values in gathered.items()}
 
 
 def _gather(
-    engine: Engine, layout: Layout, items: list[tuple[Partition, Any]]
+    engine: Engine,
+    read: Callable[[Any, Any], dict[str, np.ndarray]],
+    shared: Any,
+    items: list[tuple[Any, Any]],
 ) -> dict[str, np.ndarray]:
     """The columns of every item's rows, partitions in order, concatenated."""
     import pandas as pd
 
     parts: list[Any] = [None] * len(items)
-    for position, arrays in engine.map(rows_at, layout, items):
+    for position, arrays in engine.map(read, shared, items):
         parts[position] = arrays
     names = list(dict.fromkeys(name for part in parts for name in part))
     # through pandas, so a column whose partitions disagree on dtype joins as one frame would
@@ -131,3 +169,175 @@ def _gather(
         )
         for name in names
     }
+
+
+# -- a logged window, one task per segment ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogWindow:
+    """What every segment's task needs (sent to each worker once)."""
+
+    layout: Layout
+    columns: tuple[tuple[str, str], ...]
+    """The window's columns and their DuckDB types, unioned by name over its segments."""
+    start: datetime | None
+    version: str | None = None
+    """The model version whose rows are read back (None while counting)."""
+
+
+@dataclass(frozen=True)
+class _Segment:
+    versions: dict[str, _Counted]
+    first: tuple[int, int] | None  # (time in ns, seq) of the segment's first window row
+    last: tuple[int, int] | None
+
+
+def window_columns(paths: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """The columns ``PredictionLog.read`` gives over these segments (Parquet footers only)."""
+    import duckdb
+
+    files = ", ".join(_literal(path) for path in paths)
+    with duckdb.connect() as con:
+        described = con.execute(
+            f"DESCRIBE SELECT * FROM read_parquet([{files}], union_by_name=true)"
+        ).fetchall()
+    return tuple((str(row[0]), str(row[1])) for row in described)
+
+
+def _read_segment(window: LogWindow, path: str) -> pd.DataFrame:
+    """One segment's rows in the window, by time: every window column, cast to the union's
+    type, null where this segment lacks it (as DuckDB's ``union_by_name`` reads them)."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        source = f"read_parquet({_literal(path)})"
+        own = {str(row[0]) for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+        select = ", ".join(
+            f"CAST({_name(name) if name in own else 'NULL'} AS {kind}) AS {_name(name)}"
+            for name, kind in window.columns
+        )
+        where = "WHERE time >= ?" if window.start is not None else ""
+        params = [window.start] if window.start is not None else []
+        sql = f"SELECT {select} FROM {source} {where} ORDER BY time, seq"
+        return con.execute(sql, params).df()
+
+
+def _version_arrays(layout: Layout, rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    from keel.monitoring.window import feature_view
+
+    view = feature_view(rows.reset_index(drop=True))
+    return {name: np.asarray(view[name]) for name in layout.columns if name in view}
+
+
+def _key(rows: pd.DataFrame, at: int) -> tuple[int, int]:
+    return int(rows["time"].iloc[at].value), int(rows["seq"].iloc[at])
+
+
+def count_segment(window: LogWindow, path: str) -> _Segment:
+    """One segment's window rows counted per model version on the reference's layout."""
+    from keel.monitoring.window import by_version
+
+    rows = _read_segment(window, path)
+    if rows.empty:
+        return _Segment({}, None, None)
+    versions = {
+        version: _Counted(window.layout.sketch(_version_arrays(window.layout, part)), len(part))
+        for version, part in by_version(rows).items()
+    }
+    return _Segment(versions, _key(rows, 0), _key(rows, -1))
+
+
+def _of_version(window: LogWindow, path: str) -> pd.DataFrame:
+    from keel.monitoring.window import by_version
+
+    rows = _read_segment(window, path)
+    return by_version(rows).get(window.version or "", rows.iloc[:0])
+
+
+def segment_rows(window: LogWindow, item: tuple[str, Any]) -> dict[str, np.ndarray]:
+    """The monitored columns of one segment's rows of ``window.version`` at the given
+    positions (None: all)."""
+    path, positions = item
+    arrays = _version_arrays(window.layout, _of_version(window, path))
+    if positions is None:
+        return arrays
+    return {name: values[positions] for name, values in arrays.items()}
+
+
+def segment_keys(window: LogWindow, path: str) -> np.ndarray:
+    """(time in ns, seq) of one segment's rows of ``window.version``, in its order."""
+    rows = _of_version(window, path)
+    times = rows["time"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    return np.stack([times, rows["seq"].to_numpy(dtype=np.int64)], axis=1)
+
+
+def log_window_drift(
+    engine: Engine,
+    reference: Reference,
+    paths: Sequence[str],
+    start: datetime | None,
+    settings: DriftSettings,
+    pick: Callable[[dict[str, int]], str],
+) -> tuple[DriftReport, str, dict[str, int]] | None:
+    """``compare_frame`` of the logged window's rows of the version ``pick`` chooses from
+    the rows per version, computed one segment per task on ``engine``; None when the
+    window holds no row."""
+    from keel.monitoring.drift import compare, compare_frame
+
+    window = LogWindow(reference.layout, window_columns(paths), start)
+    found: list[Any] = [None] * len(paths)
+    for position, segment in engine.map(count_segment, window, list(paths)):
+        found[position] = segment
+    counts: dict[str, int] = {}
+    for segment in found:
+        for name, counted in segment.versions.items():
+            counts[name] = counts.get(name, 0) + counted.rows
+    if not counts:
+        return None
+    version = pick(counts)
+    window = LogWindow(reference.layout, window.columns, start, version)
+    held = [(p, s) for p, s in zip(paths, found, strict=True) if version in s.versions]
+    held.sort(key=lambda item: item[1].first)  # the log's order: by time, then seq
+    mine = [p for p, _ in held]
+    sizes = np.array([s.versions[version].rows for _, s in held], dtype=np.int64)
+    total = int(sizes.sum())
+    if total <= settings.exact_rows:  # small: the raw rows, as compare_frame takes them
+        whole = _gather(engine, segment_rows, window, [(p, None) for p in mine])
+        return compare_frame(reference, whole, settings), version, counts
+    sketch = Sketch({})
+    for _, segment in held:
+        sketch = sketch.merge(segment.versions[version].sketch)
+    sample = None
+    if "mmd" in settings.tests:
+        picked = np.random.default_rng(settings.seed).permutation(total)[: settings.mmd_sample]
+        if _interleaved([s for _, s in held]):
+            picked = _log_order(engine, window, mine)[picked]
+        sample = _rows_at(engine, segment_rows, window, mine, sizes, picked)
+    return compare(reference, sketch, settings, raw=None, sample=sample), version, counts
+
+
+def _interleaved(segments: Sequence[_Segment]) -> bool:
+    """Whether, sorted by their first rows, a segment starts before the previous one ends."""
+    return any(
+        later.first is not None and earlier.last is not None and later.first <= earlier.last
+        for earlier, later in itertools.pairwise(segments)
+    )
+
+
+def _log_order(engine: Engine, window: LogWindow, paths: list[str]) -> np.ndarray:
+    """For each position in the log's order (time, seq), the row's position in the
+    segments' concatenation."""
+    keys: list[Any] = [None] * len(paths)
+    for position, found in engine.map(segment_keys, window, paths):
+        keys[position] = found
+    joined = np.concatenate(keys)
+    return np.lexsort((joined[:, 1], joined[:, 0]))
+
+
+def _literal(path: str) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _name(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

@@ -97,7 +97,7 @@ def run_cycle(
         if reference is None and config is not None:
             choice = replace(choice, prefer_version=reference_model(project, config.reference))
         settings = drift_settings(config.drift if config else None)
-        report = run_drift(log, ref, choice, settings, moment)
+        report = run_drift(log, ref, choice, settings, moment, project.config.compute)
         performance = performance_signals(project, log, choice, moment)
     finally:
         log.close(flush=False)

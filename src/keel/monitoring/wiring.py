@@ -34,7 +34,7 @@ from keel.monitoring.window import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from keel.schema import DriftSpec
+    from keel.schema import ComputeConfig, DriftSpec
 
 __all__ = [
     "WindowChoice",
@@ -147,23 +147,25 @@ def run_drift(
     choice: WindowChoice,
     settings: DriftSettings,
     now: datetime | None = None,
+    compute: ComputeConfig | None = None,
 ) -> DriftReport:
     """Drift of the chosen window, one model version's rows only (``choice.model_version``,
     else the version that served most of the window). A window larger than
     ``exact_rows`` whose segments were sketched on this reference is judged from the
-    merged sketches (milliseconds, whatever its size); otherwise from its raw rows."""
+    merged sketches (milliseconds, whatever its size); otherwise from its raw rows, read
+    one segment per task on the cluster when ``compute`` says dask and the window is big
+    (``keel.monitoring.cluster``), else in this process."""
     now = now or datetime.now(UTC)
     found = _from_sketches(log, reference, choice, settings, now)
     if found is not None:
         sketch, version, counts = found
         report = compare(reference, sketch, settings)
+    elif (on := _on_cluster(log, reference, choice, settings, now, compute)) is not None:
+        report, version, counts = on
     else:
         window, version, counts = version_window(log, choice, now)
         if not any(name in window.columns for name in reference.layout.columns):
-            raise MonitoringError(
-                "the logged predictions share no column with the reference; check the "
-                "feature names (logged inputs are compared by their plain names)"
-            )
+            raise _no_shared_column()
         report = compare_frame(reference, window, settings)
     others = {v or "(none)": rows for v, rows in counts.items() if v != version}
     return dataclasses.replace(report, model_version=version or None, other_versions=others)
@@ -176,6 +178,14 @@ def version_window(
     the rows per version the window held."""
     rows = _window_rows(log, choice, now)
     counts = version_counts(rows)
+    version = _judged_version(counts, choice)
+    picked = by_version(rows)[version]
+    picked = picked.tail(choice.last) if choice.last is not None else picked
+    return feature_view(picked.reset_index(drop=True)), version, counts
+
+
+def _judged_version(counts: dict[str, int], choice: WindowChoice) -> str:
+    """``pick_version``, or one sentence when the window holds none of its rows."""
     version = pick_version(counts, choice)
     if version is None or version not in counts:
         named = ", ".join(sorted(v for v in counts if v)) or "none"
@@ -183,9 +193,55 @@ def version_window(
             f"no predictions of model version {version} in the window (versions logged: "
             f"{named}); pass one of them to --model-version"
         )
-    picked = by_version(rows)[version]
-    picked = picked.tail(choice.last) if choice.last is not None else picked
-    return feature_view(picked.reset_index(drop=True)), version, counts
+    return version
+
+
+def _no_shared_column() -> MonitoringError:
+    return MonitoringError(
+        "the logged predictions share no column with the reference; check the "
+        "feature names (logged inputs are compared by their plain names)"
+    )
+
+
+def _on_cluster(
+    log: LogReader,
+    reference: Reference,
+    choice: WindowChoice,
+    settings: DriftSettings,
+    now: datetime,
+    compute: ComputeConfig | None,
+) -> tuple[DriftReport, str, dict[str, int]] | None:
+    """The window judged one segment per task on the Dask cluster, or None where it is not
+    worth it: another engine, a last-N window (N rows, read cheaply here), or a window of
+    at most ``compute.partition_rows`` rows or one segment."""
+    if compute is None or compute.engine != "dask" or choice.last is not None:
+        return None
+    if choice.skip_first:
+        return None
+    start = now - choice.duration if choice.duration is not None else None
+    segments = [s for s in log.segments() if start is None or s.end >= start.timestamp()]
+    if len(segments) < 2 or sum(s.rows for s in segments) <= compute.partition_rows:
+        return None
+    from keel.compute import open_engine
+    from keel.monitoring.cluster import log_window_drift, window_columns
+
+    paths = [str(path) for path in locations(segments, log.store)]
+    names = [name for name, _ in window_columns(paths)]
+    if not any(name in feature_view(_empty(names)).columns for name in reference.layout.columns):
+        raise _no_shared_column()
+    engine = open_engine(compute)
+    try:
+        return log_window_drift(
+            engine, reference, paths, start, settings, lambda c: _judged_version(c, choice)
+        )
+    finally:
+        engine.close()
+
+
+def _empty(names: list[str]) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(columns=names)
 
 
 def _window_rows(log: LogReader, choice: WindowChoice, now: datetime) -> pd.DataFrame:
