@@ -6,10 +6,13 @@ inside the command body so ``keel --help`` stays fast.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -88,3 +91,21 @@ def progress(message: str, quiet: bool = False) -> Iterator[Callable[[str], None
         return
     with console(stderr=True).status(message) as status:
         yield lambda text: status.update(text)
+
+
+@contextmanager
+def cancellable() -> Iterator[threading.Event]:
+    """Ctrl-C as a set event (then KeyboardInterrupt as usual): a query DuckDB was running
+    when it came turns the interrupt into its own error ("Query interrupted"), which must
+    still read as a cancel."""
+    cancelled = threading.Event()
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        cancelled.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield cancelled
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from keel.cli._common import JsonOpt, ProjectOpt, emit, open_project, progress
+from keel.cli._common import JsonOpt, ProjectOpt, cancellable, emit, open_project, progress
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -201,7 +198,7 @@ def _on_cluster(store: FeatureStore, say: Callable[[str], None], nothing: str) -
     from keel.compute import open_engine
     from keel.features.cluster import Reporting
 
-    with _cancellable() as cancelled:
+    with cancellable() as cancelled:
         engine = None
         try:
             say("connecting to the compute engine")
@@ -221,23 +218,6 @@ def _on_cluster(store: FeatureStore, say: Callable[[str], None], nothing: str) -
 
 def _done(what: str, done: int, total: int) -> str:
     return f"{what}: {done}/{total} partitions done"
-
-
-@contextmanager
-def _cancellable() -> Iterator[threading.Event]:
-    """Ctrl-C as a set event (then KeyboardInterrupt as usual): DuckDB turns an interrupt
-    that lands in a query into its own error, which must still read as a cancel."""
-    cancelled = threading.Event()
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        cancelled.set()
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGINT, interrupt)
-    try:
-        yield cancelled
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _rename_key(store: FeatureStore, frame: Any, entity: str) -> Any:

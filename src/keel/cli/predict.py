@@ -6,13 +6,8 @@ inside the command, so ``keel --help`` stays fast.
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -21,6 +16,7 @@ from keel.cli._common import (
     EngineOpt,
     JsonOpt,
     ProjectOpt,
+    cancellable,
     check_engine,
     emit,
     open_project,
@@ -68,7 +64,7 @@ def predict(
         runner = open_engine(opened.config.compute, engine)
         try:
             say("scoring: 0 partitions done")
-            with _cancellable() as cancelled:
+            with cancellable() as cancelled:
                 try:
                     result = predict_batch(
                         opened,
@@ -96,21 +92,3 @@ def _human(out: Console, result: BatchResult) -> None:
         f"{result.model_version} on {result.engine} in {result.partitions} partitions, "
         f"{result.seconds:g} s -> {result.out}"
     )
-
-
-@contextmanager
-def _cancellable() -> Iterator[threading.Event]:
-    """Ctrl-C as a set event (then KeyboardInterrupt as usual): a query DuckDB was running
-    when it came turns the interrupt into its own error ("Query interrupted"), which must
-    still read as a cancel."""
-    cancelled = threading.Event()
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        cancelled.set()
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGINT, interrupt)
-    try:
-        yield cancelled
-    finally:
-        signal.signal(signal.SIGINT, previous)
