@@ -156,9 +156,10 @@ class OfflineStore:
         until: datetime,
     ) -> Snapshot:
         """The snapshot computed by entity-hash partitions on ``engine``; the same blob."""
+        from keel.data.remote import where_to_read
         from keel.features.cluster import SnapshotJob, partition_count, snapshot_parts
 
-        files = tuple(str(self.project.artifacts.local_path(v.artifact)) for v in versions)
+        files = tuple(where_to_read(self.project.artifacts, v.artifact) for v in versions)
         partitions = partition_count(sum(v.rows for v in versions), self._compute_settings())
         job = SnapshotJob(view, files, until, partitions)
         with tempfile.TemporaryDirectory() as folder:
@@ -283,6 +284,7 @@ class OfflineStore:
         keyed by the same columns; the columns come back in the views' order."""
         import pandas as pd
 
+        from keel.data.remote import Blob, where_to_read
         from keel.features.cluster import JoinJob, join_partitions, partition_count
 
         labels = labels.reset_index(drop=True)
@@ -290,17 +292,17 @@ class OfflineStore:
             return labels
         used = normalize_keys(labels[list(dict.fromkeys([*keys, timestamp]))], keys)
         partitions = partition_count(len(used), self._compute_settings())
-        groups: dict[tuple[str, ...], list[tuple[FeatureView, str]]] = {}
+        groups: dict[tuple[str, ...], list[tuple[FeatureView, str | Blob]]] = {}
         for snap in snapshots:
             view = self.features.view(snap.view)
-            path = str(self.project.artifacts.local_path(snap.artifact))
-            groups.setdefault(view.keys, []).append((view, path))
+            where = where_to_read(self.project.artifacts, snap.artifact)
+            groups.setdefault(view.keys, []).append((view, where))
         jobs = [JoinJob(tuple(views), timestamp, partitions) for views in groups.values()]
         # the labels go to the workers as files beside the project's state, which they see
         scratch = self.project.state_dir / "tmp"
         scratch.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=scratch, prefix="labels-") as folder:
-            features = join_partitions(engine, used, jobs, Path(folder))
+            features = join_partitions(engine, used, jobs, Path(folder), self.project.artifacts)
         order = [
             name
             for snap in snapshots
