@@ -12,8 +12,10 @@ When the source is remote (``s3://``...) or the artifact store is, a changed par
 streamed into the artifact store first (hashed as it passes, no local copy), its footer
 is read there, and the engine's tasks read it from the store (``keel.data.remote.Blob``:
 the store's URL and keel.yaml's storage options travel with the task). So a Dask cluster
-on other machines needs only the object store, never this machine's folders. Only a
-local source with a local artifact store is read in place and copied on publish.
+on other machines needs only the object store, never this machine's folders. (The
+partitions of a version that is then quarantined stay in the store unreferenced, as its
+report does.) Only a local source with a local artifact store is read in place and
+copied on publish.
 
 Unchanged partitions are not read again. The stored manifest also keeps, per partition,
 how the file looked when listed (size and modification time; an object's ETag on S3) and

@@ -97,13 +97,19 @@ class ArtifactStore:
         hasher = hashlib.sha256()
 
         def hashed() -> Iterator[bytes]:
-            for chunk in chunks:
-                hasher.update(chunk)
-                yield chunk
+            try:
+                for chunk in chunks:
+                    hasher.update(chunk)
+                    yield chunk
+            except Exception as error:  # the source failed, not this store
+                raise _SourceFailed(error) from error
 
-        if self._local:
-            return _stream_local(Path(self._root), hashed(), hasher, self._key)
-        return self._remote(lambda: self._stream_remote(hashed(), hasher))
+        try:
+            if self._local:
+                return _stream_local(Path(self._root), hashed(), hasher, self._key)
+            return self._remote(lambda: self._stream_remote(hashed(), hasher))
+        except _SourceFailed as failed:
+            raise failed.error from None
 
     def _stream_remote(self, chunks: Iterator[bytes], hasher: Any) -> str:
         tmp = f"{self._root}/tmp/{uuid.uuid4().hex}.part"
@@ -242,6 +248,14 @@ class ArtifactStore:
 
     def _unavailable(self, error: BaseException) -> ArtifactStoreUnavailable:
         return ArtifactStoreUnavailable(unavailable_reason(self.location, error))
+
+
+class _SourceFailed(Exception):
+    """What ``put_stream``'s source raised, carried past this store's own error handling."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def unavailable_reason(location: str, error: BaseException, setting: str = "artifacts") -> str:
