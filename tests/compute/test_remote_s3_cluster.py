@@ -257,6 +257,30 @@ def test_a_changed_object_is_the_only_one_read_again(
     assert (second.lineage or {})["read"] == 1 and second.rows == 60 + len(replaced) + 75
 
 
+def test_a_local_partitioned_source_is_checked_from_the_s3_artifact_store(
+    project: Path, s3_server: S3Server, s3_bucket: str, isolated: Cluster
+) -> None:
+    """The same three files in the project folder (which the workers cannot see): each is
+    put in the S3 artifact store before its check, the checks run on the workers, and
+    the version counts the rows pandas counts."""
+    folder = project / "data" / "orders"
+    folder.mkdir(parents=True)
+    frames = [_orders(0, 60), _orders(60, 45), _orders(105, 75)]
+    for name, frame in zip("abc", frames, strict=True):
+        frame.to_parquet(folder / f"{name}.parquet", index=False)
+    config = project / "keel.yaml"
+    config.write_text(config.read_text().replace(f"s3://{s3_bucket}/orders/", "data/orders/"))
+    before = _finished(isolated, "_check_item")
+    run = _ingest(project)
+    assert run.status == "published", run.message
+    assert run.rows == sum(len(frame) for frame in frames)
+    assert _finished(isolated, "_check_item") - before == 3
+    fs = s3_server.filesystem()
+    for file in sorted(folder.glob("*.parquet")):
+        digest = hashlib.sha256(file.read_bytes()).hexdigest()
+        assert fs.cat(f"{s3_bucket}/keel/sha256/{digest[:2]}/{digest}") == file.read_bytes()
+
+
 def test_an_s3_source_without_credentials_is_one_sentence(
     tmp_path: Path, s3_server: S3Server, s3_bucket: str, bare_environment: None
 ) -> None:
