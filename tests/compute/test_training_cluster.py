@@ -195,10 +195,10 @@ def test_a_booster_on_one_class_is_refused_before_the_cluster_is_asked(tmp_path:
         train(project)
 
 
-def _joblib_fits(cluster: Cluster) -> int:
-    """How many ``_fit_and_score`` calls joblib's Dask backend has run on the cluster: the
+def _joblib_calls(cluster: Cluster, function: str = "_fit_and_score") -> int:
+    """How many calls of ``function`` joblib's Dask backend has run on the cluster: the
     finished tasks in the scheduler's transition log, whose keys joblib names
-    ``batch_of__fit_and_score_<calls>_calls-<uuid>``."""
+    ``batch_of_<function>_<calls>_calls-<uuid>``."""
     from distributed import Client
 
     def finished(dask_scheduler: Any) -> list[str]:
@@ -207,7 +207,7 @@ def _joblib_fits(cluster: Cluster) -> int:
 
     with Client(cluster.address, timeout=30, set_as_default=False) as client:
         keys = client.run_on_scheduler(finished)
-    prefix = "batch_of__fit_and_score_"
+    prefix = f"batch_of_{function}_"
     return sum(int(key[len(prefix) :].split("_")[0]) for key in keys if key.startswith(prefix))
 
 
@@ -222,12 +222,12 @@ def test_a_search_runs_its_fits_on_the_cluster_and_equals_the_local_search(
     spec = {"function": "searching:fit", "params": {"seen": str(seen)}, "features": NUMBERS}
     root = _project(tmp_path / "search", cluster, spec, 1000)
     (root / "searching.py").write_text(SEARCH)
-    before = _joblib_fits(cluster)
+    before = _joblib_calls(cluster)
     with Project.open(root) as project:
         result = train(project)
         model = _model(project, result.version)
         record = Registry(project.store).record(result.version.version)
-    assert _joblib_fits(cluster) - before == len(GRID["C"]) * FOLDS
+    assert _joblib_calls(cluster) - before == len(GRID["C"]) * FOLDS
     rows = pd.read_parquet(seen)
     X, y = rows.drop(columns="_label"), rows["_label"]
     local = GridSearchCV(LogisticRegression(max_iter=1000), GRID, cv=FOLDS, n_jobs=1).fit(X, y)
@@ -243,3 +243,21 @@ def test_a_search_runs_its_fits_on_the_cluster_and_equals_the_local_search(
         "workers": 2,
         "rows": len(X),
     }
+
+
+def test_an_estimator_with_n_jobs_builds_its_trees_on_the_cluster(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """A random forest declared in keel.yaml with ``n_jobs: -1`` builds each of its trees
+    as a joblib task on the cluster (the scheduler counts ``n_estimators`` builds), and
+    ranks fresh rows by the signal."""
+    params = {"n_estimators": 12, "max_depth": 4, "n_jobs": -1}
+    spec = {"estimator": "sklearn.ensemble.RandomForestClassifier", "params": params}
+    root = _project(tmp_path / "forest", cluster, {**spec, "features": NUMBERS}, 1000)
+    before = _joblib_calls(cluster, "_parallel_build_trees")
+    with Project.open(root) as project:
+        model = _model(project, train(project).version)
+    assert _joblib_calls(cluster, "_parallel_build_trees") - before == params["n_estimators"]
+    fresh = synthetic(300, seed=5)
+    scores = model.predict_proba(fresh[NUMBERS])[:, list(model.classes_).index("yes")]
+    assert roc_auc_score(fresh["label"] == "yes", scores) > 0.75
