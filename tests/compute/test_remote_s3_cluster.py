@@ -362,3 +362,35 @@ def test_a_training_set_built_on_the_isolated_cluster_equals_the_local_one(
         assert _finished(isolated, name) > count
     pd.testing.assert_frame_equal(frames[1], frames[0])
     assert not (remote / ".keel" / "artifacts").exists()
+
+
+def test_materializing_on_the_isolated_cluster_writes_the_local_online_rows(
+    flights: tuple[Path, Path, pd.DataFrame],
+) -> None:
+    """``materialize`` on the S3 project (snapshots computed by the workers, their newest
+    rows read back from S3 here) writes the entities, times and values the local project
+    writes to its own online store."""
+    at = pd.Timestamp("2026-03-07 03:00").to_pydatetime()
+    found = []
+    for root in flights[:2]:
+        with Project.open(root) as opened:
+            store = FeatureStore.open(opened)
+            try:
+                done = store.materialize(at)
+                keys = [
+                    (snapshot.view, entity)
+                    for snapshot in (
+                        store.offline.snapshot(v, at) for v in store.features.views.values()
+                    )
+                    for entity, _, _ in store.offline.latest_rows(snapshot, None)
+                ]
+                rows = store.online.read(keys)
+                found.append(({(m.view, m.written) for m in done}, rows))
+            finally:
+                store.close()
+    (local_done, local_rows), (remote_done, remote_rows) = found
+    assert remote_done == local_done
+    assert len(local_rows) > 10
+    assert {k: (r.feature_ts, r.values) for k, r in remote_rows.items()} == {
+        k: (r.feature_ts, r.values) for k, r in local_rows.items()
+    }

@@ -16,7 +16,7 @@ import hashlib
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -120,8 +120,9 @@ class OfflineStore:
             return cached
         if engine is not None:
             return self._compute_on(engine, view, versions, inputs, until)
-        with _duckdb() as con:
-            _register_source(con, self.project, view.source, versions)
+        with ExitStack() as stack, _duckdb() as con:
+            paths = [stack.enter_context(self._local(v.artifact)) for v in versions]
+            _register_source(con, paths)
             return self._compute(con, view, inputs, until)
 
     def _compute(
@@ -169,6 +170,12 @@ class OfflineStore:
         snapshot = Snapshot(view.name, view.definition_hash, inputs, until, digest, rows)
         self._record(snapshot)
         return snapshot
+
+    def _local(self, digest: str) -> AbstractContextManager[Path]:
+        """A verified local path to a stored blob (fetched from an object store)."""
+        from keel.data.access import parquet_path
+
+        return parquet_path(self.project.artifacts, digest)
 
     def _compute_settings(self) -> Any:
         from keel.schema import ComputeConfig
@@ -262,11 +269,11 @@ class OfflineStore:
         if not snapshots:
             return labels
         used = normalize_keys(labels[list(dict.fromkeys([*keys, timestamp]))], keys)
-        with _duckdb() as con:
+        with ExitStack() as stack, _duckdb() as con:
             con.register("labels", used.assign(_keel_row=np.arange(len(used))))
             joins = []
             for i, snap in enumerate(snapshots):
-                path = self.project.artifacts.local_path(snap.artifact)
+                path = stack.enter_context(self._local(snap.artifact))
                 con.execute(f"CREATE VIEW s{i} AS SELECT * FROM read_parquet({path_literal(path)})")
                 joins.append((self.features.view(snap.view), f"s{i}"))
             features = con.execute(point_in_time_sql("labels", timestamp, joins)).df()
@@ -315,16 +322,15 @@ class OfflineStore:
     ) -> Iterator[tuple[str, datetime, dict[str, Any]]]:
         """Each entity's newest row in a snapshot, if newer than ``after``."""
         view = self.features.view(snapshot.view)
-        path = self.project.artifacts.local_path(snapshot.artifact)
         since = "" if after is None else f"WHERE feature_ts > {literal(after)}"
         names = ", ".join(quote(n) for n in view.feature_names)
-        sql = (
-            f"SELECT entity_id, feature_ts, {names} "
-            f"FROM read_parquet({path_literal(path)}) {since} "
-            "QUALIFY row_number() OVER (PARTITION BY entity_id ORDER BY feature_ts DESC) = 1 "
-            "ORDER BY entity_id"
-        )
-        with _duckdb() as con:
+        with self._local(snapshot.artifact) as path, _duckdb() as con:
+            sql = (
+                f"SELECT entity_id, feature_ts, {names} "
+                f"FROM read_parquet({path_literal(path)}) {since} "
+                "QUALIFY row_number() OVER (PARTITION BY entity_id ORDER BY feature_ts DESC) = 1 "
+                "ORDER BY entity_id"
+            )
             cursor = con.execute(sql)
             while batch := cursor.fetchmany(10_000):
                 for entity_id, feature_ts, *values in batch:
@@ -360,10 +366,9 @@ def _duckdb() -> Iterator[Any]:
         con.close()
 
 
-def _register_source(con: Any, project: Project, source: str, versions: list[Any]) -> None:
+def _register_source(con: Any, paths: list[Path]) -> None:
     parts = []
-    for ordinal, version in enumerate(versions):
-        path = project.artifacts.local_path(version.artifact)
+    for ordinal, path in enumerate(paths):
         parts.append(
             f"SELECT *, {ordinal} * 10000000000 + file_row_number AS _keel_seq "
             f"FROM read_parquet({path_literal(path)}, file_row_number = true)"
