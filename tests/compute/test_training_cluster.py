@@ -1,7 +1,7 @@
 """``keel train`` with ``compute.engine: dask`` on the real cluster: XGBoost and LightGBM
 train through their Dask interfaces on every training row, scikit-learn estimators on the
-declared ``training.sample`` in this process; the artifact is a plain model that serves
-like any other.
+declared ``training.sample`` in this process, with their joblib jobs (a search's fits) on
+the cluster; the artifact is a plain model that serves like any other.
 
 The data has a known signal: the label is drawn from a logistic model of two numbers and a
 text column, plus a noise column. Expected numbers come from scikit-learn and the
@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GridSearchCV
 
 from keel.errors import TrainingDataError
 from keel.project import Project
@@ -41,6 +43,18 @@ MODELS = {
         "LGBMClassifier",
     ),
 }
+GRID = {"C": [0.001, 0.01, 0.1, 1.0, 10.0]}
+FOLDS = 4
+SEARCH = f"""\
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+
+
+def fit(X, y, params):
+    X.assign(_label=y.to_numpy()).to_parquet(params["seen"])  # for the test to compare
+    search = GridSearchCV(LogisticRegression(max_iter=1000), {GRID!r}, cv={FOLDS}, n_jobs=-1)
+    return search.fit(X, y)
+"""
 PLANS = ["basic", "plus", "pro"]
 NUMBERS = ["x1", "x2", "noise"]
 
@@ -179,3 +193,71 @@ def test_a_booster_on_one_class_is_refused_before_the_cluster_is_asked(tmp_path:
     (root / "keel.yaml").write_text(yaml.safe_dump(config))
     with Project.open(root) as project, pytest.raises(TrainingDataError, match="has one class"):
         train(project)
+
+
+def _joblib_calls(cluster: Cluster, function: str = "_fit_and_score") -> int:
+    """How many calls of ``function`` joblib's Dask backend has run on the cluster: the
+    finished tasks in the scheduler's transition log, whose keys joblib names
+    ``batch_of_<function>_<calls>_calls-<uuid>``."""
+    from distributed import Client
+
+    def finished(dask_scheduler: Any) -> list[str]:
+        log = getattr(dask_scheduler, "transition_log", ())
+        return [str(entry[0]) for entry in log if entry[2] == "memory"]
+
+    with Client(cluster.address, timeout=30, set_as_default=False) as client:
+        keys = client.run_on_scheduler(finished)
+    prefix = f"batch_of_{function}_"
+    return sum(int(key[len(prefix) :].split("_")[0]) for key in keys if key.startswith(prefix))
+
+
+def test_a_search_runs_its_fits_on_the_cluster_and_equals_the_local_search(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """A training function's ``GridSearchCV(n_jobs=-1)`` runs under joblib's Dask backend:
+    its candidates x folds fits finish as tasks on the cluster's workers, and the search
+    finds what scikit-learn finds locally on the same rows (best params, every mean
+    score); the run record says so."""
+    seen = tmp_path / "seen.parquet"
+    spec = {"function": "searching:fit", "params": {"seen": str(seen)}, "features": NUMBERS}
+    root = _project(tmp_path / "search", cluster, spec, 1000)
+    (root / "searching.py").write_text(SEARCH)
+    before = _joblib_calls(cluster)
+    with Project.open(root) as project:
+        result = train(project)
+        model = _model(project, result.version)
+        record = Registry(project.store).record(result.version.version)
+    assert _joblib_calls(cluster) - before == len(GRID["C"]) * FOLDS
+    rows = pd.read_parquet(seen)
+    X, y = rows.drop(columns="_label"), rows["_label"]
+    local = GridSearchCV(LogisticRegression(max_iter=1000), GRID, cv=FOLDS, n_jobs=1).fit(X, y)
+    search = getattr(model, "estimator_", model)
+    assert search.best_params_ == local.best_params_
+    np.testing.assert_allclose(
+        search.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"], atol=1e-12
+    )
+    assert record["compute"] == {
+        "engine": "dask",
+        "fit": "client",
+        "joblib": "dask",
+        "workers": 2,
+        "rows": len(X),
+    }
+
+
+def test_an_estimator_with_n_jobs_builds_its_trees_on_the_cluster(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """A random forest declared in keel.yaml with ``n_jobs: -1`` builds each of its trees
+    as a joblib task on the cluster (the scheduler counts ``n_estimators`` builds), and
+    ranks fresh rows by the signal."""
+    params = {"n_estimators": 12, "max_depth": 4, "n_jobs": -1}
+    spec = {"estimator": "sklearn.ensemble.RandomForestClassifier", "params": params}
+    root = _project(tmp_path / "forest", cluster, {**spec, "features": NUMBERS}, 1000)
+    before = _joblib_calls(cluster, "_parallel_build_trees")
+    with Project.open(root) as project:
+        model = _model(project, train(project).version)
+    assert _joblib_calls(cluster, "_parallel_build_trees") - before == params["n_estimators"]
+    fresh = synthetic(300, seed=5)
+    scores = model.predict_proba(fresh[NUMBERS])[:, list(model.classes_).index("yes")]
+    assert roc_auc_score(fresh["label"] == "yes", scores) > 0.75

@@ -65,6 +65,33 @@ def test_put_file_streams_and_fetch_verifies(artifacts: ArtifactStore, tmp_path:
     assert copy.read_bytes() == source.read_bytes()
 
 
+def test_put_stream_stores_the_bytes_under_their_digest_once(artifacts: ArtifactStore) -> None:
+    """Chunks streamed in (as from another store) are stored under the sha256 of all of
+    them (hashlib), read back whole, and streaming them again stores nothing new."""
+    data = os.urandom(3 * (1 << 20) + 7)
+    pieces = [data[i : i + 65536] for i in range(0, len(data), 65536)]
+    digest = artifacts.put_stream(iter(pieces))
+    assert digest == hashlib.sha256(data).hexdigest()
+    assert artifacts.get_bytes(digest) == data
+    assert artifacts.put_stream(iter(pieces)) == digest
+    assert list(artifacts.digests()) == [digest]
+
+
+def test_a_failing_stream_raises_its_own_error_and_stores_nothing(
+    artifacts: ArtifactStore,
+) -> None:
+    """A source that fails halfway (its connection dropped) raises its own error, not
+    one about this store, and leaves no blob."""
+
+    def dropped() -> Iterator[bytes]:
+        yield b"x" * 65536
+        raise ConnectionError("the source went away")
+
+    with pytest.raises(ConnectionError, match="the source went away"):
+        artifacts.put_stream(dropped())
+    assert list(artifacts.digests()) == []
+
+
 def test_missing_artifact_is_a_clear_error(artifacts: ArtifactStore) -> None:
     """Asking for an unknown digest says it is not there."""
     with pytest.raises(ArtifactNotFound, match="is not in"):

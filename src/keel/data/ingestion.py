@@ -169,14 +169,13 @@ class Ingestion:
         from keel.data import manifests
 
         self._progress(started.source, "listing partitions")
-        with tempfile.TemporaryDirectory(prefix="keel-partitions-") as folder:
-            try:
-                files = manifests.list_partitions(
-                    self.project.root, config, Path(folder), self.project.artifacts.storage
-                )
-                return self._manifest_version(started, config, files)
-            except ConnectionError as error:  # the remote store did not answer
-                raise SourceError(str(error)) from None
+        try:
+            files = manifests.list_partitions(
+                self.project.root, config, self.project.artifacts.storage
+            )
+            return self._manifest_version(started, config, files)
+        except ConnectionError as error:  # the remote store did not answer
+            raise SourceError(str(error)) from None
 
     def _manifest_version(self, started: _Started, config: SourceConfig, files: list[Any]) -> Run:
         from keel.data import manifests

@@ -8,6 +8,15 @@ hash is taken. Publishing copies each partition into the artifact store under it
 digest (an unchanged partition is already there) and stores the manifest, which the
 version's ``artifact`` and ``lineage["manifest"]`` name.
 
+When the source is remote (``s3://``...) or the artifact store is, a changed partition is
+streamed into the artifact store first (hashed as it passes, no local copy), its footer
+is read there, and the engine's tasks read it from the store (``keel.data.remote.Blob``:
+the store's URL and keel.yaml's storage options travel with the task). So a Dask cluster
+on other machines needs only the object store, never this machine's folders. (The
+partitions of a version that is then quarantined stay in the store unreferenced, as its
+report does.) Only a local source with a local artifact store is read in place and
+copied on publish.
+
 Unchanged partitions are not read again. The stored manifest also keeps, per partition,
 how the file looked when listed (size and modification time; an object's ETag on S3) and
 the digest of its check result (its findings, keys, edges and mergeable summary). On the
@@ -22,7 +31,8 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,15 +43,17 @@ from keel.data.partitioned import (
     PartitionCheck,
     PartitionedReport,
     Shared,
+    check_partition,
     merge_partitions,
     per_partition,
-    run_partitions,
     values_table,
 )
+from keel.data.remote import Blob, object_chunks, readable, where_to_read
 from keel.data.sources import file_lineage, list_files
 from keel.errors import SourceError
 
 if TYPE_CHECKING:
+    from keel.compute.engine import Engine
     from keel.data.catalog import Catalog
     from keel.data.model import DataVersion, Profile, Report
     from keel.project import Project
@@ -68,22 +80,24 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Listed:
-    """One file as listed: how it is named, where to read it, how it looked; a remote
-    file (``remote``: its filesystem and path) is copied to ``local`` when first read."""
+    """One file as listed: how it is named, how it looked, and where it lies: a local
+    file (``local``) or an object (``remote``: its filesystem and path in it)."""
 
     path: str
-    local: Path
     looks: dict[str, Any]
+    local: Path | None = None
     remote: tuple[Any, str] | None = None
 
-    def fetched(self) -> Path:
-        """The local copy, made now if it is not there yet."""
-        if self.remote is not None and not self.local.exists():
-            from keel.data.remote import _guarded
-
+    def chunks(self) -> Iterator[bytes]:
+        """The file's bytes, in chunks, from where it lies."""
+        if self.remote is not None:
             fs, name = self.remote
-            _guarded(self.path, lambda: fs.get(name, str(self.local)))
-        return self.local
+            yield from object_chunks(fs, name, self.path)
+            return
+        assert self.local is not None
+        with self.local.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                yield chunk
 
 
 @dataclass(frozen=True)
@@ -105,7 +119,8 @@ def list_local(root: Path, pattern: str) -> list[Listed]:
     for file in list_files(root, pattern):
         stat = file.stat()
         shown = str(file.relative_to(root) if file.is_relative_to(root) else file)
-        found.append(Listed(shown, file, {"bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}))
+        looks = {"bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        found.append(Listed(shown, looks, local=file))
     if not found:
         raise SourceError(f"no files match '{pattern}'; check path: in keel.yaml")
     return found
@@ -132,7 +147,7 @@ def plan(
         if old is not None and old.get("looks") == file.looks:
             entries.append(dict(old))
             continue
-        entry, schemas[position] = _read_entry(file)
+        entry, schemas[position] = _read_entry(file, artifacts)
         if old is not None and old["sha256"] == entry["sha256"]:
             entry.update(result=old.get("result"), checks=old.get("checks"))
         entries.append(entry)
@@ -145,15 +160,72 @@ def plan(
     return Planned(entries, known, schema)
 
 
-def _read_entry(file: Listed) -> tuple[dict[str, Any], list[list[str]]]:
+def _read_entry(file: Listed, artifacts: ArtifactStore) -> tuple[dict[str, Any], list[list[str]]]:
     """A file's digest, size, row count and schema: the one place a partition is opened
-    before its check."""
+    before its check (a remote one, or any bound for a remote store, is put in the
+    artifact store first and its footer read there)."""
     from keel.data.partitioned import footer
 
-    local = file.fetched()
-    schema, rows = footer(str(local))
-    entry = {**file_lineage(local, file.path), "looks": file.looks, "rows": rows}
-    return entry, schema
+    if file.local is not None and artifacts.is_local:
+        schema, rows = footer(str(file.local))
+        return {**file_lineage(file.local, file.path), "looks": file.looks, "rows": rows}, schema
+    digest, size = _put(artifacts, file)
+    schema, rows = _stored_footer(artifacts, digest, file.path)
+    entry = {"path": file.path, "sha256": digest, "bytes": size, "looks": file.looks}
+    return {**entry, "rows": rows}, schema
+
+
+def _put(artifacts: ArtifactStore, file: Listed) -> tuple[str, int]:
+    """Stream the file into the artifact store; its digest and size."""
+    size = 0
+
+    def counted() -> Iterator[bytes]:
+        nonlocal size
+        for chunk in file.chunks():
+            size += len(chunk)
+            yield chunk
+
+    return artifacts.put_stream(counted()), size
+
+
+def _stored_footer(
+    artifacts: ArtifactStore, digest: str, shown: str
+) -> tuple[list[list[str]], int]:
+    """A stored partition's schema and row count from its footer, read where it lies (in
+    an object store by range requests, not downloaded); ``shown`` names it in errors."""
+    import duckdb
+
+    try:
+        with _connection(artifacts) as con:
+            url = _location(artifacts, digest)
+            found = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [url]).fetchall()
+            counted = con.execute(
+                "SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata(?)", [url]
+            ).fetchone()
+    except duckdb.Error as error:
+        said = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        message = f"{shown} is not a readable Parquet file ({said}); replace or remove it"
+        raise SourceError(message) from None
+    return [[str(row[0]), str(row[1])] for row in found], int(counted[0]) if counted else 0
+
+
+@contextmanager
+def _connection(artifacts: ArtifactStore) -> Iterator[Any]:
+    """A DuckDB connection that reads the artifact store's URLs (its fsspec filesystem
+    registered when the store is remote)."""
+    import duckdb
+
+    from keel.store.artifacts import open_filesystem
+
+    with duckdb.connect() as con:
+        if not artifacts.is_local:
+            con.register_filesystem(open_filesystem(artifacts.location, artifacts.storage)[0])
+        yield con
+
+
+def _location(artifacts: ArtifactStore, digest: str) -> str:
+    """Where this process reads a stored blob: its verified path, or its URL."""
+    return str(artifacts.local_path(digest)) if artifacts.is_local else artifacts.url(digest)
 
 
 def _one_schema(
@@ -212,10 +284,11 @@ def check_planned(
     todo = [i for i in range(len(files)) if i not in planned.known]
     results = dict(planned.known)
     if todo:
+        store = project.artifacts
+        items = [(_where(store, files[i], planned.entries[i]), files[i].path) for i in todo]
         engine = open_engine(project.config.compute)
         try:
-            pairs = [(str(files[i].fetched()), files[i].path) for i in todo]
-            checked = run_partitions(engine, shared, pairs)
+            checked = _run(engine, shared, items)
         finally:
             engine.close()
         digest = checks_digest(shared)
@@ -226,14 +299,42 @@ def check_planned(
     return tuple(results[i] for i in range(len(files)))
 
 
+def _where(artifacts: ArtifactStore, file: Listed, entry: dict[str, Any]) -> str | Blob:
+    """Where a task reads a partition: a local file in place when the store is local
+    too, else its blob in the artifact store (put there when it was planned)."""
+    if file.local is not None and artifacts.is_local:
+        return str(file.local)
+    return where_to_read(artifacts, entry["sha256"])
+
+
+def _run(
+    engine: Engine, shared: Shared, items: list[tuple[str | Blob, str]]
+) -> tuple[PartitionCheck, ...]:
+    """``check_partition`` over ``items`` ((where to read, how to name) pairs) on
+    ``engine``, results in the items' order."""
+    results: list[PartitionCheck | None] = [None] * len(items)
+    with closing(engine.map(_check_item, shared, items)) as checked:
+        for position, result in checked:
+            results[position] = result
+    return tuple(r for r in results if r is not None)
+
+
+def _check_item(shared: Shared, item: tuple[str | Blob, str]) -> PartitionCheck:
+    """One partition's checks on a worker, read from a path or fetched from its store."""
+    where, path = item
+    with readable(where) as local:
+        return check_partition(shared, (local, path))
+
+
 def store(
     artifacts: ArtifactStore, files: list[Listed], planned: Planned, found: dict[str, Any]
 ) -> str:
-    """Copy the partitions into the artifact store (each under its digest; one already
-    there is not copied) and store the manifest with its cache entries; its digest."""
+    """Put the partitions into the artifact store (each under its digest; one already
+    there, as every remote one is since it was planned, is not copied) and store the
+    manifest with its cache entries; its digest."""
     for file, entry in zip(files, planned.entries, strict=True):
         digest = entry["sha256"]
-        if not artifacts.exists(digest) and artifacts.put_file(file.fetched()) != digest:
+        if not artifacts.exists(digest) and _put(artifacts, file)[0] != digest:
             raise SourceError(f"{file.path} changed while it was ingested; run keel ingest again")
     body = {**found, "partitions": planned.entries}
     return artifacts.put_bytes(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
@@ -269,15 +370,13 @@ def column_values(
 ) -> tuple[str, ...] | None:
     """The distinct non-null values (as text) of ``column`` over ``versions``, plain or
     manifest; None when no version holds it."""
-    import duckdb
-
     holding = [v for v in versions if column in v.schema]
     paths = [p for v in holding for p in _parquet_files(project, v)]
     if not paths:
         return None
     listed = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
     quoted = '"' + column.replace('"', '""') + '"'
-    with duckdb.connect() as con:
+    with _connection(project.artifacts) as con:
         rows = con.execute(
             f"SELECT DISTINCT {quoted}::VARCHAR FROM read_parquet({listed}, "
             f"union_by_name = true) WHERE {quoted} IS NOT NULL"
@@ -285,10 +384,10 @@ def column_values(
     return tuple(sorted(str(r[0]) for r in rows))
 
 
-def _parquet_files(project: Project, version: DataVersion) -> list[Path]:
+def _parquet_files(project: Project, version: DataVersion) -> list[str]:
     found = previous_manifest(project.artifacts, version)
     digests = [p["sha256"] for p in found["partitions"]] if found else [version.artifact]
-    return [project.artifacts.local_path(d) for d in digests]
+    return [_location(project.artifacts, d) for d in digests]
 
 
 def check_manifest_version(
@@ -311,11 +410,11 @@ def check_manifest_version(
     lookups = reference_values(project, Catalog(project.store), config)
     shared = Shared(name, per_partition(config), now, lookups)
     pairs = [
-        (str(project.artifacts.local_path(p["sha256"])), p["path"]) for p in found["partitions"]
+        (where_to_read(project.artifacts, p["sha256"]), p["path"]) for p in found["partitions"]
     ]
     engine = open_engine(project.config.compute)
     try:
-        parts = run_partitions(engine, shared, pairs)
+        parts = _run(engine, shared, pairs)
     finally:
         engine.close()
     kept = identity(name, found["schema"], found["partitions"])
@@ -332,22 +431,16 @@ def as_report(source: str, checked: PartitionedReport) -> Report:
 
 
 def list_partitions(
-    root: Path,
-    config: SourceConfig,
-    folder: Path,
-    storage: Mapping[str, Mapping[str, Any]] | None = None,
+    root: Path, config: SourceConfig, storage: Mapping[str, Mapping[str, Any]] | None = None
 ) -> list[Listed]:
-    """The files of a partitioned source as they look now; remote ones (``s3://``...)
-    are listed only, to be copied into ``folder`` if they must be read."""
+    """The files of a partitioned source as they look now (listed only, none read)."""
     pattern = config.path or ""
     if "://" in pattern:
-        return list_remote(pattern, folder, storage)
+        return list_remote(pattern, storage)
     return list_local(root, pattern)
 
 
-def list_remote(
-    url: str, folder: Path, storage: Mapping[str, Mapping[str, Any]] | None = None
-) -> list[Listed]:
+def list_remote(url: str, storage: Mapping[str, Mapping[str, Any]] | None = None) -> list[Listed]:
     """The objects ``url`` names (an object, a prefix or a glob), each with its size and
     ETag (or modification time), without reading any."""
     from keel.data.remote import BUCKETED, _bucket_exists, _filesystem, _guarded
@@ -360,17 +453,17 @@ def list_remote(
     if not infos:
         raise SourceError(f"no files match '{url}'; check path: in keel.yaml")
     found = []
-    for index, (name, info) in enumerate(sorted(infos.items())):
+    for name, info in sorted(infos.items()):
         looks: dict[str, Any] = {"bytes": int(info.get("size") or 0)}
         tag = info.get("ETag") or info.get("etag") or info.get("LastModified") or info.get("mtime")
         looks["tag"] = str(tag)
-        local = folder / f"{index:06d}-{Path(name).name}"
         shown = f"{protocol}://{name.removeprefix('/')}"
-        found.append(Listed(shown, local, looks, (fs, name)))
+        found.append(Listed(shown, looks, remote=(fs, name)))
     return found
 
 
 def _infos(fs: Any, path: str) -> dict[str, dict[str, Any]]:
+    fs.invalidate_cache()  # the filesystem lives on (shared): list what is there now
     if any(char in path for char in "*?["):
         found = fs.glob(path, detail=True)
     elif fs.isdir(path):

@@ -1,6 +1,12 @@
 """Files behind fsspec URLs (s3://, gs://, memory://, ...): list them and copy them to a
 local folder so DuckDB reads them like any local file. Lineage keeps the URL.
 
+A task on a Dask worker reads an artifact through a ``Blob``: the artifact store's
+location (``s3://...``), the storage options from keel.yaml and the digest travel with
+the task, and the worker fetches the blob (its digest verified) into a temporary folder
+of its own. Nothing the task reads is a path on the machine that sent it, so workers on
+other machines, in another working directory, need only reach the object store.
+
 On S3 the endpoint and credentials come from keel.yaml's ``storage:`` (passed in as
 ``storage``), else from the standard AWS environment, as for the artifact store. A
 missing bucket, refused or missing credentials are a ``SourceError`` (one sentence;
@@ -10,15 +16,21 @@ retries as the source's ``retry:`` says.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from keel.errors import MissingExtraError, SourceError
 from keel.store.artifacts import is_botocore, is_refusal, open_filesystem, unavailable_reason
 
-__all__ = ["fetch_remote"]
+if TYPE_CHECKING:
+    from keel.store.artifacts import ArtifactStore
+
+__all__ = ["Blob", "fetch_remote", "object_chunks", "readable", "where_to_read"]
 
 T = TypeVar("T")
 BUCKETED = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss")  # the first path part is a bucket
@@ -44,6 +56,48 @@ def fetch_remote(
         _guarded(shown, partial(fs.get, name, str(local)))
         copies.append((local, shown))
     return copies
+
+
+@dataclass(frozen=True)
+class Blob:
+    """An artifact as a task on another machine reads it: the store's location (a URL),
+    the storage options by protocol (keel.yaml's ``storage:``) and the digest."""
+
+    location: str
+    storage: dict[str, dict[str, Any]]
+    digest: str
+
+
+def where_to_read(artifacts: ArtifactStore, digest: str) -> str | Blob:
+    """How a task reads an artifact: by its verified path when the store is a local folder
+    (the workers see it: the same machine or a shared file system), else as a ``Blob``."""
+    if artifacts.is_local:
+        return str(artifacts.local_path(digest))
+    storage = {protocol: dict(options) for protocol, options in artifacts.storage.items()}
+    return Blob(artifacts.location, storage, digest)
+
+
+@contextmanager
+def readable(where: str | Blob) -> Iterator[str]:
+    """A local path to read ``where`` from: a path as it is; a blob fetched from its store
+    (digest verified) into a temporary folder on this machine, removed afterwards."""
+    if isinstance(where, str):
+        yield where
+        return
+    from keel.store.artifacts import ArtifactStore
+
+    store = ArtifactStore(where.location, where.storage)
+    with tempfile.TemporaryDirectory(prefix="keel-blob-") as folder:
+        yield str(store.fetch(where.digest, Path(folder) / f"{where.digest}.parquet"))
+
+
+def object_chunks(fs: Any, name: str, shown: str, size: int = 1 << 20) -> Iterator[bytes]:
+    """The bytes of the object ``name`` on ``fs``, in chunks (never all in memory);
+    failures as ``_guarded`` says (``shown``: the URL named in them)."""
+    handle = _guarded(shown, lambda: fs.open(name, "rb"))
+    with handle:
+        while chunk := _guarded(shown, lambda: handle.read(size)):
+            yield chunk
 
 
 def _guarded(url: str, call: Callable[[], T]) -> T:

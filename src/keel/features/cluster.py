@@ -14,9 +14,11 @@ and ``<view>__missing``) have one implementation, whichever engine runs it.
   entities' rows of the views' snapshots. The client puts every label row back in place;
   no label row is dropped (a null key joins nothing in whichever partition it lands).
 
-The workers read the source versions, snapshots and labels by path: they must see the
-project's folder and its artifacts (the same machine, or a shared file system), as
-``keel predict --batch`` workers see its table.
+With a local artifact store the workers read the source versions, snapshots and labels by
+path: they must see the project's folder and its artifacts (the same machine, or a shared
+file system). With an object store (``artifacts: s3://...``) every file a task reads is
+a ``keel.data.remote.Blob`` (the store's URL, keel.yaml's storage options, the digest),
+the labels included, so workers elsewhere need only reach the store.
 
 ``Reporting`` wraps an engine to report partitions done as they finish (the commands'
 progress). Nothing is recorded before the last partition is back, so stopping the map
@@ -27,12 +29,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from keel.data.remote import Blob, readable
 from keel.errors import FeatureError
 from keel.features.definitions import FeatureView
 from keel.features.keys import entity_sql
@@ -41,6 +44,7 @@ from keel.features.sql import path_literal, point_in_time_sql, snapshot_sql
 if TYPE_CHECKING:
     from keel.compute.engine import Engine
     from keel.schema import ComputeConfig
+    from keel.store.artifacts import ArtifactStore
 
 __all__ = [
     "ROW",
@@ -101,7 +105,7 @@ class SnapshotJob:
     """What every partition of one view's snapshot needs (sent to each worker once)."""
 
     view: FeatureView
-    files: tuple[str, ...]  # the source's data versions, oldest first
+    files: tuple[str | Blob, ...]  # the source's data versions, oldest first
     until: datetime
     partitions: int
 
@@ -110,8 +114,8 @@ def snapshot_partition(job: SnapshotJob, partition: int) -> Any:
     """The view's rows (as an Arrow table) of the entities in ``partition``."""
     import duckdb
 
-    with _duckdb() as con:
-        _source(con, job.files)
+    with _readable(job.files) as files, _duckdb() as con:
+        _source(con, files)
         entity = entity_sql(job.view.keys)
         con.execute(
             "CREATE VIEW part AS SELECT * FROM src "
@@ -161,7 +165,7 @@ def _source(con: Any, files: Sequence[str]) -> None:
 class JoinJob:
     """One group of views keyed by the same columns, with their snapshots' paths."""
 
-    views: tuple[tuple[FeatureView, str], ...]
+    views: tuple[tuple[FeatureView, str | Blob], ...]
     timestamp: str
     partitions: int
 
@@ -187,18 +191,24 @@ def split_labels(labels: Any, jobs: Sequence[JoinJob], folder: Path) -> list[tup
     return items
 
 
-def join_partition(job: JoinJob, partition: int, labels: str) -> Any:
+def join_partition(job: JoinJob, partition: int, labels: str | tuple[Blob, ...]) -> Any:
     """The views' columns for the labels of ``partition`` (Arrow), with ``ROW`` beside;
-    ``labels`` is the folder ``split_labels`` wrote them to."""
-    with _duckdb() as con:
-        files = path_literal(Path(labels) / "*.parquet")
+    ``labels`` is the folder ``split_labels`` wrote them to, or their files' blobs."""
+    stored = labels if isinstance(labels, tuple) else ()
+    snapshots = [where for _, where in job.views]
+    with _readable((*snapshots, *stored)) as paths, _duckdb() as con:
+        if isinstance(labels, str):
+            files = path_literal(Path(labels) / "*.parquet")
+        else:
+            files = "[" + ", ".join(path_literal(p) for p in paths[len(snapshots) :]) + "]"
         con.execute(
             "CREATE TABLE labels AS SELECT * FROM "
             f"read_parquet({files}, hive_partitioning = false) ORDER BY {ROW}"
         )
         joins = []
         mine = partition_sql("entity_id", job.partitions)
-        for i, (view, path) in enumerate(job.views):
+        views = [view for view, _ in job.views]
+        for i, (view, path) in enumerate(zip(views, paths[: len(views)], strict=True)):
             con.execute(
                 f"CREATE VIEW s{i} AS SELECT * FROM read_parquet({path_literal(path)}) "
                 f"WHERE {mine} = {partition}"
@@ -210,13 +220,22 @@ def join_partition(job: JoinJob, partition: int, labels: str) -> Any:
     return table.append_column(ROW, rows.column(0))
 
 
-def join_partitions(engine: Engine, labels: Any, jobs: Sequence[JoinJob], folder: Path) -> Any:
+def join_partitions(
+    engine: Engine,
+    labels: Any,
+    jobs: Sequence[JoinJob],
+    folder: Path,
+    artifacts: ArtifactStore | None = None,
+) -> Any:
     """Every group's columns for every label row, in label order (one pandas frame, with
-    the views' columns in the jobs' order); ``folder`` holds the labels for the workers."""
+    the views' columns in the jobs' order); ``folder`` holds the labels for the workers,
+    or, with a remote ``artifacts`` store, their files are put there as blobs."""
     import numpy as np
 
     labels = labels.assign(**{ROW: np.arange(len(labels))})
-    items = split_labels(labels, jobs, folder)
+    items: list[tuple[int, int, Any]] = list(split_labels(labels, jobs, folder))
+    if artifacts is not None and not artifacts.is_local:
+        items = [(g, p, _stored_labels(artifacts, Path(part))) for g, p, part in items]
     results: list[list[Any]] = [[] for _ in jobs]
     for position, table in engine.map(_join_item, jobs, items):
         results[items[position][0]].append(table)
@@ -235,7 +254,23 @@ def join_partitions(engine: Engine, labels: Any, jobs: Sequence[JoinJob], folder
         return con.execute(sql).df()
 
 
-def _join_item(jobs: Sequence[JoinJob], item: tuple[int, int, str]) -> Any:
+def _stored_labels(artifacts: ArtifactStore, folder: Path) -> tuple[Blob, ...]:
+    """A partition's label files put in the (remote) artifact store, as blobs."""
+    from keel.data.remote import where_to_read
+
+    files = sorted(folder.glob("*.parquet"))
+    found = [where_to_read(artifacts, artifacts.put_file(file)) for file in files]
+    return tuple(blob for blob in found if isinstance(blob, Blob))
+
+
+@contextmanager
+def _readable(files: Sequence[str | Blob]) -> Iterator[list[str]]:
+    """Local paths for ``files``: paths as they are, blobs fetched to this worker."""
+    with ExitStack() as stack:
+        yield [stack.enter_context(readable(where)) for where in files]
+
+
+def _join_item(jobs: Sequence[JoinJob], item: tuple[int, int, Any]) -> Any:
     group, partition, labels = item
     return join_partition(jobs[group], partition, labels)
 

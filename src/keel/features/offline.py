@@ -16,7 +16,7 @@ import hashlib
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -120,8 +120,9 @@ class OfflineStore:
             return cached
         if engine is not None:
             return self._compute_on(engine, view, versions, inputs, until)
-        with _duckdb() as con:
-            _register_source(con, self.project, view.source, versions)
+        with ExitStack() as stack, _duckdb() as con:
+            paths = [stack.enter_context(self._local(v.artifact)) for v in versions]
+            _register_source(con, paths)
             return self._compute(con, view, inputs, until)
 
     def _compute(
@@ -156,9 +157,10 @@ class OfflineStore:
         until: datetime,
     ) -> Snapshot:
         """The snapshot computed by entity-hash partitions on ``engine``; the same blob."""
+        from keel.data.remote import where_to_read
         from keel.features.cluster import SnapshotJob, partition_count, snapshot_parts
 
-        files = tuple(str(self.project.artifacts.local_path(v.artifact)) for v in versions)
+        files = tuple(where_to_read(self.project.artifacts, v.artifact) for v in versions)
         partitions = partition_count(sum(v.rows for v in versions), self._compute_settings())
         job = SnapshotJob(view, files, until, partitions)
         with tempfile.TemporaryDirectory() as folder:
@@ -168,6 +170,12 @@ class OfflineStore:
         snapshot = Snapshot(view.name, view.definition_hash, inputs, until, digest, rows)
         self._record(snapshot)
         return snapshot
+
+    def _local(self, digest: str) -> AbstractContextManager[Path]:
+        """A verified local path to a stored blob (fetched from an object store)."""
+        from keel.data.access import parquet_path
+
+        return parquet_path(self.project.artifacts, digest)
 
     def _compute_settings(self) -> Any:
         from keel.schema import ComputeConfig
@@ -261,11 +269,11 @@ class OfflineStore:
         if not snapshots:
             return labels
         used = normalize_keys(labels[list(dict.fromkeys([*keys, timestamp]))], keys)
-        with _duckdb() as con:
+        with ExitStack() as stack, _duckdb() as con:
             con.register("labels", used.assign(_keel_row=np.arange(len(used))))
             joins = []
             for i, snap in enumerate(snapshots):
-                path = self.project.artifacts.local_path(snap.artifact)
+                path = stack.enter_context(self._local(snap.artifact))
                 con.execute(f"CREATE VIEW s{i} AS SELECT * FROM read_parquet({path_literal(path)})")
                 joins.append((self.features.view(snap.view), f"s{i}"))
             features = con.execute(point_in_time_sql("labels", timestamp, joins)).df()
@@ -283,6 +291,7 @@ class OfflineStore:
         keyed by the same columns; the columns come back in the views' order."""
         import pandas as pd
 
+        from keel.data.remote import Blob, where_to_read
         from keel.features.cluster import JoinJob, join_partitions, partition_count
 
         labels = labels.reset_index(drop=True)
@@ -290,17 +299,17 @@ class OfflineStore:
             return labels
         used = normalize_keys(labels[list(dict.fromkeys([*keys, timestamp]))], keys)
         partitions = partition_count(len(used), self._compute_settings())
-        groups: dict[tuple[str, ...], list[tuple[FeatureView, str]]] = {}
+        groups: dict[tuple[str, ...], list[tuple[FeatureView, str | Blob]]] = {}
         for snap in snapshots:
             view = self.features.view(snap.view)
-            path = str(self.project.artifacts.local_path(snap.artifact))
-            groups.setdefault(view.keys, []).append((view, path))
+            where = where_to_read(self.project.artifacts, snap.artifact)
+            groups.setdefault(view.keys, []).append((view, where))
         jobs = [JoinJob(tuple(views), timestamp, partitions) for views in groups.values()]
         # the labels go to the workers as files beside the project's state, which they see
         scratch = self.project.state_dir / "tmp"
         scratch.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=scratch, prefix="labels-") as folder:
-            features = join_partitions(engine, used, jobs, Path(folder))
+            features = join_partitions(engine, used, jobs, Path(folder), self.project.artifacts)
         order = [
             name
             for snap in snapshots
@@ -313,16 +322,15 @@ class OfflineStore:
     ) -> Iterator[tuple[str, datetime, dict[str, Any]]]:
         """Each entity's newest row in a snapshot, if newer than ``after``."""
         view = self.features.view(snapshot.view)
-        path = self.project.artifacts.local_path(snapshot.artifact)
         since = "" if after is None else f"WHERE feature_ts > {literal(after)}"
         names = ", ".join(quote(n) for n in view.feature_names)
-        sql = (
-            f"SELECT entity_id, feature_ts, {names} "
-            f"FROM read_parquet({path_literal(path)}) {since} "
-            "QUALIFY row_number() OVER (PARTITION BY entity_id ORDER BY feature_ts DESC) = 1 "
-            "ORDER BY entity_id"
-        )
-        with _duckdb() as con:
+        with self._local(snapshot.artifact) as path, _duckdb() as con:
+            sql = (
+                f"SELECT entity_id, feature_ts, {names} "
+                f"FROM read_parquet({path_literal(path)}) {since} "
+                "QUALIFY row_number() OVER (PARTITION BY entity_id ORDER BY feature_ts DESC) = 1 "
+                "ORDER BY entity_id"
+            )
             cursor = con.execute(sql)
             while batch := cursor.fetchmany(10_000):
                 for entity_id, feature_ts, *values in batch:
@@ -358,10 +366,9 @@ def _duckdb() -> Iterator[Any]:
         con.close()
 
 
-def _register_source(con: Any, project: Project, source: str, versions: list[Any]) -> None:
+def _register_source(con: Any, paths: list[Path]) -> None:
     parts = []
-    for ordinal, version in enumerate(versions):
-        path = project.artifacts.local_path(version.artifact)
+    for ordinal, path in enumerate(paths):
         parts.append(
             f"SELECT *, {ordinal} * 10000000000 + file_row_number AS _keel_seq "
             f"FROM read_parquet({path_literal(path)}, file_row_number = true)"

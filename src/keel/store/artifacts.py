@@ -24,7 +24,7 @@ import re
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
@@ -90,6 +90,41 @@ class ArtifactStore:
             self._write(digest, _chunks_of(path), source=path)
         return digest
 
+    def put_stream(self, chunks: Iterable[bytes]) -> str:
+        """Store the bytes ``chunks`` yields (an object read from another store, say),
+        hashed as they pass: written under a temporary name, then moved to their digest
+        (or dropped when that is already stored); return the digest."""
+        hasher = hashlib.sha256()
+
+        def hashed() -> Iterator[bytes]:
+            try:
+                for chunk in chunks:
+                    hasher.update(chunk)
+                    yield chunk
+            except Exception as error:  # the source failed, not this store
+                raise _SourceFailed(error) from error
+
+        try:
+            if self._local:
+                return _stream_local(Path(self._root), hashed(), hasher, self._key)
+            return self._remote(lambda: self._stream_remote(hashed(), hasher))
+        except _SourceFailed as failed:
+            raise failed.error from None
+
+    def _stream_remote(self, chunks: Iterator[bytes], hasher: Any) -> str:
+        tmp = f"{self._root}/tmp/{uuid.uuid4().hex}.part"
+        try:
+            with self._fs.open(tmp, "wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+            digest = str(hasher.hexdigest())
+            if not self._fs.exists(self._key(digest)):
+                self._fs.mv(tmp, self._key(digest))
+        finally:
+            if self._fs.exists(tmp):
+                self._fs.rm(tmp)
+        return digest
+
     # -- reading --------------------------------------------------------------------
 
     def get_bytes(self, digest: str) -> bytes:
@@ -124,6 +159,11 @@ class ArtifactStore:
             raise self._missing(digest)
         _verify(digest, _hash_file(path))
         return path
+
+    def url(self, digest: str) -> str:
+        """Where the blob lies: its path in a local folder, its URL (``s3://...``) in an
+        object store."""
+        return self._key(digest)
 
     def exists(self, digest: str) -> bool:
         key = self._key(digest)
@@ -208,6 +248,14 @@ class ArtifactStore:
 
     def _unavailable(self, error: BaseException) -> ArtifactStoreUnavailable:
         return ArtifactStoreUnavailable(unavailable_reason(self.location, error))
+
+
+class _SourceFailed(Exception):
+    """What ``put_stream``'s source raised, carried past this store's own error handling."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def unavailable_reason(location: str, error: BaseException, setting: str = "artifacts") -> str:
@@ -357,6 +405,30 @@ def _write_local(path: Path, tmp_dir: Path, chunks: Iterator[bytes]) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _stream_local(
+    root: Path, chunks: Iterator[bytes], hasher: Any, key: Callable[[str], str]
+) -> str:
+    tmp_dir = root / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=tmp_dir, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        digest = str(hasher.hexdigest())
+        path = Path(key(digest))
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return digest
 
 
 def _hash_file(path: Path) -> str:

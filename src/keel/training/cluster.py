@@ -8,8 +8,12 @@
   artifact and gate, serving and explanations see a model like any other.
 - Every other estimator (scikit-learn's, or a training function) fits in this process, on
   ``training.sample`` training rows drawn with the seed when it is set, else on all of
-  them. (joblib's Dask backend, which would send a search's jobs to the workers, is not
-  used yet.)
+  them, inside joblib's Dask backend (``joblib.parallel_config(backend="dask")`` on the
+  command's client): whatever it parallelises with joblib runs as tasks on the workers,
+  such as the fits of a ``GridSearchCV`` / ``RandomizedSearchCV`` or a forest's trees,
+  when it asks for jobs (``n_jobs=-1``, or a number; ``None`` means one job, in this
+  process, as scikit-learn says). The objects those tasks need must be importable on
+  the workers (scikit-learn's are; a class defined in the project folder is not).
 
 Classifier labels are encoded on the client (codes 0..k-1, in sorted label order) before
 the cluster sees them, so every partition agrees on the classes whatever rows it holds;
@@ -28,7 +32,8 @@ from __future__ import annotations
 import io
 import math
 import warnings
-from contextlib import redirect_stdout
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,18 +84,25 @@ def fit_on_cluster(
     sample: int | None = None,
 ) -> Fitted:
     """Fit the configured model with the Dask engine ``compute`` names: a booster on the
-    cluster, anything else here on the sample (without connecting to the cluster)."""
+    cluster, anything else here on the sample with its joblib jobs on the cluster."""
     from keel.compute import open_engine
 
     estimator = None
     if spec.estimator is not None:
         estimator = build_estimator(spec.estimator, dict(spec.params), seed, root)
+        refuse_one_class(estimator, y)  # before the cluster is asked
     inner = getattr(estimator, "estimator", estimator)  # inside EncodedLabels
     if inner is None or _dask_interface(inner) is None:
         rows = sample_rows(len(X), sample, seed)
-        model = fit_model(spec, X.iloc[rows], y.iloc[rows], seed, root)
-        return Fitted(model, {"engine": "dask", "fit": "client", "rows": len(rows)})
-    refuse_one_class(estimator, y)
+        engine = open_engine(compute, "dask")
+        try:
+            workers = engine.workers()  # type: ignore[attr-defined]
+            with _joblib_on(engine.client):  # type: ignore[attr-defined]
+                model = fit_model(spec, X.iloc[rows], y.iloc[rows], seed, root)
+        finally:
+            engine.close()
+        lineage = {"engine": "dask", "fit": "client", "joblib": "dask", "workers": workers}
+        return Fitted(model, lineage | {"rows": len(rows)})
     engine = open_engine(compute, "dask")
     try:
         client = engine.client  # type: ignore[attr-defined]
@@ -101,6 +113,16 @@ def fit_on_cluster(
         engine.close()
     lineage = {"engine": "dask", "fit": "dask", "workers": workers, "rows": len(X)}
     return Fitted(model, lineage | {"partitions": partitions})
+
+
+@contextmanager
+def _joblib_on(client: Any) -> Iterator[None]:
+    """joblib's Dask backend on ``client`` (joblib loads it by the name "dask" from
+    distributed): every ``joblib.Parallel`` inside runs its jobs as tasks on the cluster."""
+    import joblib
+
+    with joblib.parallel_config(backend="dask", client=client):
+        yield
 
 
 def _dask_interface(estimator: Any) -> Any:
