@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from keel.data.batch import TABLE, Batch, quote, records
 from keel.data.checks import RowCheck, compile_suite, settle
@@ -137,30 +138,83 @@ def _run(batch: Batch, checks: list[RowCheck], profile: Profile) -> list[Finding
         if known is not None:
             counts[check.name] = known
         elif check.count_sql is not None:
-            row = batch.con.execute(check.count_sql).fetchone() or (0,)
-            counts[check.name] = int(row[0] or 0)
-            keys[check.name] = list(row[1] or []) if len(row) > 1 else []
+            counts[check.name], keys[check.name] = _count_own(batch, check)
         else:
             shared.append(check)
-    counts.update(_count_shared(batch, shared))
-    return [_judge(batch, c, counts[c.name], keys.get(c.name, [])) for c in checks]
+    shared_counts, first_rows = _count_shared(batch, shared)
+    counts.update(shared_counts)
+    found = _rows_at(batch, sorted({r for rows in first_rows.values() for r in rows}))
+    shown = {name: tuple(found[r] for r in rows) for name, rows in first_rows.items()}
+    return [
+        _judge(batch, c, counts[c.name], keys.get(c.name, []), shown.get(c.name)) for c in checks
+    ]
 
 
-def _count_shared(batch: Batch, checks: list[RowCheck]) -> dict[str, int]:
+def _count_own(batch: Batch, check: RowCheck) -> tuple[int, list[str]]:
+    """Violations and repeated keys of a check with its own query; a uniqueness check
+    streams its column when the leading rows arrive sorted, and groups if it is not."""
+    streamed, probe = check.sorted_sql, check.probe_sql
+    if streamed is not None and probe is not None and not batch.scalar(probe):
+        backwards, repeats, listed = batch.con.execute(streamed).fetchone() or (1, 0, [])
+        if not backwards:
+            return int(repeats or 0), list(listed or [])
+    assert check.count_sql is not None
+    row = batch.con.execute(check.count_sql).fetchone() or (0,)
+    return int(row[0] or 0), list(row[1] or []) if len(row) > 1 else []
+
+
+def _count_shared(
+    batch: Batch, checks: list[RowCheck]
+) -> tuple[dict[str, int], dict[str, list[int]]]:
+    """One pass counting every shared check, keeping the first ``EXAMPLES`` failing row
+    ids of each (each predicate is evaluated once, into a column both aggregates read)."""
     if not checks:
-        return {}
+        return {}, {}
+    if any(name.lower() == "rowid" for name in batch.schema):  # shadows DuckDB's row id
+        counts = {c.name: int(n) for c, n in zip(checks, _counts(batch, checks), strict=True)}
+        return counts, {}
+    flags = ", ".join(f"({c.predicate}) AS f{i}" for i, c in enumerate(checks))
+    selects = ", ".join(
+        f"count(*) FILTER (WHERE f{i}), min(r, {EXAMPLES}) FILTER (WHERE f{i})"
+        for i in range(len(checks))
+    )
+    sql = f"SELECT {selects} FROM (SELECT rowid AS r, {flags} FROM {TABLE})"
+    row = batch.con.execute(sql).fetchone() or ()
+    counts = {c.name: int(row[2 * i]) for i, c in enumerate(checks)}
+    first = {c.name: list(row[2 * i + 1]) for i, c in enumerate(checks) if row[2 * i]}
+    return counts, first
+
+
+def _counts(batch: Batch, checks: list[RowCheck]) -> tuple[Any, ...]:
     selects = ", ".join(f"count(*) FILTER (WHERE {c.predicate})" for c in checks)
-    row = batch.con.execute(f"SELECT {selects} FROM {TABLE}").fetchone() or ()
-    return {c.name: int(n) for c, n in zip(checks, row, strict=True)}
+    return batch.con.execute(f"SELECT {selects} FROM {TABLE}").fetchone() or ()
 
 
-def _judge(batch: Batch, check: RowCheck, violations: int, keys: list[str]) -> Finding:
+def _rows_at(batch: Batch, rowids: list[int]) -> dict[int, dict[str, Any]]:
+    """The rows with these row ids (all present), in one pass."""
+    if not rowids:
+        return {}
+    listed = ", ".join(str(int(r)) for r in rowids)
+    found = batch.records(f"SELECT * FROM {TABLE} WHERE rowid IN ({listed}) ORDER BY rowid")
+    return dict(zip(rowids, found, strict=True))
+
+
+def _judge(
+    batch: Batch,
+    check: RowCheck,
+    violations: int,
+    keys: list[str],
+    shown: tuple[dict[str, Any], ...] | None,
+) -> Finding:
+    """The finding; ``shown`` holds the failing rows when the shared pass found them."""
     if violations == 0:
         return Finding(check.name, check.kind, check.severity, "pass", "ok", check.column, rows=0)
-    # Stop reading as soon as every violating row is found (duplicates show every copy).
-    sql = check.examples(EXAMPLES if check.kind == "unique" else min(EXAMPLES, violations))
-    cursor = batch.con.execute(sql, {"keys": keys}) if "$keys" in sql else batch.con.execute(sql)
-    examples = tuple(records(cursor))
+    examples = shown
+    if examples is None:
+        # Stop reading as soon as every violating row is found (duplicates show every copy).
+        sql = check.examples(EXAMPLES if check.kind == "unique" else min(EXAMPLES, violations))
+        params = {"keys": keys} if "$keys" in sql else None
+        examples = tuple(records(batch.con.execute(sql, params)))
     rows = "row" if violations == 1 else "rows"
     message = f"{violations} {rows}: {check.describe}"
     return Finding(
