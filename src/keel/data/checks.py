@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+import duckdb
+
 from keel.data.batch import TABLE, key_present, key_sql, quote, sql_literal
 from keel.data.model import Finding, Profile, Severity
 from keel.data.rules import RuleError, never_false, to_sql
@@ -72,9 +74,14 @@ class Suite:
 
 
 def compile_suite(
-    config: SourceConfig, schema: dict[str, str], kinds: dict[str, str], now: datetime
+    config: SourceConfig,
+    schema: dict[str, str],
+    kinds: dict[str, str],
+    now: datetime,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> Suite:
-    """The row checks and immediate findings for a batch with ``schema`` (name -> type)."""
+    """The row checks and immediate findings for a batch with ``schema`` (name -> type);
+    ``con`` (the batch's connection) is where rules are tried on a row of nulls."""
     checks: list[RowCheck] = []
     findings: list[Finding] = list(_extra_columns(config, schema))
     for name, spec in _column_specs(config).items():
@@ -89,7 +96,7 @@ def compile_suite(
         checks.append(_unique_key(config.keys, config.checks.columns))
     for rule in config.checks.rules:
         try:
-            checks.append(_rule(rule, schema))
+            checks.append(_rule(rule, schema, con))
         except RuleError as error:
             findings.append(_broken(f"rule:{rule.name}", "rule", rule.severity, str(error)))
     ordered = config.checks.ordered
@@ -100,8 +107,10 @@ def compile_suite(
     return Suite(tuple(checks), tuple(findings))
 
 
-def _rule(rule: RuleCheck, schema: dict[str, str]) -> RowCheck:
-    predicate = f"NOT coalesce(({to_sql(rule.expr, schema)}), TRUE)"
+def _rule(
+    rule: RuleCheck, schema: dict[str, str], con: duckdb.DuckDBPyConnection | None
+) -> RowCheck:
+    predicate = f"NOT coalesce(({to_sql(rule.expr, schema, con)}), TRUE)"
     describe = f"rule {rule.expr!r} is false"
     return RowCheck(f"rule:{rule.name}", "rule", rule.severity, describe, predicate=predicate,
                     settles_on="rule", settle_args=(rule.expr,))  # fmt: skip

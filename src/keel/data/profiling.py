@@ -15,8 +15,6 @@ categories and a distinct-count estimate per column, in a few vectorised DuckDB 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from fractions import Fraction
 from typing import Any
 
 from keel.data.batch import TABLE, Batch, jsonable, kind_of, quote
@@ -104,106 +102,19 @@ def _moments(count: int, total: Any, squares: Any) -> tuple[float | None, float 
 
 
 def _with_quantiles(batch: Batch, columns: list[ColumnProfile]) -> list[ColumnProfile]:
-    """Quantile sketches of the numeric columns, from a seeded 2% sample of large batches.
-
-    DuckDB draws the sample (the same rows whatever columns are read) and casts the values
-    to DOUBLE; the values are then sorted in NumPy and interpolated exactly as DuckDB's
-    ``quantile_cont`` does (``_interpolation``), which costs a fraction of the aggregate.
-    If this DuckDB's arithmetic cannot be matched, ``quantile_cont`` itself runs."""
+    """Quantile sketches of the numeric columns, from a seeded 2% sample of large batches."""
     numeric = [c for c in columns if c.kind in _NUMERIC and c.count > c.nulls]
     if not numeric:
         return columns
-    names = ", ".join(f"{quote(c.name)}::DOUBLE AS c{i}" for i, c in enumerate(numeric))
-    sample = " USING SAMPLE 2% (bernoulli, 42)" if numeric[0].count > SAMPLE_FROM else ""
-    source = f"SELECT {names} FROM {TABLE}{sample}"
-    interpolate = _interpolation(batch)
-    found: list[Any]
-    if interpolate is None:
-        probs = ", ".join(str(q) for q in QUANTILES[1:-1])
-        selects = ", ".join(f"quantile_cont(c{i}, [{probs}])" for i in range(len(numeric)))
-        found = list(batch.con.execute(f"SELECT {selects} FROM ({source})").fetchone() or ())
-    else:
-        arrays = batch.con.execute(source).fetchnumpy()
-        found = [_quantiles(arrays[f"c{i}"], interpolate) for i in range(len(numeric))]
+    probs = ", ".join(str(q) for q in QUANTILES[1:-1])
+    names = ", ".join(quote(c.name) for c in numeric)
+    source = TABLE
+    if numeric[0].count > SAMPLE_FROM:
+        source = f"(SELECT {names} FROM {TABLE} USING SAMPLE 2% (bernoulli, 42))"
+    selects = ", ".join(f"quantile_cont({quote(c.name)}::DOUBLE, [{probs}])" for c in numeric)
+    found = batch.con.execute(f"SELECT {selects} FROM {source}").fetchone() or ()
     sketches = {c.name: _pinned(q, c.min, c.max) for c, q in zip(numeric, found, strict=True)}
     return [_replace(c, quantiles=sketches[c.name]) if c.name in sketches else c for c in columns]
-
-
-Interpolate = Callable[[float, float, float], float]
-
-
-def _plain(lo: float, hi: float, d: float) -> float:
-    return lo * (1.0 - d) + hi * d
-
-
-def _fused_low(lo: float, hi: float, d: float) -> float:
-    """``lo * (1 - d) + hi * d`` with the first product fused into the sum (one rounding)."""
-    return _fused(lo, hi, d, lambda: Fraction(lo) * Fraction(1.0 - d) + Fraction(hi * d))
-
-
-def _fused_high(lo: float, hi: float, d: float) -> float:
-    """``lo * (1 - d) + hi * d`` with the second product fused into the sum."""
-    return _fused(lo, hi, d, lambda: Fraction(hi) * Fraction(d) + Fraction(lo * (1.0 - d)))
-
-
-def _fused(lo: float, hi: float, d: float, exact: Callable[[], Fraction]) -> float:
-    """The exact value rounded once; infinities and NaN come out as the plain form's."""
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return _plain(lo, hi, d)
-    value = exact()
-    try:
-        return float(value)
-    except OverflowError:
-        return math.copysign(math.inf, value)
-
-
-_PROBES = (
-    (-7.235352591083009, 22.23707161141072, 0.29023655437247853),
-    (-5.418616698168741, 1.54939319209603, 0.839910165226433),
-    (-5.539853165252082, 3.8397716878779145, 0.5967520292923746),
-)
-"""Interpolations on which the plain and the two fused evaluations all differ."""
-_MATCHED: list[Interpolate | None] = []
-
-
-def _interpolation(batch: Batch) -> Interpolate | None:
-    """How this DuckDB build evaluates ``quantile_cont``'s ``lo * (1 - d) + hi * d`` (a
-    compiler may fuse a multiply into the add), found once by asking it to interpolate
-    the probes; None if no candidate matches every probe."""
-    if not _MATCHED:
-        asked = ", ".join(
-            f"(SELECT quantile_cont(v, CAST('{d!r}' AS DOUBLE)) FROM "
-            f"(VALUES (CAST('{lo!r}' AS DOUBLE)), (CAST('{hi!r}' AS DOUBLE))) AS t(v))"
-            for lo, hi, d in _PROBES
-        )
-        said = batch.con.execute(f"SELECT {asked}").fetchone() or ()
-        fits = [
-            f
-            for f in (_plain, _fused_low, _fused_high)
-            if all(f(*probe) == value for probe, value in zip(_PROBES, said, strict=True))
-        ]
-        _MATCHED.append(fits[0] if fits else None)
-    return _MATCHED[0]
-
-
-def _quantiles(values: Any, interpolate: Interpolate) -> list[float] | None:
-    """The inner ``QUANTILES`` of the non-null values as DuckDB's ``quantile_cont`` takes
-    them: at position (n - 1) * q of the sorted values (NaN last), the value there, or
-    the interpolation between its two neighbours; None without values."""
-    import numpy as np
-
-    if isinstance(values, np.ma.MaskedArray):
-        values = values.compressed()
-    if not len(values):
-        return None
-    ordered = np.sort(np.asarray(values, dtype=np.float64))
-    found = []
-    for q in QUANTILES[1:-1]:
-        position = float(len(ordered) - 1) * q
-        low, high = math.floor(position), math.ceil(position)
-        lo = float(ordered[low])
-        found.append(lo if low == high else interpolate(lo, float(ordered[high]), position - low))
-    return found
 
 
 def _with_cardinality(batch: Batch, columns: list[ColumnProfile]) -> list[ColumnProfile]:

@@ -33,22 +33,28 @@ def columns_of(expr: str) -> list[str]:
     return parse(expr, DATA_RULE).names
 
 
-def to_sql(expr: str, columns: Iterable[str] | Mapping[str, str]) -> str:
+def to_sql(
+    expr: str,
+    columns: Iterable[str] | Mapping[str, str],
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> str:
     """The expression as DuckDB SQL over a batch with ``columns``; ``ExpressionError`` if it
     is outside the language or reads a column the batch does not have. Given the columns'
     types (name -> DuckDB type), the SQL is also tried on one row of nulls of those types,
     so a rule DuckDB cannot run on them (text compared with a number, ``lower`` of a number,
-    a literal that is not a date) is refused here, not halfway through a check."""
+    a literal that is not a date) is refused here, not halfway through a check. The try
+    runs in a cursor of ``con`` (the batch's own database: its temporary table of nulls
+    stays in that cursor) or, without one, of an empty database made once."""
     sql = parse(expr, DATA_RULE, names=columns).to_sql()
     if isinstance(columns, Mapping):
-        _try_on(sql, expr, columns)
+        _try_on(sql, expr, columns, con or _scratch())
     return sql
 
 
-def _try_on(sql: str, expr: str, types: Mapping[str, str]) -> None:
+def _try_on(sql: str, expr: str, types: Mapping[str, str], con: duckdb.DuckDBPyConnection) -> None:
     read = {name: types[name] for name in parse(expr, DATA_RULE).names}
     nulls = ", ".join(f"CAST(NULL AS {kind}) AS {quote(name)}" for name, kind in read.items())
-    with _scratch().cursor() as cursor:
+    with con.cursor() as cursor:
         try:  # a table, not constants, or DuckDB folds the nulls away before it binds the rest
             cursor.execute(f"CREATE TEMP TABLE batch AS SELECT {nulls or '1 AS _'}")
         except duckdb.Error:

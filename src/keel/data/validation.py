@@ -44,7 +44,7 @@ def validate(
 ) -> Report:
     """Run every check of ``config`` on ``batch``; the report lists one finding per check."""
     kinds = {c.name: c.kind for c in profile.columns}
-    suite = compile_suite(config, profile.schema, kinds, context.now)
+    suite = compile_suite(config, profile.schema, kinds, context.now, batch.con)
     row_checks = list(suite.row_checks)
     findings = list(suite.findings) + profile_findings(config, profile, context.now)
     for spec in config.checks.references:
