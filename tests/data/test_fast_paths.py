@@ -114,18 +114,25 @@ def test_ordering_is_judged_in_arrival_order() -> None:
     )
 
 
-def test_shared_check_examples_are_the_first_failing_rows() -> None:
+@pytest.mark.parametrize(
+    ("spec", "check"),
+    [({"range": [0, 99]}, "n.range"), ({"regex": "[0-9]+"}, "s.regex")],
+)
+def test_shared_check_examples_are_the_first_failing_rows(spec: dict[str, Any], check: str) -> None:
     """A counted check's examples are its first failing rows in arrival order, with every
-    column, even when they sit in different row groups."""
+    column, even when they sit in different row groups: found again by a LIMIT query (a
+    range) or kept by the counting pass (a regex)."""
     rng = np.random.default_rng(6)
     frame = pd.DataFrame({"n": rng.integers(0, 100, ROWS), "w": rng.random(ROWS)})
     bad = np.sort(rng.choice(ROWS, size=25, replace=False))
     frame.loc[bad, "n"] = -1
-    finding = _finding(_validate(frame, {"columns": {"n": {"range": [0, 99]}}}), "n.range")
+    frame["s"] = frame["n"].astype(str)
+    column = check.split(".")[0]
+    finding = _finding(_validate(frame, {"columns": {column: spec}}), check)
     expected = frame.iloc[bad[:EXAMPLES]]
     assert finding.violations == 25
-    assert [(row["n"], row["w"]) for row in finding.examples] == list(
-        zip(expected["n"], expected["w"], strict=True)
+    assert [(row["n"], row["w"], row["s"]) for row in finding.examples] == list(
+        zip(expected["n"], expected["w"], expected["s"], strict=True)
     )
 
 

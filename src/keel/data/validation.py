@@ -24,6 +24,8 @@ __all__ = ["EXAMPLES", "Context", "profile_findings", "validate"]
 
 EXAMPLES = 20
 """Failing rows kept per failing check."""
+_CHEAP = ("not_null", "range", "allowed", "not_future")
+"""Kinds whose predicate is cheap to evaluate again to find failing rows."""
 
 
 @dataclass(frozen=True)
@@ -166,27 +168,30 @@ def _count_own(batch: Batch, check: RowCheck) -> tuple[int, list[str]]:
 def _count_shared(
     batch: Batch, checks: list[RowCheck]
 ) -> tuple[dict[str, int], dict[str, list[int]]]:
-    """One pass counting every shared check, keeping the first ``EXAMPLES`` failing row
-    ids of each (each predicate is evaluated once, into a column both aggregates read)."""
+    """One pass counting every shared check; each predicate is evaluated once, into a
+    column. Checks whose predicate is dear to evaluate again (a regex, a rule, a
+    reference, a cast) also keep their first ``EXAMPLES`` failing row ids; the cheap ones
+    find their examples afterwards with a LIMIT query, which stops at the first few."""
     if not checks:
         return {}, {}
     if any(name.lower() == "rowid" for name in batch.schema):  # shadows DuckDB's row id
         counts = {c.name: int(n) for c, n in zip(checks, _counts(batch, checks), strict=True)}
         return counts, {}
     flags = ", ".join(f"({c.predicate}) AS f{i}" for i, c in enumerate(checks))
-    selects = ", ".join(
-        f"count(*) FILTER (WHERE f{i}), min(r, {EXAMPLES}) FILTER (WHERE f{i})"
-        for i in range(len(checks))
-    )
-    sql = f"SELECT {selects} FROM (SELECT rowid AS r, {flags} FROM {TABLE})"
+    kept = [i for i, c in enumerate(checks) if c.kind not in _CHEAP]
+    selects = [f"count_if(f{i})" for i in range(len(checks))]
+    selects += [f"min(r, {EXAMPLES}) FILTER (WHERE f{i})" for i in kept]
+    sql = f"SELECT {', '.join(selects)} FROM (SELECT rowid AS r, {flags} FROM {TABLE})"
     row = batch.con.execute(sql).fetchone() or ()
-    counts = {c.name: int(row[2 * i]) for i, c in enumerate(checks)}
-    first = {c.name: list(row[2 * i + 1]) for i, c in enumerate(checks) if row[2 * i]}
+    counts = {c.name: int(row[i]) for i, c in enumerate(checks)}
+    first = {
+        checks[i].name: list(rows) for i, rows in zip(kept, row[len(checks) :], strict=True) if rows
+    }
     return counts, first
 
 
 def _counts(batch: Batch, checks: list[RowCheck]) -> tuple[Any, ...]:
-    selects = ", ".join(f"count(*) FILTER (WHERE {c.predicate})" for c in checks)
+    selects = ", ".join(f"count_if({c.predicate})" for c in checks)
     return batch.con.execute(f"SELECT {selects} FROM {TABLE}").fetchone() or ()
 
 
@@ -195,7 +200,10 @@ def _rows_at(batch: Batch, rowids: list[int]) -> dict[int, dict[str, Any]]:
     if not rowids:
         return {}
     listed = ", ".join(str(int(r)) for r in rowids)
-    found = batch.records(f"SELECT * FROM {TABLE} WHERE rowid IN ({listed}) ORDER BY rowid")
+    within = f"rowid BETWEEN {int(rowids[0])} AND {int(rowids[-1])}"  # skips row groups
+    found = batch.records(
+        f"SELECT * FROM {TABLE} WHERE {within} AND rowid IN ({listed}) ORDER BY rowid"
+    )
     return dict(zip(rowids, found, strict=True))
 
 
