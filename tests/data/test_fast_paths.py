@@ -136,6 +136,38 @@ def test_shared_check_examples_are_the_first_failing_rows(spec: dict[str, Any], 
     )
 
 
+def test_several_failing_checks_each_show_their_first_rows() -> None:
+    """When several checks fail, each shows its own first failing rows in arrival order
+    (a null check, a range and an allowed-values check, failing in different rows)."""
+    rng = np.random.default_rng(9)
+    frame = pd.DataFrame(
+        {
+            "n": rng.integers(0, 100, ROWS),
+            "w": rng.random(ROWS),
+            "c": rng.choice(["a", "b"], ROWS),
+        }
+    )
+    frame.loc[rng.choice(ROWS, size=30, replace=False), "n"] = 500
+    frame.loc[rng.choice(ROWS, size=40, replace=False), "w"] = None
+    frame.loc[rng.choice(ROWS, size=12, replace=False), "c"] = "z"
+    checks = {
+        "columns": {
+            "n": {"range": [0, 99]},
+            "w": {"not_null": True},
+            "c": {"allowed": ["a", "b"]},
+        }
+    }
+    report = _validate(frame, checks)
+    failing = {"n.range": frame.n > 99, "w.not_null": frame.w.isna(), "c.allowed": frame.c == "z"}
+    for check, mask in failing.items():
+        finding = _finding(report, check)
+        expected = frame[mask].head(EXAMPLES)
+        assert finding.violations == int(mask.sum())
+        assert [(row["n"], row["c"]) for row in finding.examples] == list(
+            zip(expected["n"], expected["c"], strict=True)
+        )
+
+
 def test_a_column_named_rowid_keeps_its_examples() -> None:
     """A batch with its own ``rowid`` column still gets the right failing rows."""
     frame = pd.DataFrame({"rowid": [7, 8, 9], "n": [1, -1, 2]})
