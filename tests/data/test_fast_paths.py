@@ -258,3 +258,29 @@ def test_only_rules_the_bounds_settle_are_decided(rule: str, decided: bool) -> N
         "f": ("BOOLEAN", None, None),
     }
     assert never_false(rule, bounds) is decided
+
+
+def test_category_counts_of_columns_counted_together_match_pandas() -> None:
+    """Few-valued text and integer columns, counted in one GROUP BY, each get pandas'
+    value counts (nulls left out; integers as text), and a column that is few-valued only
+    in its leading rows gets its exact distinct count and no top list."""
+    rng = np.random.default_rng(10)
+    n = 60_000
+    frame = pd.DataFrame(
+        {
+            "a": rng.choice(["x", "y", None], n),
+            "b": rng.integers(0, 7, n),
+            "c": rng.choice(list("abcdefghij"), n),
+            "tail": [f"v{i % 3}" if i < 30_000 else f"w{i}" for i in range(n)],
+        }
+    )
+    with Batch.from_frame(frame) as batch:
+        profiled = profile(batch)
+    for name in ("a", "b", "c"):
+        column = profiled.column(name)
+        expected = frame[name].dropna().astype(str).value_counts()
+        assert column is not None
+        assert dict(column.top) == expected.to_dict()
+        assert column.distinct == len(expected)
+    tail = profiled.column("tail")
+    assert tail is not None and tail.top == () and tail.distinct == frame["tail"].nunique()
