@@ -123,13 +123,13 @@ def one_run(rows: int, dirty: bool) -> dict[str, float]:
 
 
 _STEPS = (
-    ("examples", ("rowid IN", "$keys")),
+    ("examples", ("rowid IN", "$keys", "keel_example")),
     ("unique: sorted probe + stream", ("lag(",)),
     ("unique: group by", ("HAVING count(*) > 1",)),
     ("shared pass (regex, range, rules, ...)", ("min(r, ",)),
     ("profile: quantile sample", ("USING SAMPLE", "quantile_cont(v, CAST")),
     ("profile: distinct triage (head)", ("LIMIT 20000) ",)),
-    ("profile: category counts", ("histogram(",)),
+    ("profile: category counts", ("histogram(", "GROUP BY ALL")),
     ("profile: distinct estimates", ("approx_count_distinct(",)),
     ("profile: counts, min/max, sums", ("SELECT count(",)),
 )
