@@ -126,7 +126,7 @@ _STEPS = (
     ("examples", ("rowid IN", "$keys", "keel_example")),
     ("unique: sorted probe + stream", ("lag(",)),
     ("unique: group by", ("HAVING count(*) > 1",)),
-    ("shared pass (regex, range, rules, ...)", ("min(r, ",)),
+    ("shared pass (regex, range, rules, ...)", ("min(r, ", "count(*) FILTER (WHERE")),
     ("profile: quantile sample", ("USING SAMPLE", "quantile_cont(v, CAST")),
     ("profile: distinct triage (head)", ("LIMIT 20000) ",)),
     ("profile: category counts", ("histogram(", "GROUP BY ALL")),
