@@ -5,13 +5,18 @@ profile + validate, for a clean batch and a dirty one (about 2% bad values in se
 columns), the memory the validation adds above the loaded data (peak RSS growth, measured
 in a fresh child process per run), and the time of ``import keel.data``.
 
-    PYTHONPATH=src python benchmarks/bench_data.py [--rows 1000000] [--repeat 5]
+``--breakdown`` prints instead where the CPU time goes: each query of profile + validate
+by what it does, and each check counted in the shared pass timed alone (those extra
+queries are not part of the totals).
+
+    PYTHONPATH=src python benchmarks/bench_data.py [--rows 1000000] [--repeat 5] [--breakdown]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import resource
 import statistics
 import subprocess
@@ -117,6 +122,105 @@ def one_run(rows: int, dirty: bool) -> dict[str, float]:
     }
 
 
+_STEPS = (
+    ("examples", ("rowid IN", "$keys", "keel_example")),
+    ("unique: sorted probe + stream", ("lag(",)),
+    ("unique: group by", ("HAVING count(*) > 1",)),
+    ("shared pass (regex, range, rules, ...)", ("min(r, ", "count(*) FILTER (WHERE")),
+    ("profile: quantile sample", ("USING SAMPLE", "quantile_cont(v, CAST")),
+    ("profile: distinct triage (head)", ("LIMIT 20000) ",)),
+    ("profile: category counts", ("histogram(", "GROUP BY ALL")),
+    ("profile: distinct estimates", ("approx_count_distinct(",)),
+    ("profile: counts, min/max, sums", ("SELECT count(",)),
+)
+
+
+def _step(sql: str) -> str:
+    if "OVER () AS p FROM batch)" in sql or "ORDER BY rowid) AS" in sql:
+        return "ordered"
+    if re.search(r"LIMIT \d+$", sql):
+        return "examples"
+    return next((name for name, marks in _STEPS if any(m in sql for m in marks)), "other sql")
+
+
+class _Timed:
+    """A DuckDB connection that adds the CPU time of each query (and of fetching its
+    result) to the step the query belongs to."""
+
+    def __init__(self, con: Any, spent: dict[str, float]) -> None:
+        self.con, self.spent, self.step = con, spent, "other sql"
+
+    def _timed(self, call: Any, *args: Any) -> Any:
+        start = time.process_time()
+        try:
+            return call(*args)
+        finally:
+            self.spent[self.step] = self.spent.get(self.step, 0.0) + time.process_time() - start
+
+    def execute(self, sql: str, *args: Any) -> _Timed:
+        self.step = _step(sql)
+        self._timed(self.con.execute, sql, *args)
+        return self
+
+    def fetchone(self) -> Any:
+        return self._timed(self.con.fetchone)
+
+    def fetchall(self) -> Any:
+        return self._timed(self.con.fetchall)
+
+    def fetchnumpy(self) -> Any:
+        return self._timed(self.con.fetchnumpy)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.con, name)
+
+
+def breakdown_run(rows: int, dirty: bool) -> dict[str, float]:
+    """Child process: CPU seconds per step of profile + validate, then each shared check
+    alone (``alone: <check>``)."""
+    from datetime import datetime
+
+    from keel.data.batch import Batch
+    from keel.data.checks import compile_suite, settle
+    from keel.data.profiling import profile
+    from keel.data.validation import Context, validate
+    from keel.schema import SourceConfig
+
+    config = SourceConfig.model_validate({"kind": "csv", "path": "x", "checks": checks()})
+    batch = Batch.from_sql(build_sql(rows, dirty))
+    batch.rows  # noqa: B018
+    raw, spent = batch.con, {}
+    batch.con = _Timed(raw, spent)  # type: ignore[assignment]
+    start = time.process_time()
+    summary = profile(batch)
+    profiled = time.process_time() - start
+    validate(batch, "bench", config, summary, Context(now=datetime(2030, 1, 1)))
+    total = time.process_time() - start
+    spent["python and small queries"] = total - sum(spent.values())
+    spent["total (profile)"], spent["total"] = profiled, total
+    batch.con = raw
+    kinds = {c.name: c.kind for c in summary.columns}
+    suite = compile_suite(config, summary.schema, kinds, datetime(2030, 1, 1))
+    for check in suite.row_checks:
+        if check.predicate is not None and settle(check, summary) is None:
+            start = time.process_time()
+            raw.execute(f"SELECT count(*) FILTER (WHERE {check.predicate}) FROM batch").fetchone()
+            spent[f"alone: {check.name}"] = time.process_time() - start
+    return spent
+
+
+def show_breakdown(rows: int, repeat: int) -> None:
+    runs = {dirty: [spawn(rows, dirty, "--breakdown") for _ in range(repeat)] for dirty in (0, 1)}
+    names = list(dict.fromkeys(k for dirty in (0, 1) for r in runs[dirty] for k in r))
+    print(f"CPU seconds per step, {rows:,} rows, median of {repeat} runs")
+    print(f"{'step':<42}{'clean':>9}{'dirty':>9}")
+    for name in sorted(names, key=lambda n: (n.startswith("total"), n.startswith("alone"))):
+        cells = "".join(
+            f"{statistics.median(r.get(name, 0.0) for r in runs[dirty]):>9.3f}" for dirty in (0, 1)
+        )
+        print(f"{name:<42}{cells}")
+
+
 def _rss_mib() -> float:
     with open("/proc/self/statm") as handle:
         return int(handle.read().split()[1]) * resource.getpagesize() / 2**20
@@ -134,8 +238,8 @@ def import_time() -> float:
     return float(out.stdout)
 
 
-def spawn(rows: int, dirty: bool) -> dict[str, float]:
-    args = [sys.executable, __file__, "--child", "--rows", str(rows)] + (
+def spawn(rows: int, dirty: bool, *extra: str) -> dict[str, float]:
+    args = [sys.executable, __file__, "--child", "--rows", str(rows), *extra] + (
         ["--dirty"] if dirty else []
     )
     out = subprocess.run(
@@ -150,9 +254,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--child", action="store_true")
     parser.add_argument("--dirty", action="store_true")
+    parser.add_argument("--breakdown", action="store_true")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(one_run(args.rows, args.dirty)))
+        run = breakdown_run if args.breakdown else one_run
+        print(json.dumps(run(args.rows, args.dirty)))
+        return
+    if args.breakdown:
+        show_breakdown(args.rows, args.repeat)
         return
     print(
         f"validate {args.rows:,} rows x 20 columns, {count_checks(checks())} checks, "

@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+import duckdb
+
 from keel.data.batch import TABLE, key_present, key_sql, quote, sql_literal
 from keel.data.model import Finding, Profile, Severity
-from keel.data.rules import RuleError, to_sql
+from keel.data.rules import RuleError, never_false, to_sql
 from keel.schema import ColumnCheck, RuleCheck, SourceConfig
 
 __all__ = ["RowCheck", "Suite", "compile_suite", "settle"]
@@ -30,12 +32,20 @@ _ACCEPTS = {
 }
 _CASTS = {"int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "timestamp": "TIMESTAMP"}
 _CASTS["date"] = "DATE"
+_SORTABLE = ("int", "string", "date", "timestamp")
+"""Kinds whose order agrees with equality, so a sorted column's repeats are neighbours."""
+_PROBE_ROWS = 20_000
+"""Leading rows that must arrive sorted before a whole column is streamed for repeats."""
 
 
 @dataclass(frozen=True)
 class RowCheck:
     """A check whose violations are counted over rows: by ``predicate`` in the shared
-    pass, or by its own ``count_sql``; ``examples_sql`` selects failing rows."""
+    pass, or by its own ``count_sql``; ``examples_sql`` selects failing rows.
+
+    A uniqueness check also has ``sorted_sql``, one streaming pass in arrival order that
+    counts the same repeats when the column arrives sorted (then repeats are neighbours),
+    and ``probe_sql``, which tells from the leading rows whether that is worth trying."""
 
     name: str
     kind: str
@@ -47,6 +57,8 @@ class RowCheck:
     examples_sql: str = ""
     settles_on: str | None = None
     settle_args: tuple[object, ...] = ()
+    sorted_sql: str | None = None
+    probe_sql: str | None = None
 
     def examples(self, limit: int) -> str:
         base = self.examples_sql or f"SELECT * FROM {TABLE} WHERE {self.predicate}"
@@ -62,9 +74,14 @@ class Suite:
 
 
 def compile_suite(
-    config: SourceConfig, schema: dict[str, str], kinds: dict[str, str], now: datetime
+    config: SourceConfig,
+    schema: dict[str, str],
+    kinds: dict[str, str],
+    now: datetime,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> Suite:
-    """The row checks and immediate findings for a batch with ``schema`` (name -> type)."""
+    """The row checks and immediate findings for a batch with ``schema`` (name -> type);
+    ``con`` (the batch's connection) is where rules are tried on a row of nulls."""
     checks: list[RowCheck] = []
     findings: list[Finding] = list(_extra_columns(config, schema))
     for name, spec in _column_specs(config).items():
@@ -73,12 +90,13 @@ def compile_suite(
             continue
         found, row = _type_check(name, spec, schema[name], kinds[name])
         findings += found
-        checks += row + _column_checks(name, spec, _typed(name, spec, kinds[name]), now)
+        typed = _typed(name, spec, kinds[name])
+        checks += row + _column_checks(name, spec, typed, kinds[name], now)
     if len(config.keys) > 1 and all(k in schema for k in config.keys):
         checks.append(_unique_key(config.keys, config.checks.columns))
     for rule in config.checks.rules:
         try:
-            checks.append(_rule(rule, schema))
+            checks.append(_rule(rule, schema, con))
         except RuleError as error:
             findings.append(_broken(f"rule:{rule.name}", "rule", rule.severity, str(error)))
     ordered = config.checks.ordered
@@ -89,14 +107,19 @@ def compile_suite(
     return Suite(tuple(checks), tuple(findings))
 
 
-def _rule(rule: RuleCheck, schema: dict[str, str]) -> RowCheck:
-    predicate = f"NOT coalesce(({to_sql(rule.expr, schema)}), TRUE)"
+def _rule(
+    rule: RuleCheck, schema: dict[str, str], con: duckdb.DuckDBPyConnection | None
+) -> RowCheck:
+    predicate = f"NOT coalesce(({to_sql(rule.expr, schema, con)}), TRUE)"
     describe = f"rule {rule.expr!r} is false"
-    return RowCheck(f"rule:{rule.name}", "rule", rule.severity, describe, predicate=predicate)
+    return RowCheck(f"rule:{rule.name}", "rule", rule.severity, describe, predicate=predicate,
+                    settles_on="rule", settle_args=(rule.expr,))  # fmt: skip
 
 
 def settle(check: RowCheck, profile: Profile) -> int | None:
     """The violation count if the profile alone decides it, else None."""
+    if check.settles_on == "rule":
+        return 0 if never_false(str(check.settle_args[0]), _bounds(profile)) else None
     column = profile.column(check.column) if check.column else None
     if column is None or check.settles_on is None:
         return None
@@ -110,6 +133,11 @@ def settle(check: RowCheck, profile: Profile) -> int | None:
         newest = column.max
         return 0 if newest is None or str(newest) <= str(check.settle_args[0]) else None
     return None
+
+
+def _bounds(profile: Profile) -> dict[str, tuple[str, object, object]]:
+    """Each column's DuckDB type, min and max (None where unknown)."""
+    return {c.name: (c.type, c.min, c.max) for c in profile.columns}
 
 
 def _within(low: object, high: object, bounds: tuple[object, ...]) -> bool:
@@ -205,7 +233,9 @@ def _type_check(
     ], []
 
 
-def _column_checks(name: str, spec: ColumnCheck, typed: str, now: datetime) -> list[RowCheck]:
+def _column_checks(
+    name: str, spec: ColumnCheck, typed: str, kind: str, now: datetime
+) -> list[RowCheck]:
     col, severity = quote(name), spec.severity
 
     def check(kind: str, describe: str, predicate: str, *args: object) -> RowCheck:
@@ -233,7 +263,7 @@ def _column_checks(name: str, spec: ColumnCheck, typed: str, now: datetime) -> l
         predicate = f"NOT regexp_full_match({col}::VARCHAR, {sql_literal(spec.regex)})"
         checks.append(check("regex", f"{name} does not match {spec.regex!r}", predicate))
     if spec.unique:
-        checks.append(_unique(name, severity))
+        checks.append(_unique(name, severity, kind))
     if spec.not_future:
         stamp = now.isoformat()
         predicate = f"{typed} > {sql_literal(stamp)}::TIMESTAMP"
@@ -241,10 +271,30 @@ def _column_checks(name: str, spec: ColumnCheck, typed: str, now: datetime) -> l
     return checks
 
 
-def _unique(name: str, severity: Severity) -> RowCheck:
+def _unique(name: str, severity: Severity, kind: str) -> RowCheck:
     """Duplicates beyond the first copy, counted together with up to 20 repeated values
-    (one GROUP BY); the examples are then the rows holding those values."""
+    (one GROUP BY); the examples are then the rows holding those values.
+
+    A column that arrives sorted (ids, times) is counted without the GROUP BY: in arrival
+    order its repeats are neighbours, so one streaming pass counts the rows equal to the
+    row before them, and the 20 smallest repeated values are the first 20 runs. The pass
+    also counts the rows smaller than the row before; if there is any, the column is not
+    sorted and the GROUP BY counts instead."""
     col = quote(name)
+    streamed = sorted_sql = probe_sql = None
+    if kind in _SORTABLE:
+        streamed = (
+            f"SELECT {col} AS v, lag({col}) OVER () AS p, lag({col}, 2) OVER () AS pp "
+            f"FROM {{}} WHERE {col} IS NOT NULL"
+        )
+        first = "v = p AND (pp IS NULL OR pp <> v)"  # the first repeat of each run
+        sorted_sql = (
+            f"SELECT count(*) FILTER (WHERE v < p), count(*) FILTER (WHERE v = p), "
+            f"CAST(min(v, 20) FILTER (WHERE {first}) AS VARCHAR[]) "
+            f"FROM ({streamed.format(TABLE)})"
+        )
+        head = f"(SELECT {col} FROM {TABLE} LIMIT {_PROBE_ROWS})"
+        probe_sql = f"SELECT count(*) FILTER (WHERE v < p) FROM ({streamed.format(head)})"
     repeated = (
         f"SELECT {col} AS v, count(*) AS n FROM {TABLE} WHERE {col} IS NOT NULL "
         f"GROUP BY {col} HAVING count(*) > 1"
@@ -254,7 +304,8 @@ def _unique(name: str, severity: Severity) -> RowCheck:
         f"SELECT * FROM {TABLE} WHERE {col}::VARCHAR IN (SELECT unnest($keys)) ORDER BY {col}"
     )
     return RowCheck(f"{name}.unique", "unique", severity, f"{name} has duplicate values", name,
-                    count_sql=count, examples_sql=examples)  # fmt: skip
+                    count_sql=count, examples_sql=examples, sorted_sql=sorted_sql,
+                    probe_sql=probe_sql)  # fmt: skip
 
 
 def _ordered(
@@ -270,6 +321,9 @@ def _ordered(
     lagged = f"SELECT *, {previous} AS {quote('previous_' + by)} FROM {TABLE}"
     predicate = f"{quote(by)} < {quote('previous_' + by)}"
     count = f"SELECT count(*) FILTER (WHERE {predicate}) FROM ({lagged})"
+    if within is None:  # an empty OVER () streams the table in arrival order: no sort
+        streamed = f"SELECT {quote(by)} AS v, lag({quote(by)}) OVER () AS p FROM {TABLE}"
+        count = f"SELECT count(*) FILTER (WHERE v < p) FROM ({streamed})"
     describe = f"{by} goes backwards" + (f" within a {within}" if within else "")
     check = RowCheck(
         name,

@@ -6,7 +6,8 @@ categories and a distinct-count estimate per column, in a few vectorised DuckDB 
 2. Quantile sketches of numeric columns from a seeded 2% Bernoulli sample (the whole
    batch below ``SAMPLE_FROM`` rows).
 3. Text and integer columns are triaged on their leading ``TRIAGE_ROWS`` rows: few-valued
-   ones get exact category counts (``histogram``), many-valued ones a HyperLogLog
+   ones get exact category counts (a GROUP BY over several such columns at once, summed
+   per column), many-valued ones a HyperLogLog
    estimate, so memory stays bounded however many distinct values a column holds. (A
    column whose head shows at most ``TOP_LIMIT`` values but whose tail is long still gets
    an exact distinct count and an empty top list.) Floats get no estimate (``-1``).
@@ -20,7 +21,7 @@ from typing import Any
 from keel.data.batch import TABLE, Batch, jsonable, kind_of, quote
 from keel.data.model import QUANTILES, ColumnProfile, Profile
 
-__all__ = ["SAMPLE_FROM", "TOP_LIMIT", "TRIAGE_ROWS", "profile"]
+__all__ = ["COMBINATIONS", "SAMPLE_FROM", "TOP_LIMIT", "TRIAGE_ROWS", "profile"]
 
 TOP_LIMIT = 50
 """Columns with at most this many distinct values get exact category counts."""
@@ -28,6 +29,9 @@ SAMPLE_FROM = 50_000
 """Batches with more rows take their quantile sketch from a 2% sample."""
 TRIAGE_ROWS = 20_000
 """Rows read to tell few-valued columns (exact counts) from many-valued ones (HLL)."""
+COMBINATIONS = 4_096
+"""Few-valued columns are counted together while their heads' value combinations stay
+under this many (one GROUP BY over several columns instead of one hash per column)."""
 
 _NUMERIC = ("int", "float")
 _TEMPORAL = ("date", "timestamp")
@@ -128,16 +132,52 @@ def _with_cardinality(batch: Batch, columns: list[ColumnProfile]) -> list[Column
         return columns
     head = ", ".join(f"approx_count_distinct({quote(c.name)})" for c in counted)
     seen = batch.con.execute(f"SELECT {head} FROM (FROM {TABLE} LIMIT {TRIAGE_ROWS})").fetchone()
-    few = [c for c, n in zip(counted, seen or (), strict=True) if n <= TOP_LIMIT]
+    estimates = dict(zip((c.name for c in counted), seen or (), strict=True))
+    few = [c for c in counted if estimates[c.name] <= TOP_LIMIT]
     many = [c for c in counted if c not in few]
     done: dict[str, ColumnProfile] = {}
-    for group, aggregate in ((few, "histogram({}::VARCHAR)"), (many, "approx_count_distinct({})")):
-        if not group:
-            continue
-        selects = ", ".join(aggregate.format(quote(c.name)) for c in group)
+    for group in _combined(few, estimates):
+        done.update({c.name: _cardinality(c, v) for c, v in _category_counts(batch, group)})
+    if many:
+        selects = ", ".join(f"approx_count_distinct({quote(c.name)})" for c in many)
         found = batch.con.execute(f"SELECT {selects} FROM {TABLE}").fetchone() or ()
-        done.update({c.name: _cardinality(c, v) for c, v in zip(group, found, strict=True)})
+        done.update({c.name: _cardinality(c, v) for c, v in zip(many, found, strict=True)})
     return [done.get(c.name, c) for c in columns]
+
+
+def _combined(few: list[ColumnProfile], estimates: dict[str, int]) -> list[list[ColumnProfile]]:
+    """Few-valued columns grouped so each group's combinations of values stay under
+    ``COMBINATIONS`` by the head's estimates."""
+    groups: list[list[ColumnProfile]] = []
+    product = COMBINATIONS + 1
+    for column in few:
+        size = max(int(estimates[column.name]), 1)
+        if product * size > COMBINATIONS:
+            groups.append([])
+            product = 1
+        groups[-1].append(column)
+        product *= size
+    return groups
+
+
+def _category_counts(
+    batch: Batch, group: list[ColumnProfile]
+) -> list[tuple[ColumnProfile, dict[str, int]]]:
+    """Each column's count per value (text, as ``histogram(col::VARCHAR)`` has it), from
+    one GROUP BY over the group's columns together (one hash of the row's values, not one
+    per column) whose combinations are then summed per column inside DuckDB."""
+    names = [quote(c.name) for c in group]
+    combos = f"SELECT {', '.join(names)}, count(*) AS n FROM {TABLE} GROUP BY ALL"
+    per_column = " UNION ALL ".join(
+        f"SELECT {i} AS k, {name}::VARCHAR AS v, sum(n)::BIGINT AS n FROM combos "
+        f"WHERE {name} IS NOT NULL GROUP BY {name}"
+        for i, name in enumerate(names)
+    )
+    sql = f"WITH combos AS MATERIALIZED ({combos}) {per_column}"
+    counts: list[dict[str, int]] = [{} for _ in group]
+    for k, value, n in batch.con.execute(sql).fetchall():
+        counts[k][value] = int(n)
+    return list(zip(group, counts, strict=True))
 
 
 def _cardinality(column: ColumnProfile, value: Any) -> ColumnProfile:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from keel.data.batch import TABLE, Batch, quote, records
 from keel.data.checks import RowCheck, compile_suite, settle
@@ -23,6 +24,8 @@ __all__ = ["EXAMPLES", "Context", "profile_findings", "validate"]
 
 EXAMPLES = 20
 """Failing rows kept per failing check."""
+_CHEAP = ("not_null", "range", "allowed", "not_future")
+"""Kinds whose predicate is cheap to evaluate again to find failing rows."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ def validate(
 ) -> Report:
     """Run every check of ``config`` on ``batch``; the report lists one finding per check."""
     kinds = {c.name: c.kind for c in profile.columns}
-    suite = compile_suite(config, profile.schema, kinds, context.now)
+    suite = compile_suite(config, profile.schema, kinds, context.now, batch.con)
     row_checks = list(suite.row_checks)
     findings = list(suite.findings) + profile_findings(config, profile, context.now)
     for spec in config.checks.references:
@@ -137,30 +140,118 @@ def _run(batch: Batch, checks: list[RowCheck], profile: Profile) -> list[Finding
         if known is not None:
             counts[check.name] = known
         elif check.count_sql is not None:
-            row = batch.con.execute(check.count_sql).fetchone() or (0,)
-            counts[check.name] = int(row[0] or 0)
-            keys[check.name] = list(row[1] or []) if len(row) > 1 else []
+            counts[check.name], keys[check.name] = _count_own(batch, check)
         else:
             shared.append(check)
-    counts.update(_count_shared(batch, shared))
-    return [_judge(batch, c, counts[c.name], keys.get(c.name, [])) for c in checks]
+    shared_counts, first_rows = _count_shared(batch, shared)
+    counts.update(shared_counts)
+    found = _rows_at(batch, sorted({r for rows in first_rows.values() for r in rows}))
+    shown = {name: tuple(found[r] for r in rows) for name, rows in first_rows.items()}
+    plain = [
+        (c, min(EXAMPLES, counts[c.name]))
+        for c in checks
+        if counts[c.name] and c.name not in shown and c.predicate and not c.examples_sql
+    ]
+    shown.update(_first_rows(batch, plain))
+    return [
+        _judge(batch, c, counts[c.name], keys.get(c.name, []), shown.get(c.name)) for c in checks
+    ]
 
 
-def _count_shared(batch: Batch, checks: list[RowCheck]) -> dict[str, int]:
+def _count_own(batch: Batch, check: RowCheck) -> tuple[int, list[str]]:
+    """Violations and repeated keys of a check with its own query; a uniqueness check
+    streams its column when the leading rows arrive sorted, and groups if it is not."""
+    streamed, probe = check.sorted_sql, check.probe_sql
+    if streamed is not None and probe is not None and not batch.scalar(probe):
+        backwards, repeats, listed = batch.con.execute(streamed).fetchone() or (1, 0, [])
+        if not backwards:
+            return int(repeats or 0), list(listed or [])
+    assert check.count_sql is not None
+    row = batch.con.execute(check.count_sql).fetchone() or (0,)
+    return int(row[0] or 0), list(row[1] or []) if len(row) > 1 else []
+
+
+def _count_shared(
+    batch: Batch, checks: list[RowCheck]
+) -> tuple[dict[str, int], dict[str, list[int]]]:
+    """One pass counting every shared check; each predicate is evaluated once, into a
+    column. Checks whose predicate is dear to evaluate again (a regex, a rule, a
+    reference, a cast) also keep their first ``EXAMPLES`` failing row ids; the cheap ones
+    find their examples afterwards with a LIMIT query, which stops at the first few."""
     if not checks:
+        return {}, {}
+    if any(name.lower() == "rowid" for name in batch.schema):  # shadows DuckDB's row id
+        counts = {c.name: int(n) for c, n in zip(checks, _counts(batch, checks), strict=True)}
+        return counts, {}
+    flags = ", ".join(f"({c.predicate}) AS f{i}" for i, c in enumerate(checks))
+    kept = [i for i, c in enumerate(checks) if c.kind not in _CHEAP]
+    selects = [f"count_if(f{i})" for i in range(len(checks))]
+    selects += [f"min(r, {EXAMPLES}) FILTER (WHERE f{i})" for i in kept]
+    sql = f"SELECT {', '.join(selects)} FROM (SELECT rowid AS r, {flags} FROM {TABLE})"
+    row = batch.con.execute(sql).fetchone() or ()
+    counts = {c.name: int(row[i]) for i, c in enumerate(checks)}
+    first = {
+        checks[i].name: list(rows) for i, rows in zip(kept, row[len(checks) :], strict=True) if rows
+    }
+    return counts, first
+
+
+def _counts(batch: Batch, checks: list[RowCheck]) -> tuple[Any, ...]:
+    selects = ", ".join(f"count_if({c.predicate})" for c in checks)
+    return batch.con.execute(f"SELECT {selects} FROM {TABLE}").fetchone() or ()
+
+
+def _first_rows(
+    batch: Batch, wanted: list[tuple[RowCheck, int]]
+) -> dict[str, tuple[dict[str, Any], ...]]:
+    """The first failing rows of each check, in arrival order, from one query: a LIMIT
+    per check (each stops at its first rows), tagged with the check and the row id."""
+    schema = batch.schema
+    if len(wanted) < 2 or any(name.lower() == "rowid" for name in schema):
+        return {}  # each check runs its own LIMIT query
+    tag = row = "keel_example"
+    while tag in schema or row in schema or tag == row:
+        tag, row = tag + "_check", row + "_row"
+    parts = [
+        f"(SELECT {i} AS {tag}, rowid AS {row}, * FROM {TABLE} WHERE {c.predicate} LIMIT {k})"
+        for i, (c, k) in enumerate(wanted)
+    ]
+    found: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(wanted))}
+    for record in batch.records(" UNION ALL ".join(parts) + f" ORDER BY {tag}, {row}"):
+        check = record.pop(tag)
+        record.pop(row)
+        found[check].append(record)
+    return {c.name: tuple(found[i]) for i, (c, _) in enumerate(wanted)}
+
+
+def _rows_at(batch: Batch, rowids: list[int]) -> dict[int, dict[str, Any]]:
+    """The rows with these row ids (all present), in one pass."""
+    if not rowids:
         return {}
-    selects = ", ".join(f"count(*) FILTER (WHERE {c.predicate})" for c in checks)
-    row = batch.con.execute(f"SELECT {selects} FROM {TABLE}").fetchone() or ()
-    return {c.name: int(n) for c, n in zip(checks, row, strict=True)}
+    listed = ", ".join(str(int(r)) for r in rowids)
+    within = f"rowid BETWEEN {int(rowids[0])} AND {int(rowids[-1])}"  # skips row groups
+    found = batch.records(
+        f"SELECT * FROM {TABLE} WHERE {within} AND rowid IN ({listed}) ORDER BY rowid"
+    )
+    return dict(zip(rowids, found, strict=True))
 
 
-def _judge(batch: Batch, check: RowCheck, violations: int, keys: list[str]) -> Finding:
+def _judge(
+    batch: Batch,
+    check: RowCheck,
+    violations: int,
+    keys: list[str],
+    shown: tuple[dict[str, Any], ...] | None,
+) -> Finding:
+    """The finding; ``shown`` holds the failing rows when the shared pass found them."""
     if violations == 0:
         return Finding(check.name, check.kind, check.severity, "pass", "ok", check.column, rows=0)
-    # Stop reading as soon as every violating row is found (duplicates show every copy).
-    sql = check.examples(EXAMPLES if check.kind == "unique" else min(EXAMPLES, violations))
-    cursor = batch.con.execute(sql, {"keys": keys}) if "$keys" in sql else batch.con.execute(sql)
-    examples = tuple(records(cursor))
+    examples = shown
+    if examples is None:
+        # Stop reading as soon as every violating row is found (duplicates show every copy).
+        sql = check.examples(EXAMPLES if check.kind == "unique" else min(EXAMPLES, violations))
+        params = {"keys": keys} if "$keys" in sql else None
+        examples = tuple(records(batch.con.execute(sql, params)))
     rows = "row" if violations == 1 else "rows"
     message = f"{violations} {rows}: {check.describe}"
     return Finding(
