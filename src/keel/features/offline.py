@@ -158,7 +158,7 @@ class OfflineStore:
         """The snapshot computed by entity-hash partitions on ``engine``; the same blob."""
         from keel.features.cluster import SnapshotJob, partition_count, snapshot_parts
 
-        files = tuple(str(self.project.artifacts.local_path(v.artifact)) for v in versions)
+        files = tuple(str(path) for path in _source_files(self.project, versions))
         partitions = partition_count(sum(v.rows for v in versions), self._compute_settings())
         job = SnapshotJob(view, files, until, partitions)
         with tempfile.TemporaryDirectory() as folder:
@@ -175,9 +175,12 @@ class OfflineStore:
         return self.project.config.compute or ComputeConfig()
 
     def _versions(self, source: str) -> list[Any]:
+        """The versions whose rows make up ``source`` (a partitioned source's newest
+        manifest stands for every version before it)."""
         from keel.data import Catalog
+        from keel.data.access import table_versions
 
-        versions = Catalog(self.project.store).versions(source)
+        versions = table_versions(Catalog(self.project.store).versions(source), None, False)
         if not versions:
             raise FeatureError(
                 f"source '{source}' has no ingested data yet; run `keel ingest --source {source}`"
@@ -360,10 +363,21 @@ def _duckdb() -> Iterator[Any]:
 
 def _register_source(con: Any, project: Project, source: str, versions: list[Any]) -> None:
     parts = []
-    for ordinal, version in enumerate(versions):
-        path = project.artifacts.local_path(version.artifact)
+    for ordinal, path in enumerate(_source_files(project, versions)):
         parts.append(
             f"SELECT *, {ordinal} * 10000000000 + file_row_number AS _keel_seq "
             f"FROM read_parquet({path_literal(path)}, file_row_number = true)"
         )
     con.execute(f"CREATE VIEW src AS {' UNION ALL BY NAME '.join(parts)}")
+
+
+def _source_files(project: Project, versions: list[Any]) -> list[Path]:
+    """The Parquet files of ``versions`` in row order: one per plain version, one per
+    partition of a manifest version."""
+    from keel.data.access import version_digests
+
+    return [
+        project.artifacts.local_path(digest)
+        for version in versions
+        for digest in version_digests(project.artifacts, version)
+    ]
