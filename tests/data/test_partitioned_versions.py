@@ -231,3 +231,20 @@ def test_a_plain_ingest_after_a_manifest_checks_keys_against_its_partitions(
     assert run["status"] == "quarantined", run
     (finding,) = [f for f in run["report"]["findings"] if f["check"] == "order_id.unique_history"]
     assert finding["violations"] == table(shop)["order_id"].nunique() == 240
+
+
+def test_upsert_on_a_partitioned_source_is_the_newest_manifest_whole(shop: Path) -> None:
+    """With ``key_policy: upsert``, a key whose file left the folder is gone from the
+    source's rows (the newest manifest is the whole table; upserting older versions' rows
+    would keep it): the rows are a.parquet and c.parquet as pandas reads them."""
+    config = (shop / "keel.yaml").read_text()
+    (shop / "keel.yaml").write_text(
+        config.replace("key: order_id", "key: order_id\n    key_policy: upsert")
+    )
+    ingest(shop)
+    (shop / "data" / "orders" / "b.parquet").unlink()
+    ingest(shop)
+    with Project.open(shop) as project:
+        published = read_published(project, "orders")
+    same_rows(published.frame, table(shop))
+    assert len(published.frame) == 100 + 60
