@@ -13,9 +13,13 @@ category) and differ only in ``compute:``. Each runs, as subprocesses::
     keel train
     keel deploy 1 --reason "first model"
     keel predict --batch events --out scored.parquet
-    keel predict --batch data/heldout/ --out heldout.parquet
 
+and then each project's server answers ``/v1/predict`` over real HTTP for held-out rows.
 Every expected number comes from pandas, NumPy or scikit-learn reading the files.
+
+About 4-5 minutes at a load average of 15-17 on the shared test machine, where one ``keel``
+command takes 10-20 s to start and run (hence the long timeout); the two projects' stories
+run side by side.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ CATEGORIES = [f"k{i:02d}" for i in range(40)]
 WEIGHTS = 1 / np.arange(1, 41) ** 1.5  # a long tail: k00 is common, k39 rare
 FILES = {"a": (0, 300), "b": (300, 250), "c": (550, 200), "d": (750, 250)}
 CUSTOMERS = 60
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 FEATURES = """\
 from keel.features import FeatureView
@@ -137,10 +142,8 @@ def config(compute: dict[str, Any]) -> dict[str, Any]:
 def project(root: Path, compute: dict[str, Any]) -> Path:
     """A project with the four event files, a held-out folder and label events."""
     (root / "data" / "events").mkdir(parents=True)
-    (root / "data" / "heldout").mkdir()
     for name, (start, rows) in FILES.items():
         events(start, rows).to_parquet(root / "data" / "events" / f"{name}.parquet", index=False)
-    heldout().drop(columns="label").to_parquet(root / "data" / "heldout" / "h.parquet")
     labels().to_csv(root / "labels.csv", index=False)
     (root / "features.py").write_text(FEATURES)
     (root / "keel.yaml").write_text(yaml.safe_dump(config(compute), sort_keys=False))
@@ -191,7 +194,6 @@ class Story:
     trained: dict[str, Any]
     scored: dict[str, Any]
     scored_rows: pd.DataFrame
-    heldout_rows: pd.DataFrame
 
 
 def run_story(root: Path) -> Story:
@@ -202,10 +204,9 @@ def run_story(root: Path) -> Story:
     trained = keel(root, "train")
     keel(root, "deploy", "1", "--reason", "first model")
     scored = keel(root, "predict", "--batch", "events", "--out", "scored.parquet")
-    keel(root, "predict", "--batch", "data/heldout/", "--out", "heldout.parquet")
     return Story(
         root, ingested, validated, pd.read_parquet(root / "set.parquet"), trained, scored,
-        pd.read_parquet(root / "scored.parquet"), pd.read_parquet(root / "heldout.parquet"),
+        pd.read_parquet(root / "scored.parquet"),
     )  # fmt: skip
 
 
@@ -218,6 +219,21 @@ def stories(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> tuple
         local = pool.submit(run_story, project(base / "local", {"engine": "local"}))
         remote = pool.submit(run_story, project(base / "dask", dask))
         return local.result(), remote.result()
+
+
+def served(root: Path, rows: pd.DataFrame) -> list[dict[str, Any]]:
+    """The production model's answers to ``rows`` from ``/v1/predict`` over real HTTP."""
+    with Project.open(root) as opened:
+        key = create_key(opened, "predict")
+        instances = json.loads(rows.to_json(orient="records", date_format="iso"))
+        with over_http(create_app(opened)) as url:
+            answered = httpx.post(
+                f"{url}/v1/predict", json={"instances": instances},
+                headers={"Authorization": f"Bearer {key}"}, timeout=60,
+            )  # fmt: skip
+    assert answered.status_code == 200, answered.text
+    predictions: list[dict[str, Any]] = answered.json()["predictions"]
+    return predictions
 
 
 def finished(cluster: Cluster, name: str) -> int:
@@ -238,7 +254,6 @@ def findings(report: dict[str, Any]) -> list[tuple[str, str, Any]]:
     return sorted((f["check"], f["status"], f.get("violations")) for f in report["findings"])
 
 
-@pytest.mark.slow
 def test_the_data_version_and_its_findings_match(stories: tuple[Story, Story]) -> None:
     """Both engines publish one version of the 1,000 rows pandas reads, with the same
     findings; the amount range warning counts the rows pandas finds above 300."""
@@ -254,7 +269,6 @@ def test_the_data_version_and_its_findings_match(stories: tuple[Story, Story]) -
     assert sum(f["violations"] for f in ranged) == int((table["amount"] > 300).sum()) > 0
 
 
-@pytest.mark.slow
 def test_the_training_set_matches_row_for_row(stories: tuple[Story, Story]) -> None:
     """``keel features build-training-set`` gives the same rows on both engines (sorted,
     ``assert_frame_equal``), and the balances are pandas ``merge_asof``'s."""
@@ -274,18 +288,20 @@ def test_the_training_set_matches_row_for_row(stories: tuple[Story, Story]) -> N
     assert ours["balance"].isna().sum() == CUSTOMERS  # the labels before any event
 
 
-@pytest.mark.slow
 def test_the_booster_trained_on_the_cluster_predicts_as_the_local_one(
     stories: tuple[Story, Story], cluster: Cluster
 ) -> None:
     """Both models train on the same 1,000 rows (the dask project's read from the
     partitions by one task per file on the workers, and fitted through XGBoost's Dask
-    interface there) and score the 400 held-out rows closely: within 0.05 in
+    interface there) and answer ``/v1/predict`` for 400 held-out rows closely: within 0.05 in
     probability each, 0.01 on average, and ROC AUCs (scikit-learn) within 0.02.
 
-    Not equal: XGBoost on Dask builds its histogram cut points from per-worker quantile
-    sketches merged across the partitions, where the local fit sketches all rows at once,
-    so a split threshold can fall elsewhere between the same two values."""
+    Closeness is what XGBoost promises, not equality: on Dask each worker sketches the
+    quantiles of its own partitions and the sketches are merged, and the histograms are
+    summed across workers in another order, so with more distinct values than ``max_bin``
+    a split threshold (and the float sums) can differ from the one-process fit. On these
+    1,000 rows (few enough that the sketches are exact) the probabilities were identical
+    in every run we made, which the tolerances allow but do not require."""
     local, dask = stories
     with Project.open(dask.root) as opened:
         compute = Registry(opened.store).record(1)["compute"]
@@ -294,7 +310,8 @@ def test_the_booster_trained_on_the_cluster_predicts_as_the_local_one(
     for story in stories:
         assert story.trained["data"]["lineage"]["rows"] == 1000
     truth = heldout()["label"] == "yes"
-    ours, theirs = (s.heldout_rows["probability"].to_numpy(float) for s in (dask, local))
+    ours, theirs = (served(s.root, heldout().drop(columns="label")) for s in (dask, local))
+    ours, theirs = (np.array([p["probability"] for p in s], dtype=float) for s in (ours, theirs))
     assert len(ours) == len(truth) == 400
     assert np.abs(ours - theirs).max() < 0.05
     assert np.abs(ours - theirs).mean() < 0.01
@@ -302,7 +319,6 @@ def test_the_booster_trained_on_the_cluster_predicts_as_the_local_one(
     assert abs(auc_ours - auc_theirs) < 0.02 and auc_ours > 0.7
 
 
-@pytest.mark.slow
 def test_batch_scoring_gives_every_row_with_the_fields_of_v1_predict(
     stories: tuple[Story, Story],
 ) -> None:
@@ -310,21 +326,11 @@ def test_batch_scoring_gives_every_row_with_the_fields_of_v1_predict(
     has exactly the fields ``/v1/predict`` answers with over HTTP (plus nothing else)."""
     local, dask = stories
     table = the_table()
-    with Project.open(dask.root) as opened:
-        key = create_key(opened, "predict")
-        rows = table.drop(columns="label").head(3)
-        instances = json.loads(rows.to_json(orient="records", date_format="iso"))
-        with over_http(create_app(opened)) as url:
-            answered = httpx.post(
-                f"{url}/v1/predict", json={"instances": instances},
-                headers={"Authorization": f"Bearer {key}"}, timeout=60,
-            )  # fmt: skip
-    assert answered.status_code == 200, answered.text
-    served = answered.json()["predictions"]
-    fields = set(served[0])
+    answers = served(dask.root, table.drop(columns="label").head(3))
+    fields = set(answers[0])
     np.testing.assert_allclose(
         dask.scored_rows["probability"].head(3).to_numpy(float),
-        [p["probability"] for p in served],
+        [p["probability"] for p in answers],
         atol=1e-9,
     )
     for story in stories:
