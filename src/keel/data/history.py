@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from keel.data.access import parquet_path
+from keel.data.access import is_manifest, parquet_path, version_files
 from keel.data.batch import TABLE, Batch, key_present, key_sql, quote, records
 from keel.data.model import DataVersion, Finding, Severity
 from keel.store.artifacts import ArtifactStore
@@ -104,7 +104,7 @@ def _load_distinct(
     value, present = key_sql(columns), key_present(columns)
     wanted, known = key_sql(against), key_present(against)
     with ExitStack() as stack:
-        paths = [stack.enter_context(parquet_path(artifacts, _blob(v, columns))) for v in holding]
+        paths = [p for v in holding for p in _files(stack, artifacts, v, columns)]
         files = ", ".join(f"'{_literal(path)}'" for path in paths)
         batch.con.execute(
             f"CREATE OR REPLACE TABLE {table} AS SELECT DISTINCT {value} AS value "
@@ -128,6 +128,16 @@ def key_index(batch: Batch, keys: str | Sequence[str], path: Path) -> Path:
 
 def _columns(keys: str | Sequence[str]) -> tuple[str, ...]:
     return (keys,) if isinstance(keys, str) else tuple(keys)
+
+
+def _files(
+    stack: ExitStack, artifacts: ArtifactStore, version: DataVersion, columns: tuple[str, ...]
+) -> list[Path]:
+    """Local paths to read ``columns``' values of ``version`` from: every partition of a
+    manifest version, else the key index or the version's blob."""
+    if is_manifest(version):
+        return stack.enter_context(version_files(artifacts, version))
+    return [stack.enter_context(parquet_path(artifacts, _blob(version, columns)))]
 
 
 def _blob(version: DataVersion, keys: str | Sequence[str]) -> str:

@@ -121,7 +121,10 @@ class OfflineStore:
         if engine is not None:
             return self._compute_on(engine, view, versions, inputs, until)
         with ExitStack() as stack, _duckdb() as con:
-            paths = [stack.enter_context(self._local(v.artifact)) for v in versions]
+            paths = [
+                stack.enter_context(self._local(digest))
+                for digest in _source_digests(self.project, versions)
+            ]
             _register_source(con, paths)
             return self._compute(con, view, inputs, until)
 
@@ -160,7 +163,10 @@ class OfflineStore:
         from keel.data.remote import where_to_read
         from keel.features.cluster import SnapshotJob, partition_count, snapshot_parts
 
-        files = tuple(where_to_read(self.project.artifacts, v.artifact) for v in versions)
+        files = tuple(
+            where_to_read(self.project.artifacts, digest)
+            for digest in _source_digests(self.project, versions)
+        )
         partitions = partition_count(sum(v.rows for v in versions), self._compute_settings())
         job = SnapshotJob(view, files, until, partitions)
         with tempfile.TemporaryDirectory() as folder:
@@ -183,9 +189,12 @@ class OfflineStore:
         return self.project.config.compute or ComputeConfig()
 
     def _versions(self, source: str) -> list[Any]:
+        """The versions whose rows make up ``source`` (a partitioned source's newest
+        manifest stands for every version before it)."""
         from keel.data import Catalog
+        from keel.data.access import table_versions
 
-        versions = Catalog(self.project.store).versions(source)
+        versions = table_versions(Catalog(self.project.store).versions(source), None, False)
         if not versions:
             raise FeatureError(
                 f"source '{source}' has no ingested data yet; run `keel ingest --source {source}`"
@@ -374,3 +383,11 @@ def _register_source(con: Any, paths: list[Path]) -> None:
             f"FROM read_parquet({path_literal(path)}, file_row_number = true)"
         )
     con.execute(f"CREATE VIEW src AS {' UNION ALL BY NAME '.join(parts)}")
+
+
+def _source_digests(project: Project, versions: list[Any]) -> list[str]:
+    """The digests of the Parquet blobs of ``versions`` in row order: one per plain
+    version, one per partition of a manifest version."""
+    from keel.data.access import version_digests
+
+    return [digest for version in versions for digest in version_digests(project.artifacts, version)]

@@ -76,8 +76,16 @@ def score_frame(scorer: Scorer, frame: pd.DataFrame) -> Scored:
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as plain Python values, a missing value as None (what JSON gives the server)."""
+    """Rows as plain Python values, a missing value as None and a time as ISO 8601 text
+    (what JSON gives the server)."""
+    times = frame.select_dtypes(include=["datetime", "datetimetz"]).columns
+    if len(times):
+        frame = frame.assign(**{str(c): frame[c].map(_iso, na_action="ignore") for c in times})
     return list(frame.astype(object).where(frame.notna(), None).to_dict("records"))
+
+
+def _iso(moment: Any) -> str:
+    return str(moment.isoformat())
 
 
 def _score(served: ServedModel, actions: Any, instances: list[dict[str, Any]]) -> Scored:

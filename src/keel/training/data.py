@@ -12,7 +12,9 @@
   version; ``SOURCE@VERSION`` as of that version (an id or a prefix of at least 4
   characters, as ``keel data`` takes them); ``latest``: the one source keel.yaml declares.
   A file source's versions each hold only the files that were new, so its data as of a
-  version is every live version up to and including it (``keel.data.access``).
+  version is every live version up to and including it (``keel.data.access``); a
+  partitioned source's version (a manifest) is its whole table, its files read by DuckDB
+  here, or one per task on the workers with ``compute.engine: dask``.
 
 ``resolve_training_frame`` is the only function that knows these kinds; everything after
 it sees a ``TrainingFrame``: the rows, a reference that names them, their digest and, for
@@ -25,6 +27,8 @@ import hashlib
 import importlib
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +39,7 @@ from keel.schema import TrainingConfig
 if TYPE_CHECKING:
     import pandas as pd
 
+    from keel.compute.engine import Engine
     from keel.data.catalog import Catalog
     from keel.data.model import DataVersion
     from keel.project import Project
@@ -173,7 +178,8 @@ def _from_source(root: Path, source: str | None, version: str | None) -> Trainin
         name = source if source is not None else _only_source(project)
         _check_declared(project, name)
         upto = None if version is None else _version_of(Catalog(project.store), name, version)
-        published = read_published(project, name, upto)
+        with _engine(project, project.config.sources[name].partitioned) as engine:
+            published = read_published(project, name, upto, engine)
         timestamp = project.config.sources[name].timestamp
     if published.frame is None:
         raise TrainingDataError(
@@ -184,6 +190,23 @@ def _from_source(root: Path, source: str | None, version: str | None) -> Trainin
     lineage = _source_lineage(name, published.versions, frame, timestamp)
     ref = f"{name}@{published.versions[-1].short}"
     return TrainingFrame(frame, ref, frame_digest(frame), lineage)
+
+
+@contextmanager
+def _engine(project: Project, partitioned: bool) -> Iterator[Engine | None]:
+    """The Dask engine ``compute:`` names, to read a partitioned source's files on its
+    workers; None on the local engine or for another source (read in this process)."""
+    compute = project.config.compute
+    if not partitioned or compute is None or compute.engine == "local":
+        yield None
+        return
+    from keel.compute import open_engine
+
+    engine = open_engine(compute)
+    try:
+        yield engine
+    finally:
+        engine.close()
 
 
 def _source_lineage(
