@@ -390,4 +390,5 @@ def _source_digests(project: Project, versions: list[Any]) -> list[str]:
     version, one per partition of a manifest version."""
     from keel.data.access import version_digests
 
-    return [digest for version in versions for digest in version_digests(project.artifacts, version)]
+    artifacts = project.artifacts
+    return [digest for version in versions for digest in version_digests(artifacts, version)]
