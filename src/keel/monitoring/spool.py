@@ -74,7 +74,10 @@ def decode_frames(data: bytes) -> SpoolContents:
         start, end = offset + _HEADER.size, offset + _HEADER.size + length
         if length > _MAX_FRAME or end > len(data) or zlib.crc32(data[start:end]) != crc:
             break
-        payload = orjson.loads(data[start:end])
+        try:
+            payload = orjson.loads(data[start:end])
+        except orjson.JSONDecodeError:
+            break  # a checksum that matches garbage: not a frame this module wrote
         if isinstance(payload, list):
             records.extend(payload)
         else:
