@@ -230,7 +230,7 @@ class PredictionLog:
                 done.append(result)
         if self.shipped is not None and not own:
             try:
-                keys = self.shipped.keys()
+                keys = self.shipped.list_keys()
             except Exception as error:
                 self._upload_failed(error)
                 return _total(done, pending=len(failed), error=str(error))

@@ -18,6 +18,7 @@ one line with a count per interval, then the recovery.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -90,7 +91,7 @@ class SpoolDrop:
             self._remote(lambda: fs.mv(tmp, key))
         return key
 
-    def keys(self) -> list[str]:
+    def list_keys(self) -> list[str]:
         """Every shipped spool file's key, oldest spool first (names start with the time)."""
         if self._local:
             found = [str(path) for path in Path(self._root).glob("*/*.log")]
@@ -131,10 +132,8 @@ class SpoolDrop:
         fs = self._filesystem()
 
         def remove() -> None:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 fs.rm_file(key)
-            except FileNotFoundError:
-                pass
 
         self._remote(remove)
 
