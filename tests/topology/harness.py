@@ -72,7 +72,7 @@ serving:
   rule: '1 if tenure < 12 else 0'
   reload_interval: 200ms
   log_seal_every: 2s
-  log_roll: server  # each replica uploads its own segments: no other machine sees its spool
+  log_roll: ship  # each replica ships its sealed spools: no other machine sees its spool
   drain: {drain}
 monitoring: {{reference: reference.csv}}
 {storage}"""
