@@ -55,6 +55,7 @@ from keel.monitoring.segments import (
     Sketcher,
     fsync_dir,
     locations,
+    overlapping,
     read_segments,
     write_parquet,
 )
@@ -318,7 +319,9 @@ class PredictionLog:
         """Committed predictions as a DataFrame, by time, optionally only the last N."""
         import pandas as pd
 
-        paths = locations(self.segments(), self.store)
+        segments = self.segments()
+        chosen = overlapping(segments, start=start, end=end, last=last) or segments[-1:]
+        paths = locations(chosen, self.store)
         if not paths:
             return pd.DataFrame()
         return read_segments(paths, start=start, end=end, last=last)
