@@ -35,7 +35,10 @@ work it swings from one measurement to the next. The table also shows the CPU ti
 server process spent per answered request (user + system, from ``/proc``; Linux only),
 which other work on the machine moves far less: log on / off is given both ways, as the
 ratio of throughputs and as the ratio of CPU per request (off / on: the throughput ratio
-of a server that has its core to itself).
+of a server that has its core to itself). Work a server does in the background (rolling
+or shipping a sealed spool every ``log_seal_every``) can fall between its measurements,
+so CPU per request is also given over the whole run: all the CPU each server spent from
+before the first round to after the last, over all the requests it answered.
 
 uvicorn parses HTTP with httptools and runs uvloop when they are installed (``uvicorn[standard]``),
 else with the pure-Python h11 and asyncio, which cost more per request than all of Keel's
@@ -373,9 +376,17 @@ def measure_rounds(
     grows or fades during the run does not favour the servers measured first."""
     results: dict[tuple[int, str], list[dict[str, Any]]] = {name: [] for name in servers}
     order = list(servers.items())
+    started = {name: cpu_seconds(process.pid) for name, (_, _, process) in order}
     for round_ in range(rounds):
         for name, (port, requests_file, process) in order[:: -1 if round_ % 2 else 1]:
             results[name].append(measure(port, requests_file, concurrency, seconds, process.pid))
+    time.sleep(2.0)  # background work of the last round (a spool rolled, shipped) ends
+    for name, (_, _, process) in order:
+        ended, began = cpu_seconds(process.pid), started[name]
+        answered = sum(run["answered"] for run in results[name])
+        whole = None if ended is None or began is None else 1e6 * (ended - began) / answered
+        for run in results[name]:
+            run["cpu_us_all"] = whole
     return results
 
 
@@ -462,11 +473,17 @@ def report(
             continue
         logged = median(name, "rps") / median("keel, log off", "rps")
         cpu = median("keel, log off", "cpu_us") / median(name, "cpu_us")
+        whole = median("keel, log off", "cpu_us_all") / median(name, "cpu_us_all")
         which = "" if name == "keel" else f" ({name.removeprefix('keel, ')})"
         print(
             f"prediction log{which} on / off: {logged:.2f}x req/s; "
-            f"{cpu:.2f}x by CPU per request (off / on)"
+            f"{cpu:.2f}x by CPU per request (off / on); {whole:.2f}x by CPU per request "
+            "over the whole run"
         )
+    print(
+        "CPU us/req over the whole run (background work between rounds included): "
+        + "; ".join(f"{name} {median(name, 'cpu_us_all'):.0f}" for name in results)
+    )
     print("per round req/s: " + "; ".join(
         f"{name} " + ", ".join(f"{run['rps']:.0f}" for run in runs)
         for name, runs in results.items()
