@@ -7,8 +7,13 @@ pandas from the Parquet files themselves, not through Keel."""
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import socket
 import struct
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -187,3 +192,53 @@ def test_an_s3_outage_backs_off_and_is_logged_with_a_count(
     assert lines and "failing" in lines[0], lines
     assert len(lines) <= 5 and 3 <= failures <= 15, lines
     assert len(list((replica.folder / "spool").glob("*.log"))) == 1
+
+
+SHIPPING_WRITER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from keel.monitoring.log import PredictionLog
+    from keel.monitoring.shipping import SpoolDrop, SpoolShipper
+    from keel.serving.logwriter import ShippingLog
+
+    folder, drop = Path(sys.argv[1]), SpoolDrop(sys.argv[2])
+    log = ShippingLog(
+        lambda: PredictionLog(folder, sync=False, shipped=None),
+        0.05,
+        lambda root: SpoolShipper(root / "spool", drop, interval=0.02),
+    )
+    i = 0
+    while True:
+        (pid,) = log.append([{"inputs": {"i": i}, "output": i % 2}])
+        sys.stdout.write(pid + "\\n")  # acknowledged: in the spool
+        sys.stdout.flush()
+        i += 1
+    """
+)
+
+
+def test_a_replica_killed_while_shipping_ships_the_rest_after_a_restart(tmp_path: Path) -> None:
+    """kill -9 a process that appends, seals every 50 ms and ships as it goes; a new
+    shipper on the same spool folder (the restarted replica) ships what was left, and a
+    worker elsewhere rolls everything: every acknowledged id is in the segments exactly
+    once, counted with pandas from the Parquet files."""
+    artifacts = tmp_path / "artifacts"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [sys.executable, "-c", SHIPPING_WRITER, str(tmp_path / "replica"), str(artifacts)]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, env=env, text=True)
+    assert child.stdout is not None
+    acknowledged = [child.stdout.readline().strip() for _ in range(2000)]
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(timeout=10)
+    acknowledged += [line.strip() for line in child.stdout if line.endswith("\n")]
+    child.stdout.close()
+    shipped_before = len(SpoolDrop(str(artifacts)).list_keys())
+    store = ArtifactStore(artifacts)
+    SpoolShipper(tmp_path / "replica" / "spool", SpoolDrop.for_artifacts(store)).ship()
+    with _worker(tmp_path / "worker", store) as worker:
+        worker.flush()
+    logged = _segment_ids(artifacts)
+    assert shipped_before >= 1  # the killed process had shipped some spools itself
+    assert set(acknowledged) <= set(logged) and logged.is_unique
+    assert list((tmp_path / "replica" / "spool").glob("*.log")) == []
