@@ -960,8 +960,9 @@ class ServingConfig(Section):
         "the server only seals its spool and a `keel worker` on the same disk rolls it. "
         "ship: the server copies each sealed spool file as it is (no decoding) to the "
         "artifact store under spools/<host>/ and deletes it once the copy is confirmed; a "
-        "`keel worker` anywhere rolls the shipped files (use this when the worker runs on "
-        "another machine; throughput as with worker). server: the server rolls and uploads "
+        "`keel worker` anywhere rolls the shipped files, each counted once (use this when the "
+        "worker runs on another machine; throughput as with worker; while the store is down "
+        "the spool stays on disk and is retried with backoff). server: the server rolls and uploads "
         "its own segments in process (no worker needed; costs about a quarter of the "
         "serving core at 4,000 predictions/s).",
     )
