@@ -962,9 +962,9 @@ class ServingConfig(Section):
         "artifact store under spools/<host>/ and deletes it once the copy is confirmed; a "
         "`keel worker` anywhere rolls the shipped files, each counted once (use this when the "
         "worker runs on another machine; throughput as with worker; while the store is down "
-        "the spool stays on disk and is retried with backoff). server: the server rolls and uploads "
-        "its own segments in process (no worker needed; costs about a quarter of the "
-        "serving core at 4,000 predictions/s).",
+        "the spool stays on disk and is retried with backoff). server: the server rolls and "
+        "uploads its own segments in process (no worker needed; costs about a quarter of "
+        "the serving core at 4,000 predictions/s).",
     )
     log_seal_every: Duration = Field(
         timedelta(seconds=10),
