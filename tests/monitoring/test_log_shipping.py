@@ -228,7 +228,12 @@ def test_a_replica_killed_while_shipping_ships_the_rest_after_a_restart(tmp_path
     command = [sys.executable, "-c", SHIPPING_WRITER, str(tmp_path / "replica"), str(artifacts)]
     child = subprocess.Popen(command, stdout=subprocess.PIPE, env=env, text=True)
     assert child.stdout is not None
-    acknowledged = [child.stdout.readline().strip() for _ in range(2000)]
+    acknowledged: list[str] = []
+    deadline = time.monotonic() + 60
+    while len(acknowledged) < 2000 or (  # killed once it has shipped some spools itself
+        not SpoolDrop(str(artifacts)).list_keys() and time.monotonic() < deadline
+    ):
+        acknowledged += [child.stdout.readline().strip() for _ in range(100)]
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=10)
     acknowledged += [line.strip() for line in child.stdout if line.endswith("\n")]
