@@ -3,10 +3,11 @@
 Run from the repository root with the project's virtualenv active:
 
     python benchmarks/bench_serving.py [--seconds 5] [--rounds 3] [--concurrency 16] [--classes 2 5]
+        [--log-roll worker ship]
 
 The model is a LogisticRegression on 30 numeric features (two classes, or `--classes N`:
 then the log keeps every class's probability; `--classes 2 5` measures both in one run,
-side by side). For each model three servers run, each a single uvicorn process pinned to
+side by side). For each model these servers run, each a single uvicorn process pinned to
 CPU 0:
 
 - baseline: FastAPI, a pydantic model of the 30 fields, ``predict_proba`` on the row;
@@ -15,6 +16,11 @@ CPU 0:
   schema, per-key rate limiting (a limit high enough not to refuse), the prediction log
   (each answer in the spool file before its response leaves; fsync'd only with
   ``serving.log_fsync``) and Prometheus metrics all on; no response cache;
+  with ``--log-roll A B``, one such server per ``serving.log_roll`` value, side by side
+  (``worker``: the server only seals its spool; ``ship``: it also copies each sealed spool
+  file to the artifact store, here the project's local folder; ``server``: it rolls and
+  uploads Parquet segments itself); no worker runs, as on a replica whose worker is on
+  another machine;
 - keel, log off: the same with ``serving.log_predictions: false``.
 
 The load generator runs in its own process pinned to CPU 1: asyncio, ``--concurrency``
@@ -29,7 +35,10 @@ work it swings from one measurement to the next. The table also shows the CPU ti
 server process spent per answered request (user + system, from ``/proc``; Linux only),
 which other work on the machine moves far less: log on / off is given both ways, as the
 ratio of throughputs and as the ratio of CPU per request (off / on: the throughput ratio
-of a server that has its core to itself).
+of a server that has its core to itself). Work a server does in the background (rolling
+or shipping a sealed spool every ``log_seal_every``) can fall between its measurements,
+so CPU per request is also given over the whole run: all the CPU each server spent from
+before the first round to after the last, over all the requests it answered.
 
 uvicorn parses HTTP with httptools and runs uvloop when they are installed (``uvicorn[standard]``),
 else with the pure-Python h11 and asyncio, which cost more per request than all of Keel's
@@ -87,7 +96,9 @@ def build_model(folder: Path, classes: int = 2) -> Path:
     return path
 
 
-def build_project(folder: Path, model_path: Path, log: bool, classes: int = 2) -> tuple[Path, str]:
+def build_project(
+    folder: Path, model_path: Path, log: bool, classes: int = 2, roll: str | None = None
+) -> tuple[Path, str]:
     """A project whose production model is the benchmark model; returns (root, key)."""
     import warnings
 
@@ -101,6 +112,7 @@ def build_project(folder: Path, model_path: Path, log: bool, classes: int = 2) -
     serving = (
         "serving:\n  rate_limit: 10000000/minute\n  timeout_ms: 1000\n"
         f"  log_predictions: {'true' if log else 'false'}\n"
+        + (f"  log_roll: {roll}\n" if roll else "")
         + os.environ.get("KEEL_BENCH_SERVING", "")
     )
     (folder / "keel.yaml").write_text(f"name: bench\n{serving}")
@@ -311,6 +323,13 @@ def main() -> None:
     parser.add_argument(
         "--classes", type=int, nargs="+", default=[2], help="Classes of the model (one or more)."
     )
+    parser.add_argument(
+        "--log-roll",
+        nargs="+",
+        default=[],
+        choices=["worker", "ship", "server"],
+        help="Measure a logging server per serving.log_roll value (default: keel.yaml's).",
+    )
     args = parser.parse_args()
     if args.role == "baseline":
         serve_baseline(args.model, args.port)
@@ -319,10 +338,12 @@ def main() -> None:
         result = asyncio.run(drive(args.port, requests, args.concurrency, args.seconds))
         sys.stdout.write(json.dumps(result))
     else:
-        run(args.seconds, args.rounds, args.concurrency, args.classes)
+        run(args.seconds, args.rounds, args.concurrency, args.classes, args.log_roll)
 
 
-def run(seconds: float, rounds: int, concurrency: int, classes: list[int]) -> None:
+def run(
+    seconds: float, rounds: int, concurrency: int, classes: list[int], rolls: list[str]
+) -> None:
     sys.path.insert(0, str(REPO / "src"))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -333,7 +354,10 @@ def run(seconds: float, rounds: int, concurrency: int, classes: list[int]) -> No
                 model_folder = folder / f"{count}-classes"
                 model_folder.mkdir()
                 model_path = build_model(model_folder, count)
-                started = setup_servers(model_folder, model_path, port + 3 * index, count)
+                stride = 2 + max(1, len(rolls))
+                started = setup_servers(
+                    model_folder, model_path, port + stride * index, count, rolls
+                )
                 servers |= {(count, name): server for name, server in started.items()}
             results = measure_rounds(servers, rounds, concurrency, seconds)
         finally:
@@ -352,14 +376,26 @@ def measure_rounds(
     grows or fades during the run does not favour the servers measured first."""
     results: dict[tuple[int, str], list[dict[str, Any]]] = {name: [] for name in servers}
     order = list(servers.items())
+    started = {name: cpu_seconds(process.pid) for name, (_, _, process) in order}
     for round_ in range(rounds):
         for name, (port, requests_file, process) in order[:: -1 if round_ % 2 else 1]:
             results[name].append(measure(port, requests_file, concurrency, seconds, process.pid))
+    time.sleep(2.0)  # background work of the last round (a spool rolled, shipped) ends
+    for name, (_, _, process) in order:
+        ended, began = cpu_seconds(process.pid), started[name]
+        answered = sum(run["answered"] for run in results[name])
+        whole = None if ended is None or began is None else 1e6 * (ended - began) / answered
+        for run in results[name]:
+            run["cpu_us_all"] = whole
     return results
 
 
-def setup_servers(folder: Path, model_path: Path, port: int, classes: int = 2) -> dict[str, Server]:
-    """Start the three servers on ports ``port`` to ``port + 2``; stops them on failure."""
+def setup_servers(
+    folder: Path, model_path: Path, port: int, classes: int = 2, rolls: list[str] | None = None
+) -> dict[str, Server]:
+    """Start the servers on ports from ``port`` on: the baseline, keel with the log (one
+    per ``serving.log_roll`` value in ``rolls``), keel with the log off; stops them on
+    failure."""
     servers: dict[str, Server] = {}
     try:
         baseline = start(
@@ -367,8 +403,12 @@ def setup_servers(folder: Path, model_path: Path, port: int, classes: int = 2) -
              "--port", str(port)], cpu=0, log=folder / "baseline.log",
         )  # fmt: skip
         servers["baseline"] = (port, write_requests(folder, "baseline", "/predict", None), baseline)
-        for offset, (name, log) in enumerate([("keel", True), ("keel, log off", False)], start=1):
-            root, key = build_project(folder / f"project{offset}", model_path, log, classes)
+        logged = (
+            [(f"keel, {roll}", True, roll) for roll in rolls] if rolls else [("keel", True, None)]
+        )
+        kinds = [*logged, ("keel, log off", False, None)]
+        for offset, (name, log, roll) in enumerate(kinds, start=1):
+            root, key = build_project(folder / f"project{offset}", model_path, log, classes, roll)
             command = [sys.executable, "-m", "keel", "serve", "--project", str(root),
                        "--port", str(port + offset)]  # fmt: skip
             requests_file = write_requests(folder, f"keel{offset}", "/v1/predict", key)
@@ -412,6 +452,7 @@ def report(
         return statistics.median(values) if values else float("nan")
 
     print(f"single-row requests, concurrency {concurrency}, {seconds:g} s x {rounds} rounds")
+    print(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print(f"model: LogisticRegression, {classes} classes")
     print(f"HTTP stack (both servers): {http_stack()}")
     header = ("server", "req/s", "p50 ms", "p99 ms", "errors", "vs baseline", "CPU us/req")
@@ -427,9 +468,22 @@ def report(
             f"{name:<16}{rps:>10.0f}{median(name, 'p50_ms'):>10.2f}{median(name, 'p99_ms'):>10.2f}"
             f"{errors:>9}{rps / base:>12.2f}x{median(name, 'cpu_us'):>12.0f}"
         )
-    logged = median("keel", "rps") / median("keel, log off", "rps")
-    cpu = median("keel, log off", "cpu_us") / median("keel", "cpu_us")
-    print(f"prediction log on / off: {logged:.2f}x req/s; {cpu:.2f}x by CPU per request (off / on)")
+    for name in results:
+        if name in ("baseline", "keel, log off"):
+            continue
+        logged = median(name, "rps") / median("keel, log off", "rps")
+        cpu = median("keel, log off", "cpu_us") / median(name, "cpu_us")
+        whole = median("keel, log off", "cpu_us_all") / median(name, "cpu_us_all")
+        which = "" if name == "keel" else f" ({name.removeprefix('keel, ')})"
+        print(
+            f"prediction log{which} on / off: {logged:.2f}x req/s; "
+            f"{cpu:.2f}x by CPU per request (off / on); {whole:.2f}x by CPU per request "
+            "over the whole run"
+        )
+    print(
+        "CPU us/req over the whole run (background work between rounds included): "
+        + "; ".join(f"{name} {median(name, 'cpu_us_all'):.0f}" for name in results)
+    )
     print("per round req/s: " + "; ".join(
         f"{name} " + ", ".join(f"{run['rps']:.0f}" for run in runs)
         for name, runs in results.items()

@@ -30,6 +30,9 @@ UPWARD_EXCEPTIONS = {
     ("keel.monitoring.log", "keel.serving.outages"): (
         "the prediction log reports upload outages with the server's outage logger"
     ),
+    ("keel.monitoring.shipping", "keel.serving.outages"): (
+        "a replica's spool shipper reports upload outages with the server's outage logger"
+    ),
     ("keel.monitoring.gauges", "keel.delivery.metrics"): (
         "the worker's Grafana gauges show delivery measures beside monitoring's"
     ),

@@ -118,3 +118,37 @@ def test_a_failed_write_does_not_hide_later_appends(tmp_path: Path) -> None:
     contents = read_spool(path)
     assert [r["i"] for r in contents.records] == [0, 2]
     assert contents.dropped_bytes == 0
+
+
+def test_a_new_spool_file_is_locked_before_a_flusher_can_see_it(tmp_path: Path) -> None:
+    """A flusher (or shipper) that tries to lock the next spool file's name over and over
+    while a writer opens 1,000 new spool files: no writer is refused its own file's lock,
+    so no append fails for a flusher that looked at the wrong moment."""
+    import threading
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns as often as they can
+    stop = threading.Event()
+    target = [tmp_path / "0000.log"]
+
+    def flusher() -> None:
+        while not stop.is_set():
+            handle = try_lock(target[0])
+            if handle is not None:
+                handle.close()
+
+    thread = threading.Thread(target=flusher)
+    thread.start()
+    refused = 0
+    try:
+        for serial in range(1000):
+            target[0] = tmp_path / f"{serial:04d}.log"
+            try:
+                SpoolWriter(target[0], sync=False).close()
+            except BlockingIOError:
+                refused += 1
+    finally:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(previous)
+    assert refused == 0

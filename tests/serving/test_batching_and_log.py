@@ -273,3 +273,42 @@ def test_at_shutdown_a_server_rolls_only_its_own_spool(tmp_path: Any) -> None:
     with PredictionLog(folder) as reader:
         rolled = reader.read()["output"].tolist()
     assert (rolled, left) == ([3], 2)
+
+
+@pytest.mark.anyio
+async def test_with_log_roll_ship_the_server_ships_spools_and_a_worker_elsewhere_rolls_them(
+    project_dir: Any, tmp_path: Any
+) -> None:
+    """serving.log_roll: ship: the server rolls nothing (no segment is committed while it
+    runs or when it stops) and leaves no spool behind at shutdown; a worker with a folder
+    of its own, sharing only the stores, rolls what it shipped: every answer, once."""
+    from keel.monitoring.segments import ArtifactSegments
+    from keel.monitoring.shipping import SpoolDrop
+    from keel.monitoring.store_manifest import StoreManifest
+    from tests.serving.helpers import write_config
+
+    write_config(project_dir, "log_roll: ship\nlog_seal_every: 50ms\nrate_limit: 1000/second")
+    with Project.open(project_dir) as project:
+        key = create_key(project)
+        async with client(create_app(project, model=backend())) as c:
+            responses = []
+            for _ in range(6):
+                responses.append(
+                    await c.post("/v1/predict", json={"instance": GOOD}, headers=auth(key))
+                )
+                await asyncio.sleep(0.03)  # some answers in sealed spools, shipped meanwhile
+        manifest = StoreManifest(project.store)
+        committed_by_server = manifest.segments()
+        left = list((project.state_dir / "predictions" / "spool").glob("*.log"))
+        worker = PredictionLog(
+            tmp_path / "worker",
+            segments=ArtifactSegments(project.artifacts),
+            manifest=manifest,
+            shipped=SpoolDrop.for_artifacts(project.artifacts),
+        )
+        with worker:
+            worker.flush()
+            logged = worker.read()["prediction_id"].tolist()
+    ids = [r.json()["predictions"][0]["prediction_id"] for r in responses]
+    assert (committed_by_server, left) == ([], [])
+    assert sorted(logged) == sorted(ids)

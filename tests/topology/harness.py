@@ -72,7 +72,7 @@ serving:
   rule: '1 if tenure < 12 else 0'
   reload_interval: 200ms
   log_seal_every: 2s
-  log_roll: server  # each replica uploads its own segments: no other machine sees its spool
+  log_roll: ship  # each replica ships its sealed spools: no other machine sees its spool
   drain: {drain}
 monitoring: {{reference: reference.csv}}
 {storage}"""
@@ -466,10 +466,14 @@ class Topology:
         return missing
 
 
+SPOOLS = "spools"  # where replicas ship raw spool files (and spools-damaged/ beside it)
+
+
 class ShippedLog:
     """The prediction log's rows as stored in the bucket, read with pyarrow: every Parquet
     object under ``prefix`` with a ``prediction_id`` column (models and their samples are
-    other objects there, and are skipped). Objects
+    other objects there, and are skipped; so are the raw spool files the replicas ship
+    under ``spools/``, which the worker deletes once rolled). Objects
     are content-addressed, so each is read once and kept."""
 
     COLUMNS = ("prediction_id", "time", "model_version")
@@ -485,8 +489,9 @@ class ShippedLog:
 
         self.fs.invalidate_cache()  # s3fs checks each key against its cached listings
         for key in self.fs.find(self.prefix, refresh=True):
-            if key not in self._read:
-                self._read[key] = self._rows(self.fs.cat(key))
+            if key in self._read or f"{self.prefix}/{SPOOLS}" in key:
+                continue  # read already, or a raw spool file on its way to the worker
+            self._read[key] = self._rows(self.fs.cat(key))
         frames = [frame for frame in self._read.values() if frame is not None]
         if not frames:
             return pd.DataFrame(columns=list(self.COLUMNS))

@@ -7,6 +7,14 @@ the kernel's page cache, which a killed process cannot lose), so it is safe to a
 process's, after a crash) into a committed Parquet segment; opening a log and flushing is
 the replay after a restart.
 
+With ``serving.log_roll: ship`` replicas do not roll: they ship their sealed spool files
+as they are to ``<artifacts>/spools/<host>/`` (``keel.monitoring.shipping``), and
+``flush()`` here, in the worker, wherever it runs, fetches and rolls those too. A shipped
+file whose segment is already committed (shipped twice, or rolled by another worker) is
+deleted, not counted again; one that does not read to its end (a corrupt or truncated
+frame) has its intact records rolled, is named in a warning and in ``FlushResult.damaged``
+and is moved to ``spools-damaged/``, and the other files are rolled all the same.
+
 When the segment store (S3) or the manifest's database is down or refuses the upload,
 ``flush()`` keeps the spool files, logs the first failure and then one summary with a
 count per interval (not one line per attempt), and the next flush that gets through
@@ -16,6 +24,7 @@ attempts it took.
 Layout of the folder::
 
     spool/<id>.log           frames being written (locked) or waiting to be rolled
+    tmp/shipped/<id>.log     a shipped spool file fetched to be rolled (removed after)
     segments/<id>.parquet    rolled segments (unless they go to the artifact store)
     committed/<id>.json      commit markers: a segment counts only once this exists
     cache/<digest>.parquet   segments fetched from a remote artifact store (S3), verified
@@ -46,10 +55,12 @@ from keel.monitoring.segments import (
     Sketcher,
     fsync_dir,
     locations,
+    overlapping,
     read_segments,
     write_parquet,
 )
-from keel.monitoring.spool import SpoolWriter, read_spool, try_lock
+from keel.monitoring.shipping import SpoolDrop
+from keel.monitoring.spool import SpoolContents, SpoolWriter, read_spool, try_lock
 from keel.monitoring.wrap import logged
 
 if TYPE_CHECKING:
@@ -66,13 +77,15 @@ logger = logging.getLogger("keel.monitoring")
 @dataclass(frozen=True)
 class FlushResult:
     """What one flush did; ``pending`` spool files wait for the next one (the upload
-    failed with ``error``)."""
+    failed with ``error``); ``damaged`` names the shipped spool files that did not read
+    to their end (their intact records are rolled, the files set aside)."""
 
     segments: int
     rows: int
     dropped_bytes: int
     pending: int = 0
     error: str | None = None
+    damaged: tuple[str, ...] = ()
 
 
 class PredictionLog:
@@ -88,8 +101,10 @@ class PredictionLog:
         sketcher: Sketcher | None = None,
         clock: Callable[[], float] = time.time,
         outage_every_s: float | None = None,
+        shipped: SpoolDrop | None = None,
     ) -> None:
         self.folder = Path(folder)
+        self.shipped = shipped  # where replicas ship raw spool files, for flush() to roll
         self.store = segments or FolderSegments(self.folder / "segments")
         self.manifest = manifest or Manifest(self.folder / "committed")
         self._sync, self._sketcher, self._clock = sync, sketcher, clock
@@ -106,7 +121,9 @@ class PredictionLog:
     def for_project(cls, project: Project, **options: Any) -> PredictionLog:
         """The project's log: spool under ``.keel/predictions`` (or ``monitoring.log``),
         segments as artifacts committed in the metadata store (so every replica's segments
-        are seen from anywhere), each sketched on ``monitoring.reference`` when set."""
+        are seen from anywhere), each sketched on ``monitoring.reference`` when set; the
+        spool files replicas ship (``serving.log_roll: ship``) are rolled by ``flush()``
+        too, unless ``shipped=None`` is passed."""
         config = project.config.monitoring
         folder = project.root / config.log if config and config.log else None
         if "sketcher" not in options:
@@ -118,6 +135,7 @@ class PredictionLog:
         folder = folder or project.state_dir / "predictions"
         segments = ArtifactSegments(project.artifacts, cache=folder / "cache")
         options.setdefault("manifest", StoreManifest(project.store))
+        options.setdefault("shipped", SpoolDrop.for_artifacts(project.artifacts))
         return cls(folder, segments=segments, **options)
 
     # -- writing --------------------------------------------------------------------
@@ -177,8 +195,9 @@ class PredictionLog:
     # -- rolling --------------------------------------------------------------------
 
     def flush(self, *, own: bool = False) -> FlushResult:
-        """Seal this process's spool and roll every sealed spool file into a segment; with
-        ``own``, only the spool files this log wrote (other processes' are left to them).
+        """Seal this process's spool and roll every sealed spool file into a segment, then
+        every shipped one (see the module's docstring); with ``own``, only the spool files
+        this log wrote (other processes' and shipped ones are left to them).
 
         A file that cannot be rolled stays in the spool (``pending``) for the next flush
         and the others are still rolled; when the store is unreachable (every file after
@@ -210,6 +229,21 @@ class PredictionLog:
                 continue
             if result is not None:
                 done.append(result)
+        if self.shipped is not None and not own:
+            try:
+                keys = self.shipped.list_keys()
+            except Exception as error:
+                self._upload_failed(error)
+                return _total(done, pending=len(failed), error=str(error))
+            for index, key in enumerate(keys):
+                try:
+                    done.append(self._roll_shipped(self.shipped, key))
+                except Exception as error:
+                    self._upload_failed(error)
+                    if _unreachable(error):
+                        pending = len(failed) + len(keys) - index
+                        return _total(done, pending=pending, error=str(error))
+                    failed.append(error)
         if failed:
             return _total(done, pending=len(failed), error=str(failed[0]))
         if self._outage is not None:
@@ -235,6 +269,34 @@ class PredictionLog:
             handle.close()
         return result
 
+    def _roll_shipped(self, shipped: SpoolDrop, key: str) -> FlushResult:
+        """Roll one shipped spool file into a committed segment, then delete it; a file
+        already committed is only deleted; a damaged one is rolled as far as it reads and
+        set aside."""
+        name = key.rsplit("/", 1)[-1]
+        segment_id = name.removesuffix(".log")
+        if self.manifest.is_committed(segment_id):  # shipped twice, or rolled elsewhere
+            shipped.delete(key)
+            return FlushResult(segments=0, rows=0, dropped_bytes=0)
+        local = shipped.fetch(key, self.folder / "tmp" / "shipped" / name)
+        try:
+            contents = read_spool(local)
+            rows = _commit(segment_id, contents, self.folder, self.manifest, self.store,
+                           self._sketcher)  # fmt: skip
+        finally:
+            local.unlink(missing_ok=True)
+        if contents.dropped_bytes:
+            aside = shipped.set_aside(key)
+            logger.warning(
+                "shipped spool file %s is damaged: %d bytes after its %d intact records do not "
+                "read as frames (truncated or corrupt); the intact records are logged and the "
+                "file is kept as %s",
+                name, contents.dropped_bytes, len(contents.records), aside,
+            )  # fmt: skip
+            return FlushResult(1 if rows else 0, rows, contents.dropped_bytes, damaged=(name,))
+        shipped.delete(key)
+        return FlushResult(segments=1 if rows else 0, rows=rows, dropped_bytes=0)
+
     def start_flusher(self, interval: float = 5.0) -> None:
         """Flush in a background thread every ``interval`` seconds until ``close()``."""
         if self._flusher is None:
@@ -257,7 +319,9 @@ class PredictionLog:
         """Committed predictions as a DataFrame, by time, optionally only the last N."""
         import pandas as pd
 
-        paths = locations(self.segments(), self.store)
+        segments = self.segments()
+        chosen = overlapping(segments, start=start, end=end, last=last) or segments[-1:]
+        paths = locations(chosen, self.store)
         if not paths:
             return pd.DataFrame()
         return read_segments(paths, start=start, end=end, last=last)
@@ -318,6 +382,7 @@ def _total(done: list[FlushResult], pending: int = 0, error: str | None = None) 
         dropped_bytes=sum(r.dropped_bytes for r in done),
         pending=pending,
         error=error,
+        damaged=tuple(name for r in done for name in r.damaged),
     )
 
 
@@ -326,18 +391,30 @@ def roll_spool(
 ) -> FlushResult:
     """Turn one sealed spool file into a committed segment, then delete it (idempotent)."""
     contents = read_spool(path)
-    segment_id = path.stem
-    rows = 0
-    if contents.records and not manifest.is_committed(segment_id):
-        records = [_with_inputs(record) for record in contents.records]
-        info = write_segment(segment_id, records, path.parent.parent, store, sketcher)
-        manifest.commit(info)
-        rows = info.rows
+    rows = _commit(path.stem, contents, path.parent.parent, manifest, store, sketcher)
     if contents.dropped_bytes:
         logger.warning("dropped a torn tail of %d bytes from %s", contents.dropped_bytes, path)
     path.unlink()
     fsync_dir(path.parent)
     return FlushResult(segments=1 if rows else 0, rows=rows, dropped_bytes=contents.dropped_bytes)
+
+
+def _commit(
+    segment_id: str,
+    contents: SpoolContents,
+    folder: Path,
+    manifest: SegmentManifest,
+    store: SegmentStore,
+    sketcher: Sketcher | None,
+) -> int:
+    """Write and commit the segment of a spool file's records unless it is committed
+    already; returns the rows committed now."""
+    if not contents.records or manifest.is_committed(segment_id):
+        return 0
+    records = [_with_inputs(record) for record in contents.records]
+    info = write_segment(segment_id, records, folder, store, sketcher)
+    manifest.commit(info)
+    return info.rows
 
 
 def write_segment(

@@ -16,7 +16,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -37,6 +37,7 @@ __all__ = [
     "SegmentStore",
     "Sketcher",
     "flatten",
+    "overlapping",
     "read_segments",
     "write_parquet",
 ]
@@ -190,17 +191,28 @@ class FolderSegments:
         return self.folder / location.removeprefix("file:")
 
 
+CACHE_BYTES = 2 << 30  # what a reader keeps of a remote store's segments, by default
+
+
 class ArtifactSegments:
     """Segments in Keel's content-addressed artifact store.
 
     On a remote store (S3) a segment is read from ``cache``: fetched and verified once,
     then kept, since a digest's bytes never change. Any machine that shares the store
-    and the manifest reads every replica's segments this way.
+    and the manifest reads every replica's segments this way. The cache holds at most
+    ``max_cache_bytes``: ``prune`` (which ``locations`` calls after each fetch) removes
+    the least recently used segments beyond that, never one the current read needs.
     """
 
-    def __init__(self, artifacts: ArtifactStore, cache: Path | None = None) -> None:
+    def __init__(
+        self,
+        artifacts: ArtifactStore,
+        cache: Path | None = None,
+        max_cache_bytes: int = CACHE_BYTES,
+    ) -> None:
         self.artifacts = artifacts
         self.cache = cache
+        self.max_cache_bytes = max_cache_bytes
 
     def put(self, segment_id: str, path: Path) -> str:
         digest = self.artifacts.put_file(path)
@@ -212,9 +224,36 @@ class ArtifactSegments:
         if self.artifacts.is_local:
             return self.artifacts.local_path(digest)
         cached = self._cache_folder() / f"{digest}.parquet"
-        if not cached.exists():
+        try:
+            os.utime(cached)  # used now: the last to be pruned
+        except FileNotFoundError:
             self.artifacts.fetch(digest, cached)
         return cached
+
+    def prune(self, keep: Iterable[Path] = ()) -> int:
+        """Delete the least recently used cached segments, other than ``keep``, until the
+        cache holds at most ``max_cache_bytes``; returns how many were deleted."""
+        if self.artifacts.is_local or self.cache is None or not self.cache.exists():
+            return 0
+        kept = {path.name for path in keep}
+        files = []
+        for path in self.cache.glob("*.parquet"):
+            try:
+                status = path.stat()
+            except FileNotFoundError:
+                continue  # pruned by another reader of the same cache
+            files.append((status.st_mtime, status.st_size, path))
+        total = sum(size for _, size, _ in files)
+        deleted = 0
+        for _, size, path in sorted(files):
+            if total <= self.max_cache_bytes:
+                break
+            if path.name in kept:
+                continue
+            path.unlink(missing_ok=True)
+            total -= size
+            deleted += 1
+        return deleted
 
     def _cache_folder(self) -> Path:
         if self.cache is None:
@@ -314,7 +353,56 @@ def fsync_dir(folder: Path) -> None:
 
 
 def locations(infos: Iterable[SegmentInfo], store: SegmentStore) -> list[Path]:
-    return [store.local(info.location) for info in infos]
+    """Local paths to read the segments from (fetched into a reader's cache if remote;
+    the cache is then pruned to its bound, keeping these)."""
+    paths = [store.local(info.location) for info in infos]
+    prune = getattr(store, "prune", None)
+    if prune is not None:
+        prune(paths)
+    return paths
+
+
+def overlapping(
+    infos: Sequence[SegmentInfo],
+    start: datetime | None = None,
+    end: datetime | None = None,
+    last: int | None = None,
+) -> list[SegmentInfo]:
+    """The segments that can hold rows of ``[start, end)``, and of those the ones that
+    can hold the ``last`` N rows: a segment's span is its rows' first and last time."""
+    lower = _seconds(start, margin=-_NAIVE_MARGIN_S) if start is not None else None
+    upper = _seconds(end, margin=_NAIVE_MARGIN_S) if end is not None else None
+    chosen = [
+        info
+        for info in infos
+        if (lower is None or info.end >= lower) and (upper is None or info.start < upper)
+    ]
+    if last is None:
+        return chosen
+    surely_after = _seconds(start, margin=_NAIVE_MARGIN_S) if start is not None else None
+    surely_before = _seconds(end, margin=-_NAIVE_MARGIN_S) if end is not None else None
+    newest = sorted(chosen, key=lambda info: info.end, reverse=True)
+    rows, floor = 0, None
+    for info in newest:  # the newest segments holding N rows of the window: every one of
+        floor = info.start if floor is None else min(floor, info.start)  # the last N rows
+        inside = (surely_after is None or info.start >= surely_after) and (
+            surely_before is None or info.end < surely_before
+        )
+        rows += info.rows if inside else 0  # is at or after the earliest start among them
+        if rows >= last:
+            break
+    if floor is None or rows < last:
+        return chosen
+    return [info for info in chosen if info.end >= floor]
+
+
+_NAIVE_MARGIN_S = 14 * 3600.0  # a time without a zone: any zone's offset, to be safe
+
+
+def _seconds(moment: datetime, margin: float) -> float:
+    if moment.tzinfo is not None:
+        return moment.timestamp()
+    return moment.replace(tzinfo=UTC).timestamp() + margin
 
 
 Sketcher = Callable[[list[dict[str, Any]]], dict[str, Any]]

@@ -74,7 +74,10 @@ def decode_frames(data: bytes) -> SpoolContents:
         start, end = offset + _HEADER.size, offset + _HEADER.size + length
         if length > _MAX_FRAME or end > len(data) or zlib.crc32(data[start:end]) != crc:
             break
-        payload = orjson.loads(data[start:end])
+        try:
+            payload = orjson.loads(data[start:end])
+        except orjson.JSONDecodeError:
+            break  # a checksum that matches garbage: not a frame this module wrote
         if isinstance(payload, list):
             records.extend(payload)
         else:
@@ -92,7 +95,9 @@ class SpoolWriter:
     """Appends frames to one spool file and fsyncs them; holds an exclusive lock on it.
 
     The lock tells a flusher in any process that this file is still being written: only
-    unlocked spool files (sealed, or left behind by a dead process) are rolled.
+    unlocked spool files (sealed, or left behind by a dead process) are rolled. A new
+    file is created and locked under a hidden name and then renamed, so no flusher can
+    lock it first (which would refuse the writer its own file).
     """
 
     def __init__(self, path: Path, *, sync: bool = True) -> None:
@@ -100,8 +105,14 @@ class SpoolWriter:
         self._sync = sync
         self._mutex = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if path.exists():
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND, 0o644)
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:  # locked under a name no flusher looks at, then renamed: never seen unlocked
+            hidden = path.with_name(f".{path.name}.new")
+            self._fd = os.open(hidden, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.rename(hidden, path)
         self._size = os.fstat(self._fd).st_size
         if sync:  # the new file's name must survive a power cut as much as its frames
             folder = os.open(path.parent, os.O_RDONLY)

@@ -19,7 +19,7 @@ from keel.serving.features import FeatureClient
 from keel.serving.gatekeeper import Gatekeeper
 from keel.serving.keys import ApiKey, KeyRing
 from keel.serving.lifecycle import Lifecycle
-from keel.serving.logwriter import LogWriter, PredictionSink, SealingLog
+from keel.serving.logwriter import LogWriter, PredictionSink, SealingLog, ShippingLog
 from keel.serving.metrics import Metrics
 from keel.serving.snapshot import keeper_for
 from keel.serving.source import ModelSource, RegistrySource
@@ -162,14 +162,23 @@ def _log(
 
     inline = not settings.log_fsync
     if settings.log_roll == "server":
-        prediction_log = PredictionLog.for_project(project, sync=settings.log_fsync)
+        prediction_log = PredictionLog.for_project(project, sync=settings.log_fsync, shipped=None)
         prediction_log.start_flusher(settings.log_seal_every.total_seconds())
         return LogWriter(prediction_log, inline=inline)
+    every = settings.log_seal_every.total_seconds()
+    if settings.log_roll == "ship":
+        from keel.monitoring.shipping import SpoolDrop, SpoolShipper
+
+        drop = SpoolDrop.for_artifacts(project.artifacts)
+        shipping = ShippingLog(
+            lambda: PredictionLog.for_project(project, sync=settings.log_fsync, sketcher=None,
+                                              shipped=None),
+            every,
+            lambda folder: SpoolShipper(folder / "spool", drop, interval=every),
+        )  # fmt: skip
+        return LogWriter(shipping, inline=inline)
     from keel.monitoring.cycle import project_sketcher
 
     options = {"sync": settings.log_fsync, "sketcher": project_sketcher(project)}
-    sealing = SealingLog(
-        lambda: PredictionLog.for_project(project, **options),
-        settings.log_seal_every.total_seconds(),
-    )
+    sealing = SealingLog(lambda: PredictionLog.for_project(project, **options), every)
     return LogWriter(sealing, inline=inline)

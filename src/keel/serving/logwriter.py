@@ -23,9 +23,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from keel.serving.backend import ModelThread
 
 if TYPE_CHECKING:
-    from keel.monitoring.log import PredictionLog
+    from pathlib import Path
 
-__all__ = ["LogWriter", "PredictionSink", "SealingLog"]
+    from keel.monitoring.log import PredictionLog
+    from keel.monitoring.shipping import SpoolShipper
+
+__all__ = ["LogWriter", "PredictionSink", "SealingLog", "ShippingLog"]
 
 logger = logging.getLogger("keel.serving")
 
@@ -106,6 +109,50 @@ class SealingLog:
         finally:
             self._closer.shutdown(wait=True)
             self.current.close(flush=flush, own=True)
+
+
+class ShippingLog(SealingLog):
+    """A sealing log whose sealed spools the server ships, as they are, for a worker
+    anywhere to roll (``serving.log_roll: ship``).
+
+    ``shipper_for(folder)`` makes the ``SpoolShipper`` of the log folder's spools; it runs
+    on a thread of its own from the start (a restarted replica ships what its spool held)
+    and is woken as each sealed spool is closed, so a spool leaves the replica about as
+    soon as it is sealed. Shipping is a byte copy: no record is decoded on the server.
+    At shutdown the last spool is closed and one more pass ships what is sealed; an
+    unreachable store ends that pass at once, and the files wait on disk for the next
+    start.
+    """
+
+    def __init__(
+        self,
+        open_log: Callable[[], PredictionLog],
+        every: float,
+        shipper_for: Callable[[Path], SpoolShipper],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(open_log, every, clock)
+        self.shipper = shipper_for(self.current.folder)
+        self.shipper.start()
+
+    def seal(self) -> None:
+        super().seal()
+        self._closing[-1].add_done_callback(lambda _: self.shipper.wake())
+
+    def close(self, *, flush: bool = True) -> None:
+        try:
+            self.settle()
+        finally:
+            self._closer.shutdown(wait=True)
+            self.current.close(flush=False)
+            self.shipper.stop()
+        if flush:
+            result = self.shipper.ship()
+            if result.pending:
+                logger.warning(
+                    "%d prediction spool files not shipped (%s); they are shipped on the next "
+                    "start", result.pending, result.error,
+                )  # fmt: skip
 
 
 def _report_seal_failure(closing: Future[None]) -> None:
