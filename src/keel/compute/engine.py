@@ -6,8 +6,18 @@ merges. ``shared`` is what every call needs (a model, settings): an engine sends
 each worker once, not once per partition. Results come back as they finish, with the
 partition's position, so the caller can show progress and put them back in order.
 
+Work that must meet across partitions (every copy of a key, wherever it lies) is a
+shuffle: ``Engine.shuffle(fn, shared, items, buckets, reduce)`` cuts each item's output
+into ``buckets`` pieces by a hash, leaves the pieces where they were made, and runs
+``reduce`` once per bucket on that bucket's pieces; only the reductions come back, so the
+caller's memory does not grow with the table.
+
+A task's libraries (DuckDB) take ``task_threads()`` threads: on a Dask worker its share of
+the worker's thread budget, so a worker of one thread uses one core and adding a worker
+adds a core; in this process, every core.
+
 Two engines exist: ``local`` (this process, one partition after another) and ``dask``
-(a Dask cluster). Another backend (Ray, say) is one more module with the same two methods.
+(a Dask cluster). Another backend (Ray, say) is one more module with the same methods.
 """
 
 from __future__ import annotations
@@ -18,7 +28,7 @@ from typing import Any, Protocol, TypeVar
 
 from keel.schema import ComputeConfig
 
-__all__ = ["ADDRESS_ENV", "Engine", "open_engine", "scheduler_address"]
+__all__ = ["ADDRESS_ENV", "Engine", "open_engine", "scheduler_address", "task_threads"]
 
 S = TypeVar("S")
 T = TypeVar("T")
@@ -40,9 +50,38 @@ class Engine(Protocol):
         Closing the generator early (an error, Ctrl-C) cancels the work not yet done."""
         ...
 
+    def shuffle(
+        self,
+        fn: Callable[[Any, Any], Sequence[Any]],
+        shared: Any,
+        items: Sequence[Any],
+        buckets: int,
+        reduce: Callable[[Any, list[Any]], Any],
+    ) -> Generator[tuple[int, Any], None, None]:
+        """``fn(shared, item)`` returns ``buckets`` pieces; ``(bucket, reduce(shared,
+        pieces))`` for each bucket (its pieces in the items' order), as they finish.
+
+        The pieces stay where they were made (worker memory, or a temporary file) until
+        their bucket's ``reduce`` reads them. Closing early cancels the work not done."""
+        ...
+
     def close(self) -> None:
         """Release the engine's resources (a cluster started for this engine stops)."""
         ...
+
+
+def task_threads() -> int | None:
+    """The threads a task's libraries may use: on a Dask worker, its thread budget shared
+    by the tasks running on it now (at least one); elsewhere None (every core)."""
+    try:
+        from distributed import get_worker
+    except ImportError:
+        return None
+    try:
+        state = get_worker().state
+    except ValueError:  # not inside a Dask task
+        return None
+    return max(1, int(state.nthreads) // max(1, int(state.executing_count)))
 
 
 def scheduler_address(config: ComputeConfig) -> str | None:

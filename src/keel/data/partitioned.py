@@ -14,9 +14,11 @@ the table's profile, and the checks a profile decides (maximum null rate, freshn
 statistics against a reference) are judged on it once, for the whole table.
 
 Checks that need every partition at once stay exact:
-- uniqueness of the key and of ``unique: true`` columns: each partition returns those
-  values and their row numbers, and the merge finds every value held by more than one
-  partition;
+- uniqueness of the key and of ``unique: true`` columns, as a shuffle on the engine: each
+  file's non-null values (with their row numbers) are cut into buckets by a hash of the
+  value, one task per bucket finds the values held by more than one file, and only those
+  rows come back (their count, and the first ones as examples), so the client's memory
+  does not grow with the table (``unique_across``);
 - referential integrity: the referenced values are sent to every worker once, and each
   partition is semi-joined with them where it lies (its failing rows named as usual);
 - ordering: within a file the partition's own check counts rows that go backwards; at
@@ -49,17 +51,22 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ROW",
+    "KeyJob",
     "PartitionCheck",
     "PartitionedReport",
     "Shared",
     "check_partition",
     "check_partitioned",
     "footer",
+    "key_buckets",
+    "key_duplicates",
     "manifest",
     "merge_partitions",
     "per_partition",
     "run_partitions",
     "store_manifest",
+    "unique_across",
+    "unique_findings",
     "unique_sets",
 ]
 
@@ -67,6 +74,9 @@ ROW = "_row"
 """The column each example row carries: its row number (from 0) within its file."""
 
 _EXAMPLES = 20
+_BUCKETS = 32
+"""At most this many buckets in the key shuffle (one per file below that)."""
+_PART = "keel_part"
 
 
 @dataclass(frozen=True)
@@ -85,12 +95,26 @@ class PartitionCheck:
 @dataclass(frozen=True)
 class Shared:
     """What every partition's check needs, sent to each worker once: the source, its
-    checks, the clock, and the referenced sources' values (``source.column`` -> values)."""
+    checks, the clock, and the referenced sources' values (``source.column`` -> values);
+    ``keys``: whether each partition returns its key values for a merge on the client
+    (False when the key shuffle, ``unique_across``, checks them on the engine)."""
 
     source: str
     config: SourceConfig
     now: datetime
     lookups: dict[str, tuple[str, ...]]
+    keys: bool = True
+
+
+@dataclass(frozen=True)
+class KeyJob:
+    """What every task of the key shuffle needs: the column sets that must be unique
+    (name -> columns), the number of buckets, and how many rows each bucket returns
+    besides its count (None: every clashing row)."""
+
+    sets: dict[str, tuple[str, ...]]
+    buckets: int
+    limit: int | None = _EXAMPLES
 
 
 @dataclass(frozen=True)
@@ -131,10 +155,13 @@ def manifest(table: Table) -> dict[str, Any]:
             "keel data partitions reads local files; for s3:// give the source "
             "partitioned: true and run keel ingest"
         )
+    import duckdb
+
     parts = []
     first: list[list[str]] | None = None
-    for path in table.files:
-        schema, rows = footer(path)
+    with duckdb.connect() as con:  # one connection: opening one costs more than a footer
+        footers = [footer(path, con) for path in table.files]
+    for path, (schema, rows) in zip(table.files, footers, strict=True):
         if first is None:
             first = schema
         elif schema != first:
@@ -154,17 +181,19 @@ def _canonical(body: dict[str, Any]) -> bytes:
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
 
 
-def footer(path: str) -> tuple[list[list[str]], int]:
-    """A Parquet file's schema (name, DuckDB type) and row count, from its footer (one
-    connection: opening one costs more than reading a footer)."""
+def footer(path: str, con: Any = None) -> tuple[list[list[str]], int]:
+    """A Parquet file's schema (name, DuckDB type) and row count, from its footer, read on
+    ``con`` (a DuckDB connection) or on a new one."""
     import duckdb
 
     try:
-        with duckdb.connect() as con:
-            found = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [path]).fetchall()
-            counted = con.execute(
-                "SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata(?)", [path]
-            ).fetchone()
+        if con is None:
+            with duckdb.connect() as own:
+                return footer(path, own)
+        found = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [path]).fetchall()
+        counted = con.execute(
+            "SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata(?)", [path]
+        ).fetchone()
     except duckdb.Error as error:
         said = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
         message = f"{path} is not a readable Parquet file ({said}); replace or remove it"
@@ -200,9 +229,11 @@ def check_partitioned(
     ``lookups`` holds the values each ``references:`` check points at (``source.column``
     -> values); ``reference`` the version and profile statistics are compared with."""
     found = manifest(table)
-    shared = Shared(source, per_partition(config), now, dict(lookups or {}))
-    done = run_partitions(engine, shared, [(path, path) for path in table.files])
-    return merge_partitions(config, found, done, now, reference)
+    shared = Shared(source, per_partition(config), now, dict(lookups or {}), keys=False)
+    files = [(path, path) for path in table.files]
+    done = run_partitions(engine, shared, files)
+    keys = unique_findings(config, unique_across(engine, config, files))
+    return merge_partitions(config, found, done, now, reference, keys)
 
 
 def run_partitions(
@@ -223,11 +254,17 @@ def merge_partitions(
     parts: tuple[PartitionCheck, ...],
     now: datetime,
     reference: tuple[str, Profile] | None = None,
+    keys: list[Finding] | None = None,
 ) -> PartitionedReport:
     """The table's report: the partitions' summaries merged into its profile, and the
-    checks that need the whole table run on the merge."""
+    checks that need the whole table run on the merge. ``keys``: the key shuffle's
+    findings (``unique_findings``); without them the partitions' returned keys are
+    compared here."""
     profile = to_profile(found["rows"], merge_all([p.sketch for p in parts if p.sketch]))
-    return PartitionedReport(found, parts, _merged(config, parts, profile, now, reference), profile)
+    if keys is None:
+        keys = cross_partition_keys(config, parts)
+    merged = _merged(config, parts, profile, now, reference, keys)
+    return PartitionedReport(found, parts, merged, profile)
 
 
 def _merged(
@@ -236,6 +273,7 @@ def _merged(
     profile: Profile,
     now: datetime,
     reference: tuple[str, Profile] | None,
+    keys: list[Finding],
 ) -> tuple[Finding, ...]:
     """The findings over the whole table: profile checks on the merged profile, the key
     across partitions, order across file boundaries, statistics against a reference."""
@@ -243,7 +281,7 @@ def _merged(
     from keel.data.validation import profile_findings
 
     found = profile_findings(config, profile, now)
-    found += cross_partition_keys(config, parts)
+    found += keys
     if config.checks.ordered is not None and all(p.edges is not None for p in parts):
         found.append(across_boundaries(config.checks.ordered, parts))
     stats = config.checks.reference
@@ -269,7 +307,7 @@ def check_partition(shared: Shared, file: tuple[str, str]) -> PartitionCheck:
     """One file's checks (runs on an engine's worker): failing findings named by the file
     (``file`` is where to read it and how to name it), examples with their ``_row``, and
     what the merge needs (keys, summary, edges)."""
-    from keel.data.batch import Batch
+    from keel.data.batch import TABLE, Batch
     from keel.data.profiling import profile
     from keel.data.sketches import sketch_batch
     from keel.data.validation import Context, validate
@@ -277,14 +315,20 @@ def check_partition(shared: Shared, file: tuple[str, str]) -> PartitionCheck:
     config, (local, path) = shared.config, file
     scan = "read_parquet(?, file_row_number = true)"
     select = f"SELECT * EXCLUDE (file_row_number), file_row_number AS {ROW} FROM {scan}"
-    batch = Batch.from_sql(select, [local])
+    con = task_connection()
+    try:
+        con.execute(f"CREATE TABLE {TABLE} AS {select}", [local])
+    except BaseException:
+        con.close()
+        raise
+    batch = Batch(con)
     try:
         lookups = _load_lookups(batch, shared.lookups)
         profiled = profile(batch)
         report = validate(
             batch, shared.source, config, profiled, Context(shared.now, None, lookups)
         )
-        keys = _keys(batch, config)
+        keys = _keys(batch, config) if shared.keys else None
         sketch = sketch_batch(batch, profiled, skip=(ROW,))
         edges = _edges(batch, config.checks.ordered)
         rows = batch.rows
@@ -295,6 +339,17 @@ def check_partition(shared: Shared, file: tuple[str, str]) -> PartitionCheck:
         message = f"{path}: the partition has no rows"
         failing += (Finding("partition:empty", "empty", "warn", "fail", message, violations=1),)
     return PartitionCheck(path, rows, failing, keys, sketch, edges)
+
+
+def task_connection() -> Any:
+    """A DuckDB connection with the threads this task may use (``task_threads``): on a
+    one-thread Dask worker one, so two workers use two cores instead of four threads."""
+    import duckdb
+
+    from keel.compute.engine import task_threads
+
+    threads = task_threads()
+    return duckdb.connect(config={} if threads is None else {"threads": threads})
 
 
 def _load_lookups(batch: Any, values: dict[str, tuple[str, ...]]) -> dict[str, str]:
@@ -438,3 +493,142 @@ def values_table(con: Any, table: str, values: tuple[str, ...]) -> str:
         f"CREATE OR REPLACE TABLE {table} AS SELECT unnest($1::VARCHAR[]) AS value", [list(values)]
     )
     return table
+
+
+def unique_across(
+    engine: Engine,
+    config: SourceConfig,
+    files: list[tuple[str, str]],
+    limit: int | None = _EXAMPLES,
+) -> dict[str, tuple[int, pd.DataFrame]]:
+    """For each unique set (``unique_sets``), the rows whose value another file also holds:
+    their count and the first ``limit`` of them (None: all), ordered by value, file and
+    row, with their ``partition`` (the file's name) and ``_row``. Exact, and shuffled on
+    ``engine`` (``files``: (where to read, how to name) pairs): only clashing rows return."""
+    sets = unique_sets(config)
+    if not sets or not files:
+        return {}
+    job = KeyJob(sets, min(len(files), _BUCKETS), limit)
+    items = [(index, local) for index, (local, _) in enumerate(files)]
+    counts: dict[str, int] = {}
+    firsts: dict[str, pd.DataFrame] = {}
+    with closing(engine.shuffle(key_buckets, job, items, job.buckets, key_duplicates)) as done:
+        for _, found in done:
+            for name, (count, rows) in found.items():
+                counts[name] = counts.get(name, 0) + count
+                firsts[name] = _first(job, name, [firsts.get(name), rows])
+    names = [path for _, path in files]
+    return {name: (counts[name], _with_names(firsts[name], names)) for name in counts}
+
+
+def _first(job: KeyJob, name: str, frames: list[pd.DataFrame | None]) -> pd.DataFrame:
+    """The first ``job.limit`` rows of ``frames`` together, by value, file and row."""
+    import pandas as pd
+
+    kept = [f for f in frames if f is not None and not f.empty]
+    if not kept:
+        return next(f for f in frames if f is not None)
+    joined = kept[0] if len(kept) == 1 else pd.concat(kept, ignore_index=True)
+    ordered = joined.sort_values([*job.sets[name], _PART, ROW], ignore_index=True)
+    return ordered if job.limit is None else ordered.head(job.limit)
+
+
+def _with_names(rows: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    named = rows.assign(partition=[names[int(i)] for i in rows[_PART]])
+    return named.drop(columns=[_PART])
+
+
+def key_buckets(job: KeyJob, file: tuple[int, str]) -> list[dict[str, pd.DataFrame]]:
+    """One file's non-null values of each unique set, with their row numbers, cut into
+    ``job.buckets`` pieces by a hash of the value (runs on an engine's worker)."""
+    import numpy as np
+
+    from keel.data.batch import key_present, quote
+
+    index, local = file
+    pieces: list[dict[str, pd.DataFrame]] = [{} for _ in range(job.buckets)]
+    with task_connection() as con:
+        held = {
+            str(r[0])
+            for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [local]).fetchall()
+        }
+        sets = {n: cols for n, cols in job.sets.items() if all(c in held for c in cols)}
+        needed = ", ".join(quote(c) for c in sorted({c for cols in sets.values() for c in cols}))
+        if not sets:
+            return pieces
+        con.execute(
+            f"CREATE TABLE keel_keys AS SELECT {needed}, file_row_number AS {ROW} "
+            "FROM read_parquet(?, file_row_number = true)",
+            [local],
+        )
+        for name, columns in sets.items():
+            listed = ", ".join(quote(c) for c in columns)
+            frame = con.execute(
+                f"SELECT {listed}, {ROW}, {int(index)}::INTEGER AS {_PART}, "
+                f"(hash({listed}) % {int(job.buckets)})::INTEGER AS keel_bucket "
+                f"FROM keel_keys WHERE {key_present(columns)} ORDER BY keel_bucket"
+            ).df()
+            bounds = np.searchsorted(frame["keel_bucket"].to_numpy(), np.arange(job.buckets + 1))
+            frame = frame.drop(columns=["keel_bucket"])
+            for bucket in range(job.buckets):
+                pieces[bucket][name] = frame.iloc[bounds[bucket] : bounds[bucket + 1]]
+    return pieces
+
+
+def key_duplicates(
+    job: KeyJob, pieces: list[dict[str, pd.DataFrame]]
+) -> dict[str, tuple[int, pd.DataFrame]]:
+    """In one bucket (every file's piece of it), each unique set's rows whose value more
+    than one file holds: their count and the first ``job.limit`` (runs on a worker)."""
+    import pandas as pd
+
+    from keel.data.batch import quote
+
+    found = {}
+    for name, columns in job.sets.items():
+        frames = [p[name] for p in pieces if name in p]
+        if not frames:
+            continue
+        filled = [f for f in frames if not f.empty] or frames[:1]
+        every = filled[0] if len(filled) == 1 else pd.concat(filled, ignore_index=True)
+        listed = ", ".join(quote(c) for c in columns)
+        with task_connection() as con:  # a hash aggregate: faster than pandas' nunique
+            con.register("every", every)
+            clashing = con.execute(
+                f"SELECT every.* FROM every SEMI JOIN (SELECT {listed} FROM every GROUP BY ALL "
+                f"HAVING count(DISTINCT {_PART}) > 1) USING ({listed}) "
+                f"ORDER BY {listed}, {_PART}, {ROW}"
+                + ("" if job.limit is None else f" LIMIT {int(job.limit)}")
+            ).df()
+            total = len(clashing) if job.limit is None else _clashing_rows(con, listed)
+        found[name] = (total, clashing)
+    return found
+
+
+def _clashing_rows(con: Any, listed: str) -> int:
+    counted = con.execute(
+        f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM every GROUP BY {listed} "
+        f"HAVING count(DISTINCT {_PART}) > 1)"
+    ).fetchone()
+    return int(counted[0]) if counted else 0
+
+
+def unique_findings(
+    config: SourceConfig, found: dict[str, tuple[int, pd.DataFrame]]
+) -> list[Finding]:
+    """``<set>.unique_across_partitions`` for each unique set, from ``unique_across``: every
+    row whose value another partition also holds, the first 20 as examples."""
+    findings = []
+    for shown, columns in unique_sets(config).items():
+        name = f"{shown}.unique_across_partitions"
+        severity = config.checks.columns.get(columns[0], ColumnCheck()).severity
+        count, rows = found.get(shown, (0, None))
+        if not count or rows is None:
+            findings.append(Finding(name, "unique", severity, "pass", "ok", shown, rows=0))
+            continue
+        examples = tuple(rows.head(_EXAMPLES).to_dict("records"))
+        message = f"{count} rows hold a {shown} that another partition also holds"
+        findings.append(
+            Finding(name, "unique", severity, "fail", message, shown, count, examples, rows=count)
+        )
+    return findings
