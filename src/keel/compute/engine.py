@@ -23,6 +23,7 @@ Two engines exist: ``local`` (this process, one partition after another) and ``d
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -73,12 +74,11 @@ class Engine(Protocol):
 def task_threads() -> int | None:
     """The threads a task's libraries may use: on a Dask worker, its thread budget shared
     by the tasks running on it now (at least one); elsewhere None (every core)."""
-    try:
-        from distributed import get_worker
-    except ImportError:
+    distributed = sys.modules.get("distributed")  # a worker has imported it; don't import it
+    if distributed is None:
         return None
     try:
-        state = get_worker().state
+        state = distributed.get_worker().state
     except ValueError:  # not inside a Dask task
         return None
     return max(1, int(state.nthreads) // max(1, int(state.executing_count)))

@@ -362,7 +362,9 @@ def _load_lookups(batch: Any, values: dict[str, tuple[str, ...]]) -> dict[str, s
 
 
 def _edges(batch: Any, ordered: OrderedCheck | None) -> pd.DataFrame | None:
-    """Per group, the first ordered value (and its row) and the last, in file order."""
+    """Per group, the first ordered value (and its row) and the last, in file order
+    (``arg_min_null``: the value at the lowest row even when it is null, as ``first``
+    in row order, without sorting)."""
     from keel.data.batch import TABLE, quote
 
     if ordered is None or not all(c in batch.schema for c in (ordered.by, ordered.within) if c):
@@ -370,8 +372,8 @@ def _edges(batch: Any, ordered: OrderedCheck | None) -> pd.DataFrame | None:
     by = quote(ordered.by)
     group = quote(ordered.within) if ordered.within else "NULL"
     return batch.con.execute(
-        f"SELECT {group} AS grp, first({by} ORDER BY {ROW}) AS first, min({ROW}) AS row, "
-        f"last({by} ORDER BY {ROW}) AS last FROM {TABLE} GROUP BY ALL"
+        f"SELECT {group} AS grp, arg_min_null({by}, {ROW}) AS first, min({ROW}) AS row, "
+        f"arg_max_null({by}, {ROW}) AS last FROM {TABLE} GROUP BY ALL"
     ).df()
 
 
@@ -538,79 +540,65 @@ def _with_names(rows: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     return named.drop(columns=[_PART])
 
 
-def key_buckets(job: KeyJob, file: tuple[int, str]) -> list[dict[str, pd.DataFrame]]:
+def key_buckets(job: KeyJob, file: tuple[int, str]) -> list[dict[str, Any]]:
     """One file's non-null values of each unique set, with their row numbers, cut into
-    ``job.buckets`` pieces by a hash of the value (runs on an engine's worker)."""
-    import numpy as np
+    ``job.buckets`` Arrow tables by a hash of the value (runs on an engine's worker)."""
+    import pyarrow.compute as pc  # type: ignore[import-untyped]
 
     from keel.data.batch import key_present, quote
 
     index, local = file
-    pieces: list[dict[str, pd.DataFrame]] = [{} for _ in range(job.buckets)]
+    pieces: list[dict[str, Any]] = [{} for _ in range(job.buckets)]
     with task_connection() as con:
-        held = {
-            str(r[0])
-            for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [local]).fetchall()
-        }
+        scan = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [local]).fetchall()
+        held = {str(row[0]) for row in scan}
         sets = {n: cols for n, cols in job.sets.items() if all(c in held for c in cols)}
-        needed = ", ".join(quote(c) for c in sorted({c for cols in sets.values() for c in cols}))
-        if not sets:
-            return pieces
-        con.execute(
-            f"CREATE TABLE keel_keys AS SELECT {needed}, file_row_number AS {ROW} "
-            "FROM read_parquet(?, file_row_number = true)",
-            [local],
-        )
         for name, columns in sets.items():
             listed = ", ".join(quote(c) for c in columns)
-            frame = con.execute(
-                f"SELECT {listed}, {ROW}, {int(index)}::INTEGER AS {_PART}, "
+            table = con.sql(
+                f"SELECT {listed}, file_row_number AS {ROW}, {int(index)}::INTEGER AS {_PART}, "
                 f"(hash({listed}) % {int(job.buckets)})::INTEGER AS keel_bucket "
-                f"FROM keel_keys WHERE {key_present(columns)} ORDER BY keel_bucket"
-            ).df()
-            bounds = np.searchsorted(frame["keel_bucket"].to_numpy(), np.arange(job.buckets + 1))
-            frame = frame.drop(columns=["keel_bucket"])
-            for bucket in range(job.buckets):
-                pieces[bucket][name] = frame.iloc[bounds[bucket] : bounds[bucket + 1]]
+                f"FROM read_parquet($path, file_row_number = true) WHERE {key_present(columns)}",
+                params={"path": local},
+            ).to_arrow_table()
+            bucket_of = table.column("keel_bucket")
+            table = table.drop_columns(["keel_bucket"])
+            for bucket in range(job.buckets):  # a filter copies: a piece holds its rows only
+                pieces[bucket][name] = table.filter(pc.equal(bucket_of, bucket))
     return pieces
 
 
 def key_duplicates(
-    job: KeyJob, pieces: list[dict[str, pd.DataFrame]]
+    job: KeyJob, pieces: list[dict[str, Any]]
 ) -> dict[str, tuple[int, pd.DataFrame]]:
     """In one bucket (every file's piece of it), each unique set's rows whose value more
     than one file holds: their count and the first ``job.limit`` (runs on a worker)."""
-    import pandas as pd
+    import pyarrow as pa
 
     from keel.data.batch import quote
 
     found = {}
     for name, columns in job.sets.items():
-        frames = [p[name] for p in pieces if name in p]
-        if not frames:
+        tables = [p[name] for p in pieces if name in p]
+        if not tables:
             continue
-        filled = [f for f in frames if not f.empty] or frames[:1]
-        every = filled[0] if len(filled) == 1 else pd.concat(filled, ignore_index=True)
+        every = pa.concat_tables(tables)
         listed = ", ".join(quote(c) for c in columns)
-        with task_connection() as con:  # a hash aggregate: faster than pandas' nunique
+        limit = "" if job.limit is None else f" LIMIT {int(job.limit)}"
+        with task_connection() as con:
             con.register("every", every)
+            con.execute(  # the values held by more than one file: few, in a valid table
+                f"CREATE TABLE clash AS SELECT {listed} FROM every GROUP BY ALL "
+                f"HAVING min({_PART}) <> max({_PART})"
+            )
+            counted = con.execute(f"SELECT count(*) FROM every SEMI JOIN clash USING ({listed})")
+            total = int((counted.fetchone() or (0,))[0])
             clashing = con.execute(
-                f"SELECT every.* FROM every SEMI JOIN (SELECT {listed} FROM every GROUP BY ALL "
-                f"HAVING count(DISTINCT {_PART}) > 1) USING ({listed}) "
-                f"ORDER BY {listed}, {_PART}, {ROW}"
-                + ("" if job.limit is None else f" LIMIT {int(job.limit)}")
+                f"SELECT every.* FROM every SEMI JOIN clash USING ({listed}) "
+                f"ORDER BY {listed}, {_PART}, {ROW}{limit}"
             ).df()
-            total = len(clashing) if job.limit is None else _clashing_rows(con, listed)
         found[name] = (total, clashing)
     return found
-
-
-def _clashing_rows(con: Any, listed: str) -> int:
-    counted = con.execute(
-        f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM every GROUP BY {listed} "
-        f"HAVING count(DISTINCT {_PART}) > 1)"
-    ).fetchone()
-    return int(counted[0]) if counted else 0
 
 
 def unique_findings(
