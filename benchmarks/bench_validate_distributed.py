@@ -9,6 +9,7 @@ the cross-file checks) equal the one-batch run's counts for every row check. Pri
 table.
 
     PYTHONPATH=src python benchmarks/bench_validate_distributed.py [--rows 1000000] [--files 8]
+        [--runs 3]
 
 Targets (issue 16): 1 -> 2 workers >= 1.6x on the validation job; the Dask engine within
 3x of the local engine's wall time.
@@ -17,10 +18,14 @@ Targets (issue 16): 1 -> 2 workers >= 1.6x on the validation job; the Dask engin
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 from bench_data import build_sql, checks
@@ -97,31 +102,54 @@ def _differs(expected: int, got: int, unique: bool) -> bool:
     return bool(expected) != bool(got) if unique else expected != got
 
 
+def timed(runs: int, job: Callable[[], tuple[float, dict[str, int]]]) -> tuple[float, str]:
+    """The median wall seconds of ``runs`` runs of ``job``, and whether every run's counts
+    were equal (``job`` returns its seconds and its comparison)."""
+    seconds, equal = [], set()
+    for _ in range(runs):
+        took, found = job()
+        seconds.append(took)
+        equal.add(str(found))
+    return statistics.median(seconds), " / ".join(sorted(equal))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--files", type=int, default=8)
+    parser.add_argument("--runs", type=int, default=3, help="runs per engine (median shown)")
     args = parser.parse_args()
     results: list[tuple[str, str, float, str]] = []
+    loads = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory(prefix="keel-bench-validate-") as folder:
         paths = write_table(Path(folder), args.rows, args.files)
         source = config(folder)
-        base, expected = one_batch(paths, source)
+        _, expected = one_batch(paths, source)  # warm: imports, file cache
         unique = {name for name in expected if name.endswith(".unique")}
+
+        def compared(engine: Engine) -> Callable[[], tuple[float, Any]]:
+            def job() -> tuple[float, Any]:
+                seconds, report = partitioned(engine, paths, source)
+                return seconds, same(expected, counts(report), unique)
+
+            return job
+
+        base, _ = timed(args.runs, lambda: (one_batch(paths, source)[0], "-"))
         results.append(("local, one batch", "-", base, "-"))
-        seconds, report = partitioned(LocalEngine(), paths, source)
-        results.append(("local, partitioned", "-", seconds, same(expected, counts(report), unique)))
+        seconds, found = timed(args.runs, compared(LocalEngine()))
+        results.append(("local, partitioned", "-", seconds, found))
         for workers in (1, 2):
             engine = DaskEngine.connect(None, 30, workers)
             try:
                 partitioned(engine, paths[:1], source)
-                seconds, report = partitioned(engine, paths, source)
+                seconds, found = timed(args.runs, compared(engine))
             finally:
                 engine.close()
-            found = same(expected, counts(report), unique)
             results.append(("dask, partitioned", str(workers), seconds, found))
+    loads.append(os.getloadavg()[0])
     print(f"\nvalidation of {args.rows:,} rows x 20 columns in {args.files} Parquet files")
-    print("(wall seconds of the job)\n")
+    print(f"(median wall seconds of {args.runs} runs; load average {loads[0]:.2f} at the start, ")
+    print(f"{loads[1]:.2f} at the end, on {os.cpu_count()} cores; Dask workers of 1 thread)\n")
     print("| engine | workers | seconds | vs one batch | counts equal |\n|---|---|---|---|---|")
     for name, workers, seconds, equal in results:
         print(f"| {name} | {workers} | {seconds:.2f} | {seconds / base:.2f}x | {equal} |")

@@ -12,9 +12,9 @@ into ``buckets`` pieces by a hash, leaves the pieces where they were made, and r
 ``reduce`` once per bucket on that bucket's pieces; only the reductions come back, so the
 caller's memory does not grow with the table.
 
-A task's libraries (DuckDB) take ``task_threads()`` threads: on a Dask worker its share of
-the worker's thread budget, so a worker of one thread uses one core and adding a worker
-adds a core; in this process, every core.
+A task's libraries (DuckDB) take ``worker_threads()`` threads: on a Dask worker the
+worker's thread budget, shared by its tasks, so a worker of one thread uses one core and
+adding a worker adds a core; in this process, every core.
 
 Two engines exist: ``local`` (this process, one partition after another) and ``dask``
 (a Dask cluster). Another backend (Ray, say) is one more module with the same methods.
@@ -29,7 +29,7 @@ from typing import Any, Protocol, TypeVar
 
 from keel.schema import ComputeConfig
 
-__all__ = ["ADDRESS_ENV", "Engine", "open_engine", "scheduler_address", "task_threads"]
+__all__ = ["ADDRESS_ENV", "Engine", "open_engine", "scheduler_address", "worker_threads"]
 
 S = TypeVar("S")
 T = TypeVar("T")
@@ -71,17 +71,17 @@ class Engine(Protocol):
         ...
 
 
-def task_threads() -> int | None:
-    """The threads a task's libraries may use: on a Dask worker, its thread budget shared
-    by the tasks running on it now (at least one); elsewhere None (every core)."""
+def worker_threads() -> int | None:
+    """The threads a task's libraries may use: inside a Dask task, the worker's thread
+    budget (``--nthreads``), which its running tasks share; elsewhere None (every core)."""
     distributed = sys.modules.get("distributed")  # a worker has imported it; don't import it
     if distributed is None:
         return None
     try:
-        state = distributed.get_worker().state
+        worker = distributed.get_worker()
     except ValueError:  # not inside a Dask task
         return None
-    return max(1, int(state.nthreads) // max(1, int(state.executing_count)))
+    return max(1, int(worker.state.nthreads))
 
 
 def scheduler_address(config: ComputeConfig) -> str | None:
