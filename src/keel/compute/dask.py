@@ -108,12 +108,12 @@ class DaskEngine:
             key=[f"keel-{name}-{token}-{i}" for i in range(len(items))],
         )  # fmt: skip
         pieces = [
-            [
-                self.client.submit(
-                    operator.getitem, made, bucket, key=f"keel-piece-{token}-{bucket}-{i}"
-                )
-                for i, made in enumerate(mapped)
-            ]
+            self.client.map(
+                operator.getitem,
+                mapped,
+                [bucket] * len(mapped),
+                key=[f"keel-piece-{token}-{bucket}-{i}" for i in range(len(mapped))],
+            )
             for bucket in range(buckets)
         ]
         reduced = [
