@@ -6,8 +6,8 @@ version and any changed file gives another. Every partition must have the schema
 first (a file that differs is named, with the columns that differ), and a file that is
 not Parquet is named too.
 
-Each partition is checked on its own, on whatever engine runs it, with the source's
-row checks (``keel.data.validation.validate``): findings name the partition, and each
+Each partition is checked on its own, on whatever engine runs it (its DuckDB on the
+worker's threads, ``task_connection``), with the source's row checks (``keel.data.validation.validate``): findings name the partition, and each
 example row carries ``_row``, its row number in that file. Each partition also returns
 a mergeable summary of its columns (``keel.data.sketches``); the merged summaries are
 the table's profile, and the checks a profile decides (maximum null rate, freshness,
@@ -18,7 +18,9 @@ Checks that need every partition at once stay exact:
   file's non-null values (with their row numbers) are cut into buckets by a hash of the
   value, one task per bucket finds the values held by more than one file, and only those
   rows come back (their count, and the first ones as examples), so the client's memory
-  does not grow with the table (``unique_across``);
+  does not grow with the table (``unique_across``). A caller that keeps partitions'
+  results between runs (``keel.data.manifests``) may instead have each partition return
+  its values (``Shared.keys``) and compare them on the client;
 - referential integrity: the referenced values are sent to every worker once, and each
   partition is semi-joined with them where it lies (its failing rows named as usual);
 - ordering: within a file the partition's own check counts rows that go backwards; at
@@ -84,8 +86,9 @@ _PART = "keel_part"
 
 @dataclass(frozen=True)
 class PartitionCheck:
-    """What one partition's checks found; for the merge, its keys (with row numbers),
-    its columns' mergeable summaries and each group's first and last ordered value."""
+    """What one partition's checks found; for the merge, its keys with row numbers (None
+    when the key shuffle checks them), its columns' mergeable summaries and each group's
+    first and last ordered value."""
 
     path: str
     rows: int
