@@ -7,11 +7,12 @@ first (a file that differs is named, with the columns that differ), and a file t
 not Parquet is named too.
 
 Each partition is checked on its own, on whatever engine runs it (its DuckDB on the
-worker's threads, ``task_connection``), with the source's row checks (``keel.data.validation.validate``): findings name the partition, and each
-example row carries ``_row``, its row number in that file. Each partition also returns
-a mergeable summary of its columns (``keel.data.sketches``); the merged summaries are
-the table's profile, and the checks a profile decides (maximum null rate, freshness,
-statistics against a reference) are judged on it once, for the whole table.
+worker's threads, ``task_connection``), with the source's row checks
+(``keel.data.validation.validate``): findings name the partition, and each example row
+carries ``_row``, its row number in that file. Each partition also returns a mergeable
+summary of its columns (``keel.data.sketches``); the merged summaries are the table's
+profile, and the checks a profile decides (maximum null rate, freshness, statistics
+against a reference) are judged on it once, for the whole table.
 
 Checks that need every partition at once stay exact:
 - uniqueness of the key and of ``unique: true`` columns, as a shuffle on the engine: each
