@@ -40,7 +40,7 @@ import duckdb
 from bench_data import build_sql, checks
 
 from keel.compute.dask import DaskEngine
-from keel.compute.engine import Engine
+from keel.compute.engine import ShuffleEngine
 from keel.compute.local import LocalEngine
 from keel.data.batch import Batch
 from keel.data.partitioned import PartitionedReport, check_partitioned
@@ -79,7 +79,7 @@ def one_batch(paths: list[str], source: SourceConfig) -> tuple[float, dict[str, 
 
 
 def partitioned(
-    engine: Engine, paths: list[str], source: SourceConfig
+    engine: ShuffleEngine, paths: list[str], source: SourceConfig
 ) -> tuple[float, PartitionedReport]:
     started = time.perf_counter()
     report = check_partitioned(engine, "bench", source, Table("parquet", tuple(paths)), NOW)
@@ -185,7 +185,7 @@ def main() -> None:
         _, expected = one_batch(paths, source)  # warm: imports, file cache
         unique = {name for name in expected if name.endswith(".unique")}
 
-        def compared(engine: Engine) -> Callable[[], tuple[float, Any]]:
+        def compared(engine: ShuffleEngine) -> Callable[[], tuple[float, Any]]:
             def job() -> tuple[float, Any]:
                 seconds, report = partitioned(engine, paths, source)
                 return seconds, same(expected, counts(report), unique)

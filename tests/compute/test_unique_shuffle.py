@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from keel.compute.dask import DaskEngine
-from keel.compute.engine import Engine
+from keel.compute.engine import ShuffleEngine
 from keel.compute.local import LocalEngine
 from keel.data.partitioned import ROW, task_connection, unique_across, unique_findings
 from keel.schema import SourceConfig
@@ -56,7 +56,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, str]]:
 
 
 @pytest.fixture(params=["local", "dask"])
-def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
+def engine(request: pytest.FixtureRequest) -> Iterator[ShuffleEngine]:
     """The local engine, and a client of the real two-worker cluster."""
     if request.param == "local":
         yield LocalEngine()
@@ -86,7 +86,9 @@ def _expected(columns: list[str]) -> set[tuple[str, int]]:
     return set(zip(spanning["file"], spanning["row"].astype(int), strict=True))
 
 
-def _found(engine: Engine, pairs: list[tuple[str, str]], key: str | list[str]) -> pd.DataFrame:
+def _found(
+    engine: ShuffleEngine, pairs: list[tuple[str, str]], key: str | list[str]
+) -> pd.DataFrame:
     config = _config(key)
     found = unique_across(engine, config, pairs, limit=None)
     (name,) = found
@@ -96,7 +98,7 @@ def _found(engine: Engine, pairs: list[tuple[str, str]], key: str | list[str]) -
 
 
 def test_every_row_of_a_value_in_several_files_is_found(
-    engine: Engine, folder: list[tuple[str, str]]
+    engine: ShuffleEngine, folder: list[tuple[str, str]]
 ) -> None:
     """A single key: the rows found are exactly pandas' duplicates whose value another
     file holds (a value in three files, one repeated within a file, nulls never clash)."""
@@ -106,7 +108,7 @@ def test_every_row_of_a_value_in_several_files_is_found(
 
 
 def test_a_composite_key_clashes_only_on_every_column(
-    engine: Engine, folder: list[tuple[str, str]]
+    engine: ShuffleEngine, folder: list[tuple[str, str]]
 ) -> None:
     """``region`` + ``n``: a row clashes only when both columns equal another file's row,
     and a row missing either column never clashes."""
@@ -117,7 +119,7 @@ def test_a_composite_key_clashes_only_on_every_column(
 
 
 def test_only_the_first_rows_come_back_with_the_full_count(
-    engine: Engine, folder: list[tuple[str, str]]
+    engine: ShuffleEngine, folder: list[tuple[str, str]]
 ) -> None:
     """With the default limit each bucket returns its count and 20 rows at most: the
     finding counts every clashing row (as pandas does) and shows the first 20 by value,
@@ -139,7 +141,7 @@ def test_only_the_first_rows_come_back_with_the_full_count(
     )
 
 
-def test_files_without_clashes_pass(engine: Engine, folder: list[tuple[str, str]]) -> None:
+def test_files_without_clashes_pass(engine: ShuffleEngine, folder: list[tuple[str, str]]) -> None:
     """Each file alone holds no value of another (one file): the check passes with no rows."""
     config = _config("id")
     (finding,) = unique_findings(config, unique_across(engine, config, folder[:1]))
@@ -162,8 +164,8 @@ def test_a_task_on_a_one_thread_worker_runs_duckdb_on_one_thread(cluster: Cluste
     assert found == [1, 1, 1, 1]
 
 
-def test_a_shuffle_brings_each_bucket_its_pieces_in_order(engine: Engine) -> None:
-    """``Engine.shuffle``: bucket b's reduction gets piece b of every item, in the items'
+def test_a_shuffle_brings_each_bucket_its_pieces_in_order(engine: ShuffleEngine) -> None:
+    """``ShuffleEngine.shuffle``: bucket b's reduction gets piece b of every item, in the items'
     order (checked against the same cut done here)."""
     items = [list(range(i, i + 10)) for i in range(0, 40, 10)]
     done = dict(engine.shuffle(_cut, 3, items, 3, _joined))

@@ -7,7 +7,7 @@ each worker once, not once per partition. Results come back as they finish, with
 partition's position, so the caller can show progress and put them back in order.
 
 Work that must meet across partitions (every copy of a key, wherever it lies) is a
-shuffle: ``Engine.shuffle(fn, shared, items, buckets, reduce)`` cuts each item's output
+shuffle: ``ShuffleEngine.shuffle(fn, shared, items, buckets, reduce)`` cuts each item's output
 into ``buckets`` pieces by a hash, leaves the pieces where they were made, and runs
 ``reduce`` once per bucket on that bucket's pieces; only the reductions come back, so the
 caller's memory does not grow with the table.
@@ -29,7 +29,14 @@ from typing import Any, Protocol, TypeVar
 
 from keel.schema import ComputeConfig
 
-__all__ = ["ADDRESS_ENV", "Engine", "open_engine", "scheduler_address", "worker_threads"]
+__all__ = [
+    "ADDRESS_ENV",
+    "Engine",
+    "ShuffleEngine",
+    "open_engine",
+    "scheduler_address",
+    "worker_threads",
+]
 
 S = TypeVar("S")
 T = TypeVar("T")
@@ -51,6 +58,15 @@ class Engine(Protocol):
         Closing the generator early (an error, Ctrl-C) cancels the work not yet done."""
         ...
 
+    def close(self) -> None:
+        """Release the engine's resources (a cluster started for this engine stops)."""
+        ...
+
+
+class ShuffleEngine(Engine, Protocol):
+    """An engine that can also shuffle (both of Keel's engines; a wrapper that only maps,
+    such as one reporting progress, is an ``Engine``)."""
+
     def shuffle(
         self,
         fn: Callable[[Any, Any], Sequence[Any]],
@@ -64,10 +80,6 @@ class Engine(Protocol):
 
         The pieces stay where they were made (worker memory, or a temporary file) until
         their bucket's ``reduce`` reads them. Closing early cancels the work not done."""
-        ...
-
-    def close(self) -> None:
-        """Release the engine's resources (a cluster started for this engine stops)."""
         ...
 
 
@@ -90,7 +102,7 @@ def scheduler_address(config: ComputeConfig) -> str | None:
     return config.address or os.environ.get(ADDRESS_ENV) or None
 
 
-def open_engine(config: ComputeConfig | None, engine: str | None = None) -> Engine:
+def open_engine(config: ComputeConfig | None, engine: str | None = None) -> ShuffleEngine:
     """The engine ``config`` asks for (``engine`` overrides ``compute.engine``)."""
     config = config or ComputeConfig()
     if (engine or config.engine) == "local":

@@ -53,7 +53,7 @@ from keel.schema import ColumnCheck, OrderedCheck, SourceConfig
 if TYPE_CHECKING:
     import pandas as pd
 
-    from keel.compute.engine import Engine
+    from keel.compute.engine import Engine, ShuffleEngine
 
 __all__ = [
     "ROW",
@@ -221,7 +221,7 @@ def _schema_differs(
 
 
 def check_partitioned(
-    engine: Engine,
+    engine: ShuffleEngine,
     source: str,
     config: SourceConfig,
     table: Table,
@@ -516,7 +516,7 @@ def values_table(con: Any, table: str, values: tuple[str, ...]) -> str:
 
 
 def unique_across(
-    engine: Engine,
+    engine: ShuffleEngine,
     config: SourceConfig,
     files: list[tuple[str, str]],
     limit: int | None = _EXAMPLES,
