@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from keel.compute.dask import DaskEngine
-from keel.compute.engine import Engine
+from keel.compute.engine import ShuffleEngine
 from keel.compute.local import LocalEngine
 from keel.data.partitioned import PartitionedReport, check_partitioned, manifest
 from keel.data.partitions import resolve_table
@@ -59,7 +59,7 @@ def events(tmp_path: Path) -> Path:
     return root
 
 
-def _check(root: Path, engine: Engine | None = None) -> PartitionedReport:
+def _check(root: Path, engine: ShuffleEngine | None = None) -> PartitionedReport:
     config = KeelConfig.model_validate(yaml.safe_load((root / "keel.yaml").read_text()))
     table = resolve_table(root, "events", config.sources)
     runner = engine or LocalEngine()

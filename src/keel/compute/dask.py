@@ -10,6 +10,7 @@ sentence, and nothing has been published by then (callers publish after the last
 from __future__ import annotations
 
 import logging
+import operator
 import uuid
 import warnings
 from collections.abc import Callable, Generator, Sequence
@@ -86,6 +87,48 @@ class DaskEngine:
                 yield position[future.key], _result(future)
         finally:
             self.client.cancel(futures)
+
+    def shuffle(
+        self,
+        fn: Callable[[Any, Any], Sequence[Any]],
+        shared: Any,
+        items: Sequence[Any],
+        buckets: int,
+        reduce: Callable[[Any, list[Any]], Any],
+    ) -> Generator[tuple[int, Any], None, None]:
+        """Each item's pieces stay on the worker that made them; the task reducing a
+        bucket fetches that bucket's pieces only (one small ``getitem`` task per piece)."""
+        distributed = _distributed()
+        if not items:
+            return
+        (scattered,) = self.client.scatter([shared], broadcast=True, hash=False)
+        name, token = getattr(fn, "__name__", "task"), uuid.uuid4().hex[:12]
+        mapped = self.client.map(
+            fn, [scattered] * len(items), items, pure=False,
+            key=[f"keel-{name}-{token}-{i}" for i in range(len(items))],
+        )  # fmt: skip
+        pieces = [
+            self.client.map(
+                operator.getitem,
+                mapped,
+                [bucket] * len(mapped),
+                key=[f"keel-piece-{token}-{bucket}-{i}" for i in range(len(mapped))],
+            )
+            for bucket in range(buckets)
+        ]
+        reduced = [
+            self.client.submit(
+                reduce, scattered, pieces[bucket], key=f"keel-reduce-{token}-{bucket}", pure=False
+            )
+            for bucket in range(buckets)
+        ]
+        del mapped, pieces  # held by the scheduler only until their reduction has run
+        position = {future.key: i for i, future in enumerate(reduced)}
+        try:
+            for future in distributed.as_completed(reduced, loop=self.client.loop):
+                yield position[future.key], _result(future)
+        finally:
+            self.client.cancel(reduced)
 
     def close(self) -> None:
         self.client.close()

@@ -6,19 +6,37 @@ merges. ``shared`` is what every call needs (a model, settings): an engine sends
 each worker once, not once per partition. Results come back as they finish, with the
 partition's position, so the caller can show progress and put them back in order.
 
+Work that must meet across partitions (every copy of a key, wherever it lies) is a
+shuffle: ``ShuffleEngine.shuffle(fn, shared, items, buckets, reduce)`` cuts each item's output
+into ``buckets`` pieces by a hash, leaves the pieces where they were made, and runs
+``reduce`` once per bucket on that bucket's pieces; only the reductions come back, so the
+caller's memory does not grow with the table.
+
+A task's libraries (DuckDB) take ``worker_threads()`` threads: on a Dask worker the
+worker's thread budget, shared by its tasks, so a worker of one thread uses one core and
+adding a worker adds a core; in this process, every core.
+
 Two engines exist: ``local`` (this process, one partition after another) and ``dask``
-(a Dask cluster). Another backend (Ray, say) is one more module with the same two methods.
+(a Dask cluster). Another backend (Ray, say) is one more module with the same methods.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, Protocol, TypeVar
 
 from keel.schema import ComputeConfig
 
-__all__ = ["ADDRESS_ENV", "Engine", "open_engine", "scheduler_address"]
+__all__ = [
+    "ADDRESS_ENV",
+    "Engine",
+    "ShuffleEngine",
+    "open_engine",
+    "scheduler_address",
+    "worker_threads",
+]
 
 S = TypeVar("S")
 T = TypeVar("T")
@@ -45,13 +63,46 @@ class Engine(Protocol):
         ...
 
 
+class ShuffleEngine(Engine, Protocol):
+    """An engine that can also shuffle (both of Keel's engines; a wrapper that only maps,
+    such as one reporting progress, is an ``Engine``)."""
+
+    def shuffle(
+        self,
+        fn: Callable[[Any, Any], Sequence[Any]],
+        shared: Any,
+        items: Sequence[Any],
+        buckets: int,
+        reduce: Callable[[Any, list[Any]], Any],
+    ) -> Generator[tuple[int, Any], None, None]:
+        """``fn(shared, item)`` returns ``buckets`` pieces; ``(bucket, reduce(shared,
+        pieces))`` for each bucket (its pieces in the items' order), as they finish.
+
+        The pieces stay where they were made (worker memory, or a temporary file) until
+        their bucket's ``reduce`` reads them. Closing early cancels the work not done."""
+        ...
+
+
+def worker_threads() -> int | None:
+    """The threads a task's libraries may use: inside a Dask task, the worker's thread
+    budget (``--nthreads``), which its running tasks share; elsewhere None (every core)."""
+    distributed = sys.modules.get("distributed")  # a worker has imported it; don't import it
+    if distributed is None:
+        return None
+    try:
+        worker = distributed.get_worker()
+    except ValueError:  # not inside a Dask task
+        return None
+    return max(1, int(worker.state.nthreads))
+
+
 def scheduler_address(config: ComputeConfig) -> str | None:
     """The scheduler to use: ``compute.address``, else ``$KEEL_DASK_ADDRESS``, else None
     (start a local cluster for the command)."""
     return config.address or os.environ.get(ADDRESS_ENV) or None
 
 
-def open_engine(config: ComputeConfig | None, engine: str | None = None) -> Engine:
+def open_engine(config: ComputeConfig | None, engine: str | None = None) -> ShuffleEngine:
     """The engine ``config`` asks for (``engine`` overrides ``compute.engine``)."""
     config = config or ComputeConfig()
     if (engine or config.engine) == "local":

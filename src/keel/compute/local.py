@@ -1,12 +1,17 @@
 """The default engine: every partition in this process, one after another.
 
 One partition at a time keeps memory at one partition's worth whatever the table's size;
-the libraries underneath (DuckDB, NumPy, the model) use the cores within a partition.
+the libraries underneath (DuckDB, NumPy, the model) use the cores within a partition. A
+shuffle's pieces wait in a temporary folder (pickled), so a bucket's reduction holds
+that bucket only.
 """
 
 from __future__ import annotations
 
+import pickle
+import tempfile
 from collections.abc import Callable, Generator, Sequence
+from pathlib import Path
 from typing import Any
 
 __all__ = ["LocalEngine"]
@@ -23,5 +28,35 @@ class LocalEngine:
         for position, item in enumerate(items):
             yield position, fn(shared, item)
 
+    def shuffle(
+        self,
+        fn: Callable[[Any, Any], Sequence[Any]],
+        shared: Any,
+        items: Sequence[Any],
+        buckets: int,
+        reduce: Callable[[Any, list[Any]], Any],
+    ) -> Generator[tuple[int, Any], None, None]:
+        with tempfile.TemporaryDirectory(prefix="keel-shuffle-") as folder:
+            for position, item in enumerate(items):
+                pieces = fn(shared, item)
+                for bucket in range(buckets):
+                    _spill(Path(folder) / f"{bucket}-{position}", pieces[bucket])
+                del pieces
+            for bucket in range(buckets):
+                files = [Path(folder) / f"{bucket}-{i}" for i in range(len(items))]
+                yield bucket, reduce(shared, [_unspill(file) for file in files])
+
     def close(self) -> None:
         """Nothing to release."""
+
+
+def _spill(path: Path, piece: Any) -> None:
+    with path.open("wb") as file:
+        pickle.dump(piece, file, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _unspill(path: Path) -> Any:
+    with path.open("rb") as file:
+        found = pickle.load(file)  # written by this process a moment ago
+    path.unlink()
+    return found

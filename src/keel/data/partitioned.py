@@ -6,17 +6,22 @@ version and any changed file gives another. Every partition must have the schema
 first (a file that differs is named, with the columns that differ), and a file that is
 not Parquet is named too.
 
-Each partition is checked on its own, on whatever engine runs it, with the source's
-row checks (``keel.data.validation.validate``): findings name the partition, and each
-example row carries ``_row``, its row number in that file. Each partition also returns
-a mergeable summary of its columns (``keel.data.sketches``); the merged summaries are
-the table's profile, and the checks a profile decides (maximum null rate, freshness,
-statistics against a reference) are judged on it once, for the whole table.
+Each partition is checked on its own, on whatever engine runs it (its DuckDB on the
+worker's threads, ``task_connection``), with the source's row checks
+(``keel.data.validation.validate``): findings name the partition, and each example row
+carries ``_row``, its row number in that file. Each partition also returns a mergeable
+summary of its columns (``keel.data.sketches``); the merged summaries are the table's
+profile, and the checks a profile decides (maximum null rate, freshness, statistics
+against a reference) are judged on it once, for the whole table.
 
 Checks that need every partition at once stay exact:
-- uniqueness of the key and of ``unique: true`` columns: each partition returns those
-  values and their row numbers, and the merge finds every value held by more than one
-  partition;
+- uniqueness of the key and of ``unique: true`` columns, as a shuffle on the engine: each
+  file's non-null values (with their row numbers) are cut into buckets by a hash of the
+  value, one task per bucket finds the values held by more than one file, and only those
+  rows come back (their count, and the first ones as examples), so the client's memory
+  does not grow with the table (``unique_across``). A caller that keeps partitions'
+  results between runs (``keel.data.manifests``) may instead have each partition return
+  its values (``Shared.keys``) and compare them on the client;
 - referential integrity: the referenced values are sent to every worker once, and each
   partition is semi-joined with them where it lies (its failing rows named as usual);
 - ordering: within a file the partition's own check counts rows that go backwards; at
@@ -26,8 +31,11 @@ Checks that need every partition at once stay exact:
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from contextlib import closing
+import uuid
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -45,21 +53,26 @@ from keel.schema import ColumnCheck, OrderedCheck, SourceConfig
 if TYPE_CHECKING:
     import pandas as pd
 
-    from keel.compute.engine import Engine
+    from keel.compute.engine import Engine, ShuffleEngine
 
 __all__ = [
     "ROW",
+    "KeyJob",
     "PartitionCheck",
     "PartitionedReport",
     "Shared",
     "check_partition",
     "check_partitioned",
     "footer",
+    "key_buckets",
+    "key_duplicates",
     "manifest",
     "merge_partitions",
     "per_partition",
     "run_partitions",
     "store_manifest",
+    "unique_across",
+    "unique_findings",
     "unique_sets",
 ]
 
@@ -67,12 +80,16 @@ ROW = "_row"
 """The column each example row carries: its row number (from 0) within its file."""
 
 _EXAMPLES = 20
+_BUCKETS = 32
+"""At most this many buckets in the key shuffle (one per file below that)."""
+_PART = "keel_part"
 
 
 @dataclass(frozen=True)
 class PartitionCheck:
-    """What one partition's checks found; for the merge, its keys (with row numbers),
-    its columns' mergeable summaries and each group's first and last ordered value."""
+    """What one partition's checks found; for the merge, its keys with row numbers (None
+    when the key shuffle checks them), its columns' mergeable summaries and each group's
+    first and last ordered value."""
 
     path: str
     rows: int
@@ -85,12 +102,26 @@ class PartitionCheck:
 @dataclass(frozen=True)
 class Shared:
     """What every partition's check needs, sent to each worker once: the source, its
-    checks, the clock, and the referenced sources' values (``source.column`` -> values)."""
+    checks, the clock, and the referenced sources' values (``source.column`` -> values);
+    ``keys``: whether each partition returns its key values for a merge on the client
+    (False when the key shuffle, ``unique_across``, checks them on the engine)."""
 
     source: str
     config: SourceConfig
     now: datetime
     lookups: dict[str, tuple[str, ...]]
+    keys: bool = True
+
+
+@dataclass(frozen=True)
+class KeyJob:
+    """What every task of the key shuffle needs: the column sets that must be unique
+    (name -> columns), the number of buckets, and how many rows each bucket returns
+    besides its count (None: every clashing row)."""
+
+    sets: dict[str, tuple[str, ...]]
+    buckets: int
+    limit: int | None = _EXAMPLES
 
 
 @dataclass(frozen=True)
@@ -131,10 +162,13 @@ def manifest(table: Table) -> dict[str, Any]:
             "keel data partitions reads local files; for s3:// give the source "
             "partitioned: true and run keel ingest"
         )
+    import duckdb
+
     parts = []
     first: list[list[str]] | None = None
-    for path in table.files:
-        schema, rows = footer(path)
+    with duckdb.connect() as con:  # one connection: opening one costs more than a footer
+        footers = [footer(path, con) for path in table.files]
+    for path, (schema, rows) in zip(table.files, footers, strict=True):
         if first is None:
             first = schema
         elif schema != first:
@@ -154,17 +188,19 @@ def _canonical(body: dict[str, Any]) -> bytes:
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
 
 
-def footer(path: str) -> tuple[list[list[str]], int]:
-    """A Parquet file's schema (name, DuckDB type) and row count, from its footer (one
-    connection: opening one costs more than reading a footer)."""
+def footer(path: str, con: Any = None) -> tuple[list[list[str]], int]:
+    """A Parquet file's schema (name, DuckDB type) and row count, from its footer, read on
+    ``con`` (a DuckDB connection) or on a new one."""
     import duckdb
 
     try:
-        with duckdb.connect() as con:
-            found = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [path]).fetchall()
-            counted = con.execute(
-                "SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata(?)", [path]
-            ).fetchone()
+        if con is None:
+            with duckdb.connect() as own:
+                return footer(path, own)
+        found = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [path]).fetchall()
+        counted = con.execute(
+            "SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata(?)", [path]
+        ).fetchone()
     except duckdb.Error as error:
         said = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
         message = f"{path} is not a readable Parquet file ({said}); replace or remove it"
@@ -185,7 +221,7 @@ def _schema_differs(
 
 
 def check_partitioned(
-    engine: Engine,
+    engine: ShuffleEngine,
     source: str,
     config: SourceConfig,
     table: Table,
@@ -200,9 +236,11 @@ def check_partitioned(
     ``lookups`` holds the values each ``references:`` check points at (``source.column``
     -> values); ``reference`` the version and profile statistics are compared with."""
     found = manifest(table)
-    shared = Shared(source, per_partition(config), now, dict(lookups or {}))
-    done = run_partitions(engine, shared, [(path, path) for path in table.files])
-    return merge_partitions(config, found, done, now, reference)
+    shared = Shared(source, per_partition(config), now, dict(lookups or {}), keys=False)
+    files = [(path, path) for path in table.files]
+    done = run_partitions(engine, shared, files)
+    keys = unique_findings(config, unique_across(engine, config, files))
+    return merge_partitions(config, found, done, now, reference, keys)
 
 
 def run_partitions(
@@ -223,11 +261,17 @@ def merge_partitions(
     parts: tuple[PartitionCheck, ...],
     now: datetime,
     reference: tuple[str, Profile] | None = None,
+    keys: list[Finding] | None = None,
 ) -> PartitionedReport:
     """The table's report: the partitions' summaries merged into its profile, and the
-    checks that need the whole table run on the merge."""
+    checks that need the whole table run on the merge. ``keys``: the key shuffle's
+    findings (``unique_findings``); without them the partitions' returned keys are
+    compared here."""
     profile = to_profile(found["rows"], merge_all([p.sketch for p in parts if p.sketch]))
-    return PartitionedReport(found, parts, _merged(config, parts, profile, now, reference), profile)
+    if keys is None:
+        keys = cross_partition_keys(config, parts)
+    merged = _merged(config, parts, profile, now, reference, keys)
+    return PartitionedReport(found, parts, merged, profile)
 
 
 def _merged(
@@ -236,6 +280,7 @@ def _merged(
     profile: Profile,
     now: datetime,
     reference: tuple[str, Profile] | None,
+    keys: list[Finding],
 ) -> tuple[Finding, ...]:
     """The findings over the whole table: profile checks on the merged profile, the key
     across partitions, order across file boundaries, statistics against a reference."""
@@ -243,7 +288,7 @@ def _merged(
     from keel.data.validation import profile_findings
 
     found = profile_findings(config, profile, now)
-    found += cross_partition_keys(config, parts)
+    found += keys
     if config.checks.ordered is not None and all(p.edges is not None for p in parts):
         found.append(across_boundaries(config.checks.ordered, parts))
     stats = config.checks.reference
@@ -269,7 +314,7 @@ def check_partition(shared: Shared, file: tuple[str, str]) -> PartitionCheck:
     """One file's checks (runs on an engine's worker): failing findings named by the file
     (``file`` is where to read it and how to name it), examples with their ``_row``, and
     what the merge needs (keys, summary, edges)."""
-    from keel.data.batch import Batch
+    from keel.data.batch import TABLE, Batch
     from keel.data.profiling import profile
     from keel.data.sketches import sketch_batch
     from keel.data.validation import Context, validate
@@ -277,24 +322,52 @@ def check_partition(shared: Shared, file: tuple[str, str]) -> PartitionCheck:
     config, (local, path) = shared.config, file
     scan = "read_parquet(?, file_row_number = true)"
     select = f"SELECT * EXCLUDE (file_row_number), file_row_number AS {ROW} FROM {scan}"
-    batch = Batch.from_sql(select, [local])
-    try:
+    with task_connection() as con:
+        con.execute(f"CREATE TABLE {TABLE} AS {select}", [local])
+        batch = Batch(con)
         lookups = _load_lookups(batch, shared.lookups)
         profiled = profile(batch)
         report = validate(
             batch, shared.source, config, profiled, Context(shared.now, None, lookups)
         )
-        keys = _keys(batch, config)
+        keys = _keys(batch, config) if shared.keys else None
         sketch = sketch_batch(batch, profiled, skip=(ROW,))
         edges = _edges(batch, config.checks.ordered)
         rows = batch.rows
-    finally:
-        batch.close()
     failing = tuple(_named(f, path) for f in report.findings if f.status == "fail")
     if rows == 0:
         message = f"{path}: the partition has no rows"
         failing += (Finding("partition:empty", "empty", "warn", "fail", message, violations=1),)
     return PartitionCheck(path, rows, failing, keys, sketch, edges)
+
+
+@contextmanager
+def task_connection() -> Iterator[Any]:
+    """A DuckDB connection for one task: a cursor on this process's database, in a schema
+    of its own (dropped afterwards, with every table made in it), so tasks running side by
+    side on one worker never see each other's tables. A new database costs about 20 ms of
+    CPU to open and more to close, a cursor well under 1 ms. On a Dask worker the database
+    runs on the worker's threads (``worker_threads``): a one-thread worker uses one core."""
+    from keel.compute.engine import worker_threads
+
+    cursor = _database(worker_threads()).cursor()
+    schema = f"keel_task_{uuid.uuid4().hex}"
+    try:
+        cursor.execute(f"CREATE SCHEMA {schema}; USE {schema}")
+        yield cursor
+    finally:
+        try:
+            cursor.execute(f"USE main; DROP SCHEMA IF EXISTS {schema} CASCADE")
+        finally:
+            cursor.close()
+
+
+@functools.cache
+def _database(threads: int | None) -> Any:
+    """This process's in-memory DuckDB database for tasks, made on first use."""
+    import duckdb
+
+    return duckdb.connect(config={} if threads is None else {"threads": threads})
 
 
 def _load_lookups(batch: Any, values: dict[str, tuple[str, ...]]) -> dict[str, str]:
@@ -307,7 +380,9 @@ def _load_lookups(batch: Any, values: dict[str, tuple[str, ...]]) -> dict[str, s
 
 
 def _edges(batch: Any, ordered: OrderedCheck | None) -> pd.DataFrame | None:
-    """Per group, the first ordered value (and its row) and the last, in file order."""
+    """Per group, the first ordered value (and its row) and the last, in file order
+    (``arg_min_null``: the value at the lowest row even when it is null, as ``first``
+    in row order, without sorting)."""
     from keel.data.batch import TABLE, quote
 
     if ordered is None or not all(c in batch.schema for c in (ordered.by, ordered.within) if c):
@@ -315,8 +390,8 @@ def _edges(batch: Any, ordered: OrderedCheck | None) -> pd.DataFrame | None:
     by = quote(ordered.by)
     group = quote(ordered.within) if ordered.within else "NULL"
     return batch.con.execute(
-        f"SELECT {group} AS grp, first({by} ORDER BY {ROW}) AS first, min({ROW}) AS row, "
-        f"last({by} ORDER BY {ROW}) AS last FROM {TABLE} GROUP BY ALL"
+        f"SELECT {group} AS grp, arg_min_null({by}, {ROW}) AS first, min({ROW}) AS row, "
+        f"arg_max_null({by}, {ROW}) AS last FROM {TABLE} GROUP BY ALL"
     ).df()
 
 
@@ -438,3 +513,128 @@ def values_table(con: Any, table: str, values: tuple[str, ...]) -> str:
         f"CREATE OR REPLACE TABLE {table} AS SELECT unnest($1::VARCHAR[]) AS value", [list(values)]
     )
     return table
+
+
+def unique_across(
+    engine: ShuffleEngine,
+    config: SourceConfig,
+    files: list[tuple[str, str]],
+    limit: int | None = _EXAMPLES,
+) -> dict[str, tuple[int, pd.DataFrame]]:
+    """For each unique set (``unique_sets``), the rows whose value another file also holds:
+    their count and the first ``limit`` of them (None: all), ordered by value, file and
+    row, with their ``partition`` (the file's name) and ``_row``. Exact, and shuffled on
+    ``engine`` (``files``: (where to read, how to name) pairs): only clashing rows return."""
+    sets = unique_sets(config)
+    if not sets or not files:
+        return {}
+    job = KeyJob(sets, min(len(files), _BUCKETS), limit)
+    items = [(index, local) for index, (local, _) in enumerate(files)]
+    counts: dict[str, int] = {}
+    firsts: dict[str, pd.DataFrame] = {}
+    with closing(engine.shuffle(key_buckets, job, items, job.buckets, key_duplicates)) as done:
+        for _, found in done:
+            for name, (count, rows) in found.items():
+                counts[name] = counts.get(name, 0) + count
+                firsts[name] = _first(job, name, [firsts.get(name), rows])
+    names = [path for _, path in files]
+    return {name: (counts[name], _with_names(firsts[name], names)) for name in counts}
+
+
+def _first(job: KeyJob, name: str, frames: list[pd.DataFrame | None]) -> pd.DataFrame:
+    """The first ``job.limit`` rows of ``frames`` together, by value, file and row."""
+    import pandas as pd
+
+    kept = [f for f in frames if f is not None and not f.empty]
+    if not kept:
+        return next(f for f in frames if f is not None)
+    joined = kept[0] if len(kept) == 1 else pd.concat(kept, ignore_index=True)
+    ordered = joined.sort_values([*job.sets[name], _PART, ROW], ignore_index=True)
+    return ordered if job.limit is None else ordered.head(job.limit)
+
+
+def _with_names(rows: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    named = rows.assign(partition=[names[int(i)] for i in rows[_PART]])
+    return named.drop(columns=[_PART])
+
+
+def key_buckets(job: KeyJob, file: tuple[int, str]) -> list[dict[str, Any]]:
+    """One file's non-null values of each unique set, with their row numbers, cut into
+    ``job.buckets`` Arrow tables by a hash of the value (runs on an engine's worker)."""
+    import pyarrow.compute as pc  # type: ignore[import-untyped]
+
+    from keel.data.batch import key_present, quote
+
+    index, local = file
+    pieces: list[dict[str, Any]] = [{} for _ in range(job.buckets)]
+    with task_connection() as con:
+        scan = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [local]).fetchall()
+        held = {str(row[0]) for row in scan}
+        sets = {n: cols for n, cols in job.sets.items() if all(c in held for c in cols)}
+        for name, columns in sets.items():
+            listed = ", ".join(quote(c) for c in columns)
+            table = con.sql(
+                f"SELECT {listed}, file_row_number AS {ROW}, {int(index)}::INTEGER AS {_PART}, "
+                f"(hash({listed}) % {int(job.buckets)})::INTEGER AS keel_bucket "
+                f"FROM read_parquet($path, file_row_number = true) WHERE {key_present(columns)}",
+                params={"path": local},
+            ).to_arrow_table()
+            bucket_of = table.column("keel_bucket")
+            table = table.drop_columns(["keel_bucket"])
+            for bucket in range(job.buckets):  # a filter copies: a piece holds its rows only
+                pieces[bucket][name] = table.filter(pc.equal(bucket_of, bucket))
+    return pieces
+
+
+def key_duplicates(
+    job: KeyJob, pieces: list[dict[str, Any]]
+) -> dict[str, tuple[int, pd.DataFrame]]:
+    """In one bucket (every file's piece of it), each unique set's rows whose value more
+    than one file holds: their count and the first ``job.limit`` (runs on a worker)."""
+    import pyarrow as pa
+
+    from keel.data.batch import quote
+
+    found = {}
+    for name, columns in job.sets.items():
+        tables = [p[name] for p in pieces if name in p]
+        if not tables:
+            continue
+        every = pa.concat_tables(tables)
+        listed = ", ".join(quote(c) for c in columns)
+        limit = "" if job.limit is None else f" LIMIT {int(job.limit)}"
+        with task_connection() as con:
+            con.register("every", every)
+            con.execute(  # the values held by more than one file: few, in a valid table
+                f"CREATE TABLE clash AS SELECT {listed} FROM every GROUP BY ALL "
+                f"HAVING min({_PART}) <> max({_PART})"
+            )
+            counted = con.execute(f"SELECT count(*) FROM every SEMI JOIN clash USING ({listed})")
+            total = int((counted.fetchone() or (0,))[0])
+            clashing = con.execute(
+                f"SELECT every.* FROM every SEMI JOIN clash USING ({listed}) "
+                f"ORDER BY {listed}, {_PART}, {ROW}{limit}"
+            ).df()
+        found[name] = (total, clashing)
+    return found
+
+
+def unique_findings(
+    config: SourceConfig, found: dict[str, tuple[int, pd.DataFrame]]
+) -> list[Finding]:
+    """``<set>.unique_across_partitions`` for each unique set, from ``unique_across``: every
+    row whose value another partition also holds, the first 20 as examples."""
+    findings = []
+    for shown, columns in unique_sets(config).items():
+        name = f"{shown}.unique_across_partitions"
+        severity = config.checks.columns.get(columns[0], ColumnCheck()).severity
+        count, rows = found.get(shown, (0, None))
+        if not count or rows is None:
+            findings.append(Finding(name, "unique", severity, "pass", "ok", shown, rows=0))
+            continue
+        examples = tuple(rows.head(_EXAMPLES).to_dict("records"))
+        message = f"{count} rows hold a {shown} that another partition also holds"
+        findings.append(
+            Finding(name, "unique", severity, "fail", message, shown, count, examples, rows=count)
+        )
+    return findings

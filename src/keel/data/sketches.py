@@ -126,10 +126,12 @@ def _klls(batch: Batch, names: list[str]) -> dict[str, bytes]:
 
 
 def _hll(batch: Batch, name: str) -> bytes:
-    """Every distinct value (as text) once into the HLL: DuckDB finds the distinct values,
-    so the Python loop runs over distinct values, not rows."""
+    """Every distinct value (as text) once into the HLL: DuckDB finds the distinct values
+    (before casting them, so an integer column hashes numbers, not their text), so the
+    Python loop runs over distinct values, not rows."""
     col = quote(name)
-    select = f"SELECT DISTINCT {col}::VARCHAR AS v FROM {TABLE} WHERE {col} IS NOT NULL"
+    distinct = f"SELECT DISTINCT {col} AS v FROM {TABLE} WHERE {col} IS NOT NULL"
+    select = f"SELECT v::VARCHAR AS v FROM ({distinct})"
     sketch = _datasketches().hll_sketch(HLL_LG_K)
     for value in _column(batch, select).tolist():
         sketch.update(str(value))
