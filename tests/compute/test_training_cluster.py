@@ -11,6 +11,8 @@ libraries themselves, never from Keel.
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -195,20 +197,23 @@ def test_a_booster_on_one_class_is_refused_before_the_cluster_is_asked(tmp_path:
         train(project)
 
 
-def _joblib_calls(cluster: Cluster, function: str = "_fit_and_score") -> int:
-    """How many calls of ``function`` joblib's Dask backend has run on the cluster: the
-    finished tasks in the scheduler's transition log, whose keys joblib names
-    ``batch_of_<function>_<calls>_calls-<uuid>``."""
-    from distributed import Client
+@contextmanager
+def _joblib_calls(cluster: Cluster, function: str) -> Iterator[Callable[[], int]]:
+    """How many calls of ``function`` joblib's Dask backend ran on the cluster inside the
+    block: the tasks of the scheduler's task stream (every client's, kept in a buffer of
+    100,000) whose keys joblib names ``batch_of_<function>_<calls>_calls-<uuid>``."""
+    from distributed import Client, get_task_stream
 
-    def finished(dask_scheduler: Any) -> list[str]:
-        log = getattr(dask_scheduler, "transition_log", ())
-        return [str(entry[0]) for entry in log if entry[2] == "memory"]
-
-    with Client(cluster.address, timeout=30, set_as_default=False) as client:
-        keys = client.run_on_scheduler(finished)
     prefix = f"batch_of_{function}_"
-    return sum(int(key[len(prefix) :].split("_")[0]) for key in keys if key.startswith(prefix))
+    with (
+        Client(cluster.address, timeout=30, set_as_default=False) as client,
+        get_task_stream(client) as stream,
+    ):
+        yield lambda: sum(
+            int(str(task["key"])[len(prefix) :].split("_")[0])
+            for task in stream.data
+            if str(task["key"]).startswith(prefix)
+        )
 
 
 def test_a_search_runs_its_fits_on_the_cluster_and_equals_the_local_search(
@@ -222,12 +227,11 @@ def test_a_search_runs_its_fits_on_the_cluster_and_equals_the_local_search(
     spec = {"function": "searching:fit", "params": {"seen": str(seen)}, "features": NUMBERS}
     root = _project(tmp_path / "search", cluster, spec, 1000)
     (root / "searching.py").write_text(SEARCH)
-    before = _joblib_calls(cluster)
-    with Project.open(root) as project:
+    with _joblib_calls(cluster, "_fit_and_score") as calls, Project.open(root) as project:
         result = train(project)
         model = _model(project, result.version)
         record = Registry(project.store).record(result.version.version)
-    assert _joblib_calls(cluster) - before == len(GRID["C"]) * FOLDS
+    assert calls() == len(GRID["C"]) * FOLDS
     rows = pd.read_parquet(seen)
     X, y = rows.drop(columns="_label"), rows["_label"]
     local = GridSearchCV(LogisticRegression(max_iter=1000), GRID, cv=FOLDS, n_jobs=1).fit(X, y)
@@ -254,10 +258,9 @@ def test_an_estimator_with_n_jobs_builds_its_trees_on_the_cluster(
     params = {"n_estimators": 12, "max_depth": 4, "n_jobs": -1}
     spec = {"estimator": "sklearn.ensemble.RandomForestClassifier", "params": params}
     root = _project(tmp_path / "forest", cluster, {**spec, "features": NUMBERS}, 1000)
-    before = _joblib_calls(cluster, "_parallel_build_trees")
-    with Project.open(root) as project:
+    with _joblib_calls(cluster, "_parallel_build_trees") as calls, Project.open(root) as project:
         model = _model(project, train(project).version)
-    assert _joblib_calls(cluster, "_parallel_build_trees") - before == params["n_estimators"]
+    assert calls() == params["n_estimators"]
     fresh = synthetic(300, seed=5)
     scores = model.predict_proba(fresh[NUMBERS])[:, list(model.classes_).index("yes")]
     assert roc_auc_score(fresh["label"] == "yes", scores) > 0.75
