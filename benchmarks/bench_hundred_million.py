@@ -343,6 +343,8 @@ def main() -> None:
             sampler.join()
             cluster.stop()
         print(f"  {run['status']} in {seconds:.0f} s: {run['message'][:200]}", flush=True)
+        peaks = " / ".join(_mb(peak) for peak in sampler.peak)
+        print(f"  worker peak RSS {peaks} MB; violations {ingest_counts(run)}", flush=True)
         load = os.getloadavg()
         expected: dict[str, int] | None = None
         local = float("nan")
