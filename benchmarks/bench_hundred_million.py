@@ -271,6 +271,7 @@ def across_files(paths: list[Path], folder: Path) -> int:
     """Rows whose id is also held by another file, by DuckDB over the Parquet files
     (spilling to ``folder`` past 2 GB)."""
     listed = "[" + ", ".join(f"'{p}'" for p in paths) + "]"
+    folder.mkdir(parents=True, exist_ok=True)
     with duckdb.connect() as con:
         con.execute(f"SET memory_limit = '2GB'; SET temp_directory = '{folder / 'spill'}'")
         con.execute(
