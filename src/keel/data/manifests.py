@@ -66,6 +66,8 @@ if TYPE_CHECKING:
 
 _EXAMPLES = 20
 """Example rows a spilled uniqueness finding carries (as ``keel.data.partitioned``'s)."""
+_BUCKET_ROWS = 8_000_000
+"""At most about this many key rows are aggregated at once (40M fit in 1 GB, 100M not)."""
 
 __all__ = [
     "KeySpill",
@@ -384,9 +386,12 @@ class KeySpill:
             return Finding(name, "unique", severity, "pass", "ok", shown, rows=0)
         listed = ", ".join(quote(k) for k in keys)
         files = str(folder / "*.parquet").replace("'", "''")
-        # two plain aggregates (no DISTINCT, no join of the whole table): DuckDB spills
-        # both to disk past the memory limit
-        per = f"SELECT {listed}, partition, count(*) AS n FROM every GROUP BY ALL"
+        # two plain aggregates (no DISTINCT, no join of the whole table), over one hash
+        # bucket of the keys at a time, so each fits DuckDB's memory limit
+        per = (
+            f"SELECT {listed}, partition, count(*) AS n FROM every "
+            f"WHERE hash({listed}) % $buckets = $bucket GROUP BY ALL"
+        )
         held = f"SELECT {listed}, sum(n) AS total, count(*) AS parts FROM ({per}) GROUP BY ALL"
         with duckdb.connect() as con:
             temp = str(self.folder / "duckdb").replace("'", "''")
@@ -394,17 +399,25 @@ class KeySpill:
             con.execute(f"SET temp_directory = '{temp}'")
             con.execute("SET preserve_insertion_order = false")
             con.execute(f"CREATE VIEW every AS SELECT * FROM read_parquet('{files}')")
-            counted = con.execute(
-                f"SELECT coalesce(sum(total), 0) FROM ({held}) WHERE parts > 1"
-            ).fetchone()
-            rows = int(counted[0]) if counted else 0
+            total = con.execute("SELECT count(*) FROM every").fetchone()
+            buckets = (int(total[0]) if total else 0) // _BUCKET_ROWS + 1
+            con.execute(f"CREATE TEMP TABLE first_keys AS SELECT {listed} FROM every LIMIT 0")
+            rows = 0
+            for bucket in range(buckets):
+                found = {"buckets": buckets, "bucket": bucket}
+                counted = con.execute(
+                    f"SELECT coalesce(sum(total), 0) FROM ({held}) WHERE parts > 1", found
+                ).fetchone()
+                if counted and int(counted[0]):
+                    rows += int(counted[0])
+                    # the first rows in (key, partition) order lie among the smallest keys
+                    con.execute(
+                        f"INSERT INTO first_keys SELECT {listed} FROM ({held}) "
+                        f"WHERE parts > 1 ORDER BY {listed} LIMIT {_EXAMPLES}",
+                        found,
+                    )
             if not rows:
                 return Finding(name, "unique", severity, "pass", "ok", shown, rows=0)
-            # the first rows in (key, partition) order lie among the smallest clashing keys
-            con.execute(
-                f"CREATE TEMP TABLE first_keys AS SELECT {listed} FROM ({held}) "
-                f"WHERE parts > 1 ORDER BY {listed} LIMIT {_EXAMPLES}"
-            )
             examples = con.execute(
                 f"SELECT every.* FROM every SEMI JOIN first_keys USING ({listed}) "
                 f"ORDER BY {listed}, partition LIMIT {_EXAMPLES}"
