@@ -278,11 +278,16 @@ def across_files(paths: list[Path], folder: Path) -> int:
             f"CREATE VIEW t AS SELECT id, filename FROM read_parquet({listed}, filename = true)"
             " WHERE id IS NOT NULL"
         )
-        found = con.execute(
-            "SELECT count(*) FROM t WHERE id IN (SELECT id FROM (SELECT DISTINCT id, "
-            "filename FROM t) GROUP BY id HAVING count(*) > 1)"
-        ).fetchone()
-    return int(found[0]) if found else 0
+        rows, buckets = 0, len(paths) // 8 + 1  # about 8M ids at once fit in 2 GB
+        for bucket in range(buckets):
+            found = con.execute(
+                "SELECT count(*) FROM t WHERE hash(id) % $1 = $2 AND id IN (SELECT id FROM "
+                "(SELECT DISTINCT id, filename FROM t WHERE hash(id) % $1 = $2) GROUP BY id "
+                "HAVING count(*) > 1)",
+                [buckets, bucket],
+            ).fetchone()
+            rows += int(found[0]) if found else 0
+    return rows
 
 
 def compare(expected: dict[str, int], got: dict[str, int]) -> list[str]:
