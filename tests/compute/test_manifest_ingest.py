@@ -245,3 +245,49 @@ def test_a_source_referencing_a_manifest_version_is_checked_against_its_partitio
     (failed,) = run.report.failures
     assert failed.check == "reference:order_id->orders.order_id" and failed.violations == 1
     assert [e["order_id"] for e in failed.examples] == [999]
+
+
+def _repeat_a_key(root: Path) -> pd.DataFrame:
+    """c.parquet row 5 takes a.parquet row 42's order_id; the repeated rows as pandas
+    finds them (file name and row of every row whose id another file holds)."""
+    a, _, c = _files(root)
+    frame = pd.read_parquet(c)
+    frame.loc[5, "order_id"] = pd.read_parquet(a).loc[42, "order_id"]
+    frame.to_parquet(c, index=False)
+    whole = pd.concat(
+        [pd.read_parquet(f).assign(file=f.name, row=np.arange(len(pd.read_parquet(f))))
+         for f in _files(root)]
+    )  # fmt: skip
+    files = whole.groupby("order_id")["file"].nunique()
+    return whole[whole["order_id"].isin(files[files > 1].index)]
+
+
+def test_a_key_repeated_across_files_quarantines_the_ingest(shop: Path) -> None:
+    """An order_id held by a.parquet (row 42) and c.parquet (row 5), neither file
+    repeating it: the ingest's key check across partitions (run over the keys written
+    to disk as each partition's result arrives) counts both rows and names them."""
+    repeated = _repeat_a_key(shop)
+    run = _ingest(shop)
+    assert run.status == "quarantined" and run.report is not None
+    (found,) = [f for f in run.report.failures if f.check == "order_id.unique_across_partitions"]
+    assert found.violations == len(repeated) == 2
+    named = sorted((Path(e["partition"]).name, e["_row"]) for e in found.examples)
+    assert named == sorted(zip(repeated["file"], repeated["row"], strict=True))
+
+
+def test_validate_latest_counts_keys_repeated_across_published_files(shop: Path) -> None:
+    """With the key's checks at severity warn, a version whose a.parquet and c.parquet
+    share an order_id publishes; ``keel validate --latest`` over its stored partitions
+    then counts the rows pandas finds (2) in the key check across partitions."""
+    config = (shop / "keel.yaml").read_text()
+    (shop / "keel.yaml").write_text(config.replace("{type: int}", "{type: int, severity: warn}"))
+    repeated = _repeat_a_key(shop)
+    run = _ingest(shop)
+    assert run.status == "published", run.message
+    done = CliRunner().invoke(
+        app, ["validate", "--source", "orders", "--latest", "--json", "--project", str(shop)]
+    )
+    assert done.exit_code == 0, done.stdout
+    report = json.loads(done.stdout)
+    (found,) = [f for f in report["findings"] if f["check"] == "order_id.unique_across_partitions"]
+    assert found["status"] == "fail" and found["violations"] == len(repeated) == 2

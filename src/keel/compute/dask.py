@@ -2,9 +2,14 @@
 
 With a scheduler address Keel connects to that cluster; without one it starts a local
 cluster (worker processes on this machine) for the command and stops it afterwards. The
-shared value is scattered to every worker once. A worker that dies mid-job has its tasks
-run again elsewhere by Dask; a task that keeps killing workers ends the job with one
-sentence, and nothing has been published by then (callers publish after the last result).
+shared value is one task every partition's task depends on (computed once per worker
+that needs it; unlike scattered data, the scheduler can run it again when every worker
+holding it has died). A worker that dies mid-job has its tasks run again elsewhere by
+Dask; a task that keeps killing workers (one partition that needs more memory than a
+worker's limit) ends the job with one sentence naming that partition and the limit, and
+nothing has been published by then (callers publish after the last result). Each
+result is released on the cluster once the caller has it, so workers do not hold every
+partition's result until the job ends.
 """
 
 from __future__ import annotations
@@ -76,17 +81,22 @@ class DaskEngine:
         distributed = _distributed()
         if not items:
             return
-        # in a list, so a tuple or dict is sent as one value, not element by element
-        (scattered,) = self.client.scatter([shared], broadcast=True, hash=False)
         token = uuid.uuid4().hex[:12]
+        # a task, not scattered data: the scheduler keeps it and runs it again if every
+        # worker holding it dies, so a partition that kills workers is retried (then
+        # named); boxed, so a tuple or dict is sent as one value, not taken apart
+        given = self.client.submit(_unbox, _Box(shared), key=f"keel-shared-{token}", pure=False)
         keys = [f"keel-{getattr(fn, '__name__', 'task')}-{token}-{i}" for i in range(len(items))]
-        futures = self.client.map(fn, [scattered] * len(items), items, key=keys, pure=False)
+        futures = self.client.map(fn, [given] * len(items), items, key=keys, pure=False)
         position = {future.key: i for i, future in enumerate(futures)}
         try:
             for future in distributed.as_completed(futures, loop=self.client.loop):
-                yield position[future.key], _result(future)
+                index = position[future.key]
+                result = _result(future, _item_name(items[index], index, len(items)))
+                future.release()  # the worker frees it now, not when the whole job ends
+                yield index, result
         finally:
-            self.client.cancel(futures)
+            self.client.cancel([*futures, given])
 
     def shuffle(
         self,
@@ -136,20 +146,59 @@ class DaskEngine:
             self.cluster.close()
 
 
-def _result(future: Any) -> Any:
-    """A task's result; a worker lost too often becomes one sentence, Keel's own errors
-    pass through as raised on the worker, anything else is a bug and keeps its traceback."""
+class _Box:
+    """One value a task receives whole (Dask looks into tuples, lists and dicts)."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _unbox(box: _Box) -> Any:
+    return box.value
+
+
+def _result(future: Any, item: str = "a partition") -> Any:
+    """A task's result; a task whose workers kept dying becomes one sentence naming the
+    item (and the workers' memory limit), Keel's own errors pass through as raised on the
+    worker, anything else is a bug and keeps its traceback."""
     from distributed.scheduler import KilledWorker
 
     try:
         return future.result()
     except KilledWorker as error:
-        raise ComputeError(
-            "a partition's task was running on Dask workers that died repeatedly "
-            f"({error}); check the workers' memory and logs, then run the command again"
-        ) from None
+        raise ComputeError(_killed(item, error)) from None
     except KeelError:
         raise
+
+
+def _killed(item: str, error: Any) -> str:
+    """What to say when ``item``'s task killed every worker that ran it (KilledWorker)."""
+    from dask.utils import format_bytes
+
+    tries = error.allowed_failures + 1
+    limit = getattr(error.last_worker, "memory_limit", None)
+    if limit:
+        return (
+            f"{item} killed every Dask worker that ran it ({tries} tries, each worker "
+            f"limited to {format_bytes(limit)}), most likely by needing more memory than "
+            "that; give the workers more (dask worker --memory-limit) or cut it into "
+            "smaller files; nothing was published"
+        )
+    return (
+        f"{item} was tried on {tries} Dask workers and each died while running it; check "
+        "the workers' memory and logs, then run the command again; nothing was published"
+    )
+
+
+def _item_name(item: Any, index: int, total: int) -> str:
+    """How an error names a map's item: its file (a path, a ``(where, name)`` pair, an
+    object with a ``name``), else its position."""
+    if isinstance(item, tuple) and item and isinstance(item[-1], str):
+        item = item[-1]
+    named = item if isinstance(item, str) else getattr(item, "name", None)
+    if isinstance(named, str):
+        return f"the partition {named}"
+    return f"partition {index + 1} of {total}"
 
 
 def _unreachable(address: str, timeout: float) -> str:

@@ -31,14 +31,17 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import shutil
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from keel.data.model import Finding
 from keel.data.partitioned import (
     PartitionCheck,
     PartitionedReport,
@@ -46,21 +49,28 @@ from keel.data.partitioned import (
     check_partition,
     merge_partitions,
     per_partition,
+    unique_sets,
     values_table,
 )
 from keel.data.remote import Blob, object_chunks, readable, where_to_read
 from keel.data.sources import file_lineage, list_files
 from keel.errors import SourceError
+from keel.schema import ColumnCheck
 
 if TYPE_CHECKING:
-    from keel.compute.engine import Engine
     from keel.data.catalog import Catalog
     from keel.data.model import DataVersion, Profile, Report
     from keel.project import Project
     from keel.schema import SourceConfig
     from keel.store.artifacts import ArtifactStore
 
+_EXAMPLES = 20
+"""Example rows a spilled uniqueness finding carries (as ``keel.data.partitioned``'s)."""
+_BUCKET_ROWS = 8_000_000
+"""At most about this many key rows are aggregated at once (40M fit in 1 GB, 100M not)."""
+
 __all__ = [
+    "KeySpill",
     "Listed",
     "Planned",
     "as_report",
@@ -275,28 +285,38 @@ def identity(source: str, schema: list[list[str]], entries: list[dict[str, Any]]
 
 
 def check_planned(
-    project: Project, shared: Shared, files: list[Listed], planned: Planned
+    project: Project,
+    shared: Shared,
+    files: list[Listed],
+    planned: Planned,
+    spill: KeySpill | None = None,
 ) -> tuple[PartitionCheck, ...]:
     """Every partition's result: known ones as they are, the rest checked on the engine
-    (and their results stored, named in ``planned.entries``)."""
+    (each stored as it arrives, named in ``planned.entries``). With ``spill``, each
+    result's key values go to it and the result is kept without them."""
     from keel.compute import open_engine
 
     todo = [i for i in range(len(files)) if i not in planned.known]
-    results = dict(planned.known)
+    results = {i: _spilled(spill, i, known) for i, known in planned.known.items()}
     if todo:
         store = project.artifacts
         items = [(_where(store, files[i], planned.entries[i]), files[i].path) for i in todo]
+        digest = checks_digest(shared)
         engine = open_engine(project.config.compute)
         try:
-            checked = _run(engine, shared, items)
+            with closing(engine.map(_check_item, shared, items)) as checked:
+                for index, result in checked:
+                    position = todo[index]
+                    stored = project.artifacts.put_bytes(pickle.dumps(result))
+                    planned.entries[position].update(result=stored, checks=digest)
+                    results[position] = _spilled(spill, position, result)
         finally:
             engine.close()
-        digest = checks_digest(shared)
-        for position, result in zip(todo, checked, strict=True):
-            results[position] = result
-            stored = project.artifacts.put_bytes(pickle.dumps(result))
-            planned.entries[position].update(result=stored, checks=digest)
     return tuple(results[i] for i in range(len(files)))
+
+
+def _spilled(spill: KeySpill | None, position: int, result: PartitionCheck) -> PartitionCheck:
+    return result if spill is None else spill.take(position, result)
 
 
 def _where(artifacts: ArtifactStore, file: Listed, entry: dict[str, Any]) -> str | Blob:
@@ -307,23 +327,106 @@ def _where(artifacts: ArtifactStore, file: Listed, entry: dict[str, Any]) -> str
     return where_to_read(artifacts, entry["sha256"])
 
 
-def _run(
-    engine: Engine, shared: Shared, items: list[tuple[str | Blob, str]]
-) -> tuple[PartitionCheck, ...]:
-    """``check_partition`` over ``items`` ((where to read, how to name) pairs) on
-    ``engine``, results in the items' order."""
-    results: list[PartitionCheck | None] = [None] * len(items)
-    with closing(engine.map(_check_item, shared, items)) as checked:
-        for position, result in checked:
-            results[position] = result
-    return tuple(r for r in results if r is not None)
-
-
 def _check_item(shared: Shared, item: tuple[str | Blob, str]) -> PartitionCheck:
     """One partition's checks on a worker, read from a path or fetched from its store."""
     where, path = item
     with readable(where) as local:
         return check_partition(shared, (local, path))
+
+
+class KeySpill:
+    """The partitions' key values, for the uniqueness checks across partitions, kept in
+    Parquet files in a temporary folder as each result arrives instead of in memory; the
+    checks then run in DuckDB over those files under a memory limit (spilling to disk
+    beyond it), so the client's memory does not grow with the table's rows."""
+
+    def __init__(self, config: SourceConfig, memory_limit: str = "1GB") -> None:
+        self.config = config
+        self.sets = unique_sets(config)
+        self.memory_limit = memory_limit
+        self.folder = Path(tempfile.mkdtemp(prefix="keel-keys-"))
+
+    def __enter__(self) -> KeySpill:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def take(self, position: int, result: PartitionCheck) -> PartitionCheck:
+        """Write ``result``'s keys (with its path) to the folder; the result without them."""
+        for index, name in enumerate(self.sets):
+            frame = (result.keys or {}).get(name)
+            if frame is not None and not frame.empty:
+                folder = self.folder / str(index)
+                folder.mkdir(exist_ok=True)
+                frame.assign(partition=result.path).to_parquet(
+                    folder / f"{position:07d}.parquet", index=False
+                )
+        return replace(result, keys=None)
+
+    def findings(self) -> dict[str, Finding]:
+        """``<set>.unique_across_partitions`` for each set, as ``cross_partition_keys``
+        words them: every row whose value another partition also holds."""
+        return {f.check: f for f in (self._across(i, n) for i, n in enumerate(self.sets))}
+
+    def merged(self, report: PartitionedReport) -> PartitionedReport:
+        """``report`` (merged from results without keys) with the spilled checks' findings."""
+        mine = self.findings()
+        return replace(report, merged=tuple(mine.get(f.check, f) for f in report.merged))
+
+    def _across(self, index: int, shown: str) -> Finding:
+        import duckdb
+
+        from keel.data.batch import quote
+
+        name, keys = f"{shown}.unique_across_partitions", self.sets[shown]
+        severity = self.config.checks.columns.get(keys[0], ColumnCheck()).severity
+        folder = self.folder / str(index)
+        if not folder.is_dir():
+            return Finding(name, "unique", severity, "pass", "ok", shown, rows=0)
+        listed = ", ".join(quote(k) for k in keys)
+        files = str(folder / "*.parquet").replace("'", "''")
+        # two plain aggregates (no DISTINCT, no join of the whole table), over one hash
+        # bucket of the keys at a time, so each fits DuckDB's memory limit
+        per = (
+            f"SELECT {listed}, partition, count(*) AS n FROM every "
+            f"WHERE hash({listed}) % $buckets = $bucket GROUP BY ALL"
+        )
+        held = f"SELECT {listed}, sum(n) AS total, count(*) AS parts FROM ({per}) GROUP BY ALL"
+        with duckdb.connect() as con:
+            temp = str(self.folder / "duckdb").replace("'", "''")
+            con.execute(f"SET memory_limit = '{self.memory_limit}'")
+            con.execute(f"SET temp_directory = '{temp}'")
+            con.execute("SET preserve_insertion_order = false")
+            con.execute(f"CREATE VIEW every AS SELECT * FROM read_parquet('{files}')")
+            total = con.execute("SELECT count(*) FROM every").fetchone()
+            buckets = (int(total[0]) if total else 0) // _BUCKET_ROWS + 1
+            con.execute(f"CREATE TEMP TABLE first_keys AS SELECT {listed} FROM every LIMIT 0")
+            rows = 0
+            for bucket in range(buckets):
+                found = {"buckets": buckets, "bucket": bucket}
+                counted = con.execute(
+                    f"SELECT coalesce(sum(total), 0) FROM ({held}) WHERE parts > 1", found
+                ).fetchone()
+                if counted and int(counted[0]):
+                    rows += int(counted[0])
+                    # the first rows in (key, partition) order lie among the smallest keys
+                    con.execute(
+                        f"INSERT INTO first_keys SELECT {listed} FROM ({held}) "
+                        f"WHERE parts > 1 ORDER BY {listed} LIMIT {_EXAMPLES}",
+                        found,
+                    )
+            if not rows:
+                return Finding(name, "unique", severity, "pass", "ok", shown, rows=0)
+            examples = con.execute(
+                f"SELECT every.* FROM every SEMI JOIN first_keys USING ({listed}) "
+                f"ORDER BY {listed}, partition LIMIT {_EXAMPLES}"
+            ).df()
+        message = f"{rows} rows hold a {shown} that another partition also holds"
+        return Finding(
+            name, "unique", severity, "fail", message, shown, rows,
+            tuple(examples.to_dict("records")), rows=rows,
+        )  # fmt: skip
 
 
 def store(
@@ -414,11 +517,13 @@ def check_manifest_version(
     ]
     engine = open_engine(project.config.compute)
     try:
-        parts = _run(engine, shared, pairs)
+        with KeySpill(config) as spill, closing(engine.map(_check_item, shared, pairs)) as run:
+            parts = [(i, spill.take(i, result)) for i, result in run]
+            ordered = tuple(result for _, result in sorted(parts, key=lambda pair: pair[0]))
+            kept = identity(name, found["schema"], found["partitions"])
+            return spill.merged(merge_partitions(config, kept, ordered, now, reference))
     finally:
         engine.close()
-    kept = identity(name, found["schema"], found["partitions"])
-    return merge_partitions(config, kept, parts, now, reference)
 
 
 def as_report(source: str, checked: PartitionedReport) -> Report:
