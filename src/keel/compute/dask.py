@@ -82,10 +82,7 @@ class DaskEngine:
         if not items:
             return
         token = uuid.uuid4().hex[:12]
-        # a task, not scattered data: the scheduler keeps it and runs it again if every
-        # worker holding it dies, so a partition that kills workers is retried (then
-        # named); boxed, so a tuple or dict is sent as one value, not taken apart
-        given = self.client.submit(_unbox, _Box(shared), key=f"keel-shared-{token}", pure=False)
+        given = self._shared(shared, token)
         keys = [f"keel-{getattr(fn, '__name__', 'task')}-{token}-{i}" for i in range(len(items))]
         futures = self.client.map(fn, [given] * len(items), items, key=keys, pure=False)
         position = {future.key: i for i, future in enumerate(futures)}
@@ -111,10 +108,10 @@ class DaskEngine:
         distributed = _distributed()
         if not items:
             return
-        (scattered,) = self.client.scatter([shared], broadcast=True, hash=False)
         name, token = getattr(fn, "__name__", "task"), uuid.uuid4().hex[:12]
+        given = self._shared(shared, token)
         mapped = self.client.map(
-            fn, [scattered] * len(items), items, pure=False,
+            fn, [given] * len(items), items, pure=False,
             key=[f"keel-{name}-{token}-{i}" for i in range(len(items))],
         )  # fmt: skip
         pieces = [
@@ -128,7 +125,7 @@ class DaskEngine:
         ]
         reduced = [
             self.client.submit(
-                reduce, scattered, pieces[bucket], key=f"keel-reduce-{token}-{bucket}", pure=False
+                reduce, given, pieces[bucket], key=f"keel-reduce-{token}-{bucket}", pure=False
             )
             for bucket in range(buckets)
         ]
@@ -138,7 +135,13 @@ class DaskEngine:
             for future in distributed.as_completed(reduced, loop=self.client.loop):
                 yield position[future.key], _result(future)
         finally:
-            self.client.cancel(reduced)
+            self.client.cancel([*reduced, given])
+
+    def _shared(self, shared: Any, token: str) -> Any:
+        """``shared`` as a task, not scattered data: the scheduler keeps it and runs it
+        again if every worker holding it dies, so a partition that kills workers is retried
+        (then named); boxed, so a tuple or dict is sent as one value, not taken apart."""
+        return self.client.submit(_unbox, _Box(shared), key=f"keel-shared-{token}", pure=False)
 
     def close(self) -> None:
         self.client.close()
