@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -143,3 +144,33 @@ def expected_inputs(project_dir: Path) -> pd.DataFrame:
     """The rows of ``data/batch`` in file order, read by pandas (not by Keel)."""
     files = sorted((project_dir / "data" / "batch").glob("*.parquet"))
     return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
+def assert_materialized_alike(local: Path, cluster: Path, at: datetime) -> None:
+    """``materialize`` at ``at`` in the ``local`` project and in the ``cluster`` one writes
+    the same views and the same entities, times and values to each one's online store."""
+    from keel.features import FeatureStore
+
+    found = []
+    for root in (local, cluster):
+        with Project.open(root) as project:
+            store = FeatureStore.open(project)
+            try:
+                done = store.materialize(at)
+                keys = [
+                    (snapshot.view, entity)
+                    for snapshot in (
+                        store.offline.snapshot(v, at) for v in store.features.views.values()
+                    )
+                    for entity, _, _ in store.offline.latest_rows(snapshot, None)
+                ]
+                rows = store.online.read(keys)
+                found.append(({(m.view, m.written) for m in done}, rows))
+            finally:
+                store.close()
+    (local_done, local_rows), (cluster_done, cluster_rows) = found
+    assert cluster_done == local_done
+    assert len(local_rows) > 10
+    assert {k: (r.feature_ts, r.values) for k, r in cluster_rows.items()} == {
+        k: (r.feature_ts, r.values) for k, r in local_rows.items()
+    }

@@ -29,7 +29,7 @@ import pytest
 
 from keel.features import FeatureStore
 from keel.project import Project
-from tests.compute.conftest import REPO, Cluster
+from tests.compute.conftest import REPO, Cluster, assert_materialized_alike
 from tests.features.flights import START, build_flights
 
 VIEWS = ["weather", "carrier_delays", "fares"]  # the labels have no gate_id
@@ -134,29 +134,7 @@ def test_materializing_on_the_cluster_writes_the_local_online_rows(
 ) -> None:
     """``materialize`` on the cluster project writes the same entities, times and values
     to its online store as the local project writes to its own."""
-    found = []
-    for root in projects[:2]:
-        with Project.open(root) as project:
-            store = FeatureStore.open(project)
-            try:
-                done = store.materialize(AT)
-                keys = [
-                    (snapshot.view, entity)
-                    for snapshot in (
-                        store.offline.snapshot(v, AT) for v in store.features.views.values()
-                    )
-                    for entity, _, _ in store.offline.latest_rows(snapshot, None)
-                ]
-                rows = store.online.read(keys)
-                found.append(({(m.view, m.written) for m in done}, rows))
-            finally:
-                store.close()
-    (local_done, local_rows), (remote_done, remote_rows) = found
-    assert remote_done == local_done
-    assert len(local_rows) > 10
-    assert {k: (r.feature_ts, r.values) for k, r in remote_rows.items()} == {
-        k: (r.feature_ts, r.values) for k, r in local_rows.items()
-    }
+    assert_materialized_alike(projects[0], projects[1], AT)
 
 
 def test_keel_features_build_training_set_runs_on_the_cluster(

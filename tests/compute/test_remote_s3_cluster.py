@@ -32,7 +32,7 @@ from keel.data.ingestion import ingest
 from keel.data.model import Run
 from keel.features import FeatureStore
 from keel.project import Project
-from tests.compute.conftest import DASK, Cluster, _environment
+from tests.compute.conftest import DASK, Cluster, _environment, assert_materialized_alike
 from tests.helpers import die_with_parent, free_port
 from tests.s3server import S3Server
 
@@ -371,26 +371,4 @@ def test_materializing_on_the_isolated_cluster_writes_the_local_online_rows(
     rows read back from S3 here) writes the entities, times and values the local project
     writes to its own online store."""
     at = pd.Timestamp("2026-03-07 03:00").to_pydatetime()
-    found = []
-    for root in flights[:2]:
-        with Project.open(root) as opened:
-            store = FeatureStore.open(opened)
-            try:
-                done = store.materialize(at)
-                keys = [
-                    (snapshot.view, entity)
-                    for snapshot in (
-                        store.offline.snapshot(v, at) for v in store.features.views.values()
-                    )
-                    for entity, _, _ in store.offline.latest_rows(snapshot, None)
-                ]
-                rows = store.online.read(keys)
-                found.append(({(m.view, m.written) for m in done}, rows))
-            finally:
-                store.close()
-    (local_done, local_rows), (remote_done, remote_rows) = found
-    assert remote_done == local_done
-    assert len(local_rows) > 10
-    assert {k: (r.feature_ts, r.values) for k, r in remote_rows.items()} == {
-        k: (r.feature_ts, r.values) for k, r in local_rows.items()
-    }
+    assert_materialized_alike(flights[0], flights[1], at)

@@ -11,6 +11,7 @@ libraries themselves, never from Keel.
 from __future__ import annotations
 
 import pickle
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -201,18 +202,19 @@ def test_a_booster_on_one_class_is_refused_before_the_cluster_is_asked(tmp_path:
 def _joblib_calls(cluster: Cluster, function: str) -> Iterator[Callable[[], int]]:
     """How many calls of ``function`` joblib's Dask backend ran on the cluster inside the
     block: the tasks of the scheduler's task stream (every client's, kept in a buffer of
-    100,000) whose keys joblib names ``batch_of_<function>_<calls>_calls-<uuid>``."""
+    100,000) whose keys joblib names ``batch_of_<function>_<calls>_calls-<uuid>``, or
+    ``mixed_batch_of_...`` once its automatic batching changes the batch size."""
     from distributed import Client, get_task_stream
 
-    prefix = f"batch_of_{function}_"
+    batch = re.compile(rf"(?:mixed_)?batch_of_{re.escape(function)}_(\d+)_calls-")
     with (
         Client(cluster.address, timeout=30, set_as_default=False) as client,
         get_task_stream(client) as stream,
     ):
         yield lambda: sum(
-            int(str(task["key"])[len(prefix) :].split("_")[0])
+            int(found.group(1))
             for task in stream.data
-            if str(task["key"]).startswith(prefix)
+            if (found := batch.match(str(task["key"]))) is not None
         )
 
 

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
 from keel.schema import ComputeConfig
@@ -114,3 +115,17 @@ def open_engine(config: ComputeConfig | None, engine: str | None = None) -> Shuf
     return DaskEngine.connect(
         scheduler_address(config), config.connect_timeout.total_seconds(), config.workers
     )
+
+
+@contextmanager
+def cluster_engine(config: ComputeConfig | None) -> Iterator[ShuffleEngine | None]:
+    """The cluster ``config`` names, open for the block and closed after it; None when
+    ``compute.engine`` is local (the caller then works in its own process)."""
+    if config is None or config.engine == "local":
+        yield None
+        return
+    engine = open_engine(config)
+    try:
+        yield engine
+    finally:
+        engine.close()

@@ -91,17 +91,10 @@ class OfflineStore:
         if self.engine is not None:
             yield None if self.engine.name == "local" else self.engine
             return
-        compute = self.project.config.compute
-        if compute is None or compute.engine == "local":
-            yield None
-            return
-        from keel.compute import open_engine
+        from keel.compute import cluster_engine
 
-        engine = open_engine(compute)
-        try:
+        with cluster_engine(self.project.config.compute) as engine:
             yield engine
-        finally:
-            engine.close()
 
     # -- snapshots ------------------------------------------------------------------
 

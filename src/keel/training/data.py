@@ -196,17 +196,13 @@ def _from_source(root: Path, source: str | None, version: str | None) -> Trainin
 def _engine(project: Project, partitioned: bool) -> Iterator[Engine | None]:
     """The Dask engine ``compute:`` names, to read a partitioned source's files on its
     workers; None on the local engine or for another source (read in this process)."""
-    compute = project.config.compute
-    if not partitioned or compute is None or compute.engine == "local":
+    if not partitioned:
         yield None
         return
-    from keel.compute import open_engine
+    from keel.compute import cluster_engine
 
-    engine = open_engine(compute)
-    try:
+    with cluster_engine(project.config.compute) as engine:
         yield engine
-    finally:
-        engine.close()
 
 
 def _source_lineage(
