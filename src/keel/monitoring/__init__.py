@@ -13,7 +13,7 @@ Usable on its own, around a model Keel did not train (this example runs as a tes
     >>> training = pd.DataFrame({"tenure": rng.integers(1, 72, 2000)})
     >>> _ = predict([{"tenure": int(t)} for t in rng.integers(40, 72, 1000)])  # older customers
     >>> log.flush()                                      # the spool becomes a segment drift reads
-    FlushResult(segments=1, rows=1000, dropped_bytes=0, pending=0, error=None)
+    FlushResult(segments=1, rows=1000, dropped_bytes=0, pending=0, error=None, damaged=())
     >>> monitor = DriftMonitor(Reference.from_frame(training))
     >>> monitor.update(feature_view(log.read())).report.drifted
     ['tenure']
