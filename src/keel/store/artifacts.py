@@ -25,6 +25,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
@@ -390,8 +391,10 @@ def _client_config(s3: Any) -> dict[str, Any]:
     return client
 
 
-def _write_local(path: Path, tmp_dir: Path, chunks: Iterator[bytes]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+@contextmanager
+def _temp_written(tmp_dir: Path, chunks: Iterator[bytes]) -> Iterator[str]:
+    """``chunks`` written and fsync'd to a temporary file in ``tmp_dir``; the file is
+    removed after the block unless the block moved it away."""
     tmp_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=tmp_dir, suffix=".part")
     try:
@@ -400,34 +403,29 @@ def _write_local(path: Path, tmp_dir: Path, chunks: Iterator[bytes]) -> None:
                 out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(tmp, 0o444)
-        os.replace(tmp, path)
+        yield tmp
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
+def _write_local(path: Path, tmp_dir: Path, chunks: Iterator[bytes]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _temp_written(tmp_dir, chunks) as tmp:
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, path)
+
+
 def _stream_local(
     root: Path, chunks: Iterator[bytes], hasher: Any, key: Callable[[str], str]
 ) -> str:
-    tmp_dir = root / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=tmp_dir, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
+    with _temp_written(root / "tmp", chunks) as tmp:
         digest = str(hasher.hexdigest())
         path = Path(key(digest))
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(tmp, 0o444)
             os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return digest
 
 
