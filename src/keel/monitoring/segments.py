@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -330,10 +330,16 @@ class Manifest:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
+    atomic_write_chunks(path, iter((data,)))
+
+
+def atomic_write_chunks(path: Path, chunks: Iterator[bytes]) -> None:
+    """Write to a temporary name, fsync, rename into place, fsync the folder."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out:
-            out.write(data)
+            for chunk in chunks:
+                out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)

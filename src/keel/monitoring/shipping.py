@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from keel.monitoring.segments import fsync_dir
+from keel.monitoring.segments import atomic_write_chunks, fsync_dir
 from keel.monitoring.spool import try_lock
 
 if TYPE_CHECKING:
@@ -179,17 +179,8 @@ def _protocol(fs: Any) -> str:
 def _copy_local(source: Path, target: Path) -> None:
     """Copy to a temporary name, fsync, rename into place, fsync the folder."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-            shutil.copyfileobj(src, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-        fsync_dir(target.parent)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with source.open("rb") as src:
+        atomic_write_chunks(target, iter(lambda: src.read(1 << 20), b""))
 
 
 @dataclass(frozen=True)
