@@ -225,14 +225,21 @@ def _on_cluster(
     from keel.compute import open_engine
     from keel.monitoring.cluster import log_window_drift, window_columns
 
-    paths = [str(path) for path in locations(segments, log.store)]
-    names = [name for name, _ in window_columns(paths)]
-    if not any(name in feature_view(_empty(names)).columns for name in reference.layout.columns):
-        raise _no_shared_column()
+    places = [log.store.where(segment.location) for segment in segments]
     engine = open_engine(compute)
     try:
+        columns = window_columns(engine, places)
+        names = feature_view(_empty([name for name, _ in columns])).columns
+        if not any(name in names for name in reference.layout.columns):
+            raise _no_shared_column()
         return log_window_drift(
-            engine, reference, paths, start, settings, lambda c: _judged_version(c, choice)
+            engine,
+            reference,
+            places,
+            columns,
+            start,
+            settings,
+            lambda c: _judged_version(c, choice),
         )
     finally:
         engine.close()
