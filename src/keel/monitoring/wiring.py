@@ -213,7 +213,8 @@ def _on_cluster(
 ) -> tuple[DriftReport, str, dict[str, int]] | None:
     """The window judged one segment per task on the Dask cluster, or None where it is not
     worth it: another engine, a last-N window (N rows, read cheaply here), or a window of
-    at most ``compute.partition_rows`` rows or one segment."""
+    at most ``compute.partition_rows`` rows or one segment. Each task reads its segment
+    where it is (``SegmentStore.where``); this process reads none."""
     if compute is None or compute.engine != "dask" or choice.last is not None:
         return None
     if choice.skip_first:
