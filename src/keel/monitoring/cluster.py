@@ -306,17 +306,21 @@ def log_window_drift(
     start: datetime | None,
     settings: DriftSettings,
     pick: Callable[[dict[str, int]], str],
+    report: Callable[[int, int], None] | None = None,
 ) -> tuple[DriftReport, str, dict[str, int]] | None:
     """``compare_frame`` of the logged window's rows of the version ``pick`` chooses from
     the rows per version, computed one segment per task on ``engine`` (``places``: where
     each task reads its segment; ``columns``: their ``window_columns``); None when the
-    window holds no row."""
+    window holds no row. ``report(done, total)`` is called as segments are counted."""
     from keel.monitoring.drift import compare, compare_frame
 
+    report = report or (lambda done, total: None)
     window = LogWindow(reference.layout, columns, start)
     found: list[Any] = [None] * len(places)
-    for position, segment in engine.map(count_segment, window, list(places)):
+    report(0, len(places))
+    for done, (position, segment) in enumerate(engine.map(count_segment, window, places), 1):
         found[position] = segment
+        report(done, len(places))
     counts: dict[str, int] = {}
     for segment in found:
         for name, counted in segment.versions.items():

@@ -9,7 +9,7 @@ instead of a file: ``run_drift`` takes any ``Reference``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -148,19 +148,21 @@ def run_drift(
     settings: DriftSettings,
     now: datetime | None = None,
     compute: ComputeConfig | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> DriftReport:
     """Drift of the chosen window, one model version's rows only (``choice.model_version``,
     else the version that served most of the window). A window larger than
     ``exact_rows`` whose segments were sketched on this reference is judged from the
     merged sketches (milliseconds, whatever its size); otherwise from its raw rows, read
     one segment per task on the cluster when ``compute`` says dask and the window is big
-    (``keel.monitoring.cluster``), else in this process."""
+    (``keel.monitoring.cluster``; ``progress(done, total)`` is told the segments counted),
+    else in this process."""
     now = now or datetime.now(UTC)
     found = _from_sketches(log, reference, choice, settings, now)
     if found is not None:
         sketch, version, counts = found
         report = compare(reference, sketch, settings)
-    elif (on := _on_cluster(log, reference, choice, settings, now, compute)) is not None:
+    elif (on := _on_cluster(log, reference, choice, settings, now, compute, progress)) is not None:
         report, version, counts = on
     else:
         window, version, counts = version_window(log, choice, now)
@@ -210,6 +212,7 @@ def _on_cluster(
     settings: DriftSettings,
     now: datetime,
     compute: ComputeConfig | None,
+    progress: Callable[[int, int], None] | None,
 ) -> tuple[DriftReport, str, dict[str, int]] | None:
     """The window judged one segment per task on the Dask cluster, or None where it is not
     worth it: another engine, a last-N window (N rows, read cheaply here), or a window of
@@ -241,6 +244,7 @@ def _on_cluster(
             start,
             settings,
             lambda c: _judged_version(c, choice),
+            progress,
         )
     finally:
         engine.close()
