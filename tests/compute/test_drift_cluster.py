@@ -327,3 +327,113 @@ def test_a_window_cut_inside_a_segment_reads_only_its_rows_on_dask(
     inside = logged[(seconds >= cut) & (logged["model_version"] == "m@1")]
     assert got.rows == len(inside) == 12_999
     assert got.other_versions == {"m@2": 1_200}
+
+
+# -- what the command shows, and Ctrl-C ---------------------------------------------------
+
+
+def test_keel_drift_on_dask_shows_segments_done_on_a_terminal(
+    big_log: Path, cluster: Cluster
+) -> None:
+    """On a terminal (rich told so by TTY_COMPATIBLE/TTY_INTERACTIVE) the status line of
+    ``keel drift --engine dask`` counts the window's segments done out of its four."""
+    import re
+
+    from tests.helpers import keel
+
+    terminal = {"TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"}
+    done = keel("drift", "--reference", "reference.csv", "--engine", "dask", cwd=big_log,
+                env=terminal)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    shown = re.findall(r"drift: (\d+)/(\d+) segments done", done.stderr)
+    assert shown and {int(total) for _, total in shown} == {4}
+    assert all(0 <= int(n) <= 4 for n, _ in shown)
+
+
+@pytest.fixture
+def slow_cluster() -> Iterator[Cluster]:
+    """A scheduler and two workers whose count of a window's first segment sleeps 30 s."""
+    import subprocess
+
+    from tests.compute.conftest import DASK, _environment
+    from tests.helpers import die_with_parent, free_port
+
+    port = free_port()
+    quiet = subprocess.DEVNULL
+    scheduler = subprocess.Popen(
+        [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+        stdout=quiet, stderr=quiet, env=_environment(), preexec_fn=die_with_parent,
+    )  # fmt: skip
+    started = Cluster(f"tcp://127.0.0.1:{port}", scheduler)
+    worker = [str(DASK), "worker", started.address, "--nthreads", "1", "--no-nanny"]
+    slow = ["--no-dashboard", "--preload", "tests.compute.slow_drift", "--host", "127.0.0.1"]
+    for _ in range(2):
+        started.workers.append(
+            subprocess.Popen(
+                [*worker, *slow],
+                stdout=quiet,
+                stderr=quiet,
+                env=_environment(),
+                preexec_fn=die_with_parent,
+            )
+        )
+    try:
+        from distributed import Client
+
+        with Client(started.address, timeout=90, set_as_default=False) as client:
+            client.wait_for_workers(2, timeout=90)
+        yield started
+    finally:
+        started.stop(deadline=5)  # a worker still asleep in the cancelled task is killed
+
+
+def test_ctrl_c_cancels_the_drift_tasks_on_the_cluster(
+    slow_cluster: Cluster, tmp_path: Path
+) -> None:
+    """SIGINT while the first segment's count sleeps and the other three are done: exit
+    130 with one line, no report on stdout, and the scheduler holds no task of the check
+    afterwards."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.compute.conftest import REPO
+    from tests.compute.test_features_cluster import _tasks
+
+    sizes = [1_500] * 4
+    batches = [
+        _batch(n, seed=70 + i, shift=0.2, version="m@1", times=NOW - 1e6 + i * 1e4 + np.arange(n))
+        for i, n in enumerate(sizes)
+    ]
+    root = _logged_project(tmp_path / "project", slow_cluster, batches)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keel", "drift", "--json", "--reference", "reference.csv",
+         "--engine", "dask"],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        counting = {k: v for k, v in _tasks(slow_cluster.address).items() if "count_segment" in k}
+        late = [k for k, v in counting.items() if k.endswith("-0") and v == "processing"]
+        others = [v for k, v in counting.items() if not k.endswith("-0")]
+        if late and all(v == "memory" for v in others):
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the first segment's count was never the only one left running")
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1].startswith("cancelled:")
+    assert stdout == ""
+    deadline = time.monotonic() + 30
+    while _tasks(slow_cluster.address) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _tasks(slow_cluster.address) == {}

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from keel.cli._common import EngineOpt, JsonOpt, ProjectOpt, check_engine, emit, progress
+from keel.cli._common import (
+    EngineOpt,
+    JsonOpt,
+    ProjectOpt,
+    cancellable,
+    check_engine,
+    emit,
+    progress,
+)
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rich.console import Console
 
     from keel.monitoring.log import PredictionLog
@@ -87,9 +98,11 @@ def drift(
     One model version at a time: two versions' predictions are never mixed in a window.
     Works on any log folder (--log DIR), no keel.yaml needed; rolls spools left behind.
     With compute.engine dask (or --engine dask) a window of more than
-    compute.partition_rows rows is read one log segment per task on the cluster.
+    compute.partition_rows rows is read one log segment per task on the cluster, showing
+    the segments done; Ctrl-C cancels the cluster's tasks and exits 130.
     """
     import dataclasses
+    import functools
 
     from keel.monitoring.wiring import (
         WindowChoice,
@@ -119,11 +132,24 @@ def drift(
         else:
             ref, prefer = _project_reference(model, config, project, opened, options)
             choice = dataclasses.replace(choice, prefer_version=prefer)
-        with progress("checking drift", quiet=as_json):
-            report = run_drift(opened, ref, choice, settings, compute=compute)
+        judge = functools.partial(run_drift, opened, ref, choice, settings, compute=compute)
+        report = _judged(judge, quiet=as_json)
     finally:
         opened.close(flush=False)
     emit(as_json, report.to_dict(), lambda out: _print_report(out, report))
+
+
+def _judged(judge: Callable[..., DriftReport], *, quiet: bool) -> DriftReport:
+    """``judge(progress=...)`` under a status line that counts the segments done on a
+    cluster; Ctrl-C cancels the cluster's tasks and exits 130 with one line (no report)."""
+    with progress("checking drift", quiet=quiet) as say, cancellable() as cancelled:
+        try:
+            return judge(progress=lambda done, total: say(f"drift: {done}/{total} segments done"))
+        except BaseException as error:
+            if not (isinstance(error, KeyboardInterrupt) or cancelled.is_set()):
+                raise
+            sys.stderr.write("cancelled: the cluster's tasks were cancelled, no report\n")
+            raise typer.Exit(130) from None
 
 
 def _monitoring_config(project: Path | None, *, required: bool) -> MonitoringConfig | None:

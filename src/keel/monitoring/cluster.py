@@ -20,6 +20,11 @@ same types), counts each model version's rows, and the client judges one version
 ``keel.monitoring.wiring.version_window`` does. Rows keep the log's order (time, then
 sequence): segments whose times interleave (several replicas) send their row keys so the
 MMD sample is drawn on the same rows.
+
+A task reads its segment where it is (``SegmentStore.where``): by path when the segments
+are in a local folder the workers share, else from the artifact store (S3) by URL,
+storage options and digest (``keel.data.remote.Blob``), so workers on other machines
+need only reach the store; the client reads no segment, not even a footer.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from keel.data.remote import Blob, readable
 from keel.monitoring.sketch import Layout, Sketch
 
 if TYPE_CHECKING:
@@ -48,6 +54,7 @@ __all__ = [
     "count_segment",
     "log_window_drift",
     "rows_at",
+    "segment_columns",
     "segment_keys",
     "segment_rows",
     "sketch_partition",
@@ -193,33 +200,52 @@ class _Segment:
     last: tuple[int, int] | None
 
 
-def window_columns(paths: Sequence[str]) -> tuple[tuple[str, str], ...]:
-    """The columns ``PredictionLog.read`` gives over these segments (Parquet footers only)."""
+def segment_columns(_: object, where: str | Blob) -> tuple[tuple[str, str], ...]:
+    """One segment's columns and their DuckDB types (its Parquet footer)."""
     import duckdb
 
-    files = ", ".join(_literal(path) for path in paths)
+    with readable(where) as path, duckdb.connect() as con:
+        described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({_literal(path)})")
+        return tuple((str(row[0]), str(row[1])) for row in described.fetchall())
+
+
+def window_columns(engine: Engine, places: Sequence[str | Blob]) -> tuple[tuple[str, str], ...]:
+    """The columns ``PredictionLog.read`` gives over these segments: each segment's own,
+    read by a task, unioned by name with the types DuckDB's ``union_by_name`` gives."""
+    import duckdb
+
+    found: list[Any] = [None] * len(places)
+    for position, columns in engine.map(segment_columns, None, list(places)):
+        found[position] = columns
+    empty = [  # no row, only the types: UNION ALL BY NAME widens them as read_parquet does
+        "(SELECT "
+        + ", ".join(f"CAST(NULL AS {kind}) AS {_name(name)}" for name, kind in columns)
+        + " WHERE false)"
+        for columns in found
+        if columns
+    ]
+    if not empty:
+        return ()
     with duckdb.connect() as con:
-        described = con.execute(
-            f"DESCRIBE SELECT * FROM read_parquet([{files}], union_by_name=true)"
-        ).fetchall()
+        described = con.execute("DESCRIBE " + " UNION ALL BY NAME ".join(empty)).fetchall()
     return tuple((str(row[0]), str(row[1])) for row in described)
 
 
-def _read_segment(window: LogWindow, path: str) -> pd.DataFrame:
+def _read_segment(window: LogWindow, where: str | Blob) -> pd.DataFrame:
     """One segment's rows in the window, by time: every window column, cast to the union's
     type, null where this segment lacks it (as DuckDB's ``union_by_name`` reads them)."""
     import duckdb
 
-    with duckdb.connect() as con:
+    with readable(where) as path, duckdb.connect() as con:
         source = f"read_parquet({_literal(path)})"
         own = {str(row[0]) for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
         select = ", ".join(
             f"CAST({_name(name) if name in own else 'NULL'} AS {kind}) AS {_name(name)}"
             for name, kind in window.columns
         )
-        where = "WHERE time >= ?" if window.start is not None else ""
+        where_clause = "WHERE time >= ?" if window.start is not None else ""
         params = [window.start] if window.start is not None else []
-        sql = f"SELECT {select} FROM {source} {where} ORDER BY time, seq"
+        sql = f"SELECT {select} FROM {source} {where_clause} ORDER BY time, seq"
         return con.execute(sql, params).df()
 
 
@@ -234,11 +260,11 @@ def _key(rows: pd.DataFrame, at: int) -> tuple[int, int]:
     return int(rows["time"].iloc[at].value), int(rows["seq"].iloc[at])
 
 
-def count_segment(window: LogWindow, path: str) -> _Segment:
+def count_segment(window: LogWindow, where: str | Blob) -> _Segment:
     """One segment's window rows counted per model version on the reference's layout."""
     from keel.monitoring.window import by_version
 
-    rows = _read_segment(window, path)
+    rows = _read_segment(window, where)
     if rows.empty:
         return _Segment({}, None, None)
     versions = {
@@ -248,26 +274,26 @@ def count_segment(window: LogWindow, path: str) -> _Segment:
     return _Segment(versions, _key(rows, 0), _key(rows, -1))
 
 
-def _of_version(window: LogWindow, path: str) -> pd.DataFrame:
+def _of_version(window: LogWindow, where: str | Blob) -> pd.DataFrame:
     from keel.monitoring.window import by_version
 
-    rows = _read_segment(window, path)
+    rows = _read_segment(window, where)
     return by_version(rows).get(window.version or "", rows.iloc[:0])
 
 
-def segment_rows(window: LogWindow, item: tuple[str, Any]) -> dict[str, np.ndarray]:
+def segment_rows(window: LogWindow, item: tuple[str | Blob, Any]) -> dict[str, np.ndarray]:
     """The monitored columns of one segment's rows of ``window.version`` at the given
     positions (None: all)."""
-    path, positions = item
-    arrays = _version_arrays(window.layout, _of_version(window, path))
+    where, positions = item
+    arrays = _version_arrays(window.layout, _of_version(window, where))
     if positions is None:
         return arrays
     return {name: values[positions] for name, values in arrays.items()}
 
 
-def segment_keys(window: LogWindow, path: str) -> np.ndarray:
+def segment_keys(window: LogWindow, where: str | Blob) -> np.ndarray:
     """(time in ns, seq) of one segment's rows of ``window.version``, in its order."""
-    rows = _of_version(window, path)
+    rows = _of_version(window, where)
     times = rows["time"].to_numpy(dtype="datetime64[ns]").view(np.int64)
     return np.stack([times, rows["seq"].to_numpy(dtype=np.int64)], axis=1)
 
@@ -275,20 +301,26 @@ def segment_keys(window: LogWindow, path: str) -> np.ndarray:
 def log_window_drift(
     engine: Engine,
     reference: Reference,
-    paths: Sequence[str],
+    places: Sequence[str | Blob],
+    columns: tuple[tuple[str, str], ...],
     start: datetime | None,
     settings: DriftSettings,
     pick: Callable[[dict[str, int]], str],
+    report: Callable[[int, int], None] | None = None,
 ) -> tuple[DriftReport, str, dict[str, int]] | None:
     """``compare_frame`` of the logged window's rows of the version ``pick`` chooses from
-    the rows per version, computed one segment per task on ``engine``; None when the
-    window holds no row."""
+    the rows per version, computed one segment per task on ``engine`` (``places``: where
+    each task reads its segment; ``columns``: their ``window_columns``); None when the
+    window holds no row. ``report(done, total)`` is called as segments are counted."""
     from keel.monitoring.drift import compare, compare_frame
 
-    window = LogWindow(reference.layout, window_columns(paths), start)
-    found: list[Any] = [None] * len(paths)
-    for position, segment in engine.map(count_segment, window, list(paths)):
+    report = report or (lambda done, total: None)
+    window = LogWindow(reference.layout, columns, start)
+    found: list[Any] = [None] * len(places)
+    report(0, len(places))
+    for done, (position, segment) in enumerate(engine.map(count_segment, window, places), 1):
         found[position] = segment
+        report(done, len(places))
     counts: dict[str, int] = {}
     for segment in found:
         for name, counted in segment.versions.items():
@@ -297,7 +329,7 @@ def log_window_drift(
         return None
     version = pick(counts)
     window = LogWindow(reference.layout, window.columns, start, version)
-    held = [(p, s) for p, s in zip(paths, found, strict=True) if version in s.versions]
+    held = [(p, s) for p, s in zip(places, found, strict=True) if version in s.versions]
     held.sort(key=lambda item: item[1].first)  # the log's order: by time, then seq
     mine = [p for p, _ in held]
     sizes = np.array([s.versions[version].rows for _, s in held], dtype=np.int64)
@@ -325,11 +357,11 @@ def _interleaved(segments: Sequence[_Segment]) -> bool:
     )
 
 
-def _log_order(engine: Engine, window: LogWindow, paths: list[str]) -> np.ndarray:
+def _log_order(engine: Engine, window: LogWindow, places: list[str | Blob]) -> np.ndarray:
     """For each position in the log's order (time, seq), the row's position in the
     segments' concatenation."""
-    keys: list[Any] = [None] * len(paths)
-    for position, found in engine.map(segment_keys, window, paths):
+    keys: list[Any] = [None] * len(places)
+    for position, found in engine.map(segment_keys, window, places):
         keys[position] = found
     joined = np.concatenate(keys)
     return np.lexsort((joined[:, 1], joined[:, 0]))

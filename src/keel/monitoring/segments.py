@@ -25,6 +25,7 @@ import orjson
 if TYPE_CHECKING:
     import pandas as pd
 
+    from keel.data.remote import Blob
     from keel.store.artifacts import ArtifactStore
 
 __all__ = [
@@ -169,11 +170,14 @@ def _quote(path: Path) -> str:
 
 
 class SegmentStore(Protocol):
-    """Where segment files go: ``put`` returns a location that ``local`` can open."""
+    """Where segment files go: ``put`` returns a location that ``local`` can open here,
+    and that ``where`` says how a task on another machine reads (``keel.data.remote``)."""
 
     def put(self, segment_id: str, path: Path) -> str: ...
 
     def local(self, location: str) -> Path: ...
+
+    def where(self, location: str) -> str | Blob: ...
 
 
 class FolderSegments:
@@ -189,6 +193,11 @@ class FolderSegments:
 
     def local(self, location: str) -> Path:
         return self.folder / location.removeprefix("file:")
+
+    def where(self, location: str) -> str | Blob:
+        """The segment's absolute path: a task reads it there (the workers share this
+        disk, not necessarily this working directory)."""
+        return str(self.local(location).absolute())
 
 
 CACHE_BYTES = 2 << 30  # what a reader keeps of a remote store's segments, by default
@@ -229,6 +238,13 @@ class ArtifactSegments:
         except FileNotFoundError:
             self.artifacts.fetch(digest, cached)
         return cached
+
+    def where(self, location: str) -> str | Blob:
+        """How a task reads the segment: by path from a local store, else from the store
+        itself (URL, storage options, digest), never from this reader's cache."""
+        from keel.data.remote import where_to_read
+
+        return where_to_read(self.artifacts, location.removeprefix("sha256:"))
 
     def prune(self, keep: Iterable[Path] = ()) -> int:
         """Delete the least recently used cached segments, other than ``keep``, until the

@@ -9,7 +9,7 @@ instead of a file: ``run_drift`` takes any ``Reference``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -148,19 +148,21 @@ def run_drift(
     settings: DriftSettings,
     now: datetime | None = None,
     compute: ComputeConfig | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> DriftReport:
     """Drift of the chosen window, one model version's rows only (``choice.model_version``,
     else the version that served most of the window). A window larger than
     ``exact_rows`` whose segments were sketched on this reference is judged from the
     merged sketches (milliseconds, whatever its size); otherwise from its raw rows, read
     one segment per task on the cluster when ``compute`` says dask and the window is big
-    (``keel.monitoring.cluster``), else in this process."""
+    (``keel.monitoring.cluster``; ``progress(done, total)`` is told the segments counted),
+    else in this process."""
     now = now or datetime.now(UTC)
     found = _from_sketches(log, reference, choice, settings, now)
     if found is not None:
         sketch, version, counts = found
         report = compare(reference, sketch, settings)
-    elif (on := _on_cluster(log, reference, choice, settings, now, compute)) is not None:
+    elif (on := _on_cluster(log, reference, choice, settings, now, compute, progress)) is not None:
         report, version, counts = on
     else:
         window, version, counts = version_window(log, choice, now)
@@ -210,10 +212,12 @@ def _on_cluster(
     settings: DriftSettings,
     now: datetime,
     compute: ComputeConfig | None,
+    progress: Callable[[int, int], None] | None,
 ) -> tuple[DriftReport, str, dict[str, int]] | None:
     """The window judged one segment per task on the Dask cluster, or None where it is not
     worth it: another engine, a last-N window (N rows, read cheaply here), or a window of
-    at most ``compute.partition_rows`` rows or one segment."""
+    at most ``compute.partition_rows`` rows or one segment. Each task reads its segment
+    where it is (``SegmentStore.where``); this process reads none."""
     if compute is None or compute.engine != "dask" or choice.last is not None:
         return None
     if choice.skip_first:
@@ -225,14 +229,22 @@ def _on_cluster(
     from keel.compute import open_engine
     from keel.monitoring.cluster import log_window_drift, window_columns
 
-    paths = [str(path) for path in locations(segments, log.store)]
-    names = [name for name, _ in window_columns(paths)]
-    if not any(name in feature_view(_empty(names)).columns for name in reference.layout.columns):
-        raise _no_shared_column()
+    places = [log.store.where(segment.location) for segment in segments]
     engine = open_engine(compute)
     try:
+        columns = window_columns(engine, places)
+        names = feature_view(_empty([name for name, _ in columns])).columns
+        if not any(name in names for name in reference.layout.columns):
+            raise _no_shared_column()
         return log_window_drift(
-            engine, reference, paths, start, settings, lambda c: _judged_version(c, choice)
+            engine,
+            reference,
+            places,
+            columns,
+            start,
+            settings,
+            lambda c: _judged_version(c, choice),
+            progress,
         )
     finally:
         engine.close()
