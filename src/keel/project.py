@@ -64,7 +64,11 @@ class Project:
     def artifacts(self) -> ArtifactStore:
         from keel.store.artifacts import ArtifactStore, storage_options
 
-        return ArtifactStore(self.artifacts_location, storage_options(self.config.storage))
+        compute = self.config.compute
+        send = compute is None or compute.credentials == "send"
+        return ArtifactStore(
+            self.artifacts_location, storage_options(self.config.storage), send_credentials=send
+        )
 
     def close(self) -> None:
         if "store" in self.__dict__:

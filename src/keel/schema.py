@@ -1334,6 +1334,14 @@ class ComputeConfig(Section):
         timedelta(seconds=5),
         description="How long to wait for the scheduler to answer before giving up.",
     )
+    credentials: Literal["send", "workers"] = Field(
+        "send",
+        description=(
+            "send: tasks that read the artifact store carry storage:'s options, credentials "
+            "included (the default); workers: only those that are not credentials (endpoint, "
+            "region, retries), the workers using their own environment or instance role."
+        ),
+    )
 
 
 # -- object storage --------------------------------------------------------------------

@@ -73,7 +73,7 @@ def where_to_read(artifacts: ArtifactStore, digest: str) -> str | Blob:
     (the workers see it: the same machine or a shared file system), else as a ``Blob``."""
     if artifacts.is_local:
         return str(artifacts.local_path(digest))
-    storage = {protocol: dict(options) for protocol, options in artifacts.storage.items()}
+    storage = {protocol: dict(options) for protocol, options in artifacts.task_storage.items()}
     return Blob(artifacts.location, storage, digest)
 
 

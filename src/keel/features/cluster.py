@@ -18,7 +18,8 @@ With a local artifact store the workers read the source versions, snapshots and 
 path: they must see the project's folder and its artifacts (the same machine, or a shared
 file system). With an object store (``artifacts: s3://...``) every file a task reads is
 a ``keel.data.remote.Blob`` (the store's URL, keel.yaml's storage options, the digest),
-the labels included, so workers elsewhere need only reach the store.
+the labels included, so workers elsewhere need only reach the store. The labels go to a
+scratch store of the join's own (``ArtifactStore.scratch``), removed when the join ends.
 
 ``Reporting`` wraps an engine to report partitions done as they finish (the commands'
 progress). Nothing is recorded before the last partition is back, so stopping the map
@@ -234,11 +235,12 @@ def join_partitions(
 
     labels = labels.assign(**{ROW: np.arange(len(labels))})
     items: list[tuple[int, int, Any]] = list(split_labels(labels, jobs, folder))
-    if artifacts is not None and not artifacts.is_local:
-        items = [(g, p, _stored_labels(artifacts, Path(part))) for g, p, part in items]
     results: list[list[Any]] = [[] for _ in jobs]
-    for position, table in engine.map(_join_item, jobs, items):
-        results[items[position][0]].append(table)
+    with _label_store(artifacts) as scratch:
+        if scratch is not None:
+            items = [(g, p, _stored_labels(scratch, Path(part))) for g, p, part in items]
+        for position, table in engine.map(_join_item, jobs, items):
+            results[items[position][0]].append(table)
     with _duckdb() as con:
         columns = []
         for g, tables in enumerate(results):
@@ -254,8 +256,20 @@ def join_partitions(
         return con.execute(sql).df()
 
 
+@contextmanager
+def _label_store(artifacts: ArtifactStore | None) -> Iterator[ArtifactStore | None]:
+    """Where the label files go for the workers: with a remote artifact store, a scratch
+    store of this join's own in it, removed with them when the join ends (done, failed
+    or cancelled); with a local one, nowhere (the workers read the folder)."""
+    if artifacts is None or artifacts.is_local:
+        yield None
+        return
+    with artifacts.scratch() as scratch:
+        yield scratch
+
+
 def _stored_labels(artifacts: ArtifactStore, folder: Path) -> tuple[Blob, ...]:
-    """A partition's label files put in the (remote) artifact store, as blobs."""
+    """A partition's label files put in the (remote, scratch) artifact store, as blobs."""
     from keel.data.remote import where_to_read
 
     files = sorted(folder.glob("*.parquet"))

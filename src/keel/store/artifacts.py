@@ -21,11 +21,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
@@ -48,6 +49,7 @@ __all__ = [
     "open_filesystem",
     "storage_options",
     "unavailable_reason",
+    "without_credentials",
 ]
 
 _CHUNK = 1 << 20
@@ -61,11 +63,24 @@ StorageOptions = Mapping[str, Mapping[str, Any]]  # protocol -> the filesystem's
 
 class ArtifactStore:
     """Put and get content-addressed blobs in a local folder or an fsspec location;
-    ``storage`` holds the filesystem's options by protocol (see ``storage_options``)."""
+    ``storage`` holds the filesystem's options by protocol (see ``storage_options``).
 
-    def __init__(self, location: str | Path, storage: StorageOptions | None = None) -> None:
+    ``task_storage`` is what a task on another machine is sent of them: all, or with
+    ``send_credentials=False`` (keel.yaml's ``compute.credentials: workers``) only those
+    that are not credentials, the workers finding theirs in their own environment.
+    """
+
+    def __init__(
+        self,
+        location: str | Path,
+        storage: StorageOptions | None = None,
+        *,
+        send_credentials: bool = True,
+    ) -> None:
         self.location = str(location)
         self.storage: StorageOptions = storage or {}
+        self.send_credentials = send_credentials
+        self.task_storage = self.storage if send_credentials else without_credentials(self.storage)
         self._local = "://" not in self.location or self.location.startswith("file://")
         self._fs: Any = None if self._local else _filesystem(self.location, self.storage)
         self._root = self.location.removeprefix("file://").rstrip("/")
@@ -125,6 +140,31 @@ class ArtifactStore:
             if self._fs.exists(tmp):
                 self._fs.rm(tmp)
         return digest
+
+    @contextmanager
+    def scratch(self) -> Iterator[ArtifactStore]:
+        """A store of its own under ``scratch/<unique name>/`` beside this one's blobs, for
+        files that live as long as the block (a build's inputs for its tasks), removed
+        with everything in it when the block ends, however it ends. Being a store of its
+        own, removing it removes nothing another artifact or build shares."""
+        store = ArtifactStore(
+            f"{self.location.rstrip('/')}/scratch/{uuid.uuid4().hex}",
+            self.storage,
+            send_credentials=self.send_credentials,
+        )
+        try:
+            yield store
+        except BaseException:
+            with suppress(Exception):  # the block's own failure is the one to report
+                store._remove_all()
+            raise
+        store._remove_all()
+
+    def _remove_all(self) -> None:
+        if self._local:
+            shutil.rmtree(self._root, ignore_errors=True)
+        elif self._remote(lambda: self._fs.exists(self._root)):
+            self._remote(lambda: self._fs.rm(self._root, recursive=True))
 
     # -- reading --------------------------------------------------------------------
 
@@ -271,17 +311,44 @@ def unavailable_reason(location: str, error: BaseException, setting: str = "arti
             f"{setting}: in keel.yaml at an existing bucket"
         )
     if name == "NoCredentialsError":
-        return (
-            f"no credentials to open {location}: set storage.s3.key and secret in keel.yaml "
-            "(as ${VAR}), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or an AWS profile) "
-            "for this process"
-        )
+        return _no_credentials(location)
     if isinstance(error, PermissionError):
         return (
             f"{location} refused access ({text}); check that the credentials may read and "
             "write the bucket"
         )
     return f"cannot reach {location} ({text}); check the endpoint and that the store is up"
+
+
+def _no_credentials(location: str) -> str:
+    """Where credentials are missing (this process, or a Dask worker) and how to give them."""
+    worker = _on_worker()
+    if worker is None:
+        return (
+            f"no credentials to open {location}: set storage.s3.key and secret in keel.yaml "
+            "(as ${VAR}), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or an AWS profile) "
+            "for this process"
+        )
+    return (
+        f"no credentials to open {location} on Dask worker {worker}: set AWS_ACCESS_KEY_ID "
+        "and AWS_SECRET_ACCESS_KEY (or an AWS profile or instance role) in the workers' "
+        "environment, or compute.credentials: send in keel.yaml to send storage.s3's key "
+        "and secret with the tasks"
+    )
+
+
+def _on_worker() -> str | None:
+    """The address of the Dask worker running this code, if it runs on one."""
+    import sys
+
+    if "distributed" not in sys.modules:
+        return None
+    from distributed import get_worker
+
+    try:
+        return str(get_worker().address)
+    except ValueError:  # not in a worker's task
+        return None
 
 
 def bucket_missing(error: BaseException) -> bool:
@@ -375,6 +442,33 @@ def storage_options(config: StorageConfig | None) -> dict[str, dict[str, Any]]:
     if client:
         options["config_kwargs"] = client
     return {"s3": options} if options else {}
+
+
+_CREDENTIAL_WORDS = {"key", "secret", "token", "password", "passwd", "profile", "credential",
+                     "credentials"}  # fmt: skip
+_CREDENTIAL_NAMES = {"connection_string", "sas"}  # Azure's, whole
+
+
+def without_credentials(storage: StorageOptions) -> dict[str, dict[str, Any]]:
+    """``storage`` without the options that are (or choose) credentials, at any depth:
+    those named ``key``, ``secret``, ``token``, ``password`` or ``profile``, alone or as
+    a word of the name (``aws_access_key_id``, ``aws_secret_access_key``,
+    ``aws_session_token``, ``account_key``, ``sas_token``...). What is left (endpoint,
+    region, retries, addressing style) is safe to send to other machines."""
+
+    def kept(options: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            name: kept(value) if isinstance(value, Mapping) else value
+            for name, value in options.items()
+            if not _is_credential(name)
+        }
+
+    return {protocol: kept(options) for protocol, options in storage.items()}
+
+
+def _is_credential(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in _CREDENTIAL_NAMES or bool(_CREDENTIAL_WORDS & set(lowered.split("_")))
 
 
 def _client_config(s3: Any) -> dict[str, Any]:
