@@ -92,3 +92,48 @@ def test_a_missing_bucket_is_one_sentence(served_project: Path, s3_bucket: str) 
     )  # fmt: skip
     assert isinstance(done.exception, SourceError)
     assert str(done.exception).startswith("bucket 'keel-no-such-bucket' does not exist")
+
+
+class _Recording(LocalEngine):
+    """The local engine, keeping every item it is given to map."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: list[object] = []
+
+    def map(self, fn, shared, items):  # type: ignore[no-untyped-def, override]
+        self.items.extend(items)
+        return super().map(fn, shared, items)
+
+
+def test_credentials_workers_sends_the_partitions_no_keys(
+    served_project: Path,
+    s3_server: S3Server,
+    s3_bucket: str,
+    bare_environment: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With ``compute.credentials: workers`` the partitions a batch job hands its engine
+    carry keel.yaml's endpoint but not its key or secret: the task reads with the
+    credentials of where it runs (here this process's AWS variables)."""
+    _upload(s3_server.filesystem(), s3_bucket, served_project)
+    key, secret = s3_server.credentials["key"], s3_server.credentials["secret"]
+    monkeypatch.setenv("S3_KEY", key)
+    monkeypatch.setenv("S3_SECRET", secret)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    config = served_project / "keel.yaml"
+    config.write_text(
+        config.read_text().replace("compute:\n", "compute:\n  credentials: workers\n")
+        + f"storage:\n  s3:\n    endpoint_url: {s3_server.url}\n    region: us-east-1\n"
+        "    key: ${S3_KEY}\n    secret: ${S3_SECRET}\n    max_attempts: 1\n"
+    )
+    engine = _Recording()
+    out = served_project / "scored.parquet"
+    with Project.open(served_project) as project:
+        predict_batch(project, f"s3://{s3_bucket}/batch/", out, engine)
+    assert len(pd.read_parquet(out)) == len(expected_inputs(served_project))
+    assert len(engine.items) >= 3
+    sent = repr(engine.items)
+    assert s3_server.url in sent  # the endpoint travels
+    assert key not in sent and secret not in sent

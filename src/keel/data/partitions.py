@@ -132,9 +132,11 @@ def connect(path: str, storage: Storage = None) -> Iterator[Any]:
         yield con
 
 
-def plan_partitions(table: Table, rows: int) -> list[Partition]:
+def plan_partitions(table: Table, rows: int, sent: Storage = None) -> list[Partition]:
     """The table's partitions, in file order then row order: concatenated in ``index``
-    order they are the table's rows in order."""
+    order they are the table's rows in order. Each carries ``sent`` as its storage
+    options when given (what a task on another machine may be sent of them, such as
+    ``ArtifactStore.task_storage``), else the table's."""
     cuts: list[tuple[str, int, int | None]] = []
     for path in table.files:
         if table.kind == "csv":
@@ -144,8 +146,9 @@ def plan_partitions(table: Table, rows: int) -> list[Partition]:
         cuts.extend((path, start, min(rows, total - start)) for start in range(0, total, rows))
         if total == 0:
             cuts.append((path, 0, 0))
+    storage = table.storage if sent is None else sent
     return [
-        Partition(i, path, table.kind, start, count, table.options, table.storage)
+        Partition(i, path, table.kind, start, count, table.options, storage)
         for i, (path, start, count) in enumerate(cuts)
     ]
 

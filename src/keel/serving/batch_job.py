@@ -75,7 +75,7 @@ def predict_batch(
     started = time.perf_counter()
     compute = project.config.compute or ComputeConfig()
     found = resolve_table(project.root, table, project.config.sources, project.artifacts.storage)
-    partitions = plan_partitions(found, compute.partition_rows)
+    partitions = plan_partitions(found, compute.partition_rows, project.artifacts.task_storage)
     scorer = scorer_for(project, version)
     staging = project.state_dir / "batch" / uuid.uuid4().hex
     (staging / "parts").mkdir(parents=True)
