@@ -129,18 +129,28 @@ class DaskEngine:
             )
             for bucket in range(buckets)
         ]
+        names = {f.key: _item_name(items[i], i, count) for i, f in enumerate(mapped)}
         del mapped, pieces  # held by the scheduler only until their dependents have run
         position = {future.key: i for i, future in enumerate(results)}
         bucket_of = {future.key: i for i, future in enumerate(reduced)}
+        stray = None
         try:
             for future in distributed.as_completed([*results, *reduced], loop=self.client.loop):
+                blamed = _blamed(future)
+                if blamed is not None and blamed not in names:
+                    # a small task lost beside the partition that killed its worker: wait
+                    # for that partition's own failure, which names it
+                    stray = stray or future
+                    continue
+                said = names.get(blamed or "", "a partition")
                 if future.key in position:
-                    index = position[future.key]
-                    result = _result(future, _item_name(items[index], index, count))
+                    result = _result(future, said)
                     future.release()
-                    yield "item", index, result
+                    yield "item", position[future.key], result
                 else:
-                    yield "bucket", bucket_of[future.key], _result(future)
+                    yield "bucket", bucket_of[future.key], _result(future, said)
+            if stray is not None:
+                _result(stray)
         finally:
             self.client.cancel([*results, *reduced, given])
 
@@ -183,6 +193,17 @@ def _own(output: tuple[Any, Sequence[Any]], _: None) -> Any:
 def _piece(output: tuple[Any, Sequence[Any]], bucket: int) -> Any:
     """A shuffled item's piece of ``bucket``."""
     return output[1][bucket]
+
+
+def _blamed(future: Any) -> str | None:
+    """The task a failed future's KilledWorker blames (its own, or the dependency that
+    failed); None when it did not fail so."""
+    from distributed.scheduler import KilledWorker
+
+    if future.status != "error":
+        return None
+    error = future.exception()
+    return str(error.task) if isinstance(error, KilledWorker) else None
 
 
 def _result(future: Any, item: str = "a partition") -> Any:

@@ -172,6 +172,12 @@ class PartitionedReport:
 def manifest(table: Table) -> dict[str, Any]:
     """The version of ``table`` (Parquet files) as a manifest; a file whose schema differs
     from the first's, or that is not Parquet, is refused by name."""
+    return _hashed(table, _footers(table))
+
+
+def _footers(table: Table) -> list[tuple[list[list[str]], int]]:
+    """Each file's schema and row count (its footer: cheap), every schema the first's; a
+    file whose schema differs, or that is not Parquet, is refused by name."""
     if table.kind != "parquet":
         raise SourceError("a partitioned source is Parquet files; convert the CSV files first")
     if any("://" in path for path in table.files):
@@ -181,17 +187,22 @@ def manifest(table: Table) -> dict[str, Any]:
         )
     import duckdb
 
-    parts = []
-    first: list[list[str]] | None = None
     with duckdb.connect() as con:  # one connection: opening one costs more than a footer
-        footers = [footer(path, con) for path in table.files]
-    for path, (schema, rows) in zip(table.files, footers, strict=True):
-        if first is None:
-            first = schema
-        elif schema != first:
-            raise SourceError(_schema_differs(path, table.files[0], first, schema))
-        parts.append({**file_lineage(Path(path), path), "rows": rows})
-    body = {"schema": first or [], "partitions": parts}
+        found = [footer(path, con) for path in table.files]
+    for path, (schema, _) in zip(table.files, found, strict=True):
+        if schema != found[0][0]:
+            raise SourceError(_schema_differs(path, table.files[0], found[0][0], schema))
+    return found
+
+
+def _hashed(table: Table, read: list[tuple[list[list[str]], int]]) -> dict[str, Any]:
+    """The manifest of ``table`` from its ``_footers``: each file's digest (the whole file
+    read) and rows; its own digest names the version."""
+    parts = [
+        {**file_lineage(Path(path), path), "rows": rows}
+        for path, (_, rows) in zip(table.files, read, strict=True)
+    ]
+    body = {"schema": read[0][0] if read else [], "partitions": parts}
     digest = hashlib.sha256(_canonical(body)).hexdigest()
     return {**body, "sha256": digest, "rows": sum(p["rows"] for p in parts)}
 
@@ -252,12 +263,17 @@ def check_partitioned(
 
     ``lookups`` holds the values each ``references:`` check points at (``source.column``
     -> values); ``reference`` the version and profile statistics are compared with."""
-    found = manifest(table)
-    job = key_job(config, len(table.files), found["rows"])
+    from concurrent.futures import ThreadPoolExecutor
+
+    read = _footers(table)
+    job = key_job(config, len(table.files), sum(rows for _, rows in read))
     shared = Shared(source, per_partition(config), now, dict(lookups or {}), job)
     parts = [Part(path, path, index) for index, path in enumerate(table.files)]
     clashes = KeyClashes(job, table.files)
-    done = dict(shuffle_parts(engine, shared, parts, check_part, clashes))
+    with ThreadPoolExecutor(1, thread_name_prefix="keel-manifest") as pool:
+        hashing = pool.submit(_hashed, table, read)  # while the engine checks the files
+        done = dict(shuffle_parts(engine, shared, parts, check_part, clashes))
+        found = hashing.result()
     checked = tuple(done[i] for i in range(len(parts)))
     return merge_partitions(config, found, checked, now, reference, clashes.findings(config))
 
