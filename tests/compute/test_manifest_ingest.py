@@ -266,8 +266,8 @@ def _repeat_a_key(root: Path) -> pd.DataFrame:
 
 def test_a_key_repeated_across_files_quarantines_the_ingest(shop: Path) -> None:
     """An order_id held by a.parquet (row 42) and c.parquet (row 5), neither file
-    repeating it: the ingest's key check across partitions (run over the keys written
-    to disk as each partition's result arrives) counts both rows and names them."""
+    repeating it: the ingest's key check across partitions (the key shuffle, in the same
+    job as the partitions' checks) counts both rows and names them."""
     repeated = _repeat_a_key(shop)
     run = _ingest(shop)
     assert run.status == "quarantined" and run.report is not None
