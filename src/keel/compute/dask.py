@@ -18,9 +18,8 @@ import logging
 import uuid
 import warnings
 from collections.abc import Callable, Generator, Sequence
-from typing import Any
+from typing import Any, Literal
 
-from keel.compute.engine import Shuffled
 from keel.errors import ComputeError, KeelError, MissingExtraError
 
 __all__ = ["DaskEngine"]
@@ -102,7 +101,7 @@ class DaskEngine:
         items: Sequence[Any],
         buckets: int,
         reduce: Callable[[Any, list[Any]], Any],
-    ) -> Generator[Shuffled, None, None]:
+    ) -> Generator[tuple[Literal["item", "bucket"], int, Any], None, None]:
         """One graph, submitted at once: each item's task, then small tasks
         taking its result (fetched by the client) and each of its pieces (which stay on the
         worker that made them until the task reducing their bucket fetches them), then one

@@ -12,9 +12,7 @@ import pickle
 import tempfile
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
-from typing import Any
-
-from keel.compute.engine import Shuffled
+from typing import Any, Literal
 
 __all__ = ["LocalEngine"]
 
@@ -37,7 +35,7 @@ class LocalEngine:
         items: Sequence[Any],
         buckets: int,
         reduce: Callable[[Any, list[Any]], Any],
-    ) -> Generator[Shuffled, None, None]:
+    ) -> Generator[tuple[Literal["item", "bucket"], int, Any], None, None]:
         with tempfile.TemporaryDirectory(prefix="keel-shuffle-") as folder:
             for position, item in enumerate(items):
                 result, pieces = fn(shared, item)
