@@ -39,7 +39,6 @@ import tempfile
 import threading
 import time
 from contextlib import closing
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -247,10 +246,10 @@ def local_counts(report: PartitionedReport) -> dict[str, int]:
 
 def reference(paths: list[Path], folder: Path) -> tuple[float, dict[str, int]]:
     """The same checks on the local engine, one file after another, in this process
-    (``check_partition`` on ``LocalEngine``, each file's keys dropped as it is done, then
-    ``merge_partitions``), with the clock fixed (the data holds no future timestamp, so
-    it changes nothing). The uniqueness of ``id`` across files is counted apart, by SQL
-    over the files themselves (every row whose id another file also holds)."""
+    (``check_partition`` on ``LocalEngine``, then ``merge_partitions``), with the clock
+    fixed (the data holds no future timestamp, so it changes nothing). The uniqueness of
+    ``id`` across files is counted apart, by SQL over the files themselves (every row
+    whose id another file also holds)."""
     config = SourceConfig.model_validate(
         {"kind": "parquet", "path": str(paths[0].parent), "checks": checks()}
     )
@@ -259,7 +258,7 @@ def reference(paths: list[Path], folder: Path) -> tuple[float, dict[str, int]]:
     started = time.perf_counter()
     done: dict[int, PartitionCheck] = {}
     for position, result in LocalEngine().map(check_partition, shared, pairs):
-        done[position] = replace(result, keys=None)
+        done[position] = result
     parts = tuple(done[i] for i in range(len(paths)))
     report = merge_partitions(config, {"rows": sum(p.rows for p in parts)}, parts, NOW)
     found = local_counts(report)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -264,8 +266,8 @@ def _repeat_a_key(root: Path) -> pd.DataFrame:
 
 def test_a_key_repeated_across_files_quarantines_the_ingest(shop: Path) -> None:
     """An order_id held by a.parquet (row 42) and c.parquet (row 5), neither file
-    repeating it: the ingest's key check across partitions (run over the keys written
-    to disk as each partition's result arrives) counts both rows and names them."""
+    repeating it: the ingest's key check across partitions (the key shuffle, in the same
+    job as the partitions' checks) counts both rows and names them."""
     repeated = _repeat_a_key(shop)
     run = _ingest(shop)
     assert run.status == "quarantined" and run.report is not None
@@ -291,3 +293,41 @@ def test_validate_latest_counts_keys_repeated_across_published_files(shop: Path)
     report = json.loads(done.stdout)
     (found,) = [f for f in report["findings"] if f["check"] == "order_id.unique_across_partitions"]
     assert found["status"] == "fail" and found["violations"] == len(repeated) == 2
+
+
+def _frames(value: Any) -> Iterator[pd.DataFrame]:
+    """Every DataFrame inside ``value`` (a stored result's fields, dicts, lists, tuples)."""
+    if isinstance(value, pd.DataFrame):
+        yield value
+    elif isinstance(value, dict):
+        for inner in value.values():
+            yield from _frames(inner)
+    elif isinstance(value, list | tuple):
+        for inner in value:
+            yield from _frames(inner)
+
+
+def test_a_reingest_finds_keys_repeated_across_unchanged_files(shop: Path) -> None:
+    """a.parquet and c.parquet share an order_id (severity warn, so the version publishes);
+    after b.parquet changes, the next ingest checks b only, yet its key check across
+    partitions finds the rows pandas finds again in the two unchanged files, and every
+    stored partition result holds no table of key values (only findings and summaries)."""
+    config = (shop / "keel.yaml").read_text()
+    (shop / "keel.yaml").write_text(config.replace("{type: int}", "{type: int, severity: warn}"))
+    repeated = _repeat_a_key(shop)
+    first = _ingest(shop)
+    assert first.status == "published", first.message
+    _orders(100, 70).to_parquet(_files(shop)[1], index=False)  # ids 100-169: no clash
+    second = _ingest(shop)
+    assert second.status == "published" and second.report is not None, second.message
+    assert (second.lineage or {})["read"] == 1
+    (found,) = [f for f in second.report.failures if f.check == "order_id.unique_across_partitions"]
+    assert found.violations == len(repeated) == 2
+    named = sorted((Path(e["partition"]).name, e["_row"]) for e in found.examples)
+    assert named == sorted(zip(repeated["file"], repeated["row"], strict=True))
+    store = shop / ".keel" / "artifacts"
+    for part in _manifest(shop, second)["partitions"]:
+        (blob,) = [p for p in store.rglob(part["result"]) if p.is_file()]
+        result = pickle.loads(blob.read_bytes())
+        assert result.path == part["path"] and result.rows == part["rows"]
+        assert not [f for f in _frames(vars(result)) if "order_id" in f.columns]

@@ -165,15 +165,19 @@ def test_a_task_on_a_one_thread_worker_runs_duckdb_on_one_thread(cluster: Cluste
 
 
 def test_a_shuffle_brings_each_bucket_its_pieces_in_order(engine: ShuffleEngine) -> None:
-    """``ShuffleEngine.shuffle``: bucket b's reduction gets piece b of every item, in the items'
-    order (checked against the same cut done here)."""
+    """``ShuffleEngine.shuffle``: each item's own result comes back by position, and
+    bucket b's reduction gets piece b of every item, in the items' order (checked against
+    the same cut done here)."""
     items = [list(range(i, i + 10)) for i in range(0, 40, 10)]
-    done = dict(engine.shuffle(_cut, 3, items, 3, _joined))
-    assert done == {b: [v for item in items for v in item if v % 3 == b] for b in range(3)}
+    done = list(engine.shuffle(_cut, 3, items, 3, _joined))
+    own = {index: value for kind, index, value in done if kind == "item"}
+    reduced = {index: value for kind, index, value in done if kind == "bucket"}
+    assert own == {i: sum(item) for i, item in enumerate(items)}
+    assert reduced == {b: [v for item in items for v in item if v % 3 == b] for b in range(3)}
 
 
-def _cut(buckets: int, item: list[int]) -> list[list[int]]:
-    return [[v for v in item if v % buckets == b] for b in range(buckets)]
+def _cut(buckets: int, item: list[int]) -> tuple[int, list[list[int]]]:
+    return sum(item), [[v for v in item if v % buckets == b] for b in range(buckets)]
 
 
 def _joined(_: int, pieces: list[list[int]]) -> list[int]:

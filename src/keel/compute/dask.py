@@ -15,11 +15,10 @@ partition's result until the job ends.
 from __future__ import annotations
 
 import logging
-import operator
 import uuid
 import warnings
 from collections.abc import Callable, Generator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from keel.errors import ComputeError, KeelError, MissingExtraError
 
@@ -97,30 +96,30 @@ class DaskEngine:
 
     def shuffle(
         self,
-        fn: Callable[[Any, Any], Sequence[Any]],
+        fn: Callable[[Any, Any], tuple[Any, Sequence[Any]]],
         shared: Any,
         items: Sequence[Any],
         buckets: int,
         reduce: Callable[[Any, list[Any]], Any],
-    ) -> Generator[tuple[int, Any], None, None]:
-        """Each item's pieces stay on the worker that made them; the task reducing a
-        bucket fetches that bucket's pieces only (one small ``getitem`` task per piece)."""
+    ) -> Generator[tuple[Literal["item", "bucket"], int, Any], None, None]:
+        """One graph, submitted at once: each item's task, then small tasks
+        taking its result (fetched by the client) and each of its pieces (which stay on the
+        worker that made them until the task reducing their bucket fetches them), then one
+        reduction per bucket. A bucket is reduced as soon as every item is done, with no
+        round trip through the client in between."""
         distributed = _distributed()
         if not items:
             return
         name, token = getattr(fn, "__name__", "task"), uuid.uuid4().hex[:12]
         given = self._shared(shared, token)
+        count = len(items)
         mapped = self.client.map(
-            fn, [given] * len(items), items, pure=False,
-            key=[f"keel-{name}-{token}-{i}" for i in range(len(items))],
+            fn, [given] * count, items, pure=False,
+            key=[f"keel-{name}-{token}-{i}" for i in range(count)],
         )  # fmt: skip
+        results = self._taken(_own, mapped, None, f"keel-result-{token}")
         pieces = [
-            self.client.map(
-                operator.getitem,
-                mapped,
-                [bucket] * len(mapped),
-                key=[f"keel-piece-{token}-{bucket}-{i}" for i in range(len(mapped))],
-            )
+            self._taken(_piece, mapped, bucket, f"keel-piece-{token}-{bucket}")
             for bucket in range(buckets)
         ]
         reduced = [
@@ -129,13 +128,38 @@ class DaskEngine:
             )
             for bucket in range(buckets)
         ]
-        del mapped, pieces  # held by the scheduler only until their reduction has run
-        position = {future.key: i for i, future in enumerate(reduced)}
+        names = {f.key: _item_name(items[i], i, count) for i, f in enumerate(mapped)}
+        del mapped, pieces  # held by the scheduler only until their dependents have run
+        position = {future.key: i for i, future in enumerate(results)}
+        bucket_of = {future.key: i for i, future in enumerate(reduced)}
+        stray = None
         try:
-            for future in distributed.as_completed(reduced, loop=self.client.loop):
-                yield position[future.key], _result(future)
+            for future in distributed.as_completed([*results, *reduced], loop=self.client.loop):
+                blamed = _blamed(future)
+                if blamed is not None and blamed not in names:
+                    # a small task lost beside the partition that killed its worker: wait
+                    # for that partition's own failure, which names it
+                    stray = stray or future
+                    continue
+                said = names.get(blamed or "", "a partition")
+                if future.key in position:
+                    result = _result(future, said)
+                    future.release()
+                    yield "item", position[future.key], result
+                else:
+                    yield "bucket", bucket_of[future.key], _result(future, said)
+            if stray is not None:
+                _result(stray)
         finally:
-            self.client.cancel([*reduced, given])
+            self.client.cancel([*results, *reduced, given])
+
+    def _taken(
+        self, take: Callable[[Any, Any], Any], futures: list[Any], bucket: int | None, prefix: str
+    ) -> list[Any]:
+        """``take(output, bucket)`` of each of ``futures``' outputs, as tasks beside them
+        named ``prefix-<position>``."""
+        keys = [f"{prefix}-{i}" for i in range(len(futures))]
+        return list(self.client.map(take, futures, [bucket] * len(futures), key=keys))
 
     def _shared(self, shared: Any, token: str) -> Any:
         """``shared`` as a task, not scattered data: the scheduler keeps it and runs it
@@ -158,6 +182,27 @@ class _Box:
 
 def _unbox(box: _Box) -> Any:
     return box.value
+
+
+def _own(output: tuple[Any, Sequence[Any]], _: None) -> Any:
+    """A shuffled item's own result."""
+    return output[0]
+
+
+def _piece(output: tuple[Any, Sequence[Any]], bucket: int) -> Any:
+    """A shuffled item's piece of ``bucket``."""
+    return output[1][bucket]
+
+
+def _blamed(future: Any) -> str | None:
+    """The task a failed future's KilledWorker blames (its own, or the dependency that
+    failed); None when it did not fail so."""
+    from distributed.scheduler import KilledWorker
+
+    if future.status != "error":
+        return None
+    error = future.exception()
+    return str(error.task) if isinstance(error, KilledWorker) else None
 
 
 def _result(future: Any, item: str = "a partition") -> Any:

@@ -7,10 +7,12 @@ each worker once, not once per partition. Results come back as they finish, with
 partition's position, so the caller can show progress and put them back in order.
 
 Work that must meet across partitions (every copy of a key, wherever it lies) is a
-shuffle: ``ShuffleEngine.shuffle(fn, shared, items, buckets, reduce)`` cuts each item's output
-into ``buckets`` pieces by a hash, leaves the pieces where they were made, and runs
-``reduce`` once per bucket on that bucket's pieces; only the reductions come back, so the
-caller's memory does not grow with the table.
+shuffle: ``ShuffleEngine.shuffle(fn, shared, items, buckets, reduce)`` runs ``fn`` once per
+item, which returns the item's own result and its output cut into ``buckets`` pieces by a
+hash; the pieces stay where they were made and ``reduce`` runs once per bucket on that
+bucket's pieces. Only the items' results and the reductions come back, so the caller's
+memory does not grow with the table, and one read of each partition serves both its own
+checks and the checks across partitions.
 
 A task's libraries (DuckDB) take ``worker_threads()`` threads: on a Dask worker the
 worker's thread budget, shared by its tasks, so a worker of one thread uses one core and
@@ -26,7 +28,7 @@ import os
 import sys
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from keel.schema import ComputeConfig
 
@@ -34,6 +36,7 @@ __all__ = [
     "ADDRESS_ENV",
     "Engine",
     "ShuffleEngine",
+    "Shuffled",
     "open_engine",
     "scheduler_address",
     "worker_threads",
@@ -44,6 +47,10 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 ADDRESS_ENV = "KEEL_DASK_ADDRESS"
+
+Shuffled = tuple[Literal["item", "bucket"], int, Any]
+"""What a shuffle yields: ``("item", position, result)`` when an item's task is done,
+``("bucket", bucket, reduction)`` when a bucket's reduction is."""
 
 
 class Engine(Protocol):
@@ -70,14 +77,16 @@ class ShuffleEngine(Engine, Protocol):
 
     def shuffle(
         self,
-        fn: Callable[[Any, Any], Sequence[Any]],
+        fn: Callable[[Any, Any], tuple[Any, Sequence[Any]]],
         shared: Any,
         items: Sequence[Any],
         buckets: int,
         reduce: Callable[[Any, list[Any]], Any],
-    ) -> Generator[tuple[int, Any], None, None]:
-        """``fn(shared, item)`` returns ``buckets`` pieces; ``(bucket, reduce(shared,
-        pieces))`` for each bucket (its pieces in the items' order), as they finish.
+    ) -> Generator[Shuffled, None, None]:
+        """``fn(shared, item)`` returns ``(result, pieces)``, ``buckets`` pieces; yields
+        ``("item", position, result)`` for each item and ``("bucket", bucket,
+        reduce(shared, pieces))`` for each bucket (its pieces in the items' order), as
+        they finish.
 
         The pieces stay where they were made (worker memory, or a temporary file) until
         their bucket's ``reduce`` reads them. Closing early cancels the work not done."""

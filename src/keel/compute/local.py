@@ -12,7 +12,7 @@ import pickle
 import tempfile
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["LocalEngine"]
 
@@ -30,21 +30,22 @@ class LocalEngine:
 
     def shuffle(
         self,
-        fn: Callable[[Any, Any], Sequence[Any]],
+        fn: Callable[[Any, Any], tuple[Any, Sequence[Any]]],
         shared: Any,
         items: Sequence[Any],
         buckets: int,
         reduce: Callable[[Any, list[Any]], Any],
-    ) -> Generator[tuple[int, Any], None, None]:
+    ) -> Generator[tuple[Literal["item", "bucket"], int, Any], None, None]:
         with tempfile.TemporaryDirectory(prefix="keel-shuffle-") as folder:
             for position, item in enumerate(items):
-                pieces = fn(shared, item)
+                result, pieces = fn(shared, item)
                 for bucket in range(buckets):
                     _spill(Path(folder) / f"{bucket}-{position}", pieces[bucket])
                 del pieces
+                yield "item", position, result
             for bucket in range(buckets):
                 files = [Path(folder) / f"{bucket}-{i}" for i in range(len(items))]
-                yield bucket, reduce(shared, [_unspill(file) for file in files])
+                yield "bucket", bucket, reduce(shared, [_unspill(file) for file in files])
 
     def close(self) -> None:
         """Nothing to release."""

@@ -193,14 +193,14 @@ class Ingestion:
             return self._record(
                 started, "already_ingested", message, version_id=found["sha256"], rows=0
             )
-        self._progress(name, f"checking {planned.read} of {len(files)} partitions")
+        self._progress(
+            name, f"checking {planned.read} of {len(files)} partitions, and keys across all"
+        )
         reference = None
         if config.checks.reference is not None:
             reference = self._reference(name, config.checks.reference.against)
-        with manifests.KeySpill(config) as spill:
-            parts = manifests.check_planned(self.project, shared, files, planned, spill)
-            self._progress(name, "checking keys across partitions")
-            merged = spill.merged(merge_partitions(config, found, parts, now, reference))
+        parts, keys = manifests.check_planned(self.project, shared, files, planned)
+        merged = merge_partitions(config, found, parts, now, reference, keys)
         report = manifests.as_report(name, merged)
         page = render_html(report)
         self._keep_page(started, page)

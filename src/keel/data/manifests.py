@@ -19,58 +19,62 @@ copied on publish.
 
 Unchanged partitions are not read again. The stored manifest also keeps, per partition,
 how the file looked when listed (size and modification time; an object's ETag on S3) and
-the digest of its check result (its findings, keys, edges and mergeable summary). On the
-next ingest a file that still looks the same, checked by the same checks, takes its
-digest and result from the manifest without being opened; a file that looks different is
-hashed, and only if its digest changed is it checked again (on the project's compute
-engine). The merge then runs over every partition's result. A check that depends on the
-clock (``not_future``) is not re-run on an unchanged partition.
+the digest of its check result (its findings, edges and mergeable summary: small, no key
+values). On the next ingest a file that still looks the same, checked by the same checks,
+takes its digest and result from the manifest without being opened; a file that looks
+different is hashed, and only if its digest changed is it checked again (on the project's
+compute engine). The merge then runs over every partition's result. A check that depends
+on the clock (``not_future``) is not re-run on an unchanged partition.
+
+Uniqueness across partitions is the key shuffle of ``keel.data.partitioned``, run in the
+same job as the checks: a checked partition's task cuts its keys from the table it has
+loaded, and an unchanged partition's task reads only its key columns, from its copy in
+the artifact store (the bytes the previous version published, so the file in the source
+folder is still not opened). Only the clashing rows come back to this process.
 """
 
 from __future__ import annotations
 
 import hashlib
 import pickle
-import shutil
-import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from keel.data.model import Finding
 from keel.data.partitioned import (
+    KeyClashes,
+    Part,
     PartitionCheck,
     PartitionedReport,
     Shared,
-    check_partition,
+    check_part,
+    key_job,
     merge_partitions,
     per_partition,
-    unique_sets,
+    shuffle_parts,
     values_table,
 )
 from keel.data.remote import Blob, object_chunks, readable, where_to_read
 from keel.data.sources import file_lineage, list_files
 from keel.errors import SourceError
-from keel.schema import ColumnCheck
 
 if TYPE_CHECKING:
+    from keel.compute.engine import ShuffleEngine
     from keel.data.catalog import Catalog
-    from keel.data.model import DataVersion, Profile, Report
+    from keel.data.model import DataVersion, Finding, Profile, Report
     from keel.project import Project
     from keel.schema import SourceConfig
     from keel.store.artifacts import ArtifactStore
 
-_EXAMPLES = 20
-"""Example rows a spilled uniqueness finding carries (as ``keel.data.partitioned``'s)."""
-_BUCKET_ROWS = 8_000_000
-"""At most about this many key rows are aggregated at once (40M fit in 1 GB, 100M not)."""
+_RESULTS = 2
+"""The form of a stored partition result; a result stored in another form (before 2 a
+result held the partition's key values) is not reused: its partition is checked again."""
 
 __all__ = [
-    "KeySpill",
     "Listed",
     "Planned",
     "as_report",
@@ -139,7 +143,11 @@ def list_local(root: Path, pattern: str) -> list[Listed]:
 def checks_digest(shared: Shared) -> str:
     """What a partition's result depends on besides its bytes: the checks and the
     referenced values (not the clock)."""
-    body = {"checks": shared.config.model_dump(mode="json"), "lookups": shared.lookups}
+    body = {
+        "checks": shared.config.model_dump(mode="json"),
+        "lookups": shared.lookups,
+        "results": _RESULTS,
+    }
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -285,38 +293,60 @@ def identity(source: str, schema: list[list[str]], entries: list[dict[str, Any]]
 
 
 def check_planned(
-    project: Project,
-    shared: Shared,
-    files: list[Listed],
-    planned: Planned,
-    spill: KeySpill | None = None,
-) -> tuple[PartitionCheck, ...]:
-    """Every partition's result: known ones as they are, the rest checked on the engine
-    (each stored as it arrives, named in ``planned.entries``). With ``spill``, each
-    result's key values go to it and the result is kept without them."""
+    project: Project, shared: Shared, files: list[Listed], planned: Planned
+) -> tuple[tuple[PartitionCheck, ...], list[Finding]]:
+    """Every partition's result, and the key checks across partitions: known results as
+    they are, the rest checked on the engine (each stored as it arrives, named in
+    ``planned.entries``), in one job with the key shuffle over every partition."""
     from keel.compute import open_engine
 
-    todo = [i for i in range(len(files)) if i not in planned.known]
-    results = {i: _spilled(spill, i, known) for i, known in planned.known.items()}
+    rows = sum(int(entry["rows"]) for entry in planned.entries)
+    shared = replace(shared, unique=key_job(shared.config, len(files), rows))
+    clashes = KeyClashes(shared.unique, [file.path for file in files])
+    results = dict(planned.known)
+    parts = [_part(project.artifacts, file, planned, i) for i, file in enumerate(files)]
+    todo = [part for part in parts if part.check or shared.unique.buckets]
     if todo:
-        store = project.artifacts
-        items = [(_where(store, files[i], planned.entries[i]), files[i].path) for i in todo]
-        digest = checks_digest(shared)
         engine = open_engine(project.config.compute)
         try:
-            with closing(engine.map(_check_item, shared, items)) as checked:
-                for index, result in checked:
-                    position = todo[index]
-                    stored = project.artifacts.put_bytes(pickle.dumps(result))
-                    planned.entries[position].update(result=stored, checks=digest)
-                    results[position] = _spilled(spill, position, result)
+            results.update(_checked(project.artifacts, engine, shared, todo, planned, clashes))
         finally:
             engine.close()
-    return tuple(results[i] for i in range(len(files)))
+    return tuple(results[i] for i in range(len(files))), clashes.findings(shared.config)
 
 
-def _spilled(spill: KeySpill | None, position: int, result: PartitionCheck) -> PartitionCheck:
-    return result if spill is None else spill.take(position, result)
+def _checked(
+    artifacts: ArtifactStore,
+    engine: ShuffleEngine,
+    shared: Shared,
+    parts: list[Part],
+    planned: Planned,
+    clashes: KeyClashes,
+) -> dict[int, PartitionCheck]:
+    """``parts`` shuffled on ``engine``: each new result stored as it arrives."""
+    digest, results = checks_digest(shared), {}
+    for index, result in shuffle_parts(engine, shared, parts, _check_item, clashes):
+        position = parts[index].index
+        stored = artifacts.put_bytes(pickle.dumps(result))
+        planned.entries[position].update(result=stored, checks=digest)
+        results[position] = result
+    return results
+
+
+def _part(artifacts: ArtifactStore, file: Listed, planned: Planned, position: int) -> Part:
+    """A partition's task: checked when its result is not known, else its keys only,
+    read from its published copy."""
+    entry = planned.entries[position]
+    if position not in planned.known:
+        return Part(_where(artifacts, file, entry), file.path, position)
+    return Part(_published(artifacts, entry["sha256"]), file.path, position, check=False)
+
+
+def _published(artifacts: ArtifactStore, digest: str) -> str | Blob:
+    """Where a task reads a published partition: in a local store the blob's path (not
+    hashed again here: a blob is written once, under its digest, and hashing every
+    partition would read the whole table in this process), else as a ``Blob``."""
+    return artifacts.url(digest) if artifacts.is_local else where_to_read(artifacts, digest)
 
 
 def _where(artifacts: ArtifactStore, file: Listed, entry: dict[str, Any]) -> str | Blob:
@@ -327,106 +357,11 @@ def _where(artifacts: ArtifactStore, file: Listed, entry: dict[str, Any]) -> str
     return where_to_read(artifacts, entry["sha256"])
 
 
-def _check_item(shared: Shared, item: tuple[str | Blob, str]) -> PartitionCheck:
-    """One partition's checks on a worker, read from a path or fetched from its store."""
-    where, path = item
-    with readable(where) as local:
-        return check_partition(shared, (local, path))
-
-
-class KeySpill:
-    """The partitions' key values, for the uniqueness checks across partitions, kept in
-    Parquet files in a temporary folder as each result arrives instead of in memory; the
-    checks then run in DuckDB over those files under a memory limit (spilling to disk
-    beyond it), so the client's memory does not grow with the table's rows."""
-
-    def __init__(self, config: SourceConfig, memory_limit: str = "1GB") -> None:
-        self.config = config
-        self.sets = unique_sets(config)
-        self.memory_limit = memory_limit
-        self.folder = Path(tempfile.mkdtemp(prefix="keel-keys-"))
-
-    def __enter__(self) -> KeySpill:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-    def take(self, position: int, result: PartitionCheck) -> PartitionCheck:
-        """Write ``result``'s keys (with its path) to the folder; the result without them."""
-        for index, name in enumerate(self.sets):
-            frame = (result.keys or {}).get(name)
-            if frame is not None and not frame.empty:
-                folder = self.folder / str(index)
-                folder.mkdir(exist_ok=True)
-                frame.assign(partition=result.path).to_parquet(
-                    folder / f"{position:07d}.parquet", index=False
-                )
-        return replace(result, keys=None)
-
-    def findings(self) -> dict[str, Finding]:
-        """``<set>.unique_across_partitions`` for each set, as ``cross_partition_keys``
-        words them: every row whose value another partition also holds."""
-        return {f.check: f for f in (self._across(i, n) for i, n in enumerate(self.sets))}
-
-    def merged(self, report: PartitionedReport) -> PartitionedReport:
-        """``report`` (merged from results without keys) with the spilled checks' findings."""
-        mine = self.findings()
-        return replace(report, merged=tuple(mine.get(f.check, f) for f in report.merged))
-
-    def _across(self, index: int, shown: str) -> Finding:
-        import duckdb
-
-        from keel.data.batch import quote
-
-        name, keys = f"{shown}.unique_across_partitions", self.sets[shown]
-        severity = self.config.checks.columns.get(keys[0], ColumnCheck()).severity
-        folder = self.folder / str(index)
-        if not folder.is_dir():
-            return Finding(name, "unique", severity, "pass", "ok", shown, rows=0)
-        listed = ", ".join(quote(k) for k in keys)
-        files = str(folder / "*.parquet").replace("'", "''")
-        # two plain aggregates (no DISTINCT, no join of the whole table), over one hash
-        # bucket of the keys at a time, so each fits DuckDB's memory limit
-        per = (
-            f"SELECT {listed}, partition, count(*) AS n FROM every "
-            f"WHERE hash({listed}) % $buckets = $bucket GROUP BY ALL"
-        )
-        held = f"SELECT {listed}, sum(n) AS total, count(*) AS parts FROM ({per}) GROUP BY ALL"
-        with duckdb.connect() as con:
-            temp = str(self.folder / "duckdb").replace("'", "''")
-            con.execute(f"SET memory_limit = '{self.memory_limit}'")
-            con.execute(f"SET temp_directory = '{temp}'")
-            con.execute("SET preserve_insertion_order = false")
-            con.execute(f"CREATE VIEW every AS SELECT * FROM read_parquet('{files}')")
-            total = con.execute("SELECT count(*) FROM every").fetchone()
-            buckets = (int(total[0]) if total else 0) // _BUCKET_ROWS + 1
-            con.execute(f"CREATE TEMP TABLE first_keys AS SELECT {listed} FROM every LIMIT 0")
-            rows = 0
-            for bucket in range(buckets):
-                found = {"buckets": buckets, "bucket": bucket}
-                counted = con.execute(
-                    f"SELECT coalesce(sum(total), 0) FROM ({held}) WHERE parts > 1", found
-                ).fetchone()
-                if counted and int(counted[0]):
-                    rows += int(counted[0])
-                    # the first rows in (key, partition) order lie among the smallest keys
-                    con.execute(
-                        f"INSERT INTO first_keys SELECT {listed} FROM ({held}) "
-                        f"WHERE parts > 1 ORDER BY {listed} LIMIT {_EXAMPLES}",
-                        found,
-                    )
-            if not rows:
-                return Finding(name, "unique", severity, "pass", "ok", shown, rows=0)
-            examples = con.execute(
-                f"SELECT every.* FROM every SEMI JOIN first_keys USING ({listed}) "
-                f"ORDER BY {listed}, partition LIMIT {_EXAMPLES}"
-            ).df()
-        message = f"{rows} rows hold a {shown} that another partition also holds"
-        return Finding(
-            name, "unique", severity, "fail", message, shown, rows,
-            tuple(examples.to_dict("records")), rows=rows,
-        )  # fmt: skip
+def _check_item(shared: Shared, part: Part) -> tuple[PartitionCheck | None, list[Any]]:
+    """One partition's task on a worker (``check_part``), read from a path or fetched
+    from its store."""
+    with readable(part.where) as local:
+        return check_part(shared, replace(part, where=local))
 
 
 def store(
@@ -511,19 +446,21 @@ def check_manifest_version(
     if found is None:
         raise SourceError(f"version {version.id[:12]} of '{name}' has no stored manifest")
     lookups = reference_values(project, Catalog(project.store), config)
-    shared = Shared(name, per_partition(config), now, lookups)
-    pairs = [
-        (where_to_read(project.artifacts, p["sha256"]), p["path"]) for p in found["partitions"]
+    kept = identity(name, found["schema"], found["partitions"])
+    job = key_job(config, len(found["partitions"]), kept["rows"])
+    shared = Shared(name, per_partition(config), now, lookups, job)
+    parts = [
+        Part(where_to_read(project.artifacts, p["sha256"]), p["path"], i)
+        for i, p in enumerate(found["partitions"])
     ]
+    clashes = KeyClashes(job, [p["path"] for p in found["partitions"]])
     engine = open_engine(project.config.compute)
     try:
-        with KeySpill(config) as spill, closing(engine.map(_check_item, shared, pairs)) as run:
-            parts = [(i, spill.take(i, result)) for i, result in run]
-            ordered = tuple(result for _, result in sorted(parts, key=lambda pair: pair[0]))
-            kept = identity(name, found["schema"], found["partitions"])
-            return spill.merged(merge_partitions(config, kept, ordered, now, reference))
+        done = dict(shuffle_parts(engine, shared, parts, _check_item, clashes))
     finally:
         engine.close()
+    ordered = tuple(done[i] for i in range(len(parts)))
+    return merge_partitions(config, kept, ordered, now, reference, clashes.findings(config))
 
 
 def as_report(source: str, checked: PartitionedReport) -> Report:

@@ -15,13 +15,14 @@ profile, and the checks a profile decides (maximum null rate, freshness, statist
 against a reference) are judged on it once, for the whole table.
 
 Checks that need every partition at once stay exact:
-- uniqueness of the key and of ``unique: true`` columns, as a shuffle on the engine: each
-  file's non-null values (with their row numbers) are cut into buckets by a hash of the
-  value, one task per bucket finds the values held by more than one file, and only those
-  rows come back (their count, and the first ones as examples), so the client's memory
-  does not grow with the table (``unique_across``). A caller that keeps partitions'
-  results between runs (``keel.data.manifests``) may instead have each partition return
-  its values (``Shared.keys``) and compare them on the client;
+- uniqueness of the key and of ``unique: true`` columns, as a shuffle on the engine: the
+  task that checks a file also cuts its non-null values (with their row numbers) into
+  buckets by a hash of the value, from the table it has loaded; one task per bucket finds
+  the values held by more than one file, and only those rows come back (their count, and
+  the first ones as examples), so the client's memory does not grow with the table. A
+  file whose result is known already (``keel.data.manifests`` keeps them between runs)
+  has only its key columns read (``Part.check`` False), so the results kept hold no key
+  values (``shuffle_parts``, ``unique_across``);
 - referential integrity: the referenced values are sent to every worker once, and each
   partition is semi-joined with them where it lies (its failing rows named as usual);
 - ordering: within a file the partition's own check counts rows that go backwards; at
@@ -34,7 +35,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -53,23 +54,27 @@ from keel.schema import ColumnCheck, OrderedCheck, SourceConfig
 if TYPE_CHECKING:
     import pandas as pd
 
-    from keel.compute.engine import Engine, ShuffleEngine
+    from keel.compute.engine import ShuffleEngine
 
 __all__ = [
     "ROW",
+    "KeyClashes",
     "KeyJob",
+    "Part",
     "PartitionCheck",
     "PartitionedReport",
     "Shared",
+    "check_part",
     "check_partition",
     "check_partitioned",
     "footer",
     "key_buckets",
     "key_duplicates",
+    "key_job",
     "manifest",
     "merge_partitions",
     "per_partition",
-    "run_partitions",
+    "shuffle_parts",
     "store_manifest",
     "unique_across",
     "unique_findings",
@@ -81,36 +86,23 @@ ROW = "_row"
 
 _EXAMPLES = 20
 _BUCKETS = 32
-"""At most this many buckets in the key shuffle (one per file below that)."""
+"""At most this many buckets in the key shuffle (one per file below that) ..."""
+_BUCKET_ROWS = 4_000_000
+"""... unless the table is bigger: about this many key rows per bucket at most."""
 _PART = "keel_part"
 
 
 @dataclass(frozen=True)
 class PartitionCheck:
-    """What one partition's checks found; for the merge, its keys with row numbers (None
-    when the key shuffle checks them), its columns' mergeable summaries and each group's
-    first and last ordered value."""
+    """What one partition's checks found; for the merge, its columns' mergeable summaries
+    and each group's first and last ordered value (never its key values: the key shuffle
+    reads those)."""
 
     path: str
     rows: int
     findings: tuple[Finding, ...]
-    keys: dict[str, pd.DataFrame] | None
     sketch: tuple[ColumnSketch, ...] = ()
     edges: pd.DataFrame | None = None
-
-
-@dataclass(frozen=True)
-class Shared:
-    """What every partition's check needs, sent to each worker once: the source, its
-    checks, the clock, and the referenced sources' values (``source.column`` -> values);
-    ``keys``: whether each partition returns its key values for a merge on the client
-    (False when the key shuffle, ``unique_across``, checks them on the engine)."""
-
-    source: str
-    config: SourceConfig
-    now: datetime
-    lookups: dict[str, tuple[str, ...]]
-    keys: bool = True
 
 
 @dataclass(frozen=True)
@@ -122,6 +114,31 @@ class KeyJob:
     sets: dict[str, tuple[str, ...]]
     buckets: int
     limit: int | None = _EXAMPLES
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What every partition's check needs, sent to each worker once: the source, its
+    checks, the clock, the referenced sources' values (``source.column`` -> values), and
+    the key shuffle's job (``key_job``; no sets: nothing to shuffle)."""
+
+    source: str
+    config: SourceConfig
+    now: datetime
+    lookups: dict[str, tuple[str, ...]]
+    unique: KeyJob = KeyJob({}, 0)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One file as its task sees it: where to read it (a path, or what the caller's task
+    makes one of), how findings name it, its position in the table, and whether its checks
+    run (False: its result is known, and only its key columns are read)."""
+
+    where: Any
+    name: str
+    index: int
+    check: bool = True
 
 
 @dataclass(frozen=True)
@@ -155,6 +172,12 @@ class PartitionedReport:
 def manifest(table: Table) -> dict[str, Any]:
     """The version of ``table`` (Parquet files) as a manifest; a file whose schema differs
     from the first's, or that is not Parquet, is refused by name."""
+    return _hashed(table, _footers(table))
+
+
+def _footers(table: Table) -> list[tuple[list[list[str]], int]]:
+    """Each file's schema and row count (its footer: cheap), every schema the first's; a
+    file whose schema differs, or that is not Parquet, is refused by name."""
     if table.kind != "parquet":
         raise SourceError("a partitioned source is Parquet files; convert the CSV files first")
     if any("://" in path for path in table.files):
@@ -164,17 +187,22 @@ def manifest(table: Table) -> dict[str, Any]:
         )
     import duckdb
 
-    parts = []
-    first: list[list[str]] | None = None
     with duckdb.connect() as con:  # one connection: opening one costs more than a footer
-        footers = [footer(path, con) for path in table.files]
-    for path, (schema, rows) in zip(table.files, footers, strict=True):
-        if first is None:
-            first = schema
-        elif schema != first:
-            raise SourceError(_schema_differs(path, table.files[0], first, schema))
-        parts.append({**file_lineage(Path(path), path), "rows": rows})
-    body = {"schema": first or [], "partitions": parts}
+        found = [footer(path, con) for path in table.files]
+    for path, (schema, _) in zip(table.files, found, strict=True):
+        if schema != found[0][0]:
+            raise SourceError(_schema_differs(path, table.files[0], found[0][0], schema))
+    return found
+
+
+def _hashed(table: Table, read: list[tuple[list[list[str]], int]]) -> dict[str, Any]:
+    """The manifest of ``table`` from its ``_footers``: each file's digest (the whole file
+    read) and rows; its own digest names the version."""
+    parts = [
+        {**file_lineage(Path(path), path), "rows": rows}
+        for path, (_, rows) in zip(table.files, read, strict=True)
+    ]
+    body = {"schema": read[0][0] if read else [], "partitions": parts}
     digest = hashlib.sha256(_canonical(body)).hexdigest()
     return {**body, "sha256": digest, "rows": sum(p["rows"] for p in parts)}
 
@@ -235,24 +263,19 @@ def check_partitioned(
 
     ``lookups`` holds the values each ``references:`` check points at (``source.column``
     -> values); ``reference`` the version and profile statistics are compared with."""
-    found = manifest(table)
-    shared = Shared(source, per_partition(config), now, dict(lookups or {}), keys=False)
-    files = [(path, path) for path in table.files]
-    done = run_partitions(engine, shared, files)
-    keys = unique_findings(config, unique_across(engine, config, files))
-    return merge_partitions(config, found, done, now, reference, keys)
+    from concurrent.futures import ThreadPoolExecutor
 
-
-def run_partitions(
-    engine: Engine, shared: Shared, files: list[tuple[str, str]]
-) -> tuple[PartitionCheck, ...]:
-    """``check_partition`` over ``files`` ((where to read, how to name) pairs) on
-    ``engine``, results in the files' order."""
-    results: list[PartitionCheck | None] = [None] * len(files)
-    with closing(engine.map(check_partition, shared, files)) as checked:
-        for position, result in checked:
-            results[position] = result
-    return tuple(r for r in results if r is not None)
+    read = _footers(table)
+    job = key_job(config, len(table.files), sum(rows for _, rows in read))
+    shared = Shared(source, per_partition(config), now, dict(lookups or {}), job)
+    parts = [Part(path, path, index) for index, path in enumerate(table.files)]
+    clashes = KeyClashes(job, table.files)
+    with ThreadPoolExecutor(1, thread_name_prefix="keel-manifest") as pool:
+        hashing = pool.submit(_hashed, table, read)  # while the engine checks the files
+        done = dict(shuffle_parts(engine, shared, parts, check_part, clashes))
+        found = hashing.result()
+    checked = tuple(done[i] for i in range(len(parts)))
+    return merge_partitions(config, found, checked, now, reference, clashes.findings(config))
 
 
 def merge_partitions(
@@ -265,11 +288,8 @@ def merge_partitions(
 ) -> PartitionedReport:
     """The table's report: the partitions' summaries merged into its profile, and the
     checks that need the whole table run on the merge. ``keys``: the key shuffle's
-    findings (``unique_findings``); without them the partitions' returned keys are
-    compared here."""
+    findings (``unique_findings``; None: the keys were not checked)."""
     profile = to_profile(found["rows"], merge_all([p.sketch for p in parts if p.sketch]))
-    if keys is None:
-        keys = cross_partition_keys(config, parts)
     merged = _merged(config, parts, profile, now, reference, keys)
     return PartitionedReport(found, parts, merged, profile)
 
@@ -280,7 +300,7 @@ def _merged(
     profile: Profile,
     now: datetime,
     reference: tuple[str, Profile] | None,
-    keys: list[Finding],
+    keys: list[Finding] | None,
 ) -> tuple[Finding, ...]:
     """The findings over the whole table: profile checks on the merged profile, the key
     across partitions, order across file boundaries, statistics against a reference."""
@@ -288,7 +308,7 @@ def _merged(
     from keel.data.validation import profile_findings
 
     found = profile_findings(config, profile, now)
-    found += keys
+    found += keys or []
     if config.checks.ordered is not None and all(p.edges is not None for p in parts):
         found.append(across_boundaries(config.checks.ordered, parts))
     stats = config.checks.reference
@@ -313,32 +333,53 @@ def per_partition(config: SourceConfig) -> SourceConfig:
 def check_partition(shared: Shared, file: tuple[str, str]) -> PartitionCheck:
     """One file's checks (runs on an engine's worker): failing findings named by the file
     (``file`` is where to read it and how to name it), examples with their ``_row``, and
-    what the merge needs (keys, summary, edges)."""
+    what the merge needs (summary, edges)."""
+    local, path = file
+    with task_connection() as con:
+        return _checked(shared, _loaded(con, local), path)
+
+
+def check_part(shared: Shared, part: Part) -> tuple[PartitionCheck | None, list[dict[str, Any]]]:
+    """One file's task in the shuffle (runs on an engine's worker): its checks, as
+    ``check_partition`` (none when ``part.check`` is False), and its key values cut into
+    the shuffle's buckets (``_cut``), from one read of the file."""
+    with task_connection() as con:
+        if not part.check:
+            return None, _file_pieces(con, shared.unique, part.where, part.index)
+        batch = _loaded(con, part.where)
+        checked = _checked(shared, batch, part.name)
+        held = tuple(batch.schema)
+        return checked, _cut(con, shared.unique, _TABLE_KEYS, {}, held, part.index)
+
+
+def _loaded(con: Any, local: str) -> Any:
+    """The file at ``local`` as the task's batch, each row with its ``_row``."""
     from keel.data.batch import TABLE, Batch
+
+    scan = "read_parquet(?, file_row_number = true)"
+    select = f"SELECT * EXCLUDE (file_row_number), file_row_number AS {ROW} FROM {scan}"
+    con.execute(f"CREATE TABLE {TABLE} AS {select}", [local])
+    return Batch(con)
+
+
+def _checked(shared: Shared, batch: Any, path: str) -> PartitionCheck:
+    """The checks of ``shared`` over ``batch``, the file named ``path``."""
     from keel.data.profiling import profile
     from keel.data.sketches import sketch_batch
     from keel.data.validation import Context, validate
 
-    config, (local, path) = shared.config, file
-    scan = "read_parquet(?, file_row_number = true)"
-    select = f"SELECT * EXCLUDE (file_row_number), file_row_number AS {ROW} FROM {scan}"
-    with task_connection() as con:
-        con.execute(f"CREATE TABLE {TABLE} AS {select}", [local])
-        batch = Batch(con)
-        lookups = _load_lookups(batch, shared.lookups)
-        profiled = profile(batch)
-        report = validate(
-            batch, shared.source, config, profiled, Context(shared.now, None, lookups)
-        )
-        keys = _keys(batch, config) if shared.keys else None
-        sketch = sketch_batch(batch, profiled, skip=(ROW,))
-        edges = _edges(batch, config.checks.ordered)
-        rows = batch.rows
+    config = shared.config
+    lookups = _load_lookups(batch, shared.lookups)
+    profiled = profile(batch)
+    report = validate(batch, shared.source, config, profiled, Context(shared.now, None, lookups))
+    sketch = sketch_batch(batch, profiled, skip=(ROW,))
+    edges = _edges(batch, config.checks.ordered)
+    rows = batch.rows
     failing = tuple(_named(f, path) for f in report.findings if f.status == "fail")
     if rows == 0:
         message = f"{path}: the partition has no rows"
         failing += (Finding("partition:empty", "empty", "warn", "fail", message, violations=1),)
-    return PartitionCheck(path, rows, failing, keys, sketch, edges)
+    return PartitionCheck(path, rows, failing, sketch, edges)
 
 
 @contextmanager
@@ -455,64 +496,68 @@ def unique_sets(config: SourceConfig) -> dict[str, tuple[str, ...]]:
     return sets
 
 
-def _keys(batch: Any, config: SourceConfig) -> dict[str, pd.DataFrame]:
-    """Each unique set's non-null values in the partition, with their row numbers."""
-    from keel.data.batch import key_present, quote
-
-    found = {}
-    for name, columns in unique_sets(config).items():
-        if all(c in batch.schema for c in columns):
-            listed = ", ".join(quote(c) for c in columns)
-            where = key_present(columns)
-            found[name] = batch.con.execute(f"SELECT {listed}, {ROW} FROM batch WHERE {where}").df()
-    return found
-
-
-def cross_partition_keys(config: SourceConfig, parts: tuple[PartitionCheck, ...]) -> list[Finding]:
-    """``<key>.unique_across_partitions`` (and the same for each ``unique: true`` column):
-    every row whose value another partition also holds (exact: all values are compared),
-    with up to 20 of them as examples."""
-    return [_across(name, columns, config, parts) for name, columns in unique_sets(config).items()]
-
-
-def _across(
-    shown: str, columns: tuple[str, ...], config: SourceConfig, parts: tuple[PartitionCheck, ...]
-) -> Finding:
-    import duckdb
-    import pandas as pd
-
-    from keel.data.batch import quote
-
-    keys, name = list(columns), f"{shown}.unique_across_partitions"
-    held = [(p.path, (p.keys or {}).get(shown)) for p in parts]
-    frames = [frame.assign(partition=path) for path, frame in held if frame is not None]
-    severity = config.checks.columns.get(keys[0], ColumnCheck()).severity
-    if not frames:
-        return Finding(name, "unique", severity, "pass", "ok", shown, rows=0)
-    every = pd.concat(frames, ignore_index=True)
-    listed = ", ".join(quote(k) for k in keys)
-    with duckdb.connect() as con:  # a hash aggregate: faster than pandas' nunique
-        con.register("every", every)
-        clashing = con.execute(
-            f"SELECT every.* FROM every SEMI JOIN (SELECT {listed} FROM every GROUP BY ALL "
-            f"HAVING count(DISTINCT partition) > 1) USING ({listed}) ORDER BY {listed}, partition"
-        ).df()
-    if clashing.empty:
-        return Finding(name, "unique", severity, "pass", "ok", shown, rows=0)
-    examples = tuple(clashing.head(_EXAMPLES).to_dict("records"))
-    message = f"{len(clashing)} rows hold a {shown} that another partition also holds"
-    return Finding(
-        name, "unique", severity, "fail", message, shown, len(clashing), examples,
-        rows=len(clashing),
-    )  # fmt: skip
-
-
 def values_table(con: Any, table: str, values: tuple[str, ...]) -> str:
     """``values`` as a one-column table ``table`` (column ``value``) in ``con``."""
     con.execute(
         f"CREATE OR REPLACE TABLE {table} AS SELECT unnest($1::VARCHAR[]) AS value", [list(values)]
     )
     return table
+
+
+def key_job(config: SourceConfig, files: int, rows: int, limit: int | None = _EXAMPLES) -> KeyJob:
+    """The key shuffle of a table of ``files`` files and ``rows`` rows: one bucket per
+    file up to 32, more when a bucket would hold more than about 4M key rows; no bucket
+    when nothing must be unique."""
+    sets = unique_sets(config)
+    if not sets or not files:
+        return KeyJob({}, 0, limit)
+    return KeyJob(sets, max(min(files, _BUCKETS), -(-rows // _BUCKET_ROWS)), limit)
+
+
+class KeyClashes:
+    """The key shuffle's answer, gathered as its buckets are reduced: per unique set, the
+    rows whose value another file also holds (their count, and the first ``job.limit`` by
+    value, file and row). ``names``: the files' names by position."""
+
+    def __init__(self, job: KeyJob, names: Sequence[str]) -> None:
+        self.job = job
+        self.names = list(names)
+        self.counts: dict[str, int] = {}
+        self.firsts: dict[str, pd.DataFrame] = {}
+
+    def add(self, found: dict[str, tuple[int, pd.DataFrame]]) -> None:
+        """One bucket's reduction (``key_duplicates``)."""
+        for name, (count, rows) in found.items():
+            self.counts[name] = self.counts.get(name, 0) + count
+            self.firsts[name] = _first(self.job, name, [self.firsts.get(name), rows])
+
+    def found(self) -> dict[str, tuple[int, pd.DataFrame]]:
+        """Per set, the count and the first rows, each with its ``partition`` (the file's
+        name) and ``_row``."""
+        return {n: (self.counts[n], _with_names(self.firsts[n], self.names)) for n in self.counts}
+
+    def findings(self, config: SourceConfig) -> list[Finding]:
+        """``<set>.unique_across_partitions`` for each unique set (``unique_findings``)."""
+        return unique_findings(config, self.found())
+
+
+def shuffle_parts(
+    engine: ShuffleEngine,
+    shared: Shared,
+    parts: list[Part],
+    task: Callable[[Shared, Part], tuple[PartitionCheck | None, list[dict[str, Any]]]],
+    clashes: KeyClashes,
+) -> Iterator[tuple[int, PartitionCheck]]:
+    """``task`` (``check_part``, or a caller's task around it) over ``parts`` on
+    ``engine`` as one shuffle: ``(position, result)`` of each checked part as it arrives;
+    the key buckets' reductions go into ``clashes``."""
+    shuffled = engine.shuffle(task, shared, parts, shared.unique.buckets, _duplicates)
+    with closing(shuffled) as done:
+        for kind, index, value in done:
+            if kind == "bucket":
+                clashes.add(value)
+            elif value is not None:
+                yield index, value
 
 
 def unique_across(
@@ -524,21 +569,18 @@ def unique_across(
     """For each unique set (``unique_sets``), the rows whose value another file also holds:
     their count and the first ``limit`` of them (None: all), ordered by value, file and
     row, with their ``partition`` (the file's name) and ``_row``. Exact, and shuffled on
-    ``engine`` (``files``: (where to read, how to name) pairs): only clashing rows return."""
-    sets = unique_sets(config)
-    if not sets or not files:
+    ``engine`` (``files``: (where to read, how to name) pairs), reading the key columns
+    only: only clashing rows return."""
+    job = key_job(config, len(files), 0, limit)
+    if not job.buckets:
         return {}
-    job = KeyJob(sets, min(len(files), _BUCKETS), limit)
+    clashes = KeyClashes(job, [name for _, name in files])
     items = [(index, local) for index, (local, _) in enumerate(files)]
-    counts: dict[str, int] = {}
-    firsts: dict[str, pd.DataFrame] = {}
     with closing(engine.shuffle(key_buckets, job, items, job.buckets, key_duplicates)) as done:
-        for _, found in done:
-            for name, (count, rows) in found.items():
-                counts[name] = counts.get(name, 0) + count
-                firsts[name] = _first(job, name, [firsts.get(name), rows])
-    names = [path for _, path in files]
-    return {name: (counts[name], _with_names(firsts[name], names)) for name in counts}
+        for kind, _, found in done:
+            if kind == "bucket":
+                clashes.add(found)
+    return clashes.found()
 
 
 def _first(job: KeyJob, name: str, frames: list[pd.DataFrame | None]) -> pd.DataFrame:
@@ -558,32 +600,63 @@ def _with_names(rows: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     return named.drop(columns=[_PART])
 
 
-def key_buckets(job: KeyJob, file: tuple[int, str]) -> list[dict[str, Any]]:
+_TABLE_KEYS = "SELECT * FROM batch"
+"""The key shuffle's rows of a file already loaded by its task (``_row`` included)."""
+_FILE_KEYS = "SELECT *, file_row_number AS _row FROM read_parquet($path, file_row_number = true)"
+"""The key shuffle's rows of a file read for its keys only."""
+
+
+def key_buckets(job: KeyJob, file: tuple[int, str]) -> tuple[None, list[dict[str, Any]]]:
     """One file's non-null values of each unique set, with their row numbers, cut into
-    ``job.buckets`` Arrow tables by a hash of the value (runs on an engine's worker)."""
+    ``job.buckets`` pieces (``_cut``; runs on an engine's worker, and only the key
+    columns are read); no result of its own."""
+    index, local = file
+    with task_connection() as con:
+        return None, _file_pieces(con, job, local, index)
+
+
+def _file_pieces(con: Any, job: KeyJob, local: str, index: int) -> list[dict[str, Any]]:
+    if not job.buckets:
+        return []
+    scan = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [local]).fetchall()
+    held = tuple(str(row[0]) for row in scan)
+    return _cut(con, job, _FILE_KEYS, {"path": local}, held, index)
+
+
+def _cut(
+    con: Any,
+    job: KeyJob,
+    rows: str,
+    params: dict[str, Any],
+    held: tuple[str, ...],
+    index: int,
+) -> list[dict[str, Any]]:
+    """The non-null values of each unique set among ``rows`` (a query on ``con`` with
+    ``params``, whose columns ``held`` include ``_row``), with their row numbers and the
+    file's ``index``, cut into ``job.buckets`` Arrow tables by a hash of the value."""
     import pyarrow.compute as pc  # type: ignore[import-untyped]
 
     from keel.data.batch import key_present, quote
 
-    index, local = file
     pieces: list[dict[str, Any]] = [{} for _ in range(job.buckets)]
-    with task_connection() as con:
-        scan = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [local]).fetchall()
-        held = {str(row[0]) for row in scan}
-        sets = {n: cols for n, cols in job.sets.items() if all(c in held for c in cols)}
-        for name, columns in sets.items():
-            listed = ", ".join(quote(c) for c in columns)
-            table = con.sql(
-                f"SELECT {listed}, file_row_number AS {ROW}, {int(index)}::INTEGER AS {_PART}, "
-                f"(hash({listed}) % {int(job.buckets)})::INTEGER AS keel_bucket "
-                f"FROM read_parquet($path, file_row_number = true) WHERE {key_present(columns)}",
-                params={"path": local},
-            ).to_arrow_table()
-            bucket_of = table.column("keel_bucket")
-            table = table.drop_columns(["keel_bucket"])
-            for bucket in range(job.buckets):  # a filter copies: a piece holds its rows only
-                pieces[bucket][name] = table.filter(pc.equal(bucket_of, bucket))
+    sets = {n: cols for n, cols in job.sets.items() if all(c in held for c in cols)}
+    for name, columns in sets.items():
+        listed = ", ".join(quote(c) for c in columns)
+        table = con.sql(
+            f"SELECT {listed}, {ROW}, {int(index)}::INTEGER AS {_PART}, "
+            f"(hash({listed}) % {int(job.buckets)})::INTEGER AS keel_bucket "
+            f"FROM ({rows}) WHERE {key_present(columns)}",
+            params=params,
+        ).to_arrow_table()
+        bucket_of = table.column("keel_bucket")
+        table = table.drop_columns(["keel_bucket"])
+        for bucket in range(job.buckets):  # a filter copies: a piece holds its rows only
+            pieces[bucket][name] = table.filter(pc.equal(bucket_of, bucket))
     return pieces
+
+
+def _duplicates(shared: Shared, pieces: list[dict[str, Any]]) -> dict[str, tuple[int, Any]]:
+    return key_duplicates(shared.unique, pieces)
 
 
 def key_duplicates(
