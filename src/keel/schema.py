@@ -1337,9 +1337,10 @@ class ComputeConfig(Section):
     credentials: Literal["send", "workers"] = Field(
         "send",
         description=(
-            "send: tasks that read the artifact store carry storage:'s options, credentials "
-            "included (the default); workers: only those that are not credentials (endpoint, "
-            "region, retries), the workers using their own environment or instance role."
+            "send: tasks that read the artifact store or score s3:// files carry storage:'s "
+            "options, credentials included (the default); workers: only those that are not "
+            "credentials (endpoint, region, retries), the workers using their own environment "
+            "or instance role."
         ),
     )
 
