@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-pytest_plugins = ["tests.s3server"]  # the s3_server and s3_bucket fixtures
+pytest_plugins = ["tests.s3server", "tests.cluster"]  # s3_server, s3_bucket; cluster
 
 # Two cores are shared by test processes: OpenMP pools sized to the machine in every
 # process oversubscribe it badly (a 0.3 s fit took 4-9 s), so tests use one thread each.
