@@ -150,3 +150,14 @@ def test_rule_duckdb_cannot_run_is_a_finding_not_a_crash() -> None:
     report = _run({"rules": [{"name": "r", "expr": "age > 'old'"}]})
     assert "DuckDB cannot run it on age" in report.findings[0].message
     assert report.findings[0].blocking
+
+
+@pytest.mark.parametrize("rowid_column", [False, True])
+def test_a_batch_without_rows_counts_no_violations(rowid_column: bool) -> None:
+    """Over no rows DuckDB's ``count_if`` is NULL: every row check counts 0 and passes
+    (an empty partition of a partitioned source is validated this way), with or without a
+    column named ``rowid``, which takes the other counting path."""
+    frame = FRAME.head(0).assign(rowid=pd.Series(dtype="int64")) if rowid_column else FRAME.head(0)
+    report = _run({"columns": {"plan": {"allowed": ["basic"]}, "age": {"range": [18, 110]}}}, frame)
+    counted = {f.check: f.violations for f in report.findings if f.kind in ("allowed", "range")}
+    assert counted == {"plan.allowed": 0, "age.range": 0}

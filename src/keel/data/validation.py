@@ -181,7 +181,7 @@ def _count_shared(
     if not checks:
         return {}, {}
     if any(name.lower() == "rowid" for name in batch.schema):  # shadows DuckDB's row id
-        counts = {c.name: int(n) for c, n in zip(checks, _counts(batch, checks), strict=True)}
+        counts = {c.name: int(n or 0) for c, n in zip(checks, _counts(batch, checks), strict=True)}
         return counts, {}
     flags = ", ".join(f"({c.predicate}) AS f{i}" for i, c in enumerate(checks))
     kept = [i for i, c in enumerate(checks) if c.kind not in _CHEAP]
@@ -189,7 +189,7 @@ def _count_shared(
     selects += [f"min(r, {EXAMPLES}) FILTER (WHERE f{i})" for i in kept]
     sql = f"SELECT {', '.join(selects)} FROM (SELECT rowid AS r, {flags} FROM {TABLE})"
     row = batch.con.execute(sql).fetchone() or ()
-    counts = {c.name: int(row[i]) for i, c in enumerate(checks)}
+    counts = {c.name: int(row[i] or 0) for i, c in enumerate(checks)}
     first = {
         checks[i].name: list(rows) for i, rows in zip(kept, row[len(checks) :], strict=True) if rows
     }
