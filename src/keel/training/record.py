@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from keel.errors import ConfigError
 from keel.training.artifact import predict_scores
 from keel.training.classes import classes_from_bundle
-from keel.training.evaluate import metric_scores, metrics_of, scores_digest
+from keel.training.evaluate import metric_scores, metrics_of, scores_digest, scores_summary
 from keel.training.metrics import (
     CLASSIFICATION_METRICS,
     REGRESSION_METRICS,
@@ -50,7 +50,11 @@ def model_summary(
             "predictions": numeric_reference(scores),
         },
         "schema": bundle["schema"],
-        "holdout": {"rows": len(holdout), "scores_sha256": scores_digest(scores)},
+        "holdout": {
+            "rows": len(holdout),
+            "scores_sha256": scores_digest(scores),
+            "scores_summary": scores_summary(scores),
+        },
     }
 
 
