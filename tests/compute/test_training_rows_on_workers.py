@@ -52,8 +52,12 @@ def events(start: int, rows: int) -> pd.DataFrame:
             "noise": rng.normal(size=rows),
             "visits": pd.array(rng.integers(0, 20, rows), dtype="Int64"),
             "plan": rng.choice(PLANS, rows),
+            # whole hours: ties within and across files; a few unknown
+            "seen_at": pd.Timestamp("2026-06-01")
+            + pd.to_timedelta(rng.integers(0, 300, rows), "h"),
         }
     )
+    frame.loc[rng.choice(rows, 3, replace=False), "seen_at"] = pd.NaT
     logit = 1.5 * frame["x1"] - frame["x2"] + np.where(frame["plan"] == "pro", 1.0, 0.0)
     label = np.where(rng.uniform(size=rows) < 1 / (1 + np.exp(-logit)), "yes", "no")
     frame["label"] = pd.Series(label, dtype=object)
@@ -68,8 +72,9 @@ def the_table() -> pd.DataFrame:
     return pd.concat([events(*span) for span in FILES.values()], ignore_index=True)
 
 
-def project(root: Path, compute: dict[str, Any] | None) -> Path:
-    """A project whose source ``events`` is the four files, ingested."""
+def project(root: Path, compute: dict[str, Any] | None, split: str = "random") -> Path:
+    """A project whose source ``events`` is the four files, ingested; the split is
+    ``random``, or by ``time`` on ``seen_at``."""
     (root / "data" / "events").mkdir(parents=True)
     for name, span in FILES.items():
         events(*span).to_parquet(root / "data" / "events" / f"{name}.parquet", index=False)
@@ -88,10 +93,10 @@ def project(root: Path, compute: dict[str, Any] | None) -> Path:
             "data": "events",
             "target": "label",
             "positive_class": "yes",
-            "exclude": ["event_id", "event_time"],
+            "exclude": ["event_id", "event_time", "seen_at"],
             "model": MODEL,
             "seed": SEED,
-            "split": {"test_size": TEST_SIZE},
+            "split": {"by": split, "test_size": TEST_SIZE, "column": "seen_at"},
             "metrics": ["roc_auc", "average_precision", "accuracy"],
         },
     }
@@ -103,13 +108,17 @@ def project(root: Path, compute: dict[str, Any] | None) -> Path:
     return root
 
 
-def expected_split() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The random rule on the labelled rows, computed here: a permutation of the row
-    positions drawn with the seed; the first round(rows x test_size) are held out."""
+def expected_split(by: str = "random") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rule on the labelled rows, computed here; round(rows x test_size) are held out.
+    Random: the first of a permutation of the row positions drawn with the seed. Time:
+    the last by ``seen_at`` (NumPy's stable sort: ties in row order, unknown last)."""
     table = the_table()
     table = table[table["label"].notna()].reset_index(drop=True)
-    order = np.random.default_rng(SEED).permutation(len(table))
-    test = np.sort(order[: round(len(table) * TEST_SIZE)])
+    held = round(len(table) * TEST_SIZE)
+    if by == "time":
+        test = np.sort(np.argsort(table["seen_at"].to_numpy(), kind="stable")[-held:])
+    else:
+        test = np.sort(np.random.default_rng(SEED).permutation(len(table))[:held])
     return table.drop(index=test), table.iloc[test]
 
 
@@ -191,6 +200,34 @@ def test_the_rows_stay_on_the_workers_split_by_the_seeded_rule(
         float(table["visits"].min()),
         float(table["visits"].max()),
     )
+
+
+def test_a_time_split_on_the_workers_holds_out_the_latest_rows(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Split by time on a column with ties across files and unknown times, with every
+    gathering path failing: the held-out rows are exactly the latest ones NumPy's stable
+    sort of the whole column finds, and the metric is scikit-learn's on them."""
+    compute = {"engine": "dask", "address": cluster.address}
+    root = project(tmp_path / "time", compute, split="time")
+    training, testing = expected_split("time")
+    assert testing["seen_at"].isna().sum() == 12  # every unknown time is among the latest
+    with Project.open(root) as opened:
+        with monkeypatch.context() as patched:
+            forbid_gathering(patched)
+            version = train(opened).version
+        record = Registry(opened.store).record(version.version)
+        model = model_of(opened, version)
+        holdout = load_holdout(opened, record)
+    assert record["compute"]["rows_on"] == "workers"
+    assert (record["data"]["train_rows"], record["data"]["test_rows"]) == (
+        len(training),
+        len(testing),
+    )
+    assert holdout["event_id"].tolist() == testing["event_id"].tolist()
+    proba = model.predict_proba(inputs(testing))[:, list(model.classes_).index("yes")]
+    truth = (testing["label"] == "yes").to_numpy()
+    assert record["metrics"]["roc_auc"] == round(roc_auc_score(truth, proba), 6)
 
 
 def test_the_model_predicts_as_the_local_engines(cluster: Cluster, tmp_path: Path) -> None:

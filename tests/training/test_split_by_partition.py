@@ -12,7 +12,15 @@ import pytest
 
 from keel.errors import TrainingDataError
 from keel.training.inputs import infer_schema
-from keel.training.split import held_out, held_out_positions, random_split
+from keel.training.split import (
+    held_out,
+    held_out_positions,
+    kth_key,
+    random_split,
+    time_held_out,
+    time_keys,
+    time_split,
+)
 from keel.training.workers import merged_schema
 
 
@@ -70,3 +78,42 @@ def test_too_many_categories_across_partitions_are_refused() -> None:
     parts = [pd.DataFrame({"id": [f"u{i}" for i in range(k, k + 600)]}) for k in (0, 600)]
     with pytest.raises(TrainingDataError, match="column 'id' has 1200 distinct text values"):
         merged_schema([infer_schema(part) for part in parts])
+
+
+def _times(kind: str, rows: int, seed: int) -> pd.Series:
+    """Times with ties (also across partitions) and missing values, of one ``kind``;
+    none missing for times with a zone, which NumPy sorts as objects (where a missing
+    one compares with nothing, so ``time_split`` has no defined order for it)."""
+    rng = np.random.default_rng(seed)
+    whole = rng.integers(0, rows // 4, rows)
+    if kind == "timestamp":
+        times = pd.Series(pd.Timestamp("2026-01-01") + pd.to_timedelta(whole, "h"))
+    elif kind == "utc":
+        times = pd.Series(pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(whole, "s"))
+    else:
+        times = pd.Series((whole - rows / 8) * 0.5)  # negative, zero and positive numbers
+    if kind != "utc":
+        times[rng.choice(rows, 5, replace=False)] = None
+    return times
+
+
+@pytest.mark.parametrize("kind", ["timestamp", "utc", "number"])
+@pytest.mark.parametrize(("lengths", "test_size"), [([300], 0.2), ([90, 0, 120, 1, 89], 0.3)])
+def test_each_partition_holds_out_the_rows_time_split_holds_out(
+    kind: str, lengths: list[int], test_size: float
+) -> None:
+    """The key of the first held-out row, found by counting keys per partition, and each
+    partition's held-out rows from it give ``time_split``'s test rows exactly, ties and
+    missing times included."""
+    times = _times(kind, sum(lengths), seed=len(lengths))
+    _, expected = time_split(times, test_size)
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    keys = [time_keys(times.iloc[a:b]) for a, b in pairwise(bounds)]
+    cut = sum(lengths) - len(expected)
+    cutoff = kth_key(lambda c: sum(np.searchsorted(np.sort(k), c, "right") for k in keys), cut)
+    ties_kept = cut - sum(int((k < cutoff).sum()) for k in keys)
+    firsts = np.concatenate([[0], np.cumsum([int((k == cutoff).sum()) for k in keys])])
+    masks = [
+        time_held_out(k, cutoff, int(f), ties_kept) for k, f in zip(keys, firsts, strict=False)
+    ]
+    np.testing.assert_array_equal(np.flatnonzero(np.concatenate(masks)), expected)

@@ -198,8 +198,8 @@ def fit_partitions(
 
 
 def booster_kind(spec: ModelSpec, root: Path) -> str | None:
-    """ "classifier" or "regressor" when the configured estimator trains through a Dask
-    interface; None for any other estimator or a training function."""
+    """The configured estimator's kind ("classifier" or "regressor") when it trains
+    through a Dask interface; None for any other estimator or a training function."""
     if spec.estimator is None:
         return None
     cls = import_object(spec.estimator, root)

@@ -6,8 +6,8 @@ calibration, reference statistics and the input schema, store the artifact and t
 held-out rows, register the version with its full run record, then run the gate.
 Only one training run per project at a time (a lease); a second one is told so.
 
-A booster with ``compute.engine: dask`` and a random split, trained on a partitioned
-source, runs the same steps with its rows left on the Dask workers
+A booster with ``compute.engine: dask`` trained on a partitioned source runs the same
+steps with its rows left on the Dask workers
 (``keel.training.workers`` says what comes back here); the run record's ``compute``
 says ``"rows_on": "workers"``.
 """
@@ -38,7 +38,7 @@ from keel.training.gating import run_gate
 from keel.training.inputs import infer_schema, prepare
 from keel.training.record import model_summary, registry_row, store_frame
 from keel.training.registry import Registry
-from keel.training.split import random_split, time_split
+from keel.training.split import as_times, random_split, time_split
 from keel.training.versions import ModelVersion
 
 if TYPE_CHECKING:
@@ -135,10 +135,10 @@ def _train_and_register(
 
 
 def _booster_on_cluster(project: Project, config: TrainingConfig) -> str | None:
-    """ "classifier" or "regressor" when the run may keep its rows on the Dask workers:
-    ``compute.engine: dask``, a random split and a booster (the data decides the rest)."""
+    """The booster's kind ("classifier" or "regressor") when the run may keep its rows on
+    the Dask workers: ``compute.engine: dask`` and a booster (the data decides the rest)."""
     compute = project.config.compute
-    if compute is None or compute.engine != "dask" or config.split.by != "random":
+    if compute is None or compute.engine != "dask":
         return None
     from keel.training.cluster import booster_kind
 
@@ -268,26 +268,10 @@ def _split(frame: pd.DataFrame, config: TrainingConfig) -> tuple[pd.DataFrame, p
                 f"training.split is by time but its column '{spec.column}' is not in the data; "
                 "set training.split.column to a timestamp column"
             )
-        train_index, test_index = time_split(_as_times(frame[spec.column]), spec.test_size)
+        train_index, test_index = time_split(as_times(frame[spec.column]), spec.test_size)
     else:
         train_index, test_index = random_split(len(frame), spec.test_size, config.seed)
     return frame.iloc[train_index], frame.iloc[test_index]
-
-
-def _as_times(values: pd.Series) -> pd.Series:
-    """Numbers and timestamps as they are; text parsed as timestamps, so order is by time."""
-    import pandas as pd
-
-    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
-        return values
-    for spelling in ("ISO8601", None):  # ISO first; else one format inferred for all rows
-        try:
-            return pd.to_datetime(values, format=spelling)
-        except (ValueError, TypeError):
-            continue
-    raise TrainingDataError(
-        f"training.split.column '{values.name}' holds values that are not timestamps"
-    )
 
 
 def _record(
@@ -317,7 +301,7 @@ def _data_summary(
     data: TrainingFrame, frame: pd.DataFrame, config: TrainingConfig, train: int, test: int
 ) -> dict[str, Any]:
     column = config.split.column
-    times = _as_times(frame[column]) if column and column in frame.columns else None
+    times = as_times(frame[column]) if column and column in frame.columns else None
     lineage = data.lineage or {}  # a source's span is its timestamp: column's
     return {
         "ref": data.ref,

@@ -4,9 +4,13 @@ What is computed where, and what comes back to this process:
 
 - the labelled rows are kept per partition on the workers; their counts per partition
   come back (one number per file);
-- the split is ``random_split``'s exactly: the held-out positions (a sorted array of
-  ``test_size`` x rows positions, 8 bytes each) are drawn once, on a worker, with the seed,
-  and every partition keeps the rows whose global positions are (not) among them;
+- the split is ``training.split``'s exactly. Random: the held-out positions (a sorted
+  array of ``test_size`` x rows positions, 8 bytes each) are drawn once, on a worker,
+  with the seed, and every partition keeps the rows whose global positions are (not)
+  among them. Time: each partition's sorted time keys (8 bytes a row) stay on its
+  worker while about 9 passes, each counting the keys at most 256 candidates, find the
+  first held-out row's key; a partition holds out the rows past it, and of the rows at
+  it, those after the ones the split trains on (ties in row order);
 - the input schema is inferred per partition on the workers and merged here (ranges,
   null flags, the union of categories): ``infer_schema`` of the whole table;
 - the classes and their training counts (one row per class), or a regressor's mean
@@ -38,12 +42,20 @@ from keel.training.metrics import calibration_summary
 from keel.training.record import metric_names
 from keel.training.reference import numeric_reference, reference_statistics
 from keel.training.scoring import metric_scores, multiclass
-from keel.training.split import held_out, held_out_positions
+from keel.training.split import (
+    as_times,
+    held_out,
+    held_out_count,
+    held_out_positions,
+    kth_key,
+    time_held_out,
+    time_keys,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from keel.schema import TrainingConfig
+    from keel.schema import SplitSpec, TrainingConfig
 
 __all__ = [
     "HOLDOUT_ROWS",
@@ -58,6 +70,7 @@ __all__ = [
     "training_labels",
 ]
 
+_LOWEST = int(np.iinfo(np.int64).min)
 HOLDOUT_ROWS = 20_000
 """At most this many test rows are brought here and stored as the version's holdout."""
 
@@ -98,34 +111,88 @@ def labelled(client: Any, frame: Any, target: str) -> tuple[Any, list[int]]:
 
 
 def split_on_workers(client: Any, frame: Any, lengths: list[int], config: TrainingConfig) -> Split:
-    """``random_split`` of the rows, each partition split on its worker."""
+    """``training.split`` of the rows, each partition split on its worker by the rule
+    ``random_split`` or ``time_split`` follows (``keel.training.split``)."""
+    spec = config.split
+    if spec.by != "time":
+        positions = client.submit(
+            held_out_positions, sum(lengths), spec.test_size, config.seed, pure=False
+        )
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).tolist()
+        return _split_by(client, frame, _random_rows, [(positions, start) for start in starts])
+    if spec.column is None or spec.column not in frame.columns:
+        raise TrainingDataError(
+            f"training.split is by time but its column '{spec.column}' is not in the data; "
+            "set training.split.column to a timestamp column"
+        )
+    return _split_by(client, frame, _time_rows, _time_cut(client, frame, lengths, spec))
+
+
+def _split_by(client: Any, frame: Any, rows: Any, arguments: list[tuple[Any, ...]]) -> Split:
+    """The train and test parts, persisted: ``rows(part, *arguments[i], test)`` of each."""
     import dask.dataframe as dd
     from dask.delayed import delayed
 
-    positions = client.submit(
-        held_out_positions, sum(lengths), config.split.test_size, config.seed, pure=False
-    )
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).tolist()
-    parts = list(zip(frame.to_delayed(), starts, strict=True))
-    meta = frame._meta
-    train = dd.from_delayed(
-        [delayed(_rows_at)(part, positions, start, False) for part, start in parts],
-        meta=meta,
-        verify_meta=False,
-    )
-    test = dd.from_delayed(
-        [delayed(_rows_at)(part, positions, start, True) for part, start in parts],
-        meta=meta,
-        verify_meta=False,
+    parts = list(zip(frame.to_delayed(), arguments, strict=True))
+    train, test = (
+        dd.from_delayed(
+            [delayed(rows)(part, *given, chosen) for part, given in parts],
+            meta=frame._meta,
+            verify_meta=False,
+        )
+        for chosen in (False, True)
     )
     train, test = client.persist([train, test])
     return Split(train, test, _lengths(client, train), _lengths(client, test))
 
 
-def _rows_at(part: pd.DataFrame, positions: Any, start: int, chosen: bool) -> pd.DataFrame:
+def _random_rows(part: pd.DataFrame, positions: Any, start: int, test: bool) -> pd.DataFrame:
     """A partition's rows (at global positions from ``start``) that are (not) at ``positions``."""
     mask = held_out(positions, start, start + len(part))
-    return part[mask if chosen else ~mask]
+    return part[mask if test else ~mask]
+
+
+def _time_cut(
+    client: Any, frame: Any, lengths: list[int], spec: SplitSpec
+) -> list[tuple[Any, ...]]:
+    """Each partition's arguments of ``_time_rows``: the key of the first held-out row,
+    found with a few passes over each partition's sorted keys (8 bytes a row, on the
+    workers), the ties before the partition and how many ties are trained on."""
+    from dask.delayed import delayed
+
+    column = spec.column
+    keys = client.compute([delayed(_sorted_keys)(part, column) for part in frame.to_delayed()])
+
+    def count_at_most(candidates: Any) -> Any:
+        return sum(client.gather([client.submit(_at_most, k, candidates) for k in keys]))
+
+    rows = sum(lengths)
+    cut = rows - held_out_count(rows, spec.test_size)
+    cutoff = kth_key(count_at_most, cut)
+    below = int(count_at_most(np.array([cutoff - 1]))[0]) if cutoff > _LOWEST else 0
+    ties = client.gather([client.submit(_tied, k, cutoff) for k in keys])
+    firsts = np.concatenate([[0], np.cumsum(ties)[:-1]]).tolist()
+    return [(column, cutoff, first, cut - below) for first in firsts]
+
+
+def _sorted_keys(part: pd.DataFrame, column: str) -> Any:
+    return np.sort(time_keys(as_times(part[column])))
+
+
+def _at_most(keys: Any, candidates: Any) -> Any:
+    return np.searchsorted(keys, candidates, side="right")
+
+
+def _tied(keys: Any, cutoff: int) -> int:
+    return int(np.searchsorted(keys, cutoff, "right") - np.searchsorted(keys, cutoff, "left"))
+
+
+def _time_rows(
+    part: pd.DataFrame, column: str, cutoff: int, first_tie: int, ties_kept: int, test: bool
+) -> pd.DataFrame:
+    """A partition's rows that ``time_split`` holds out (or trains on)."""
+    mask = time_held_out(time_keys(as_times(part[column])), cutoff, first_tie, ties_kept)
+    return part[mask if test else ~mask]
 
 
 def _lengths(client: Any, frame: Any) -> list[int]:
@@ -169,7 +236,7 @@ def holdout_sample(client: Any, split: Split, seed: int) -> pd.DataFrame:
     positions = sample_rows(split.test_rows, HOLDOUT_ROWS, seed)
     starts = np.concatenate([[0], np.cumsum(split.test_lengths)[:-1]]).tolist()
     parts = zip(split.test.to_delayed(), starts, strict=True)
-    chosen = [delayed(_rows_at)(part, positions, start, True) for part, start in parts]
+    chosen = [delayed(_random_rows)(part, positions, start, True) for part, start in parts]
     return pd.concat(client.gather(client.compute(chosen)), ignore_index=True)
 
 
