@@ -1,8 +1,9 @@
-"""``keel train`` of an XGBoost classifier with ``compute.engine: dask`` on a partitioned
-source keeps the rows on the real cluster's workers: this process never reads the table
-(the functions that gather it are made to fail), the split is ``training.split``'s random
-rule, the metrics are scikit-learn's on the test rows, string labels come back as
-strings, and the model predicts as the local engine's does.
+"""``keel train`` of an XGBoost or LightGBM classifier with ``compute.engine: dask`` on a
+partitioned source keeps the rows on the real cluster's workers: this process never
+reads the table (the functions that gather it are made to fail), the split is
+``training.split``'s rule (random by the seed, or by time), the metrics are
+scikit-learn's on the test rows, string labels come back as strings, and the model
+predicts as the local engine's does.
 
 The source is four Parquet files (1,900 rows) with a known signal: the label is drawn
 from a logistic model of two numbers and a text column; a few labels are missing, and a
@@ -34,9 +35,15 @@ PLANS = ["basic", "plus", "pro"]
 FILES = {"a": (0, 600), "b": (600, 450), "c": (1050, 500), "d": (1550, 350)}
 SEED = 13
 TEST_SIZE = 0.25
-MODEL = {
-    "estimator": "xgboost.XGBClassifier",
-    "params": {"n_estimators": 30, "max_depth": 3, "n_jobs": 1, "tree_method": "hist"},
+MODELS = {
+    "xgboost": {
+        "estimator": "xgboost.XGBClassifier",
+        "params": {"n_estimators": 30, "max_depth": 3, "n_jobs": 1, "tree_method": "hist"},
+    },
+    "lightgbm": {
+        "estimator": "lightgbm.LGBMClassifier",
+        "params": {"n_estimators": 30, "num_leaves": 7, "n_jobs": 1, "verbose": -1},
+    },
 }
 
 
@@ -72,9 +79,11 @@ def the_table() -> pd.DataFrame:
     return pd.concat([events(*span) for span in FILES.values()], ignore_index=True)
 
 
-def project(root: Path, compute: dict[str, Any] | None, split: str = "random") -> Path:
+def project(
+    root: Path, compute: dict[str, Any] | None, split: str = "random", library: str = "xgboost"
+) -> Path:
     """A project whose source ``events`` is the four files, ingested; the split is
-    ``random``, or by ``time`` on ``seen_at``."""
+    ``random``, or by ``time`` on ``seen_at``; the model is ``library``'s classifier."""
     (root / "data" / "events").mkdir(parents=True)
     for name, span in FILES.items():
         events(*span).to_parquet(root / "data" / "events" / f"{name}.parquet", index=False)
@@ -94,7 +103,7 @@ def project(root: Path, compute: dict[str, Any] | None, split: str = "random") -
             "target": "label",
             "positive_class": "yes",
             "exclude": ["event_id", "event_time", "seen_at"],
-            "model": MODEL,
+            "model": MODELS[library],
             "seed": SEED,
             "split": {"by": split, "test_size": TEST_SIZE, "column": "seen_at"},
             "metrics": ["roc_auc", "average_precision", "accuracy"],
@@ -152,15 +161,17 @@ def forbid_gathering(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dask.dataframe, "from_pandas", gathered)
 
 
+@pytest.mark.parametrize("library", sorted(MODELS))
 def test_the_rows_stay_on_the_workers_split_by_the_seeded_rule(
-    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    library: str, cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With every gathering path failing, ``train`` completes: the record says the rows
     stayed on the workers, in a partition per file; its counts are pandas'; the stored
     held-out rows are exactly the rule's test rows; the metrics equal scikit-learn's on
     the model's predictions for them; the classes are the table's strings, with the
     training counts pandas finds."""
-    root = project(tmp_path / "cluster", {"engine": "dask", "address": cluster.address})
+    compute = {"engine": "dask", "address": cluster.address}
+    root = project(tmp_path / library, compute, library=library)
     training, testing = expected_split()
     with Project.open(root) as opened:
         with monkeypatch.context() as patched:
