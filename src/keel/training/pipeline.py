@@ -156,8 +156,8 @@ def _train_on_workers(
 
     read_s = time.perf_counter() - started
     client = rows.client
+    features = feature_columns(rows.frame._meta, config)
     frame, lengths = workers.labelled(client, rows.frame, config.target)
-    features = feature_columns(frame._meta, config)
     split = workers.split_on_workers(client, frame, lengths, config)
     schema = workers.schema_on_workers(client, frame[features])
     fit_started = time.perf_counter()

@@ -94,9 +94,9 @@ class Split:
 
 
 def labelled(client: Any, frame: Any, target: str) -> tuple[Any, list[int]]:
-    """The rows with a label (persisted) and their count per partition; refused as
-    ``_usable_rows`` refuses a local frame."""
-    rows = client.persist(frame[frame[target].notnull()])
+    """The rows with a label and their count per partition; refused as ``_usable_rows``
+    refuses a local frame. (Not persisted: the split's parts are, filtered on the way.)"""
+    rows = frame[frame[target].notnull()]
     lengths = _lengths(client, rows)
     total = int(client.compute(frame.map_partitions(len)).result().sum())
     if total and not sum(lengths):
@@ -247,7 +247,7 @@ def summary_on_workers(
     of every test row (scored on the workers) and the rest computed on ``sample``."""
     from dask.delayed import delayed
 
-    shared = client.scatter(bundle, broadcast=False)
+    (shared,) = client.scatter([bundle], hash=False)  # a list: a dict would be one per key
     scored = [delayed(_scored)(part, shared) for part in split.test.to_delayed()]
     pieces = client.gather(client.compute(scored))
     y_true = np.concatenate([labels for labels, _ in pieces])
