@@ -24,6 +24,7 @@ import yaml
 from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score
 
 from keel.data.ingestion import ingest
+from keel.errors import TrainingDataError
 from keel.project import Project
 from keel.training import Registry, train
 from keel.training.data import load_holdout
@@ -270,3 +271,28 @@ def test_the_model_predicts_as_the_local_engines(cluster: Cluster, tmp_path: Pat
     assert np.abs(ours - theirs).max() < 0.02
     local_auc = local_record["metrics"]["roc_auc"]
     assert record["metrics"]["roc_auc"] == pytest.approx(local_auc, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("training", "sentence"),
+    [
+        ({"target": "outcome"}, "the training data has no target column 'outcome'"),
+        (
+            {"split": {"by": "time", "column": "arrived_at"}},
+            "training.split is by time but its column 'arrived_at' is not in the data",
+        ),
+    ],
+)
+def test_a_bad_setting_is_one_sentence_with_the_rows_on_the_workers(
+    training: dict[str, Any], sentence: str, cluster: Cluster, tmp_path: Path
+) -> None:
+    """A target or split column the table does not have: the local engine's sentence,
+    and no version registered."""
+    root = project(tmp_path / "bad", {"engine": "dask", "address": cluster.address})
+    config = yaml.safe_load((root / "keel.yaml").read_text())
+    config["training"].update(training)
+    (root / "keel.yaml").write_text(yaml.safe_dump(config))
+    with Project.open(root) as opened:
+        with pytest.raises(TrainingDataError, match=sentence):
+            train(opened)
+        assert Registry(opened.store).versions() == []
