@@ -31,6 +31,7 @@ __all__ = [
     "is_manifest",
     "parquet_path",
     "read_partition_arrow",
+    "read_partition_frame",
     "read_published",
     "read_version",
     "table_versions",
@@ -263,6 +264,14 @@ def read_partition_arrow(shared: None, item: tuple[int, str]) -> Any:
             f"SELECT * RENAME (file_row_number AS {ROW}), 0 AS {ORDER}, {position} AS {FILE} "
             f"FROM read_parquet('{_literal(Path(path))}', file_row_number = true)"
         ).to_arrow_table()
+
+
+def read_partition_frame(path: str) -> Any:
+    """One Parquet file (on a worker) as pandas, typed as DuckDB types the local read."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        return con.sql(f"SELECT * FROM read_parquet('{_literal(Path(path))}')").df()
 
 
 def _literal(path: Path) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pickle
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,18 +48,18 @@ def make_bundle(
     model: Any,
     schema: list[dict[str, Any]],
     target: str,
-    labels: Sequence[Any] | None = None,
+    labels: Sequence[Any] | Mapping[Any, int] | None = None,
     positive_class: Any = None,
     baseline: Any = None,
     left_out: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The artifact's content for a fitted ``model`` (whose machine-only state is reset).
 
-    ``labels`` (the training labels) and ``positive_class`` (the configured one, if any)
-    decide the positive class: see ``keel.training.classes``. ``baseline`` is the trivial
-    model fitted on the same rows, which the gate's baseline check scores. ``left_out``
-    names the training table's columns the model does not take (key, time, ids): serving
-    accepts and logs them.
+    ``labels`` (the training labels, or each one's count) and ``positive_class`` (the
+    configured one, if any) decide the positive class: see ``keel.training.classes``.
+    ``baseline`` is the trivial model fitted on the same rows, which the gate's baseline
+    check scores. ``left_out`` names the training table's columns the model does not take
+    (key, time, ids): serving accepts and logs them.
     """
     reset_runtime_state(model)
     if baseline is not None:

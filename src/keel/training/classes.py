@@ -11,7 +11,7 @@ it always had. The choice is stored in the model artifact and the run record:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,13 +63,13 @@ class ModelClasses:
 
 
 def choose_classes(
-    model: Any, labels: Sequence[Any] | None, configured: Any, target: str
+    model: Any, labels: Sequence[Any] | Mapping[Any, int] | None, configured: Any, target: str
 ) -> ModelClasses:
     """The classes of a fitted ``model`` and its positive class (see the module docstring).
 
-    ``labels`` are the training labels (for the minority count); ``configured`` is
-    ``training.positive_class``. A configured class that is not a label, or one set for a
-    multiclass target or a regressor, is a ``ConfigError``.
+    ``labels`` are the training labels, or each one's count (for the minority count);
+    ``configured`` is ``training.positive_class``. A configured class that is not a
+    label, or one set for a multiclass target or a regressor, is a ``ConfigError``.
     """
     found = getattr(model, "classes_", None)
     if not hasattr(model, "predict_proba") or found is None:
@@ -134,9 +134,13 @@ def classes_from_bundle(bundle: dict[str, Any]) -> ModelClasses:
     return ModelClasses("classification", classes, positive, "the label that sorts last")
 
 
-def _counts(classes: tuple[Any, ...], labels: Sequence[Any] | None) -> tuple[int, ...]:
+def _counts(
+    classes: tuple[Any, ...], labels: Sequence[Any] | Mapping[Any, int] | None
+) -> tuple[int, ...]:
     if labels is None:
         return ()
+    if isinstance(labels, Mapping):
+        return tuple(int(labels.get(label, 0)) for label in classes)
     values = np.asarray(labels)
     return tuple(int(np.sum(values == label)) for label in classes)
 

@@ -41,14 +41,26 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from keel.errors import EstimatorError
-from keel.training.estimators import build_estimator, fit_model, refuse_one_class
+from keel.training.estimators import (
+    build_estimator,
+    fit_model,
+    import_object,
+    refuse_one_class,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from keel.schema import ComputeConfig, ModelSpec
 
-__all__ = ["DASK_ESTIMATORS", "Fitted", "fit_on_cluster", "sample_rows"]
+__all__ = [
+    "DASK_ESTIMATORS",
+    "Fitted",
+    "booster_kind",
+    "fit_on_cluster",
+    "fit_partitions",
+    "sample_rows",
+]
 
 DASK_ESTIMATORS = {
     "xgboost.sklearn.XGBClassifier": ("xgboost.dask", "DaskXGBClassifier"),
@@ -146,40 +158,89 @@ def _fit_booster(
     partitions: int,
     name: str | None,
 ) -> Any:
-    """Train ``inner``'s Dask twin on the partitioned rows; the plain fitted estimator
-    (inside ``EncodedLabels`` when ``estimator`` is one, or when labels need codes)."""
+    """Train ``inner``'s Dask twin on the rows, partitioned here and sent to the cluster."""
     import dask.dataframe as dd
     from sklearn.base import is_classifier
     from sklearn.preprocessing import LabelEncoder
-
-    from keel.training.labels import EncodedLabels
 
     target = y
     encoder = None
     if is_classifier(inner):
         encoder = LabelEncoder().fit(y)
         target = y.__class__(encoder.transform(y), index=y.index, name=y.name)
-    params = inner.get_params()
-    twin_class = _dask_interface(inner)
-    twin = twin_class(**params)
-    twin.client = client
     frame = dd.from_pandas(X, npartitions=partitions, sort=False)  # type: ignore[no-untyped-call]
     labels = dd.from_pandas(target, npartitions=partitions, sort=False)  # type: ignore[no-untyped-call]
     frame, labels = client.persist([frame, labels])
+    return _as_trained(_fit_twin(client, inner, frame, labels, name), estimator, inner, encoder)
+
+
+def fit_partitions(
+    spec: ModelSpec, X: Any, y: Any, labels: Any, seed: int, root: Path, client: Any
+) -> Any:
+    """Fit the configured booster through its Dask interface on rows already on the
+    cluster of ``client``: ``X`` (a Dask frame, prepared) and ``y`` (a Dask series, as the
+    table has it). ``labels`` are a classifier's distinct training labels, computed on
+    the cluster: the codes 0..k-1 follow their sorted order, as ``fit_on_cluster``'s do."""
+    import pandas as pd
+    from sklearn.base import is_classifier
+    from sklearn.preprocessing import LabelEncoder
+
+    assert spec.estimator is not None  # only boosters keep their rows on the workers
+    estimator = build_estimator(spec.estimator, dict(spec.params), seed, root)
+    inner = getattr(estimator, "estimator", estimator)
+    encoder = None
+    if is_classifier(inner):
+        refuse_one_class(estimator, pd.Series(labels, name=y.name))
+        encoder = LabelEncoder().fit(labels)
+        y = y.map_partitions(_codes, encoder, meta=(y.name, "int64"))
+    twin = _fit_twin(client, inner, X, y, spec.estimator)
+    return _as_trained(twin, estimator, inner, encoder)
+
+
+def booster_kind(spec: ModelSpec, root: Path) -> str | None:
+    """The configured estimator's kind ("classifier" or "regressor") when it trains
+    through a Dask interface; None for any other estimator or a training function."""
+    if spec.estimator is None:
+        return None
+    cls = import_object(spec.estimator, root)
+    name = f"{getattr(cls, '__module__', '')}.{getattr(cls, '__name__', '')}"
+    if name not in DASK_ESTIMATORS:
+        return None
+    return "classifier" if name.endswith("Classifier") else "regressor"
+
+
+def _codes(labels: pd.Series, encoder: Any) -> pd.Series:
+    """A partition's labels as the encoder's codes (on a worker)."""
+    return labels.__class__(encoder.transform(labels), index=labels.index, name=labels.name)
+
+
+def _fit_twin(client: Any, inner: Any, X: Any, y: Any, name: str | None) -> Any:
+    """``inner``'s Dask twin fitted on the Dask frame ``X`` and codes ``y``; the plain
+    estimator it trained."""
+    params = inner.get_params()
+    twin = _dask_interface(inner)(**params)
+    twin.client = client
     try:
         # LightGBM prints its port search: not on stdout, where `--json` answers go
         with warnings.catch_warnings(), client.as_current(), redirect_stdout(io.StringIO()):
             # LightGBM's Dask interface sets each worker's threads itself, and says so
             # about its own n_jobs parameter whatever its value
             warnings.filterwarnings("ignore", "Parameter n_jobs will be ignored")
-            twin.fit(frame, labels)
+            twin.fit(X, y)
     except (MemoryError, KeyboardInterrupt):
         raise
     except Exception as error:
         raise EstimatorError(
             f"{name} failed while fitting on the Dask cluster: {type(error).__name__}: {error}"
         ) from error
-    plain = _plain(twin, type(inner), params)
+    return _plain(twin, type(inner), params)
+
+
+def _as_trained(plain: Any, estimator: Any, inner: Any, encoder: Any) -> Any:
+    """The plain fitted booster, inside ``EncodedLabels`` when ``estimator`` is one, or
+    when its labels needed codes."""
+    from keel.training.labels import EncodedLabels
+
     if encoder is None:
         return plain
     codes_are_labels = np.array_equal(encoder.classes_, np.arange(len(encoder.classes_)))

@@ -16,6 +16,10 @@
   partitioned source's version (a manifest) is its whole table, its files read by DuckDB
   here, or one per task on the workers with ``compute.engine: dask``.
 
+``rows_on_workers`` is the other way in, for a run that keeps a partitioned source's
+rows on the Dask workers (a booster with ``compute.engine: dask``): the same published
+rows as a Dask frame, one partition per file, never gathered here.
+
 ``resolve_training_frame`` is the only function that knows these kinds; everything after
 it sees a ``TrainingFrame``: the rows, a reference that names them, their digest and, for
 a source, its lineage (versions, their rows, the time span of its ``timestamp:`` column).
@@ -27,6 +31,7 @@ import hashlib
 import importlib
 import re
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,11 +51,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TrainingFrame",
+    "WorkerRows",
     "frame_digest",
     "load_holdout",
     "missing_labels",
     "read_table",
     "resolve_training_frame",
+    "rows_on_workers",
 ]
 
 _CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -83,6 +90,157 @@ def resolve_training_frame(
     if named is None:
         return _from_file(root, spec)
     return _from_source(root, *named)
+
+
+@dataclass(frozen=True)
+class WorkerRows:
+    """A partitioned source's published rows left on the Dask workers.
+
+    ``frame`` is a Dask DataFrame with one partition per file of the version, in row
+    order, persisted on the cluster of ``client``; its dtypes are those of the local read
+    (a column that is null in some files only is nullable in all). ``digest`` equals
+    ``frame_digest`` of the local read of the same rows.
+    """
+
+    frame: Any
+    client: Any
+    workers: int
+    ref: str
+    digest: str
+    lineage: dict[str, Any]
+
+
+@contextmanager
+def rows_on_workers(project: Project, spec: str) -> Iterator[WorkerRows | None]:
+    """The rows ``training.data`` names, kept on the cluster ``compute:`` names, for the
+    block; None (read them with ``resolve_training_frame``) unless they are one manifest
+    version of a partitioned source without upserts, in artifacts the workers can open
+    by path, with ``compute.engine: dask``."""
+    version = _published_table(project, spec)
+    if version is None:
+        yield None
+        return
+    from keel.compute import open_engine
+    from keel.data.access import version_files
+
+    engine = open_engine(project.config.compute, "dask")
+    try:
+        with version_files(project.artifacts, version) as paths:
+            client = engine.client  # type: ignore[attr-defined]
+            frame = _read_on_workers(client, paths)
+            timestamp = project.config.sources[version.source].timestamp
+            yield WorkerRows(
+                frame,
+                client,
+                engine.workers(),  # type: ignore[attr-defined]
+                f"{version.source}@{version.short}",
+                _digest_on_workers(client, frame),
+                _worker_lineage(client, version, frame, timestamp),
+            )
+    finally:
+        engine.close()
+
+
+def _published_table(project: Project, spec: str) -> DataVersion | None:
+    """The one manifest version ``spec`` trains on, when its rows can stay on workers."""
+    from keel.data.access import accumulates, is_manifest, table_versions, upsert_keys
+    from keel.data.catalog import Catalog
+
+    compute = project.config.compute
+    named = (None, None) if spec == "latest" else TrainingConfig.source_named(spec)
+    if compute is None or compute.engine != "dask" or named is None:
+        return None
+    source, prefix = named
+    name = source if source is not None else _only_source(project)
+    _check_declared(project, name)
+    config = project.config.sources[name]
+    if not config.partitioned or upsert_keys(config) or not project.artifacts.is_local:
+        return None
+    catalog = Catalog(project.store)
+    upto = None if prefix is None else _version_of(catalog, name, prefix)
+    live = catalog.live_versions(name)
+    versions = table_versions(live, upto, snapshots=not accumulates(config))
+    if len(versions) != 1 or not is_manifest(versions[0]):
+        return None
+    return versions[0]
+
+
+def _read_on_workers(client: Any, paths: list[Path]) -> Any:
+    """The files as a persisted Dask frame, a partition per file read on a worker."""
+    import dask.dataframe as dd
+
+    from keel.data.access import read_partition_frame
+
+    token = uuid.uuid4().hex[:12]
+    keys = [f"keel-read_partition_frame-{token}-{i}" for i in range(len(paths))]
+    parts = client.map(read_partition_frame, [str(path) for path in paths], key=keys)
+    empty = _common_empty(client.gather(client.map(_empty, parts)))
+    frame = dd.from_delayed(parts, meta=empty, verify_meta=False)
+    frame = frame.map_partitions(_typed_as, empty, meta=empty)
+    return client.persist(frame)  # the untyped parts are released once it is computed
+
+
+def _empty(part: pd.DataFrame) -> pd.DataFrame:
+    return part.iloc[:0]
+
+
+def _common_empty(empties: list[pd.DataFrame]) -> pd.DataFrame:
+    """Every file's columns typed as one read of them all types them: DuckDB gives a
+    whole number or flag column pandas' nullable dtype only where it holds a null."""
+    import pandas as pd
+
+    dtypes = {}
+    for column in empties[0].columns:
+        found = [empty[column].dtype for empty in empties]
+        nullable = [d for d in found if isinstance(d, pd.api.extensions.ExtensionDtype)]
+        dtypes[column] = nullable[0] if nullable and len(set(map(str, found))) > 1 else found[0]
+    return empties[0].astype(dtypes)
+
+
+def _typed_as(part: pd.DataFrame, empty: pd.DataFrame) -> pd.DataFrame:
+    return part.astype(empty.dtypes.to_dict())
+
+
+def _digest_on_workers(client: Any, frame: Any) -> str:
+    """``frame_digest`` of the rows, each partition's row hashes (8 bytes a row) brought
+    here and hashed in row order one partition at a time."""
+    from dask.delayed import delayed
+
+    hasher = hashlib.sha256()
+    hasher.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
+    futures = client.compute([delayed(_row_hashes)(p) for p in frame.to_delayed()])
+    for future in futures:
+        hasher.update(future.result())
+        future.release()
+    return hasher.hexdigest()
+
+
+def _row_hashes(part: pd.DataFrame) -> bytes:
+    import pandas as pd
+
+    return bytes(pd.util.hash_pandas_object(part, index=False).to_numpy().tobytes())
+
+
+def _worker_lineage(
+    client: Any, version: DataVersion, frame: Any, timestamp: str | None
+) -> dict[str, Any]:
+    """``_source_lineage`` of rows on the workers: counts and the span computed there."""
+    start = end = None
+    rows = int(client.compute(frame.map_partitions(len)).result().sum())
+    if timestamp is not None and timestamp in frame.columns:
+        values = frame[timestamp]
+        found = client.compute([values.count(), values.min(), values.max()])
+        present, low, high = client.gather(found)
+        if present:
+            start, end = str(low), str(high)
+    return {
+        "source": version.source,
+        "versions": [{"id": version.id, "rows": version.rows}],
+        "rows": rows,
+        "timestamp": timestamp,
+        "start": start,
+        "end": end,
+    }
 
 
 def read_table(path: Path) -> pd.DataFrame:

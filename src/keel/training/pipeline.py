@@ -5,6 +5,11 @@ The steps, each a small function: resolve the frame, choose feature columns, spl
 calibration, reference statistics and the input schema, store the artifact and the
 held-out rows, register the version with its full run record, then run the gate.
 Only one training run per project at a time (a lease); a second one is told so.
+
+A booster with ``compute.engine: dask`` trained on a partitioned source runs the same
+steps with its rows left on the Dask workers
+(``keel.training.workers`` says what comes back here); the run record's ``compute``
+says ``"rows_on": "workers"``.
 """
 
 from __future__ import annotations
@@ -20,14 +25,20 @@ from keel.schema import GateConfig, TrainingConfig
 from keel.training import provenance
 from keel.training.artifact import dump_bundle, make_bundle
 from keel.training.classes import ModelClasses
-from keel.training.data import TrainingFrame, missing_labels, resolve_training_frame
+from keel.training.data import (
+    TrainingFrame,
+    WorkerRows,
+    missing_labels,
+    resolve_training_frame,
+    rows_on_workers,
+)
 from keel.training.estimators import fit_baseline, fit_model
 from keel.training.gate import GateDecision
 from keel.training.gating import run_gate
 from keel.training.inputs import infer_schema, prepare
 from keel.training.record import model_summary, registry_row, store_frame
 from keel.training.registry import Registry
-from keel.training.split import random_split, time_split
+from keel.training.split import as_times, random_split, time_split
 from keel.training.versions import ModelVersion
 
 if TYPE_CHECKING:
@@ -87,6 +98,11 @@ def _train_and_register(
     project: Project, config: TrainingConfig
 ) -> tuple[ModelVersion, Any, ModelClasses]:
     started = time.perf_counter()
+    kind = _booster_on_cluster(project, config)
+    if kind is not None:
+        with rows_on_workers(project, config.data) as rows:
+            if rows is not None:
+                return _train_on_workers(project, config, rows, kind, started)
     data = resolve_training_frame(project.root, config.data, config)
     read_s = time.perf_counter() - started
     frame = _usable_rows(data.frame, config.target)
@@ -109,17 +125,104 @@ def _train_and_register(
         scored = time.perf_counter()
         summary = model_summary(bundle, test_rows, config.metrics)
         score_s = time.perf_counter() - scored
-        record = _record(project, config, data, summary, blob, frame, len(train_rows))
+        held = summary["holdout"]["rows"]
+        summed = _data_summary(data, frame, config, len(train_rows), held)
+        record = _record(project, config, summed, summary, blob)
         record["holdout"]["sha256"] = holdout_digest.result()
     record["compute"] = compute
+    version = _register(project, record, started, read_s, fit_s, score_s)
+    return version, test_rows, ModelClasses.from_dict(bundle["classes"])
+
+
+def _booster_on_cluster(project: Project, config: TrainingConfig) -> str | None:
+    """The booster's kind ("classifier" or "regressor") when the run may keep its rows on
+    the Dask workers: ``compute.engine: dask`` and a booster (the data decides the rest)."""
+    compute = project.config.compute
+    if compute is None or compute.engine != "dask":
+        return None
+    from keel.training.cluster import booster_kind
+
+    return booster_kind(config.model, project.root)
+
+
+def _train_on_workers(
+    project: Project, config: TrainingConfig, rows: WorkerRows, kind: str, started: float
+) -> tuple[ModelVersion, Any, ModelClasses]:
+    """``_train_and_register`` on rows that stay on the workers: split, schema, fit and
+    scoring run there; the test rows' labels and scores and a bounded sample of them come
+    back (``keel.training.workers``)."""
+    from keel.training import workers
+    from keel.training.cluster import fit_partitions
+
+    read_s = time.perf_counter() - started
+    client = rows.client
+    features = feature_columns(rows.frame._meta, config)
+    frame, lengths = workers.labelled(client, rows.frame, config.target)
+    split = workers.split_on_workers(client, frame, lengths, config)
+    schema = workers.schema_on_workers(client, frame[features])
+    fit_started = time.perf_counter()
+    X = split.train.map_partitions(prepare, schema, meta=prepare(frame._meta, schema))
+    y = split.train[config.target]
+    labels = workers.training_labels(client, y, kind)
+    classes = list(labels) if isinstance(labels, dict) else None
+    model = fit_partitions(config.model, X, y, classes, config.seed, project.root, client)
+    fit_s = time.perf_counter() - fit_started
+    sample = workers.holdout_sample(client, split, config.seed)
+    baseline = workers.fitted_baseline(sample, schema, labels)
+    left_out = [c for c in frame.columns if c not in features and c != config.target]
+    counts = labels if isinstance(labels, dict) else None
+    bundle = make_bundle(
+        model, schema, config.target, counts, config.positive_class, baseline, left_out
+    )
+    blob = dump_bundle(bundle)
+    scored = time.perf_counter()
+    summary = workers.summary_on_workers(client, bundle, split, sample, config.metrics)
+    score_s = time.perf_counter() - scored
+    record = _record(project, config, _worker_data(rows, lengths, split), summary, blob)
+    record["holdout"]["sha256"] = store_frame(project.artifacts, sample)
+    record["compute"] = {
+        "engine": "dask",
+        "fit": "dask",
+        "rows_on": "workers",
+        "workers": rows.workers,
+        "rows": split.train_rows,
+        "partitions": len(lengths),
+        "gathered": {"test_scores": split.test_rows, "holdout_rows": len(sample)},
+    }
+    version = _register(project, record, started, read_s, fit_s, score_s)
+    return version, sample, ModelClasses.from_dict(bundle["classes"])
+
+
+def _worker_data(rows: WorkerRows, lengths: list[int], split: Any) -> dict[str, Any]:
+    """``_data_summary`` of rows on the workers (the span is the source's ``timestamp:``)."""
+    return {
+        "ref": rows.ref,
+        "sha256": rows.digest,
+        "rows": sum(lengths),
+        "train_rows": split.train_rows,
+        "test_rows": split.test_rows,
+        "missing_labels": rows.lineage["rows"] - sum(lengths),
+        "start": rows.lineage["start"],
+        "end": rows.lineage["end"],
+        "lineage": rows.lineage,
+    }
+
+
+def _register(
+    project: Project,
+    record: dict[str, Any],
+    started: float,
+    read_s: float,
+    fit_s: float,
+    score_s: float,
+) -> ModelVersion:
     record["duration_s"] = {
         "read": round(read_s, 4),
         "fit": round(fit_s, 4),
         "score": round(score_s, 4),
         "total": round(time.perf_counter() - started, 4),
     }
-    version = Registry(project.store).register(registry_row(record), record, provenance.actor())
-    return version, test_rows, ModelClasses.from_dict(bundle["classes"])
+    return Registry(project.store).register(registry_row(record), record, provenance.actor())
 
 
 def _fit(
@@ -165,36 +268,18 @@ def _split(frame: pd.DataFrame, config: TrainingConfig) -> tuple[pd.DataFrame, p
                 f"training.split is by time but its column '{spec.column}' is not in the data; "
                 "set training.split.column to a timestamp column"
             )
-        train_index, test_index = time_split(_as_times(frame[spec.column]), spec.test_size)
+        train_index, test_index = time_split(as_times(frame[spec.column]), spec.test_size)
     else:
         train_index, test_index = random_split(len(frame), spec.test_size, config.seed)
     return frame.iloc[train_index], frame.iloc[test_index]
 
 
-def _as_times(values: pd.Series) -> pd.Series:
-    """Numbers and timestamps as they are; text parsed as timestamps, so order is by time."""
-    import pandas as pd
-
-    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
-        return values
-    for spelling in ("ISO8601", None):  # ISO first; else one format inferred for all rows
-        try:
-            return pd.to_datetime(values, format=spelling)
-        except (ValueError, TypeError):
-            continue
-    raise TrainingDataError(
-        f"training.split.column '{values.name}' holds values that are not timestamps"
-    )
-
-
 def _record(
     project: Project,
     config: TrainingConfig,
-    data: TrainingFrame,
+    data: dict[str, Any],
     summary: dict[str, Any],
     blob: bytes,
-    frame: pd.DataFrame,
-    train_rows: int,
 ) -> dict[str, Any]:
     section = config.model_dump(mode="json")
     return {
@@ -203,7 +288,7 @@ def _record(
         "training": section,
         "config_hash": provenance.config_hash(section),
         "gate_policy": _gate_section(project),
-        "data": _data_summary(data, frame, config, train_rows, summary["holdout"]["rows"]),
+        "data": data,
         "features_hash": _features_hash(project),
         "code": provenance.code_version(project.root),
         "libraries": provenance.library_versions(_estimator_package(config)),
@@ -216,7 +301,7 @@ def _data_summary(
     data: TrainingFrame, frame: pd.DataFrame, config: TrainingConfig, train: int, test: int
 ) -> dict[str, Any]:
     column = config.split.column
-    times = _as_times(frame[column]) if column and column in frame.columns else None
+    times = as_times(frame[column]) if column and column in frame.columns else None
     lineage = data.lineage or {}  # a source's span is its timestamp: column's
     return {
         "ref": data.ref,
