@@ -404,12 +404,6 @@ def test_the_training_set_is_pandas_merge_asof_on_both_engines(
     assert (ours["clinic_name"][alone] == expected["clinic_name"][alone]).all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the gate's loadable check compares a sha256 of the held-out scores, and a "
-    "forest with n_jobs > 1 sums its trees' votes in the order its threads finish, so the "
-    "loaded forest's scores differ in the last bit (keel/training/evaluate.py)",
-)
 def test_the_forest_passes_its_gate(stories: tuple[Story, Story]) -> None:
     """A forest that predicts in parallel (``n_jobs=-1``, as teams write it) is loadable:
     its gate passes, as its ROC AUC threshold does."""
@@ -420,11 +414,6 @@ def test_the_forest_passes_its_gate(stories: tuple[Story, Story]) -> None:
         assert story.forest["exit_code"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DuckDB's count_if over no rows is NULL, and validation's shared pass turns it "
-    "into a count with int() (keel/data/validation.py, _count_shared): a traceback",
-)
 def test_an_empty_month_is_a_warning(tmp_path: Path) -> None:
     """A month's file with the table's schema and no rows is published beside the others,
     with a ``partition:empty`` warning naming it (the README's promise)."""
