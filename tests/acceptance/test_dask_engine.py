@@ -43,7 +43,6 @@ from sklearn.metrics import accuracy_score
 from keel.project import Project
 from keel.training import Registry
 from tests.cluster import Cluster
-from tests.compute.conftest import _sockets_left_to_the_collector  # noqa: F401
 from tests.compute.test_training_cluster import _joblib_calls
 from tests.helpers import keel
 

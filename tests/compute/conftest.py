@@ -4,9 +4,6 @@ tests/cluster.py's."""
 
 from __future__ import annotations
 
-import gc
-import warnings
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -83,19 +80,3 @@ def assert_materialized_alike(local: Path, cluster: Path, at: datetime) -> None:
     assert {k: (r.feature_ts, r.values) for k, r in cluster_rows.items()} == {
         k: (r.feature_ts, r.values) for k, r in local_rows.items()
     }
-
-
-@pytest.fixture(autouse=True)
-def _sockets_left_to_the_collector() -> Iterator[None]:
-    """Collect after each cluster test, with the warning for unclosed sockets silenced.
-
-    In a full run, sockets to the test cluster's scheduler were found unclosed (their
-    source is not yet known: every Client and engine the tests and Keel open is closed).
-    The garbage collector then closed them during whichever later test was running,
-    often one in another folder that never touched Dask, and failed it. Collecting here
-    keeps that inside the cluster tests that made them.
-    """
-    yield
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "unclosed <socket", ResourceWarning)
-        gc.collect()

@@ -6,17 +6,22 @@ endpoint and keys in keel.yaml's ``storage:``). The two workers run in their own
 namespace with an empty tmpfs over ``/tmp``, where the project, the client's temporary
 folders and every pytest folder live, in a fresh working directory, and with no AWS
 variable: a task that read a path of the client, or relied on the environment for S3,
-would fail. Expected numbers come from pandas and hashlib.
+would fail. Expected numbers come from pandas and hashlib. The two workers share one
+blob cache, in /dev/shm (which they see: only /tmp is hidden).
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import shutil
 import subprocess
+import tempfile
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +35,7 @@ from keel.cli.main import app
 from keel.data.catalog import Catalog
 from keel.data.ingestion import ingest
 from keel.data.model import Run
+from keel.data.remote import CACHE_ENV
 from keel.features import FeatureStore
 from keel.project import Project
 from tests.compute.conftest import DASK, Cluster, _environment, assert_materialized_alike
@@ -70,11 +76,13 @@ compute:
 """
 
 
-def _isolated_environment() -> dict[str, str]:
-    """The workers' environment: no AWS or fsspec variable, no credentials file."""
+def _isolated_environment(cache: str) -> dict[str, str]:
+    """The workers' environment: no AWS or fsspec variable, no credentials file, and the
+    blob cache folder ``cache``."""
     kept = {k: v for k, v in _environment().items() if not k.startswith(("AWS_", "FSSPEC_"))}
     return {
         **kept,
+        CACHE_ENV: cache,
         "HOME": "/tmp/work",
         "TMPDIR": "/tmp",
         "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials",
@@ -83,13 +91,13 @@ def _isolated_environment() -> dict[str, str]:
     }
 
 
-def _isolated_worker(address: str) -> subprocess.Popen[bytes]:
+def _isolated_worker(address: str, cache: str) -> subprocess.Popen[bytes]:
     command = [str(DASK), "worker", address, "--nthreads", "1", "--no-nanny"]
     return subprocess.Popen(
         [*ISOLATE, "sh", "-c", HIDE, *command, "--no-dashboard", "--host", "127.0.0.1"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env=_isolated_environment(),
+        env=_isolated_environment(cache),
         cwd="/",
         preexec_fn=die_with_parent,
     )
@@ -103,7 +111,17 @@ def _can_isolate() -> bool:
 
 
 @pytest.fixture(scope="module")
-def isolated() -> Iterator[Cluster]:
+def blob_cache() -> Iterator[Path]:
+    """The isolated workers' shared blob cache: a folder in /dev/shm."""
+    folder = Path(tempfile.mkdtemp(prefix="keel-test-blobs-", dir="/dev/shm"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def isolated(blob_cache: Path) -> Iterator[Cluster]:
     """A scheduler and two workers that cannot see this machine's /tmp (so neither the
     project nor anything the client writes there) nor any AWS setting."""
     if not _can_isolate():
@@ -123,7 +141,7 @@ def isolated() -> Iterator[Cluster]:
     )
     cluster = Cluster(address, scheduler)
     try:
-        cluster.workers = [_isolated_worker(address) for _ in range(2)]
+        cluster.workers = [_isolated_worker(address, str(blob_cache)) for _ in range(2)]
         with Client(cluster.address, timeout=90, set_as_default=False) as client:
             client.wait_for_workers(2, timeout=90)
         yield cluster
@@ -303,6 +321,109 @@ def test_an_s3_source_without_credentials_is_one_sentence(
         (run,) = ingest(opened, "orders")
         assert Catalog(opened.store).latest("orders") is None
     assert run.status == "failed" and run.message.startswith("no credentials to open s3://")
+
+
+class _Counting(BaseHTTPRequestHandler):
+    """Forwards each request to the S3 server and records its method and path."""
+
+    protocol_version = "HTTP/1.1"
+    upstream: tuple[str, int]
+    seen: list[tuple[str, str]]
+
+    def _forward(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        self.seen.append((self.command, self.path.split("?", 1)[0]))
+        connection = http.client.HTTPConnection(*self.upstream, timeout=60)
+        try:
+            connection.request(self.command, self.path, body, dict(self.headers.items()))
+            answer = connection.getresponse()
+            data = answer.read()
+        finally:
+            connection.close()
+        self.send_response_only(answer.status, answer.reason)
+        for name, value in answer.getheaders():
+            if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(name, value)
+        length_header = answer.getheader("Content-Length")
+        self.send_header(
+            "Content-Length", length_header if self.command == "HEAD" else str(len(data))
+        )
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def counted(s3_server: S3Server) -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    """A loopback proxy in front of the S3 server: its URL, and the (method, path) of
+    every request it has passed on."""
+    seen: list[tuple[str, str]] = []
+    host, port = s3_server.url.removeprefix("http://").split(":")
+    handler = type("Handler", (_Counting,), {"upstream": (host, int(port)), "seen": seen})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def _downloads(seen: list[tuple[str, str]], digests: list[str]) -> list[int]:
+    """How many GETs of each blob the proxy passed on."""
+    return [
+        sum(m == "GET" and p.endswith(f"/sha256/{d[:2]}/{d}") for m, p in seen) for d in digests
+    ]
+
+
+def test_validate_after_ingest_reads_the_partitions_from_the_workers_cache(
+    project: Path,
+    s3_server: S3Server,
+    s3_bucket: str,
+    blob_cache: Path,
+    counted: tuple[str, list[tuple[str, str]]],
+) -> None:
+    """Ingest's checks fetch each partition's blob from S3 once; ``keel validate --latest``
+    then downloads none of them (the proxy in front of S3 passes no GET of a blob) and
+    counts the rows pandas counts. A cache entry changed on disk is not used: the next
+    validation downloads that blob again, and only that one."""
+    url, seen = counted
+    config = project / "keel.yaml"
+    config.write_text(config.read_text().replace(s3_server.url, url))
+    digests = [
+        hashlib.sha256(data).hexdigest() for data in _objects(s3_server.filesystem(), s3_bucket)
+    ]
+    assert _ingest(project).status == "published"
+    assert all(count >= 1 for count in _downloads(seen, digests)), seen
+    config.write_text(config.read_text().replace("range: [0, 1000]", "range: [0, 900]"))
+    whole = pd.concat([_orders(0, 60), _orders(60, 45), _orders(105, 75)])
+
+    def validate() -> None:
+        seen.clear()
+        done = CliRunner().invoke(
+            app, ["validate", "--source", "orders", "--latest", "--json", "--project", str(project)]
+        )
+        assert done.exit_code == 1, done.stdout
+        findings = json.loads(done.stdout)["findings"]
+        ranged = [f["violations"] for f in findings if f["check"] == "amount.range"]
+        assert sum(ranged) == int((whole["amount"] > 900).sum()) > 0
+
+    validate()
+    assert _downloads(seen, digests) == [0, 0, 0]
+    (entry,) = blob_cache.glob(f"{digests[1]}.*")
+    data = bytearray(entry.read_bytes())
+    data[-1] ^= 1
+    entry.write_bytes(bytes(data))
+    validate()
+    assert _downloads(seen, digests) == [0, 1, 0]
 
 
 # -- features ---------------------------------------------------------------------------

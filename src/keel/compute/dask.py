@@ -87,12 +87,12 @@ class DaskEngine:
         position = {future.key: i for i, future in enumerate(futures)}
         try:
             for future in distributed.as_completed(futures, loop=self.client.loop):
-                index = position[future.key]
+                index = position.pop(future.key)
                 result = _result(future, _item_name(items[index], index, len(items)))
                 future.release()  # the worker frees it now, not when the whole job ends
                 yield index, result
         finally:
-            self.client.cancel([*futures, given])
+            self._stop([future for future in futures if future.key in position], given)
 
     def shuffle(
         self,
@@ -145,13 +145,13 @@ class DaskEngine:
                 if future.key in position:
                     result = _result(future, said)
                     future.release()
-                    yield "item", position[future.key], result
+                    yield "item", position.pop(future.key), result
                 else:
                     yield "bucket", bucket_of[future.key], _result(future, said)
             if stray is not None:
                 _result(stray)
         finally:
-            self.client.cancel([*results, *reduced, given])
+            self._stop([*(f for f in results if f.key in position), *reduced], given)
 
     def _taken(
         self, take: Callable[[Any, Any], Any], futures: list[Any], bucket: int | None, prefix: str
@@ -166,6 +166,13 @@ class DaskEngine:
         again if every worker holding it dies, so a partition that kills workers is retried
         (then named); boxed, so a tuple or dict is sent as one value, not taken apart."""
         return self.client.submit(_unbox, _Box(shared), key=f"keel-shared-{token}", pure=False)
+
+    def _stop(self, pending: list[Any], given: Any) -> None:
+        """Cancel the ``pending`` futures and release ``given``. Not cancel ``given``: that
+        reaches its dependents, and on one no client wants any more (a released result)
+        the scheduler's cancel fails an assertion and drops this client's connection."""
+        self.client.cancel(pending)
+        given.release()
 
     def close(self) -> None:
         self.client.close()

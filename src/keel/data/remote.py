@@ -7,6 +7,13 @@ the task, and the worker fetches the blob (its digest verified) into a temporary
 of its own. Nothing the task reads is a path on the machine that sent it, so workers on
 other machines, in another working directory, need only reach the object store.
 
+On a Dask worker, fetched blobs are kept in a cache on its disk (``BlobCache``), by
+digest, so the next job that reads the same blob (validate after ingest, features after
+validate) does not download it again: ``$KEEL_BLOB_CACHE`` names its folder (workers of
+one machine may share it), else it is ``keel-blobs`` in the worker's local directory;
+``$KEEL_BLOB_CACHE_BYTES`` bounds its size (4 GiB unless set; 0 turns it off), the least
+recently read blobs going first.
+
 On S3 the endpoint and credentials come from keel.yaml's ``storage:`` (passed in as
 ``storage``), else from the standard AWS environment, as for the artifact store. A
 missing bucket, refused or missing credentials are a ``SourceError`` (one sentence;
@@ -16,24 +23,33 @@ retries as the source's ``retry:`` says.
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 import tempfile
+import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from keel.errors import MissingExtraError, SourceError
+from keel.errors import ComputeError, MissingExtraError, SourceError
 from keel.store.artifacts import is_botocore, is_refusal, open_filesystem, unavailable_reason
 
 if TYPE_CHECKING:
     from keel.store.artifacts import ArtifactStore
 
-__all__ = ["Blob", "fetch_remote", "object_chunks", "readable", "where_to_read"]
+__all__ = ["Blob", "BlobCache", "fetch_remote", "object_chunks", "readable", "where_to_read"]
 
 T = TypeVar("T")
 BUCKETED = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss")  # the first path part is a bucket
+CACHE_ENV = "KEEL_BLOB_CACHE"  # the folder of the blob cache
+CACHE_BYTES_ENV = "KEEL_BLOB_CACHE_BYTES"  # its size bound in bytes (0: no cache)
+CACHE_BYTES = 4 << 30
+STALE_SECONDS = 3600  # a temporary file untouched this long was left by a killed worker
 
 
 def fetch_remote(
@@ -80,15 +96,151 @@ def where_to_read(artifacts: ArtifactStore, digest: str) -> str | Blob:
 @contextmanager
 def readable(where: str | Blob) -> Iterator[str]:
     """A local path to read ``where`` from: a path as it is; a blob fetched from its store
-    (digest verified) into a temporary folder on this machine, removed afterwards."""
+    (digest verified) into a temporary folder on this machine, removed afterwards, through
+    this machine's ``BlobCache`` when there is one (on a Dask worker)."""
     if isinstance(where, str):
         yield where
         return
     from keel.store.artifacts import ArtifactStore
 
     store = ArtifactStore(where.location, where.storage)
-    with tempfile.TemporaryDirectory(prefix="keel-blob-") as folder:
-        yield str(store.fetch(where.digest, Path(folder) / f"{where.digest}.parquet"))
+    cache = blob_cache()
+    if cache is None:
+        with tempfile.TemporaryDirectory(prefix="keel-blob-") as folder:
+            yield str(store.fetch(where.digest, Path(folder) / f"{where.digest}.parquet"))
+        return
+    with cache.reading() as folder:
+        yield str(cache.read(where.digest, folder / f"{where.digest}.parquet", store.fetch))
+
+
+@dataclass(frozen=True)
+class BlobCache:
+    """Verified blobs on this machine's disk, by digest, about ``limit`` bytes at most.
+
+    A blob enters only once fetched with its digest verified and its bytes on disk
+    (fsync), by a rename from a temporary name, so a worker killed while fetching leaves
+    a temporary file that is never read (and is removed once stale). The entry's name
+    seals its size and modification time as verified (``<digest>.<size>.<mtime_ns>``):
+    a later write to it (truncated, a byte changed) changes one of them, and such an entry
+    is deleted and the blob fetched again, without hashing the entry on every read. A
+    reader gets a hard link of the entry in a folder of its own, so evicting the entry
+    (least recently read first: each read sets its access time) never pulls the file
+    from under a task reading it; tasks and workers sharing the folder are safe.
+    """
+
+    folder: Path
+    limit: int
+
+    @contextmanager
+    def reading(self) -> Iterator[Path]:
+        """A folder of the reader's own, beside the entries (hard links need the same
+        file system), removed afterwards."""
+        readers = self.folder / ".reading"
+        readers.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=readers) as folder:
+            yield Path(folder)
+
+    def read(self, digest: str, dest: Path, fetch: Callable[[str, Path], Path]) -> Path:
+        """``dest``: the blob ``digest``, from the cache or fetched into it by
+        ``fetch(digest, path)`` (which verifies the digest)."""
+        entry = self.entry(digest) or self._add(digest, fetch)
+        try:
+            os.link(entry, dest)
+        except FileNotFoundError:  # evicted by another task since
+            return fetch(digest, dest)
+        with suppress(FileNotFoundError):
+            os.utime(entry, ns=(time.time_ns(), entry.stat().st_mtime_ns))
+        return dest
+
+    def entry(self, digest: str) -> Path | None:
+        """The sealed entry of ``digest``; an entry whose size or modification time has
+        changed since it was verified is deleted, never returned."""
+        found = None
+        for path in sorted(self.folder.glob(f"{digest}.*")):
+            size, _, mtime = path.name.removeprefix(f"{digest}.").partition(".")
+            with suppress(FileNotFoundError):
+                stat = path.stat()
+                if found is None and (f"{stat.st_size}", f"{stat.st_mtime_ns}") == (size, mtime):
+                    found = path
+                else:  # damaged, or a twin added by a task that fetched it at the same time
+                    path.unlink()
+        return found
+
+    def _add(self, digest: str, fetch: Callable[[str, Path], Path]) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        part = self.folder / f".{digest}.{uuid.uuid4().hex}.part"
+        try:
+            fetch(digest, part)
+            with part.open("rb") as written:
+                os.fsync(written.fileno())
+            added = self.entry(digest)  # by a task that fetched it at the same time
+            if added is not None:
+                return added
+            stat = part.stat()
+            entry = self.folder / f"{digest}.{stat.st_size}.{stat.st_mtime_ns}"
+            os.replace(part, entry)
+        finally:
+            part.unlink(missing_ok=True)
+        self._evict(entry, stat.st_size)
+        return entry
+
+    def _evict(self, kept: Path, size: int) -> None:
+        """Delete the least recently read entries (never ``kept``) until the rest fit
+        ``limit``, and temporary files left by killed workers."""
+        entries, now = [], time.time()
+        for reader in (self.folder / ".reading").glob("*"):  # left by killed workers
+            with suppress(FileNotFoundError):
+                if now - reader.stat().st_mtime > STALE_SECONDS * 24:
+                    shutil.rmtree(reader, ignore_errors=True)
+        for path in self.folder.iterdir():
+            with suppress(FileNotFoundError):
+                stat = path.stat()
+                if path.name.startswith("."):
+                    if path.is_file() and now - stat.st_mtime > STALE_SECONDS:
+                        path.unlink()
+                elif path != kept:
+                    entries.append((stat.st_atime_ns, stat.st_size, path))
+        total = size + sum(bytes_ for _, bytes_, _ in entries)
+        for _, bytes_, path in sorted(entries):
+            if total <= self.limit:
+                break
+            path.unlink(missing_ok=True)
+            total -= bytes_
+
+
+def blob_cache() -> BlobCache | None:
+    """This machine's blob cache: in ``$KEEL_BLOB_CACHE``, else in the Dask worker's
+    local directory; None outside a worker without that variable, or when
+    ``$KEEL_BLOB_CACHE_BYTES`` is 0."""
+    limit = _cache_bytes()
+    folder = os.environ.get(CACHE_ENV) or _worker_directory()
+    if not folder or limit == 0:
+        return None
+    return BlobCache(Path(folder), limit)
+
+
+def _cache_bytes() -> int:
+    given = os.environ.get(CACHE_BYTES_ENV, "").strip()
+    if not given:
+        return CACHE_BYTES
+    if not given.isdigit():
+        raise ComputeError(
+            f"${CACHE_BYTES_ENV} is {given!r}; set it to the blob cache's size in bytes "
+            "(0 turns the cache off)"
+        )
+    return int(given)
+
+
+def _worker_directory() -> str | None:
+    """The Dask worker's local directory + ``keel-blobs``, or None outside a task."""
+    distributed = sys.modules.get("distributed")  # a worker has imported it; don't import it
+    if distributed is None:
+        return None
+    try:
+        worker = distributed.get_worker()
+    except ValueError:  # not inside a Dask task
+        return None
+    return os.path.join(worker.local_directory, "keel-blobs")
 
 
 def object_chunks(fs: Any, name: str, shown: str, size: int = 1 << 20) -> Iterator[bytes]:
