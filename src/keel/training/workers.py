@@ -36,7 +36,7 @@ from keel.errors import TrainingDataError
 from keel.training.artifact import predict_scores
 from keel.training.classes import classes_from_bundle
 from keel.training.cluster import sample_rows
-from keel.training.evaluate import metrics_of, scores_digest
+from keel.training.evaluate import metrics_of, scores_digest, scores_summary
 from keel.training.inputs import _MAX_CATEGORIES, infer_schema, prepare
 from keel.training.metrics import calibration_summary
 from keel.training.record import metric_names
@@ -249,12 +249,15 @@ def summary_on_workers(
 
     (shared,) = client.scatter([bundle], hash=False)  # a list: a dict would be one per key
     scored = [delayed(_scored)(part, shared) for part in split.test.to_delayed()]
-    pieces = client.gather(client.compute(scored))
+    # a partition without test rows is left out: a model asked about no rows may answer
+    # with fewer probability columns than it has classes (XGBoost does)
+    pieces = [piece for piece in client.gather(client.compute(scored)) if len(piece[1])]
     y_true = np.concatenate([_decoded(*labels) for labels, _ in pieces])
     found = np.concatenate([scores for _, scores in pieces])
     multi = multiclass(bundle)
     scores = found.max(axis=1) if multi else found
     binary = bundle["task"] == "classification" and bundle["positive"] is not None
+    held_out = predict_scores(bundle, sample)
     return {
         "task": bundle["task"],
         "positive": bundle["positive"],
@@ -268,7 +271,8 @@ def summary_on_workers(
         "schema": bundle["schema"],
         "holdout": {
             "rows": len(sample),
-            "scores_sha256": scores_digest(predict_scores(bundle, sample)),
+            "scores_sha256": scores_digest(held_out),
+            "scores_summary": scores_summary(held_out),
             "drawn_from": split.test_rows,
         },
     }
