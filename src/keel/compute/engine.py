@@ -37,6 +37,7 @@ __all__ = [
     "Engine",
     "ShuffleEngine",
     "Shuffled",
+    "current_worker",
     "open_engine",
     "scheduler_address",
     "worker_threads",
@@ -93,17 +94,22 @@ class ShuffleEngine(Engine, Protocol):
         ...
 
 
-def worker_threads() -> int | None:
-    """The threads a task's libraries may use: inside a Dask task, the worker's thread
-    budget (``--nthreads``), which its running tasks share; elsewhere None (every core)."""
+def current_worker() -> Any:
+    """The Dask worker running this task, or None outside a Dask task."""
     distributed = sys.modules.get("distributed")  # a worker has imported it; don't import it
     if distributed is None:
         return None
     try:
-        worker = distributed.get_worker()
+        return distributed.get_worker()
     except ValueError:  # not inside a Dask task
         return None
-    return max(1, int(worker.state.nthreads))
+
+
+def worker_threads() -> int | None:
+    """The threads a task's libraries may use: inside a Dask task, the worker's thread
+    budget (``--nthreads``), which its running tasks share; elsewhere None (every core)."""
+    worker = current_worker()
+    return None if worker is None else max(1, int(worker.state.nthreads))
 
 
 def scheduler_address(config: ComputeConfig) -> str | None:

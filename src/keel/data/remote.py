@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 import time
 import uuid
@@ -233,14 +232,10 @@ def _cache_bytes() -> int:
 
 def _worker_directory() -> str | None:
     """The Dask worker's local directory + ``keel-blobs``, or None outside a task."""
-    distributed = sys.modules.get("distributed")  # a worker has imported it; don't import it
-    if distributed is None:
-        return None
-    try:
-        worker = distributed.get_worker()
-    except ValueError:  # not inside a Dask task
-        return None
-    return os.path.join(worker.local_directory, "keel-blobs")
+    from keel.compute.engine import current_worker
+
+    worker = current_worker()
+    return None if worker is None else os.path.join(worker.local_directory, "keel-blobs")
 
 
 def object_chunks(fs: Any, name: str, shown: str, size: int = 1 << 20) -> Iterator[bytes]:

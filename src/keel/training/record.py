@@ -23,11 +23,12 @@ from keel.training.metrics import (
 from keel.training.reference import numeric_reference, reference_statistics
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from keel.store.artifacts import ArtifactStore
 
-__all__ = ["metric_names", "model_summary", "registry_row", "store_frame"]
+__all__ = ["metric_names", "model_summary", "registry_row", "store_frame", "summary_record"]
 
 
 def model_summary(
@@ -36,6 +37,23 @@ def model_summary(
     """Metrics, calibration, references, schema and prediction digest on ``holdout``."""
     scores = predict_scores(bundle, holdout)
     y_true = holdout[bundle["target"]].to_numpy()
+    found = metric_scores(bundle, holdout)
+    return summary_record(bundle, y_true, found, scores, holdout, scores, names)
+
+
+def summary_record(
+    bundle: dict[str, Any],
+    y_true: np.ndarray[Any, Any],
+    found: np.ndarray[Any, Any],
+    scores: np.ndarray[Any, Any],
+    holdout: pd.DataFrame,
+    holdout_scores: np.ndarray[Any, Any],
+    names: list[str],
+) -> dict[str, Any]:
+    """The run record's summary: metrics of the test rows' labels ``y_true`` and
+    ``metric_scores`` (``found``), calibration and prediction reference of their
+    ``predict_scores`` (``scores``), the feature reference of the stored ``holdout`` rows
+    and what the gate's loadable check compares with (``holdout_scores``, theirs)."""
     classification = bundle["task"] == "classification"
     names = metric_names(names, classification)
     binary = classification and bundle["positive"] is not None
@@ -43,7 +61,7 @@ def model_summary(
         "task": bundle["task"],
         "positive": bundle["positive"],
         "classes": classes_from_bundle(bundle).to_dict(),
-        "metrics": metrics_of(bundle, y_true, metric_scores(bundle, holdout), names),
+        "metrics": metrics_of(bundle, y_true, found, names),
         "calibration": calibration_summary(y_true, scores, bundle["positive"]) if binary else None,
         "reference": {
             "features": reference_statistics(holdout, bundle["schema"]),
@@ -52,8 +70,8 @@ def model_summary(
         "schema": bundle["schema"],
         "holdout": {
             "rows": len(holdout),
-            "scores_sha256": scores_digest(scores),
-            "scores_summary": scores_summary(scores),
+            "scores_sha256": scores_digest(holdout_scores),
+            "scores_summary": scores_summary(holdout_scores),
         },
     }
 

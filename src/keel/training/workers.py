@@ -34,13 +34,9 @@ import numpy as np
 
 from keel.errors import TrainingDataError
 from keel.training.artifact import predict_scores
-from keel.training.classes import classes_from_bundle
 from keel.training.cluster import sample_rows
-from keel.training.evaluate import metrics_of, scores_digest, scores_summary
 from keel.training.inputs import _MAX_CATEGORIES, infer_schema, prepare
-from keel.training.metrics import calibration_summary
-from keel.training.record import metric_names
-from keel.training.reference import numeric_reference, reference_statistics
+from keel.training.record import summary_record
 from keel.training.scoring import metric_scores, multiclass
 from keel.training.split import (
     as_times,
@@ -254,28 +250,11 @@ def summary_on_workers(
     pieces = [piece for piece in client.gather(client.compute(scored)) if len(piece[1])]
     y_true = np.concatenate([_decoded(*labels) for labels, _ in pieces])
     found = np.concatenate([scores for _, scores in pieces])
-    multi = multiclass(bundle)
-    scores = found.max(axis=1) if multi else found
-    binary = bundle["task"] == "classification" and bundle["positive"] is not None
-    held_out = predict_scores(bundle, sample)
-    return {
-        "task": bundle["task"],
-        "positive": bundle["positive"],
-        "classes": classes_from_bundle(bundle).to_dict(),
-        "metrics": metrics_of(bundle, y_true, found, metric_names(names, binary or multi)),
-        "calibration": calibration_summary(y_true, scores, bundle["positive"]) if binary else None,
-        "reference": {
-            "features": reference_statistics(sample, bundle["schema"]),
-            "predictions": numeric_reference(scores),
-        },
-        "schema": bundle["schema"],
-        "holdout": {
-            "rows": len(sample),
-            "scores_sha256": scores_digest(held_out),
-            "scores_summary": scores_summary(held_out),
-            "drawn_from": split.test_rows,
-        },
-    }
+    scores = found.max(axis=1) if multiclass(bundle) else found
+    held = predict_scores(bundle, sample)
+    record = summary_record(bundle, y_true, found, scores, sample, held, names)
+    record["holdout"]["drawn_from"] = split.test_rows
+    return record
 
 
 def _scored(part: pd.DataFrame, bundle: dict[str, Any]) -> tuple[Any, Any]:
