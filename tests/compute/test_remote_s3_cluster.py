@@ -76,13 +76,13 @@ compute:
 """
 
 
-def _isolated_environment(cache: str) -> dict[str, str]:
+def _isolated_environment(cache: str | None = None) -> dict[str, str]:
     """The workers' environment: no AWS or fsspec variable, no credentials file, and the
-    blob cache folder ``cache``."""
+    blob cache folder ``cache`` (default: the worker's own)."""
     kept = {k: v for k, v in _environment().items() if not k.startswith(("AWS_", "FSSPEC_"))}
     return {
         **kept,
-        CACHE_ENV: cache,
+        **({CACHE_ENV: cache} if cache is not None else {}),
         "HOME": "/tmp/work",
         "TMPDIR": "/tmp",
         "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials",
@@ -91,7 +91,7 @@ def _isolated_environment(cache: str) -> dict[str, str]:
     }
 
 
-def _isolated_worker(address: str, cache: str) -> subprocess.Popen[bytes]:
+def _isolated_worker(address: str, cache: str | None = None) -> subprocess.Popen[bytes]:
     command = [str(DASK), "worker", address, "--nthreads", "1", "--no-nanny"]
     return subprocess.Popen(
         [*ISOLATE, "sh", "-c", HIDE, *command, "--no-dashboard", "--host", "127.0.0.1"],
