@@ -71,8 +71,12 @@ class DaskEngine:
         return str(self.client.scheduler.address)
 
     def workers(self) -> int:
-        """How many workers the scheduler knows now."""
-        return len(self.client.scheduler_info(n_workers=-1).get("workers", {}))
+        """How many workers the scheduler knows now: its count, which the client's
+        periodic refresh keeps too (that refresh can replace the fetched worker list
+        with an empty one before this reads it)."""
+        info = self.client.scheduler_info(n_workers=-1)
+        count = info.get("n_workers")
+        return int(count) if count is not None else len(info.get("workers", {}))
 
     def map(
         self, fn: Callable[[Any, Any], Any], shared: Any, items: Sequence[Any]
