@@ -339,16 +339,10 @@ def _no_credentials(location: str) -> str:
 
 def _on_worker() -> str | None:
     """The address of the Dask worker running this code, if it runs on one."""
-    import sys
+    from keel.compute.engine import current_worker
 
-    if "distributed" not in sys.modules:
-        return None
-    from distributed import get_worker
-
-    try:
-        return str(get_worker().address)
-    except ValueError:  # not in a worker's task
-        return None
+    worker = current_worker()
+    return None if worker is None else str(worker.address)
 
 
 def bucket_missing(error: BaseException) -> bool:
