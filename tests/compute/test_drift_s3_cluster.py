@@ -26,7 +26,7 @@ from scipy import stats
 from keel.monitoring.log import PredictionLog
 from keel.monitoring.shipping import SpoolDrop, SpoolShipper
 from keel.project import Project
-from tests.compute.conftest import DASK, Cluster, _environment
+from tests.compute.conftest import Cluster
 from tests.compute.test_drift_cluster import (
     NOW,
     _batch,
@@ -36,13 +36,8 @@ from tests.compute.test_drift_cluster import (
     _same_json,
     _total_variation,
 )
-from tests.compute.test_remote_s3_cluster import (
-    STORAGE,
-    _can_isolate,
-    _finished,
-    _isolated_worker,
-)
-from tests.helpers import die_with_parent, free_port, keel
+from tests.compute.test_remote_s3_cluster import STORAGE, _finished, isolated_cluster
+from tests.helpers import keel
 from tests.s3server import S3Server
 
 PROJECT = """\
@@ -62,31 +57,8 @@ monitoring:
 def isolated() -> Iterator[Cluster]:
     """A scheduler and two workers that see neither this machine's /tmp nor any AWS
     setting (``test_remote_s3_cluster``'s workers)."""
-    import os
-    import subprocess
-
-    if not _can_isolate():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("the isolated workers need unshare with user and mount namespaces")
-        pytest.skip("unshare cannot make a user and mount namespace here")
-    from distributed import Client
-
-    port = free_port()
-    scheduler = subprocess.Popen(
-        [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=_environment(),
-        preexec_fn=die_with_parent,
-    )
-    cluster = Cluster(f"tcp://127.0.0.1:{port}", scheduler)
-    try:
-        cluster.workers = [_isolated_worker(cluster.address) for _ in range(2)]
-        with Client(cluster.address, timeout=90, set_as_default=False) as client:
-            client.wait_for_workers(2, timeout=90)
+    with isolated_cluster() as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 def _ship(project: Project, replica: Path, batches: list[pd.DataFrame]) -> None:

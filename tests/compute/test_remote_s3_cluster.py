@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -120,10 +121,12 @@ def blob_cache() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def isolated(blob_cache: Path) -> Iterator[Cluster]:
+@contextmanager
+def isolated_cluster(cache: str | None = None) -> Iterator[Cluster]:
     """A scheduler and two workers that cannot see this machine's /tmp (so neither the
-    project nor anything the client writes there) nor any AWS setting."""
+    project nor anything the client writes there) nor any AWS setting; their blob cache
+    in ``cache`` (default: each worker's own). Skipped where unshare cannot isolate them,
+    failed so under CI."""
     if not _can_isolate():
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("the isolated workers need unshare with user and mount namespaces")
@@ -131,7 +134,6 @@ def isolated(blob_cache: Path) -> Iterator[Cluster]:
     from distributed import Client
 
     port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
     scheduler = subprocess.Popen(
         [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
         stdout=subprocess.DEVNULL,
@@ -139,14 +141,21 @@ def isolated(blob_cache: Path) -> Iterator[Cluster]:
         env=_environment(),
         preexec_fn=die_with_parent,
     )
-    cluster = Cluster(address, scheduler)
+    cluster = Cluster(f"tcp://127.0.0.1:{port}", scheduler)
     try:
-        cluster.workers = [_isolated_worker(address, str(blob_cache)) for _ in range(2)]
+        cluster.workers = [_isolated_worker(cluster.address, cache) for _ in range(2)]
         with Client(cluster.address, timeout=90, set_as_default=False) as client:
             client.wait_for_workers(2, timeout=90)
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def isolated(blob_cache: Path) -> Iterator[Cluster]:
+    """The isolated cluster, its workers sharing one blob cache."""
+    with isolated_cluster(str(blob_cache)) as cluster:
+        yield cluster
 
 
 @pytest.fixture
