@@ -213,7 +213,8 @@ def _version_sql(order: int, paths: list[Path]) -> str:
     named, position = "", "0"
     if len(paths) > 1:
         named, position = f", filename = '{_NAME}'", f"list_position([{listed}], {_NAME}) - 1"
-    rows = f"read_parquet([{listed}], file_row_number = true{named})"
+    # by name: a file's column without a type (all null) takes the other files' type
+    rows = f"read_parquet([{listed}], file_row_number = true, union_by_name = true{named})"
     dropped = f"EXCLUDE ({_NAME}) " if named else ""
     return (
         f"SELECT * {dropped}RENAME (file_row_number AS {ROW}), {order} AS {ORDER}, "

@@ -56,8 +56,10 @@ from keel.data.partitioned import (
     merge_partitions,
     per_partition,
     shuffle_parts,
+    typed,
     values_table,
 )
+from keel.data.partitions import UNTYPED, joined_schema, schema_difference
 from keel.data.remote import Blob, object_chunks, readable, where_to_read
 from keel.data.sources import file_lineage, list_files
 from keel.errors import SourceError
@@ -156,26 +158,47 @@ def plan(
 ) -> Planned:
     """Each file's entry: from the previous manifest when it looks the same (not opened),
     else hashed with its row count and schema read; results kept when digest and checks
-    match. Every partition must have one schema (a file that differs is named)."""
+    match and its untyped columns are typed as before. Every partition must have one
+    schema, a column without a type (all null) taking the others' (a file that differs is
+    named)."""
     before = {p["path"]: p for p in (previous or {}).get("partitions", [])}
+    kept = (previous or {}).get("schema") or []
     entries: list[dict[str, Any]] = []
     schemas: dict[int, list[list[str]]] = {}
+    read: dict[int, list[list[str]]] = {}
     for position, file in enumerate(files):
         old = before.get(file.path)
         if old is not None and old.get("looks") == file.looks:
-            entries.append(dict(old))
+            entries.append(dict(old, untyped=_untyped(old, kept)))
+            schemas[position] = _own_schema(kept, entries[-1]["untyped"])
             continue
-        entry, schemas[position] = _read_entry(file, artifacts)
+        entry, read[position] = _read_entry(file, artifacts)
+        entry["untyped"] = [name for name, kind in read[position] if kind == UNTYPED]
         if old is not None and old["sha256"] == entry["sha256"]:
             entry.update(result=old.get("result"), checks=old.get("checks"))
         entries.append(entry)
-    schema = _one_schema(files, schemas, (previous or {}).get("schema"), len(entries))
+    schema = _one_schema(files, schemas, read)
+    was, now = {n: k for n, k in kept}, {n: k for n, k in schema}
     known = {}
     for position, entry in enumerate(entries):
-        result = _cached(artifacts, entry) if entry.get("checks") == checks else None
+        alike = all(was.get(name) == now.get(name) for name in entry["untyped"])
+        result = _cached(artifacts, entry) if alike and entry.get("checks") == checks else None
         if result is not None:
             known[position] = result
     return Planned(entries, known, schema)
+
+
+def _untyped(entry: dict[str, Any], schema: list[list[str]]) -> list[str]:
+    """The columns without a type in a previous manifest's partition (an older manifest
+    does not list them: every partition then had the table's schema)."""
+    if "untyped" in entry:
+        return list(entry["untyped"])
+    return [name for name, kind in schema if kind == UNTYPED]
+
+
+def _own_schema(schema: list[list[str]], untyped: list[str]) -> list[list[str]]:
+    """An unchanged partition's schema: the previous table's, its untyped columns so."""
+    return [[name, UNTYPED if name in untyped else kind] for name, kind in schema]
 
 
 def _read_entry(file: Listed, artifacts: ArtifactStore) -> tuple[dict[str, Any], list[list[str]]]:
@@ -247,29 +270,21 @@ def _location(artifacts: ArtifactStore, digest: str) -> str:
 
 
 def _one_schema(
-    files: list[Listed],
-    schemas: dict[int, list[list[str]]],
-    previous: list[list[str]] | None,
-    total: int,
+    files: list[Listed], unchanged: dict[int, list[list[str]]], read: dict[int, list[list[str]]]
 ) -> list[list[str]]:
-    """The table's schema: the previous one while any partition is unchanged, else the
-    first read file's; a file with another is refused by name."""
-    reused = len(schemas) < total
-    schema = previous if reused and previous is not None else next(iter(schemas.values()), [])
-    for position, found in schemas.items():
-        if found != schema:
-            raise SourceError(_differs(files[position].path, found, schema))
+    """The table's schema: every partition's joined (``joined_schema``: a column without a
+    type takes the others'), the unchanged ones' first; a read file that does not join is
+    refused by name."""
+    ordered = [*unchanged.values(), *read.values()]
+    schema = ordered[0] if ordered else []
+    for position, found in [*unchanged.items(), *read.items()]:
+        joined = joined_schema(schema, found)
+        if joined is None:
+            shown = schema_difference(found, schema)
+            message = f"{files[position].path} has another schema than the other partitions"
+            raise SourceError(f"{message}: {shown}; give all one schema")
+        schema = joined
     return schema
-
-
-def _differs(path: str, found: list[list[str]], schema: list[list[str]] | None) -> str:
-    mine = {name: kind for name, kind in found}
-    theirs = {name: kind for name, kind in schema or []}
-    differ = sorted(n for n in mine.keys() | theirs.keys() if mine.get(n) != theirs.get(n))
-    shown = ", ".join(
-        f"{n} {mine.get(n, 'missing')} (not {theirs.get(n, 'missing')})" for n in differ
-    )
-    return f"{path} has another schema than the other partitions: {shown}; give all one schema"
 
 
 def _cached(artifacts: ArtifactStore, entry: dict[str, Any]) -> PartitionCheck | None:
@@ -301,7 +316,8 @@ def check_planned(
     from keel.compute import open_engine
 
     rows = sum(int(entry["rows"]) for entry in planned.entries)
-    shared = replace(shared, unique=key_job(shared.config, len(files), rows))
+    unique = key_job(shared.config, len(files), rows)
+    shared = replace(shared, unique=unique, schema=typed(planned.schema))
     clashes = KeyClashes(shared.unique, [file.path for file in files])
     results = dict(planned.known)
     parts = [_part(project.artifacts, file, planned, i) for i, file in enumerate(files)]
@@ -448,7 +464,7 @@ def check_manifest_version(
     lookups = reference_values(project, Catalog(project.store), config)
     kept = identity(name, found["schema"], found["partitions"])
     job = key_job(config, len(found["partitions"]), kept["rows"])
-    shared = Shared(name, per_partition(config), now, lookups, job)
+    shared = Shared(name, per_partition(config), now, lookups, job, typed(found["schema"]))
     parts = [
         Part(where_to_read(project.artifacts, p["sha256"]), p["path"], i)
         for i, p in enumerate(found["partitions"])

@@ -4,7 +4,9 @@ Its version is a manifest: the schema, and each partition's path, sha256, size a
 count; the manifest's own sha256 names the version, so the same files give the same
 version and any changed file gives another. Every partition must have the schema of the
 first (a file that differs is named, with the columns that differ), and a file that is
-not Parquet is named too.
+not Parquet is named too. A column without a type (Arrow's ``null``: pandas writes an
+object column with no value so) holds only nulls, so it takes the other files' type:
+the table's schema has it, and each partition's task reads the column as that type.
 
 Each partition is checked on its own, on whatever engine runs it (its DuckDB on the
 worker's threads, ``task_connection``), with the source's row checks
@@ -45,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from keel.data.model import Finding, Profile
-from keel.data.partitions import Table
+from keel.data.partitions import UNTYPED, Table, joined_schema, schema_difference
 from keel.data.sketches import ColumnSketch, merge_all, to_profile
 from keel.data.sources import file_lineage
 from keel.errors import SourceError
@@ -76,6 +78,8 @@ __all__ = [
     "per_partition",
     "shuffle_parts",
     "store_manifest",
+    "table_schema",
+    "typed",
     "unique_across",
     "unique_findings",
     "unique_sets",
@@ -120,13 +124,15 @@ class KeyJob:
 class Shared:
     """What every partition's check needs, sent to each worker once: the source, its
     checks, the clock, the referenced sources' values (``source.column`` -> values), and
-    the key shuffle's job (``key_job``; no sets: nothing to shuffle)."""
+    the key shuffle's job (``key_job``; no sets: nothing to shuffle), and the table's
+    schema (name, DuckDB type), which types a partition's columns that have none."""
 
     source: str
     config: SourceConfig
     now: datetime
     lookups: dict[str, tuple[str, ...]]
     unique: KeyJob = KeyJob({}, 0)
+    schema: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -176,8 +182,9 @@ def manifest(table: Table) -> dict[str, Any]:
 
 
 def _footers(table: Table) -> list[tuple[list[list[str]], int]]:
-    """Each file's schema and row count (its footer: cheap), every schema the first's; a
-    file whose schema differs, or that is not Parquet, is refused by name."""
+    """Each file's schema and row count (its footer: cheap), the schemas joined into one
+    (``table_schema``); a file whose schema differs, or that is not Parquet, is refused by
+    name."""
     if table.kind != "parquet":
         raise SourceError("a partitioned source is Parquet files; convert the CSV files first")
     if any("://" in path for path in table.files):
@@ -189,10 +196,24 @@ def _footers(table: Table) -> list[tuple[list[list[str]], int]]:
 
     with duckdb.connect() as con:  # one connection: opening one costs more than a footer
         found = [footer(path, con) for path in table.files]
-    for path, (schema, _) in zip(table.files, found, strict=True):
-        if schema != found[0][0]:
-            raise SourceError(_schema_differs(path, table.files[0], found[0][0], schema))
+    table_schema(table.files, [schema for schema, _ in found])
     return found
+
+
+def table_schema(files: Sequence[str], schemas: list[list[list[str]]]) -> list[list[str]]:
+    """The files' schemas as the table's (``joined_schema``: a column without a type takes
+    the others'); a file whose schema does not join the ones before it is refused by name."""
+    schema = schemas[0] if schemas else []
+    for path, found in zip(files, schemas, strict=True):
+        joined = joined_schema(schema, found)
+        if joined is None:
+            shown = schema_difference(found, schema)
+            raise SourceError(
+                f"{path} has another schema than {files[0]}: {shown}; "
+                "give all partitions one schema"
+            )
+        schema = joined
+    return schema
 
 
 def _hashed(table: Table, read: list[tuple[list[list[str]], int]]) -> dict[str, Any]:
@@ -202,7 +223,10 @@ def _hashed(table: Table, read: list[tuple[list[list[str]], int]]) -> dict[str, 
         {**file_lineage(Path(path), path), "rows": rows}
         for path, (_, rows) in zip(table.files, read, strict=True)
     ]
-    body = {"schema": read[0][0] if read else [], "partitions": parts}
+    body = {
+        "schema": table_schema(table.files, [schema for schema, _ in read]),
+        "partitions": parts,
+    }
     digest = hashlib.sha256(_canonical(body)).hexdigest()
     return {**body, "sha256": digest, "rows": sum(p["rows"] for p in parts)}
 
@@ -236,18 +260,6 @@ def footer(path: str, con: Any = None) -> tuple[list[list[str]], int]:
     return [[str(row[0]), str(row[1])] for row in found], int(counted[0]) if counted else 0
 
 
-def _schema_differs(
-    path: str, reference: str, first: list[list[str]], schema: list[list[str]]
-) -> str:
-    mine = {name: kind for name, kind in schema}
-    theirs = {name: kind for name, kind in first}
-    differ = sorted(n for n in mine.keys() | theirs.keys() if mine.get(n) != theirs.get(n))
-    shown = ", ".join(
-        f"{n} {mine.get(n, 'missing')} (not {theirs.get(n, 'missing')})" for n in differ
-    )
-    return f"{path} has another schema than {reference}: {shown}; give all partitions one schema"
-
-
 def check_partitioned(
     engine: ShuffleEngine,
     source: str,
@@ -267,7 +279,8 @@ def check_partitioned(
 
     read = _footers(table)
     job = key_job(config, len(table.files), sum(rows for _, rows in read))
-    shared = Shared(source, per_partition(config), now, dict(lookups or {}), job)
+    schema = table_schema(table.files, [schema for schema, _ in read])
+    shared = Shared(source, per_partition(config), now, dict(lookups or {}), job, typed(schema))
     parts = [Part(path, path, index) for index, path in enumerate(table.files)]
     clashes = KeyClashes(job, table.files)
     with ThreadPoolExecutor(1, thread_name_prefix="keel-manifest") as pool:
@@ -336,7 +349,7 @@ def check_partition(shared: Shared, file: tuple[str, str]) -> PartitionCheck:
     what the merge needs (summary, edges)."""
     local, path = file
     with task_connection() as con:
-        return _checked(shared, _loaded(con, local), path)
+        return _checked(shared, _loaded(con, local, shared.schema), path)
 
 
 def check_part(shared: Shared, part: Part) -> tuple[PartitionCheck | None, list[dict[str, Any]]]:
@@ -346,20 +359,31 @@ def check_part(shared: Shared, part: Part) -> tuple[PartitionCheck | None, list[
     with task_connection() as con:
         if not part.check:
             return None, _file_pieces(con, shared.unique, part.where, part.index)
-        batch = _loaded(con, part.where)
+        batch = _loaded(con, part.where, shared.schema)
         checked = _checked(shared, batch, part.name)
         held = tuple(batch.schema)
         return checked, _cut(con, shared.unique, _TABLE_KEYS, {}, held, part.index)
 
 
-def _loaded(con: Any, local: str) -> Any:
-    """The file at ``local`` as the task's batch, each row with its ``_row``."""
-    from keel.data.batch import TABLE, Batch
+def _loaded(con: Any, local: str, schema: tuple[tuple[str, str], ...] = ()) -> Any:
+    """The file at ``local`` as the task's batch, each row with its ``_row``; a column
+    without a type (all null) gets the table's type from ``schema``."""
+    from keel.data.batch import TABLE, Batch, quote
 
     scan = "read_parquet(?, file_row_number = true)"
     select = f"SELECT * EXCLUDE (file_row_number), file_row_number AS {ROW} FROM {scan}"
     con.execute(f"CREATE TABLE {TABLE} AS {select}", [local])
-    return Batch(con)
+    batch = Batch(con)
+    types = dict(schema)
+    for name, kind in batch.schema.items():
+        if kind == UNTYPED and types.get(name, UNTYPED) != UNTYPED:
+            con.execute(f"ALTER TABLE {TABLE} ALTER {quote(name)} SET DATA TYPE {types[name]}")
+    return batch
+
+
+def typed(schema: list[list[str]]) -> tuple[tuple[str, str], ...]:
+    """A manifest's schema as ``Shared.schema`` holds it."""
+    return tuple((str(name), str(kind)) for name, kind in schema)
 
 
 def _checked(shared: Shared, batch: Any, path: str) -> PartitionCheck:
@@ -673,7 +697,7 @@ def key_duplicates(
         tables = [p[name] for p in pieces if name in p]
         if not tables:
             continue
-        every = pa.concat_tables(tables)
+        every = pa.concat_tables(tables, promote_options="default")  # a null column: typed
         listed = ", ".join(quote(c) for c in columns)
         limit = "" if job.limit is None else f" LIMIT {int(job.limit)}"
         with task_connection() as con:

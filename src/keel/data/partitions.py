@@ -29,15 +29,21 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "UNTYPED",
     "Partition",
     "Table",
     "connect",
+    "joined_schema",
     "plan_partitions",
     "read_partition",
     "resolve_table",
+    "schema_difference",
 ]
 
 Kind = Literal["csv", "parquet"]
+UNTYPED = '"NULL"'
+"""DuckDB's type of a column that has none (Arrow's ``null``: pandas writes an object
+column with no value so, as in an empty file): every value null, so any type holds it."""
 _SUFFIXES: dict[str, Kind] = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
@@ -165,6 +171,38 @@ def parquet_rows(path: str, storage: Storage = None) -> int:
     except duckdb.Error as error:
         raise SourceError(_unreadable(path, "Parquet", error)) from None
     return int(found[0]) if found else 0
+
+
+def joined_schema(schema: list[list[str]], other: list[list[str]]) -> list[list[str]] | None:
+    """Two files' schemas (name, DuckDB type) as one table's: the same columns in the same
+    order, a column ``UNTYPED`` in one taking the other's type; None when they differ
+    otherwise (a column missing, moved, or of another type)."""
+    if [name for name, _ in schema] != [name for name, _ in other]:
+        return None
+    joined = []
+    for (name, mine), (_, theirs) in zip(schema, other, strict=True):
+        if UNTYPED not in (mine, theirs) and mine != theirs:
+            return None
+        joined.append([name, theirs if mine == UNTYPED else mine])
+    return joined
+
+
+def schema_difference(found: list[list[str]], schema: list[list[str]]) -> str:
+    """How a file's schema ``found`` differs from the table's ``schema``, for an error:
+    each column of another type (a column without a type differs from none) or missing,
+    else the columns' order."""
+    mine, theirs = {n: k for n, k in found}, {n: k for n, k in schema}
+    differ = sorted(
+        name
+        for name in mine.keys() | theirs.keys()
+        if mine.get(name) != theirs.get(name)
+        and not (name in mine and name in theirs and UNTYPED in (mine[name], theirs[name]))
+    )
+    if not differ:
+        return f"columns in the order {', '.join(mine)} (not {', '.join(theirs)})"
+    return ", ".join(
+        f"{n} {mine.get(n, 'missing')} (not {theirs.get(n, 'missing')})" for n in differ
+    )
 
 
 def read_partition(partition: Partition) -> pd.DataFrame:
