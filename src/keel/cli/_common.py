@@ -2,6 +2,10 @@
 
 Command modules import only this and typer at import time; anything heavy is imported
 inside the command body so ``keel --help`` stays fast.
+
+A path typed on the command line (an option or an argument, --project included) is
+relative to the working directory, as in any Unix command (``typed_path``); only the paths
+inside keel.yaml are relative to the project.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ __all__ = [
     "emit",
     "open_project",
     "progress",
+    "typed_path",
 ]
 
 ProjectOpt = Annotated[
@@ -67,6 +72,12 @@ def open_project(path: Path | None) -> Project:
     from keel.project import Project
 
     return Project.open(path)
+
+
+def typed_path(text: str) -> str:
+    """A path typed on the command line as the absolute path it names from the working
+    directory (a glob stays a glob); a URL (``s3://...``) as it is."""
+    return text if "://" in text else str(Path(text).expanduser().absolute())
 
 
 def emit(as_json: bool, data: Any, human: Callable[[Console], None]) -> None:

@@ -198,12 +198,12 @@ def infer(
 ) -> None:
     """Propose a checks: section from a sample, to paste under a source and edit.
 
-    Needs no project; with --project, a relative sample path is read from that folder.
+    Needs no project: a relative sample path is read from the working directory, as every
+    path typed on the command line is (--project, accepted for symmetry, changes nothing).
     """
     from keel.cli._common import console
     from keel.data.infer import read_sample
 
-    data = data if data.is_absolute() or project is None else project / data
     found = read_sample(data, key=key, time=time, new_categories=new_categories)
     for note in () if as_json else found.notes:
         console(stderr=True).print(f"note: {note}", markup=False)

@@ -21,6 +21,7 @@ from keel.cli._common import (
     emit,
     open_project,
     progress,
+    typed_path,
 )
 
 if TYPE_CHECKING:
@@ -39,11 +40,15 @@ def predict(
         typer.Option(
             "--batch",
             help="The table to score: a declared source, or a Parquet/CSV file, folder or "
-            "glob (local or s3://).",
+            "glob (relative to the working directory, or s3://).",
         ),
     ],
     out: Annotated[
-        str, typer.Option("--out", help="The Parquet file to write (a path or an s3:// URL).")
+        str,
+        typer.Option(
+            "--out",
+            help="The Parquet file to write (relative to the working directory, or an s3:// URL).",
+        ),
     ],
     version: Annotated[
         str | None, typer.Option("--version", help="A model version (default: production).")
@@ -61,6 +66,7 @@ def predict(
         open_project(project) as opened,
         progress("connecting to the compute engine", quiet=as_json) as say,
     ):
+        table = batch if batch in opened.config.sources else typed_path(batch)
         runner = open_engine(opened.config.compute, engine)
         try:
             say("scoring: 0 partitions done")
@@ -68,7 +74,7 @@ def predict(
                 try:
                     result = predict_batch(
                         opened,
-                        batch,
+                        table,
                         out if "://" in out else Path(out),
                         runner,
                         version=version,
