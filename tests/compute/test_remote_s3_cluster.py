@@ -36,9 +36,10 @@ from keel.cli.main import app
 from keel.data.catalog import Catalog
 from keel.data.ingestion import ingest
 from keel.data.model import Run
-from keel.data.remote import CACHE_ENV
+from keel.data.remote import CACHE_ENV, BlobCache
 from keel.features import FeatureStore
 from keel.project import Project
+from keel.store.artifacts import ArtifactStore
 from tests.compute.conftest import DASK, Cluster, _environment, assert_materialized_alike
 from tests.helpers import die_with_parent, free_port
 from tests.s3server import S3Server
@@ -391,6 +392,48 @@ def _downloads(seen: list[tuple[str, str]], digests: list[str]) -> list[int]:
     return [
         sum(m == "GET" and p.endswith(f"/sha256/{d[:2]}/{d}") for m, p in seen) for d in digests
     ]
+
+
+@pytest.mark.parametrize("mtime", ["changed", "put back"])
+def test_a_changed_cache_entry_is_never_served(
+    tmp_path: Path,
+    s3_server: S3Server,
+    s3_bucket: str,
+    counted: tuple[str, list[tuple[str, str]]],
+    mtime: str,
+) -> None:
+    """A blob read twice through a ``BlobCache`` (no cluster) is downloaded once. One byte
+    of its entry changed, the size kept and the modification time ``changed`` by the write
+    or ``put back`` with ``os.utime`` (which the entry's name alone let through), is never
+    served: the next read downloads the blob again and gives the stored bytes."""
+    url, seen = counted
+    options = {**s3_server.credentials, "endpoint_url": url}
+    store = ArtifactStore(f"s3://{s3_bucket}/keel", {"s3": options})
+    data = np.random.default_rng(0).bytes(1 << 20)
+    digest = store.put_bytes(data)
+    cache = BlobCache(tmp_path / "cache", 1 << 30)
+
+    def read() -> bytes:
+        with cache.reading() as folder:
+            return cache.read(digest, folder / "blob", store.fetch).read_bytes()
+
+    seen.clear()
+    assert read() == data and read() == data
+    assert _downloads(seen, [digest]) == [1]
+    (entry,) = cache.folder.glob(f"{digest}.*")
+    before = entry.stat()
+    changed = bytearray(data)
+    changed[len(changed) // 2] ^= 1
+    entry.write_bytes(bytes(changed))
+    if mtime == "put back":
+        os.utime(entry, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = entry.stat()
+    assert after.st_size == before.st_size
+    assert (after.st_mtime_ns == before.st_mtime_ns) == (mtime == "put back")
+    served = read()
+    assert hashlib.sha256(served).hexdigest() == hashlib.sha256(data).hexdigest() == digest
+    assert _downloads(seen, [digest]) == [2]
+    assert read() == data and _downloads(seen, [digest]) == [2]
 
 
 def test_validate_after_ingest_reads_the_partitions_from_the_workers_cache(

@@ -10,10 +10,16 @@ worker's limit) ends the job with one sentence naming that partition and the lim
 nothing has been published by then (callers publish after the last result). Each
 result is released on the cluster once the caller has it, so workers do not hold every
 partition's result until the job ends.
+
+Before its client, Keel asks the scheduler who it is, the whole exchange bounded by the
+connect timeout: distributed bounds reaching the address but not the handshake after it,
+so something that accepts the connection and never answers (a stale port forwarded
+nowhere, another service, a load balancer) would hold the client forever.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 import warnings
@@ -60,6 +66,7 @@ class DaskEngine:
                     silence_logs=logging.ERROR,
                 )
             return cls(distributed.Client(cluster, set_as_default=False), cluster)
+        _check_scheduler(distributed, address, timeout)
         try:
             client = distributed.Client(address, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError) as error:
@@ -260,8 +267,50 @@ def _item_name(item: Any, index: int, total: int) -> str:
     return f"partition {index + 1} of {total}"
 
 
+def _check_scheduler(distributed: Any, address: str, timeout: float) -> None:
+    """Raise ComputeError unless a Dask scheduler answers at ``address`` within
+    ``timeout``."""
+    kind = asyncio.run(_identity(distributed, address, timeout))
+    if kind in ("Worker", "Nanny"):  # not "!= Scheduler": a scheduler may be a subclass
+        raise ComputeError(_not_scheduler(address, kind))
+
+
+async def _identity(distributed: Any, address: str, timeout: float) -> str:
+    """The ``type`` the Dask server at ``address`` gives in its identity; ComputeError
+    when nothing answers within ``timeout`` (or it hangs up) and when what answers does
+    not speak Dask's protocol."""
+    args = distributed.Security().get_connection_args("client")
+    try:
+        async with (
+            asyncio.timeout(timeout),
+            distributed.rpc(address, timeout=timeout, connection_args=args) as remote,
+        ):
+            identity = await remote.identity()
+    except OSError as error:  # nothing listens, it said nothing in time, or it hung up
+        raise ComputeError(_unreachable(address, timeout)) from error
+    except Exception as error:  # what it sent did not parse as Dask's messages
+        raise ComputeError(_not_dask(address)) from error
+    return str(identity.get("type"))
+
+
 def _unreachable(address: str, timeout: float) -> str:
     return (
         f"no Dask scheduler answered at {address} within {timeout:g} s; start one "
         "(dask scheduler) or fix compute.address / $KEEL_DASK_ADDRESS in keel.yaml"
+    )
+
+
+def _not_dask(address: str) -> str:
+    return (
+        f"what answers at {address} is not a Dask scheduler (it does not speak Dask's "
+        "protocol); fix compute.address / $KEEL_DASK_ADDRESS in keel.yaml to the "
+        "scheduler's address (port 8786 unless it was started with another)"
+    )
+
+
+def _not_scheduler(address: str, kind: str) -> str:
+    return (
+        f"{address} is a Dask {kind.lower()}, not the scheduler; fix compute.address / "
+        "$KEEL_DASK_ADDRESS in keel.yaml to the scheduler's address (port 8786 unless it "
+        "was started with another)"
     )

@@ -23,6 +23,7 @@ retries as the source's ``retry:`` says.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -118,13 +119,19 @@ class BlobCache:
 
     A blob enters only once fetched with its digest verified and its bytes on disk
     (fsync), by a rename from a temporary name, so a worker killed while fetching leaves
-    a temporary file that is never read (and is removed once stale). The entry's name
-    seals its size and modification time as verified (``<digest>.<size>.<mtime_ns>``):
-    a later write to it (truncated, a byte changed) changes one of them, and such an entry
-    is deleted and the blob fetched again, without hashing the entry on every read. A
-    reader gets a hard link of the entry in a folder of its own, so evicting the entry
-    (least recently read first: each read sets its access time) never pulls the file
-    from under a task reading it; tasks and workers sharing the folder are safe.
+    a temporary file that is never read (and is removed once stale). A reader gets a hard
+    link of the entry in a folder of its own, so evicting the entry (least recently read
+    first: each read sets its access time) never pulls the file from under a task reading
+    it; tasks and workers sharing the folder are safe.
+
+    Every read hashes the reader's link and serves it only when the digest matches (for
+    66 MiB, about 0.15 s; fetching it again takes several times that). The entry's name
+    records its size and modification time as verified (``<digest>.<size>.<mtime_ns>``),
+    which turns away a truncated or rewritten entry without reading it; but a write can
+    keep the size and put the modification time back (``os.utime``, ``cp -p``,
+    ``rsync -t``), and the change time cannot stand in, since the cache's own links and
+    access times change it. A changed entry is deleted and the blob fetched again, as
+    local artifacts are hashed on every read (``ArtifactStore.local_path``).
     """
 
     folder: Path
@@ -140,20 +147,24 @@ class BlobCache:
             yield Path(folder)
 
     def read(self, digest: str, dest: Path, fetch: Callable[[str, Path], Path]) -> Path:
-        """``dest``: the blob ``digest``, from the cache or fetched into it by
-        ``fetch(digest, path)`` (which verifies the digest)."""
-        entry = self.entry(digest) or self._add(digest, fetch)
-        try:
-            os.link(entry, dest)
-        except FileNotFoundError:  # evicted by another task since
+        """``dest``: the blob ``digest``, from the cache when the entry's bytes still hash
+        to ``digest``, else fetched into it by ``fetch(digest, path)`` (which verifies)."""
+        entry = self.entry(digest)
+        if entry is not None and _linked(entry, dest):
+            if _sha256(dest) == digest:
+                _read_now(entry)
+                return dest
+            dest.unlink()
+            entry.unlink(missing_ok=True)  # changed since it was verified
+        entry = self._add(digest, fetch)
+        if not _linked(entry, dest):  # evicted by another task since
             return fetch(digest, dest)
-        with suppress(FileNotFoundError):
-            os.utime(entry, ns=(time.time_ns(), entry.stat().st_mtime_ns))
+        _read_now(entry)
         return dest
 
     def entry(self, digest: str) -> Path | None:
-        """The sealed entry of ``digest``; an entry whose size or modification time has
-        changed since it was verified is deleted, never returned."""
+        """The sealed entry of ``digest`` (its bytes not read); an entry whose size or
+        modification time has changed since it was verified is deleted, never returned."""
         found = None
         for path in sorted(self.folder.glob(f"{digest}.*")):
             size, _, mtime = path.name.removeprefix(f"{digest}.").partition(".")
@@ -205,6 +216,27 @@ class BlobCache:
                 break
             path.unlink(missing_ok=True)
             total -= bytes_
+
+
+def _linked(entry: Path, dest: Path) -> bool:
+    """Hard-link ``entry`` as ``dest``; False when another task evicted it meanwhile."""
+    try:
+        os.link(entry, dest)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _read_now(entry: Path) -> None:
+    """Set ``entry``'s access time (eviction goes by it), keeping its modification time
+    (its name records that)."""
+    with suppress(FileNotFoundError):
+        os.utime(entry, ns=(time.time_ns(), entry.stat().st_mtime_ns))
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def blob_cache() -> BlobCache | None:
