@@ -13,6 +13,7 @@ segments read straight from S3.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from keel.data.remote import CACHE_BYTES_ENV
 from keel.monitoring.log import PredictionLog
 from keel.monitoring.shipping import SpoolDrop, SpoolShipper
 from keel.project import Project
@@ -36,7 +38,13 @@ from tests.compute.test_drift_cluster import (
     _same_json,
     _total_variation,
 )
-from tests.compute.test_remote_s3_cluster import STORAGE, _finished, isolated_cluster
+from tests.compute.test_remote_s3_cluster import (
+    STORAGE,
+    _downloads,
+    _finished,
+    counted,  # noqa: F401 (a fixture)
+    isolated_cluster,
+)
 from tests.helpers import keel
 from tests.s3server import S3Server
 
@@ -56,8 +64,12 @@ monitoring:
 @pytest.fixture(scope="module")
 def isolated() -> Iterator[Cluster]:
     """A scheduler and two workers that see neither this machine's /tmp nor any AWS
-    setting (``test_remote_s3_cluster``'s workers)."""
-    with isolated_cluster() as cluster:
+    setting (``test_remote_s3_cluster``'s workers), their blob cache turned off: every
+    fetch of a segment is a request to S3."""
+    with contextlib.ExitStack() as stack:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv(CACHE_BYTES_ENV, "0")
+            cluster = stack.enter_context(isolated_cluster())
         yield cluster
 
 
@@ -175,3 +187,26 @@ def test_a_small_shipped_window_returns_its_raw_rows_from_the_workers(
     assert _columns(runs["dask"])["amount"]["statistic"] == pytest.approx(
         exact.statistic, abs=1e-12
     )
+
+
+def test_each_segment_is_fetched_from_s3_once_per_drift_run(
+    shipped: Path,
+    s3_server: S3Server,
+    counted: tuple[str, list[tuple[str, str]]],  # noqa: F811 (the fixture imported above)
+) -> None:
+    """Through a proxy in front of S3 that counts requests: ``keel drift --engine dask``
+    makes three passes over the four segments (their columns, their counts, the MMD
+    sample's rows), on workers without a blob cache, yet GETs each segment once; the
+    local engine does too, and both report the same."""
+    url, seen = counted
+    config = shipped / "keel.yaml"
+    config.write_text(config.read_text().replace(s3_server.url, url))
+    with Project.open(shipped) as project, PredictionLog.for_project(project) as log:
+        digests = [s.location.removeprefix("sha256:") for s in log.segments()]
+    seen.clear()
+    on_dask = _drift(shipped, "dask")
+    assert _downloads(seen, digests) == [1, 1, 1, 1], seen
+    seen.clear()
+    local = _drift(shipped, "local")
+    assert _downloads(seen, digests) == [1, 1, 1, 1], seen
+    _same_json(on_dask, local)
