@@ -9,6 +9,7 @@ column, not against Keel.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import pytest
 from keel.compute.local import LocalEngine
 from keel.monitoring.data_reference import _lerp, quantiles_of, reference_from_partitions
 from keel.monitoring.reference import Reference
+from tests.helpers import keel
 
 KINDS = (
     ("amount", "numeric"),
@@ -115,3 +117,102 @@ def test_the_order_statistics_interpolate_as_numpy_does(n: int) -> None:
     below, above, gamma = quantiles_of(n, 100)
     expected = np.quantile(values, np.linspace(0, 1, 101))
     assert np.array_equal(_lerp(values[below], values[above], gamma), expected)
+
+
+CONFIG = """\
+name: badreference
+sources:
+  orders:
+    kind: parquet
+    path: data/orders/
+    partitioned: true
+training:
+  target: label
+{features}
+monitoring:
+  reference: {reference}
+  window: 3650d
+"""
+
+
+def _project(root: Path, reference: str, features: str = "") -> Path:
+    """One ingested partitioned source (amount, plan, label) and 50 logged predictions."""
+    folder = root / "data" / "orders"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in "ab":
+        pd.DataFrame(
+            {"amount": rng.normal(size=30), "plan": "basic", "label": rng.choice(["y", "n"], 30)}
+        ).to_parquet(folder / f"{name}.parquet", index=False)
+    (root / "keel.yaml").write_text(CONFIG.format(reference=reference, features=features))
+    assert _cli(root, "ingest", "--source", "orders")[0] == 0
+    from keel.monitoring.log import PredictionLog
+    from keel.project import Project
+
+    entries = [
+        {"inputs": {"amount": float(v), "plan": "basic"}, "output": 0.5, "model_version": "m@1"}
+        for v in rng.normal(size=50)
+    ]
+    with Project.open(root) as opened, PredictionLog.for_project(opened) as log:
+        log.append(entries)
+        log.flush()
+    return root
+
+
+def _cli(root: Path, *args: str) -> tuple[int, str]:
+    done = keel(*args, cwd=root)
+    return done.returncode, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("reference", "features", "said"),
+    [
+        (
+            "data:refunds",
+            "",
+            "monitoring.reference names data:refunds, but keel.yaml declares no source "
+            "'refunds' (sources: orders); name a declared source",
+        ),
+        (
+            "data:orders@ffff0000",
+            "",
+            "monitoring.reference names data:orders@ffff0000, but 'orders' has no data version "
+            "starting with 'ffff0000'; pick one from `keel data list --source orders`",
+        ),
+        (
+            "data:orders",
+            "  features: [age, income]",
+            "has none of the model's feature columns (age, income); name a version of the "
+            "source the model was trained on",
+        ),
+    ],
+)
+def test_a_bad_data_reference_is_one_sentence(
+    tmp_path: Path, reference: str, features: str, said: str
+) -> None:
+    """An unknown source, an unknown version, a version without the model's features:
+    ``keel drift`` exits 1 with one sentence, no traceback."""
+    root = _project(tmp_path / "p", reference, features)
+    code, out = _cli(root, "drift")
+    assert code == 1, out
+    assert "Traceback" not in out
+    assert any(said in line for line in out.splitlines() if line.startswith("error: "))
+
+
+def test_data_version_reference_by_prefix_and_latest(tmp_path: Path) -> None:
+    """``data:orders@<prefix>`` and ``data:orders`` name the ingested version: the
+    reference holds its 60 rows and the window's 50."""
+    root = _project(tmp_path / "p", "data:orders")
+    code, out = _cli(root, "data", "list", "--json")
+    assert code == 0, out
+    (listed,) = json.loads(out)
+    version = listed["id"]
+    for reference in ("data:orders", f"data:orders@{version[:8]}"):
+        config = root / "keel.yaml"
+        text = config.read_text().splitlines()
+        text = [f"  reference: {reference}" if "reference:" in t else t for t in text]
+        config.write_text("\n".join(text) + "\n")
+        code, out = _cli(root, "drift", "--json")
+        assert code in (0, 2), out
+        found = json.loads(out)
+        assert (found["rows"], found["reference_rows"]) == (50, 60)
