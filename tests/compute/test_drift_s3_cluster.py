@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -210,3 +211,81 @@ def test_each_segment_is_fetched_from_s3_once_per_drift_run(
     local = _drift(shipped, "local")
     assert _downloads(seen, digests) == [1, 1, 1, 1], seen
     _same_json(on_dask, local)
+
+
+DATA_PROJECT = """\
+name: s3reference
+artifacts: s3://{bucket}/keel
+sources:
+  orders:
+    kind: parquet
+    path: data/orders/
+    partitioned: true
+    key: order_id
+training:
+  target: label
+  exclude: [order_id]
+compute:
+  engine: {engine}
+  address: {address}
+monitoring:
+  reference: data:orders
+  window: 3650d
+"""
+
+
+def test_a_data_reference_in_s3_is_fetched_once_and_never_by_the_client(
+    tmp_path: Path,
+    s3_server: S3Server,
+    s3_bucket: str,
+    isolated: Cluster,
+    bare_environment: None,
+    monkeypatch: pytest.MonkeyPatch,
+    counted: tuple[str, list[tuple[str, str]]],  # noqa: F811 (the fixture imported above)
+) -> None:
+    """``monitoring.reference: data:orders`` of a partitioned source published into S3:
+    the three passes over its three partitions run on workers that see only S3, and the
+    proxy in front of S3 passes one GET of each partition (the task that holds its bytes
+    for the passes), so neither a second pass nor the client fetched one; the report is
+    the local engine's."""
+    monkeypatch.setenv("KEEL_TEST_S3_KEY", s3_server.credentials["key"])
+    monkeypatch.setenv("KEEL_TEST_S3_SECRET", s3_server.credentials["secret"])
+    url, seen = counted
+    root = tmp_path / "project"
+    folder = root / "data" / "orders"
+    folder.mkdir(parents=True)
+    for i, rows in enumerate([700, 500, 300]):
+        part = _frame(rows, seed=60 + i, shift=0.0).assign(label="no")
+        part.insert(0, "order_id", np.arange(rows) + 1_000 * i)
+        part.to_parquet(folder / f"{i}.parquet", index=False)
+
+    def configure(engine: str) -> None:
+        config = DATA_PROJECT.format(bucket=s3_bucket, engine=engine, address=isolated.address)
+        (root / "keel.yaml").write_text(config + STORAGE.format(url=url))
+
+    configure("local")
+    assert keel("ingest", "--source", "orders", cwd=root).returncode == 0
+    with Project.open(root) as project:
+        from keel.data.access import version_digests
+        from keel.data.catalog import Catalog
+
+        version = Catalog(project.store).latest("orders")
+        assert version is not None
+        digests = version_digests(project.artifacts, version)
+        with PredictionLog.for_project(project) as log:
+            log.append(_entries(_batch(900, 70, 0.3, "m@1", NOW - 1e4 + np.arange(900))))
+            log.flush()
+    runs = {}
+    for engine in ("dask", "local"):
+        configure(engine)
+        shutil.rmtree(root / ".keel" / "references", ignore_errors=True)
+        before = _finished(isolated, "_count")
+        seen.clear()
+        done = keel("drift", "--json", cwd=root)
+        assert done.returncode == 0, done.stderr
+        runs[engine] = json.loads(done.stdout)
+        if engine == "dask":
+            assert _finished(isolated, "_count") - before == 3
+            assert _downloads(seen, digests) == [1, 1, 1], seen
+    _same_json(runs["dask"], runs["local"])
+    assert runs["dask"]["reference_rows"] == 1_500
