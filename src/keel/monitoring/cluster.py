@@ -37,7 +37,7 @@ import itertools
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -403,12 +403,17 @@ def fetched_once(engine: Engine, places: Sequence[Where]) -> Iterator[list[Any]]
     """``places`` as the tasks of every pass over them should take them: on a Dask cluster
     each ``Blob`` becomes a task that fetches its bytes once and holds them in the
     cluster's memory for the block (a later task taking it runs beside them, or has them
-    sent from worker to worker, never from the store again); paths, and every place on
-    another engine (this process's reads go through the log's cache), stay as they are."""
+    sent from worker to worker, never from the store again); on another engine (this
+    process) each is fetched once into a temporary file, removed after the block; paths
+    stay as they are."""
     client = getattr(engine, "client", None)
     remote = [i for i, place in enumerate(places) if isinstance(place, Blob)]
-    if client is None or not remote:
+    if not remote:
         yield list(places)
+        return
+    if client is None:  # this process runs the tasks: each blob fetched to a local file
+        with ExitStack() as stack:
+            yield [stack.enter_context(readable(p)) if isinstance(p, Blob) else p for p in places]
         return
     token = uuid.uuid4().hex[:12]
     keys = [f"keel-segment_bytes-{token}-{i}" for i in remote]
@@ -418,8 +423,9 @@ def fetched_once(engine: Engine, places: Sequence[Where]) -> Iterator[list[Any]]
         held[i] = future
     try:
         yield held
-    finally:
-        client.cancel(futures)
+    finally:  # released, not cancelled: cancelling one whose dependents are released
+        for future in futures:  # fails the scheduler's assertion (see DaskEngine._stop)
+            future.release()
 
 
 @contextmanager
