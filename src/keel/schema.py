@@ -1116,10 +1116,12 @@ class MonitoringConfig(Section):
     )
     reference: str | None = Field(
         None,
-        examples=["model:production"],
+        examples=["model:production", "data:orders"],
         description="What traffic is compared with: model:VERSION (e.g. model:production: that "
-        "model's training statistics) or a data file relative to the project; "
-        "unset: drift has no reference (keel drift --reference gives one).",
+        "model's training statistics), data:SOURCE or data:SOURCE@VERSION (a published data "
+        "version's rows, its newest live one without @VERSION; the model's feature columns; "
+        "a partitioned source's is sketched on compute.engine), or a data file relative to "
+        "the project; unset: drift has no reference (keel drift --reference gives one).",
     )
     window: Duration | dict[str, int] = Field(
         timedelta(hours=1),

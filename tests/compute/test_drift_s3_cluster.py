@@ -13,8 +13,10 @@ segments read straight from S3.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +25,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from keel.data.remote import CACHE_BYTES_ENV
 from keel.monitoring.log import PredictionLog
 from keel.monitoring.shipping import SpoolDrop, SpoolShipper
 from keel.project import Project
@@ -36,7 +39,13 @@ from tests.compute.test_drift_cluster import (
     _same_json,
     _total_variation,
 )
-from tests.compute.test_remote_s3_cluster import STORAGE, _finished, isolated_cluster
+from tests.compute.test_remote_s3_cluster import (
+    STORAGE,
+    _downloads,
+    _finished,
+    counted,  # noqa: F401 (a fixture)
+    isolated_cluster,
+)
 from tests.helpers import keel
 from tests.s3server import S3Server
 
@@ -56,8 +65,12 @@ monitoring:
 @pytest.fixture(scope="module")
 def isolated() -> Iterator[Cluster]:
     """A scheduler and two workers that see neither this machine's /tmp nor any AWS
-    setting (``test_remote_s3_cluster``'s workers)."""
-    with isolated_cluster() as cluster:
+    setting (``test_remote_s3_cluster``'s workers), their blob cache turned off: every
+    fetch of a segment is a request to S3."""
+    with contextlib.ExitStack() as stack:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv(CACHE_BYTES_ENV, "0")
+            cluster = stack.enter_context(isolated_cluster())
         yield cluster
 
 
@@ -175,3 +188,104 @@ def test_a_small_shipped_window_returns_its_raw_rows_from_the_workers(
     assert _columns(runs["dask"])["amount"]["statistic"] == pytest.approx(
         exact.statistic, abs=1e-12
     )
+
+
+def test_each_segment_is_fetched_from_s3_once_per_drift_run(
+    shipped: Path,
+    s3_server: S3Server,
+    counted: tuple[str, list[tuple[str, str]]],  # noqa: F811 (the fixture imported above)
+) -> None:
+    """Through a proxy in front of S3 that counts requests: ``keel drift --engine dask``
+    makes three passes over the four segments (their columns, their counts, the MMD
+    sample's rows), on workers without a blob cache, yet GETs each segment once; the
+    local engine does too, and both report the same."""
+    url, seen = counted
+    config = shipped / "keel.yaml"
+    config.write_text(config.read_text().replace(s3_server.url, url))
+    with Project.open(shipped) as project, PredictionLog.for_project(project) as log:
+        digests = [s.location.removeprefix("sha256:") for s in log.segments()]
+    seen.clear()
+    on_dask = _drift(shipped, "dask")
+    assert _downloads(seen, digests) == [1, 1, 1, 1], seen
+    seen.clear()
+    local = _drift(shipped, "local")
+    assert _downloads(seen, digests) == [1, 1, 1, 1], seen
+    _same_json(on_dask, local)
+
+
+DATA_PROJECT = """\
+name: s3reference
+artifacts: s3://{bucket}/keel
+sources:
+  orders:
+    kind: parquet
+    path: data/orders/
+    partitioned: true
+    key: order_id
+training:
+  target: label
+  exclude: [order_id]
+compute:
+  engine: {engine}
+  address: {address}
+monitoring:
+  reference: data:orders
+  window: 3650d
+"""
+
+
+def test_a_data_reference_in_s3_is_fetched_once_and_never_by_the_client(
+    tmp_path: Path,
+    s3_server: S3Server,
+    s3_bucket: str,
+    isolated: Cluster,
+    bare_environment: None,
+    monkeypatch: pytest.MonkeyPatch,
+    counted: tuple[str, list[tuple[str, str]]],  # noqa: F811 (the fixture imported above)
+) -> None:
+    """``monitoring.reference: data:orders`` of a partitioned source published into S3:
+    the three passes over its three partitions run on workers that see only S3, and the
+    proxy in front of S3 passes one GET of each partition (the task that holds its bytes
+    for the passes), so neither a second pass nor the client fetched one. The local
+    engine fetches each once too (into a temporary file for its passes), and reports the
+    same."""
+    monkeypatch.setenv("KEEL_TEST_S3_KEY", s3_server.credentials["key"])
+    monkeypatch.setenv("KEEL_TEST_S3_SECRET", s3_server.credentials["secret"])
+    url, seen = counted
+    root = tmp_path / "project"
+    folder = root / "data" / "orders"
+    folder.mkdir(parents=True)
+    for i, rows in enumerate([700, 500, 300]):
+        part = _frame(rows, seed=60 + i, shift=0.0).assign(label="no")
+        part.insert(0, "order_id", np.arange(rows) + 1_000 * i)
+        part.to_parquet(folder / f"{i}.parquet", index=False)
+
+    def configure(engine: str) -> None:
+        config = DATA_PROJECT.format(bucket=s3_bucket, engine=engine, address=isolated.address)
+        (root / "keel.yaml").write_text(config + STORAGE.format(url=url))
+
+    configure("local")
+    assert keel("ingest", "--source", "orders", cwd=root).returncode == 0
+    with Project.open(root) as project:
+        from keel.data.access import version_digests
+        from keel.data.catalog import Catalog
+
+        version = Catalog(project.store).latest("orders")
+        assert version is not None
+        digests = version_digests(project.artifacts, version)
+        with PredictionLog.for_project(project) as log:
+            log.append(_entries(_batch(900, 70, 0.3, "m@1", NOW - 1e4 + np.arange(900))))
+            log.flush()
+    runs = {}
+    for engine in ("dask", "local"):
+        configure(engine)
+        shutil.rmtree(root / ".keel" / "references", ignore_errors=True)
+        before = _finished(isolated, "_count")
+        seen.clear()
+        done = keel("drift", "--json", cwd=root)
+        assert done.returncode == 0, done.stderr
+        runs[engine] = json.loads(done.stdout)
+        assert _finished(isolated, "_count") - before == (3 if engine == "dask" else 0)
+        assert _downloads(seen, digests) == [1, 1, 1], seen
+    _same_json(runs["dask"], runs["local"])
+    assert runs["dask"]["reference_rows"] == 1_500

@@ -24,13 +24,20 @@ MMD sample is drawn on the same rows.
 A task reads its segment where it is (``SegmentStore.where``): by path when the segments
 are in a local folder the workers share, else from the artifact store (S3) by URL,
 storage options and digest (``keel.data.remote.Blob``), so workers on other machines
-need only reach the store; the client reads no segment, not even a footer.
+need only reach the store; the client reads no segment, not even a footer. A segment in
+the store is fetched once per run (``fetched_once``): on a Dask cluster one task fetches
+its bytes and keeps them in the cluster's memory, and every later pass (its columns, its
+counts, its sampled rows) takes them from there, on whichever worker it runs, instead of
+fetching the object again.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -52,14 +59,21 @@ __all__ = [
     "LogWindow",
     "compare_partitions",
     "count_segment",
+    "fetched_once",
     "log_window_drift",
     "rows_at",
+    "segment_bytes",
     "segment_columns",
     "segment_keys",
     "segment_rows",
     "sketch_partition",
     "window_columns",
 ]
+
+
+Where = str | Blob | bytes
+"""Where a task reads a segment or partition: a path the workers share, a blob in the
+artifact store, or its bytes, fetched once by ``fetched_once``."""
 
 
 @dataclass(frozen=True)
@@ -200,16 +214,16 @@ class _Segment:
     last: tuple[int, int] | None
 
 
-def segment_columns(_: object, where: str | Blob) -> tuple[tuple[str, str], ...]:
+def segment_columns(_: object, where: Where) -> tuple[tuple[str, str], ...]:
     """One segment's columns and their DuckDB types (its Parquet footer)."""
     import duckdb
 
-    with readable(where) as path, duckdb.connect() as con:
+    with _opened(where) as path, duckdb.connect() as con:
         described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({_literal(path)})")
         return tuple((str(row[0]), str(row[1])) for row in described.fetchall())
 
 
-def window_columns(engine: Engine, places: Sequence[str | Blob]) -> tuple[tuple[str, str], ...]:
+def window_columns(engine: Engine, places: Sequence[Where]) -> tuple[tuple[str, str], ...]:
     """The columns ``PredictionLog.read`` gives over these segments: each segment's own,
     read by a task, unioned by name with the types DuckDB's ``union_by_name`` gives."""
     import duckdb
@@ -231,12 +245,12 @@ def window_columns(engine: Engine, places: Sequence[str | Blob]) -> tuple[tuple[
     return tuple((str(row[0]), str(row[1])) for row in described)
 
 
-def _read_segment(window: LogWindow, where: str | Blob) -> pd.DataFrame:
+def _read_segment(window: LogWindow, where: Where) -> pd.DataFrame:
     """One segment's rows in the window, by time: every window column, cast to the union's
     type, null where this segment lacks it (as DuckDB's ``union_by_name`` reads them)."""
     import duckdb
 
-    with readable(where) as path, duckdb.connect() as con:
+    with _opened(where) as path, duckdb.connect() as con:
         source = f"read_parquet({_literal(path)})"
         own = {str(row[0]) for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
         select = ", ".join(
@@ -260,7 +274,7 @@ def _key(rows: pd.DataFrame, at: int) -> tuple[int, int]:
     return int(rows["time"].iloc[at].value), int(rows["seq"].iloc[at])
 
 
-def count_segment(window: LogWindow, where: str | Blob) -> _Segment:
+def count_segment(window: LogWindow, where: Where) -> _Segment:
     """One segment's window rows counted per model version on the reference's layout."""
     from keel.monitoring.window import by_version
 
@@ -274,14 +288,14 @@ def count_segment(window: LogWindow, where: str | Blob) -> _Segment:
     return _Segment(versions, _key(rows, 0), _key(rows, -1))
 
 
-def _of_version(window: LogWindow, where: str | Blob) -> pd.DataFrame:
+def _of_version(window: LogWindow, where: Where) -> pd.DataFrame:
     from keel.monitoring.window import by_version
 
     rows = _read_segment(window, where)
     return by_version(rows).get(window.version or "", rows.iloc[:0])
 
 
-def segment_rows(window: LogWindow, item: tuple[str | Blob, Any]) -> dict[str, np.ndarray]:
+def segment_rows(window: LogWindow, item: tuple[Where, Any]) -> dict[str, np.ndarray]:
     """The monitored columns of one segment's rows of ``window.version`` at the given
     positions (None: all)."""
     where, positions = item
@@ -291,7 +305,7 @@ def segment_rows(window: LogWindow, item: tuple[str | Blob, Any]) -> dict[str, n
     return {name: values[positions] for name, values in arrays.items()}
 
 
-def segment_keys(window: LogWindow, where: str | Blob) -> np.ndarray:
+def segment_keys(window: LogWindow, where: Where) -> np.ndarray:
     """(time in ns, seq) of one segment's rows of ``window.version``, in its order."""
     rows = _of_version(window, where)
     times = rows["time"].to_numpy(dtype="datetime64[ns]").view(np.int64)
@@ -301,7 +315,7 @@ def segment_keys(window: LogWindow, where: str | Blob) -> np.ndarray:
 def log_window_drift(
     engine: Engine,
     reference: Reference,
-    places: Sequence[str | Blob],
+    places: Sequence[Where],
     columns: tuple[tuple[str, str], ...],
     start: datetime | None,
     settings: DriftSettings,
@@ -357,7 +371,7 @@ def _interleaved(segments: Sequence[_Segment]) -> bool:
     )
 
 
-def _log_order(engine: Engine, window: LogWindow, places: list[str | Blob]) -> np.ndarray:
+def _log_order(engine: Engine, window: LogWindow, places: list[Where]) -> np.ndarray:
     """For each position in the log's order (time, seq), the row's position in the
     segments' concatenation."""
     keys: list[Any] = [None] * len(places)
@@ -373,3 +387,56 @@ def _literal(path: str) -> str:
 
 def _name(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+# -- each object fetched once per run ---------------------------------------------------
+
+
+def segment_bytes(where: Blob) -> bytes:
+    """A blob's bytes, fetched (and its digest verified) on a worker."""
+    with readable(where) as path, open(path, "rb") as file:
+        return file.read()
+
+
+@contextmanager
+def fetched_once(engine: Engine, places: Sequence[Where]) -> Iterator[list[Any]]:
+    """``places`` as the tasks of every pass over them should take them: on a Dask cluster
+    each ``Blob`` becomes a task that fetches its bytes once and holds them in the
+    cluster's memory for the block (a later task taking it runs beside them, or has them
+    sent from worker to worker, never from the store again); on another engine (this
+    process) each is fetched once into a temporary file, removed after the block; paths
+    stay as they are."""
+    client = getattr(engine, "client", None)
+    remote = [i for i, place in enumerate(places) if isinstance(place, Blob)]
+    if not remote:
+        yield list(places)
+        return
+    if client is None:  # this process runs the tasks: each blob fetched to a local file
+        with ExitStack() as stack:
+            yield [stack.enter_context(readable(p)) if isinstance(p, Blob) else p for p in places]
+        return
+    token = uuid.uuid4().hex[:12]
+    keys = [f"keel-segment_bytes-{token}-{i}" for i in remote]
+    futures = client.map(segment_bytes, [places[i] for i in remote], key=keys, pure=False)
+    held: list[Any] = list(places)
+    for i, future in zip(remote, futures, strict=True):
+        held[i] = future
+    try:
+        yield held
+    finally:  # released, not cancelled: cancelling one whose dependents are released
+        for future in futures:  # fails the scheduler's assertion (see DaskEngine._stop)
+            future.release()
+
+
+@contextmanager
+def _opened(where: Where) -> Iterator[str]:
+    """A local path to read ``where`` from: bytes written to a temporary file, anything
+    else as ``keel.data.remote.readable`` gives it."""
+    if not isinstance(where, bytes):
+        with readable(where) as path:
+            yield path
+        return
+    with tempfile.NamedTemporaryFile(prefix="keel-segment-", suffix=".parquet") as file:
+        file.write(where)
+        file.flush()
+        yield file.name

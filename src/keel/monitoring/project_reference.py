@@ -1,9 +1,10 @@
 """The project's drift reference, and the segment sketcher built on it.
 
 ``monitoring.reference`` is ``model:<version>`` (the registry's statistics of that model
-version) or a file relative to the project. The prediction log of a project sketches each
-segment on it (``PredictionLog.for_project``), so this module reads the log only through
-``LogReader`` and never imports the log itself.
+version), ``data:<source>[@<version>]`` (a published data version,
+``keel.monitoring.data_reference``) or a file relative to the project. The prediction
+log of a project sketches each segment on it (``PredictionLog.for_project``), so this
+module reads the log only through ``LogReader`` and never imports the log itself.
 """
 
 from __future__ import annotations
@@ -30,11 +31,16 @@ def project_reference(
     options: dict[str, Any] | None = None,
 ) -> Reference:
     """``monitoring.reference``: ``model:<version>`` (the registry's statistics of that
-    model version) or a file path relative to the project."""
+    model version), ``data:<source>[@<version>]`` (a published data version's rows) or a
+    file path relative to the project."""
     if text is not None and text.startswith("model:"):
         from keel.monitoring.registry_reference import from_model
 
         return from_model(project, text.removeprefix("model:"), prediction_column="score")
+    if text is not None and text.startswith("data:"):
+        from keel.monitoring.data_reference import from_data
+
+        return from_data(project, text.removeprefix("data:"), options)
     path = project.root / text if text else None
     return load_reference(path, log, None, **(options or {}))
 

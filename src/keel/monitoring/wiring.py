@@ -34,6 +34,7 @@ from keel.monitoring.window import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from keel.compute.engine import Engine
     from keel.schema import ComputeConfig, DriftSpec
 
 __all__ = [
@@ -227,27 +228,42 @@ def _on_cluster(
     if len(segments) < 2 or sum(s.rows for s in segments) <= compute.partition_rows:
         return None
     from keel.compute import open_engine
-    from keel.monitoring.cluster import log_window_drift, window_columns
+    from keel.monitoring.cluster import fetched_once
 
-    places = [log.store.where(segment.location) for segment in segments]
+    where = [log.store.where(segment.location) for segment in segments]
     engine = open_engine(compute)
     try:
-        columns = window_columns(engine, places)
-        names = feature_view(_empty([name for name, _ in columns])).columns
-        if not any(name in names for name in reference.layout.columns):
-            raise _no_shared_column()
-        return log_window_drift(
-            engine,
-            reference,
-            places,
-            columns,
-            start,
-            settings,
-            lambda c: _judged_version(c, choice),
-            progress,
-        )
+        with fetched_once(engine, where) as places:
+            return _judged_on(engine, reference, places, choice, settings, start, progress)
     finally:
         engine.close()
+
+
+def _judged_on(
+    engine: Engine,
+    reference: Reference,
+    places: list[Any],
+    choice: WindowChoice,
+    settings: DriftSettings,
+    start: datetime | None,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[DriftReport, str, dict[str, int]] | None:
+    from keel.monitoring.cluster import log_window_drift, window_columns
+
+    columns = window_columns(engine, places)
+    names = feature_view(_empty([name for name, _ in columns])).columns
+    if not any(name in names for name in reference.layout.columns):
+        raise _no_shared_column()
+    return log_window_drift(
+        engine,
+        reference,
+        places,
+        columns,
+        start,
+        settings,
+        lambda c: _judged_version(c, choice),
+        progress,
+    )
 
 
 def _empty(names: list[str]) -> pd.DataFrame:
