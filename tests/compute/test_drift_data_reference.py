@@ -140,3 +140,17 @@ def test_a_data_version_reference_is_sketched_on_the_cluster(
     assert columns["amount"]["psi"] == pytest.approx(psi, rel=1e-9)
     assert set(columns) == {"amount", "visits", "plan"}  # the features; not the label
     assert columns["amount"]["decision"] == "drift"
+
+
+def test_engine_option_builds_the_data_reference_on_the_cluster(
+    project: Path, cluster: Cluster
+) -> None:
+    """``keel drift --engine dask`` over ``compute.engine: local`` runs the reference's
+    passes on the cluster too, not only the window's."""
+    _configure(project, "local", cluster)
+    shutil.rmtree(project / ".keel" / "references", ignore_errors=True)
+    before = {name: _finished(cluster, name) for name in ("_scan", "_bracket", "_count")}
+    done = keel("drift", "--json", "--engine", "dask", cwd=project)
+    assert done.returncode == 0, done.stderr
+    for name, count in before.items():
+        assert _finished(cluster, name) - count == 3, name

@@ -115,7 +115,7 @@ def drift(
     check_engine(engine)
     config = _monitoring_config(project, required=log is None)
     compute = _compute_config(project, engine)
-    opened = _open_log(log, project)
+    opened = _open_log(log, project, compute)
     settings = drift_settings(config.drift if config else None)
     settings = _with_correction(settings, correction)
     choice = WindowChoice(
@@ -130,7 +130,7 @@ def drift(
         if reference is not None or reference_first is not None:
             ref = load_reference(reference, opened, reference_first, **options)
         else:
-            ref, prefer = _project_reference(model, config, project, opened, options)
+            ref, prefer = _project_reference(model, config, project, opened, options, compute)
             choice = dataclasses.replace(choice, prefer_version=prefer)
         judge = functools.partial(run_drift, opened, ref, choice, settings, compute=compute)
         report = _judged(judge, quiet=as_json)
@@ -181,9 +181,13 @@ def _compute_config(project: Path | None, engine: str | None) -> ComputeConfig |
     return (compute or ComputeConfig()).model_copy(update={"engine": engine})
 
 
-def _open_log(folder: Path | None, project: Path | None) -> PredictionLog:
+def _open_log(
+    folder: Path | None, project: Path | None, compute: ComputeConfig | None = None
+) -> PredictionLog:
+    """The log in ``folder``, else the project's, its segments sketched on a reference
+    built on ``compute`` (``--engine`` over ``compute.engine``)."""
     from keel.errors import MonitoringError
-    from keel.monitoring.cycle import open_log
+    from keel.monitoring.cycle import project_sketcher
     from keel.monitoring.log import PredictionLog
     from keel.project import Project
 
@@ -191,7 +195,8 @@ def _open_log(folder: Path | None, project: Path | None) -> PredictionLog:
         if not folder.is_dir():
             raise MonitoringError(f"{folder} is not a prediction log folder; pass --log DIR")
         return PredictionLog(folder)
-    return open_log(Project.open(project))
+    opened = Project.open(project)
+    return PredictionLog.for_project(opened, sketcher=project_sketcher(opened, compute))
 
 
 def _project_reference(
@@ -200,6 +205,7 @@ def _project_reference(
     project: Path | None,
     log: PredictionLog,
     options: dict[str, Any],
+    compute: ComputeConfig | None,
 ) -> tuple[Reference, str | None]:
     """--model, else monitoring.reference (a file or model:REF); a project is needed.
     Also the logged name of the reference's model version, whose rows are preferred."""
@@ -215,7 +221,7 @@ def _project_reference(
         )
     try:
         with Project.open(project) as opened:
-            reference = project_reference(opened, text, log, options)
+            reference = project_reference(opened, text, log, options, compute)
             return reference, reference_model(opened, text)
     except ProjectError:
         raise MonitoringError(f"--model needs a Keel project; {text} cannot be found") from None

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from keel.compute.engine import Engine
     from keel.data.model import DataVersion
     from keel.project import Project
+    from keel.schema import ComputeConfig
 
 __all__ = ["GRID", "from_data", "quantiles_of", "reference_from_partitions"]
 
@@ -62,7 +63,12 @@ _FORM = 1  # how a kept reference is computed; another form is computed again
 _NUMERIC = re.compile(r"^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|FLOAT|DOUBLE|REAL|DECIMAL.*)$")
 
 
-def from_data(project: Project, spec: str, options: dict[str, Any] | None = None) -> Reference:
+def from_data(
+    project: Project,
+    spec: str,
+    options: dict[str, Any] | None = None,
+    compute: ComputeConfig | None = None,
+) -> Reference:
     """The Reference of ``data:SOURCE[@VERSION]`` (``spec`` without ``data:``)."""
     from keel.data.access import (
         accumulates,
@@ -104,7 +110,7 @@ def from_data(project: Project, spec: str, options: dict[str, Any] | None = None
     if kept.exists():
         return Reference.load(kept)
     if len(versions) == 1 and is_manifest(versions[0]) and not upsert_keys(config):
-        reference = _from_manifest(project, versions[0], columns, bins, categories)
+        reference = _from_manifest(project, versions[0], columns, bins, categories, compute)
     else:
         frame = read_published(project, source, upto).frame
         reference = Reference.from_frame(
@@ -194,7 +200,12 @@ class _Scanned:
 
 
 def _from_manifest(
-    project: Project, version: DataVersion, columns: list[str], bins: int, categories: int
+    project: Project,
+    version: DataVersion,
+    columns: list[str],
+    bins: int,
+    categories: int,
+    compute: ComputeConfig | None,
 ) -> Reference:
     from keel.compute import open_engine
     from keel.data.remote import where_to_read
@@ -208,7 +219,7 @@ def _from_manifest(
     parts = manifest["partitions"]
     places = [where_to_read(project.artifacts, str(p["sha256"])) for p in parts]
     sizes = [int(p["rows"]) for p in parts]
-    engine = open_engine(project.config.compute)
+    engine = open_engine(compute or project.config.compute)
     try:
         with fetched_once(engine, places) as held:
             return reference_from_partitions(engine, held, sizes, kinds, bins, categories)

@@ -18,6 +18,7 @@ from keel.monitoring.wiring import load_reference, reference_options
 
 if TYPE_CHECKING:
     from keel.project import Project
+    from keel.schema import ComputeConfig
 
 __all__ = ["project_reference", "project_sketcher", "reference_model"]
 
@@ -29,10 +30,11 @@ def project_reference(
     text: str | None,
     log: LogReader | None = None,
     options: dict[str, Any] | None = None,
+    compute: ComputeConfig | None = None,
 ) -> Reference:
     """``monitoring.reference``: ``model:<version>`` (the registry's statistics of that
-    model version), ``data:<source>[@<version>]`` (a published data version's rows) or a
-    file path relative to the project."""
+    model version), ``data:<source>[@<version>]`` (a published data version's rows, read
+    on ``compute``, else the project's engine) or a file path relative to the project."""
     if text is not None and text.startswith("model:"):
         from keel.monitoring.registry_reference import from_model
 
@@ -40,7 +42,7 @@ def project_reference(
     if text is not None and text.startswith("data:"):
         from keel.monitoring.data_reference import from_data
 
-        return from_data(project, text.removeprefix("data:"), options)
+        return from_data(project, text.removeprefix("data:"), options, compute)
     path = project.root / text if text else None
     return load_reference(path, log, None, **(options or {}))
 
@@ -55,8 +57,9 @@ def reference_model(project: Project, text: str | None) -> str | None:
     return model_label(project, text.removeprefix("model:"))
 
 
-def project_sketcher(project: Project) -> Sketcher | None:
-    """Sketch segments on the configured reference; without a usable one, don't."""
+def project_sketcher(project: Project, compute: ComputeConfig | None = None) -> Sketcher | None:
+    """Sketch segments on the configured reference (a data reference built on
+    ``compute``, else the project's engine); without a usable one, don't."""
     config = project.config.monitoring
     if config is None or config.reference is None:
         return None
@@ -64,7 +67,7 @@ def project_sketcher(project: Project) -> Sketcher | None:
 
     try:
         options = reference_options(config.drift)
-        reference = project_reference(project, config.reference, None, options)
+        reference = project_reference(project, config.reference, None, options, compute)
     except Exception as error:  # logging must work even when the reference does not
         logger.warning("segments will not be sketched: %s", error)
         return None
