@@ -184,9 +184,11 @@ def _split_part(
     positions ``labelled``) are held out."""
     rows = np.flatnonzero(part[target].notnull().to_numpy())
     held = rule(part, rows, *given)
-    train = part.take(rows[~held])
+    # numbered from 0: the file's row numbers would be kept as an index, 8 bytes a row
+    train = part.take(rows[~held]).reset_index(drop=True)
+    test = part.take(rows[held]).reset_index(drop=True)
     # a copy: a column of a frame can keep the frame's other columns of its type alive
-    return prepare(train, schema), train[target].copy(), part.take(rows[held])
+    return prepare(train, schema), train[target].copy(), test
 
 
 def _random_held(part: pd.DataFrame, rows: Any, positions: Any, start: int) -> Any:
