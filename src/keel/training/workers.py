@@ -13,6 +13,11 @@ What is computed where, and what comes back to this process:
   it, those after the ones the split trains on (ties in row order);
 - the input schema is inferred per partition on the workers and merged here (ranges,
   null flags, the union of categories): ``infer_schema`` of the whole table;
+- each partition is split in one task on its worker, which gives its training rows as
+  the model's input (``prepare``), their labels and its test rows; the partition read
+  from the file is released once it is split, so while the booster fits the workers
+  hold the table once (the training input and labels, the test rows), not the table
+  beside its split;
 - the classes and their training counts (one row per class), or a regressor's mean
   target, come back for the bundle's classes and the baseline model;
 - the test rows are scored on the workers; their labels and scores come back, two
