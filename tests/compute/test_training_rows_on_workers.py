@@ -214,6 +214,40 @@ def test_the_rows_stay_on_the_workers_split_by_the_seeded_rule(
     )
 
 
+@pytest.mark.parametrize("library", sorted(MODELS))
+def test_the_workers_hold_the_table_once_when_the_booster_fits(
+    library: str, cluster: Cluster, tmp_path: Path
+) -> None:
+    """As the booster's training task starts on each worker, the workers hold the table
+    once: of its rows with their columns only the test rows, each once (the partitions
+    read from the files and the training rows with their columns were released after the
+    split), and the training rows as the model's input. A worker plugin reads each
+    worker's memory at that moment: objects, not a measure of memory."""
+    from distributed import Client
+
+    from tests.compute.held_at_fit import HeldAtFit, held_at_fit
+
+    compute = {"engine": "dask", "address": cluster.address}
+    root = project(tmp_path / library, compute, library=library)
+    training, testing = expected_split()
+    with Client(cluster.address, set_as_default=False) as client:
+        client.register_plugin(HeldAtFit())
+        try:
+            with Project.open(root) as opened:
+                train(opened)
+            found = held_at_fit(client)
+        finally:
+            client.unregister_worker_plugin(HeldAtFit.name)
+    assert found, "no training task started on a worker"
+    held = sorted(i for worker in found for i in worker.table_ids)
+    assert held == sorted(testing["event_id"]), f"{len(held)} rows held, not the {len(testing)}"
+    # the moment is the fit's: the model's input is there (the booster's own packing of
+    # its parts may copy one to the worker that holds its labels, so not "each once")
+    features = ("x1", "x2", "noise", "visits", "plan")
+    inputs = [rows for worker in found for columns, rows in worker.others if columns == features]
+    assert sum(inputs) >= len(training)
+
+
 def test_a_time_split_on_the_workers_holds_out_the_latest_rows(
     cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

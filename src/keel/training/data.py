@@ -92,14 +92,15 @@ def resolve_training_frame(
     return _from_source(root, *named)
 
 
-@dataclass(frozen=True)
+@dataclass
 class WorkerRows:
     """A partitioned source's published rows left on the Dask workers.
 
     ``frame`` is a Dask DataFrame with one partition per file of the version, in row
     order, persisted on the cluster of ``client``; its dtypes are those of the local read
     (a column that is null in some files only is nullable in all). ``digest`` equals
-    ``frame_digest`` of the local read of the same rows.
+    ``frame_digest`` of the local read of the same rows. ``take`` hands the frame over:
+    this object is its only holder, so once the taker drops it the workers free it.
     """
 
     frame: Any
@@ -108,6 +109,11 @@ class WorkerRows:
     ref: str
     digest: str
     lineage: dict[str, Any]
+
+    def take(self) -> Any:
+        """``frame``, no longer held here (``frame`` is None from now on)."""
+        frame, self.frame = self.frame, None
+        return frame
 
 
 @contextmanager
@@ -129,7 +135,7 @@ def rows_on_workers(project: Project, spec: str) -> Iterator[WorkerRows | None]:
             client = engine.client  # type: ignore[attr-defined]
             frame = _read_on_workers(client, paths)
             timestamp = project.config.sources[version.source].timestamp
-            yield WorkerRows(
+            rows = WorkerRows(
                 frame,
                 client,
                 engine.workers(),  # type: ignore[attr-defined]
@@ -137,6 +143,8 @@ def rows_on_workers(project: Project, spec: str) -> Iterator[WorkerRows | None]:
                 _digest_on_workers(client, frame),
                 _worker_lineage(client, version, frame, timestamp),
             )
+            del frame  # ``rows`` is its only holder, for ``WorkerRows.take``
+            yield rows
     finally:
         engine.close()
 

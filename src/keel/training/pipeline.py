@@ -157,19 +157,18 @@ def _train_on_workers(
     read_s = time.perf_counter() - started
     client = rows.client
     features = feature_columns(rows.frame._meta, config)
-    frame, lengths = workers.labelled(client, rows.frame, config.target)
-    split = workers.split_on_workers(client, frame, lengths, config)
-    schema = workers.schema_on_workers(client, frame[features])
+    split = workers.split_on_workers(client, rows, features, config)  # takes rows.frame
+    schema = split.schema
     fit_started = time.perf_counter()
-    X = split.train.map_partitions(prepare, schema, meta=prepare(frame._meta, schema))
-    y = split.train[config.target]
-    labels = workers.training_labels(client, y, kind)
+    labels = workers.training_labels(client, split.y, kind)
     classes = list(labels) if isinstance(labels, dict) else None
-    model = fit_partitions(config.model, X, y, classes, config.seed, project.root, client)
+    model = fit_partitions(
+        config.model, split.X, split.y, classes, config.seed, project.root, client
+    )
     fit_s = time.perf_counter() - fit_started
     sample = workers.holdout_sample(client, split, config.seed)
     baseline = workers.fitted_baseline(sample, schema, labels)
-    left_out = [c for c in frame.columns if c not in features and c != config.target]
+    left_out = [c for c in split.test.columns if c not in features and c != config.target]
     counts = labels if isinstance(labels, dict) else None
     bundle = make_bundle(
         model, schema, config.target, counts, config.positive_class, baseline, left_out
@@ -178,7 +177,7 @@ def _train_on_workers(
     scored = time.perf_counter()
     summary = workers.summary_on_workers(client, bundle, split, sample, config.metrics)
     score_s = time.perf_counter() - scored
-    record = _record(project, config, _worker_data(rows, lengths, split), summary, blob)
+    record = _record(project, config, _worker_data(rows, split), summary, blob)
     record["holdout"]["sha256"] = store_frame(project.artifacts, sample)
     record["compute"] = {
         "engine": "dask",
@@ -186,22 +185,22 @@ def _train_on_workers(
         "rows_on": "workers",
         "workers": rows.workers,
         "rows": split.train_rows,
-        "partitions": len(lengths),
+        "partitions": len(split.lengths),
         "gathered": {"test_scores": split.test_rows, "holdout_rows": len(sample)},
     }
     version = _register(project, record, started, read_s, fit_s, score_s)
     return version, sample, ModelClasses.from_dict(bundle["classes"])
 
 
-def _worker_data(rows: WorkerRows, lengths: list[int], split: Any) -> dict[str, Any]:
+def _worker_data(rows: WorkerRows, split: Any) -> dict[str, Any]:
     """``_data_summary`` of rows on the workers (the span is the source's ``timestamp:``)."""
     return {
         "ref": rows.ref,
         "sha256": rows.digest,
-        "rows": sum(lengths),
+        "rows": sum(split.lengths),
         "train_rows": split.train_rows,
         "test_rows": split.test_rows,
-        "missing_labels": rows.lineage["rows"] - sum(lengths),
+        "missing_labels": rows.lineage["rows"] - sum(split.lengths),
         "start": rows.lineage["start"],
         "end": rows.lineage["end"],
         "lineage": rows.lineage,

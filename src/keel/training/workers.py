@@ -13,6 +13,11 @@ What is computed where, and what comes back to this process:
   it, those after the ones the split trains on (ties in row order);
 - the input schema is inferred per partition on the workers and merged here (ranges,
   null flags, the union of categories): ``infer_schema`` of the whole table;
+- each partition is split in one task on its worker, which gives its training rows as
+  the model's input (``prepare``), their labels and its test rows; the partition read
+  from the file is released once it is split, so while the booster fits the workers
+  hold the table once (the training input and labels, the test rows), not the table
+  beside its split;
 - the classes and their training counts (one row per class), or a regressor's mean
   target, come back for the bundle's classes and the baseline model;
 - the test rows are scored on the workers; their labels and scores come back, two
@@ -27,6 +32,7 @@ What is computed where, and what comes back to this process:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +58,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from keel.schema import SplitSpec, TrainingConfig
+    from keel.training.data import WorkerRows
 
 __all__ = [
     "HOLDOUT_ROWS",
@@ -73,10 +80,17 @@ HOLDOUT_ROWS = 20_000
 
 @dataclass(frozen=True)
 class Split:
-    """The train and test parts (persisted Dask frames) and their rows per partition."""
+    """What the workers hold once the table is split (persisted Dask collections): ``X``
+    the training rows as the model's input (``prepare``'d with ``schema``, the input
+    schema of every labelled row), ``y`` their labels as the table has them and ``test``
+    the held-out rows with every column; the labelled rows per partition, and the
+    training and test rows per partition."""
 
-    train: Any
+    X: Any
+    y: Any
     test: Any
+    schema: list[dict[str, Any]]
+    lengths: list[int]
     train_lengths: list[int]
     test_lengths: list[int]
 
@@ -106,40 +120,85 @@ def labelled(client: Any, frame: Any, target: str) -> tuple[Any, list[int]]:
     return rows, lengths
 
 
-def split_on_workers(client: Any, frame: Any, lengths: list[int], config: TrainingConfig) -> Split:
-    """``training.split`` of the rows, each partition split on its worker by the rule
-    ``random_split`` or ``time_split`` follows (``keel.training.split``)."""
+def split_on_workers(
+    client: Any, rows: WorkerRows, features: list[str], config: TrainingConfig
+) -> Split:
+    """``training.split`` of the labelled rows by the rule ``random_split`` or
+    ``time_split`` follows (``keel.training.split``), with the input schema of their
+    ``features``: each partition is split, and its training rows prepared, on its worker.
+
+    The table's partitions are taken from ``rows`` (``WorkerRows.take``) and dropped here
+    once the split is submitted: the workers release each one when its split is done, so
+    they hold the table once (its training matrix and test rows) while the booster fits,
+    not the table beside its split."""
+    frame = rows.take()
+    kept, lengths = labelled(client, frame, config.target)
     spec = config.split
-    if spec.by != "time":
-        positions = client.submit(
-            held_out_positions, sum(lengths), spec.test_size, config.seed, pure=False
-        )
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).tolist()
-        return _split_by(client, frame, _random_rows, [(positions, start) for start in starts])
-    if spec.column is None or spec.column not in frame.columns:
+    if spec.by == "time" and (spec.column is None or spec.column not in frame.columns):
         raise TrainingDataError(
             f"training.split is by time but its column '{spec.column}' is not in the data; "
             "set training.split.column to a timestamp column"
         )
-    return _split_by(client, frame, _time_rows, _time_cut(client, frame, lengths, spec))
+    schema = schema_on_workers(client, kept[features])
+    rule: Callable[..., Any]
+    if spec.by == "time":
+        rule, arguments = _time_held, _time_cut(client, kept, lengths, spec)
+    else:
+        positions = client.submit(
+            held_out_positions, sum(lengths), spec.test_size, config.seed, pure=False
+        )
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).tolist()
+        rule, arguments = _random_held, [(positions, start) for start in starts]
+    X, y, test = _split_by(client, frame, rule, arguments, config.target, schema)
+    del frame, kept  # the split's tasks hold the partitions now, each until it is split
+    return Split(X, y, test, schema, lengths, _lengths(client, X), _lengths(client, test))
 
 
-def _split_by(client: Any, frame: Any, rows: Any, arguments: list[tuple[Any, ...]]) -> Split:
-    """The train and test parts, persisted: ``rows(part, *arguments[i], test)`` of each."""
+def _split_by(
+    client: Any,
+    frame: Any,
+    rule: Callable[..., Any],
+    arguments: list[tuple[Any, ...]],
+    target: str,
+    schema: list[dict[str, Any]],
+) -> list[Any]:
+    """``_split_part`` of every partition of ``frame`` (with ``arguments[i]``), persisted
+    as three collections: the training input, the training labels and the test rows."""
     import dask.dataframe as dd
     from dask.delayed import delayed
 
-    parts = list(zip(frame.to_delayed(), arguments, strict=True))
-    train, test = (
-        dd.from_delayed(
-            [delayed(rows)(part, *given, chosen) for part, given in parts],
-            meta=frame._meta,
-            verify_meta=False,
-        )
-        for chosen in (False, True)
-    )
-    train, test = client.persist([train, test])
-    return Split(train, test, _lengths(client, train), _lengths(client, test))
+    parts = zip(frame.to_delayed(), arguments, strict=True)
+    pieces = [delayed(_split_part)(part, target, schema, rule, *given) for part, given in parts]
+    metas = (prepare(frame._meta, schema), frame._meta[target], frame._meta)
+    collections = [
+        dd.from_delayed([piece[i] for piece in pieces], meta=meta, verify_meta=False)
+        for i, meta in enumerate(metas)
+    ]
+    return list(client.persist(collections))
+
+
+def _split_part(
+    part: pd.DataFrame,
+    target: str,
+    schema: list[dict[str, Any]],
+    rule: Callable[..., Any],
+    *given: Any,
+) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+    """A partition's training rows as the model's input, their labels, and its test rows
+    (on a worker): ``rule(part, labelled, *given)`` says which of its labelled rows (their
+    positions ``labelled``) are held out."""
+    rows = np.flatnonzero(part[target].notnull().to_numpy())
+    held = rule(part, rows, *given)
+    # numbered from 0: the file's row numbers would be kept as an index, 8 bytes a row
+    train = part.take(rows[~held]).reset_index(drop=True)
+    test = part.take(rows[held]).reset_index(drop=True)
+    # a copy: a column of a frame can keep the frame's other columns of its type alive
+    return prepare(train, schema), train[target].copy(), test
+
+
+def _random_held(part: pd.DataFrame, rows: Any, positions: Any, start: int) -> Any:
+    """Which of ``rows`` (at global positions from ``start``) are at ``positions``."""
+    return held_out(positions, start, start + len(rows))
 
 
 def _random_rows(part: pd.DataFrame, positions: Any, start: int, test: bool) -> pd.DataFrame:
@@ -151,7 +210,7 @@ def _random_rows(part: pd.DataFrame, positions: Any, start: int, test: bool) -> 
 def _time_cut(
     client: Any, frame: Any, lengths: list[int], spec: SplitSpec
 ) -> list[tuple[Any, ...]]:
-    """Each partition's arguments of ``_time_rows``: the key of the first held-out row,
+    """Each partition's arguments of ``_time_held``: the key of the first held-out row,
     found with a few passes over each partition's sorted keys (8 bytes a row, on the
     workers), the ties before the partition and how many ties are trained on."""
     from dask.delayed import delayed
@@ -183,12 +242,12 @@ def _tied(keys: Any, cutoff: int) -> int:
     return int(np.searchsorted(keys, cutoff, "right") - np.searchsorted(keys, cutoff, "left"))
 
 
-def _time_rows(
-    part: pd.DataFrame, column: str, cutoff: int, first_tie: int, ties_kept: int, test: bool
-) -> pd.DataFrame:
-    """A partition's rows that ``time_split`` holds out (or trains on)."""
-    mask = time_held_out(time_keys(as_times(part[column])), cutoff, first_tie, ties_kept)
-    return part[mask if test else ~mask]
+def _time_held(
+    part: pd.DataFrame, rows: Any, column: str, cutoff: int, first_tie: int, ties_kept: int
+) -> Any:
+    """Which of a partition's ``rows`` ``time_split`` holds out."""
+    keys = time_keys(as_times(part[column].take(rows)))
+    return time_held_out(keys, cutoff, first_tie, ties_kept)
 
 
 def _lengths(client: Any, frame: Any) -> list[int]:
