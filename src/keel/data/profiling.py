@@ -35,9 +35,9 @@ under this many (one GROUP BY over several columns instead of one hash per colum
 
 _NUMERIC = ("int", "float")
 _TEMPORAL = ("date", "timestamp")
-_COUNTED = ("string", "int", "bool")
-_WHOLE = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER")
-_WHOLE += ("UBIGINT",)
+_WHOLE = frozenset(
+    ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
+)
 """Integer types whose exact sum DuckDB keeps without overflow (as HUGEINT)."""
 
 
