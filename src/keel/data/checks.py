@@ -45,7 +45,8 @@ class RowCheck:
 
     A uniqueness check also has ``sorted_sql``, one streaming pass in arrival order that
     counts the same repeats when the column arrives sorted (then repeats are neighbours),
-    and ``probe_sql``, which tells from the leading rows whether that is worth trying."""
+    ``repeats_sql``, the first 20 repeated values of such a column, and ``probe_sql``,
+    which tells from the leading rows whether streaming is worth trying."""
 
     name: str
     kind: str
@@ -59,6 +60,7 @@ class RowCheck:
     settle_args: tuple[object, ...] = ()
     sorted_sql: str | None = None
     probe_sql: str | None = None
+    repeats_sql: str | None = None
 
     def examples(self, limit: int) -> str:
         base = self.examples_sql or f"SELECT * FROM {TABLE} WHERE {self.predicate}"
@@ -84,6 +86,7 @@ def compile_suite(
     ``con`` (the batch's connection) is where rules are tried on a row of nulls."""
     checks: list[RowCheck] = []
     findings: list[Finding] = list(_extra_columns(config, schema))
+    by_id = not any(name.lower() == "rowid" for name in schema)  # a column would shadow it
     for name, spec in _column_specs(config).items():
         if name not in schema:
             findings.append(_missing(name, spec.severity, config.key_name, config.keys))
@@ -91,7 +94,7 @@ def compile_suite(
         found, row = _type_check(name, spec, schema[name], kinds[name])
         findings += found
         typed = _typed(name, spec, kinds[name])
-        checks += row + _column_checks(name, spec, typed, kinds[name], now)
+        checks += row + _column_checks(name, spec, typed, kinds[name], now, by_id)
     if len(config.keys) > 1 and all(k in schema for k in config.keys):
         checks.append(_unique_key(config.keys, config.checks.columns))
     for rule in config.checks.rules:
@@ -234,7 +237,7 @@ def _type_check(
 
 
 def _column_checks(
-    name: str, spec: ColumnCheck, typed: str, kind: str, now: datetime
+    name: str, spec: ColumnCheck, typed: str, kind: str, now: datetime, by_id: bool
 ) -> list[RowCheck]:
     col, severity = quote(name), spec.severity
 
@@ -263,7 +266,7 @@ def _column_checks(
         predicate = f"NOT regexp_full_match({col}::VARCHAR, {sql_literal(spec.regex)})"
         checks.append(check("regex", f"{name} does not match {spec.regex!r}", predicate))
     if spec.unique:
-        checks.append(_unique(name, severity, kind))
+        checks.append(_unique(name, severity, kind, by_id))
     if spec.not_future:
         stamp = now.isoformat()
         predicate = f"{typed} > {sql_literal(stamp)}::TIMESTAMP"
@@ -271,30 +274,31 @@ def _column_checks(
     return checks
 
 
-def _unique(name: str, severity: Severity, kind: str) -> RowCheck:
+def _unique(name: str, severity: Severity, kind: str, by_id: bool) -> RowCheck:
     """Duplicates beyond the first copy, counted together with up to 20 repeated values
     (one GROUP BY); the examples are then the rows holding those values.
 
     A column that arrives sorted (ids, times) is counted without the GROUP BY: in arrival
     order its repeats are neighbours, so one streaming pass counts the rows equal to the
-    row before them, and the 20 smallest repeated values are the first 20 runs. The pass
-    also counts the rows smaller than the row before; if there is any, the column is not
-    sorted and the GROUP BY counts instead."""
+    row before them, and the 20 smallest repeated values are the first 20 runs (read, if
+    there are any, by a second pass that stops at the 20th). The pass also counts the
+    rows smaller than the row before; if there is any, the column is not sorted and the
+    GROUP BY counts instead. ``by_id``: the leading rows can be read by row id (no
+    column shadows it), so the probe reads one row group instead of a LIMIT."""
     col = quote(name)
-    streamed = sorted_sql = probe_sql = None
+    sorted_sql = probe_sql = repeats_sql = None
     if kind in _SORTABLE:
-        streamed = (
+        streamed = f"SELECT {col} AS v, lag({col}) OVER () AS p FROM {{}} WHERE {col} IS NOT NULL"
+        sorted_sql = f"SELECT count_if(v < p), count_if(v = p) FROM ({streamed.format(TABLE)})"
+        runs = (
             f"SELECT {col} AS v, lag({col}) OVER () AS p, lag({col}, 2) OVER () AS pp "
-            f"FROM {{}} WHERE {col} IS NOT NULL"
+            f"FROM {TABLE} WHERE {col} IS NOT NULL"
         )
         first = "v = p AND (pp IS NULL OR pp <> v)"  # the first repeat of each run
-        sorted_sql = (
-            f"SELECT count(*) FILTER (WHERE v < p), count(*) FILTER (WHERE v = p), "
-            f"CAST(min(v, 20) FILTER (WHERE {first}) AS VARCHAR[]) "
-            f"FROM ({streamed.format(TABLE)})"
-        )
-        head = f"(SELECT {col} FROM {TABLE} LIMIT {_PROBE_ROWS})"
-        probe_sql = f"SELECT count(*) FILTER (WHERE v < p) FROM ({streamed.format(head)})"
+        repeats_sql = f"SELECT v::VARCHAR FROM ({runs}) WHERE {first} LIMIT 20"
+        bound = f"WHERE rowid < {_PROBE_ROWS}" if by_id else f"LIMIT {_PROBE_ROWS}"
+        head = f"(SELECT {col} FROM {TABLE} {bound})"
+        probe_sql = f"SELECT count_if(v < p) FROM ({streamed.format(head)})"
     repeated = (
         f"SELECT {col} AS v, count(*) AS n FROM {TABLE} WHERE {col} IS NOT NULL "
         f"GROUP BY {col} HAVING count(*) > 1"
@@ -305,7 +309,7 @@ def _unique(name: str, severity: Severity, kind: str) -> RowCheck:
     )
     return RowCheck(f"{name}.unique", "unique", severity, f"{name} has duplicate values", name,
                     count_sql=count, examples_sql=examples, sorted_sql=sorted_sql,
-                    probe_sql=probe_sql)  # fmt: skip
+                    probe_sql=probe_sql, repeats_sql=repeats_sql)  # fmt: skip
 
 
 def _ordered(

@@ -48,7 +48,8 @@ def profile(batch: Batch) -> Profile:
     if not schema:
         return Profile(rows=rows, columns=())
     plans = [_ColumnPlan(name, duck_type, rows) for name, duck_type in schema.items()]
-    estimates = _triage(batch, [p.name for p in plans if p.kind in ("string", "int")], rows)
+    counted = [p.name for p in plans if p.kind in ("string", "int")]
+    estimates = _triage(batch, counted, rows, schema)
     many = [name for name, seen in estimates.items() if seen > TOP_LIMIT]
     selects = [expr for plan in plans for expr in plan.expressions()]
     selects += [f"approx_count_distinct({quote(name)})" for name in many]
@@ -169,7 +170,7 @@ def _with_quantiles(batch: Batch, columns: list[ColumnProfile]) -> list[ColumnPr
     return [_replace(c, quantiles=sketches[c.name]) if c.name in sketches else c for c in columns]
 
 
-def _triage(batch: Batch, names: list[str], rows: int) -> dict[str, int]:
+def _triage(batch: Batch, names: list[str], rows: int, schema: dict[str, str]) -> dict[str, int]:
     """Each column's distinct-count estimate over the leading ``TRIAGE_ROWS`` rows.
 
     Rows keep their row ids in arrival order, so the rows with ids below ``TRIAGE_ROWS``
@@ -178,13 +179,13 @@ def _triage(batch: Batch, names: list[str], rows: int) -> dict[str, int]:
     if not names:
         return {}
     head = ", ".join(f"approx_count_distinct({quote(name)})" for name in names)
-    found = batch.con.execute(
-        f"SELECT count(*), {head} FROM {TABLE} WHERE rowid < {TRIAGE_ROWS}"
-    ).fetchone() or (0,)
+    found: tuple[Any, ...] = (None,)
+    if not any(name.lower() == "rowid" for name in schema):  # a column would shadow it
+        by_id = f"SELECT count(*), {head} FROM {TABLE} WHERE rowid < {TRIAGE_ROWS}"
+        found = batch.con.execute(by_id).fetchone() or (None,)
     if found[0] != min(rows, TRIAGE_ROWS):
-        found = (0, *(batch.con.execute(
-            f"SELECT {head} FROM (FROM {TABLE} LIMIT {TRIAGE_ROWS})"
-        ).fetchone() or ()))  # fmt: skip
+        limited = f"SELECT NULL, {head} FROM (FROM {TABLE} LIMIT {TRIAGE_ROWS})"
+        found = batch.con.execute(limited).fetchone() or ()
     return dict(zip(names, (int(n) for n in found[1:]), strict=True))
 
 

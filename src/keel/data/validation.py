@@ -163,9 +163,12 @@ def _count_own(batch: Batch, check: RowCheck) -> tuple[int, list[str]]:
     streams its column when the leading rows arrive sorted, and groups if it is not."""
     streamed, probe = check.sorted_sql, check.probe_sql
     if streamed is not None and probe is not None and not batch.scalar(probe):
-        backwards, repeats, listed = batch.con.execute(streamed).fetchone() or (1, 0, [])
+        backwards, repeats = batch.con.execute(streamed).fetchone() or (1, 0)
         if not backwards:
-            return int(repeats or 0), list(listed or [])
+            if not repeats or check.repeats_sql is None:
+                return 0, []
+            listed = [row[0] for row in batch.con.execute(check.repeats_sql).fetchall()]
+            return int(repeats), listed
     assert check.count_sql is not None
     row = batch.con.execute(check.count_sql).fetchone() or (0,)
     return int(row[0] or 0), list(row[1] or []) if len(row) > 1 else []
