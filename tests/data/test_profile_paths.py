@@ -1,0 +1,124 @@
+"""The cheaper ways profiling and uniqueness read a batch give pandas' answers: leading
+rows read by row id (and not when rows were deleted or a column is named ``rowid``),
+integer sums kept exact, few-valued columns summed per column, a sorted column's first
+repeated values read by a pass that stops early. Expected numbers come from pandas."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from keel.data.batch import TABLE, Batch
+from keel.data.profiling import TOP_LIMIT, TRIAGE_ROWS, profile
+from keel.data.validation import Context, validate
+from keel.schema import SourceConfig
+
+NOW = datetime(2026, 6, 1)
+
+
+def _tail_wide(n: int, wide: range) -> list[str]:
+    """Three values, except one value per row at the positions in ``wide``."""
+    return [f"w{i}" if i in wide else f"v{i % 3}" for i in range(n)]
+
+
+def test_leading_rows_after_deleted_rows_are_the_rows_that_arrived_first() -> None:
+    """With the first rows deleted, the leading rows are the ones now first in arrival
+    order (not those whose row id is small): a column few-valued among the small row ids
+    but many-valued in its true leading rows gets no exact count of its values, exactly
+    as when the same rows are loaded without the deleted ones."""
+    n, dropped = 60_000, 10_000
+    frame = pd.DataFrame({"s": _tail_wide(n, range(TRIAGE_ROWS, TRIAGE_ROWS + dropped))})
+    kept = frame.iloc[dropped:].reset_index(drop=True)
+    with Batch.from_frame(frame) as batch:
+        batch.con.execute(f"DELETE FROM {TABLE} WHERE rowid < {dropped}")
+        deleted = profile(batch).column("s")
+    with Batch.from_frame(kept) as batch:
+        fresh = profile(batch).column("s")
+    assert deleted is not None and fresh is not None
+    assert deleted == fresh
+    assert deleted.top == () and deleted.count == len(kept)
+    assert abs(deleted.distinct - kept["s"].nunique()) <= 0.05 * kept["s"].nunique()
+
+
+def test_a_column_named_rowid_does_not_choose_the_leading_rows() -> None:
+    """A batch with its own ``rowid`` column (shuffled numbers) is triaged on its true
+    leading rows: few-valued there, so its values are counted exactly (pandas' count)."""
+    rng = np.random.default_rng(5)
+    n = 60_000
+    frame = pd.DataFrame(
+        {
+            "rowid": rng.permutation(n),
+            "s": _tail_wide(n, range(TRIAGE_ROWS, n)),
+        }
+    )
+    with Batch.from_frame(frame) as batch:
+        column = profile(batch).column("s")
+    assert column is not None
+    assert column.distinct == frame["s"].nunique() > TOP_LIMIT
+    assert column.top == ()
+
+
+def test_few_valued_columns_counted_together_keep_nulls_out() -> None:
+    """Columns counted in one GROUP BY, with nulls in different rows of each, get
+    pandas' value counts (integers as text) and exact distinct numbers."""
+    rng = np.random.default_rng(6)
+    n = 80_000
+    frame = pd.DataFrame(
+        {
+            "a": rng.choice(["x", "y", "z", None], n),
+            "b": pd.array(rng.choice([1, 2, None], n), dtype="Int64"),
+            "c": rng.choice(["p", None], n),
+        }
+    )
+    with Batch.from_frame(frame) as batch:
+        profiled = profile(batch)
+    for name in ("a", "b", "c"):
+        column = profiled.column(name)
+        expected = frame[name].dropna().astype(str).value_counts()
+        assert column is not None
+        assert dict(column.top) == expected.to_dict()
+        assert column.distinct == len(expected)
+        assert column.nulls == int(frame[name].isna().sum())
+
+
+@pytest.mark.parametrize("scale", [1, 2**20, 2**40])
+def test_integer_mean_and_std_are_pandas(scale: int) -> None:
+    """Integer columns, small (summed exactly) or large enough that the exact sum would
+    not be the double sum (summed as doubles): mean and std are pandas' (the small ones
+    exactly the exact sum over the count)."""
+    rng = np.random.default_rng(7)
+    n = 300_000
+    values = rng.integers(-1000, 1000, n) * scale
+    frame = pd.DataFrame({"n": values, "m": pd.array(values, dtype="Int64")})
+    frame.loc[::7, "m"] = None
+    with Batch.from_frame(frame) as batch:
+        profiled = profile(batch)
+    for name in ("n", "m"):
+        column, present = profiled.column(name), frame[name].dropna().astype(np.int64)
+        assert column is not None and column.mean is not None and column.std is not None
+        if scale == 1:
+            assert column.mean == float(sum(int(v) for v in present)) / len(present)
+        assert math.isclose(column.mean, float(present.mean()), rel_tol=1e-9, abs_tol=1e-9)
+        assert math.isclose(column.std, float(present.std()), rel_tol=1e-9)
+        assert (column.min, column.max) == (int(present.min()), int(present.max()))
+
+
+def test_a_sorted_key_with_a_text_rowid_column_is_checked() -> None:
+    """A text column named ``rowid`` does not stop a sorted key from being checked:
+    its repeats are pandas' and its examples hold the smallest repeated values."""
+    n = 50_000
+    keys = pd.Series(np.arange(n), dtype=np.int64)
+    keys[[100, 30_000]] = keys[[99, 29_999]].to_numpy()
+    frame = pd.DataFrame({"rowid": [f"r{i}" for i in range(n)], "k": keys})
+    config = SourceConfig.model_validate(
+        {"kind": "csv", "path": "x", "checks": {"columns": {"k": {"unique": True}}}}
+    )
+    with Batch.from_frame(frame) as batch:
+        report = validate(batch, "t", config, profile(batch), Context(now=NOW))
+    finding = next(f for f in report.findings if f.check == "k.unique")
+    assert finding.violations == int(keys.duplicated().sum()) == 2
+    assert [row["k"] for row in finding.examples] == [99, 99, 29_999, 29_999]
