@@ -122,3 +122,58 @@ def test_a_sorted_key_with_a_text_rowid_column_is_checked() -> None:
     finding = next(f for f in report.findings if f.check == "k.unique")
     assert finding.violations == int(keys.duplicated().sum()) == 2
     assert [row["k"] for row in finding.examples] == [99, 99, 29_999, 29_999]
+
+
+PATTERNS = [
+    "id_[0-9]{8}",
+    r"[A-Z]{2}-\d{4}",
+    r"v\.[a-c_]{2}x",
+    "ab{0}c",
+    "[a-zA-Z0-9]{3}",
+    "id_[0-9]{1,8}",  # not fixed-width: counted with the regex itself
+]
+
+
+def _near_misses(rng: np.random.Generator, n: int) -> list[str | None]:
+    """Strings that match the patterns above, or miss them by one character, a length,
+    a case or a non-ASCII character."""
+    alphabet = list("0123456789abcxyzABXZ_-.:é٣\n ")
+    made: list[str | None] = []
+    for i in range(n):
+        kind = i % 6
+        if kind == 0:
+            made.append(f"id_{i:08d}")
+        elif kind == 1:
+            made.append(f"AB-{i % 10_000:04d}")
+        elif kind == 2:
+            made.append("v." + "".join(rng.choice(list("abc_"), 2)) + "x")
+        elif kind == 3:
+            made.append(None)
+        else:
+            made.append("".join(rng.choice(alphabet, rng.integers(0, 12))))
+    for i in range(0, n, 97):  # one character off
+        text = made[i]
+        if text:
+            at = int(rng.integers(0, len(text)))
+            made[i] = text[:at] + str(rng.choice(alphabet)) + text[at + 1 :]
+    return made
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_regex_checks_count_what_pandas_does_not_fully_match(pattern: str) -> None:
+    """A regex check's violations and first failing rows are pandas' (Python's re in
+    ASCII mode), whether it is matched as a GLOB pattern or by the regex engine."""
+    import re
+
+    values = pd.Series(_near_misses(np.random.default_rng(8), 40_000), dtype=object)
+    frame = pd.DataFrame({"s": values})
+    config = SourceConfig.model_validate(
+        {"kind": "csv", "path": "x", "checks": {"columns": {"s": {"regex": pattern}}}}
+    )
+    with Batch.from_frame(frame) as batch:
+        report = validate(batch, "t", config, profile(batch), Context(now=NOW))
+    finding = next(f for f in report.findings if f.check == "s.regex")
+    present = values.dropna()
+    failing = present[[re.fullmatch(pattern, v, re.ASCII) is None for v in present]]
+    assert finding.violations == len(failing) > 0
+    assert [row["s"] for row in finding.examples] == list(failing[:20])

@@ -9,6 +9,8 @@ so only checks the profile cannot decide cost a pass over the rows.
 
 from __future__ import annotations
 
+import re
+import string
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -36,6 +38,14 @@ _SORTABLE = ("int", "string", "date", "timestamp")
 """Kinds whose order agrees with equality, so a sorted column's repeats are neighbours."""
 _PROBE_ROWS = 20_000
 """Leading rows that must arrive sorted before a whole column is streamed for repeats."""
+_LITERAL = frozenset(string.ascii_letters + string.digits + " _-:/@#,;=%&!~'\"<>")
+"""Characters a regex and a GLOB pattern both read as themselves."""
+_ESCAPED = frozenset(".-_/+(){}|^$")
+"""Characters a regex reads as themselves after a backslash and a GLOB pattern bare."""
+_MEMBERS = frozenset(string.ascii_letters + string.digits + "_")
+_RANGES = (string.ascii_lowercase, string.ascii_uppercase, string.digits)
+_ATOM = re.compile(r"\\d|\\.|\[[^\]]*\]|.", re.DOTALL)
+_REPEAT = re.compile(r"\{([0-9]{1,3})(?:,([0-9]{1,3}))?\}")
 
 
 @dataclass(frozen=True)
@@ -263,7 +273,10 @@ def _column_checks(
         predicate = f"{col}::VARCHAR NOT IN ({listed})"
         checks.append(check("allowed", f"{name} is not an allowed value", predicate, *allowed))
     if spec.regex is not None:
+        glob = _glob(spec.regex)
         predicate = f"NOT regexp_full_match({col}::VARCHAR, {sql_literal(spec.regex)})"
+        if glob is not None:  # the same strings, matched without a regex engine per row
+            predicate = f"NOT ({col}::VARCHAR GLOB {sql_literal(glob)})"
         checks.append(check("regex", f"{name} does not match {spec.regex!r}", predicate))
     if spec.unique:
         checks.append(_unique(name, severity, kind, by_id))
@@ -272,6 +285,55 @@ def _column_checks(
         predicate = f"{typed} > {sql_literal(stamp)}::TIMESTAMP"
         checks.append(check("not_future", f"{name} is in the future", predicate, stamp))
     return checks
+
+
+def _glob(regex: str) -> str | None:
+    """A GLOB pattern matching exactly the strings ``regex`` matches in full, or None.
+
+    Only for a regex of fixed width made of ASCII characters and ASCII classes (such as
+    ``id_[0-9]{8}`` or ``[A-Z]{2}-\\d{4}``): each atom then stands for one character in
+    both languages, and DuckDB's GLOB costs less per row than a regex match."""
+    parts: list[str] = []
+    at = 0
+    while at < len(regex):
+        atom = _ATOM.match(regex, at)
+        assert atom is not None  # one character always matches
+        text, at = atom.group(), atom.end()
+        if text == "\\d":
+            text = "[0-9]"
+        elif text.startswith("\\") and text[1:] in _ESCAPED:
+            text = text[1:]
+        elif text.startswith("[") and _class(text[1:-1]):
+            pass
+        elif text not in _LITERAL:
+            return None
+        repeat = _REPEAT.match(regex, at)
+        times = 1
+        if repeat is not None:
+            low, high = repeat.groups()
+            if high is not None and high != low:
+                return None
+            times, at = int(low), repeat.end()
+        parts.append(text * times)
+    glob = "".join(parts)
+    return glob if len(glob) <= 1_000 else None
+
+
+def _class(body: str) -> bool:
+    """Whether a regex class body is plain ASCII members and ranges (``a-z``, ``0-9``),
+    which a GLOB class reads the same way."""
+    at = 0
+    while at < len(body):
+        if at + 2 < len(body) and body[at + 1] == "-":
+            low, high = body[at], body[at + 2]
+            if not any(low in r and high in r and low <= high for r in _RANGES):
+                return False
+            at += 3
+        elif body[at] in _MEMBERS:
+            at += 1
+        else:
+            return False
+    return bool(body)
 
 
 def _unique(name: str, severity: Severity, kind: str, by_id: bool) -> RowCheck:
