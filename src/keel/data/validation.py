@@ -145,14 +145,14 @@ def _run(batch: Batch, checks: list[RowCheck], profile: Profile) -> list[Finding
             shared.append(check)
     shared_counts, first_rows = _count_shared(batch, shared)
     counts.update(shared_counts)
-    found = _rows_at(batch, sorted({r for rows in first_rows.values() for r in rows}))
-    shown = {name: tuple(found[r] for r in rows) for name, rows in first_rows.items()}
     plain = [
         (c, min(EXAMPLES, counts[c.name]))
         for c in checks
-        if counts[c.name] and c.name not in shown and c.predicate and not c.examples_sql
+        if counts[c.name] and c.name not in first_rows and c.predicate and not c.examples_sql
     ]
-    shown.update(_first_rows(batch, plain))
+    first_rows.update(_first_row_ids(batch, plain))
+    found = _rows_at(batch, sorted({r for rows in first_rows.values() for r in rows}))
+    shown = {name: tuple(found[r] for r in rows) for name, rows in first_rows.items()}
     return [
         _judge(batch, c, counts[c.name], keys.get(c.name, []), shown.get(c.name)) for c in checks
     ]
@@ -204,27 +204,20 @@ def _counts(batch: Batch, checks: list[RowCheck]) -> tuple[Any, ...]:
     return batch.con.execute(f"SELECT {selects} FROM {TABLE}").fetchone() or ()
 
 
-def _first_rows(
-    batch: Batch, wanted: list[tuple[RowCheck, int]]
-) -> dict[str, tuple[dict[str, Any], ...]]:
-    """The first failing rows of each check, in arrival order, from one query: a LIMIT
-    per check (each stops at its first rows), tagged with the check and the row id."""
-    schema = batch.schema
-    if len(wanted) < 2 or any(name.lower() == "rowid" for name in schema):
+def _first_row_ids(batch: Batch, wanted: list[tuple[RowCheck, int]]) -> dict[str, list[int]]:
+    """The row ids of the first failing rows of each check, in arrival order, from one
+    query: a LIMIT per check (each stops at its first rows), tagged with the check. Only
+    the ids are read; the rows themselves come with the shared pass's in one lookup."""
+    if not wanted or any(name.lower() == "rowid" for name in batch.schema):
         return {}  # each check runs its own LIMIT query
-    tag = row = "keel_example"
-    while tag in schema or row in schema or tag == row:
-        tag, row = tag + "_check", row + "_row"
     parts = [
-        f"(SELECT {i} AS {tag}, rowid AS {row}, * FROM {TABLE} WHERE {c.predicate} LIMIT {k})"
-        for i, (c, k) in enumerate(wanted)
+        f"(SELECT {i} AS k, rowid AS r FROM {TABLE} WHERE {c.predicate} LIMIT {n})"
+        for i, (c, n) in enumerate(wanted)
     ]
-    found: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(wanted))}
-    for record in batch.records(" UNION ALL ".join(parts) + f" ORDER BY {tag}, {row}"):
-        check = record.pop(tag)
-        record.pop(row)
-        found[check].append(record)
-    return {c.name: tuple(found[i]) for i, (c, _) in enumerate(wanted)}
+    found: dict[int, list[int]] = {i: [] for i in range(len(wanted))}
+    for check, row in batch.con.execute(" UNION ALL ".join(parts) + " ORDER BY k, r").fetchall():
+        found[check].append(int(row))
+    return {c.name: found[i] for i, (c, _) in enumerate(wanted)}
 
 
 def _rows_at(batch: Batch, rowids: list[int]) -> dict[int, dict[str, Any]]:
