@@ -143,14 +143,15 @@ def _run(batch: Batch, checks: list[RowCheck], profile: Profile) -> list[Finding
             counts[check.name], keys[check.name] = _count_own(batch, check)
         else:
             shared.append(check)
-    shared_counts, first_rows = _count_shared(batch, shared)
+    by_id = not any(name.lower() == "rowid" for name in profile.schema)  # none shadows it
+    shared_counts, first_rows = _count_shared(batch, shared, by_id)
     counts.update(shared_counts)
     plain = [
         (c, min(EXAMPLES, counts[c.name]))
         for c in checks
         if counts[c.name] and c.name not in first_rows and c.predicate and not c.examples_sql
     ]
-    first_rows.update(_first_row_ids(batch, plain))
+    first_rows.update(_first_row_ids(batch, plain) if by_id else {})
     found = _rows_at(batch, sorted({r for rows in first_rows.values() for r in rows}))
     shown = {name: tuple(found[r] for r in rows) for name, rows in first_rows.items()}
     return [
@@ -175,15 +176,16 @@ def _count_own(batch: Batch, check: RowCheck) -> tuple[int, list[str]]:
 
 
 def _count_shared(
-    batch: Batch, checks: list[RowCheck]
+    batch: Batch, checks: list[RowCheck], by_id: bool
 ) -> tuple[dict[str, int], dict[str, list[int]]]:
     """One pass counting every shared check; each predicate is evaluated once, into a
     column. Checks whose predicate is dear to evaluate again (a regex, a rule, a
     reference, a cast) also keep their first ``EXAMPLES`` failing row ids; the cheap ones
-    find their examples afterwards with a LIMIT query, which stops at the first few."""
+    find their examples afterwards with a LIMIT query, which stops at the first few.
+    ``by_id``: no column of the batch shadows DuckDB's row id."""
     if not checks:
         return {}, {}
-    if any(name.lower() == "rowid" for name in batch.schema):  # shadows DuckDB's row id
+    if not by_id:
         counts = {c.name: int(n or 0) for c, n in zip(checks, _counts(batch, checks), strict=True)}
         return counts, {}
     flags = ", ".join(f"({c.predicate}) AS f{i}" for i, c in enumerate(checks))
@@ -208,8 +210,8 @@ def _first_row_ids(batch: Batch, wanted: list[tuple[RowCheck, int]]) -> dict[str
     """The row ids of the first failing rows of each check, in arrival order, from one
     query: a LIMIT per check (each stops at its first rows), tagged with the check. Only
     the ids are read; the rows themselves come with the shared pass's in one lookup."""
-    if not wanted or any(name.lower() == "rowid" for name in batch.schema):
-        return {}  # each check runs its own LIMIT query
+    if not wanted:
+        return {}
     parts = [
         f"(SELECT {i} AS k, rowid AS r FROM {TABLE} WHERE {c.predicate} LIMIT {n})"
         for i, (c, n) in enumerate(wanted)
