@@ -1,16 +1,22 @@
 """Profile a batch: counts, nulls, min / max, mean / std, a quantile sketch, top
 categories and a distinct-count estimate per column, in a few vectorised DuckDB queries.
 
-1. One aggregate pass over every column: counts, min / max and sums (for mean / std)
-   of numbers and times, true-counts of booleans.
-2. Quantile sketches of numeric columns from a seeded 2% Bernoulli sample (the whole
+1. Text and integer columns are triaged on their leading ``TRIAGE_ROWS`` rows (read by
+   row id when no row was deleted): few-valued ones get exact category counts,
+   many-valued ones a HyperLogLog estimate, so memory stays bounded however many
+   distinct values a column holds. (A column whose head shows at most ``TOP_LIMIT``
+   values but whose tail is long still gets an exact distinct count and an empty top
+   list.) Floats get no estimate (``-1``).
+2. One aggregate pass over every column: counts, min / max and sums (for mean / std)
+   of numbers and times, true-counts of booleans, and the HyperLogLog estimates.
+   Integers are summed exactly where that sum is the double sum bit for bit.
+3. Quantile sketches of numeric columns from a seeded 2% Bernoulli sample (the whole
    batch below ``SAMPLE_FROM`` rows).
-3. Text and integer columns are triaged on their leading ``TRIAGE_ROWS`` rows: few-valued
-   ones get exact category counts (a GROUP BY over several such columns at once, summed
-   per column), many-valued ones a HyperLogLog
-   estimate, so memory stays bounded however many distinct values a column holds. (A
-   column whose head shows at most ``TOP_LIMIT`` values but whose tail is long still gets
-   an exact distinct count and an empty top list.) Floats get no estimate (``-1``).
+4. Exact category counts: a GROUP BY over several few-valued columns at once, its
+   combinations summed per column.
+
+Every field is what plain SQL over the whole batch gives (the quantile sketch is exact
+over its sample, the HyperLogLog estimate DuckDB's ``approx_count_distinct``).
 """
 
 from __future__ import annotations
