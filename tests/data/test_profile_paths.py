@@ -177,3 +177,37 @@ def test_regex_checks_count_what_pandas_does_not_fully_match(pattern: str) -> No
     failing = present[[re.fullmatch(pattern, v, re.ASCII) is None for v in present]]
     assert finding.violations == len(failing) > 0
     assert [row["s"] for row in finding.examples] == list(failing[:20])
+
+
+@pytest.mark.parametrize("order", ["sorted", "sorted head, shuffled tail"])
+def test_unique_and_ordering_counted_in_the_shared_pass_are_pandas(order: str) -> None:
+    """A key without nulls counted alongside a regex and an ordering in one pass: its
+    repeats, the rows going backwards and the regex misses are pandas'; its examples
+    hold the smallest repeated values when it is sorted, and repeated values in order
+    when only its head is (then it is grouped)."""
+    rng = np.random.default_rng(9)
+    n = 300_000
+    numbers = np.arange(n)
+    copied = rng.choice(np.arange(100, n), size=40, replace=False)
+    numbers[copied] = numbers[copied - 1]
+    if order != "sorted":
+        numbers[200_000:] = rng.permutation(numbers[200_000:])
+    keys = pd.Series([f"k{i:07d}" for i in numbers], dtype=object)
+    keys[[5, 77]] = keys[[5, 77]] + "a"  # still in order, but not matching
+    stamps = pd.Series(pd.date_range("2026-01-01", periods=n, freq="s"))
+    stamps[[10, 1000]] = stamps[[9, 999]].to_numpy() - pd.Timedelta(seconds=30)
+    frame = pd.DataFrame({"k": keys, "t": stamps})
+    checks = {"columns": {"k": {"unique": True, "regex": "k[0-9]{7}"}}, "ordered": {"by": "t"}}
+    config = SourceConfig.model_validate({"kind": "csv", "path": "x", "checks": checks})
+    with Batch.from_frame(frame) as batch:
+        report = validate(batch, "t", config, profile(batch), Context(now=NOW))
+    found = {f.check: f for f in report.findings}
+    repeated = set(keys[keys.duplicated(keep=False)])
+    holding = keys[keys.isin(sorted(repeated)[:20])].sort_values()
+    shown = [row["k"] for row in found["k.unique"].examples]
+    assert found["k.unique"].violations == int(keys.duplicated().sum()) == 40
+    if order == "sorted":
+        assert shown == list(holding[:20])
+    assert len(shown) == 20 and set(shown) <= repeated and shown == sorted(shown)
+    assert found["k.regex"].violations == 2
+    assert found["ordered:t"].violations == int((stamps < stamps.shift()).sum()) == 2

@@ -56,7 +56,10 @@ class RowCheck:
     A uniqueness check also has ``sorted_sql``, one streaming pass in arrival order that
     counts the same repeats when the column arrives sorted (then repeats are neighbours),
     ``repeats_sql``, the first 20 repeated values of such a column, and ``probe_sql``,
-    which tells from the leading rows whether streaming is worth trying."""
+    which tells from the leading rows whether streaming is worth trying. ``lagged`` names
+    the column whose steps from each row to the next in arrival order decide the check
+    (a sorted uniqueness check, an ordering without ``within``), so that validation can
+    count them in its shared pass."""
 
     name: str
     kind: str
@@ -71,6 +74,7 @@ class RowCheck:
     sorted_sql: str | None = None
     probe_sql: str | None = None
     repeats_sql: str | None = None
+    lagged: str | None = None
 
     def examples(self, limit: int) -> str:
         base = self.examples_sql or f"SELECT * FROM {TABLE} WHERE {self.predicate}"
@@ -371,7 +375,8 @@ def _unique(name: str, severity: Severity, kind: str, by_id: bool) -> RowCheck:
     )
     return RowCheck(f"{name}.unique", "unique", severity, f"{name} has duplicate values", name,
                     count_sql=count, examples_sql=examples, sorted_sql=sorted_sql,
-                    probe_sql=probe_sql, repeats_sql=repeats_sql)  # fmt: skip
+                    probe_sql=probe_sql, repeats_sql=repeats_sql,
+                    lagged=name if sorted_sql else None)  # fmt: skip
 
 
 def _ordered(
@@ -399,5 +404,6 @@ def _ordered(
         by,
         count_sql=count,
         examples_sql=f"SELECT * FROM ({lagged}) WHERE {predicate}",
+        lagged=by if within is None else None,
     )
     return [], [check]
