@@ -123,15 +123,15 @@ def one_run(rows: int, dirty: bool) -> dict[str, float]:
 
 
 _STEPS = (
-    ("examples", ("rowid IN", "$keys", "keel_example")),
+    ("examples", ("rowid IN", "$keys", "keel_example", "AS k, rowid AS r")),
+    ("shared pass (regex, range, rules, ...)", ("min(r, ", "count_if(f0)")),
     ("unique: sorted probe + stream", ("lag(",)),
     ("unique: group by", ("HAVING count(*) > 1",)),
-    ("shared pass (regex, range, rules, ...)", ("min(r, ", "count(*) FILTER (WHERE")),
     ("profile: quantile sample", ("USING SAMPLE", "quantile_cont(v, CAST")),
-    ("profile: distinct triage (head)", ("LIMIT 20000) ",)),
-    ("profile: category counts", ("histogram(", "GROUP BY ALL")),
-    ("profile: distinct estimates", ("approx_count_distinct(",)),
+    ("profile: distinct triage (head)", ("LIMIT 20000) ", "rowid < 20000")),
+    ("profile: category counts", ("histogram(", "GROUP BY ALL", "count(*) FROM batch GROUP BY")),
     ("profile: counts, min/max, sums", ("SELECT count(",)),
+    ("profile: distinct estimates", ("approx_count_distinct(",)),
 )
 
 

@@ -9,6 +9,8 @@ so only checks the profile cannot decide cost a pass over the rows.
 
 from __future__ import annotations
 
+import re
+import string
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -36,6 +38,14 @@ _SORTABLE = ("int", "string", "date", "timestamp")
 """Kinds whose order agrees with equality, so a sorted column's repeats are neighbours."""
 _PROBE_ROWS = 20_000
 """Leading rows that must arrive sorted before a whole column is streamed for repeats."""
+_LITERAL = frozenset(string.ascii_letters + string.digits + " _-:/@#,;=%&!~'\"<>")
+"""Characters a regex and a GLOB pattern both read as themselves."""
+_ESCAPED = frozenset(".-_/+(){}|^$")
+"""Characters a regex reads as themselves after a backslash and a GLOB pattern bare."""
+_MEMBERS = frozenset(string.ascii_letters + string.digits + "_")
+_RANGES = (string.ascii_lowercase, string.ascii_uppercase, string.digits)
+_ATOM = re.compile(r"\\d|\\.|\[[^\]]*\]|.", re.DOTALL)
+_REPEAT = re.compile(r"\{([0-9]{1,3})(?:,([0-9]{1,3}))?\}")
 
 
 @dataclass(frozen=True)
@@ -45,7 +55,11 @@ class RowCheck:
 
     A uniqueness check also has ``sorted_sql``, one streaming pass in arrival order that
     counts the same repeats when the column arrives sorted (then repeats are neighbours),
-    and ``probe_sql``, which tells from the leading rows whether that is worth trying."""
+    ``repeats_sql``, the first 20 repeated values of such a column, and ``probe_sql``,
+    which tells from the leading rows whether streaming is worth trying. ``lagged`` names
+    the column whose steps from each row to the next in arrival order decide the check
+    (a sorted uniqueness check, an ordering without ``within``), so that validation can
+    count them in its shared pass."""
 
     name: str
     kind: str
@@ -59,6 +73,8 @@ class RowCheck:
     settle_args: tuple[object, ...] = ()
     sorted_sql: str | None = None
     probe_sql: str | None = None
+    repeats_sql: str | None = None
+    lagged: str | None = None
 
     def examples(self, limit: int) -> str:
         base = self.examples_sql or f"SELECT * FROM {TABLE} WHERE {self.predicate}"
@@ -84,6 +100,7 @@ def compile_suite(
     ``con`` (the batch's connection) is where rules are tried on a row of nulls."""
     checks: list[RowCheck] = []
     findings: list[Finding] = list(_extra_columns(config, schema))
+    by_id = not any(name.lower() == "rowid" for name in schema)  # a column would shadow it
     for name, spec in _column_specs(config).items():
         if name not in schema:
             findings.append(_missing(name, spec.severity, config.key_name, config.keys))
@@ -91,7 +108,7 @@ def compile_suite(
         found, row = _type_check(name, spec, schema[name], kinds[name])
         findings += found
         typed = _typed(name, spec, kinds[name])
-        checks += row + _column_checks(name, spec, typed, kinds[name], now)
+        checks += row + _column_checks(name, spec, typed, kinds[name], now, by_id)
     if len(config.keys) > 1 and all(k in schema for k in config.keys):
         checks.append(_unique_key(config.keys, config.checks.columns))
     for rule in config.checks.rules:
@@ -234,7 +251,7 @@ def _type_check(
 
 
 def _column_checks(
-    name: str, spec: ColumnCheck, typed: str, kind: str, now: datetime
+    name: str, spec: ColumnCheck, typed: str, kind: str, now: datetime, by_id: bool
 ) -> list[RowCheck]:
     col, severity = quote(name), spec.severity
 
@@ -260,10 +277,13 @@ def _column_checks(
         predicate = f"{col}::VARCHAR NOT IN ({listed})"
         checks.append(check("allowed", f"{name} is not an allowed value", predicate, *allowed))
     if spec.regex is not None:
+        glob = _glob(spec.regex)
         predicate = f"NOT regexp_full_match({col}::VARCHAR, {sql_literal(spec.regex)})"
+        if glob is not None:  # the same strings, matched without a regex engine per row
+            predicate = f"NOT ({col}::VARCHAR GLOB {sql_literal(glob)})"
         checks.append(check("regex", f"{name} does not match {spec.regex!r}", predicate))
     if spec.unique:
-        checks.append(_unique(name, severity, kind))
+        checks.append(_unique(name, severity, kind, by_id))
     if spec.not_future:
         stamp = now.isoformat()
         predicate = f"{typed} > {sql_literal(stamp)}::TIMESTAMP"
@@ -271,30 +291,80 @@ def _column_checks(
     return checks
 
 
-def _unique(name: str, severity: Severity, kind: str) -> RowCheck:
+def _glob(regex: str) -> str | None:
+    """A GLOB pattern matching exactly the strings ``regex`` matches in full, or None.
+
+    Only for a regex of fixed width made of ASCII characters and ASCII classes (such as
+    ``id_[0-9]{8}`` or ``[A-Z]{2}-\\d{4}``): each atom then stands for one character in
+    both languages, and DuckDB's GLOB costs less per row than a regex match."""
+    parts: list[str] = []
+    at = 0
+    while at < len(regex):
+        atom = _ATOM.match(regex, at)
+        assert atom is not None  # one character always matches
+        text, at = atom.group(), atom.end()
+        if text == "\\d":
+            text = "[0-9]"
+        elif text.startswith("\\") and text[1:] in _ESCAPED:
+            text = text[1:]
+        elif text.startswith("[") and _class(text[1:-1]):
+            pass
+        elif text not in _LITERAL:
+            return None
+        repeat = _REPEAT.match(regex, at)
+        times = 1
+        if repeat is not None:
+            low, high = repeat.groups()
+            if high is not None and high != low:
+                return None
+            times, at = int(low), repeat.end()
+        parts.append(text * times)
+    glob = "".join(parts)
+    return glob if len(glob) <= 1_000 else None
+
+
+def _class(body: str) -> bool:
+    """Whether a regex class body is plain ASCII members and ranges (``a-z``, ``0-9``),
+    which a GLOB class reads the same way."""
+    at = 0
+    while at < len(body):
+        if at + 2 < len(body) and body[at + 1] == "-":
+            low, high = body[at], body[at + 2]
+            if not any(low in r and high in r and low <= high for r in _RANGES):
+                return False
+            at += 3
+        elif body[at] in _MEMBERS:
+            at += 1
+        else:
+            return False
+    return bool(body)
+
+
+def _unique(name: str, severity: Severity, kind: str, by_id: bool) -> RowCheck:
     """Duplicates beyond the first copy, counted together with up to 20 repeated values
     (one GROUP BY); the examples are then the rows holding those values.
 
     A column that arrives sorted (ids, times) is counted without the GROUP BY: in arrival
     order its repeats are neighbours, so one streaming pass counts the rows equal to the
-    row before them, and the 20 smallest repeated values are the first 20 runs. The pass
-    also counts the rows smaller than the row before; if there is any, the column is not
-    sorted and the GROUP BY counts instead."""
+    row before them, and the 20 smallest repeated values are the first 20 runs (read, if
+    there are any, by a second pass that stops at the 20th). The pass also counts the
+    rows smaller than the row before; if there is any, the column is not sorted and the
+    GROUP BY counts instead. ``by_id``: the leading rows can be read by row id (no
+    column shadows it), so the probe reads one row group instead of a LIMIT."""
     col = quote(name)
-    streamed = sorted_sql = probe_sql = None
+    sorted_sql = probe_sql = repeats_sql = None
     if kind in _SORTABLE:
-        streamed = (
+        streamed = f"SELECT {col} AS v, lag({col}) OVER () AS p FROM {{}} WHERE {col} IS NOT NULL"
+        sorted_sql = f"SELECT count_if(v < p), count_if(v = p) FROM ({streamed.format(TABLE)})"
+        runs = (
             f"SELECT {col} AS v, lag({col}) OVER () AS p, lag({col}, 2) OVER () AS pp "
-            f"FROM {{}} WHERE {col} IS NOT NULL"
+            f"FROM {TABLE} WHERE {col} IS NOT NULL"
         )
         first = "v = p AND (pp IS NULL OR pp <> v)"  # the first repeat of each run
-        sorted_sql = (
-            f"SELECT count(*) FILTER (WHERE v < p), count(*) FILTER (WHERE v = p), "
-            f"CAST(min(v, 20) FILTER (WHERE {first}) AS VARCHAR[]) "
-            f"FROM ({streamed.format(TABLE)})"
-        )
-        head = f"(SELECT {col} FROM {TABLE} LIMIT {_PROBE_ROWS})"
-        probe_sql = f"SELECT count(*) FILTER (WHERE v < p) FROM ({streamed.format(head)})"
+        repeats_sql = f"SELECT v::VARCHAR FROM ({runs}) WHERE {first} LIMIT 20"
+        bound = f"WHERE rowid < {_PROBE_ROWS}" if by_id else f"LIMIT {_PROBE_ROWS}"
+        head = f"(SELECT {col} FROM {TABLE} {bound})"
+        probe_sql = f"SELECT count_if(v < p) FROM ({streamed.format(head)})"
     repeated = (
         f"SELECT {col} AS v, count(*) AS n FROM {TABLE} WHERE {col} IS NOT NULL "
         f"GROUP BY {col} HAVING count(*) > 1"
@@ -305,7 +375,8 @@ def _unique(name: str, severity: Severity, kind: str) -> RowCheck:
     )
     return RowCheck(f"{name}.unique", "unique", severity, f"{name} has duplicate values", name,
                     count_sql=count, examples_sql=examples, sorted_sql=sorted_sql,
-                    probe_sql=probe_sql)  # fmt: skip
+                    probe_sql=probe_sql, repeats_sql=repeats_sql,
+                    lagged=name if sorted_sql else None)  # fmt: skip
 
 
 def _ordered(
@@ -333,5 +404,6 @@ def _ordered(
         by,
         count_sql=count,
         examples_sql=f"SELECT * FROM ({lagged}) WHERE {predicate}",
+        lagged=by if within is None else None,
     )
     return [], [check]

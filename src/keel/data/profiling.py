@@ -1,16 +1,22 @@
 """Profile a batch: counts, nulls, min / max, mean / std, a quantile sketch, top
 categories and a distinct-count estimate per column, in a few vectorised DuckDB queries.
 
-1. One aggregate pass over every column: counts, min / max and sums (for mean / std)
-   of numbers and times, true-counts of booleans.
-2. Quantile sketches of numeric columns from a seeded 2% Bernoulli sample (the whole
+1. Text and integer columns are triaged on their leading ``TRIAGE_ROWS`` rows (read by
+   row id when no row was deleted): few-valued ones get exact category counts,
+   many-valued ones a HyperLogLog estimate, so memory stays bounded however many
+   distinct values a column holds. (A column whose head shows at most ``TOP_LIMIT``
+   values but whose tail is long still gets an exact distinct count and an empty top
+   list.) Floats get no estimate (``-1``).
+2. One aggregate pass over every column: counts, min / max and sums (for mean / std)
+   of numbers and times, true-counts of booleans, and the HyperLogLog estimates.
+   Integers are summed exactly where that sum is the double sum bit for bit.
+3. Quantile sketches of numeric columns from a seeded 2% Bernoulli sample (the whole
    batch below ``SAMPLE_FROM`` rows).
-3. Text and integer columns are triaged on their leading ``TRIAGE_ROWS`` rows: few-valued
-   ones get exact category counts (a GROUP BY over several such columns at once, summed
-   per column), many-valued ones a HyperLogLog
-   estimate, so memory stays bounded however many distinct values a column holds. (A
-   column whose head shows at most ``TOP_LIMIT`` values but whose tail is long still gets
-   an exact distinct count and an empty top list.) Floats get no estimate (``-1``).
+4. Exact category counts: a GROUP BY over several few-valued columns at once, its
+   combinations summed per column.
+
+Every field is what plain SQL over the whole batch gives (the quantile sketch is exact
+over its sample, the HyperLogLog estimate DuckDB's ``approx_count_distinct``).
 """
 
 from __future__ import annotations
@@ -35,7 +41,10 @@ under this many (one GROUP BY over several columns instead of one hash per colum
 
 _NUMERIC = ("int", "float")
 _TEMPORAL = ("date", "timestamp")
-_COUNTED = ("string", "int", "bool")
+_WHOLE = frozenset(
+    ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
+)
+"""Integer types whose exact sum DuckDB keeps without overflow (as HUGEINT)."""
 
 
 def profile(batch: Batch) -> Profile:
@@ -45,13 +54,21 @@ def profile(batch: Batch) -> Profile:
     if not schema:
         return Profile(rows=rows, columns=())
     plans = [_ColumnPlan(name, duck_type, rows) for name, duck_type in schema.items()]
+    counted = [p.name for p in plans if p.kind in ("string", "int")]
+    estimates = _triage(batch, counted, rows, schema)
+    many = [name for name, seen in estimates.items() if seen > TOP_LIMIT]
     selects = [expr for plan in plans for expr in plan.expressions()]
+    selects += [f"approx_count_distinct({quote(name)})" for name in many]
     values = list(batch.con.execute(f"SELECT {', '.join(selects)} FROM {TABLE}").fetchone() or ())
     columns = []
     for plan in plans:
         taken, values = values[: plan.width], values[plan.width :]
         columns.append(plan.summary(taken))
-    columns = _with_cardinality(batch, _with_quantiles(batch, columns))
+    columns = _exact_sums(batch, plans, columns)
+    columns = [
+        _cardinality(c, values[many.index(c.name)]) if c.name in many else c for c in columns
+    ]
+    columns = _with_categories(batch, _with_quantiles(batch, columns), estimates)
     return Profile(rows=rows, columns=tuple(columns))
 
 
@@ -60,6 +77,8 @@ class _ColumnPlan:
 
     def __init__(self, name: str, duck_type: str, rows: int) -> None:
         self.name, self.type, self.kind, self.rows = name, duck_type, kind_of(duck_type), rows
+        self.whole = duck_type in _WHOLE
+        self.unsettled: tuple[int, Any] | None = None  # count and squares, sum still owed
 
     def expressions(self) -> list[str]:
         col = quote(self.name)
@@ -67,7 +86,8 @@ class _ColumnPlan:
         if self.kind in _NUMERIC or self.kind in _TEMPORAL:
             exprs += [f"min({col})", f"max({col})"]
         if self.kind in _NUMERIC:
-            exprs += [f"sum({col}::DOUBLE)", f"sum({col}::DOUBLE * {col}::DOUBLE)"]
+            value = col if self.type == "DOUBLE" else f"{col}::DOUBLE"
+            exprs += [f"sum({col})" if self.whole else f"sum({value})", f"sum({value} * {value})"]
         if self.kind == "bool":
             exprs.append(f"sum({col}::INTEGER)")
         return exprs
@@ -82,7 +102,11 @@ class _ColumnPlan:
         if self.kind in _NUMERIC or self.kind in _TEMPORAL:
             fields["min"], fields["max"], rest = _scalar(rest[0]), _scalar(rest[1]), rest[2:]
         if self.kind in _NUMERIC:
-            fields["mean"], fields["std"] = _moments(count, rest[0], rest[1])
+            total = rest[0]
+            if self.whole and not _exact_in_doubles(count, fields["min"], fields["max"]):
+                self.unsettled, total = (count, rest[1]), None
+            if self.unsettled is None:
+                fields["mean"], fields["std"] = _moments(count, total, rest[1])
         if self.kind == "bool":
             trues = int(rest[0] or 0)
             fields["mean"] = trues / count if count else None
@@ -93,6 +117,37 @@ class _ColumnPlan:
             name=self.name, type=self.type, kind=self.kind, count=self.rows,
             nulls=self.rows - count, **fields,
         )  # fmt: skip
+
+
+def _exact_in_doubles(count: int, low: Any, high: Any) -> bool:
+    """Whether summing these integers as doubles, in any order, rounds nowhere: every
+    partial sum is then a whole number within 2**53, so the exact integer sum is the
+    double sum bit for bit."""
+    if not count or low is None or high is None:
+        return True
+    return max(abs(int(low)), abs(int(high))) * count <= 2**53
+
+
+def _exact_sums(
+    batch: Batch, plans: list[_ColumnPlan], columns: list[ColumnProfile]
+) -> list[ColumnProfile]:
+    """Mean and std of integer columns too large for their exact sum to equal the double
+    sum: summed as doubles, as every other numeric column is."""
+    owed = [p for p in plans if p.unsettled is not None]
+    if not owed:
+        return columns
+    selects = ", ".join(f"sum({quote(p.name)}::DOUBLE)" for p in owed)
+    found = batch.con.execute(f"SELECT {selects} FROM {TABLE}").fetchone() or ()
+    done = {}
+    for plan, total in zip(owed, found, strict=True):
+        assert plan.unsettled is not None
+        count, squares = plan.unsettled
+        mean, std = _moments(count, total, squares)
+        done[plan.name] = (mean, std)
+    return [
+        _replace(c, mean=done[c.name][0], std=done[c.name][1]) if c.name in done else c
+        for c in columns
+    ]
 
 
 def _moments(count: int, total: Any, squares: Any) -> tuple[float | None, float | None]:
@@ -121,27 +176,39 @@ def _with_quantiles(batch: Batch, columns: list[ColumnProfile]) -> list[ColumnPr
     return [_replace(c, quantiles=sketches[c.name]) if c.name in sketches else c for c in columns]
 
 
-def _with_cardinality(batch: Batch, columns: list[ColumnProfile]) -> list[ColumnProfile]:
-    """Exact top categories for few-valued columns, HyperLogLog for many-valued ones.
+def _triage(batch: Batch, names: list[str], rows: int, schema: dict[str, str]) -> dict[str, int]:
+    """Each column's distinct-count estimate over the leading ``TRIAGE_ROWS`` rows.
 
-    The leading ``TRIAGE_ROWS`` rows decide which is which; the two kinds are counted in
-    separate queries because DuckDB runs a mix of the two aggregates much slower.
-    """
-    counted = [c for c in columns if c.kind in ("string", "int") and c.count > c.nulls]
-    if not counted:
-        return columns
-    head = ", ".join(f"approx_count_distinct({quote(c.name)})" for c in counted)
-    seen = batch.con.execute(f"SELECT {head} FROM (FROM {TABLE} LIMIT {TRIAGE_ROWS})").fetchone()
-    estimates = dict(zip((c.name for c in counted), seen or (), strict=True))
-    few = [c for c in counted if estimates[c.name] <= TOP_LIMIT]
-    many = [c for c in counted if c not in few]
+    Rows keep their row ids in arrival order, so the rows with ids below ``TRIAGE_ROWS``
+    are the leading rows whenever there are that many of them (none deleted): then DuckDB
+    reads only the first row group instead of streaming the table into a LIMIT."""
+    if not names:
+        return {}
+    head = ", ".join(f"approx_count_distinct({quote(name)})" for name in names)
+    found: tuple[Any, ...] = (None,)
+    if not any(name.lower() == "rowid" for name in schema):  # a column would shadow it
+        by_id = f"SELECT count(*), {head} FROM {TABLE} WHERE rowid < {TRIAGE_ROWS}"
+        found = batch.con.execute(by_id).fetchone() or (None,)
+    if found[0] != min(rows, TRIAGE_ROWS):
+        limited = f"SELECT NULL, {head} FROM (FROM {TABLE} LIMIT {TRIAGE_ROWS})"
+        found = batch.con.execute(limited).fetchone() or ()
+    return dict(zip(names, (int(n) for n in found[1:]), strict=True))
+
+
+def _with_categories(
+    batch: Batch, columns: list[ColumnProfile], estimates: dict[str, int]
+) -> list[ColumnProfile]:
+    """Exact counts per value of the columns the leading rows show few-valued.
+
+    Their HyperLogLog estimates, if many-valued, come with the aggregate pass: DuckDB
+    runs a mix of exact counting and HyperLogLog much slower, so they stay apart."""
+    few = [
+        c for c in columns if c.name in estimates and estimates[c.name] <= TOP_LIMIT
+        and c.count > c.nulls
+    ]  # fmt: skip
     done: dict[str, ColumnProfile] = {}
     for group in _combined(few, estimates):
         done.update({c.name: _cardinality(c, v) for c, v in _category_counts(batch, group)})
-    if many:
-        selects = ", ".join(f"approx_count_distinct({quote(c.name)})" for c in many)
-        found = batch.con.execute(f"SELECT {selects} FROM {TABLE}").fetchone() or ()
-        done.update({c.name: _cardinality(c, v) for c, v in zip(many, found, strict=True)})
     return [done.get(c.name, c) for c in columns]
 
 
@@ -165,18 +232,15 @@ def _category_counts(
 ) -> list[tuple[ColumnProfile, dict[str, int]]]:
     """Each column's count per value (text, as ``histogram(col::VARCHAR)`` has it), from
     one GROUP BY over the group's columns together (one hash of the row's values, not one
-    per column) whose combinations are then summed per column inside DuckDB."""
+    per column); its few combinations are then summed per column here."""
     names = [quote(c.name) for c in group]
-    combos = f"SELECT {', '.join(names)}, count(*) AS n FROM {TABLE} GROUP BY ALL"
-    per_column = " UNION ALL ".join(
-        f"SELECT {i} AS k, {name}::VARCHAR AS v, sum(n)::BIGINT AS n FROM combos "
-        f"WHERE {name} IS NOT NULL GROUP BY {name}"
-        for i, name in enumerate(names)
-    )
-    sql = f"WITH combos AS MATERIALIZED ({combos}) {per_column}"
+    texts = ", ".join(f"{name}::VARCHAR" for name in names)
+    sql = f"SELECT {texts}, count(*) FROM {TABLE} GROUP BY {', '.join(names)}"
     counts: list[dict[str, int]] = [{} for _ in group]
-    for k, value, n in batch.con.execute(sql).fetchall():
-        counts[k][value] = int(n)
+    for *values, n in batch.con.execute(sql).fetchall():
+        for tally, value in zip(counts, values, strict=True):
+            if value is not None:
+                tally[value] = tally.get(value, 0) + int(n)
     return list(zip(group, counts, strict=True))
 
 

@@ -135,27 +135,62 @@ def _run(batch: Batch, checks: list[RowCheck], profile: Profile) -> list[Finding
     counts: dict[str, int] = {}
     keys: dict[str, list[str]] = {}
     shared: list[RowCheck] = []
+    stepped: list[RowCheck] = []
+    by_id = not any(name.lower() == "rowid" for name in profile.schema)  # none shadows it
     for check in checks:
         known = settle(check, profile)
         if known is not None:
             counts[check.name] = known
+        elif by_id and _steps_in_pass(batch, check, profile):
+            stepped.append(check)
         elif check.count_sql is not None:
             counts[check.name], keys[check.name] = _count_own(batch, check)
         else:
             shared.append(check)
-    shared_counts, first_rows = _count_shared(batch, shared)
+    shared_counts, first_rows, steps = _count_shared(batch, shared, by_id, stepped)
     counts.update(shared_counts)
-    found = _rows_at(batch, sorted({r for rows in first_rows.values() for r in rows}))
-    shown = {name: tuple(found[r] for r in rows) for name, rows in first_rows.items()}
+    for check in stepped:
+        counts[check.name], keys[check.name] = _from_steps(batch, check, *steps[check.name])
     plain = [
         (c, min(EXAMPLES, counts[c.name]))
         for c in checks
-        if counts[c.name] and c.name not in shown and c.predicate and not c.examples_sql
+        if counts[c.name] and c.name not in first_rows and c.predicate and not c.examples_sql
     ]
-    shown.update(_first_rows(batch, plain))
+    first_rows.update(_first_row_ids(batch, plain) if by_id else {})
+    found = _rows_at(batch, sorted({r for rows in first_rows.values() for r in rows}))
+    shown = {name: tuple(found[r] for r in rows) for name, rows in first_rows.items()}
     return [
         _judge(batch, c, counts[c.name], keys.get(c.name, []), shown.get(c.name)) for c in checks
     ]
+
+
+def _steps_in_pass(batch: Batch, check: RowCheck, profile: Profile) -> bool:
+    """Whether the shared pass counts this check's steps in arrival order: an ordering
+    always; a uniqueness check when its column holds no nulls (so every row's neighbour
+    is the value before it) and its leading rows arrive sorted."""
+    if check.lagged is None:
+        return False
+    if check.kind == "ordered":
+        return True
+    column = profile.column(check.lagged)
+    if column is None or column.nulls or check.probe_sql is None:
+        return False
+    return not batch.scalar(check.probe_sql)
+
+
+def _from_steps(
+    batch: Batch, check: RowCheck, backwards: int, repeats: int
+) -> tuple[int, list[str]]:
+    """Violations and repeated keys from a column's steps back and in place."""
+    if check.kind == "ordered":
+        return backwards, []
+    if backwards:  # not sorted after all: group
+        assert check.count_sql is not None
+        row = batch.con.execute(check.count_sql).fetchone() or (0, [])
+        return int(row[0] or 0), list(row[1] or [])
+    if not repeats or check.repeats_sql is None:
+        return 0, []
+    return repeats, [row[0] for row in batch.con.execute(check.repeats_sql).fetchall()]
 
 
 def _count_own(batch: Batch, check: RowCheck) -> tuple[int, list[str]]:
@@ -163,37 +198,50 @@ def _count_own(batch: Batch, check: RowCheck) -> tuple[int, list[str]]:
     streams its column when the leading rows arrive sorted, and groups if it is not."""
     streamed, probe = check.sorted_sql, check.probe_sql
     if streamed is not None and probe is not None and not batch.scalar(probe):
-        backwards, repeats, listed = batch.con.execute(streamed).fetchone() or (1, 0, [])
+        backwards, repeats = batch.con.execute(streamed).fetchone() or (1, 0)
         if not backwards:
-            return int(repeats or 0), list(listed or [])
+            if not repeats or check.repeats_sql is None:
+                return 0, []
+            listed = [row[0] for row in batch.con.execute(check.repeats_sql).fetchall()]
+            return int(repeats), listed
     assert check.count_sql is not None
     row = batch.con.execute(check.count_sql).fetchone() or (0,)
     return int(row[0] or 0), list(row[1] or []) if len(row) > 1 else []
 
 
 def _count_shared(
-    batch: Batch, checks: list[RowCheck]
-) -> tuple[dict[str, int], dict[str, list[int]]]:
+    batch: Batch, checks: list[RowCheck], by_id: bool, stepped: list[RowCheck]
+) -> tuple[dict[str, int], dict[str, list[int]], dict[str, tuple[int, int]]]:
     """One pass counting every shared check; each predicate is evaluated once, into a
     column. Checks whose predicate is dear to evaluate again (a regex, a rule, a
     reference, a cast) also keep their first ``EXAMPLES`` failing row ids; the cheap ones
-    find their examples afterwards with a LIMIT query, which stops at the first few."""
-    if not checks:
-        return {}, {}
-    if any(name.lower() == "rowid" for name in batch.schema):  # shadows DuckDB's row id
+    find their examples afterwards with a LIMIT query, which stops at the first few.
+    The same pass counts, for each ``stepped`` check, the rows whose ``lagged`` column
+    is below (backwards) and equal to (repeats) the row before in arrival order.
+    ``by_id``: no column of the batch shadows DuckDB's row id."""
+    if not checks and not stepped:
+        return {}, {}, {}
+    if not by_id:
         counts = {c.name: int(n or 0) for c, n in zip(checks, _counts(batch, checks), strict=True)}
-        return counts, {}
-    flags = ", ".join(f"({c.predicate}) AS f{i}" for i, c in enumerate(checks))
+        return counts, {}, {}
+    columns = ["rowid AS r"] + [f"({c.predicate}) AS f{i}" for i, c in enumerate(checks)]
+    for j, check in enumerate(stepped):
+        col = quote(str(check.lagged))
+        columns.append(f"{col} AS v{j}, lag({col}) OVER () AS p{j}")
     kept = [i for i, c in enumerate(checks) if c.kind not in _CHEAP]
     selects = [f"count_if(f{i})" for i in range(len(checks))]
     selects += [f"min(r, {EXAMPLES}) FILTER (WHERE f{i})" for i in kept]
-    sql = f"SELECT {', '.join(selects)} FROM (SELECT rowid AS r, {flags} FROM {TABLE})"
+    selects += [f"count_if(v{j} < p{j}), count_if(v{j} = p{j})" for j in range(len(stepped))]
+    sql = f"SELECT {', '.join(selects)} FROM (SELECT {', '.join(columns)} FROM {TABLE})"
     row = batch.con.execute(sql).fetchone() or ()
     counts = {c.name: int(row[i] or 0) for i, c in enumerate(checks)}
-    first = {
-        checks[i].name: list(rows) for i, rows in zip(kept, row[len(checks) :], strict=True) if rows
+    listed = row[len(checks) : len(checks) + len(kept)]
+    first = {checks[i].name: list(rows) for i, rows in zip(kept, listed, strict=True) if rows}
+    tail = row[len(checks) + len(kept) :]
+    steps = {
+        c.name: (int(tail[2 * j] or 0), int(tail[2 * j + 1] or 0)) for j, c in enumerate(stepped)
     }
-    return counts, first
+    return counts, first, steps
 
 
 def _counts(batch: Batch, checks: list[RowCheck]) -> tuple[Any, ...]:
@@ -201,27 +249,20 @@ def _counts(batch: Batch, checks: list[RowCheck]) -> tuple[Any, ...]:
     return batch.con.execute(f"SELECT {selects} FROM {TABLE}").fetchone() or ()
 
 
-def _first_rows(
-    batch: Batch, wanted: list[tuple[RowCheck, int]]
-) -> dict[str, tuple[dict[str, Any], ...]]:
-    """The first failing rows of each check, in arrival order, from one query: a LIMIT
-    per check (each stops at its first rows), tagged with the check and the row id."""
-    schema = batch.schema
-    if len(wanted) < 2 or any(name.lower() == "rowid" for name in schema):
-        return {}  # each check runs its own LIMIT query
-    tag = row = "keel_example"
-    while tag in schema or row in schema or tag == row:
-        tag, row = tag + "_check", row + "_row"
+def _first_row_ids(batch: Batch, wanted: list[tuple[RowCheck, int]]) -> dict[str, list[int]]:
+    """The row ids of the first failing rows of each check, in arrival order, from one
+    query: a LIMIT per check (each stops at its first rows), tagged with the check. Only
+    the ids are read; the rows themselves come with the shared pass's in one lookup."""
+    if not wanted:
+        return {}
     parts = [
-        f"(SELECT {i} AS {tag}, rowid AS {row}, * FROM {TABLE} WHERE {c.predicate} LIMIT {k})"
-        for i, (c, k) in enumerate(wanted)
+        f"(SELECT {i} AS k, rowid AS r FROM {TABLE} WHERE {c.predicate} LIMIT {n})"
+        for i, (c, n) in enumerate(wanted)
     ]
-    found: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(wanted))}
-    for record in batch.records(" UNION ALL ".join(parts) + f" ORDER BY {tag}, {row}"):
-        check = record.pop(tag)
-        record.pop(row)
-        found[check].append(record)
-    return {c.name: tuple(found[i]) for i, (c, _) in enumerate(wanted)}
+    found: dict[int, list[int]] = {i: [] for i in range(len(wanted))}
+    for check, row in batch.con.execute(" UNION ALL ".join(parts) + " ORDER BY k, r").fetchall():
+        found[check].append(int(row))
+    return {c.name: found[i] for i, (c, _) in enumerate(wanted)}
 
 
 def _rows_at(batch: Batch, rowids: list[int]) -> dict[int, dict[str, Any]]:
