@@ -286,3 +286,31 @@ def test_a_csv_folder_with_an_empty_column_takes_the_filled_files_type(tmp_path:
     score = latest.profile.column("score")
     assert score is not None and score.nulls == int(whole["score"].isna().sum())
     assert latest.rows == len(whole)
+
+
+@pytest.mark.parametrize("partitioned", [False, True])
+def test_a_column_never_filled_anywhere_passes_its_declared_type(
+    tmp_path: Path, partitioned: bool
+) -> None:
+    """A coupon column None in every row of every file has no type at all: it holds no
+    value of another type, so its declared ``type: string`` passes (its nulls are pandas'
+    count) and the version publishes."""
+    root = tmp_path / "shop"
+    folder = root / "data" / "orders"
+    folder.mkdir(parents=True)
+    config = CONFIG if partitioned else CONFIG.replace("    partitioned: true\n", "")
+    if not partitioned:
+        config = config.replace("path: data/orders/", "path: data/orders/2026-02.parquet")
+    (root / "keel.yaml").write_text(config)
+    _month(0, 120, coupons=False).to_parquet(folder / "2026-02.parquet", index=False)
+    if partitioned:
+        _month(120, 90, coupons=False).to_parquet(folder / "2026-03.parquet", index=False)
+    whole = _whole(root)
+    assert whole["coupon"].isna().all()
+    code, runs = _keel(root, "ingest")
+    assert code == 0 and runs[0]["status"] == "published", runs
+    with Project.open(root) as project:
+        latest = Catalog(project.store).latest("orders")
+    assert latest is not None and latest.profile is not None
+    coupon = latest.profile.column("coupon")
+    assert coupon is not None and coupon.nulls == len(whole) == latest.rows

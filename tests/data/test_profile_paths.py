@@ -211,3 +211,23 @@ def test_unique_and_ordering_counted_in_the_shared_pass_are_pandas(order: str) -
     assert len(shown) == 20 and set(shown) <= repeated and shown == sorted(shown)
     assert found["k.regex"].violations == 2
     assert found["ordered:t"].violations == int((stamps < stamps.shift()).sum()) == 2
+
+
+def test_columns_named_like_the_counts_query_are_counted_as_pandas_counts() -> None:
+    """Few-valued columns named ``n`` and ``count`` (words a counting query might use for
+    its own columns) get pandas' count of each value."""
+    rng = np.random.default_rng(11)
+    frame = pd.DataFrame(
+        {
+            "n": rng.choice(["a", "b", "c"], 5_000),
+            "count": rng.choice(["x", "y"], 5_000),
+            "k": rng.integers(0, 4, 5_000),
+        }
+    )
+    with Batch.from_frame(frame) as batch:
+        profiled = profile(batch)
+    for name in ("n", "count", "k"):
+        column = profiled.column(name)
+        assert column is not None
+        expected = {str(v): int(c) for v, c in frame[name].value_counts().items()}
+        assert dict(column.top) == expected, name
