@@ -162,6 +162,7 @@ def _serve(project: Project, say: Callable[[str], None]) -> Iterator[Step]:
 
 TRAFFIC = 200
 MAX_ROUNDS = 12  # traffic-then-worker rounds before a rollout phase is called stuck
+MAX_BURSTS = 16  # bursts of traffic in a rollout phase before it is called stuck
 
 
 @dataclass(frozen=True)
@@ -394,8 +395,8 @@ def _shadow(project: Project, traffic: Traffic, customers: list[str]) -> Step:
     config = project.config.rollout
     size = (config.shadow.min_requests if config else 500) + 50
     sent = 0
-    for round_ in range(MAX_ROUNDS):
-        sent += traffic.send(_take(customers, size, round_)).ok
+    for _ in range(MAX_ROUNDS):
+        sent += traffic.send(_take(customers, size, sent)).ok
         _settle(project, traffic)
         shadow = _worker_cycle(project)["delivery"].get("shadow") or {}
         if shadow.get("action", "hold") != "hold":
@@ -445,7 +446,7 @@ def _bad_candidate(project: Project, traffic: Traffic, customers: list[str]) -> 
     version = result.version.version
     reason = "quickstart: a deliberately broken candidate, forced past its failed gate"
     stage(project, str(version), "canary", force=True, reason=reason)
-    decided, _, sent = _roll(project, traffic, customers, bad=f"{result.version.name}@{version}")
+    decided, _, sent = _roll(project, traffic, customers, bad=True)
     answered = decided.get("answered", 0)
     share = answered / sent if sent else 0.0
     what = "rolled it back" if decided["action"] == "rollback" else f"decided {decided['action']}"
@@ -460,34 +461,57 @@ def _bad_candidate(project: Project, traffic: Traffic, customers: list[str]) -> 
 
 
 def _roll(
-    project: Project, traffic: Traffic, customers: list[str], bad: str | None = None
+    project: Project, traffic: Traffic, customers: list[str], bad: bool = False
 ) -> tuple[dict[str, Any], list[float], int]:
     """Rounds of traffic and worker cycles until the canary is promoted or rolled back.
 
-    Each round is big enough for the canary's share to reach the step's minimum requests.
-    Returns the final decision (with the requests ``bad`` answered), the shares passed
-    through, and the requests sent.
+    A round's traffic goes on until the canary has answered the step's minimum requests
+    (the server keeps each customer on one arm, so a small share of a few hundred
+    customers can take several bursts) and the step's minimum time has passed: then one
+    worker cycle decides, rather than holding for want of requests. Returns the final
+    decision (with the requests the canary answered), the shares passed through, and the
+    requests sent.
     """
     from keel.delivery.advance import canary_policy
 
     policy = canary_policy(project.config.rollout)
+    canary = _canary_ref(project)
+    need = max(policy.min_requests, policy.min_constant) if bad else policy.min_requests
     share, shares, sent, answered = float(policy.steps[0]), [float(policy.steps[0])], 0, 0
-    for round_ in range(MAX_ROUNDS):
-        size = min(2500, max(100, math.ceil(1.2 * policy.min_requests * 100 / share)))
-        burst = traffic.send(_take(customers, size, round_))
-        sent += burst.ok
-        answered += burst.versions.get(bad, 0) if bad else 0
+    step_started = time.monotonic()
+    bursts = 0
+    for _ in range(MAX_ROUNDS):
+        at_step = 0
+        while at_step < need and bursts < MAX_BURSTS:
+            size = min(2500, max(100, math.ceil(1.2 * (need - at_step) * 100 / share)))
+            burst = traffic.send(_take(customers, size, sent))
+            bursts += 1
+            sent += burst.ok
+            at_step += burst.versions.get(canary, 0)
+            answered += burst.versions.get(canary, 0)
+        time.sleep(max(0.0, policy.min_seconds - (time.monotonic() - step_started)))
         _settle(project, traffic)
-        canary = _worker_cycle(project)["delivery"].get("canary") or {}
-        if canary.get("action") in ("promote", "rollback"):
-            return {**canary, "answered": answered}, shares, sent
-        if canary.get("action") == "advance":
-            share = float(canary["share"])
+        decided = _worker_cycle(project)["delivery"].get("canary") or {}
+        step_started = time.monotonic()
+        if decided.get("action") in ("promote", "rollback"):
+            return {**decided, "answered": answered}, shares, sent
+        if decided.get("action") == "advance":
+            share = float(decided["share"])
             shares.append(share)
     raise KeelError(f"the canary was still undecided after {sent} requests")
 
 
+def _canary_ref(project: Project) -> str:
+    """The running canary as its answers name it (``name@version``)."""
+    from keel.training import Registry
+
+    found = Registry(project.store).versions(limit=1, status="canary")
+    if not found:
+        raise KeelError("there is no canary to roll out")
+    return f"{found[0].name}@{found[0].version}"
+
+
 def _take(customers: list[str], size: int, offset: int) -> list[str]:
-    """``size`` customers, continuing round-robin from where the last round stopped."""
-    start = (offset * size) % len(customers)
+    """``size`` customers, continuing round-robin from the ``offset``-th."""
+    start = offset % len(customers)
     return [customers[(start + i) % len(customers)] for i in range(size)]

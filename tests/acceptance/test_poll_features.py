@@ -61,18 +61,37 @@ def polls() -> pd.DataFrame:
 
 def expected(labels: pd.DataFrame, events: pd.DataFrame, entity: str) -> pd.DataFrame:
     """Per label row: count and mean margin of the entity's polls in the window before it;
-    null when the entity had no poll at all before the label's date."""
+    null when the entity had no poll at all before the label's date.
+
+    Each label row is paired with every poll of its entity (a pandas merge), the pairs
+    kept where the poll ended strictly before the label's date, then those in the window
+    counted and averaged per label row."""
     days = WINDOWS[entity]
-    ends = pd.to_datetime(events["enddate"])
-    rows = []
-    for key, when in zip(labels[entity], pd.to_datetime(labels["enddate"]), strict=True):
-        mine = events[(events[entity] == key).to_numpy() & (ends < when).to_numpy()]
-        if mine.empty:
-            rows.append((np.nan, np.nan))
-            continue
-        recent = mine[pd.to_datetime(mine["enddate"]) >= when - pd.Timedelta(days=days)]
-        rows.append((float(len(recent)), recent["margin"].mean() if len(recent) else np.nan))
-    return pd.DataFrame(rows, columns=["count", "mean"], index=labels.index)
+    asked = pd.DataFrame(
+        {
+            "key": labels[entity].to_numpy(),
+            "when": pd.to_datetime(labels["enddate"]).to_numpy(),
+            "row": np.arange(len(labels)),
+        }
+    )
+    polled = pd.DataFrame(
+        {
+            "key": events[entity].to_numpy(),
+            "end": pd.to_datetime(events["enddate"]).to_numpy(),
+            "margin": events["margin"].to_numpy(),
+        }
+    ).dropna(subset=["key"])  # a poll without the entity is no entity's history
+    pairs = asked.merge(polled, on="key")
+    earlier = pairs[pairs["end"] < pairs["when"]]
+    recent = earlier[earlier["end"] >= earlier["when"] - pd.Timedelta(days=days)]
+    rows = pd.RangeIndex(len(labels))
+    seen = rows.isin(earlier["row"])
+    count = recent.groupby("row").size().reindex(rows, fill_value=0).astype(float)
+    mean = recent.groupby("row")["margin"].mean().reindex(rows)
+    return pd.DataFrame(
+        {"count": count.where(seen).to_numpy(), "mean": mean.where(seen).to_numpy()},
+        index=labels.index,
+    )
 
 
 @dataclass(frozen=True)
