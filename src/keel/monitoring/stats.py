@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special, stats
+from scipy import special  # scipy.stats (about 1 s to import) only where it is used
 
 __all__ = [
     "Correction",
@@ -63,6 +63,8 @@ def ks_samples(reference: np.ndarray, window: np.ndarray) -> tuple[float, float]
     one-sample distribution at n_eff, as scipy's ``asymp``). ``reference`` may be passed
     already sorted; it is not copied then."""
     if reference.size * window.size <= EXACT_KS_PAIRS:
+        from scipy import stats
+
         result = stats.ks_2samp(window, reference, method="exact")
         return float(result.statistic), float(result.pvalue)
     ref = reference if _is_sorted(reference) else np.sort(reference)
@@ -163,6 +165,8 @@ def unseen_test(
     """
     if unseen == 0:
         return 1.0
+    from scipy import stats
+
     if expected_share > 0:
         return float(stats.binom.sf(unseen - 1, window_rows, expected_share))
     total = reference_rows + window_rows
