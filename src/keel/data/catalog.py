@@ -18,10 +18,10 @@ import sqlalchemy as sa
 
 from keel.data.model import DataVersion, Profile, Report, Run
 from keel.data.tables import data_runs, data_versions
-from keel.errors import DataError, DataVersionNotFound
+from keel.errors import DataError, DataVersionNotFound, KeelError
 from keel.store.metadata import MetadataStore
 
-__all__ = ["Catalog"]
+__all__ = ["Catalog", "live_version"]
 
 
 class Catalog:
@@ -192,3 +192,31 @@ def _run(row: Any) -> Run:
     report = Report.from_dict(row["report"]) if row["report"] else None
     fields = {k: row[k] for k in row if k != "report"}
     return Run(**fields, report=report)
+
+
+def live_version(
+    catalog: Catalog, source: str, prefix: str, named: str, error: type[KeelError], otherwise: str
+) -> DataVersion:
+    """The one live version of ``source`` whose id starts with ``prefix`` (at least 4
+    characters), else ``error`` in one sentence: ``named`` says where the reference was
+    written (``training.data names events@1a2b``), ``otherwise`` what else to do."""
+    if len(prefix) < 4:
+        raise error(f"{named}: give at least 4 characters of a version id (see `keel data list`)")
+    found = [v for v in catalog.versions(source) if v.id.startswith(prefix)]
+    listed = f"`keel data list --source {source}`"
+    if not found:
+        raise error(
+            f"{named}, but '{source}' has no data version starting with '{prefix}'; pick one "
+            f"from {listed}{otherwise}"
+        )
+    if len(found) > 1:
+        raise error(
+            f"{named}, but more than one version of '{source}' starts with '{prefix}'; give "
+            "more characters of the id"
+        )
+    if found[0].retired_reason is not None:
+        raise error(
+            f"{named}, but data version {found[0].short} of '{source}' was retired "
+            f"({found[0].retired_reason}); pick a live one from {listed}{otherwise}"
+        )
+    return found[0]

@@ -133,26 +133,10 @@ def _kept(
 
 
 def _version(catalog: Any, source: str, prefix: str) -> DataVersion:
+    from keel.data.catalog import live_version
+
     named = f"monitoring.reference names data:{source}@{prefix}"
-    if len(prefix) < 4:
-        raise MonitoringError(
-            f"{named}: give at least 4 characters of a version id (see `keel data list`)"
-        )
-    found = [v for v in catalog.versions(source) if v.id.startswith(prefix)]
-    if len(found) != 1:
-        what = "no data version" if not found else "more than one data version"
-        raise MonitoringError(
-            f"{named}, but '{source}' has {what} starting with '{prefix}'; pick one from "
-            f"`keel data list --source {source}`"
-        )
-    if found[0].retired_reason is not None:
-        raise MonitoringError(
-            f"{named}, but data version {found[0].short} was retired "
-            f"({found[0].retired_reason}); pick a live one from `keel data list --source "
-            f"{source}`"
-        )
-    version: DataVersion = found[0]
-    return version
+    return live_version(catalog, source, prefix, named, MonitoringError, "")
 
 
 def _model_columns(project: Project, version: DataVersion) -> list[str]:

@@ -439,30 +439,12 @@ def _check_declared(project: Project, name: str) -> None:
 
 
 def _version_of(catalog: Catalog, source: str, prefix: str) -> DataVersion:
-    """The one version of ``source`` whose id starts with ``prefix``."""
+    """The one live version of ``source`` whose id starts with ``prefix``."""
+    from keel.data.catalog import live_version
+
     named = f"training.data names {source}@{prefix}"
-    if len(prefix) < 4:
-        raise TrainingDataError(
-            f"{named}: give at least 4 characters of a version id (see `keel data list`)"
-        )
-    found = [v for v in catalog.versions(source) if v.id.startswith(prefix)]
-    if not found:
-        raise TrainingDataError(
-            f"{named}, but '{source}' has no data version starting with '{prefix}'; pick one "
-            f"from `keel data list --source {source}`, or train on '{source}' for its newest data"
-        )
-    if len(found) > 1:
-        raise TrainingDataError(
-            f"{named}, but more than one version of '{source}' starts with '{prefix}'; give "
-            "more characters of the id"
-        )
-    if found[0].retired_reason is not None:
-        raise TrainingDataError(
-            f"{named}, but data version {found[0].short} of '{source}' was retired "
-            f"({found[0].retired_reason}); pick a live one from `keel data list --source "
-            f"{source}`, or train on '{source}' for its newest live data"
-        )
-    return found[0]
+    otherwise = f", or train on '{source}' for its newest live data"
+    return live_version(catalog, source, prefix, named, TrainingDataError, otherwise)
 
 
 def _import(root: Path, module_name: str, function_name: str) -> Any:
