@@ -229,7 +229,7 @@ def polars_checks() -> dict[str, Any]:
 
 def polars_profile(frame: Any) -> list[Any]:
     """A basic profile as polars expressions: nulls, min / max, mean / std, Keel's inner
-    quantiles of numeric columns, n_unique of every column."""
+    quantiles of numeric columns (exact, over every row), n_unique of every column."""
     import polars as pl
 
     from keel.data.model import QUANTILES
@@ -242,7 +242,8 @@ def polars_profile(frame: Any) -> list[Any]:
             exprs += [col.min().alias(f"{name}:min"), col.max().alias(f"{name}:max")]
         if dtype.is_numeric():
             exprs += [col.mean().alias(f"{name}:mean"), col.std().alias(f"{name}:std")]
-            exprs += [col.quantile(q).alias(f"{name}:q{q}") for q in QUANTILES[1:-1]]
+            # all quantiles in one expression: one sort per column, not one per quantile
+            exprs.append(col.quantile(list(QUANTILES[1:-1])).alias(f"{name}:quantiles"))
     return exprs
 
 
