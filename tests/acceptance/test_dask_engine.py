@@ -208,8 +208,8 @@ def run_story(root: Path) -> Story:
     scored = {}
     for name, version in (("xgboost", "1"), ("forest", "2")):
         out = root / f"{name}.parquet"
-        run("predict", "--batch", "data/heldout/", "--version", version, "--out", str(out),
-            root=root)  # fmt: skip
+        held = str(root / "data" / "heldout")  # a path on the command line: the working folder's
+        run("predict", "--batch", held, "--version", version, "--out", str(out), root=root)
         scored[name] = pd.read_parquet(out)
     rows = held_out(the_table()).head(SERVED).drop(columns=["result", "collected_on"])
     key = api_key(root)
@@ -219,7 +219,7 @@ def run_story(root: Path) -> Story:
     (root / "features.py").write_text(FEATURES)
     edit_config(root, {"features": {"module": "features.py"}})
     labels(the_table()).to_csv(root / "labels.csv", index=False)
-    # its paths are the working folder's (predict --batch's source is the project's)
+    # its paths are the working folder's, as every path typed on the command line
     run("features", "build-training-set", "--labels", str(root / "labels.csv"),
         "--out", str(root / "set.parquet"), root=root)  # fmt: skip
     training_set = pd.read_parquet(root / "set.parquet")

@@ -330,3 +330,29 @@ def test_a_bad_setting_is_one_sentence_with_the_rows_on_the_workers(
         with pytest.raises(TrainingDataError, match=sentence):
             train(opened)
         assert Registry(opened.store).versions() == []
+
+
+def test_empty_partitions_leave_no_worker_with_only_empty_input(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """One file of rows and three empty months (a categorical feature, plan): a worker
+    that holds only empty partitions would make XGBoost refuse its input; the model trains
+    on the workers, on every labelled row pandas counts (train + test)."""
+    root = tmp_path / "sparse"
+    folder = root / "data" / "events"
+    folder.mkdir(parents=True)
+    rows = events(0, 600)
+    rows.to_parquet(folder / "a.parquet", index=False)
+    for name in ("b", "c", "d"):
+        rows.head(0).to_parquet(folder / f"{name}.parquet", index=False)
+    config = yaml.safe_load((project(tmp_path / "template", None) / "keel.yaml").read_text())
+    config["compute"] = {"engine": "dask", "address": cluster.address}
+    (root / "keel.yaml").write_text(yaml.safe_dump(config))
+    with Project.open(root) as opened:
+        ingest(opened)
+        version = train(opened).version
+        record = Registry(opened.store).record(version.version)
+    assert record["compute"]["rows_on"] == "workers"
+    labelled = int(rows["label"].notna().sum())
+    assert record["data"]["train_rows"] + record["data"]["test_rows"] == labelled
+    assert record["data"]["test_rows"] == round(labelled * TEST_SIZE)

@@ -151,7 +151,13 @@ def split_on_workers(
         rule, arguments = _random_held, [(positions, start) for start in starts]
     X, y, test = _split_by(client, frame, rule, arguments, config.target, schema)
     del frame, kept  # the split's tasks hold the partitions now, each until it is split
-    return Split(X, y, test, schema, lengths, _lengths(client, X), _lengths(client, test))
+    train_lengths = _lengths(client, X)
+    filled = [i for i, n in enumerate(train_lengths) if n]
+    if len(filled) < len(train_lengths):
+        # XGBoost refuses a worker whose input is only empty partitions (an empty month,
+        # a partition all held out) when there are categorical features; they add nothing
+        X, y = X.partitions[filled], y.partitions[filled]
+    return Split(X, y, test, schema, lengths, train_lengths, _lengths(client, test))
 
 
 def _split_by(
