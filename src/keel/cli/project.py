@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -94,7 +97,10 @@ def quickstart(
     out = console()
     steps: list[dict[str, object]] = []
     started = time.monotonic()
-    with progress("creating the example project", quiet=as_json) as update:
+    with (
+        _terminated_unwinds(),
+        progress("creating the example project", quiet=as_json) as update,
+    ):
         for step in run_story(folder, rows=rows, seed=seed, say=update):
             steps.append(step.to_dict())
             if not as_json:
@@ -103,6 +109,29 @@ def quickstart(
     seconds = round(time.monotonic() - started, 1)
     data = {"root": root, "seconds": seconds, "steps": steps}
     emit(as_json, data, lambda con: _next_steps(con, root, seconds))
+
+
+@contextmanager
+def _terminated_unwinds() -> Iterator[None]:
+    """SIGTERM ends the story as Ctrl-C does, by an exception in the main thread, so the
+    model server the story started is stopped on the way out instead of left running;
+    the command exits 143 with one line."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        sys.stderr.write("stopped: SIGTERM; the story's model server is stopped too\n")
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _created(out: Console, result: dict[str, object]) -> None:

@@ -1,0 +1,53 @@
+"""``keel quickstart`` ended by SIGTERM (a CI timeout, a closed terminal's supervisor)
+stops the model server it started instead of leaving it running: real processes, the
+server found among the command's children and waited for by pid."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _server_of(story: subprocess.Popen[bytes], within: float) -> psutil.Process:
+    """The story's ``keel serve`` child, once it is started."""
+    parent = psutil.Process(story.pid)
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and story.poll() is None:
+        for child in parent.children(recursive=True):
+            try:
+                if "serve" in child.cmdline():
+                    return child
+            except psutil.NoSuchProcess:
+                continue
+        time.sleep(0.2)
+    raise AssertionError(f"no model server started (story exit code {story.poll()})")
+
+
+def test_sigterm_stops_the_story_and_its_model_server(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "keel", "quickstart", str(tmp_path / "qs"), "--rows", "400"]
+    story = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy()
+    )
+    server = None
+    try:
+        server = _server_of(story, within=300)
+        story.send_signal(signal.SIGTERM)
+        _, said = story.communicate(timeout=120)
+        assert story.returncode == 128 + signal.SIGTERM, said
+        assert b"stopped: SIGTERM" in said and b"Traceback" not in said, said
+        server.wait(timeout=60)  # psutil.TimeoutExpired while it still runs
+        assert not server.is_running()
+    finally:
+        if story.poll() is None:
+            os.kill(story.pid, signal.SIGKILL)
+        if server is not None and server.is_running():
+            os.kill(server.pid, signal.SIGKILL)
