@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import math
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ __all__ = [
     "key_sql",
     "kind_of",
     "quote",
+    "readable_by_rowid",
     "records",
     "sql_literal",
 ]
@@ -61,6 +62,12 @@ def kind_of(duck_type: str) -> str:
     if duck_type.startswith("DECIMAL"):
         return "float"
     return _KINDS.get(duck_type, "other")
+
+
+def readable_by_rowid(schema: Iterable[str]) -> bool:
+    """Whether DuckDB's ``rowid`` (arrival order) can be read: no column of these names
+    shadows it."""
+    return not any(name.lower() == "rowid" for name in schema)
 
 
 def quote(name: str) -> str:

@@ -16,7 +16,7 @@ from datetime import datetime
 
 import duckdb
 
-from keel.data.batch import TABLE, key_present, key_sql, quote, sql_literal
+from keel.data.batch import TABLE, key_present, key_sql, quote, readable_by_rowid, sql_literal
 from keel.data.model import Finding, Profile, Severity
 from keel.data.rules import RuleError, never_false, to_sql
 from keel.schema import ColumnCheck, RuleCheck, SourceConfig
@@ -100,7 +100,7 @@ def compile_suite(
     ``con`` (the batch's connection) is where rules are tried on a row of nulls."""
     checks: list[RowCheck] = []
     findings: list[Finding] = list(_extra_columns(config, schema))
-    by_id = not any(name.lower() == "rowid" for name in schema)  # a column would shadow it
+    by_id = readable_by_rowid(schema)
     for name, spec in _column_specs(config).items():
         if name not in schema:
             findings.append(_missing(name, spec.severity, config.key_name, config.keys))
@@ -307,8 +307,9 @@ def _glob(regex: str) -> str | None:
             text = "[0-9]"
         elif text.startswith("\\") and text[1:] in _ESCAPED:
             text = text[1:]
-        elif text.startswith("[") and _class(text[1:-1]):
-            pass
+        elif text.startswith("["):
+            if not _class(text[1:-1]):
+                return None
         elif text not in _LITERAL:
             return None
         repeat = _REPEAT.match(regex, at)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from keel.data.batch import TABLE, Batch, jsonable, kind_of, quote
+from keel.data.batch import TABLE, Batch, jsonable, kind_of, quote, readable_by_rowid
 from keel.data.model import QUANTILES, ColumnProfile, Profile
 
 __all__ = ["COMBINATIONS", "SAMPLE_FROM", "TOP_LIMIT", "TRIAGE_ROWS", "profile"]
@@ -186,7 +186,7 @@ def _triage(batch: Batch, names: list[str], rows: int, schema: dict[str, str]) -
         return {}
     head = ", ".join(f"approx_count_distinct({quote(name)})" for name in names)
     found: tuple[Any, ...] = (None,)
-    if not any(name.lower() == "rowid" for name in schema):  # a column would shadow it
+    if readable_by_rowid(schema):
         by_id = f"SELECT count(*), {head} FROM {TABLE} WHERE rowid < {TRIAGE_ROWS}"
         found = batch.con.execute(by_id).fetchone() or (None,)
     if found[0] != min(rows, TRIAGE_ROWS):

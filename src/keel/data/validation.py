@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from keel.data.batch import TABLE, Batch, quote, records
+from keel.data.batch import TABLE, Batch, quote, readable_by_rowid, records
 from keel.data.checks import RowCheck, compile_suite, settle
 from keel.data.history import count_keys, history_finding
 from keel.data.model import Finding, Profile, Report, Severity, Status
@@ -136,7 +136,7 @@ def _run(batch: Batch, checks: list[RowCheck], profile: Profile) -> list[Finding
     keys: dict[str, list[str]] = {}
     shared: list[RowCheck] = []
     stepped: list[RowCheck] = []
-    by_id = not any(name.lower() == "rowid" for name in profile.schema)  # none shadows it
+    by_id = readable_by_rowid(profile.schema)
     for check in checks:
         known = settle(check, profile)
         if known is not None:
@@ -199,11 +199,7 @@ def _count_own(batch: Batch, check: RowCheck) -> tuple[int, list[str]]:
     streamed, probe = check.sorted_sql, check.probe_sql
     if streamed is not None and probe is not None and not batch.scalar(probe):
         backwards, repeats = batch.con.execute(streamed).fetchone() or (1, 0)
-        if not backwards:
-            if not repeats or check.repeats_sql is None:
-                return 0, []
-            listed = [row[0] for row in batch.con.execute(check.repeats_sql).fetchall()]
-            return int(repeats), listed
+        return _from_steps(batch, check, int(backwards or 0), int(repeats or 0))
     assert check.count_sql is not None
     row = batch.con.execute(check.count_sql).fetchone() or (0,)
     return int(row[0] or 0), list(row[1] or []) if len(row) > 1 else []
