@@ -23,7 +23,6 @@ retries as the source's ``retry:`` says.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -37,7 +36,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from keel.errors import ComputeError, MissingExtraError, SourceError
-from keel.store.artifacts import is_botocore, is_refusal, open_filesystem, unavailable_reason
+from keel.store.artifacts import (
+    hash_file,
+    is_botocore,
+    is_refusal,
+    open_filesystem,
+    unavailable_reason,
+)
 
 if TYPE_CHECKING:
     from keel.store.artifacts import ArtifactStore
@@ -151,7 +156,7 @@ class BlobCache:
         to ``digest``, else fetched into it by ``fetch(digest, path)`` (which verifies)."""
         entry = self.entry(digest)
         if entry is not None and _linked(entry, dest):
-            if _sha256(dest) == digest:
+            if hash_file(dest) == digest:
                 _read_now(entry)
                 return dest
             dest.unlink()
@@ -232,11 +237,6 @@ def _read_now(entry: Path) -> None:
     (its name records that)."""
     with suppress(FileNotFoundError):
         os.utime(entry, ns=(time.time_ns(), entry.stat().st_mtime_ns))
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def blob_cache() -> BlobCache | None:

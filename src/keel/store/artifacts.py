@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ArtifactStore",
     "bucket_missing",
+    "hash_file",
     "is_botocore",
     "is_refusal",
     "open_filesystem",
@@ -101,7 +102,7 @@ class ArtifactStore:
 
     def put_file(self, path: Path) -> str:
         """Store a file's bytes, streaming; return the digest."""
-        digest = _hash_file(path)
+        digest = hash_file(path)
         if not self.exists(digest):
             self._write(digest, _chunks_of(path), source=path)
         return digest
@@ -198,7 +199,7 @@ class ArtifactStore:
         path = Path(self._key(digest))
         if not path.exists():
             raise self._missing(digest)
-        _verify(digest, _hash_file(path))
+        _verify(digest, hash_file(path))
         return path
 
     def url(self, digest: str) -> str:
@@ -517,7 +518,8 @@ def _stream_local(
     return digest
 
 
-def _hash_file(path: Path) -> str:
+def hash_file(path: Path) -> str:
+    """The sha256 of a file's bytes, read in chunks."""
     hasher = hashlib.sha256()
     for chunk in _chunks_of(path):
         hasher.update(chunk)

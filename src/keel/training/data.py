@@ -289,7 +289,9 @@ def _from_file(root: Path, spec: str) -> TrainingFrame:
             f"training.data names the file '{spec}', which does not exist in {root}; "
             "fix the path (it is relative to the project folder)"
         )
-    digest = _file_digest(path)
+    from keel.store.artifacts import hash_file
+
+    digest = hash_file(path)
     return TrainingFrame(read_table(path), f"file:{spec}@sha256:{digest[:12]}", digest)
 
 
@@ -462,14 +464,6 @@ def _import(root: Path, module_name: str, function_name: str) -> Any:
             f"training.data: module '{module_name}' has no function '{function_name}'"
         )
     return getattr(module, function_name)
-
-
-def _file_digest(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            hasher.update(chunk)
-    return hasher.hexdigest()
 
 
 def load_holdout(project: Project, record: dict[str, Any]) -> pd.DataFrame:
