@@ -14,8 +14,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,10 +122,12 @@ def _serve(project: Project, say: Callable[[str], None]) -> Iterator[Step]:
         "quickstart", ["predict"], actor="quickstart", rate_limit="100000/second"
     )
     port = _free_port()
-    server = _start_server(project.root, port)
     base = f"http://127.0.0.1:{port}"
     customers = _current_customers(project)
+    server: subprocess.Popen[bytes] | None = None
     try:
+        with _signals_held(signal.SIGTERM, signal.SIGINT):
+            server = _start_server(project.root, port)
         _wait_ready(base, server)
         with Traffic(base, key) as traffic:
             normal = traffic.send(customers[:TRAFFIC], threads=1)  # latency, one at a time
@@ -151,8 +155,10 @@ def _serve(project: Project, say: Callable[[str], None]) -> Iterator[Step]:
             say("a broken candidate goes to canary")
             yield _bad_candidate(project, traffic, customers)
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
+        if server is not None:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=60)
+    assert server is not None
     yield Step(
         "stop",
         f"stopped the model server cleanly (exit code {server.returncode})",
@@ -285,6 +291,29 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@contextmanager
+def _signals_held(*signums: int) -> Iterator[None]:
+    """Hold ``signums`` until the block ends, then deliver them to their own handlers.
+
+    A signal whose handler raises (Ctrl-C, and SIGTERM under ``keel quickstart``) can
+    land while ``Popen`` waits for its child's exec: the exception leaves ``Popen``
+    with the child running and no handle to stop it. Held, it lands after the handle
+    is kept. Blocking the signals instead would pass the mask on to the child.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers run in the main thread only, and only it may set them
+        return
+    caught: list[int] = []
+    previous = {signum: signal.signal(signum, lambda n, _: caught.append(n)) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in caught:
+            signal.raise_signal(signum)
 
 
 def _start_server(root: Path, port: int) -> subprocess.Popen[bytes]:
