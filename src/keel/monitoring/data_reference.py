@@ -445,7 +445,7 @@ def _numeric_bins(
     bins: int,
 ) -> Bins:
     """``Bins.numeric`` of the whole column (``keel.training.reference.quantile_edges``)."""
-    from keel.training.reference import _REPEATS, DISTINCT_LIMIT
+    from keel.training.reference import closed_edges, counted_by_value
 
     n = sum(s.numeric[name][0] for s in scans)
     if n == 0:
@@ -455,7 +455,7 @@ def _numeric_bins(
     distinct = None
     if all(p is not None for p in parts):
         distinct = np.unique(np.concatenate(parts))
-    if distinct is not None and distinct.size <= DISTINCT_LIMIT and distinct.size * _REPEATS <= n:
+    if distinct is not None and counted_by_value(distinct.size, n):
         edges = points = distinct
     else:
         at = _order_statistics(picks, name, brackets)
@@ -465,11 +465,7 @@ def _numeric_bins(
         quantiles = _lerp(low, high, gamma)
         edges, repeats = np.unique(quantiles, return_counts=True)
         points = edges[repeats > 1]
-    edges = np.unique(np.concatenate([edges, np.nextafter(points, np.inf)]))
-    if edges[-1] <= top:
-        edges = np.append(edges[:-1], np.nextafter(edges[-1], np.inf))
-    if edges.size == 1:
-        edges = np.append(edges, np.nextafter(edges[0], np.inf))
+    edges = closed_edges(edges, points, top)
     return Bins("numeric", edges=tuple(float(edge) for edge in edges))
 
 

@@ -19,7 +19,14 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["DISTINCT_LIMIT", "numeric_reference", "quantile_edges", "reference_statistics"]
+__all__ = [
+    "DISTINCT_LIMIT",
+    "closed_edges",
+    "counted_by_value",
+    "numeric_reference",
+    "quantile_edges",
+    "reference_statistics",
+]
 
 _DECILES = 10
 DISTINCT_LIMIT = 64
@@ -39,14 +46,28 @@ def quantile_edges(values: np.ndarray[Any, Any], bins: int) -> np.ndarray[Any, A
     if values.size == 0:
         return np.array([0.0, np.nextafter(0.0, 1.0)])
     distinct = pd.unique(values)
-    if distinct.size <= DISTINCT_LIMIT and distinct.size * _REPEATS <= values.size:
+    if counted_by_value(distinct.size, values.size):
         edges = points = np.sort(distinct)
     else:
         quantiles = np.quantile(values, np.linspace(0, 1, bins + 1))
         edges, repeats = np.unique(quantiles, return_counts=True)
         points = edges[repeats > 1]
+    return closed_edges(edges, points, values.max())
+
+
+def counted_by_value(distinct: int, rows: int) -> bool:
+    """Whether a numeric column of ``rows`` values, ``distinct`` of them different, gets
+    a bucket per value rather than quantile buckets."""
+    return distinct <= DISTINCT_LIMIT and distinct * _REPEATS <= rows
+
+
+def closed_edges(
+    edges: np.ndarray[Any, Any], points: np.ndarray[Any, Any], top: Any
+) -> np.ndarray[Any, Any]:
+    """``edges`` with a bucket ``[v, nextafter(v))`` for each of ``points``, and the last
+    edge just past ``top``, the largest value."""
     edges = np.unique(np.concatenate([edges, np.nextafter(points, np.inf)]))
-    if edges[-1] <= values.max():
+    if edges[-1] <= top:
         edges = np.append(edges[:-1], np.nextafter(edges[-1], np.inf))
     if edges.size == 1:
         edges = np.append(edges, np.nextafter(edges[0], np.inf))
