@@ -115,7 +115,8 @@ def drift(
     check_engine(engine)
     config = _monitoring_config(project, required=log is None)
     compute = _compute_config(project, engine)
-    opened = _open_log(log, project, compute)
+    own_reference = reference is None and reference_first is None and model is None
+    opened = _open_log(log, project, compute, strict=own_reference)
     settings = drift_settings(config.drift if config else None)
     settings = _with_correction(settings, correction)
     choice = WindowChoice(
@@ -182,10 +183,16 @@ def _compute_config(project: Path | None, engine: str | None) -> ComputeConfig |
 
 
 def _open_log(
-    folder: Path | None, project: Path | None, compute: ComputeConfig | None = None
+    folder: Path | None,
+    project: Path | None,
+    compute: ComputeConfig | None = None,
+    *,
+    strict: bool = False,
 ) -> PredictionLog:
     """The log in ``folder``, else the project's, its segments sketched on a reference
-    built on ``compute`` (``--engine`` over ``compute.engine``)."""
+    built on ``compute`` (``--engine`` over ``compute.engine``); with ``strict`` (the
+    command judges on that reference too) a reference that cannot be built fails here,
+    with its one sentence, instead of a warning now and the same error later."""
     from keel.errors import MonitoringError
     from keel.monitoring.cycle import project_sketcher
     from keel.monitoring.log import PredictionLog
@@ -196,7 +203,12 @@ def _open_log(
             raise MonitoringError(f"{folder} is not a prediction log folder; pass --log DIR")
         return PredictionLog(folder)
     opened = Project.open(project)
-    return PredictionLog.for_project(opened, sketcher=project_sketcher(opened, compute))
+    try:
+        sketcher = project_sketcher(opened, compute, strict=strict)
+    except BaseException:
+        opened.close()
+        raise
+    return PredictionLog.for_project(opened, sketcher=sketcher)
 
 
 def _project_reference(

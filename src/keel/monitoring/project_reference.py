@@ -57,9 +57,12 @@ def reference_model(project: Project, text: str | None) -> str | None:
     return model_label(project, text.removeprefix("model:"))
 
 
-def project_sketcher(project: Project, compute: ComputeConfig | None = None) -> Sketcher | None:
+def project_sketcher(
+    project: Project, compute: ComputeConfig | None = None, *, strict: bool = False
+) -> Sketcher | None:
     """Sketch segments on the configured reference (a data reference built on
-    ``compute``, else the project's engine); without a usable one, don't."""
+    ``compute``, else the project's engine); without a usable one, don't, or with
+    ``strict`` (the caller needs that reference anyway) raise why."""
     config = project.config.monitoring
     if config is None or config.reference is None:
         return None
@@ -69,6 +72,8 @@ def project_sketcher(project: Project, compute: ComputeConfig | None = None) -> 
         options = reference_options(config.drift)
         reference = project_reference(project, config.reference, None, options, compute)
     except Exception as error:  # logging must work even when the reference does not
+        if strict:
+            raise
         logger.warning("segments will not be sketched: %s", error)
         return None
     return sketcher_for(reference)
