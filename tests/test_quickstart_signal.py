@@ -53,6 +53,28 @@ def test_sigterm_stops_the_story_and_its_model_server(tmp_path: Path) -> None:
             os.kill(server.pid, signal.SIGKILL)
 
 
+def test_sigkill_of_the_story_ends_its_model_server_too(tmp_path: Path) -> None:
+    """``kill -9`` leaves the story no time to stop anything: the server it started sees its
+    parent gone and shuts down by itself (SIGTERM from the kernel, or its parent watch)."""
+    command = [sys.executable, "-m", "keel", "quickstart", str(tmp_path / "qs"), "--rows", "400"]
+    story = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy()
+    )
+    server = None
+    try:
+        server = _server_of(story, within=300)
+        time.sleep(1.0)  # past the start, into serving
+        os.kill(story.pid, signal.SIGKILL)
+        story.wait(timeout=30)
+        server.wait(timeout=60)  # psutil.TimeoutExpired while it still runs
+        assert not server.is_running()
+    finally:
+        if story.poll() is None:
+            os.kill(story.pid, signal.SIGKILL)
+        if server is not None and server.is_running():
+            os.kill(server.pid, signal.SIGKILL)
+
+
 def test_a_signal_while_the_server_starts_lands_once_its_handle_is_kept() -> None:
     """The window the story test can hit only by luck, opened on purpose: SIGTERM sent
     (a real signal, to this process) inside the block that starts the server waits for

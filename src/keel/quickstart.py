@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
 import socket
 import subprocess
@@ -318,8 +317,10 @@ def _signals_held(*signums: int) -> Iterator[None]:
 
 def _start_server(root: Path, port: int) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "keel", "serve", "--port", str(port), "--project", str(root)]
+    from keel.serving.orphan import serve_child_env
+
     log = (root / ".keel" / "quickstart-server.log").open("wb")
-    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=serve_child_env())
 
 
 def _wait_ready(base: str, server: subprocess.Popen[bytes]) -> None:

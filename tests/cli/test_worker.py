@@ -98,6 +98,49 @@ def test_up_serves_and_monitors_until_sigterm(project_dir: Path, tmp_path: Path)
     assert code == 0
 
 
+def test_up_killed_with_sigkill_leaves_no_server_on_its_port(
+    project_dir: Path, tmp_path: Path
+) -> None:
+    """`kill -9` of `keel up` gives it no chance to stop its server child: the server sees
+    its parent gone and shuts down by itself, freeing the port (checked by pid and by a
+    connection that is refused)."""
+    import psutil
+
+    from tests.serving.helpers import register_model
+
+    root = _monitored_project(project_dir)
+    with Project.open(root) as project:
+        register_model(project, tmp_path)
+    port = free_port()
+    command = [sys.executable, "-m", "keel", "up", "--port", str(port), "--every", "1s"]
+    up = subprocess.Popen([*command, "--project", str(root)], stdout=subprocess.DEVNULL)
+    servers: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 90
+        while not servers and time.monotonic() < deadline and up.poll() is None:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                    servers = psutil.Process(up.pid).children()
+            except httpx.TransportError:
+                time.sleep(0.3)
+        assert servers, "keel up never served"
+        up.kill()
+        up.wait(timeout=30)
+        _, alive = psutil.wait_procs(servers, timeout=60)
+        assert not alive, alive
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+            raise AssertionError(f"port {port} still answers")
+        except httpx.TransportError:
+            pass
+    finally:
+        if up.poll() is None:
+            up.kill()
+        for server in servers:
+            if server.is_running():
+                server.kill()
+
+
 def test_once_runs_one_cycle_and_says_whether_it_failed(project_dir: Path) -> None:
     """`keel worker --once` exits after one cycle: 1 with the reason when monitoring could
     not run (no reference yet), and the delivery step still reported."""

@@ -49,7 +49,11 @@ def serve(
     from concurrent.futures import ThreadPoolExecutor
 
     import keel.store.metadata  # noqa: F401 - imported here, not in the probe's thread
+    from keel.serving.orphan import PARENT_ENV, exit_with_parent
 
+    parent = os.environ.pop(PARENT_ENV, None)
+    if parent is not None:  # started by a command it must not outlive
+        exit_with_parent(int(parent))
     with open_project(project) as opened, ThreadPoolExecutor(1) as pool:
         probe = pool.submit(_probe, opened.store_url)  # while the server's modules load
         from keel.schema import ServingConfig

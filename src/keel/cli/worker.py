@@ -214,4 +214,6 @@ def _start_server(host: str, port: int, project: Path | None) -> subprocess.Pope
     command = [sys.executable, "-m", "keel", "serve", "--host", host, "--port", str(port)]
     if project is not None:
         command += ["--project", str(project)]
-    return subprocess.Popen(command)
+    from keel.serving.orphan import serve_child_env
+
+    return subprocess.Popen(command, env=serve_child_env())

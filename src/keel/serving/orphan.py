@@ -7,6 +7,10 @@ worker asks to get SIGTERM when its parent dies: on Linux the kernel sends it
 thread sends it within ``interval`` seconds of seeing ``os.getppid()`` change. SIGTERM is
 the graceful path: uvicorn stops accepting, finishes the requests in flight and runs the
 app's shutdown, which flushes the prediction log.
+
+A command that starts ``keel serve`` for itself (``keel quickstart``, ``keel up``) names
+itself in ``KEEL_SERVE_PARENT_PID``: that server then ends with it the same way, even
+when the command is killed with SIGKILL.
 """
 
 from __future__ import annotations
@@ -19,9 +23,15 @@ import sys
 import threading
 import time
 
-__all__ = ["exit_with_parent", "watch_parent"]
+__all__ = ["PARENT_ENV", "exit_with_parent", "serve_child_env", "watch_parent"]
 
+PARENT_ENV = "KEEL_SERVE_PARENT_PID"
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def serve_child_env() -> dict[str, str]:
+    """The environment for a ``keel serve`` this process starts and must not outlive."""
+    return {**os.environ, PARENT_ENV: str(os.getpid())}
 
 
 def exit_with_parent(parent: int, *, interval: float = 0.5) -> None:
