@@ -33,7 +33,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project with version 1 trained, gated and deployed, and version 2 trained."""
     root = write_project(tmp_path_factory.mktemp("cli"), TRAINING + GATE)
     for args in (("train",), ("deploy", "1", "--reason", "first"), ("train", "--json")):
-        assert in_process(root, *args).exit_code == 0
+        done = in_process(root, *args)
+        assert done.exit_code == 0, done.output
     return root
 
 
@@ -93,7 +94,8 @@ def test_registry_diff_of_identical_runs(trained: Path) -> None:
 
 def test_gate_exit_code(trained: Path) -> None:
     """`keel gate 2` exits 0 when the version passes."""
-    assert in_process(trained, "gate", "2", "--json").exit_code == 0
+    done = in_process(trained, "gate", "2", "--json")
+    assert done.exit_code == 0, done.output
 
 
 def test_user_error_is_one_line(trained: Path) -> None:

@@ -12,7 +12,8 @@ from tests.training.test_cli import in_process, keel
 def test_latest_skips_a_newer_version_that_failed_its_gate(tmp_path: Path) -> None:
     """Version 1 passes, version 2 fails its gate: `deploy latest` deploys version 1."""
     root = write_project(tmp_path, TRAINING + GATE)
-    assert in_process(root, "train").exit_code == 0
+    done = in_process(root, "train")
+    assert done.exit_code == 0, done.output
     config = root / "keel.yaml"
     config.write_text(config.read_text().replace('">= 0.6"', '">= 0.99"'))
     assert in_process(root, "train").exit_code == 2
@@ -33,7 +34,8 @@ def test_latest_with_no_passing_version_is_one_sentence(tmp_path: Path) -> None:
 def test_forced_latest_is_the_newest_version(tmp_path: Path) -> None:
     """With --force, `latest` is the newest version whatever its gate said."""
     root = write_project(tmp_path, TRAINING + GATE)
-    assert in_process(root, "train").exit_code == 0
+    done = in_process(root, "train")
+    assert done.exit_code == 0, done.output
     config = root / "keel.yaml"
     config.write_text(config.read_text().replace('">= 0.6"', '">= 0.99"'))
     assert in_process(root, "train").exit_code == 2

@@ -40,7 +40,8 @@ def two_versions(tmp_path: Path) -> Path:
     """Version 1 trained and in production, version 2 trained and gated."""
     root = write_project(tmp_path, TRAINING + GATE)
     for args in (("train",), ("deploy", "1", "--reason", "first"), ("train",)):
-        assert in_process(root, *args).exit_code == 0
+        done = in_process(root, *args)
+        assert done.exit_code == 0, done.output
     return root
 
 
@@ -70,7 +71,8 @@ def test_a_tampered_version_is_refused_and_nothing_changes(
 
 def test_rollback_to_a_tampered_version_is_refused(two_versions: Path) -> None:
     """With 2 in production and 1's artifact changed, `keel rollback` refuses; 2 stays."""
-    assert in_process(two_versions, "deploy", "2").exit_code == 0
+    done = in_process(two_versions, "deploy", "2")
+    assert done.exit_code == 0, done.output
     _tamper(two_versions, 1)
     done = keel(two_versions, "rollback", "--reason", "incident")
     assert done.returncode == 1
