@@ -23,7 +23,8 @@ import asyncio
 import logging
 import uuid
 import warnings
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from keel.errors import ComputeError, KeelError, MissingExtraError
@@ -184,6 +185,22 @@ class DaskEngine:
         the scheduler's cancel fails an assertion and drops this client's connection."""
         self.client.cancel(pending)
         given.release()
+
+    @contextmanager
+    def held(self, fetch: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[list[Any]]:
+        """A task per item running ``fetch(item)``, its result kept in the cluster for the
+        block: a later task taking it runs beside it, or has it sent from worker to
+        worker. Released, not cancelled, after the block (cancelling one whose dependents
+        are released fails the scheduler's assertion; see ``_stop``)."""
+        token = uuid.uuid4().hex[:12]
+        name = getattr(fetch, "__name__", "held")
+        keys = [f"keel-{name}-{token}-{i}" for i in range(len(items))]
+        futures = list(self.client.map(fetch, list(items), key=keys, pure=False)) if items else []
+        try:
+            yield futures
+        finally:
+            for future in futures:
+                future.release()
 
     def close(self) -> None:
         self.client.close()

@@ -6,6 +6,13 @@ merges. ``shared`` is what every call needs (a model, settings): an engine sends
 each worker once, not once per partition. Results come back as they finish, with the
 partition's position, so the caller can show progress and put them back in order.
 
+Data that several passes read (a log segment in an object store, read once for its
+columns, once for its counts, once for its sample rows) is fetched once for all of them:
+``Engine.held(fetch, items)`` runs ``fetch(item)`` once per item where the tasks run and
+holds the values there for a block; a map or shuffle given the handles passes each task
+the fetched value. A Dask cluster holds them in its workers' memory; this process holds
+them in a temporary folder, one value in memory at a time.
+
 Work that must meet across partitions (every copy of a key, wherever it lies) is a
 shuffle: ``ShuffleEngine.shuffle(fn, shared, items, buckets, reduce)`` runs ``fn`` once per
 item, which returns the item's own result and its output cut into ``buckets`` pieces by a
@@ -27,7 +34,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Generator, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Literal, Protocol, TypeVar
 
 from keel.schema import ComputeConfig
@@ -65,6 +72,14 @@ class Engine(Protocol):
         """``(position, result)`` for each item, in the order they finish.
 
         Closing the generator early (an error, Ctrl-C) cancels the work not yet done."""
+        ...
+
+    def held(
+        self, fetch: Callable[[Any], Any], items: Sequence[Any]
+    ) -> AbstractContextManager[list[Any]]:
+        """A block in which ``fetch(item)`` of each item, run once where the tasks run, is
+        held there: the handles it yields stand for the values in any ``map`` or
+        ``shuffle`` of this engine (each task receives the value). Released after it."""
         ...
 
     def close(self) -> None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -93,6 +93,11 @@ class Reporting:
         for done, (position, result) in enumerate(self.engine.map(fn, shared, items), 1):
             self.report(what, done, len(items))
             yield position, result
+
+    def held(
+        self, fetch: Callable[[Any], Any], items: Sequence[Any]
+    ) -> AbstractContextManager[list[Any]]:
+        return self.engine.held(fetch, items)
 
     def close(self) -> None:
         self.engine.close()

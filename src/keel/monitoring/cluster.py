@@ -35,9 +35,8 @@ from __future__ import annotations
 
 import itertools
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -400,32 +399,19 @@ def segment_bytes(where: Blob) -> bytes:
 
 @contextmanager
 def fetched_once(engine: Engine, places: Sequence[Where]) -> Iterator[list[Any]]:
-    """``places`` as the tasks of every pass over them should take them: on a Dask cluster
-    each ``Blob`` becomes a task that fetches its bytes once and holds them in the
-    cluster's memory for the block (a later task taking it runs beside them, or has them
-    sent from worker to worker, never from the store again); on another engine (this
-    process) each is fetched once into a temporary file, removed after the block; paths
-    stay as they are."""
-    client = getattr(engine, "client", None)
+    """``places`` as the tasks of every pass over them should take them: each ``Blob``'s
+    bytes fetched once and held by the engine for the block (``Engine.held``: in the
+    cluster's memory, never from the store again; in this process, a temporary folder);
+    paths stay as they are."""
     remote = [i for i, place in enumerate(places) if isinstance(place, Blob)]
     if not remote:
         yield list(places)
         return
-    if client is None:  # this process runs the tasks: each blob fetched to a local file
-        with ExitStack() as stack:
-            yield [stack.enter_context(readable(p)) if isinstance(p, Blob) else p for p in places]
-        return
-    token = uuid.uuid4().hex[:12]
-    keys = [f"keel-segment_bytes-{token}-{i}" for i in remote]
-    futures = client.map(segment_bytes, [places[i] for i in remote], key=keys, pure=False)
-    held: list[Any] = list(places)
-    for i, future in zip(remote, futures, strict=True):
-        held[i] = future
-    try:
+    with engine.held(segment_bytes, [places[i] for i in remote]) as handles:
+        held: list[Any] = list(places)
+        for i, handle in zip(remote, handles, strict=True):
+            held[i] = handle
         yield held
-    finally:  # released, not cancelled: cancelling one whose dependents are released
-        for future in futures:  # fails the scheduler's assertion (see DaskEngine._stop)
-            future.release()
 
 
 @contextmanager
