@@ -685,7 +685,11 @@ class GateConfig(Section):
         None,
         gt=0,
         examples=[20],
-        description="The largest 99th-percentile latency of one prediction, in milliseconds.",
+        description=(
+            "The largest 99th-percentile latency of one prediction, in milliseconds, timed "
+            "on one thread over up to 100 calls; a round above it is timed again and the "
+            "lower round counts, so one stall of the machine does not fail a model."
+        ),
     )
     max_size_mb: float | None = Field(
         None, gt=0, examples=[200], description="The largest model artifact, in megabytes."
