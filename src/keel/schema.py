@@ -1267,7 +1267,8 @@ class GuardSpec(Section):
         50,
         gt=0,
         description="The canary is rolled back above this 99th-percentile latency, in "
-        "milliseconds.",
+        "milliseconds, when it is also slower than production over the same step (a "
+        "production as slow means the machine or the traffic is slow, not the canary).",
     )
 
 

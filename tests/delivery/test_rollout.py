@@ -101,6 +101,26 @@ def test_production_errors_raise_the_bar() -> None:
 
 
 @pytest.mark.parametrize(
+    ("production_p99", "action", "said"),
+    [
+        (150.0, "advance", "held its guards"),  # as slow: the machine, not the canary
+        (120.0, "advance", "held its guards"),
+        (119.0, "rollback", "latency p99 120.0 ms exceeds 50 ms (production 119.0 ms)"),
+        (20.0, "rollback", "latency p99 120.0 ms exceeds 50 ms (production 20.0 ms)"),
+        (None, "rollback", "latency p99 120.0 ms exceeds 50 ms"),
+    ],
+)
+def test_production_latency_raises_the_bar(
+    production_p99: float | None, action: str, said: str
+) -> None:
+    """A canary above the latency limit is rolled back only if it is also slower than
+    production over the same step (or production has no latency to compare with)."""
+    production = ArmStats(**(HEALTHY.__dict__ | {"latency_p99_ms": production_p99}))
+    decision = decide(POLICY, Step(0, 0.0), _canary(latency_p99_ms=120.0), production, now=700)
+    assert (decision.action, said in decision.reason) == (action, True), decision.reason
+
+
+@pytest.mark.parametrize(
     ("events", "trials", "low", "high"), [(0, 10, 0, 0), (1, 10, 0.0, 0.02), (50, 100, 0.36, 0.40)]
 )
 def test_wilson_lower_bound(events: int, trials: int, low: float, high: float) -> None:

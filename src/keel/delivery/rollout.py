@@ -116,7 +116,7 @@ def _breaches(policy: CanaryPolicy, canary: ArmStats, production: ArmStats) -> t
         _rate_breach(
             "fallback rate", canary.fallbacks, canary.requests, production, policy.max_fallback_rate
         ),
-        _latency_breach(policy, canary),
+        _latency_breach(policy, canary, production),
         _prediction_breach(policy, canary, production),
         _metric_breach(policy, canary, production),
     ]
@@ -136,11 +136,18 @@ def _rate_breach(
     return None
 
 
-def _latency_breach(policy: CanaryPolicy, canary: ArmStats) -> str | None:
+def _latency_breach(policy: CanaryPolicy, canary: ArmStats, production: ArmStats) -> str | None:
+    """The canary's p99 above the limit, unless production's over the same step is as
+    high: then the machine or the traffic is slow, not the canary, and rolling back would
+    not make it faster (as a production error rate raises the bar for the canary's)."""
     p99 = canary.latency_p99_ms
     if p99 is None or canary.requests < policy.min_compare or p99 <= policy.max_latency_p99_ms:
         return None
-    return f"latency p99 {p99:.1f} ms exceeds {policy.max_latency_p99_ms:.0f} ms"
+    baseline = production.latency_p99_ms if production.requests >= policy.min_compare else None
+    if baseline is not None and p99 <= baseline:
+        return None
+    beside = f" (production {baseline:.1f} ms)" if baseline is not None else ""
+    return f"latency p99 {p99:.1f} ms exceeds {policy.max_latency_p99_ms:.0f} ms{beside}"
 
 
 def _prediction_breach(policy: CanaryPolicy, canary: ArmStats, production: ArmStats) -> str | None:
