@@ -10,7 +10,10 @@ column, not against Keel.
 from __future__ import annotations
 
 import json
+import pickle
+from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -107,6 +110,63 @@ def test_the_bins_are_numpys_quantiles_of_the_raw_column(tmp_path: Path) -> None
     top = sorted(counts.index, key=lambda c: (-counts[c], c))[:50]
     assert got.layout.columns["city"].categories == tuple(top)
     assert got.singletons["city"] == int((counts == 1).sum())
+
+
+class _Received:
+    """The local engine, noting the pickled size of every result it hands the caller
+    (what a cluster would send to the client)."""
+
+    name = "local"
+
+    def __init__(self) -> None:
+        self.engine = LocalEngine()
+        self.sizes: list[int] = []
+
+    def map(self, fn: Any, shared: Any, items: Any) -> Generator[tuple[int, Any], None, None]:
+        for position, result in self.engine.map(fn, shared, items):
+            self.sizes.append(len(pickle.dumps(result)))
+            yield position, result
+
+    def shuffle(self, fn: Any, shared: Any, items: Any, buckets: int, reduce: Any) -> Any:
+        for what, position, result in self.engine.shuffle(fn, shared, items, buckets, reduce):
+            self.sizes.append(len(pickle.dumps(result)))
+            yield what, position, result
+
+    def held(self, fetch: Any, items: Any) -> Any:
+        return self.engine.held(fetch, items)
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def test_a_column_of_many_distinct_values_stays_on_the_workers(tmp_path: Path) -> None:
+    """200,000 order ids over four partitions, each seen once but a few: the reference
+    equals ``Reference.from_frame`` (no known-value set past 10,000 values, the singletons
+    pandas counts, the 50 most frequent), and no result handed back holds the ids: the
+    largest (a partition's numeric ranks, bounded by the grid) is a small fraction of the
+    ids' own pickled size, as the values each bucket sends are bounded by 10,000."""
+    rng = np.random.default_rng(5)
+    folder = tmp_path / "t"
+    folder.mkdir()
+    sizes = [60_000, 45_000, 55_000, 40_000]
+    paths = []
+    for i, rows in enumerate(sizes):
+        orders = [f"order-{i}-{j}" for j in range(rows)]
+        orders[:30] = [f"repeat-{k % 60}" for k in range(30 * i, 30 * i + 30)]
+        frame = pd.DataFrame({"order": orders, "amount": rng.normal(size=rows)})
+        frame.to_parquet(folder / f"part-{i}.parquet", index=False)
+        paths.append(str(folder / f"part-{i}.parquet"))
+    whole = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+    kinds = (("order", "categorical"), ("amount", "numeric"))
+    expected = Reference.from_frame(whole, columns=["order", "amount"], sample=500, seed=2)
+    engine = _Received()
+    got = reference_from_partitions(engine, paths, sizes, kinds, sample=500, seed=2)
+    _same_reference(got, expected)
+    counts = whole["order"].value_counts()
+    assert got.singletons["order"] == int((counts == 1).sum()) == 200_000 - 120
+    assert got.layout.known.get("order", frozenset()) == frozenset()
+    everything = len(pickle.dumps(set(whole["order"])))
+    assert max(engine.sizes) < everything / 10, (max(engine.sizes), everything)
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 100, 999, 1000, 1001, 4097])

@@ -10,8 +10,13 @@ is never loaded here: on the project's engine (the Dask workers, or this process
 local engine) each partition is read in three passes, and only what merges comes back:
 
 1. per column, its non-null count, its distinct values while few, its largest value and
-   its sorted values at evenly spaced ranks (a numeric column); its count per value (a
-   categorical one); and the partition's rows of the reference's row sample;
+   its sorted values at evenly spaced ranks (a numeric column); and the partition's rows
+   of the reference's row sample. A categorical column's count per value is shuffled by
+   the value's hash: each bucket's reduction (on the workers) sums its values' counts
+   and sends back only its most frequent values, its count of values seen once and, while
+   few, the values themselves, so the client's share does not grow with the column's
+   distinct values. Every copy of a value is in one bucket, so the most frequent values
+   overall are among the buckets' most frequent;
 2. for each quantile edge, the count below a bracket the first pass guarantees holds it,
    and the few values inside: the exact order statistics, so the bins are the ones
    ``Reference.from_frame`` draws from the whole table (``np.quantile``'s linear rule);
@@ -49,12 +54,15 @@ from keel.monitoring.sketch import Bins, Layout, Sketch, as_float
 if TYPE_CHECKING:
     import pandas as pd
 
-    from keel.compute.engine import Engine
+    from keel.compute.engine import ShuffleEngine
     from keel.data.model import DataVersion
     from keel.project import Project
     from keel.schema import ComputeConfig
 
 __all__ = ["GRID", "from_data", "quantiles_of", "reference_from_partitions"]
+
+_BUCKETS = 8
+"""Buckets a categorical column's values are shuffled into in pass 1."""
 
 GRID = 8192
 """Ranks per partition the first pass samples a numeric column at: a quantile's bracket
@@ -172,6 +180,7 @@ class _Plan:
     grid: int = GRID
     brackets: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     layout: Layout | None = None
+    categories: int = 50  # the most frequent values a categorical column's bins keep
 
 
 @dataclass(frozen=True)
@@ -179,8 +188,39 @@ class _Scanned:
     rows: int
     numeric: dict[str, tuple[int, float, Any, np.ndarray, np.ndarray]]
     """name -> (finite count, largest finite value, distinct values or None, ranks, values)"""
-    counts: dict[str, dict[str, int]]
     sample: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class _Tally:
+    """One bucket's (or, merged, the whole table's) counts of a categorical column."""
+
+    top: tuple[tuple[str, int], ...]  # the most frequent values, ties by name
+    distinct: int
+    singletons: int  # values seen once
+    values: frozenset[str] | None  # every value, while at most _KNOWN_LIMIT; else None
+
+    @classmethod
+    def of(cls, counts: Counter[str], limit: int) -> _Tally:
+        order = sorted(counts, key=lambda value: (-counts[value], value))[:limit]
+        few = len(counts) <= _KNOWN_LIMIT
+        return cls(
+            top=tuple((value, counts[value]) for value in order),
+            distinct=len(counts),
+            singletons=sum(1 for n in counts.values() if n == 1),
+            values=frozenset(counts) if few else None,
+        )
+
+    @classmethod
+    def merged(cls, buckets: Sequence[_Tally], limit: int) -> _Tally:
+        """The whole column's tally from its buckets' (each value in one bucket only)."""
+        pairs = sorted((pair for b in buckets for pair in b.top), key=lambda p: (-p[1], p[0]))
+        distinct = sum(b.distinct for b in buckets)
+        values = None
+        if distinct <= _KNOWN_LIMIT and all(b.values is not None for b in buckets):
+            values = frozenset().union(*(b.values or () for b in buckets))
+        singletons = sum(b.singletons for b in buckets)
+        return cls(tuple(pairs[:limit]), distinct, singletons, values)
 
 
 def _from_manifest(
@@ -212,7 +252,7 @@ def _from_manifest(
 
 
 def reference_from_partitions(
-    engine: Engine,
+    engine: ShuffleEngine,
     places: Sequence[Any],
     sizes: Sequence[int],
     kinds: tuple[tuple[str, str], ...],
@@ -230,10 +270,14 @@ def reference_from_partitions(
     ordered = np.sort(picked)
     owner = np.searchsorted(starts, ordered, side="right") - 1
     items = [(p, ordered[owner == i] - starts[i]) for i, p in enumerate(places)]
-    plan = _Plan(kinds, grid)
+    plan = _Plan(kinds, grid, categories=max_categories)
     scans: list[Any] = [None] * len(places)
-    for position, scanned in engine.map(_scan, plan, items):
-        scans[position] = scanned
+    tallies: list[dict[str, _Tally]] = []
+    for what, position, found in engine.shuffle(_scan, plan, items, _BUCKETS, _tallied):
+        if what == "item":
+            scans[position] = found
+        else:
+            tallies.append(found)
     found = sum(s.rows for s in scans)
     if found != rows:
         raise MonitoringError(
@@ -255,12 +299,10 @@ def reference_from_partitions(
         if kind == "numeric":
             columns[name] = _numeric_bins(scans, picks, name, brackets[name], wanted[name], bins)
         else:
-            counts: Counter[str] = Counter()
-            for s in scans:
-                counts.update(s.counts[name])
-            columns[name] = _categorical_bins(counts, max_categories)
-            known[name] = frozenset(counts) if len(counts) <= _KNOWN_LIMIT else frozenset()
-            singletons[name] = sum(1 for n in counts.values() if n == 1)
+            tally = _Tally.merged([t[name] for t in tallies], max_categories)
+            columns[name] = Bins("categorical", categories=tuple(v for v, _ in tally.top))
+            known[name] = tally.values or frozenset()
+            singletons[name] = tally.singletons
     layout = Layout(columns, known)
     sketch = Sketch({})
     for _, counted in engine.map(_count, _Plan(kinds, grid, layout=layout), list(places)):
@@ -295,8 +337,11 @@ def _threads(threads: int | None) -> dict[str, Any]:
     return {} if threads is None else {"threads": threads}
 
 
-def _scan(plan: _Plan, item: tuple[Where, np.ndarray]) -> _Scanned:
-    """Pass 1 over one partition."""
+def _scan(
+    plan: _Plan, item: tuple[Where, np.ndarray]
+) -> tuple[_Scanned, list[dict[str, Counter[str]]]]:
+    """Pass 1 over one partition: what it adds up to, and each categorical column's
+    counts per value cut into ``_BUCKETS`` pieces by the value's hash."""
     import pandas as pd
 
     from keel.training.reference import DISTINCT_LIMIT
@@ -304,7 +349,8 @@ def _scan(plan: _Plan, item: tuple[Where, np.ndarray]) -> _Scanned:
     where, positions = item
     arrays = _read(plan, where)
     rows = len(next(iter(arrays.values()))) if arrays else 0
-    numeric, counts, sample = {}, {}, {}
+    numeric, sample = {}, {}
+    pieces: list[dict[str, Counter[str]]] = [{} for _ in range(_BUCKETS)]
     for name, kind in plan.columns:
         values = arrays[name]
         if kind == "numeric":
@@ -322,10 +368,26 @@ def _scan(plan: _Plan, item: tuple[Where, np.ndarray]) -> _Scanned:
             )
             sample[name] = values[positions].astype(np.float64)
         else:
-            present = pd.Series(values).dropna().astype(str)
-            counts[name] = {str(k): int(v) for k, v in present.value_counts(sort=False).items()}
+            counts = pd.Series(values).dropna().astype(str).value_counts(sort=False)
+            bucket = pd.util.hash_array(counts.index.to_numpy(dtype=object)) % _BUCKETS
+            for b in range(_BUCKETS):
+                part = counts[bucket == b]
+                pieces[b][name] = Counter({str(k): int(v) for k, v in part.items()})
             sample[name] = values[positions].astype(object)
-    return _Scanned(rows, numeric, counts, sample)
+    return _Scanned(rows, numeric, sample), pieces
+
+
+def _tallied(plan: _Plan, pieces: list[dict[str, Counter[str]]]) -> dict[str, _Tally]:
+    """One bucket of pass 1, on the workers: its categorical values' counts summed over
+    the partitions, kept to what the reference needs."""
+    out = {}
+    for name, kind in plan.columns:
+        if kind != "numeric":
+            counts: Counter[str] = Counter()
+            for piece in pieces:
+                counts.update(piece[name])
+            out[name] = _Tally.of(counts, plan.categories)
+    return out
 
 
 def _bracket(plan: _Plan, where: Where) -> dict[str, list[tuple[int, np.ndarray]]]:
@@ -467,9 +529,3 @@ def _numeric_bins(
         points = edges[repeats > 1]
     edges = closed_edges(edges, points, top)
     return Bins("numeric", edges=tuple(float(edge) for edge in edges))
-
-
-def _categorical_bins(counts: Counter[str], limit: int) -> Bins:
-    """``Bins.categorical``: the most frequent values, ties by name."""
-    order = sorted(counts, key=lambda value: (-counts[value], value))[:limit]
-    return Bins("categorical", categories=tuple(order))
