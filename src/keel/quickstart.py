@@ -316,9 +316,9 @@ def _signals_held(*signums: int) -> Iterator[None]:
 
 
 def _start_server(root: Path, port: int) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "keel", "serve", "--port", str(port), "--project", str(root)]
     from keel.serving.orphan import serve_child_env
 
+    command = [sys.executable, "-m", "keel", "serve", "--port", str(port), "--project", str(root)]
     log = (root / ".keel" / "quickstart-server.log").open("wb")
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=serve_child_env())
 

@@ -211,9 +211,9 @@ def _stop_on_signals() -> threading.Event:
 
 
 def _start_server(host: str, port: int, project: Path | None) -> subprocess.Popen[bytes]:
+    from keel.serving.orphan import serve_child_env
+
     command = [sys.executable, "-m", "keel", "serve", "--host", host, "--port", str(port)]
     if project is not None:
         command += ["--project", str(project)]
-    from keel.serving.orphan import serve_child_env
-
     return subprocess.Popen(command, env=serve_child_env())
