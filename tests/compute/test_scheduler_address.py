@@ -166,3 +166,20 @@ def test_the_engine_gives_up_on_a_silent_listener_after_its_timeout(silent: str)
     with pytest.raises(ComputeError, match="no Dask scheduler answered"):
         DaskEngine.connect(silent, timeout)
     assert timeout <= time.monotonic() - started < timeout + 2
+
+
+def test_the_check_uses_the_clients_security_loader(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A site's ``distributed.client.security-loader`` (its TLS credentials) is asked for
+    the address by the identity check as by the client, so a ``tls://`` scheduler is
+    checked with the credentials the client will use: two calls, both for the address."""
+    import dask
+
+    log = tmp_path / "asked.txt"
+    monkeypatch.setenv("KEEL_TEST_SECURITY_LOG", str(log))
+    loader = "tests.compute.security_loader.load"
+    with dask.config.set({"distributed.client.security-loader": loader}):
+        engine = DaskEngine.connect(cluster.address, 30)
+        engine.close()
+    assert log.read_text().split() == [cluster.address, cluster.address]

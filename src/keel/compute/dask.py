@@ -296,7 +296,7 @@ async def _identity(distributed: Any, address: str, timeout: float) -> str:
     """The ``type`` the Dask server at ``address`` gives in its identity; ComputeError
     when nothing answers within ``timeout`` (or it hangs up) and when what answers does
     not speak Dask's protocol."""
-    args = distributed.Security().get_connection_args("client")
+    args = _client_security(distributed, address).get_connection_args("client")
     try:
         async with (
             asyncio.timeout(timeout),
@@ -308,6 +308,19 @@ async def _identity(distributed: Any, address: str, timeout: float) -> str:
     except Exception as error:  # what it sent did not parse as Dask's messages
         raise ComputeError(_not_dask(address)) from error
     return str(identity.get("type"))
+
+
+def _client_security(distributed: Any, address: str) -> Any:
+    """The ``Security`` a ``Client`` of ``address`` uses when given none: what the loader
+    named by ``distributed.client.security-loader`` returns for it (a site's TLS
+    credentials), else the one dask's configuration describes."""
+    import dask
+
+    term = dask.config.get("distributed.client.security-loader", None)
+    found = distributed.utils.import_term(term)({"address": address}) if term else None
+    if found is None or found is False:
+        return distributed.Security()
+    return distributed.Security(**found) if isinstance(found, dict) else found
 
 
 def _unreachable(address: str, timeout: float) -> str:
