@@ -181,6 +181,7 @@ class _Plan:
     brackets: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     layout: Layout | None = None
     categories: int = 50  # the most frequent values a categorical column's bins keep
+    buckets: int = 1  # pass 1's buckets: _BUCKETS with a categorical column, else 1
 
 
 @dataclass(frozen=True)
@@ -270,10 +271,11 @@ def reference_from_partitions(
     ordered = np.sort(picked)
     owner = np.searchsorted(starts, ordered, side="right") - 1
     items = [(p, ordered[owner == i] - starts[i]) for i, p in enumerate(places)]
-    plan = _Plan(kinds, grid, categories=max_categories)
+    categorical = any(kind != "numeric" for _, kind in kinds)
+    plan = _Plan(kinds, grid, categories=max_categories, buckets=_BUCKETS if categorical else 1)
     scans: list[Any] = [None] * len(places)
     tallies: list[dict[str, _Tally]] = []
-    for what, position, found in engine.shuffle(_scan, plan, items, _BUCKETS, _tallied):
+    for what, position, found in engine.shuffle(_scan, plan, items, plan.buckets, _tallied):
         if what == "item":
             scans[position] = found
         else:
@@ -341,7 +343,7 @@ def _scan(
     plan: _Plan, item: tuple[Where, np.ndarray]
 ) -> tuple[_Scanned, list[dict[str, Counter[str]]]]:
     """Pass 1 over one partition: what it adds up to, and each categorical column's
-    counts per value cut into ``_BUCKETS`` pieces by the value's hash."""
+    counts per value cut into ``plan.buckets`` pieces by the value's hash."""
     import pandas as pd
 
     from keel.training.reference import DISTINCT_LIMIT
@@ -350,7 +352,7 @@ def _scan(
     arrays = _read(plan, where)
     rows = len(next(iter(arrays.values()))) if arrays else 0
     numeric, sample = {}, {}
-    pieces: list[dict[str, Counter[str]]] = [{} for _ in range(_BUCKETS)]
+    pieces: list[dict[str, Counter[str]]] = [{} for _ in range(plan.buckets)]
     for name, kind in plan.columns:
         values = arrays[name]
         if kind == "numeric":
@@ -369,8 +371,8 @@ def _scan(
             sample[name] = values[positions].astype(np.float64)
         else:
             counts = pd.Series(values).dropna().astype(str).value_counts(sort=False)
-            bucket = pd.util.hash_array(counts.index.to_numpy(dtype=object)) % _BUCKETS
-            for b in range(_BUCKETS):
+            bucket = pd.util.hash_array(counts.index.to_numpy(dtype=object)) % plan.buckets
+            for b in range(plan.buckets):
                 part = counts[bucket == b]
                 pieces[b][name] = Counter({str(k): int(v) for k, v in part.items()})
             sample[name] = values[positions].astype(object)
