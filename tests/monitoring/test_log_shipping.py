@@ -190,7 +190,7 @@ def test_an_s3_outage_backs_off_and_is_logged_with_a_count(
         deadline = time.monotonic() + 60
         while shipper.failures == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert shipper.failures == 1, "the first pass never failed"
+        assert shipper.failures >= 1, "the first pass never failed"
         time.sleep(3.0)
     finally:
         shipper.stop()
